@@ -1,0 +1,5 @@
+"""`python -m infermedic` runs the CLI."""
+
+from infermedic.cli.app import main
+
+main()

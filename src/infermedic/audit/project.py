@@ -1,0 +1,81 @@
+"""The audited repository as rules see it: its files by kind, and facts gathered across files.
+
+This is the contract between the audit engine and the rules. The engine builds one
+`AuditProject` per run; `ProjectRule`s read it, `PythonRule`s also get a per-file context.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from infermedic.model import Finding
+from infermedic.rules import Rule
+from infermedic.settings import Settings
+
+
+class FileKind(enum.StrEnum):
+    """What a discovered file is, which decides the rules that read it."""
+
+    PYTHON = "python"
+    DOCKERFILE = "dockerfile"
+    YAML = "yaml"  # Kubernetes manifests, Helm output, compose files, alert rules
+    REQUIREMENTS = "requirements"  # requirements*.txt, constraints*.txt
+    PYPROJECT = "pyproject"  # pyproject.toml, setup.cfg, Pipfile, environment.yml
+    PROCFILE = "procfile"  # Procfile, gunicorn.conf.py is PYTHON
+    TERRAFORM_STATE = "terraform-state"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceFile:
+    """One discovered file. `relpath` is POSIX-style, relative to the scan root."""
+
+    path: Path
+    relpath: str
+    kind: FileKind
+
+    def read_text(self) -> str:
+        """The file's text; raises `OSError`/`UnicodeDecodeError` (the engine turns those into
+        notifications before rules see the file, so rules may call this freely)."""
+        return self.path.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """An HTTP route the service defines, found by the Python index."""
+
+    method: str  # "GET", "POST", or "*" when any
+    path: str  # "/predict"
+    handler: str  # qualified name of the handler function
+    is_async: bool
+    file: str  # relpath
+    line: int
+
+
+@dataclass(kw_only=True)
+class AuditProject:
+    """Everything the rules may read about the repository being audited."""
+
+    root: Path
+    files: tuple[SourceFile, ...]
+    settings: Settings = field(default_factory=Settings)
+    routes: tuple[Route, ...] = ()  # filled by the Python index before project rules run
+    tracked_files: tuple[str, ...] | None = None  # `git ls-files`, None when not a git repo
+
+    def files_of(self, *kinds: FileKind) -> Iterator[SourceFile]:
+        return (f for f in self.files if f.kind in kinds)
+
+
+class ProjectRule(Rule):
+    """A rule that looks at the project as a whole (Dockerfiles, manifests, dependencies,
+    repository hygiene, cross-file facts). Rules raise nothing on purpose: the engine turns
+    an exception into a notification naming the rule."""
+
+    file_kinds: ClassVar[tuple[FileKind, ...]] = ()
+
+    def check(self, project: AuditProject) -> Iterator[Finding]:
+        raise NotImplementedError

@@ -1,0 +1,151 @@
+"""The `infermedic` command group: a thin layer that turns flags into library calls.
+
+Subcommands live one per module in this package and are imported only when used, so
+`infermedic --help` and `infermedic rules` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from infermedic._version import __version__
+from infermedic.cli.exit_codes import ExitCode
+from infermedic.errors import InfermedicError
+
+# name -> (module, attribute, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "audit": ("infermedic.cli.audit_cmd", "audit", "Static diagnosis of a serving repo."),
+    "probe": ("infermedic.cli.probe_cmd", "probe", "Live diagnosis of a running service."),
+    "drift": ("infermedic.cli.drift_cmd", "drift", "Data and prediction drift."),
+    "profile": ("infermedic.cli.profile_cmd", "profile", "Where a model's time and memory go."),
+    "diagnose": ("infermedic.cli.diagnose_cmd", "diagnose", "From a symptom to a root cause."),
+    "demo": ("infermedic.cli.demo_cmd", "demo", "Run the whole product on demo services."),
+    "rules": ("infermedic.cli.rules_cmd", "rules", "List the rule catalogue."),
+    "explain": ("infermedic.cli.rules_cmd", "explain", "Show one rule's documentation."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = SUBCOMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command: click.Command = getattr(module, entry[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in SUBCOMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={
+        "auto_envvar_prefix": "INFERMEDIC",
+        "show_default": True,
+        "help_option_names": ["-h", "--help"],
+    },
+)
+@click.version_option(__version__, "--version", prog_name="infermedic")
+def cli() -> None:
+    """Diagnose ML inference services, with evidence for every claim.
+
+    Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
+    2 usage, configuration or input error.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; an `InfermedicError` becomes one line, a hint and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="infermedic", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.ERROR)
+    except InfermedicError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(ExitCode.ERROR)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(_last_exit_code())
+
+
+_exit_code: list[int] = [0]
+
+
+def set_exit_code(code: int) -> None:
+    """Subcommands record their exit code here; `main` exits with it after output is flushed."""
+    _exit_code[0] = int(code)
+
+
+def _last_exit_code() -> int:
+    return _exit_code[0]
+
+
+def common_report_options(func: Any) -> Any:
+    """`--format`, `--output`, `--fail-on`, `--exit-zero`: the same meaning in every command."""
+    from infermedic.report import OutputFormat
+
+    options = [
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice([f.value for f in OutputFormat]),
+            default=None,
+            envvar="INFERMEDIC_FORMAT",
+            show_envvar=True,
+            help="Report format [default: terminal, or the --output file's suffix].",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False, writable=True),
+            default=None,
+            envvar="INFERMEDIC_OUTPUT",
+            show_envvar=True,
+            help="Write the report to this file (atomically) instead of stdout.",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["info", "low", "medium", "high", "critical"]),
+            default=None,
+            envvar="INFERMEDIC_FAIL_ON",
+            show_envvar=True,
+            help="Exit 1 when a finding is at or above this severity [default: high].",
+        ),
+        click.option(
+            "--exit-zero",
+            is_flag=True,
+            default=False,
+            envvar="INFERMEDIC_EXIT_ZERO",
+            show_envvar=True,
+            help="Exit 0 even when findings are at or above --fail-on.",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            envvar="INFERMEDIC_CONFIG",
+            show_envvar=True,
+            help="Settings file (pyproject.toml or infermedic.toml) [default: nearest pyproject].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -1,0 +1,40 @@
+"""The HTML view: one self-contained page (inline CSS and SVG plots, no network, no scripts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from infermedic.report.svg import plot_to_svg
+from infermedic.report.terminal import describe_location, format_cell
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("infermedic.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cell"] = format_cell
+    env.filters["where"] = describe_location
+    return env
+
+
+def render_html(
+    data: Mapping[str, Any],
+    *,
+    preamble: str = "",
+    extra_css: str = "",
+    template: str = "report.html.j2",
+) -> str:
+    """Render the JSON contract dict; `preamble` is trusted HTML placed before the summary
+    (diagnose puts its incident summary there)."""
+    plots = [Markup(plot_to_svg(p)) for p in data.get("plots", [])]
+    page = environment().get_template(template)
+    return page.render(
+        data=data, plots=plots, preamble=Markup(preamble), extra_css=Markup(extra_css)
+    )

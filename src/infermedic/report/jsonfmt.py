@@ -1,0 +1,146 @@
+"""The JSON contract: the one serialiser of model objects, and its schema version."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from infermedic._version import __version__
+from infermedic.model import Evidence, Finding, Location, Notification, Plot, Report, Table
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as plain JSON-ready data. Findings are sorted (severity, then place)."""
+    ordered = report.sorted()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "infermedic", "version": __version__, "command": report.tool},
+        "inputs": list(report.inputs),
+        "started_at": report.started_at,
+        "duration_s": _number(report.duration_s),
+        "summary": _summary(ordered),
+        "rules_run": list(report.rules_run),
+        "findings": [finding_to_dict(f) for f in ordered.findings],
+        "notifications": [notification_to_dict(n) for n in report.notifications],
+        "tables": [table_to_dict(t) for t in report.tables],
+        "plots": [plot_to_dict(p) for p in report.plots],
+        "measurements": clean(report.measurements),
+    }
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _summary(report: Report) -> dict[str, Any]:
+    by_severity: dict[str, int] = {}
+    for finding in report.findings:
+        by_severity[finding.severity.label] = by_severity.get(finding.severity.label, 0) + 1
+    worst = report.worst()
+    return {
+        "findings": len(report.findings),
+        "by_severity": by_severity,
+        "worst": worst.label if worst is not None else None,
+        "notifications": len(report.notifications),
+    }
+
+
+def location_to_dict(location: Location) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "path": location.path,
+        "line": location.line,
+        "column": location.column,
+    }
+    optional = {
+        "end_line": location.end_line,
+        "url": location.url,
+        "endpoint": location.endpoint,
+        "dataset": location.dataset,
+        "column_name": location.column_name,
+    }
+    data.update({k: v for k, v in optional.items() if v is not None})
+    return data
+
+
+def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
+    return {
+        "kind": evidence.kind.value,
+        "action": evidence.action,
+        "observed": evidence.observed,
+        "values": clean(evidence.values),
+        "at": evidence.at,
+    }
+
+
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "name": finding.name,
+        "severity": finding.severity.label,
+        "message": finding.message,
+        "location": location_to_dict(finding.location),
+        "checklist": list(finding.checklist),
+        "evidence": [evidence_to_dict(e) for e in finding.evidence],
+        "risk": finding.risk,
+        "fix": finding.fix,
+        "fingerprint": finding.fingerprint,
+    }
+
+
+def notification_to_dict(notification: Notification) -> dict[str, Any]:
+    return {
+        "level": notification.level.value,
+        "message": notification.message,
+        "path": notification.path,
+        "rule": notification.rule,
+    }
+
+
+def table_to_dict(table: Table) -> dict[str, Any]:
+    return {
+        "key": table.key,
+        "title": table.title,
+        "columns": list(table.columns),
+        "rows": [clean(list(row)) for row in table.rows],
+    }
+
+
+def plot_to_dict(plot: Plot) -> dict[str, Any]:
+    return {
+        "key": plot.key,
+        "title": plot.title,
+        "kind": plot.kind,
+        "x_label": plot.x_label,
+        "y_label": plot.y_label,
+        "series": [
+            {"name": s.name, "x": clean(list(s.x)), "y": clean(list(s.y))} for s in plot.series
+        ],
+    }
+
+
+def clean(value: Any) -> Any:
+    """Make a value JSON-safe: NaN/inf become None, tuples lists, numpy scalars Python ones."""
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return _number(value)
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item):
+        return clean(item())
+    return str(value)
+
+
+def _number(value: float | None) -> float | None:
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return value

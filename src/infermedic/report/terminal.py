@@ -1,0 +1,131 @@
+"""The terminal view: rich tables and panels on a TTY, the same layout as plain text otherwise."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+
+def render_terminal(data: Mapping[str, Any], *, color: bool = False, width: int = 110) -> str:
+    """Render the JSON contract dict for a terminal; `color=False` gives plain text."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=color,
+        no_color=not color,
+        width=width,
+        highlight=False,
+        emoji=False,
+    )
+    tool = data["tool"]
+    console.print(
+        Text(f"infermedic {tool['command']} · {tool['version']}", style="bold"),
+        Text(" · ".join(data.get("inputs", [])), style="dim"),
+    )
+    for table in data.get("tables", []):
+        _print_table(console, table)
+    findings = data.get("findings", [])
+    if findings:
+        console.print()
+        console.print(Text(f"Findings ({len(findings)})", style="bold"))
+    for finding in findings:
+        _print_finding(console, finding)
+    notes = data.get("notifications", [])
+    if notes:
+        console.print()
+        console.print(Text(f"Notifications ({len(notes)})", style="bold"))
+        for note in notes:
+            where = " ".join(p for p in (note.get("rule"), note.get("path")) if p)
+            prefix = f"[{note['level']}] " + (f"{where}: " if where else "")
+            console.print(Text(prefix + note["message"]), soft_wrap=False)
+    console.print()
+    console.print(Text(_summary_line(data), style="bold"))
+    return buffer.getvalue()
+
+
+def _print_table(console: Console, table: Mapping[str, Any]) -> None:
+    rich_table = Table(title=table["title"], title_justify="left", show_lines=False)
+    for column in table["columns"]:
+        rich_table.add_column(str(column), overflow="fold")
+    for row in table["rows"]:
+        rich_table.add_row(*(escape(format_cell(cell)) for cell in row))
+    console.print()
+    console.print(rich_table)
+
+
+def _print_finding(console: Console, finding: Mapping[str, Any]) -> None:
+    severity = finding["severity"]
+    header = Text()
+    header.append(f"{severity.upper():<8} ", style=SEVERITY_STYLE.get(severity, ""))
+    header.append(f"{finding['code']} ", style="bold")
+    header.append(f"[{finding['name']}] ", style="dim")
+    header.append(describe_location(finding["location"]))
+    console.print()
+    console.print(header)
+    console.print(Text("  " + finding["message"]))
+    for evidence in finding.get("evidence", []):
+        console.print(Text(f"    evidence: {evidence['action']}", style="dim"))
+        console.print(Text(f"      → {evidence['observed']}", style="dim"))
+    if finding.get("risk"):
+        console.print(Text(f"  risk: {finding['risk']}"))
+    if finding.get("fix"):
+        console.print(Text(f"  fix:  {finding['fix']}", style="green"))
+
+
+def _summary_line(data: Mapping[str, Any]) -> str:
+    summary = data["summary"]
+    if not summary["findings"]:
+        text = "No findings."
+    else:
+        parts = ", ".join(f"{n} {sev}" for sev, n in summary["by_severity"].items())
+        text = f"{summary['findings']} finding(s): {parts}."
+    if summary["notifications"]:
+        text += f" {summary['notifications']} notification(s)."
+    if data.get("duration_s") is not None:
+        text += f" ({data['duration_s']:.2f} s)"
+    return text
+
+
+def describe_location(location: Mapping[str, Any]) -> str:
+    """`path:line:col`, `POST /predict http://…`, or `dataset[column]`."""
+    if location.get("path"):
+        text = str(location["path"])
+        if location.get("line"):
+            text += f":{location['line']}"
+            if location.get("column"):
+                text += f":{location['column']}"
+        return text
+    if location.get("endpoint") or location.get("url"):
+        return " ".join(str(location[k]) for k in ("endpoint", "url") if location.get(k))
+    if location.get("dataset") or location.get("column_name"):
+        base = str(location.get("dataset") or "")
+        column = location.get("column_name")
+        return f"{base}[{column}]" if column else base
+    return "-"
+
+
+def format_cell(value: Any) -> str:
+    """A table cell as text: floats to 4 significant digits, None as a dash."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
