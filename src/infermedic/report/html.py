@@ -33,6 +33,10 @@ def render_html(
 ) -> str:
     """Render the JSON contract dict; `preamble` is trusted HTML placed before the summary
     (diagnose puts its incident summary there)."""
+    from infermedic.report.incident import incident_preamble_html, is_diagnosis
+
+    if is_diagnosis(data) and not preamble:
+        preamble = incident_preamble_html(data)
     plots = [Markup(plot_to_svg(p)) for p in data.get("plots", [])]
     page = environment().get_template(template)
     return page.render(

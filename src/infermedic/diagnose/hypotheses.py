@@ -1,0 +1,431 @@
+"""The likely causes of each symptom, and how the findings of the checks decide each one.
+
+A cause is confirmed by measured evidence (a probe, drift or profile finding), suspected by
+static evidence alone (an audit finding whose effect was not measured), refuted when a check
+able to see it ran and saw nothing, and not tested otherwise. Static and measured evidence
+corroborate: `SVC001` at `app/main.py:42` plus a measured `LIVE001` is event-loop blocking
+confirmed by two independent checks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from infermedic.diagnose.router import Category
+from infermedic.model import Finding, Severity
+
+
+class CheckKind(enum.StrEnum):
+    """The independent sources of evidence diagnose can run."""
+
+    AUDIT = "audit"  # static: the repository
+    PROBE = "probe"  # live: the running service
+    DRIFT = "drift"  # data: reference vs current
+    PROFILE = "profile"  # live stacks of the service process (py-spy)
+
+    @property
+    def measured(self) -> bool:
+        return self is not CheckKind.AUDIT
+
+
+class Status(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    SUSPECTED = "suspected"  # static evidence only; the effect was not measured
+    REFUTED = "refuted"
+    NOT_TESTED = "not tested"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cause:
+    """One known cause: which findings support it, and what to do about it.
+
+    `static` codes come from the audit; `confirming` codes are measured and confirm the cause
+    on their own; `corroborating` codes are measured symptoms that many causes share (a slow
+    tail has many parents), so they confirm the cause only together with its static evidence.
+    """
+
+    key: str
+    title: str
+    component: str
+    categories: tuple[Category, ...]
+    static: tuple[str, ...]
+    confirming: tuple[str, ...]
+    corroborating: tuple[str, ...] = ()
+    long_term_fix: str
+    prevention: tuple[str, ...]
+    # a finding with one of these codes means another cause explains the evidence better
+    excluded_by: tuple[str, ...] = ()
+    # the more general cause this one is an instance of; when both are confirmed this one
+    # names the root cause and the other its mechanism
+    refines: str | None = None
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return (*self.static, *self.confirming, *self.corroborating)
+
+    def check_kinds(self) -> tuple[CheckKind, ...]:
+        """The checks able to see this cause, in a stable order."""
+        kinds = {check_for_code(code) for code in self.codes}
+        return tuple(kind for kind in CheckKind if kind in kinds)
+
+
+def check_for_code(code: str) -> CheckKind:
+    """Which check produces findings with this code (by its domain prefix)."""
+    prefix = code.rstrip("0123456789")
+    return {
+        "LIVE": CheckKind.PROBE,
+        "DRIFT": CheckKind.DRIFT,
+        "PROF": CheckKind.PROFILE,
+    }.get(prefix, CheckKind.AUDIT)
+
+
+CAUSES: tuple[Cause, ...] = (
+    Cause(
+        key="event-loop-blocking",
+        title="Blocking model call on the event loop",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES, Category.FAILURES),
+        static=("SVC001", "SVC003"),
+        confirming=("LIVE001",),
+        long_term_fix="Keep `async def` routes free of CPU work: run the model in a thread or "
+        "process pool (or a dedicated inference server) and bound its concurrency.",
+        prevention=(
+            "alert on `python_asyncio_event_loop_lag_seconds` p99 > 50 ms for 5 min",
+            "regression test: /health p99 stays flat while /predict is under load "
+            "(`infermedic probe --checks blocking`)",
+            "CI: `infermedic audit --select SVC001,SVC003 --fail-on high`",
+        ),
+    ),
+    Cause(
+        key="serialized-inference",
+        title="Inference serialised behind one lock or worker",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES),
+        static=(),
+        confirming=("LIVE002",),
+        long_term_fix="Remove the global lock (most estimators are safe to call concurrently) "
+        "or give each worker its own model copy; size the thread pool to the cores.",
+        prevention=(
+            "load test in CI: throughput at concurrency 4 ≥ 1.5× concurrency 1",
+            "alert on queue time (`Server-Timing` queue stage) p95 above budget",
+        ),
+        excluded_by=("LIVE001",),
+    ),
+    Cause(
+        key="model-load-per-request",
+        title="Model artifact loaded inside the request path",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES, Category.MEMORY),
+        static=("SVC002",),
+        confirming=(),
+        corroborating=("LIVE004", "LIVE012", "LIVE003"),
+        long_term_fix="Load the model once at start-up (lifespan handler) and keep it in app "
+        "state; make /ready wait for it.",
+        prevention=(
+            "CI: `infermedic audit --select SVC002`",
+            "alert on p50 latency above the model's offline inference time × 2",
+        ),
+    ),
+    Cause(
+        key="explainer-per-request",
+        title="Explainer built per request",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES, Category.MEMORY),
+        static=("XPL001",),
+        confirming=(),
+        corroborating=("LIVE004", "LIVE012"),
+        long_term_fix="Build the explainer once at start-up with a fixed background sample; "
+        "serve explanations from a separate, rate-limited endpoint or asynchronously.",
+        prevention=(
+            "CI: `infermedic audit --select XPL001`",
+            "separate latency SLO for `?explain=true` requests",
+        ),
+    ),
+    Cause(
+        key="blocking-prediction-log",
+        refines="event-loop-blocking",
+        title="Prediction log written synchronously in the request path",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES),
+        static=("SVC005",),
+        confirming=(),
+        corroborating=("LIVE001", "LIVE004", "LIVE012"),
+        long_term_fix="Log predictions through a bounded queue and a background writer "
+        "(`infermedic.instrument.PredictionLogger`), dropping and counting on overflow.",
+        prevention=(
+            "metric: `inference_prediction_log_dropped_total` and log-writer latency",
+            "regression test: a hanging log sink does not slow /predict",
+        ),
+    ),
+    Cause(
+        key="slow-dependency",
+        title="Slow upstream call without a timeout",
+        component="dependency",
+        categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
+        static=("SVC004",),
+        confirming=(),
+        corroborating=("LIVE004", "LIVE012", "LIVE011"),
+        long_term_fix="Give every outbound call a timeout, a pooled async client and a circuit "
+        "breaker with a fallback (cached or default features).",
+        prevention=(
+            "alert on the upstream stage's p99 (`inference_stage_duration_seconds`)",
+            "CI: `infermedic audit --select SVC004`",
+        ),
+    ),
+    Cause(
+        key="cold-start",
+        title="Cold start: traffic admitted before the model is warm",
+        component="infrastructure",
+        categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
+        static=("SVC010", "K8S002", "K8S003"),
+        confirming=("LIVE003",),
+        long_term_fix="Run a warm-up prediction before /ready answers 200, and point the "
+        "readiness probe at it.",
+        prevention=(
+            "regression test: the first request after start is within 2× of steady state",
+            "alert on p99 latency in the first minute after a deploy",
+        ),
+    ),
+    Cause(
+        key="memory-leak",
+        title="Memory grows with traffic (leak)",
+        component="serving code",
+        categories=(Category.MEMORY,),
+        static=(),
+        confirming=("LIVE008", "PROF005"),
+        long_term_fix="Bound every per-request cache (`functools.lru_cache(maxsize=…)`, TTL "
+        "caches), and keep request data out of module-level state.",
+        prevention=(
+            "alert on `process_resident_memory_bytes` slope over 1 h",
+            "soak test: RSS flat after 10k identical requests",
+        ),
+    ),
+    Cause(
+        key="worker-oversubscription",
+        title="Too many workers or threads for the pod's CPU/memory",
+        component="infrastructure",
+        categories=(Category.MEMORY, Category.SLOW, Category.SPIKES),
+        static=("DKR002", "K8S001"),
+        confirming=("PROF003",),
+        long_term_fix="One server worker per pod; let the autoscaler add pods on CPU or "
+        "request rate; match BLAS/OpenMP threads to the CPU limit.",
+        prevention=("CI: `infermedic audit --select DKR002,K8S001`",),
+    ),
+    Cause(
+        key="missing-input-validation",
+        title="Malformed input reaches the model (no validation)",
+        component="serving code",
+        categories=(Category.FAILURES, Category.WRONG),
+        static=("SVC006",),
+        confirming=("LIVE005",),
+        long_term_fix="Validate the request body with a schema (pydantic model with types and "
+        "ranges) so bad input is a 422, never a 500.",
+        prevention=(
+            "contract test: missing field, wrong type, NaN, empty body → 4xx",
+            "alert on 5xx rate per route",
+        ),
+    ),
+    Cause(
+        key="errors-under-load",
+        title="Errors under concurrent load (resource exhaustion or races)",
+        component="infrastructure",
+        categories=(Category.FAILURES,),
+        static=(),
+        confirming=("LIVE011",),
+        long_term_fix="Bound concurrency (admission control), size pools to limits, and make "
+        "shared state thread-safe.",
+        prevention=("load test in CI at the expected peak rate; alert on 5xx rate",),
+    ),
+    Cause(
+        key="model-version-mismatch",
+        title="Serving a different model version than the one pinned",
+        component="model",
+        categories=(Category.WRONG, Category.ACCURACY),
+        static=("SVC007",),
+        confirming=("LIVE007",),
+        long_term_fix="Pin the model URI to a version or alias, expose it in "
+        "`inference_model_info`, and roll out with a version check.",
+        prevention=(
+            "alert when `inference_model_info` shows more than one version",
+            "deploy gate: `infermedic probe --expect-version`",
+        ),
+    ),
+    Cause(
+        key="nondeterministic-prediction",
+        title="Non-deterministic prediction for identical input",
+        component="model",
+        categories=(Category.WRONG,),
+        static=(),
+        confirming=("LIVE006", "PROF008"),
+        long_term_fix="Fix seeds, disable dropout (`model.eval()`), and avoid data-dependent "
+        "threading nondeterminism.",
+        prevention=("contract test: the same input twice gives the same output",),
+    ),
+    Cause(
+        key="preprocessing-skew",
+        title="Training/serving skew in preprocessing",
+        component="data",
+        categories=(Category.WRONG, Category.ACCURACY),
+        static=(),
+        confirming=("DRIFT002",),
+        long_term_fix="Serve the exact preprocessing artifact used in training (one saved "
+        "Pipeline) instead of a hand-written transform.",
+        prevention=(
+            "regression test: the served model's output on a golden sample equals the "
+            "training pipeline's",
+            "monitor the prediction distribution against the reference (DRIFT002)",
+        ),
+        # when the inputs moved too, input drift explains the prediction shift better
+        excluded_by=("DRIFT001", "DRIFT003", "DRIFT004", "DRIFT005", "DRIFT007"),
+    ),
+    Cause(
+        key="input-drift",
+        title="Input data drifted from the training distribution",
+        component="data",
+        categories=(Category.ACCURACY, Category.WRONG),
+        static=(),
+        confirming=("DRIFT001", "DRIFT003", "DRIFT004", "DRIFT005", "DRIFT007"),
+        long_term_fix="Retrain on recent data (or reweight), and add drift monitoring with an "
+        "alert per feature.",
+        prevention=(
+            "scheduled `infermedic drift` against the reference profile, alert on DRIFT001",
+            "track the upstream data contract (schema, ranges, categories)",
+        ),
+    ),
+    Cause(
+        key="schema-change",
+        title="Input schema changed",
+        component="data",
+        categories=(Category.WRONG, Category.ACCURACY, Category.FAILURES),
+        static=(),
+        confirming=("DRIFT006",),
+        long_term_fix="Version the input contract; validate it at the edge and in the logs.",
+        prevention=("schema check in the data pipeline; alert on DRIFT006",),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hypothesis:
+    """One cause judged against the evidence of the checks that ran."""
+
+    cause: Cause
+    status: Status
+    findings: tuple[Finding, ...]
+    sources: tuple[CheckKind, ...]  # independent checks whose findings support it
+    reason: str
+    rank_bonus: int = 0  # set when this cause refines another confirmed cause
+
+    @property
+    def score(self) -> tuple[int, ...]:
+        """Ranking: status, refinement, independent sources, measured then any severity."""
+        rank = {Status.CONFIRMED: 3, Status.SUSPECTED: 2, Status.NOT_TESTED: 1, Status.REFUTED: 0}
+        measured = [f for f in self.findings if check_for_code(f.code).measured]
+        worst_measured = max((int(f.severity) for f in measured), default=-1)
+        worst_any = max((int(f.severity) for f in self.findings), default=-1)
+        order = -[c.key for c in CAUSES].index(self.cause.key)
+        return (
+            rank[self.status],
+            self.rank_bonus,
+            len(self.sources),
+            worst_measured,
+            worst_any,
+            order,
+        )
+
+
+def evaluate(
+    categories: Sequence[Category],
+    findings_by_check: Mapping[CheckKind, Sequence[Finding]],
+    checks_run: Iterable[CheckKind],
+) -> list[Hypothesis]:
+    """Judge each cause of the routed categories; best-supported first."""
+    ran = set(checks_run)
+    findings = [f for fs in findings_by_check.values() for f in fs]
+    all_codes = {f.code for f in findings}
+    judged = [
+        _judge(cause, findings, ran, all_codes)
+        for cause in CAUSES
+        if any(c in categories for c in cause.categories)
+    ]
+    confirmed = {h.cause.key for h in judged if h.status is Status.CONFIRMED}
+    judged = [
+        replace(h, rank_bonus=1)
+        if h.status is Status.CONFIRMED and h.cause.refines in confirmed
+        else h
+        for h in judged
+    ]
+    return sorted(judged, key=lambda h: h.score, reverse=True)
+
+
+def _judge(
+    cause: Cause, findings: Sequence[Finding], ran: set[CheckKind], all_codes: set[str]
+) -> Hypothesis:
+    support = tuple(f for f in findings if f.code in cause.codes)
+    codes = {f.code for f in support}
+    sources = tuple(k for k in CheckKind if any(check_for_code(f.code) is k for f in support))
+    found_static = codes & set(cause.static)
+    found_confirming = codes & set(cause.confirming)
+    found_corroborating = codes & set(cause.corroborating)
+    measured_ran = [k for k in cause.check_kinds() if k.measured and k in ran]
+    able = [k for k in cause.check_kinds() if k in ran]
+    excluded = sorted(set(cause.excluded_by) & all_codes)
+
+    def judged(status: Status, reason: str) -> Hypothesis:
+        return Hypothesis(
+            cause=cause, status=status, findings=support, sources=sources, reason=reason
+        )
+
+    if excluded and (found_confirming or found_corroborating):
+        return judged(Status.REFUTED, f"{', '.join(excluded)} explain(s) the evidence better")
+    if found_confirming:
+        what = ", ".join(sorted(found_confirming))
+        also = f" and corroborated by {', '.join(sorted(found_static))}" if found_static else ""
+        return judged(Status.CONFIRMED, f"measured ({what}){also}")
+    if found_static and found_corroborating:
+        return judged(
+            Status.CONFIRMED,
+            f"static {', '.join(sorted(found_static))} and measured "
+            f"{', '.join(sorted(found_corroborating))} agree",
+        )
+    if found_static:
+        if measured_ran:
+            return judged(
+                Status.SUSPECTED,
+                f"static {', '.join(sorted(found_static))}; the measured checks "
+                f"({', '.join(k.value for k in measured_ran)}) did not show its effect",
+            )
+        return judged(
+            Status.SUSPECTED,
+            f"static {', '.join(sorted(found_static))}; not measured (give --url to measure)",
+        )
+    if found_corroborating:
+        shared = ", ".join(sorted(found_corroborating))
+        if CheckKind.AUDIT in ran and cause.static:
+            return judged(
+                Status.REFUTED,
+                f"{shared} measured, but the audit found none of {', '.join(cause.static)}",
+            )
+        return judged(
+            Status.NOT_TESTED,
+            f"{shared} measured is consistent with it; needs --repo PATH to tell",
+        )
+    if able:
+        return judged(Status.REFUTED, f"no evidence from {', '.join(k.value for k in able)}")
+    needs = ", ".join(_input_for(kind) for kind in cause.check_kinds())
+    return judged(Status.NOT_TESTED, f"needs {needs}")
+
+
+def _input_for(kind: CheckKind) -> str:
+    return {
+        CheckKind.AUDIT: "--repo PATH",
+        CheckKind.PROBE: "--url URL",
+        CheckKind.DRIFT: "--reference REF --current CUR",
+        CheckKind.PROFILE: "--url URL and --pid PID",
+    }[kind]
+
+
+def worst(findings: Iterable[Finding]) -> Severity | None:
+    return max((f.severity for f in findings), default=None)

@@ -1,0 +1,193 @@
+"""What a diagnosis is: the route, the checks run, the hypotheses judged, the root cause."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infermedic.diagnose.hypotheses import CheckKind, Hypothesis, Status
+from infermedic.diagnose.router import Route
+from infermedic.model import Finding, Notification, Plot, Report, Severity, Table
+from infermedic.report.jsonfmt import evidence_to_dict, location_to_dict
+
+
+class CheckStatus(enum.StrEnum):
+    RAN = "ran"
+    SKIPPED = "skipped"  # the inputs do not allow it; `reason` names the missing input
+    FAILED = "failed"  # it started and raised an error; `reason` says which
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckRun:
+    """One check of the plan: what was run (as a command a user could repeat) and how it went."""
+
+    kind: CheckKind
+    status: CheckStatus
+    command: str
+    reason: str = ""
+    report: Report | None = None
+    duration_s: float = 0.0
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.report.findings if self.report is not None else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Diagnosis:
+    """The result of `diagnose`: everything the incident report shows."""
+
+    route: Route
+    checks: tuple[CheckRun, ...]
+    hypotheses: tuple[Hypothesis, ...]
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def root_cause(self) -> Hypothesis | None:
+        """The best-supported confirmed cause, else a suspected one (static evidence only)."""
+        for status in (Status.CONFIRMED, Status.SUSPECTED):
+            for hypothesis in self.hypotheses:
+                if hypothesis.status is status:
+                    return hypothesis
+        return None
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for check in self.checks for f in check.findings)
+
+    @property
+    def severity(self) -> Severity:
+        """The incident's severity: the worst finding behind the root cause, else the worst."""
+        root = self.root_cause
+        pool = root.findings if root is not None and root.findings else self.findings
+        return max((f.severity for f in pool), default=Severity.INFO)
+
+    def checks_run(self) -> tuple[CheckKind, ...]:
+        return tuple(c.kind for c in self.checks if c.status is CheckStatus.RAN)
+
+    def to_report(self) -> Report:
+        """The diagnosis in the common report contract; `measurements["diagnosis"]` holds the
+        incident layout the Markdown and HTML views render."""
+        tables = [self._hypotheses_table(), self._checks_table()]
+        plots: list[Plot] = []
+        rules_run: list[str] = []
+        notifications: list[Notification] = []
+        for check in self.checks:
+            if check.report is None:
+                continue
+            tables.extend(check.report.tables)
+            plots.extend(check.report.plots)
+            rules_run.extend(check.report.rules_run)
+            notifications.extend(check.report.notifications)
+        return Report(
+            tool="diagnose",
+            findings=self.findings,
+            notifications=tuple(notifications),
+            rules_run=tuple(dict.fromkeys(rules_run)),
+            inputs=tuple(f"{k}={v}" for k, v in self.inputs.items() if v),
+            tables=tuple(tables),
+            plots=tuple(plots),
+            measurements={
+                "diagnosis": self.summary(),
+                **{
+                    c.kind.value: dict(c.report.measurements)
+                    for c in self.checks
+                    if c.report is not None and c.report.measurements
+                },
+            },
+            started_at=self.started_at,
+            duration_s=self.duration_s,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        root = self.root_cause
+        return {
+            "symptom": self.route.symptom,
+            "severity": self.severity.label,
+            "categories": [{"key": c.value, "label": c.label} for c in self.route.categories],
+            "routing": self.route.reason,
+            "checks": [
+                {
+                    "kind": c.kind.value,
+                    "status": c.status.value,
+                    "command": c.command,
+                    "reason": c.reason,
+                    "duration_s": round(c.duration_s, 3),
+                    "findings": len(c.findings),
+                }
+                for c in self.checks
+            ],
+            "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
+            "root_cause": _hypothesis_dict(root) if root is not None else None,
+            "solution": _solution(root),
+            "prevention": list(root.cause.prevention) if root is not None else [],
+        }
+
+    def _hypotheses_table(self) -> Table:
+        return Table(
+            key="hypotheses",
+            title="Root-cause analysis",
+            columns=("cause", "component", "status", "evidence", "why"),
+            rows=tuple(
+                (
+                    h.cause.title,
+                    h.cause.component,
+                    h.status.value,
+                    ", ".join(sorted({f.code for f in h.findings})) or "-",
+                    h.reason,
+                )
+                for h in self.hypotheses
+            ),
+        )
+
+    def _checks_table(self) -> Table:
+        return Table(
+            key="checks",
+            title="Checks",
+            columns=("check", "status", "command", "findings", "seconds", "note"),
+            rows=tuple(
+                (
+                    c.kind.value,
+                    c.status.value,
+                    c.command,
+                    len(c.findings),
+                    round(c.duration_s, 2),
+                    c.reason or "-",
+                )
+                for c in self.checks
+            ),
+        )
+
+
+def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
+    return {
+        "key": hypothesis.cause.key,
+        "title": hypothesis.cause.title,
+        "component": hypothesis.cause.component,
+        "status": hypothesis.status.value,
+        "reason": hypothesis.reason,
+        "sources": [s.value for s in hypothesis.sources],
+        "evidence": [
+            {
+                "code": f.code,
+                "name": f.name,
+                "severity": f.severity.label,
+                "message": f.message,
+                "location": location_to_dict(f.location),
+                "evidence": [evidence_to_dict(e) for e in f.evidence],
+                "fix": f.fix,
+            }
+            for f in hypothesis.findings
+        ],
+    }
+
+
+def _solution(root: Hypothesis | None) -> dict[str, Any]:
+    if root is None:
+        return {"immediate": [], "long_term": ""}
+    fixes = list(dict.fromkeys(f.fix for f in root.findings if f.fix))
+    return {"immediate": fixes, "long_term": root.cause.long_term_fix}

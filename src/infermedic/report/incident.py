@@ -1,0 +1,305 @@
+"""The incident layout of a diagnosis, in Markdown and HTML, rendered from the JSON contract.
+
+Issue summary · root-cause analysis · findings (infrastructure, model, data) · root cause ·
+solution · prevention · checks run. Everything here comes from `measurements["diagnosis"]`
+and the findings of the same dict, so no view shows what the JSON lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from html import escape
+from typing import Any
+
+from infermedic.report.markdown import escape_md, findings_section, markdown_table
+from infermedic.report.terminal import describe_location, format_cell
+
+INFRA_PREFIXES = ("LIVE", "DKR", "K8S", "SVC", "XPL", "PKG", "REP")
+MODEL_PREFIXES = ("PROF",)
+DATA_PREFIXES = ("DRIFT", "MON")
+
+
+def is_diagnosis(data: Mapping[str, Any]) -> bool:
+    return isinstance(data.get("measurements", {}).get("diagnosis"), Mapping)
+
+
+def latency_summary(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The probe's load-test latency (p50/p95/p99 ms, throughput, errors), if it ran."""
+    probe = data.get("measurements", {}).get("probe", {})
+    for key in ("load", "latency"):
+        block = probe.get(key)
+        if isinstance(block, Mapping):
+            latency = block.get("latency", block)
+            if isinstance(latency, Mapping) and "p50_ms" in latency:
+                return {
+                    "p50_ms": latency.get("p50_ms"),
+                    "p95_ms": latency.get("p95_ms"),
+                    "p99_ms": latency.get("p99_ms"),
+                    "max_ms": latency.get("max_ms"),
+                    "throughput_rps": block.get("throughput_rps"),
+                    "errors": block.get("errors") or block.get("errors_by_status"),
+                    "requests": latency.get("count"),
+                }
+    return None
+
+
+def model_summary(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is known of the model: the version served and the server-side time split."""
+    probe = data.get("measurements", {}).get("probe", {})
+    rows: list[tuple[str, str]] = []
+    contract = probe.get("contract", {})
+    if isinstance(contract, Mapping):
+        rows.extend(
+            (key.replace("_", " "), str(contract[key]))
+            for key in ("model_version", "expected_version")
+            if contract.get(key)
+        )
+    stages = probe.get("server_timing") or probe.get("stages")
+    if isinstance(stages, Mapping):
+        rows.extend(_stage_row(stage, value) for stage, value in stages.items())
+    return rows
+
+
+def _stage_row(stage: str, value: Any) -> tuple[str, str]:
+    if isinstance(value, Mapping):
+        return (f"server stage `{stage}` p50", f"{format_cell(value.get('p50_ms'))} ms")
+    return (f"server stage `{stage}`", f"{format_cell(value)} ms")
+
+
+def _split(findings: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    groups: dict[str, list[Mapping[str, Any]]] = {"infrastructure": [], "model": [], "data": []}
+    for finding in findings:
+        code = str(finding["code"])
+        if code.startswith(DATA_PREFIXES):
+            groups["data"].append(finding)
+        elif code.startswith(MODEL_PREFIXES) or code in ("LIVE006", "LIVE007"):
+            groups["model"].append(finding)
+        else:
+            groups["infrastructure"].append(finding)
+    return groups
+
+
+def render_incident_markdown(data: Mapping[str, Any]) -> str:
+    return "\n".join(_markdown_lines(data)).rstrip() + "\n"
+
+
+def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
+    d = data["measurements"]["diagnosis"]
+    root = d.get("root_cause")
+    yield f"# Incident diagnosis: {escape_md(d['symptom'] or 'no symptom given')}"
+    yield ""
+    yield "## Issue summary"
+    yield ""
+    yield f"- **Symptom:** {escape_md(d['symptom'] or '(none: every check the inputs allow)')}"
+    yield f"- **Severity:** {d['severity']}"
+    yield "- **Categories:** " + ", ".join(c["label"] for c in d["categories"])
+    yield f"- **Routing:** {escape_md(d['routing'])}"
+    if data.get("inputs"):
+        yield "- **Inputs:** " + ", ".join(f"`{i}`" for i in data["inputs"])
+    if root:
+        yield f"- **Root cause:** {root['title']} ({root['component']}) — {root['status']}"
+    else:
+        yield "- **Root cause:** none found — every hypothesis tested was refuted"
+    if data.get("duration_s") is not None:
+        yield f"- **Diagnosis took:** {data['duration_s']:.1f} s"
+    yield ""
+    yield "## Root-cause analysis"
+    yield ""
+    rows = [
+        (
+            h["title"],
+            h["component"],
+            h["status"],
+            ", ".join(sorted({e["code"] for e in h["evidence"]})) or "-",
+            h["reason"],
+        )
+        for h in d["hypotheses"]
+    ]
+    yield from markdown_table(("hypothesis", "component", "status", "evidence", "why"), rows)
+    yield ""
+    yield "## Findings"
+    yield ""
+    groups = _split(data.get("findings", []))
+    yield "### Infrastructure"
+    yield ""
+    latency = latency_summary(data)
+    if latency:
+        yield from markdown_table(
+            ("p50 ms", "p95 ms", "p99 ms", "max ms", "throughput req/s", "requests"),
+            [
+                (
+                    latency["p50_ms"],
+                    latency["p95_ms"],
+                    latency["p99_ms"],
+                    latency["max_ms"],
+                    latency["throughput_rps"],
+                    latency["requests"],
+                )
+            ],
+        )
+        yield ""
+    else:
+        yield "Latency not measured (give `--url` to run the live checks)."
+        yield ""
+    yield from _finding_bullets(groups["infrastructure"])
+    yield "### Model"
+    yield ""
+    model_rows = model_summary(data)
+    if model_rows:
+        yield from markdown_table(("what", "value"), model_rows)
+        yield ""
+    yield from _finding_bullets(groups["model"])
+    yield "### Data"
+    yield ""
+    yield from _finding_bullets(groups["data"], empty="No data findings (or no data given).")
+    yield "## Root cause"
+    yield ""
+    if root:
+        yield f"- **Component:** {root['component']}"
+        yield f"- **Cause:** {root['title']}"
+        yield f"- **Status:** {root['status']} — {escape_md(root['reason'])}"
+        yield "- **Evidence:**"
+        for finding in root["evidence"]:
+            where = describe_location(finding["location"])
+            yield f"  - `{finding['code']}` {finding['name']} at `{where}`: "
+            yield f"    {escape_md(finding['message'])}"
+            for evidence in finding["evidence"]:
+                yield f"    - `{_code(evidence['action'])}` → {escape_md(evidence['observed'])}"
+    else:
+        yield "No root cause found: the checks that ran refuted every hypothesis for this symptom."
+        untested = [h for h in d["hypotheses"] if h["status"] == "not tested"]
+        if untested:
+            yield ""
+            yield "Not tested (and what would test them):"
+            for h in untested:
+                yield f"- {h['title']}: {escape_md(h['reason'])}"
+    yield ""
+    yield "## Solution"
+    yield ""
+    solution = d["solution"]
+    if solution["immediate"]:
+        yield "**Immediate fix:**"
+        yield ""
+        for fix in solution["immediate"]:
+            yield f"- {escape_md(fix)}"
+        yield ""
+    if solution["long_term"]:
+        yield f"**Long-term fix:** {escape_md(solution['long_term'])}"
+        yield ""
+    if not solution["immediate"] and not solution["long_term"]:
+        yield "Nothing to fix for this symptom."
+        yield ""
+    yield "## Prevention"
+    yield ""
+    for item in d["prevention"] or [
+        "keep `infermedic audit` in CI and `infermedic probe` in the deploy gate"
+    ]:
+        yield f"- [ ] {escape_md(item)}"
+    yield ""
+    yield "## Checks run"
+    yield ""
+    yield from markdown_table(
+        ("check", "status", "command", "findings", "seconds", "note"),
+        [
+            (
+                c["kind"],
+                c["status"],
+                f"`{c['command']}`",
+                c["findings"],
+                c["duration_s"],
+                c["reason"] or "-",
+            )
+            for c in d["checks"]
+        ],
+    )
+    yield ""
+    yield from findings_section(data.get("findings", []), level=2)
+    notes = data.get("notifications", [])
+    if notes:
+        yield "## Notifications"
+        yield ""
+        for note in notes:
+            yield f"- **{note['level']}** {escape_md(note['message'])}"
+
+
+def _finding_bullets(
+    findings: Sequence[Mapping[str, Any]], empty: str = "No findings."
+) -> Iterator[str]:
+    if not findings:
+        yield empty
+        yield ""
+        return
+    for finding in findings:
+        where = describe_location(finding["location"])
+        yield (
+            f"- **{finding['severity']}** `{finding['code']}` {finding['name']} at `{where}`: "
+            f"{escape_md(finding['message'])}"
+        )
+    yield ""
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'").replace("\n", " ")
+
+
+def incident_preamble_html(data: Mapping[str, Any]) -> str:
+    """The incident summary, root cause, solution and prevention as HTML, for the page top."""
+    d = data["measurements"]["diagnosis"]
+    root = d.get("root_cause")
+    parts = ["<h2>Issue summary</h2><ul>"]
+    parts.append(f"<li><strong>Symptom:</strong> {escape(d['symptom'] or '(none)')}</li>")
+    parts.append(f"<li><strong>Severity:</strong> {escape(d['severity'])}</li>")
+    parts.append(
+        "<li><strong>Categories:</strong> "
+        + escape(", ".join(c["label"] for c in d["categories"]))
+        + f" <span class='meta'>({escape(d['routing'])})</span></li>"
+    )
+    if root:
+        parts.append(
+            f"<li><strong>Root cause:</strong> {escape(root['title'])} "
+            f"({escape(root['component'])}) — {escape(root['status'])}</li>"
+        )
+    else:
+        parts.append("<li><strong>Root cause:</strong> none found</li>")
+    parts.append("</ul>")
+    latency = latency_summary(data)
+    if latency:
+        parts.append("<h2>Latency</h2><table><tr>")
+        keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "throughput_rps", "requests")
+        parts.extend(f"<th>{escape(k)}</th>" for k in keys)
+        parts.append("</tr><tr>")
+        parts.extend(f"<td>{escape(format_cell(latency[k]))}</td>" for k in keys)
+        parts.append("</tr></table>")
+    parts.append("<h2>Root cause</h2>")
+    if root:
+        parts.append(
+            f"<p><strong>{escape(root['title'])}</strong> in {escape(root['component'])}: "
+            f"{escape(root['reason'])}</p><ul>"
+        )
+        for finding in root["evidence"]:
+            where = describe_location(finding["location"])
+            parts.append(
+                f"<li><code>{escape(finding['code'])}</code> at <code>{escape(where)}</code>: "
+                f"{escape(finding['message'])}<ul>"
+            )
+            parts.extend(
+                f"<li><code>{escape(e['action'])}</code> → {escape(e['observed'])}</li>"
+                for e in finding["evidence"]
+            )
+            parts.append("</ul></li>")
+        parts.append("</ul>")
+    else:
+        parts.append("<p>No root cause found: every hypothesis tested was refuted.</p>")
+    solution = d["solution"]
+    parts.append("<h2>Solution</h2>")
+    if solution["immediate"]:
+        parts.append("<p><strong>Immediate fix:</strong></p><ul>")
+        parts.extend(f"<li class='fix'>{escape(fix)}</li>" for fix in solution["immediate"])
+        parts.append("</ul>")
+    if solution["long_term"]:
+        parts.append(f"<p><strong>Long-term fix:</strong> {escape(solution['long_term'])}</p>")
+    if d["prevention"]:
+        parts.append("<h2>Prevention</h2><ul>")
+        parts.extend(f"<li>☐ {escape(item)}</li>" for item in d["prevention"])
+        parts.append("</ul>")
+    return "".join(parts)
