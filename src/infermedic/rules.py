@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from infermedic.errors import ConfigError
 from infermedic.model import Evidence, Finding, Location, Severity
 
-CODE_PATTERN = re.compile(r"^[A-Z]{2,5}\d{3}$")
+CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 CHECKLIST_PATTERN = re.compile(r"^D-\d{2}(/\d{2})?$")
 

@@ -1,1 +1,238 @@
-"""TODO"""
+"""`diagnose`: route a symptom, run the checks the inputs allow, judge the causes, name the root.
+
+Read-only: it reads the repository, sends bounded traffic to the URL the user named, reads the
+data, and writes only its report and the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from infermedic.diagnose.hypotheses import CheckKind, evaluate
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
+from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
+from infermedic.diagnose.router import Category, route
+from infermedic.errors import InfermedicError
+from infermedic.model import Finding, Report
+from infermedic.settings import Settings
+
+__all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiagnoseOptions:
+    """How hard the live checks push, and what the data columns are."""
+
+    rate: float = 20.0
+    duration_s: float = 6.0
+    expect_version: str | None = None
+    api_key: str | None = None
+    bearer: str | None = None
+    input_body: Any = None
+    prediction_columns: tuple[str, ...] = ()
+    target_columns: tuple[str, ...] = ()
+    profile_duration_s: float = 4.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def diagnose(
+    symptom: str | None,
+    inputs: Inputs,
+    *,
+    settings: Settings | None = None,
+    options: DiagnoseOptions | None = None,
+    progress: Progress | None = None,
+) -> Diagnosis:
+    """Diagnose a symptom with what the user gave; never raises for a failing check (it is
+    recorded as failed with its reason), only for unusable inputs."""
+    settings = settings or Settings()
+    options = options or DiagnoseOptions()
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    routed = route(symptom)
+    planned = plan_checks(routed.categories, inputs)
+    runs: list[CheckRun] = []
+    for check in planned:
+        if not check.runnable:
+            runs.append(
+                CheckRun(
+                    kind=check.kind,
+                    status=CheckStatus.SKIPPED,
+                    command=_command(check, inputs, options),
+                    reason=check.reason,
+                )
+            )
+            continue
+        say(f"running {check.kind.value}: {check.reason}")
+        runs.append(_run(check, inputs, settings, options, routed.categories))
+    findings: dict[CheckKind, list[Finding]] = {}
+    for run in runs:
+        findings.setdefault(run.kind, []).extend(run.findings)
+    ran = [r.kind for r in runs if r.status is CheckStatus.RAN]
+    hypotheses = evaluate(routed.categories, findings, ran)
+    return Diagnosis(
+        route=routed,
+        checks=tuple(runs),
+        hypotheses=tuple(hypotheses),
+        inputs={
+            "repo": str(inputs.repo) if inputs.repo else None,
+            "url": inputs.url,
+            "reference": inputs.reference,
+            "current": inputs.current,
+            "pid": inputs.pid,
+        },
+        started_at=started_at,
+        duration_s=round(time.perf_counter() - started, 3),
+    )
+
+
+def _run(
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    categories: tuple[Category, ...],
+) -> CheckRun:
+    command = _command(check, inputs, options)
+    started = time.perf_counter()
+    try:
+        report = RUNNERS[check.kind](check, inputs, settings, options)
+    except InfermedicError as exc:
+        return CheckRun(
+            kind=check.kind,
+            status=CheckStatus.FAILED,
+            command=command,
+            reason=f"{type(exc).__name__}: {exc}",
+            duration_s=time.perf_counter() - started,
+        )
+    return CheckRun(
+        kind=check.kind,
+        status=CheckStatus.RAN,
+        command=command,
+        reason=check.reason,
+        report=report,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def _run_audit(
+    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+) -> Report:
+    from infermedic.audit import audit
+
+    assert inputs.repo is not None
+    return audit([inputs.repo], settings)
+
+
+def _run_probe(
+    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+) -> Report:
+    from infermedic.probe import probe
+    from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
+
+    assert inputs.url is not None
+    plan = ProbePlan(
+        checks=frozenset(CheckName(part) for part in check.probe_parts),
+        rate=options.rate,
+        duration_s=options.duration_s,
+        expect_version=options.expect_version,
+        api_key=options.api_key,
+        bearer=options.bearer,
+        input_body=options.input_body,
+        pid=inputs.pid,
+        settings=settings,
+        thresholds=Thresholds.from_options(settings.options_for_engine("probe")),
+    ).validated()
+    return probe(inputs.url, plan)
+
+
+def _run_drift(
+    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+) -> Report:
+    from infermedic.drift import drift
+
+    assert inputs.reference is not None and inputs.current is not None
+    return drift(
+        inputs.reference,
+        inputs.current,
+        settings=settings,
+        prediction=options.prediction_columns,
+        target=options.target_columns,
+    )
+
+
+def _run_profile(
+    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+) -> Report:
+    from infermedic.profile import sample_process
+
+    assert inputs.pid is not None
+    return sample_process(inputs.pid, duration=options.profile_duration_s, url=inputs.url)
+
+
+RUNNERS: dict[CheckKind, Callable[[PlannedCheck, Inputs, Settings, DiagnoseOptions], Report]] = {
+    CheckKind.AUDIT: _run_audit,
+    CheckKind.PROBE: _run_probe,
+    CheckKind.DRIFT: _run_drift,
+    CheckKind.PROFILE: _run_profile,
+}
+
+
+def _command(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
+    """The check as a command a user can run again by hand (no secrets)."""
+    match check.kind:
+        case CheckKind.AUDIT:
+            return f"infermedic audit {inputs.repo or 'PATH'}"
+        case CheckKind.PROBE:
+            parts = ",".join(check.probe_parts)
+            return (
+                f"infermedic probe {inputs.url or 'URL'} --checks {parts} "
+                f"--rate {options.rate:g} --duration {options.duration_s:g}"
+            )
+        case CheckKind.DRIFT:
+            return f"infermedic drift {inputs.reference or 'REF'} {inputs.current or 'CUR'}"
+        case CheckKind.PROFILE:
+            return (
+                f"infermedic profile --pid {inputs.pid or 'PID'} --url {inputs.url or 'URL'} "
+                f"--duration {options.profile_duration_s:g}"
+            )
+
+
+def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
+    """The `ops/audit.jsonl` line for a run: time, symptom, inputs, checks, root cause, fix."""
+    root = diagnosis.root_cause
+    summary = diagnosis.summary()
+    skipped = [c for c in diagnosis.checks if c.status is not CheckStatus.RAN]
+    return {
+        "time": diagnosis.started_at,
+        "symptom": diagnosis.route.symptom,
+        "categories": [c.value for c in diagnosis.route.categories],
+        "inputs": {k: v for k, v in diagnosis.inputs.items() if v},
+        "checks": [
+            {
+                "check": c.kind.value,
+                "status": c.status.value,
+                "command": c.command,
+                "findings": len(c.findings),
+            }
+            for c in diagnosis.checks
+        ],
+        "root_cause": None
+        if root is None
+        else {
+            "cause": root.cause.key,
+            "status": root.status.value,
+            "component": root.cause.component,
+            "codes": sorted({f.code for f in root.findings}),
+        },
+        "fix": summary["solution"] if root is not None else None,
+        "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
+        "duration_s": diagnosis.duration_s,
+    }

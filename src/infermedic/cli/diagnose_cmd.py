@@ -1,0 +1,142 @@
+"""`infermedic diagnose [SYMPTOM]`: from a symptom to a root cause, with evidence."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from infermedic.cli.app import common_report_options, set_exit_code
+from infermedic.cli.output import emit_report
+from infermedic.errors import InputError
+from infermedic.model import Severity
+from infermedic.report import OutputFormat
+from infermedic.settings import load_settings
+
+
+@click.command("diagnose")
+@click.argument("symptom", required=False, default=None)
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    show_envvar=True,
+    help="The service's repository, for the static checks.",
+)
+@click.option("--url", show_envvar=True, help="The running service, for the live checks.")
+@click.option("--reference", show_envvar=True, help="Reference data or profile (training).")
+@click.option("--current", show_envvar=True, help="Current data (production prediction logs).")
+@click.option(
+    "--pid",
+    type=int,
+    show_envvar=True,
+    help="The service's process id, to sample its stacks with py-spy.",
+)
+@click.option(
+    "--rate",
+    type=float,
+    default=20.0,
+    show_envvar=True,
+    help="Requests per second of the live load checks.",
+)
+@click.option(
+    "--duration", type=float, default=6.0, show_envvar=True, help="Seconds of each live load check."
+)
+@click.option("--expect-version", show_envvar=True, help="The model version that should serve.")
+@click.option("--api-key", show_envvar=True, help="API key for the service (never printed).")
+@click.option("--bearer", show_envvar=True, help="Bearer token for the service (never printed).")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    show_envvar=True,
+    help="A known-good request body (JSON).",
+)
+@click.option(
+    "--prediction",
+    multiple=True,
+    show_envvar=True,
+    help="Prediction column(s) in the data (repeatable).",
+)
+@click.option(
+    "--target", multiple=True, show_envvar=True, help="Target column(s) in the data (repeatable)."
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("ops/audit.jsonl"),
+    show_envvar=True,
+    help="Append one JSON line per run here (append-only, fsynced).",
+)
+@common_report_options
+def diagnose(
+    symptom: str | None,
+    repo: Path | None,
+    url: str | None,
+    reference: str | None,
+    current: str | None,
+    pid: int | None,
+    rate: float,
+    duration: float,
+    expect_version: str | None,
+    api_key: str | None,
+    bearer: str | None,
+    input_file: Path | None,
+    prediction: tuple[str, ...],
+    target: tuple[str, ...],
+    audit_log: Path,
+    fmt: str | None,
+    output: str | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    config: str | None,
+) -> None:
+    """Route SYMPTOM (free text, e.g. "p99 latency spikes") to the checks that fit, run them
+    on what you give (--repo, --url, --reference/--current), rank the causes and name the
+    root cause with its evidence, fix and prevention. Without a symptom, every check the
+    inputs allow runs."""
+    from infermedic.diagnose import DiagnoseOptions, audit_log_entry
+    from infermedic.diagnose import diagnose as run_diagnose
+    from infermedic.diagnose.plan import Inputs
+    from infermedic.diagnose.timeline import append_entry
+
+    if not any((repo, url, reference, current)):
+        raise click.UsageError("give at least one of --repo, --url, or --reference/--current")
+    if (reference is None) != (current is None):
+        raise click.UsageError("--reference and --current go together")
+    settings = load_settings(Path(config) if config else None)
+    body = None
+    if input_file is not None:
+        try:
+            body = json.loads(input_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"--input {input_file} is not a JSON document: {exc}") from exc
+    options = DiagnoseOptions(
+        rate=rate,
+        duration_s=duration,
+        expect_version=expect_version,
+        api_key=api_key,
+        bearer=bearer,
+        input_body=body,
+        prediction_columns=prediction,
+        target_columns=target,
+    )
+    inputs = Inputs(repo=repo, url=url, reference=reference, current=current, pid=pid)
+    show = sys.stderr.isatty()
+    result = run_diagnose(
+        symptom,
+        inputs,
+        settings=settings,
+        options=options,
+        progress=(lambda message: click.echo(f"… {message}", err=True)) if show else None,
+    )
+    append_entry(audit_log, audit_log_entry(result))
+    code = emit_report(
+        result.to_report(),
+        fmt=OutputFormat(fmt) if fmt else None,
+        output=Path(output) if output else None,
+        fail_on=Severity.parse(fail_on) if fail_on else settings.fail_on,
+        exit_zero=exit_zero,
+    )
+    set_exit_code(code)
