@@ -1,0 +1,236 @@
+"""The demo tour: each scenario written, served on 127.0.0.1, fed traffic, diagnosed, reported.
+
+This is the README's first command. For each scenario it does what a user would: write the
+service's repository, start it, send production-like traffic (which writes the prediction
+log), run `diagnose` with the scenario's symptom in a user's words and every input a user
+would have (repo, URL, reference data, prediction logs, the process id), write the reports,
+and stop the service.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from infermedic.cli.output import write_atomically
+from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
+from infermedic.diagnose.model import Diagnosis
+from infermedic.errors import InfermedicError, InputError
+from infermedic.report import OutputFormat, render
+
+# A representative tour: the healthy service and one fault from each symptom family.
+TOUR = (
+    "healthy",
+    "blocking-predict",
+    "no-validation",
+    "global-lock",
+    "memory-leak",
+    "preprocessing-skew",
+    "input-drift",
+)
+
+# The cause (a key of `infermedic.diagnose.hypotheses.CAUSES`) each planted fault should be
+# diagnosed as; None for the healthy service, which should get no root cause.
+EXPECTED_CAUSE: dict[str, str | None] = {
+    "healthy": None,
+    "blocking-predict": "event-loop-blocking",
+    "load-per-request": "model-load-per-request",
+    "explainer-per-request": "explainer-per-request",
+    "blocking-log": "blocking-prediction-log",
+    "slow-upstream": "slow-dependency",
+    "memory-leak": "memory-leak",
+    "cold-start": "cold-start",
+    "preprocessing-skew": "preprocessing-skew",
+    "input-drift": "input-drift",
+    "version-mismatch": "model-version-mismatch",
+    "no-validation": "missing-input-validation",
+    "global-lock": "serialized-inference",
+}
+
+TRAFFIC_REQUESTS = 400
+TRAFFIC_MAX_S = 12.0
+LOG_FLUSH_WAIT_S = 1.2  # the services' prediction log flushes every 0.5 s
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioOutcome:
+    scenario: Scenario
+    expected_cause: str | None
+    found_cause: str | None
+    found_title: str
+    status: str  # the root cause's status, or "none"
+    sources: tuple[str, ...]
+    seconds: float
+    report_html: Path | None
+    error: str | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.error is None and self.found_cause == self.expected_cause
+
+
+@dataclass(frozen=True, kw_only=True)
+class TourResult:
+    outcomes: tuple[ScenarioOutcome, ...]
+    index_html: Path
+    seconds: float
+
+    @property
+    def all_correct(self) -> bool:
+        return all(o.correct for o in self.outcomes)
+
+
+def tour_scenarios(names: Sequence[str], *, everything: bool) -> list[Scenario]:
+    """The scenarios to run: the named ones, all of them, or the representative tour."""
+    if everything:
+        return list(SCENARIOS.values())
+    if names:
+        return [get_scenario(name) for name in names]
+    return [SCENARIOS[name] for name in TOUR if name in SCENARIOS]
+
+
+def run_tour(
+    scenarios: Sequence[Scenario],
+    workdir: Path,
+    *,
+    progress: Progress | None = None,
+    duration_s: float = 5.0,
+) -> TourResult:
+    """Run every scenario in turn; one scenario failing is recorded, and the tour goes on."""
+    say = progress or (lambda _message: None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    outcomes = []
+    for number, scenario in enumerate(scenarios, start=1):
+        say(f"[{number}/{len(scenarios)}] {scenario.name}: {scenario.symptom}")
+        outcomes.append(run_scenario(scenario, workdir, progress=say, duration_s=duration_s))
+    index = workdir / "index.html"
+    write_atomically(index, _index_html(outcomes))
+    return TourResult(
+        outcomes=tuple(outcomes), index_html=index, seconds=time.perf_counter() - started
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    workdir: Path,
+    *,
+    progress: Progress | None = None,
+    duration_s: float = 5.0,
+) -> ScenarioOutcome:
+    """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`."""
+    from infermedic.demo.service import running_scenario
+    from infermedic.demo.traffic import generate_traffic
+    from infermedic.diagnose import DiagnoseOptions, audit_log_entry, diagnose
+    from infermedic.diagnose.plan import Inputs
+    from infermedic.diagnose.timeline import append_entry
+
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    directory = workdir / scenario.name
+    expected = EXPECTED_CAUSE.get(scenario.name)
+    try:
+        with running_scenario(scenario, directory / "service") as service:
+            say(f"  serving on {service.url} (pid {service.pid}); sending traffic")
+            generate_traffic(
+                scenario,
+                service.url,
+                requests=TRAFFIC_REQUESTS,
+                duration=TRAFFIC_MAX_S,
+                concurrency=4,
+            )
+            time.sleep(LOG_FLUSH_WAIT_S)
+            say("  diagnosing")
+            diagnosis = diagnose(
+                scenario.symptom,
+                Inputs(
+                    repo=service.directory,
+                    url=service.url,
+                    reference=str(service.reference_path),
+                    current=str(service.prediction_log_dir),
+                    pid=service.pid,
+                ),
+                options=DiagnoseOptions(
+                    duration_s=duration_s,
+                    expect_version=scenario.pinned_model_version,
+                    prediction_columns=("churn_probability",),
+                ),
+                progress=lambda message: say(f"    {message}"),
+            )
+        html = _write_reports(diagnosis, directory)
+        append_entry(workdir / "ops" / "audit.jsonl", audit_log_entry(diagnosis))
+    except InfermedicError as exc:
+        return ScenarioOutcome(
+            scenario=scenario,
+            expected_cause=expected,
+            found_cause=None,
+            found_title="-",
+            status="error",
+            sources=(),
+            seconds=time.perf_counter() - started,
+            report_html=None,
+            error=str(exc),
+        )
+    root = diagnosis.root_cause
+    return ScenarioOutcome(
+        scenario=scenario,
+        expected_cause=expected,
+        found_cause=root.cause.key if root is not None else None,
+        found_title=root.cause.title if root is not None else "no root cause",
+        status=root.status.value if root is not None else "none",
+        sources=tuple(s.value for s in root.sources) if root is not None else (),
+        seconds=time.perf_counter() - started,
+        report_html=html,
+    )
+
+
+def _write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
+    report = diagnosis.to_report()
+    for fmt, suffix in (
+        (OutputFormat.MARKDOWN, "md"),
+        (OutputFormat.JSON, "json"),
+        (OutputFormat.HTML, "html"),
+    ):
+        write_atomically(directory / f"report.{suffix}", render(report, fmt))
+    return directory / "report.html"
+
+
+def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
+    rows = []
+    for o in outcomes:
+        link = (
+            f'<a href="{escape(o.scenario.name)}/report.html">report</a>'
+            if o.report_html is not None
+            else escape(o.error or "-")
+        )
+        verdict = "✔" if o.correct else "✘"
+        rows.append(
+            f"<tr><td>{escape(o.scenario.name)}</td><td>{escape(o.scenario.symptom)}</td>"
+            f"<td>{escape(o.found_title)} ({escape(o.status)})</td>"
+            f"<td>{escape(', '.join(o.sources) or '-')}</td><td>{verdict}</td>"
+            f"<td>{o.seconds:.1f}</td><td>{link}</td></tr>"
+        )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>infermedic demo</title><style>body{font-family:system-ui,sans-serif;"
+        "margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}table{border-collapse:"
+        "collapse}</style></head><body><h1>infermedic demo tour</h1><table><tr>"
+        "<th>scenario</th><th>symptom</th><th>root cause found</th><th>evidence from</th>"
+        "<th>as planted</th><th>seconds</th><th>report</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>\n"
+    )
+
+
+def require_scenarios(names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise InputError(
+            f"unknown scenario(s): {', '.join(unknown)}",
+            hint=f"known: {', '.join(SCENARIOS)}",
+        )
