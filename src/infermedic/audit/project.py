@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from infermedic.model import Finding
+from infermedic.model import Finding, Notification, NotificationLevel
 from infermedic.rules import Rule
 from infermedic.settings import Settings
 
@@ -66,8 +66,26 @@ class AuditProject:
     routes: tuple[Route, ...] = ()  # filled by the Python index before project rules run
     tracked_files: tuple[str, ...] | None = None  # `git ls-files`, None when not a git repo
 
+    # What project rules could not do (a skipped manifest, a templated file); the engine adds
+    # these to the report. Filled through `notify()`.
+    notifications: list[Notification] = field(default_factory=list)
+
     def files_of(self, *kinds: FileKind) -> Iterator[SourceFile]:
         return (f for f in self.files if f.kind in kinds)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        rule: str | None = None,
+        level: NotificationLevel = NotificationLevel.WARNING,
+    ) -> None:
+        """Record something a rule could not do; a repeat (several rules reading one skipped
+        file) is recorded once."""
+        note = Notification(level=level, message=message, path=path, rule=rule)
+        if note not in self.notifications:
+            self.notifications.append(note)
 
 
 class ProjectRule(Rule):

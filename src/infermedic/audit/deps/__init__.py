@@ -1,0 +1,1 @@
+"""Dependency file parsing and the PKG rules."""

@@ -1,0 +1,1 @@
+"""Dockerfile parsing, server command analysis and the DKR rules."""

@@ -1,0 +1,172 @@
+"""K8S003: serving containers without a readiness probe, or probing a path the app lacks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import ClassVar
+
+from infermedic.audit.k8s.loader import YamlDocument, documents, source_line
+from infermedic.audit.k8s.probes import route_defined
+from infermedic.audit.k8s.workloads import (
+    SERVING_KINDS,
+    Container,
+    Service,
+    Workload,
+    services,
+    workloads,
+)
+from infermedic.audit.project import AuditProject, FileKind, ProjectRule, Route
+from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
+
+
+class MissingProbes(ProjectRule):
+    """## What it does
+    Checks for serving containers (in a Deployment, StatefulSet, DaemonSet, ReplicaSet,
+    Rollout or Pod) that declare a port or sit behind a Service but have no
+    `readinessProbe`, and, when the app's routes are known, for HTTP probes on a path the
+    app does not define.
+
+    ## Why is this bad?
+    Without a readiness probe a pod gets traffic as soon as its process starts, before the
+    model is loaded: every rollout and every scale-up answers its first requests with errors
+    or long stalls. A probe on a path the app does not serve fails for ever: readiness
+    keeps every pod out of the Service, liveness restarts it in a loop.
+
+    ## Example
+    ```yaml
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: churn-api
+    spec:
+      template:
+        spec:
+          containers:
+            - name: api
+              image: registry.example.com/churn-api:1.4.2
+              ports: [{containerPort: 8000}]
+    ```
+
+    Use instead:
+    ```yaml
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: churn-api
+    spec:
+      template:
+        spec:
+          containers:
+            - name: api
+              image: registry.example.com/churn-api:1.4.2
+              ports: [{containerPort: 8000}]
+              readinessProbe:
+                httpGet: {path: /ready, port: 8000}
+    ```
+
+    ## Known problems
+    A missing liveness probe is not reported: no liveness probe is safer than a wrong one.
+    Route prefixes added outside the code the Python index reads (a proxy, `root_path`,
+    a mounted sub-application) make a defined path look undefined; the path check runs only
+    for containers that probe at least one known route, or for the only HTTP-probed
+    container in the repository.
+    """
+
+    code: ClassVar[str] = "K8S003"
+    name: ClassVar[str] = "missing-probes"
+    severity: ClassVar[Severity] = Severity.MEDIUM
+    summary: ClassVar[str] = "A serving container has no readiness probe, or probes a missing path"
+    fix: ClassVar[str] = "Add a readinessProbe on an endpoint that waits for the model to load"
+    risk: ClassVar[str] = "traffic reaches pods before the model is loaded; errors on every rollout"
+    file_kinds: ClassVar[tuple[FileKind, ...]] = (FileKind.YAML,)
+
+    def check(self, project: AuditProject) -> Iterator[Finding]:
+        docs = documents(project)
+        all_services = list(services(docs))
+        serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS]
+        http_probed = [
+            c for w in serving for c in w.containers if any(p.path for p in c.probes.values())
+        ]
+        for workload in serving:
+            for container in workload.containers:
+                if "readiness" not in container.probes and _serves(
+                    workload, container, all_services
+                ):
+                    yield self._missing(docs, workload, container)
+                if project.routes and (
+                    len(http_probed) == 1 or _probes_known_route(container, project.routes)
+                ):
+                    yield from self._undefined_paths(docs, project.routes, workload, container)
+
+    def _missing(
+        self, docs: list[YamlDocument], workload: Workload, container: Container
+    ) -> Finding:
+        liveness = "" if "liveness" in container.probes else " (nor a livenessProbe)"
+        port = next((p for p in container.ports if p.isdigit()), "8000")
+        return self.finding(
+            Location(path=workload.relpath, line=container.line),
+            f"container `{container.name}` of {workload.describe()} has no readinessProbe"
+            f"{liveness}: it gets traffic as soon as its process starts, before a model is loaded",
+            evidence=[
+                Evidence(
+                    kind=EvidenceKind.SOURCE,
+                    action=f"{workload.relpath}:{container.line}",
+                    observed=source_line(docs, workload.relpath, container.line),
+                )
+            ],
+            fix=f"Add `readinessProbe: {{httpGet: {{path: /ready, port: {port}}}}}` to "
+            f"container `{container.name}`",
+            fingerprint_key=f"{workload.describe()}/{container.name}/readiness",
+        )
+
+    def _undefined_paths(
+        self,
+        docs: list[YamlDocument],
+        routes: tuple[Route, ...],
+        workload: Workload,
+        container: Container,
+    ) -> Iterator[Finding]:
+        known = ", ".join(sorted({r.path for r in routes})[:8])
+        for probe in container.probes.values():
+            if probe.path is None or route_defined(probe.path, routes):
+                continue
+            line = probe.path_line or probe.line
+            yield self.finding(
+                Location(path=workload.relpath, line=line),
+                f"{probe.kind}Probe of container `{container.name}` in {workload.describe()} "
+                f"requests `{probe.path}`, which the app does not define (routes: {known})",
+                evidence=[
+                    Evidence(
+                        kind=EvidenceKind.SOURCE,
+                        action=f"{workload.relpath}:{line}",
+                        observed=source_line(docs, workload.relpath, line),
+                    ),
+                    Evidence(
+                        kind=EvidenceKind.SOURCE,
+                        action="routes found in the Python sources",
+                        observed=", ".join(
+                            f"{r.method} {r.path} ({r.file}:{r.line})" for r in routes[:8]
+                        ),
+                    ),
+                ],
+                severity=Severity.HIGH if probe.kind == "liveness" else Severity.MEDIUM,
+                fix=f"Point the {probe.kind}Probe at a path the app serves, or add the route",
+                fingerprint_key=f"{workload.describe()}/{container.name}/{probe.kind}",
+            )
+
+
+def _serves(workload: Workload, container: Container, all_services: list[Service]) -> bool:
+    """A container serves when it declares a port, or is the only one behind a Service.
+
+    A container without an image is a kustomize patch fragment, not a container spec."""
+    if container.image is None:
+        return False
+    if container.serves_ports:
+        return True
+    return len(workload.containers) == 1 and any(s.selects(workload) for s in all_services)
+
+
+def _probes_known_route(container: Container, routes: tuple[Route, ...]) -> bool:
+    return any(
+        p.path is not None and route_defined(p.path, routes) for p in container.probes.values()
+    )
