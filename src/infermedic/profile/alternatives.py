@@ -1,0 +1,242 @@
+"""Measured options: ONNX Runtime via skl2onnx, float32 inputs, dynamic INT8 quantisation.
+
+Each option is timed on the same batches as the model and compared with its output, so the
+report states a speed-up only together with its parity. A failed conversion is recorded with
+its reason, never raised.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infermedic.profile.inputs import Sample
+from infermedic.profile.loaders import LoadedModel, load_onnx
+from infermedic.profile.outputs import output_array, parity
+from infermedic.profile.phases import Budget, pipeline_steps
+
+
+def _measure_option(
+    name: str,
+    call: Callable[[Any], Any],
+    sample: Sample,
+    reference: Callable[[Any], Any],
+    model: LoadedModel,
+    budget: Budget,
+    batches: list[int],
+    baseline: dict[str, float],
+) -> dict[str, Any]:
+    largest = sample.take(max(batches))
+    comparison = parity(reference(largest), call(largest), classifier=model.is_classifier)
+    cells = []
+    for size in batches:
+        batch = sample.take(size)
+        call(batch)  # warm-up: the first call of a fresh session is not steady state
+        timing = budget.cell(partial(call, batch))
+        base = baseline.get(str(size))
+        cells.append(
+            {
+                "batch": size,
+                "timing": timing.to_dict(),
+                "baseline_median_s": base,
+                "speedup": base / timing.median_s if base and timing.median_s > 0 else None,
+            }
+        )
+    return {"name": name, "status": "measured", "parity": comparison, "cells": cells}
+
+
+def baseline_medians(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int]
+) -> dict[str, float]:
+    return {str(b): budget.cell(partial(model.call, sample.take(b))).median_s for b in batches}
+
+
+def float32_option(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int], base: dict[str, float]
+) -> dict[str, Any]:
+    if model.kind == "onnx":
+        return _not_applicable("float32 inputs", "the ONNX graph fixes its input types")
+    converted = sample.as_float32()
+    if converted is None:
+        return _not_applicable("float32 inputs", "the input is not all floating point")
+    if all(_is_float32(sample.take(1))):
+        return _not_applicable("float32 inputs", "the input is float32 already")
+
+    def call(batch: Any) -> Any:
+        return model.call(_as_float32(batch))
+
+    option = _measure_option(
+        "float32 inputs", call, sample, model.call, model, budget, batches, base
+    )
+    # The cast belongs to the option's cost: a service would receive float64 JSON numbers.
+    option["note"] = "cast to float32 included in the timed call"
+    return option
+
+
+def _is_float32(batch: Any) -> list[bool]:
+    if hasattr(batch, "dtypes"):
+        return [dtype == np.float32 for dtype in batch.dtypes]
+    return [getattr(batch, "dtype", None) == np.float32]
+
+
+def _as_float32(batch: Any) -> Any:
+    return batch.astype(np.float32)
+
+
+def onnx_option(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    batches: list[int],
+    base: dict[str, float],
+    workdir: Path,
+) -> tuple[dict[str, Any], str | None]:
+    """ONNX Runtime through skl2onnx; returns the option and the converted file's path."""
+    name = "onnxruntime (skl2onnx)"
+    if model.kind != "sklearn":
+        return _not_applicable(
+            name, f"conversion is tried for scikit-learn models, not {model.kind}"
+        ), None
+    matrix = sample.as_matrix()
+    if matrix is None:
+        return _not_applicable(name, "the input is not a numeric matrix"), None
+    try:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+    except ImportError as exc:
+        return _failed(name, f"skl2onnx is not installed: {exc}"), None
+    final = model.obj
+    steps = pipeline_steps(model)
+    if steps is not None:
+        final = steps[-1][1]
+    options = {id(final): {"zipmap": False}} if model.is_classifier else None
+    try:
+        proto = convert_sklearn(
+            model.obj,
+            initial_types=[("input", FloatTensorType([None, matrix.shape[1]]))],
+            options=options,
+        )
+    except Exception as exc:  # skl2onnx raises many untyped errors for unsupported estimators
+        return _failed(
+            name, f"skl2onnx could not convert the model: {type(exc).__name__}: {exc}"
+        ), None
+    path = workdir / "converted.onnx"
+    path.write_bytes(proto.SerializeToString())
+    try:
+        session = load_onnx(str(path), intra_op_threads=1)
+    except Exception as exc:
+        return _failed(name, f"ONNX Runtime could not load the converted model: {exc}"), None
+    reference_output = output_array(model.call(sample.take(1)))
+
+    def call(batch: Any) -> Any:
+        outputs = session.call(_matrix32(batch))
+        return _matching_output(outputs, reference_output)
+
+    try:
+        option = _measure_option(name, call, sample, model.call, model, budget, batches, base)
+    except Exception as exc:
+        return _failed(
+            name, f"the converted model failed to run: {type(exc).__name__}: {exc}"
+        ), None
+    option["note"] = "ONNX Runtime with intra_op_num_threads=1, float32 inputs"
+    return option, str(path)
+
+
+def _matrix32(batch: Any) -> np.ndarray:
+    values = batch.to_numpy() if hasattr(batch, "to_numpy") else np.asarray(batch)
+    return np.asarray(values, dtype=np.float32)
+
+
+def _matching_output(outputs: list[Any], reference: np.ndarray) -> Any:
+    """The ONNX output that corresponds to the model method's output (labels or scores)."""
+    arrays = [output_array(o) for o in outputs]
+    for array in arrays:
+        same_kind = np.issubdtype(array.dtype, np.floating) == np.issubdtype(
+            reference.dtype, np.floating
+        )
+        if array.ndim == reference.ndim and array.shape[1:] == reference.shape[1:] and same_kind:
+            return array
+    for array in arrays:
+        if array.size // max(len(array), 1) == reference.size // max(len(reference), 1):
+            return array.reshape((len(array), *reference.shape[1:]))
+    return arrays[-1]
+
+
+def quantised_option(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    batches: list[int],
+    onnx_path: str | None,
+    onnx_base: dict[str, float] | None,
+    workdir: Path,
+) -> dict[str, Any]:
+    name = "dynamic INT8 (onnxruntime.quantization)"
+    if onnx_path is None or onnx_base is None:
+        return _not_applicable(name, "no ONNX model to quantise")
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        return _failed(name, f"onnxruntime.quantization is unavailable: {exc}")
+    source_ops = {node.op_type for node in onnx.load(onnx_path).graph.node}
+    if not source_ops & {"MatMul", "Gemm", "Conv", "Attention", "LSTM", "GRU"}:
+        return _not_applicable(name, "the graph has no MatMul/Gemm/Conv weights to quantise")
+    target = workdir / "quantised.onnx"
+    try:
+        quantize_dynamic(onnx_path, str(target), weight_type=QuantType.QInt8)
+    except Exception as exc:  # the quantiser raises untyped errors on unsupported graphs
+        return _failed(name, f"quantize_dynamic failed: {type(exc).__name__}: {exc}")
+    ops = {node.op_type for node in onnx.load(str(target)).graph.node}
+    if not ops & {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul"}:
+        return _not_applicable(name, "the graph has no MatMul/Gemm/Conv weights to quantise")
+    float_model = load_onnx(onnx_path, intra_op_threads=1)
+    int8_model = load_onnx(str(target), intra_op_threads=1)
+    reference_output = output_array(float_model.call(_feed(model, float_model, sample.take(1))))
+
+    def float_call(batch: Any) -> Any:
+        return _matching_output(
+            float_model.call(_feed(model, float_model, batch)), reference_output
+        )
+
+    def int8_call(batch: Any) -> Any:
+        return _matching_output(int8_model.call(_feed(model, int8_model, batch)), reference_output)
+
+    option = _measure_option(name, int8_call, sample, float_call, model, budget, batches, onnx_base)
+    option["note"] = "compared with the float ONNX model, both with one intra-op thread"
+    return option
+
+
+def _feed(model: LoadedModel, session: LoadedModel, batch: Any) -> Any:
+    if model.kind == "onnx":
+        return batch
+    return _matrix32(batch)
+
+
+def onnx_baseline(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int], onnx_path: str
+) -> dict[str, float]:
+    session = load_onnx(onnx_path, intra_op_threads=1)
+    medians: dict[str, float] = {}
+    for size in batches:
+        batch = _feed(model, session, sample.take(size))
+        session.call(batch)
+        medians[str(size)] = budget.cell(partial(session.call, batch)).median_s
+    return medians
+
+
+def _not_applicable(name: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "status": "not-applicable", "reason": reason}
+
+
+def _failed(name: str, reason: str) -> dict[str, Any]:
+    return {"name": name, "status": "failed", "reason": reason}
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="infermedic-profile-")

@@ -1,0 +1,247 @@
+"""Turning the worker's measurements into the report's tables and plots."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from infermedic.model import Plot, Series, Table
+from infermedic.profile.cores import AvailableCores
+from infermedic.profile.detect import ModelRef
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1e3, 4)
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else round(value / 2**20, 1)
+
+
+def summary_table(ref: ModelRef, results: Mapping[str, Any], cores: AvailableCores) -> Table:
+    rows: list[tuple[Any, ...]] = [
+        ("model", ref.text),
+        ("format", f"{ref.format.value} ({ref.detected_by})"),
+    ]
+    if ref.size_bytes is not None:
+        rows.append(("artifact size", f"{ref.size_bytes} bytes"))
+        rows.append(("sha256", ref.sha256))
+    load = results.get("load")
+    if load:
+        rows.append(("type", load["type"]))
+        rows.append(("method", load["method"]))
+        if load["saved_with"]:
+            rows.append(("saved with", _versions(load["saved_with"])))
+        rows.append(("loaded with", _versions(load["loaded_with"])))
+        rows.append(("load time (cold, with imports)", f"{load['load_s'] * 1e3:.1f} ms"))
+        if load.get("warm_load_s") is not None:
+            rows.append(("load time (libraries imported)", f"{load['warm_load_s'] * 1e3:.1f} ms"))
+        rows.append(("RSS after load", f"{_mib(load['rss_after_bytes'])} MiB"))
+    rows.append(("cores available", cores.describe()))
+    sample = results.get("input")
+    if sample:
+        rows.append(
+            ("input", f"{sample['rows']} rows, {sample['source']}: {sample['description']}")
+        )
+    first = results.get("first-call")
+    if first:
+        rows.append(("first call (batch 1)", f"{first['first_s'] * 1e3:.3f} ms"))
+        rows.append(("second call (batch 1)", f"{first['second_s'] * 1e3:.3f} ms"))
+    memory = results.get("memory")
+    if memory:
+        rows.append(
+            (
+                "heap growth over identical calls",
+                f"{memory['growth_bytes']} bytes over {memory['calls']} calls at batch "
+                f"{memory['batch']} (RSS {_mib(memory['rss_start_bytes'])} -> "
+                f"{_mib(memory['rss_end_bytes'])} MiB)",
+            )
+        )
+    gc_result = results.get("gc")
+    if gc_result:
+        rows.append(
+            (
+                "GC during calls",
+                f"collections {gc_result['collections']}, pauses "
+                f"{gc_result['pause_s'] * 1e3:.2f} ms in {gc_result['calls']} calls "
+                f"({gc_result['pause_share']:.1%})",
+            )
+        )
+    determinism = results.get("determinism")
+    if determinism:
+        rows.append(
+            (
+                "same input twice",
+                f"max abs diff {determinism['max_abs_diff']:.3g}, label agreement "
+                f"{determinism['label_agreement']:.1%} (batch {determinism['batch']})",
+            )
+        )
+    return Table(title="Model", columns=("measure", "value"), rows=tuple(rows), key="summary")
+
+
+def _versions(versions: Mapping[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
+
+
+def batch_table(sweep: Mapping[str, Any]) -> Table:
+    rows = tuple(
+        (
+            cell["batch"],
+            _ms(cell["timing"]["median_s"]),
+            _ms(cell["timing"]["iqr_s"]),
+            cell["timing"]["calls"],
+            round(cell["rows_per_s"] or 0.0, 1),
+            round(cell["peak_alloc_bytes"] / 1024, 1),
+            "recommended" if cell["batch"] == sweep["recommended_batch"] else "",
+        )
+        for cell in sweep["cells"]
+    )
+    return Table(
+        title=f"Batch-size sweep (stopped: {sweep['stopped']})",
+        columns=("batch", "median ms", "IQR ms", "calls", "rows/s", "peak alloc KiB", ""),
+        rows=rows,
+        key="batch-sweep",
+    )
+
+
+def batch_plots(sweep: Mapping[str, Any]) -> tuple[Plot, ...]:
+    x = tuple(float(c["batch"]) for c in sweep["cells"])
+    latency = Plot(
+        title="Latency vs batch size",
+        kind="line",
+        x_label="batch size (rows)",
+        y_label="median latency (ms)",
+        series=(
+            Series(
+                name="median",
+                x=x,
+                y=tuple(float(_ms(c["timing"]["median_s"]) or 0.0) for c in sweep["cells"]),
+            ),
+            Series(
+                name="75th percentile of blocks",
+                x=x,
+                y=tuple(float(_ms(c["timing"]["q3_s"]) or 0.0) for c in sweep["cells"]),
+            ),
+        ),
+        key="latency-vs-batch",
+    )
+    throughput = Plot(
+        title="Throughput vs batch size",
+        kind="line",
+        x_label="batch size (rows)",
+        y_label="rows per second",
+        series=(
+            Series(
+                name="rows/s",
+                x=x,
+                y=tuple(float(c["rows_per_s"] or 0.0) for c in sweep["cells"]),
+            ),
+        ),
+        key="throughput-vs-batch",
+    )
+    return latency, throughput
+
+
+def stage_table(stages: Mapping[str, Any]) -> Table:
+    rows: list[tuple[Any, ...]] = []
+    for entry in stages["batches"]:
+        total = entry["total_s"]
+        for stage in entry["stages"]:
+            timing = stage["timing"]
+            rows.append(
+                (
+                    entry["batch"],
+                    stage["name"],
+                    stage["role"],
+                    _ms(timing["median_s"]),
+                    _ms(timing["iqr_s"]),
+                    timing["calls"],
+                    f"{timing['median_s'] / total:.0%}" if total > 0 else "",
+                )
+            )
+        rows.append(
+            (entry["batch"], "(whole call)", "", _ms(total), None, entry["call"]["calls"], "")
+        )
+    return Table(
+        title="Per-stage time",
+        columns=("batch", "stage", "role", "median ms", "IQR ms", "calls", "share"),
+        rows=tuple(rows),
+        key="stages",
+    )
+
+
+def stage_plot(stages: Mapping[str, Any]) -> Plot:
+    series = [
+        Series(
+            name=f"batch {entry['batch']}",
+            x=tuple(str(s["name"]) for s in entry["stages"]),
+            y=tuple(float(_ms(s["timing"]["median_s"]) or 0.0) for s in entry["stages"]),
+        )
+        for entry in stages["batches"]
+    ]
+    return Plot(
+        title="Stage breakdown",
+        kind="bar",
+        x_label="stage",
+        y_label="median time (ms)",
+        series=tuple(series),
+        key="stages",
+    )
+
+
+def thread_table(threads: Mapping[str, Any]) -> Table:
+    batches = [str(b) for b in threads["batches"]]
+    rows = tuple(
+        (
+            row["dimension"],
+            row["setting"],
+            "yes" if row["as_loaded"] else "",
+            *(_ms(row["timings"][b]["median_s"]) for b in batches),
+        )
+        for row in threads["rows"]
+    )
+    return Table(
+        title=f"Thread settings ({threads['cores']} core(s) available)",
+        columns=("dimension", "setting", "as loaded", *(f"batch {b} median ms" for b in batches)),
+        rows=rows,
+        key="threads",
+    )
+
+
+def options_table(options: Mapping[str, Any]) -> Table:
+    rows: list[tuple[Any, ...]] = []
+    for option in options["options"]:
+        if option["status"] != "measured":
+            rows.append(
+                (option["name"], option["status"], None, None, None, None, None, option["reason"])
+            )
+            continue
+        parity = option["parity"]
+        rows.extend(
+            (
+                option["name"],
+                "measured",
+                cell["batch"],
+                _ms(cell["timing"]["median_s"]),
+                round(cell["speedup"], 2) if cell["speedup"] else None,
+                parity.get("max_abs_diff"),
+                parity.get("label_agreement"),
+                option.get("note", ""),
+            )
+            for cell in option["cells"]
+        )
+    return Table(
+        title="Measured options (speed-up over the model as loaded, parity on the larger batch)",
+        columns=(
+            "option",
+            "status",
+            "batch",
+            "median ms",
+            "speed-up",
+            "max abs diff",
+            "label agreement",
+            "note",
+        ),
+        rows=tuple(rows),
+        key="options",
+    )

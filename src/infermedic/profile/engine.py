@@ -1,0 +1,311 @@
+"""`profile_model`: measure a model in a worker process and report where its time goes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from infermedic.errors import EngineUnavailable, InputError, ModelLoadError
+from infermedic.model import Finding, Location, Notification, NotificationLevel, Plot, Report, Table
+from infermedic.profile import assemble
+from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
+from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.cores import available_cores
+from infermedic.profile.detect import ModelRef, detect_model
+from infermedic.profile.runner import WorkerOutcome, run_worker
+from infermedic.rules import Registry
+from infermedic.settings import Settings
+
+INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".npy", ".json")
+
+ProgressCallback = Callable[[str, float], None]
+
+
+def profile_model(
+    model_ref: str | os.PathLike[str],
+    *,
+    input: str | os.PathLike[str] | None = None,  # noqa: A002 - the user-facing name
+    plan: MeasurePlan | None = None,
+    quick: bool = False,
+    paths: Sequence[str | os.PathLike[str]] = (),
+    settings: Settings | None = None,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    """Load `model_ref` in a worker process and measure it; see `infermedic profile --help`.
+
+    Raises `ModelLoadError` when the model cannot be detected or loaded, `InputError` when
+    the input cannot be used, `EngineUnavailable` when an optional library is missing. A
+    crash, hang or out-of-memory inside the model's calls is reported in the returned
+    report (an error notification, with the measurements taken before it).
+    """
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    begin = time.monotonic()
+    settings = settings or Settings()
+    plan = plan or (MeasurePlan.quick() if quick else MeasurePlan())
+    thresholds = thresholds_from_options(settings.options_for_engine("profile"))
+    ref = detect_model(os.fspath(model_ref))
+    input_path = _check_input(input)
+    cores = available_cores()
+    cwd = os.getcwd()
+    sys_path = [str(Path(p).resolve()) for p in paths] + [cwd]
+    job: dict[str, Any] = {
+        "format": ref.format.value,
+        "path": ref.path,
+        "ref": ref.text,
+        "sys_path": sys_path,
+        "input": str(input_path) if input_path else None,
+        "plan": dataclasses.asdict(plan),
+        "thresholds": dataclasses.asdict(thresholds),
+        "cores": cores.cores,
+        # The worker plans its phases to end well inside the budget; the parent kills it at
+        # the budget itself. Start-up (imports) takes about a second of it.
+        "deadline_s": max(1.0, plan.budget_s * 0.75 - 1.5),
+        "memory_limit_mb": plan.memory_limit_mb,
+    }
+    outcome = run_worker(job, timeout_s=plan.budget_s, progress=progress, cwd=cwd)
+    _raise_for_setup_failure(outcome)
+    results = outcome.results
+    notifications = _notifications(outcome, plan, input_path)
+    action = f"infermedic profile {ref.text}" + (f" --input {input}" if input else "")
+    context = ProfileContext(
+        results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
+    )
+    rules = _selected_rules(settings)
+    findings: list[Finding] = []
+    for rule in rules:
+        findings.extend(rule().check(context))
+    tables, plots = _tables_and_plots(ref, results, cores)
+    status = _status(outcome)
+    measurements: dict[str, Any] = {
+        "status": status,
+        "model": {
+            "ref": ref.text,
+            "format": ref.format.value,
+            "detected_by": ref.detected_by,
+            "size_bytes": ref.size_bytes,
+            "sha256": ref.sha256,
+        },
+        "cores": dataclasses.asdict(cores),
+        "plan": dataclasses.asdict(plan),
+        "thresholds": dataclasses.asdict(thresholds),
+        "worker": {
+            "wall_s": outcome.wall_s,
+            "exit_code": outcome.exit_code,
+            "timed_out": outcome.timed_out,
+            "last_phase": outcome.last_phase,
+            "phase_started_s": outcome.phase_started,
+        },
+        **results,
+    }
+    return Report(
+        tool="profile",
+        findings=tuple(findings),
+        notifications=tuple(notifications),
+        rules_run=tuple(r.code for r in rules),
+        inputs=tuple(x for x in (ref.text, str(input) if input else None) if x),
+        tables=tables,
+        plots=plots,
+        measurements=measurements,
+        started_at=started_at,
+        duration_s=time.monotonic() - begin,
+    )
+
+
+def _check_input(input: str | os.PathLike[str] | None) -> Path | None:  # noqa: A002
+    if input is None:
+        return None
+    path = Path(input).expanduser()
+    if not path.is_file():
+        raise InputError(f"input {input} does not exist or is not a file")
+    if path.suffix.lower() not in INPUT_SUFFIXES:
+        raise InputError(
+            f"input {input}: unsupported format {path.suffix or '(none)'}",
+            hint="give a Parquet, CSV, JSONL or .npy sample, or a JSON request body",
+        )
+    return path.resolve()
+
+
+def _selected_rules(settings: Settings) -> list[type[ProfileRule]]:
+    from infermedic.profile.rules import RULES
+
+    ours = {r.code for r in RULES}
+    chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
+    return [r for r in RULES if r.code in chosen & ours and issubclass(r, ProfileRule)]
+
+
+def _raise_for_setup_failure(outcome: WorkerOutcome) -> None:
+    """Load and input failures end the run: there is nothing to measure."""
+    failure = outcome.failure
+    if failure is None:
+        if "load" not in outcome.results and not outcome.timed_out:
+            raise ModelLoadError(
+                f"the worker process ended while loading the model ({_ending(outcome)})",
+                hint=_last_line(outcome.stderr_tail),
+            )
+        return
+    kind = failure.get("kind")
+    message = str(failure.get("message", ""))
+    hint = failure.get("hint")
+    if failure.get("phase") == "load":
+        if kind == "engine-unavailable":
+            raise EngineUnavailable(message, hint=hint)
+        if kind == "memory":
+            raise ModelLoadError("loading the model ran out of memory", hint=hint)
+        raise ModelLoadError(f"cannot load the model: {message}", hint=hint)
+    if failure.get("phase") == "input":
+        raise InputError(f"cannot use the input: {message}", hint=hint)
+
+
+def _ending(outcome: WorkerOutcome) -> str:
+    code = outcome.exit_code
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _last_line(text: str) -> str | None:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else None
+
+
+def _status(outcome: WorkerOutcome) -> str:
+    if outcome.finished and outcome.failure is None:
+        return "complete"
+    return "partial" if "batch-sweep" in outcome.results else "failed"
+
+
+def _notifications(
+    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None
+) -> list[Notification]:
+    results = outcome.results
+    notes: list[Notification] = []
+    sample = results.get("input")
+    if sample and sample["source"] == "synthetic":
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                message=(
+                    f"no --input given: profiled on {sample['rows']} synthetic standard-normal "
+                    f"rows shaped {sample['description']}; timings of data-dependent models "
+                    "(trees, early exits) may differ on real rows"
+                ),
+            )
+        )
+    if sample and sample["nan_count"]:
+        notes.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message=(
+                    f"the input holds {sample['nan_count']} NaN value(s) in column(s) "
+                    f"{', '.join(sample['nan_columns'][:10])}; profiled as given"
+                ),
+                path=str(input_path) if input_path else None,
+            )
+        )
+    first = results.get("first-call")
+    if first and first.get("output_has_nan"):
+        notes.append(
+            Notification(level=NotificationLevel.WARNING, message="the model's output holds NaN")
+        )
+    load = results.get("load")
+    if load:
+        notes.extend(
+            Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
+            for text in load.get("load_warnings", [])[:5]
+        )
+    notes.extend(
+        Notification(level=NotificationLevel(n["level"]), message=n["message"])
+        for n in outcome.notes
+        if n["level"] in {"note", "warning", "error"}
+    )
+    options = results.get("options")
+    if options:
+        for option in options["options"]:
+            if option["status"] == "failed":
+                notes.append(
+                    Notification(
+                        level=NotificationLevel.WARNING,
+                        message=f"option {option['name']} not measured: {option['reason']}",
+                    )
+                )
+            elif option["status"] == "not-applicable":
+                notes.append(
+                    Notification(
+                        level=NotificationLevel.NOTE,
+                        message=f"option {option['name']} not applicable: {option['reason']}",
+                    )
+                )
+    failure = outcome.failure
+    if failure is not None and failure.get("kind") == "memory":
+        limit = (
+            f" under a {plan.memory_limit_mb} MB address-space limit"
+            if plan.memory_limit_mb
+            else ""
+        )
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=f"the model ran out of memory{limit} during {failure['phase']}",
+            )
+        )
+    elif failure is not None:
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=f"{failure['phase']}: {failure['message']}",
+            )
+        )
+    elif outcome.timed_out:
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the worker was killed at the {plan.budget_s:g} s budget during "
+                    f"{outcome.last_phase}; the model did not finish in time (a hang, or "
+                    "raise --budget); measurements taken before it are reported"
+                ),
+            )
+        )
+    elif not outcome.finished:
+        tail = _last_line(outcome.stderr_tail)
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the worker process died during {outcome.last_phase} ({_ending(outcome)})"
+                    + (f": {tail}" if tail else "")
+                ),
+            )
+        )
+    return notes
+
+
+def _tables_and_plots(
+    ref: ModelRef, results: dict[str, Any], cores: Any
+) -> tuple[tuple[Table, ...], tuple[Plot, ...]]:
+    tables: list[Table] = [assemble.summary_table(ref, results, cores)]
+    plots: list[Plot] = []
+    if "batch-sweep" in results:
+        tables.append(assemble.batch_table(results["batch-sweep"]))
+        plots.extend(assemble.batch_plots(results["batch-sweep"]))
+    if "stages" in results:
+        tables.append(assemble.stage_table(results["stages"]))
+        plots.append(assemble.stage_plot(results["stages"]))
+    if "threads" in results and results["threads"]["rows"]:
+        tables.append(assemble.thread_table(results["threads"]))
+    if "options" in results:
+        tables.append(assemble.options_table(results["options"]))
+    return tuple(tables), tuple(plots)
+
+
+def default_thresholds() -> ProfileThresholds:
+    return ProfileThresholds()

@@ -1,0 +1,374 @@
+"""Loading the named model inside the worker process, behind one calling convention.
+
+Runs only in the worker: a pickle is code, and loading one runs it, so only the artifact the
+user named is ever loaded, and a crash or hang inside it ends the worker, not the run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infermedic.profile.detect import ModelFormat
+
+
+class LoadFailure(Exception):
+    """Why the model could not be loaded; `kind` tells the parent which error to raise."""
+
+    def __init__(self, kind: str, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = (
+            kind  # "missing-module" | "corrupt" | "engine-unavailable" | "unsupported" | "error"
+        )
+        self.hint = hint
+
+
+@dataclass(kw_only=True)
+class OnnxInput:
+    name: str
+    shape: tuple[int | str | None, ...]
+    element_type: str  # "tensor(float)", ...
+
+
+@dataclass(kw_only=True)
+class LoadedModel:
+    """A loaded model and how to call it. `call(batch)` returns the model's raw output."""
+
+    kind: str  # "sklearn", "onnx", "callable", "object", "xgboost", "lightgbm", "torch"
+    obj: Any
+    method: str  # the method called, e.g. "predict_proba"; "run" for ONNX; "__call__"
+    call: Callable[[Any], Any]
+    is_classifier: bool = False
+    n_features: int | None = None
+    feature_names: tuple[str, ...] | None = None
+    onnx_inputs: tuple[OnnxInput, ...] = ()
+    saved_with: dict[str, str] = field(default_factory=dict)
+    loaded_with: dict[str, str] = field(default_factory=dict)
+    version_warnings: list[dict[str, str]] = field(default_factory=list)
+    load_warnings: list[str] = field(default_factory=list)
+
+
+def load_model(
+    fmt: ModelFormat, *, path: str | None, ref: str, method: str, sys_path: list[str]
+) -> LoadedModel:
+    for directory in reversed(sys_path):
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    match fmt:
+        case ModelFormat.PICKLE:
+            assert path is not None
+            return _load_pickle(path, method)
+        case ModelFormat.ONNX:
+            assert path is not None
+            return load_onnx(path, intra_op_threads=0)
+        case ModelFormat.OBJECT:
+            return _load_object(ref, method)
+        case ModelFormat.XGBOOST:
+            assert path is not None
+            return _load_xgboost(path)
+        case ModelFormat.LIGHTGBM:
+            assert path is not None
+            return _load_lightgbm(path)
+        case ModelFormat.TORCHSCRIPT | ModelFormat.TORCH_EXPORT:
+            assert path is not None
+            return _load_torch(path, fmt)
+        case ModelFormat.MLFLOW:
+            assert path is not None
+            return _load_mlflow(path, method, sys_path)
+
+
+def _library_versions(*names: str) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for name in names:
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None) if module is not None else None
+        if isinstance(version, str):
+            versions[name] = version
+    return versions
+
+
+def _load_pickle(path: str, method: str) -> LoadedModel:
+    import pickle
+
+    import joblib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            obj = joblib.load(path)
+        except ModuleNotFoundError as exc:
+            raise LoadFailure(
+                "missing-module",
+                f"the pickle needs module {exc.name!r}, which cannot be imported",
+                hint="install it, or put the directory holding it on the path with --path DIR",
+            ) from exc
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError) as exc:
+            raise LoadFailure(
+                "corrupt", f"the file is not a loadable pickle: {type(exc).__name__}: {exc}"
+            ) from exc
+        except AttributeError as exc:
+            raise LoadFailure(
+                "missing-module",
+                f"the pickle names a class or function that no longer exists: {exc}",
+                hint="load it with the code version it was saved with",
+            ) from exc
+    model = wrap_object(obj, method, kind_hint="pickle")
+    for warning in caught:
+        message = warning.message
+        if type(message).__name__ == "InconsistentVersionWarning":
+            model.version_warnings.append(
+                {
+                    "estimator": str(getattr(message, "estimator_name", "")),
+                    "saved_with": str(getattr(message, "original_sklearn_version", "")),
+                    "loaded_with": str(getattr(message, "current_sklearn_version", "")),
+                    "message": str(message).splitlines()[0],
+                }
+            )
+        else:
+            model.load_warnings.append(f"{warning.category.__name__}: {message}")
+    for entry in model.version_warnings:
+        model.saved_with.setdefault("sklearn", entry["saved_with"])
+    if model.kind == "sklearn" and not model.version_warnings and "sklearn" in model.loaded_with:
+        # scikit-learn warns on load whenever the versions differ; no warning means the same.
+        model.saved_with["sklearn"] = model.loaded_with["sklearn"]
+    return model
+
+
+def wrap_object(obj: Any, method: str, *, kind_hint: str) -> LoadedModel:
+    """A Python object with `predict`/`predict_proba`, or a plain callable."""
+    chosen = _choose_method(obj, method)
+    if chosen is None:
+        raise LoadFailure(
+            "unsupported",
+            f"{type(obj).__name__} has no predict_proba or predict method and is not callable",
+        )
+    module_root = type(obj).__module__.split(".")[0]
+    is_sklearn = module_root == "sklearn" or _is_sklearn_estimator(obj)
+    kind = "sklearn" if is_sklearn else ("callable" if chosen == "__call__" else "object")
+    call = obj if chosen == "__call__" else getattr(obj, chosen)
+    n_features = getattr(obj, "n_features_in_", None)
+    names = getattr(obj, "feature_names_in_", None)
+    is_classifier = False
+    if is_sklearn:
+        from sklearn.base import is_classifier as sk_is_classifier
+
+        is_classifier = bool(sk_is_classifier(obj))
+    elif hasattr(obj, "classes_"):
+        is_classifier = True
+    return LoadedModel(
+        kind=kind,
+        obj=obj,
+        method=chosen,
+        call=call,
+        is_classifier=is_classifier,
+        n_features=int(n_features) if isinstance(n_features, int) else None,
+        feature_names=tuple(str(n) for n in names) if names is not None else None,
+        loaded_with=_library_versions("sklearn", "numpy", "scipy", "joblib"),
+    )
+
+
+def _is_sklearn_estimator(obj: Any) -> bool:
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:
+        return False
+    return isinstance(obj, BaseEstimator)
+
+
+def _choose_method(obj: Any, method: str) -> str | None:
+    if method != "auto":
+        if method == "__call__" and callable(obj):
+            return method
+        return method if callable(getattr(obj, method, None)) else None
+    for name in ("predict_proba", "predict"):
+        if callable(getattr(obj, name, None)):
+            return name
+    return "__call__" if callable(obj) else None
+
+
+def _load_object(ref: str, method: str) -> LoadedModel:
+    module_name, _, attr_path = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise LoadFailure(
+            "missing-module",
+            f"cannot import module {module_name!r}: {exc}",
+            hint="run from the directory that holds it, or add --path DIR",
+        ) from exc
+    obj: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise LoadFailure("unsupported", f"{module_name} has no attribute {attr_path!r}")
+        obj = getattr(obj, part)
+    return wrap_object(obj, method, kind_hint="object")
+
+
+def load_onnx(path: str, *, intra_op_threads: int) -> LoadedModel:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise LoadFailure("engine-unavailable", "onnxruntime is not installed") from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own untyped errors for bad graphs
+        raise LoadFailure("corrupt", f"ONNX Runtime cannot load the model: {exc}") from exc
+    inputs = tuple(
+        OnnxInput(name=i.name, shape=tuple(i.shape), element_type=i.type)
+        for i in session.get_inputs()
+    )
+    outputs = [o.name for o in session.get_outputs()]
+    is_classifier = any("label" in name.lower() for name in outputs) and len(outputs) > 1
+    saved_with: dict[str, str] = {}
+    try:
+        import onnx
+
+        proto = onnx.load(path, load_external_data=False)
+        if proto.producer_name:
+            saved_with[proto.producer_name] = proto.producer_version
+        saved_with["onnx-opset"] = ",".join(
+            f"{o.domain or 'ai.onnx'}:{o.version}" for o in proto.opset_import
+        )
+    except Exception:  # the metadata is optional; ORT already accepted the model
+        pass
+    n_features = None
+    if len(inputs) == 1 and len(inputs[0].shape) == 2 and isinstance(inputs[0].shape[1], int):
+        n_features = inputs[0].shape[1]
+    names = [i.name for i in inputs]
+
+    def run(batch: Any) -> Any:
+        feed = batch if isinstance(batch, dict) else {names[0]: batch}
+        return session.run(None, feed)
+
+    return LoadedModel(
+        kind="onnx",
+        obj=session,
+        method="run",
+        call=run,
+        is_classifier=is_classifier,
+        n_features=n_features,
+        onnx_inputs=inputs,
+        saved_with=saved_with,
+        loaded_with=_library_versions("onnxruntime", "numpy"),
+    )
+
+
+def _load_xgboost(path: str) -> LoadedModel:
+    try:
+        import xgboost
+    except ImportError as exc:
+        raise LoadFailure(
+            "engine-unavailable",
+            "xgboost is not installed",
+            hint="pip install xgboost (an optional extra)",
+        ) from exc
+    booster = xgboost.Booster()
+    try:
+        booster.load_model(path)
+    except xgboost.core.XGBoostError as exc:
+        raise LoadFailure("corrupt", f"XGBoost cannot load the model: {exc}") from exc
+    n_features = booster.num_features()
+    return LoadedModel(
+        kind="xgboost",
+        obj=booster,
+        method="inplace_predict",
+        call=booster.inplace_predict,
+        n_features=int(n_features),
+        loaded_with=_library_versions("xgboost", "numpy"),
+    )
+
+
+def _load_lightgbm(path: str) -> LoadedModel:
+    try:
+        import lightgbm
+    except ImportError as exc:
+        raise LoadFailure(
+            "engine-unavailable",
+            "lightgbm is not installed",
+            hint="pip install lightgbm (an optional extra)",
+        ) from exc
+    try:
+        booster = lightgbm.Booster(model_file=path)
+    except lightgbm.basic.LightGBMError as exc:
+        raise LoadFailure("corrupt", f"LightGBM cannot load the model: {exc}") from exc
+    return LoadedModel(
+        kind="lightgbm",
+        obj=booster,
+        method="predict",
+        call=booster.predict,
+        n_features=int(booster.num_feature()),
+        feature_names=tuple(booster.feature_name()),
+        loaded_with=_library_versions("lightgbm", "numpy"),
+    )
+
+
+def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
+    try:
+        import torch
+    except ImportError as exc:
+        raise LoadFailure(
+            "engine-unavailable",
+            "torch is not installed",
+            hint="pip install 'infermedic[torch]' to profile TorchScript and torch.export models",
+        ) from exc
+    try:
+        if fmt is ModelFormat.TORCHSCRIPT:
+            module = torch.jit.load(path, map_location="cpu")
+        else:
+            module = torch.export.load(path).module()
+    except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad files
+        raise LoadFailure("corrupt", f"torch cannot load the model: {exc}") from exc
+
+    def forward(batch: Any) -> Any:
+        tensor = torch.as_tensor(batch)
+        return module(tensor).detach().numpy()
+
+    return LoadedModel(
+        kind="torch",
+        obj=module,
+        method="forward",
+        call=forward,
+        loaded_with=_library_versions("torch", "numpy"),
+    )
+
+
+def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
+    """The sklearn and onnx flavours load without mlflow; other flavours need it."""
+    import yaml
+
+    try:
+        document = yaml.safe_load((Path(path) / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise LoadFailure("corrupt", f"cannot read MLmodel: {exc}") from exc
+    flavors = document.get("flavors", {}) if isinstance(document, dict) else {}
+    if "sklearn" in flavors and flavors["sklearn"].get("serialization_format") != "cloudpickle":
+        pickled = flavors["sklearn"].get("pickled_model", "model.pkl")
+        model = _load_pickle(str(Path(path) / pickled), method)
+        version = flavors["sklearn"].get("sklearn_version")
+        if version:
+            model.saved_with["sklearn"] = str(version)
+        return model
+    if "onnx" in flavors:
+        model = load_onnx(
+            str(Path(path) / flavors["onnx"].get("data", "model.onnx")), intra_op_threads=0
+        )
+        return model
+    try:
+        import mlflow.pyfunc
+    except ImportError as exc:
+        raise LoadFailure(
+            "engine-unavailable",
+            f"the MLflow flavour(s) {', '.join(flavors) or 'none'} need mlflow, "
+            "which is not installed",
+            hint="pip install mlflow (an optional extra)",
+        ) from exc
+    loaded = mlflow.pyfunc.load_model(path)
+    return wrap_object(loaded, "predict" if method == "auto" else method, kind_hint="mlflow")

@@ -1,0 +1,417 @@
+"""The measurements taken inside the worker: first call, batch and thread sweeps, stages,
+memory growth, GC pauses and determinism. Each returns JSON-ready data."""
+
+from __future__ import annotations
+
+import gc
+import json
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from infermedic.profile.inputs import Sample, frame_from_request, prepare_input
+from infermedic.profile.loaders import LoadedModel, load_onnx
+from infermedic.profile.outputs import output_array, parity
+from infermedic.profile.timing import Timing, measure
+
+
+@dataclass(kw_only=True)
+class Budget:
+    """The worker's time plan: a deadline and the per-cell time limits."""
+
+    deadline: float  # time.monotonic() value
+    cell_min_s: float
+    cell_max_s: float
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def cell(self, call: Callable[[], object]) -> Timing:
+        # Shrink cells as the deadline nears, so every phase still gets a measurement.
+        cap = max(0.005, min(self.cell_max_s, self.remaining() / 20))
+        return measure(call, min_time_s=min(self.cell_min_s, cap), max_time_s=cap)
+
+
+def rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    import resource
+
+    return pages * resource.getpagesize()
+
+
+def batch_sizes(max_batch: int) -> list[int]:
+    sizes = [1]
+    while sizes[-1] * 2 <= max_batch:
+        sizes.append(sizes[-1] * 2)
+    if sizes[-1] != max_batch:
+        sizes.append(max_batch)
+    return sizes
+
+
+def traced_peak(call: Callable[[], object]) -> int:
+    """Bytes of Python/numpy allocation at the peak of one call (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call()
+        return max(0, tracemalloc.get_traced_memory()[1] - base)
+    finally:
+        tracemalloc.stop()
+
+
+def batch_sweep(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    *,
+    max_batch: int,
+    latency_budget_s: float | None,
+    flat_gain: float,
+    progress: Callable[[float], None],
+) -> dict[str, Any]:
+    limit = max(1, min(max_batch, sample.rows))
+    sizes = batch_sizes(limit)
+    cells: list[dict[str, Any]] = []
+    stopped = "reached the largest batch"
+    for index, size in enumerate(sizes):
+        batch = sample.take(size)
+        timing = budget.cell(partial(model.call, batch))
+        cell = {
+            "batch": size,
+            "timing": timing.to_dict(),
+            "rows_per_s": size / timing.median_s if timing.median_s > 0 else None,
+            "peak_alloc_bytes": traced_peak(partial(model.call, batch)),
+        }
+        cells.append(cell)
+        progress((index + 1) / len(sizes))
+        if latency_budget_s is not None and timing.median_s > latency_budget_s:
+            stopped = f"latency {timing.median_s * 1e3:.3g} ms exceeded the budget"
+            break
+        if len(cells) >= 3:
+            t = [c["rows_per_s"] or 0.0 for c in cells[-3:]]
+            if t[0] > 0 and t[1] > 0 and t[2] / t[1] < flat_gain and t[1] / t[0] < flat_gain:
+                stopped = "throughput flattened"
+                break
+        if budget.remaining() <= 0:
+            stopped = "time budget"
+            break
+    within = [
+        c for c in cells if latency_budget_s is None or c["timing"]["median_s"] <= latency_budget_s
+    ] or cells[:1]
+    best = max(c["rows_per_s"] or 0.0 for c in within)
+    recommended = next(c for c in within if (c["rows_per_s"] or 0.0) >= 0.9 * best)
+    return {
+        "cells": cells,
+        "stopped": stopped,
+        "recommended_batch": recommended["batch"],
+        "latency_budget_s": latency_budget_s,
+    }
+
+
+def pipeline_steps(model: LoadedModel) -> list[tuple[str, Any]] | None:
+    steps = getattr(model.obj, "steps", None)
+    if model.kind != "sklearn" or not isinstance(steps, list) or len(steps) < 2:
+        return None
+    return [(str(name), step) for name, step in steps]
+
+
+def stage_times(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int]
+) -> dict[str, Any]:
+    """Time each Pipeline step by name (and the request decode, for a JSON body)."""
+    steps = pipeline_steps(model)
+    by_batch: list[dict[str, Any]] = []
+    for size in batches:
+        batch = sample.take(size)
+        stages: list[dict[str, Any]] = []
+        if sample.request_body is not None and size == 1:
+            body = sample.request_body
+            decode = budget.cell(partial(json.loads, body))
+            document = json.loads(body)
+            convert = budget.cell(partial(_decode_rows, model, document))
+            stages.append({"name": "json-decode", "role": "decode", "timing": decode.to_dict()})
+            stages.append(
+                {"name": "request-to-rows", "role": "decode", "timing": convert.to_dict()}
+            )
+            batch = prepare_input(model, frame_from_request(document))
+        if steps is not None:
+            current = batch
+            for index, (name, step) in enumerate(steps):
+                final = index == len(steps) - 1
+                if final:
+                    method = getattr(step, model.method)
+                    timing = budget.cell(partial(method, current))
+                    role = "model"
+                else:
+                    timing = budget.cell(partial(step.transform, current))
+                    current = step.transform(current)
+                    role = "preprocessing"
+                stages.append({"name": name, "role": role, "timing": timing.to_dict()})
+        else:
+            timing = budget.cell(partial(model.call, batch))
+            stages.append({"name": model.method, "role": "model", "timing": timing.to_dict()})
+        whole = budget.cell(partial(model.call, batch))
+        total = whole.median_s + sum(
+            s["timing"]["median_s"] for s in stages if s["role"] == "decode"
+        )
+        by_batch.append(
+            {
+                "batch": size,
+                "call": whole.to_dict(),
+                "total_s": total,
+                "stages": stages,
+            }
+        )
+    return {"batches": by_batch, "pipeline": steps is not None}
+
+
+def _decode_rows(model: LoadedModel, document: Any) -> Any:
+    return prepare_input(model, frame_from_request(document))
+
+
+def effective_workers(n_jobs: Any, cores: int) -> int:
+    if n_jobs is None:
+        return 1
+    value = int(n_jobs)
+    return max(1, cores + 1 + value) if value < 0 else max(1, value)
+
+
+@dataclass(kw_only=True)
+class _ThreadSetting:
+    row: dict[str, Any]
+    enter: Callable[[], object]
+    leave: Callable[[], object]
+    call: Callable[[Any], Any]
+
+
+def thread_sweep(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    *,
+    cores: int,
+    batches: list[int],
+    onnx_path: str | None,
+) -> dict[str, Any]:
+    """Each thread setting alone, the others as loaded: n_jobs, BLAS/OpenMP pools, ORT.
+
+    Settings are timed in two passes, forward then backward, and each keeps its faster
+    pass: a machine whose background load drifts during the sweep then biases no setting.
+    """
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    settings: list[_ThreadSetting] = []
+
+    def nothing() -> None:
+        return None
+
+    if model.kind == "sklearn":
+        params = model.obj.get_params(deep=True)
+        for key, value in sorted(params.items()):
+            if not key.endswith("n_jobs"):
+                continue
+            seen: set[int] = set()
+            for choice in (value, 1, cores, -1):
+                workers = effective_workers(choice, cores)
+                if workers in seen:
+                    continue
+                seen.add(workers)
+                settings.append(
+                    _ThreadSetting(
+                        row={
+                            "dimension": "n_jobs",
+                            "setting": f"{key}={choice}",
+                            "value": choice,
+                            "workers": workers,
+                            "as_loaded": choice == value,
+                        },
+                        enter=partial(model.obj.set_params, **{key: choice}),
+                        leave=partial(model.obj.set_params, **{key: value}),
+                        call=model.call,
+                    )
+                )
+    pools = [p for p in threadpool_info() if p.get("user_api") in {"blas", "openmp"}]
+    if pools and model.kind != "onnx":
+        loaded = max(int(p.get("num_threads", 1)) for p in pools)
+        limiter = threadpool_limits(limits=None)
+        settings.extend(
+            _ThreadSetting(
+                row={
+                    "dimension": "blas/openmp threads",
+                    "setting": f"threadpool_limits({limit})",
+                    "value": limit,
+                    "workers": limit,
+                    "as_loaded": limit == loaded,
+                },
+                enter=partial(threadpool_limits, limits=limit),
+                leave=limiter.restore_original_limits,
+                call=model.call,
+            )
+            for limit in sorted({loaded, 1, cores})
+        )
+    if onnx_path is not None:
+        for threads in sorted({0, 1, cores}):
+            session_model = load_onnx(onnx_path, intra_op_threads=threads)
+            settings.append(
+                _ThreadSetting(
+                    row={
+                        "dimension": "onnxruntime intra-op threads",
+                        "setting": f"intra_op_num_threads={threads}",
+                        "value": threads,
+                        "workers": threads or cores,
+                        "as_loaded": threads == 0,
+                    },
+                    enter=nothing,
+                    leave=nothing,
+                    call=session_model.call,
+                )
+            )
+    passes: list[dict[int, dict[str, dict[str, Any]]]] = [{}, {}]
+    order = list(enumerate(settings))
+    for number, sequence in enumerate((order, order[::-1])):
+        for index, setting in sequence:
+            setting.enter()
+            try:
+                passes[number][index] = {
+                    str(b): budget.cell(partial(setting.call, sample.take(b))).to_dict()
+                    for b in batches
+                }
+            finally:
+                setting.leave()
+    rows = []
+    for index, setting in enumerate(settings):
+        timings = {
+            key: min((passes[0][index][key], passes[1][index][key]), key=lambda t: t["median_s"])
+            for key in passes[0][index]
+        }
+        rows.append(
+            {
+                **setting.row,
+                "timings": timings,
+                "pass_timings": [passes[0][index], passes[1][index]],
+            }
+        )
+    return {
+        "cores": cores,
+        "batches": batches,
+        "rows": rows,
+        "passes": 2,
+        "pools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")}
+            for p in threadpool_info()
+        ],
+    }
+
+
+def memory_growth(
+    model: LoadedModel, sample: Sample, *, batch: int, calls: int, time_cap_s: float
+) -> dict[str, Any]:
+    """Python heap (tracemalloc) and RSS across repeated identical calls, after a warm-up."""
+    data = sample.take(batch)
+    for _ in range(10):
+        model.call(data)
+    gc.collect()
+    rss_start = rss_bytes()
+    tracemalloc.start()
+    try:
+        gc.collect()
+        readings = [tracemalloc.get_traced_memory()[0]]
+        quarter = max(1, calls // 4)
+        done = 0
+        started = time.monotonic()
+        while done < calls:
+            for _ in range(quarter):
+                model.call(data)
+            done += quarter
+            gc.collect()
+            readings.append(tracemalloc.get_traced_memory()[0])
+            if time.monotonic() - started > time_cap_s and len(readings) >= 3:
+                break
+    finally:
+        tracemalloc.stop()
+    rss_end = rss_bytes()
+    growth = readings[-1] - readings[0]
+    steps = [b - a for a, b in zip(readings, readings[1:], strict=False)]
+    return {
+        "batch": batch,
+        "calls": done,
+        "traced_bytes": readings,
+        "growth_bytes": growth,
+        "growth_per_call_bytes": growth / done if done else 0.0,
+        "grew_every_interval": all(s > 0 for s in steps),
+        "rss_start_bytes": rss_start,
+        "rss_end_bytes": rss_end,
+    }
+
+
+@contextmanager
+def gc_watch() -> Iterator[dict[str, Any]]:
+    """Collections per generation and their pause time, from `gc.callbacks`."""
+    stats: dict[str, Any] = {"collections": [0, 0, 0], "pause_s": 0.0, "max_pause_s": 0.0}
+    started: list[int] = []
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter_ns())
+        elif started:
+            pause = (time.perf_counter_ns() - started.pop()) / 1e9
+            stats["collections"][info.get("generation", 0)] += 1
+            stats["pause_s"] += pause
+            stats["max_pause_s"] = max(stats["max_pause_s"], pause)
+
+    gc.callbacks.append(callback)
+    try:
+        yield stats
+    finally:
+        gc.callbacks.remove(callback)
+
+
+def gc_pauses(model: LoadedModel, sample: Sample, *, batch: int, time_s: float) -> dict[str, Any]:
+    data = sample.take(batch)
+    calls = 0
+    begin = time.perf_counter()
+    with gc_watch() as stats:
+        while time.perf_counter() - begin < time_s or calls < 5:
+            model.call(data)
+            calls += 1
+    elapsed = time.perf_counter() - begin
+    return {
+        "batch": batch,
+        "calls": calls,
+        "elapsed_s": elapsed,
+        "collections": stats["collections"],
+        "pause_s": stats["pause_s"],
+        "max_pause_s": stats["max_pause_s"],
+        "pause_share": stats["pause_s"] / elapsed if elapsed > 0 else 0.0,
+    }
+
+
+def determinism(model: LoadedModel, sample: Sample, *, batch: int) -> dict[str, Any]:
+    data = sample.take(batch)
+    first = model.call(data)
+    repeats = [model.call(data) for _ in range(2)]
+    comparisons = [parity(first, r, classifier=model.is_classifier) for r in repeats]
+    worst = max(
+        (c.get("max_abs_diff", 0.0) for c in comparisons if c.get("comparable")), default=0.0
+    )
+    agreement = min((c.get("label_agreement", 1.0) for c in comparisons), default=1.0)
+    ref = output_array(first)
+    return {
+        "batch": batch,
+        "calls": 3,
+        "max_abs_diff": worst,
+        "label_agreement": agreement,
+        "output_shape": list(ref.shape),
+        "output_has_nan": bool(np.issubdtype(ref.dtype, np.floating) and np.isnan(ref).any()),
+    }

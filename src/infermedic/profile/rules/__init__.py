@@ -1,0 +1,33 @@
+"""The rules of this domain, in catalogue order. Adding a rule = a new module + one line here."""
+
+from __future__ import annotations
+
+from infermedic.profile.rules.artifact_version_skew import ArtifactVersionSkew
+from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
+from infermedic.profile.rules.faster_runtime_available import FasterRuntimeAvailable
+from infermedic.profile.rules.gc_pauses_in_call_path import GcPausesInCallPath
+from infermedic.profile.rules.lower_precision_available import LowerPrecisionAvailable
+from infermedic.profile.rules.memory_growth_across_calls import MemoryGrowthAcrossCalls
+from infermedic.profile.rules.nondeterministic_output import NondeterministicOutput
+from infermedic.profile.rules.slow_load_or_first_call import SlowLoadOrFirstCall
+from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
+from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
+from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+from infermedic.rules import Rule
+
+# Reserved, not yet in the catalogue because nothing measures them yet: PROF010
+# (autograd-left-on, module `autograd_left_on.py` is written; the worker's torch phase is
+# not) and PROF011 (gpu-transfer-bound, needs the GPU measurements).
+RULES: tuple[type[Rule], ...] = (
+    BatchingWouldHelp,
+    StageDominatesCall,
+    ThreadOversubscription,
+    SlowLoadOrFirstCall,
+    MemoryGrowthAcrossCalls,
+    FasterRuntimeAvailable,
+    LowerPrecisionAvailable,
+    NondeterministicOutput,
+    GcPausesInCallPath,
+    ArtifactVersionSkew,
+    WorkInEventLoopThread,
+)

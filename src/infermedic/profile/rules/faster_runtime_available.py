@@ -1,0 +1,74 @@
+"""PROF006: ONNX Runtime runs the model faster with the same outputs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from infermedic.model import Finding, Severity
+from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.rules._options import best_cell, parity_ok
+
+
+class FasterRuntimeAvailable(ProfileRule):
+    """## What it does
+    Checks whether the model converted to ONNX (skl2onnx) and run by ONNX Runtime is faster
+    than the model as loaded, with the same outputs.
+
+    ## Why is this bad?
+    For small scikit-learn models most of a call is Python overhead and input validation;
+    ONNX Runtime skips both. Serving the slower runtime costs replicas and latency for no
+    difference in predictions.
+
+    ## How it's measured
+    The model is converted with skl2onnx (float32 input, no ZipMap), loaded in ONNX Runtime
+    with one intra-op thread, and timed at batch 1 and the recommended batch like the model.
+    Parity on the larger batch: the maximum absolute difference of the outputs and, for
+    classifiers, the share of rows with the same label. Fires when the speed-up is at least
+    `option-min-speedup` (default 1.5) and the parity is within `parity-max-abs-diff`
+    (default 1e-4) and `parity-min-label-agreement` (default 0.999). A conversion that fails
+    is a notification with its reason.
+    """
+
+    code: ClassVar[str] = "PROF006"
+    name: ClassVar[str] = "faster-runtime-available"
+    severity: ClassVar[Severity] = Severity.LOW
+    summary: ClassVar[str] = "ONNX Runtime runs the model faster with matching outputs."
+    fix: ClassVar[str] = (
+        "Export the model with skl2onnx at training time, check parity on held-out data, and "
+        "serve it with onnxruntime.InferenceSession."
+    )
+    risk: ClassVar[str] = "Each prediction costs more CPU and latency than it needs to."
+
+    def check(self, context: ProfileContext) -> list[Finding]:
+        options = context.phase("options")
+        if options is None:
+            return []
+        limits = context.thresholds
+        findings = []
+        for option in options["options"]:
+            if not option["name"].startswith("onnxruntime") or option["status"] != "measured":
+                continue
+            if not parity_ok(option["parity"], limits.parity_max_abs_diff, limits):
+                continue
+            cell = best_cell(option)
+            if cell is None or cell["speedup"] < limits.option_min_speedup:
+                continue
+            agreement = option["parity"].get("label_agreement")
+            agree_text = f", labels agree on {agreement:.1%}" if agreement is not None else ""
+            message = (
+                f"ONNX Runtime is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
+                f"({ms(cell['timing']['median_s'])} vs {ms(cell['baseline_median_s'])}); "
+                f"max abs diff {option['parity']['max_abs_diff']:.1g}{agree_text}"
+            )
+            evidence = context.evidence(
+                "converted with skl2onnx and timed with onnxruntime on the same batches",
+                batch=cell["batch"],
+                speedup=cell["speedup"],
+                median_s=cell["timing"]["median_s"],
+                baseline_median_s=cell["baseline_median_s"],
+                calls=cell["timing"]["calls"],
+                parity=option["parity"],
+                cells=option["cells"],
+            )
+            findings.append(self.finding(context.location, message, evidence=[evidence]))
+        return findings

@@ -1,0 +1,80 @@
+"""PROF007: float32 inputs or INT8 quantisation run faster with measured parity."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from infermedic.model import Finding, Severity
+from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.rules._options import best_cell, parity_ok
+
+
+class LowerPrecisionAvailable(ProfileRule):
+    """## What it does
+    Checks whether float32 inputs (instead of float64) or dynamic INT8 quantisation of the
+    ONNX model make calls faster while the outputs stay within a parity limit.
+
+    ## Why is this bad?
+    Tree ensembles convert inputs to float32 internally, so float64 inputs pay a copy on
+    every call; matrix-heavy ONNX models run faster with INT8 weights. Serving the slower
+    form wastes CPU when the predictions do not change.
+
+    ## How it's measured
+    Each option is timed at batch 1 and the recommended batch (the float32 cast is inside
+    the timed call), and its outputs compared with the model's on the larger batch: maximum
+    absolute difference and, for classifiers, label agreement. Fires when the speed-up is at
+    least `precision-min-speedup` (default 1.2) and the difference is within
+    `parity-max-abs-diff` (1e-4) for float32 or `quantised-max-abs-diff` (0.02) for INT8,
+    with labels agreeing on at least `parity-min-label-agreement` (0.999) of rows.
+
+    ## Known problems
+    Parity is measured on the profiled sample only; check it on held-out data before
+    serving a quantised model.
+    """
+
+    code: ClassVar[str] = "PROF007"
+    name: ClassVar[str] = "lower-precision-available"
+    severity: ClassVar[Severity] = Severity.LOW
+    summary: ClassVar[str] = "Lower precision (float32 or INT8) is faster with measured parity."
+    fix: ClassVar[str] = (
+        "Cast inputs to float32 where the request is decoded, or serve the INT8-quantised ONNX "
+        "model after checking its parity on held-out data."
+    )
+    risk: ClassVar[str] = "Each call spends time on conversions or precision it does not need."
+
+    def check(self, context: ProfileContext) -> list[Finding]:
+        options = context.phase("options")
+        if options is None:
+            return []
+        limits = context.thresholds
+        findings = []
+        for option in options["options"]:
+            name = option["name"]
+            quantised = name.startswith("dynamic INT8")
+            if not (quantised or name.startswith("float32")) or option["status"] != "measured":
+                continue
+            tolerance = limits.quantised_max_abs_diff if quantised else limits.parity_max_abs_diff
+            if not parity_ok(option["parity"], tolerance, limits):
+                continue
+            cell = best_cell(option)
+            if cell is None or cell["speedup"] < limits.precision_min_speedup:
+                continue
+            message = (
+                f"{name} is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
+                f"({ms(cell['timing']['median_s'])} vs {ms(cell['baseline_median_s'])}); "
+                f"max abs diff {option['parity']['max_abs_diff']:.1g}"
+            )
+            evidence = context.evidence(
+                f"timed {name} on the same batches and compared outputs",
+                option=name,
+                batch=cell["batch"],
+                speedup=cell["speedup"],
+                median_s=cell["timing"]["median_s"],
+                baseline_median_s=cell["baseline_median_s"],
+                calls=cell["timing"]["calls"],
+                parity=option["parity"],
+            )
+            findings.append(
+                self.finding(context.location, message, evidence=[evidence], fingerprint_key=name)
+            )
+        return findings

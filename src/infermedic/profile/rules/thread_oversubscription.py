@@ -1,0 +1,120 @@
+"""PROF003: a parallelism setting (n_jobs, BLAS/OpenMP or ONNX Runtime threads) slows calls."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from infermedic.model import Finding, Severity
+from infermedic.profile.context import ProfileContext, ProfileRule, ms
+
+
+class ThreadOversubscription(ProfileRule):
+    """## What it does
+    Checks whether the model's parallelism as loaded (`n_jobs` of an estimator, BLAS/OpenMP
+    thread pools, ONNX Runtime intra-op threads) is slower than fewer workers on the cores
+    this process may really use.
+
+    ## Why is this bad?
+    `n_jobs=-1` starts a worker pool on every call, which costs milliseconds at batch 1, and
+    threads beyond the cgroup CPU quota only add contention: with several server workers per
+    pod, workers x threads exceeds the cores and every request waits for CPU.
+
+    ## How it's measured
+    The cores available come from the CPU affinity mask and the cgroup quota (`cpu.max`),
+    not `os.cpu_count()`. Each setting is varied alone (the loaded value, 1, the core
+    count), at batch 1 and at the recommended batch, each cell timed adaptively until
+    stable. Fires when a setting with fewer workers than the loaded one is at least
+    `thread-min-speedup` (default 1.2) times faster in each of two passes (every setting is
+    timed forward, then in reverse order) and the cells' interquartile ranges do not
+    overlap.
+
+    ## Options
+    `thread-min-speedup` in `[tool.infermedic.profile]`.
+    """
+
+    code: ClassVar[str] = "PROF003"
+    name: ClassVar[str] = "thread-oversubscription"
+    severity: ClassVar[Severity] = Severity.MEDIUM
+    summary: ClassVar[str] = "The model's parallelism as loaded is slower than fewer workers."
+    fix: ClassVar[str] = (
+        "Set the faster value when the model is loaded (e.g. `model.set_params(n_jobs=1)`, "
+        "`threadpoolctl.threadpool_limits(1)`, ONNX Runtime `intra_op_num_threads`), and keep "
+        "server workers x threads within the pod's CPU limit."
+    )
+    risk: ClassVar[str] = "Calls wait for CPU and for pool start-up instead of computing."
+
+    def check(self, context: ProfileContext) -> list[Finding]:
+        threads = context.phase("threads")
+        if threads is None:
+            return []
+        by_dimension: dict[str, list[dict[str, Any]]] = {}
+        for row in threads["rows"]:
+            by_dimension.setdefault(row["dimension"], []).append(row)
+        findings = []
+        limits = context.thresholds
+        for dimension, rows in by_dimension.items():
+            loaded = next((r for r in rows if r["as_loaded"]), None)
+            if loaded is None:
+                continue
+            best: tuple[float, dict[str, Any], str] | None = None
+            for row in rows:
+                if row["workers"] >= loaded["workers"]:
+                    continue
+                for batch, timing in row["timings"].items():
+                    base = loaded["timings"].get(batch)
+                    if base is None or timing["median_s"] <= 0:
+                        continue
+                    speedup = base["median_s"] / timing["median_s"]
+                    # Only a difference beyond the spread counts: the faster cell's upper
+                    # quartile must sit below the loaded cell's lower quartile.
+                    if timing["q3_s"] >= base["q1_s"]:
+                        continue
+                    # And each of the two passes must show the speed-up on its own, so a
+                    # burst of background load during one cell cannot make a finding.
+                    if _slowest_pass_speedup(loaded, row, batch) < limits.thread_min_speedup:
+                        continue
+                    if best is None or speedup > best[0]:
+                        best = (speedup, row, batch)
+            if best is None or best[0] < limits.thread_min_speedup:
+                continue
+            speedup, row, batch = best
+            base = loaded["timings"][batch]
+            message = (
+                f"{row['setting']} is {speedup:.1f}x faster than {loaded['setting']} as loaded "
+                f"at batch {batch} ({ms(row['timings'][batch]['median_s'])} vs "
+                f"{ms(base['median_s'])}) on {threads['cores']} available core(s)"
+            )
+            evidence = context.evidence(
+                f"{dimension} sweep at batches {threads['batches']}",
+                dimension=dimension,
+                loaded_setting=loaded["setting"],
+                faster_setting=row["setting"],
+                batch=int(batch),
+                speedup=speedup,
+                loaded_median_s=base["median_s"],
+                faster_median_s=row["timings"][batch]["median_s"],
+                loaded_calls=base["calls"],
+                faster_calls=row["timings"][batch]["calls"],
+                cores=threads["cores"],
+            )
+            findings.append(
+                self.finding(
+                    context.location,
+                    message,
+                    evidence=[evidence],
+                    fingerprint_key=dimension,
+                    fix=f"Load the model with {row['setting']}. {self.fix}",
+                )
+            )
+        return findings
+
+
+def _slowest_pass_speedup(loaded: dict[str, Any], row: dict[str, Any], batch: str) -> float:
+    """The smaller of the per-pass speed-ups (the sweep times every setting twice)."""
+    pairs = zip(loaded.get("pass_timings", ()), row.get("pass_timings", ()), strict=False)
+    speedups = [
+        base[batch]["median_s"] / other[batch]["median_s"]
+        for base, other in pairs
+        if batch in base and batch in other and other[batch]["median_s"] > 0
+    ]
+    return min(speedups) if speedups else float("inf")

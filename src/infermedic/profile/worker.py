@@ -1,0 +1,335 @@
+"""The worker process: loads the model, runs the measurements, streams JSON lines back.
+
+Run as `python -m infermedic.profile.worker` with the job as JSON on stdin. Every line it
+writes to its protocol stream is one event: `progress`, `result` (a phase's data),
+`notification`, `failure`, `done`. The model's own prints go to stderr, so they can never
+corrupt the protocol. A crash, a hang or running out of memory ends only this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import IO, Any
+
+from infermedic.profile.detect import ModelFormat
+
+
+class Emitter:
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def emit(self, event: str, **data: Any) -> None:
+        self.stream.write(json.dumps({"event": event, **data}, default=_jsonable) + "\n")
+        self.stream.flush()
+
+    def result(self, phase: str, data: Any) -> None:
+        self.emit("result", phase=phase, data=data)
+
+    def progress(self, phase: str, fraction: float) -> None:
+        self.emit("progress", phase=phase, fraction=round(fraction, 3))
+
+    def note(self, level: str, message: str) -> None:
+        self.emit("notification", level=level, message=message)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    protocol = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # anything the model prints to stdout goes to stderr instead
+    sys.stdout = sys.stderr
+    emitter = Emitter(protocol)
+    limit_mb = job.get("memory_limit_mb")
+    if limit_mb:
+        import resource
+
+        limit = int(limit_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    warnings.simplefilter("ignore")  # the model's warnings are not ours to raise
+    phase = "start"
+    try:
+        for phase in run_job(job, emitter):
+            emitter.emit("phase", name=phase)
+    except MemoryError:
+        emitter.emit(
+            "failure",
+            phase=phase,
+            kind="memory",
+            error_type="MemoryError",
+            message="the model ran out of memory",
+        )
+    except _Failure as failure:
+        emitter.emit(
+            "failure",
+            phase=failure.phase,
+            kind=failure.kind,
+            error_type=failure.error_type,
+            message=str(failure),
+            hint=failure.hint,
+        )
+    emitter.emit("done")
+    return 0
+
+
+class _Failure(Exception):
+    def __init__(
+        self, phase: str, kind: str, message: str, *, error_type: str = "", hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.phase = phase
+        self.kind = kind
+        self.error_type = error_type
+        self.hint = hint
+
+
+def run_job(job: dict[str, Any], out: Emitter) -> Any:
+    """Each phase in turn; yields the phase name so a failure can say where it happened."""
+    from infermedic.profile import alternatives, phases
+    from infermedic.profile.inputs import InputFailure, load_sample, synthesise
+    from infermedic.profile.loaders import LoadFailure, load_model
+    from infermedic.profile.timing import time_once
+
+    started = time.monotonic()
+    plan = job["plan"]
+    budget = phases.Budget(
+        deadline=started + float(job["deadline_s"]),
+        cell_min_s=float(plan["cell_min_s"]),
+        cell_max_s=float(plan["cell_max_s"]),
+    )
+    cores = int(job["cores"])
+    fmt = ModelFormat(job["format"])
+
+    yield "load"
+    rss_before = phases.rss_bytes()
+    load_start = time.perf_counter()
+    try:
+        model = load_model(
+            fmt, path=job["path"], ref=job["ref"], method=plan["method"], sys_path=job["sys_path"]
+        )
+    except LoadFailure as exc:
+        raise _Failure("load", exc.kind, str(exc), hint=exc.hint) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # loading runs arbitrary code; any error is the model's
+        raise _Failure(
+            "load", "error", f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__
+        ) from exc
+    load_s = time.perf_counter() - load_start
+    rss_after = phases.rss_bytes()
+    # The first load includes importing the model's libraries; a second one (when cheap
+    # enough) isolates the artifact's own deserialisation, which a warm process pays.
+    warm_load_s = None
+    if load_s < max(0.5, budget.remaining() / 2):
+        warm_start = time.perf_counter()
+        load_model(
+            fmt, path=job["path"], ref=job["ref"], method=plan["method"], sys_path=job["sys_path"]
+        )
+        warm_load_s = time.perf_counter() - warm_start
+    from threadpoolctl import threadpool_info
+
+    out.result(
+        "load",
+        {
+            "load_s": load_s,
+            "warm_load_s": warm_load_s,
+            "rss_before_bytes": rss_before,
+            "rss_after_bytes": rss_after,
+            "kind": model.kind,
+            "method": model.method,
+            "type": type(model.obj).__module__ + "." + type(model.obj).__qualname__,
+            "is_classifier": model.is_classifier,
+            "n_features": model.n_features,
+            "feature_names": list(model.feature_names) if model.feature_names else None,
+            "saved_with": model.saved_with,
+            "loaded_with": model.loaded_with,
+            "version_warnings": model.version_warnings,
+            "load_warnings": model.load_warnings[:10],
+            "threadpools": [
+                {k: p.get(k) for k in ("user_api", "internal_api", "num_threads")}
+                for p in threadpool_info()
+            ],
+        },
+    )
+    out.progress("load", 1.0)
+
+    yield "input"
+    try:
+        if job.get("input"):
+            sample = load_sample(model, Path(job["input"]))
+        else:
+            sample = synthesise(model, int(plan["max_batch"]))
+    except InputFailure as exc:
+        raise _Failure("input", "input", str(exc)) from exc
+    except (OSError, ValueError) as exc:
+        raise _Failure("input", "input", f"cannot read the input: {exc}") from exc
+    out.result(
+        "input",
+        {
+            "source": sample.source,
+            "description": sample.description,
+            "rows": sample.rows,
+            "nan_count": sample.nan_count,
+            "nan_columns": sample.nan_columns,
+        },
+    )
+
+    yield "first-call"
+    one = sample.take(1)
+    try:
+        first_s = time_once(lambda: model.call(one))
+        second_s = time_once(lambda: model.call(one))
+        output = model.call(sample.take(min(sample.rows, 8)))
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _Failure(
+            "first-call",
+            "call",
+            f"{model.method} raised {type(exc).__name__}: {exc}",
+            error_type=type(exc).__name__,
+        ) from exc
+    from infermedic.profile.outputs import output_array
+
+    array = output_array(output)
+    nan_out = bool(array.dtype.kind == "f" and (array != array).any())
+    out.result(
+        "first-call",
+        {
+            "first_s": first_s,
+            "second_s": second_s,
+            "output_shape": list(array.shape),
+            "output_dtype": str(array.dtype),
+            "output_has_nan": nan_out,
+        },
+    )
+
+    def progress_of(name: str) -> Any:
+        return lambda fraction: out.progress(name, fraction)
+
+    yield "batch-sweep"
+    latency_budget = plan.get("latency_budget_ms")
+    sweep = phases.batch_sweep(
+        model,
+        sample,
+        budget,
+        max_batch=int(plan["max_batch"]),
+        latency_budget_s=latency_budget / 1e3 if latency_budget else None,
+        flat_gain=float(job["thresholds"]["batch_flat_gain"]),
+        progress=progress_of("batch-sweep"),
+    )
+    out.result("batch-sweep", sweep)
+    recommended = int(sweep["recommended_batch"])
+    largest = int(sweep["cells"][-1]["batch"])
+    wide = recommended if recommended > 1 else largest
+    batches = sorted({1, wide})
+
+    guarded = [
+        (
+            "stages",
+            lambda: phases.stage_times(
+                model, sample, budget, sorted({1, min(int(plan["max_batch"]), sample.rows)})
+            ),
+        ),
+        ("determinism", lambda: phases.determinism(model, sample, batch=wide)),
+        (
+            "memory",
+            lambda: phases.memory_growth(
+                model,
+                sample,
+                batch=min(64, sample.rows),
+                calls=int(plan["memory_calls"]),
+                time_cap_s=min(float(plan["memory_time_cap_s"]), max(0.2, budget.remaining() / 8)),
+            ),
+        ),
+        (
+            "gc",
+            lambda: phases.gc_pauses(
+                model,
+                sample,
+                batch=wide,
+                time_s=min(float(plan["gc_window_s"]), max(0.05, budget.remaining() / 10)),
+            ),
+        ),
+        (
+            "threads",
+            lambda: phases.thread_sweep(
+                model,
+                sample,
+                budget,
+                cores=cores,
+                batches=batches,
+                onnx_path=job["path"] if model.kind == "onnx" else None,
+            ),
+        ),
+    ]
+    for name, run in guarded:
+        yield name
+        if budget.remaining() <= 0:
+            out.note("warning", f"{name}: skipped, the time budget was spent")
+            continue
+        _guarded(out, name, run)
+        out.progress(name, 1.0)
+
+    if not plan.get("try_options", True):
+        return
+    yield "options"
+    if budget.remaining() <= 0:
+        out.note("warning", "options: skipped, the time budget was spent")
+        return
+    with alternatives.scratch_dir() as scratch:
+        workdir = Path(scratch)
+        results: list[dict[str, Any]] = []
+        base = alternatives.baseline_medians(model, sample, budget, batches)
+        results.append(alternatives.float32_option(model, sample, budget, batches, base))
+        out.progress("options", 0.3)
+        onnx_path: str | None = job["path"] if model.kind == "onnx" else None
+        if model.kind != "onnx":
+            option, onnx_path = alternatives.onnx_option(
+                model, sample, budget, batches, base, workdir
+            )
+            results.append(option)
+        out.progress("options", 0.6)
+        onnx_base = (
+            alternatives.onnx_baseline(model, sample, budget, batches, onnx_path)
+            if onnx_path
+            else None
+        )
+        results.append(
+            alternatives.quantised_option(
+                model, sample, budget, batches, onnx_path, onnx_base, workdir
+            )
+        )
+        out.result("options", {"batches": batches, "baseline": base, "options": results})
+        out.progress("options", 1.0)
+
+
+def _guarded(out: Emitter, name: str, run: Any) -> None:
+    """One phase; an error in it is a notification and the next phase still runs."""
+    try:
+        out.result(name, run())
+    except MemoryError:
+        raise
+    except Exception as exc:  # the model's code may raise anything in a later phase
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        out.note(
+            "error",
+            f"{name}: the measurement failed with {type(exc).__name__}: {exc} "
+            f"(at {Path(last.filename).name}:{last.lineno})",
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Models with planted costs for the profile tests; importable, because pickles name classes."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+
+def slow_rows(X: Any) -> np.ndarray:
+    """A preprocessing step doing per-row, per-value Python work (the planted PROF002)."""
+    values = np.asarray(X, dtype=float)
+    out = np.empty_like(values)
+    for i, row in enumerate(values):
+        out[i] = [sum(math.sin(v * k) for k in range(20)) / 20 for v in row]
+    return out
+
+
+class _Wrapped(ClassifierMixin, BaseEstimator):
+    def fit(self, X: Any, y: Any) -> _Wrapped:
+        self.inner_ = LogisticRegression().fit(X, y)
+        self.classes_ = self.inner_.classes_
+        self.n_features_in_ = self.inner_.n_features_in_
+        return self
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class LeakyClassifier(_Wrapped):
+    """Keeps copies of every input it sees (the planted PROF005)."""
+
+    def fit(self, X: Any, y: Any) -> LeakyClassifier:
+        super().fit(X, y)
+        self.history_: list[np.ndarray] = []
+        return self
+
+    def predict_proba(self, X: Any) -> Any:
+        self.history_.append(np.repeat(np.asarray(X, dtype=float), 4, axis=0))
+        return self.inner_.predict_proba(X)
+
+
+class NoisyClassifier(_Wrapped):
+    """Adds unseeded noise at predict time (the planted PROF008)."""
+
+    def predict_proba(self, X: Any) -> Any:
+        proba = self.inner_.predict_proba(X)
+        return proba + np.random.default_rng().normal(0.0, 1e-3, proba.shape)
+
+
+class RaisingClassifier(_Wrapped):
+    def predict_proba(self, X: Any) -> Any:
+        raise RuntimeError("feature store unavailable")
+
+
+class HangingClassifier(_Wrapped):
+    def predict_proba(self, X: Any) -> Any:
+        time.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class MemoryHogClassifier(_Wrapped):
+    def predict_proba(self, X: Any) -> Any:
+        buffer = np.ones(1 << 35, dtype=np.uint8)  # 32 GiB
+        return buffer[: len(X)]
+
+
+def score_rows(X: Any) -> np.ndarray:
+    """A plain callable model for MODULE:ATTR."""
+    values = np.asarray(X, dtype=float)
+    return 1.0 / (1.0 + np.exp(-values.sum(axis=1)))
+
+
+score_rows.n_features_in_ = 4  # type: ignore[attr-defined]

@@ -1,0 +1,194 @@
+"""Fast tests of the profile building blocks: harness, cores, detection, rules, py-spy parsing."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+from pathlib import Path
+
+import pytest
+
+from infermedic.errors import ConfigError, ModelLoadError
+from infermedic.model import Location
+from infermedic.profile.config import ProfileThresholds, thresholds_from_options
+from infermedic.profile.context import ProfileContext
+from infermedic.profile.cores import available_cores, cgroup_quota
+from infermedic.profile.detect import ModelFormat, detect_model
+from infermedic.profile.live import BLOCKING, MODEL, Frame, classify, parse_raw, summarise
+from infermedic.profile.rules import RULES
+from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
+from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
+from infermedic.profile.timing import measure, quartiles
+from infermedic.rules import Registry
+
+
+def test_every_profile_rule_is_in_the_validated_catalogue() -> None:
+    registry = Registry.default()
+    for rule in RULES:
+        assert registry.get(rule.code) is rule
+        assert rule.measured
+        assert "How it's measured" in rule.sections()
+
+
+def test_quartiles_interpolate_like_numpy() -> None:
+    assert quartiles([1.0, 2.0, 3.0, 4.0]) == (1.75, 2.5, 3.25)
+
+
+def test_measure_counts_every_call_it_reports() -> None:
+    counter = itertools.count()
+    timing = measure(lambda: next(counter), min_time_s=0.001, max_time_s=0.02)
+    calibration_calls = next(counter) - timing.calls
+    assert timing.calls > 0 and calibration_calls > 0
+    assert timing.calls == timing.blocks * timing.calls_per_block
+    assert 0 < timing.q1_s <= timing.median_s <= timing.q3_s
+
+
+def test_cgroup_v2_quota_and_unlimited(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+    cores = available_cores(tmp_path)
+    assert cores.cores == cores.affinity
+
+
+def test_cgroup_quota_caps_the_cores(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("50000 100000\n")
+    assert available_cores(tmp_path).cores == 1
+
+
+def test_detection_by_header_and_the_object_reference(tmp_path: Path) -> None:
+    pickled = tmp_path / "model.bin"
+    pickled.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    ref = detect_model(str(pickled))
+    assert ref.format is ModelFormat.PICKLE and ref.size_bytes == pickled.stat().st_size
+    assert detect_model("some_pkg.module:model").format is ModelFormat.OBJECT
+    fake = tmp_path / "model.pkl"
+    fake.write_text("hello")
+    with pytest.raises(ModelLoadError, match="without a pickle or joblib header"):
+        detect_model(str(fake))
+    lightgbm = tmp_path / "model.txt"
+    lightgbm.write_text("tree\nversion=v4\n")
+    assert detect_model(str(lightgbm)).format is ModelFormat.LIGHTGBM
+
+
+def test_unknown_threshold_key_is_a_config_error() -> None:
+    assert thresholds_from_options({"stage-share": 0.6}).stage_share == 0.6
+    with pytest.raises(ConfigError, match="stage-shares"):
+        thresholds_from_options({"stage-shares": 0.6})
+
+
+def _context(results: dict[str, object], **limits: float) -> ProfileContext:
+    return ProfileContext(
+        results=results,
+        thresholds=ProfileThresholds(**limits),  # type: ignore[arg-type]
+        location=Location(path="model.joblib"),
+        action="infermedic profile model.joblib",
+    )
+
+
+def _timing(median_ms: float, spread_ms: float = 0.01) -> dict[str, float]:
+    median = median_ms / 1e3
+    return {
+        "median_s": median,
+        "q1_s": median - spread_ms / 1e3,
+        "q3_s": median + spread_ms / 1e3,
+        "iqr_s": 2 * spread_ms / 1e3,
+        "calls": 50,
+    }
+
+
+def test_stage_rule_needs_both_share_and_absolute_time() -> None:
+    def stages(pre_ms: float, model_ms: float) -> dict[str, object]:
+        return {
+            "stages": {
+                "batches": [
+                    {
+                        "batch": 64,
+                        "total_s": (pre_ms + model_ms) / 1e3,
+                        "stages": [
+                            {"name": "clean", "role": "preprocessing", "timing": _timing(pre_ms)},
+                            {"name": "clf", "role": "model", "timing": _timing(model_ms)},
+                        ],
+                    }
+                ]
+            }
+        }
+
+    assert StageDominatesCall().check(_context(stages(3.0, 1.0)))
+    assert not StageDominatesCall().check(_context(stages(0.8, 0.2)))  # under 1 ms
+    assert not StageDominatesCall().check(_context(stages(1.5, 2.0)))  # under half
+    assert StageDominatesCall().check(_context(stages(0.8, 0.2), stage_min_ms=0.5))
+
+
+def test_thread_rule_ignores_differences_within_the_spread() -> None:
+    def threads(loaded_ms: float, single_ms: float, spread_ms: float) -> dict[str, object]:
+        def row(setting: str, workers: int, loaded: bool, ms: float) -> dict[str, object]:
+            return {
+                "dimension": "n_jobs",
+                "setting": setting,
+                "workers": workers,
+                "as_loaded": loaded,
+                "timings": {"1": _timing(ms, spread_ms)},
+            }
+
+        return {
+            "threads": {
+                "cores": 2,
+                "batches": [1],
+                "rows": [
+                    row("n_jobs=-1", 2, True, loaded_ms),
+                    row("n_jobs=1", 1, False, single_ms),
+                ],
+            }
+        }
+
+    assert ThreadOversubscription().check(_context(threads(12.0, 3.0, 0.5)))
+    assert not ThreadOversubscription().check(_context(threads(12.0, 3.0, 5.0)))
+    assert not ThreadOversubscription().check(_context(threads(3.0, 3.1, 0.1)))
+
+
+LOOP = (
+    "thread (10): MainThread;<module> (/srv/app.py:40);run (/py/asyncio/runners.py:190);"
+    "Runner.run (/py/asyncio/runners.py:118)"
+)
+PREDICT = f"{LOOP};predict (/srv/app.py:21)"
+FOREST = "predict_proba (/venv/sklearn/ensemble/_forest.py"
+WORK = [
+    f"{PREDICT};{FOREST}:950);_check (/venv/sklearn/utils/validation.py:100) 10",
+    f"{PREDICT};{FOREST}:960) 50",
+]
+RAW_ALL = "\n".join(
+    [
+        *WORK,
+        f"{LOOP} 30",
+        f"{LOOP};handler (/srv/app.py:30) 10",
+        "thread (11): worker;Thread._bootstrap (/py/threading.py:1002);"
+        "_worker (/py/concurrent/futures/thread.py:81) 90",
+    ]
+)
+RAW_ACTIVE = "\n".join(WORK)
+
+
+def test_live_samples_are_split_by_thread_and_category() -> None:
+    summary = summarise(parse_raw(RAW_ALL), parse_raw(RAW_ACTIVE))
+    loop = summary["loop_thread"]
+    assert loop is not None and loop["name"] == "thread (10): MainThread"
+    assert loop["samples"] == 100
+    assert loop["category_samples"][MODEL] == 50
+    assert loop["category_samples"][BLOCKING] == 10  # the idle handler line: a blocking sleep
+    assert loop["category_samples"]["awaiting (idle loop)"] == 30
+    assert loop["busy_share"] == pytest.approx(0.7)
+    assert loop["top_frames"][0]["frame"] == (
+        "predict_proba (/venv/sklearn/ensemble/_forest.py:960)"
+    )
+    worker = next(t for t in summary["threads"] if not t["event_loop"])
+    assert worker["idle_samples"] == 90
+
+
+def test_classify_prefers_the_innermost_recognised_frame() -> None:
+    frames = (
+        Frame(function="predict", path="/srv/app.py", line=3),
+        Frame(function="dumps", path="/py/json/__init__.py", line=231),
+    )
+    assert classify(frames) == "serialisation"
