@@ -1,0 +1,330 @@
+"""`infermedic drift REF CUR`, `drift profile DATA`, `drift profile merge A B ...`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from infermedic.cli.app import common_report_options, set_exit_code
+
+
+class _DefaultGroup(click.Group):
+    """A group that runs `default_command` when the first argument names no subcommand,
+    so `drift REF CUR` and `drift profile DATA` both work."""
+
+    default_command = "compare"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def _names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Options may repeat or hold comma-separated names."""
+    return tuple(n.strip() for v in values for n in v.split(",") if n.strip())
+
+
+def _column_options(
+    categorical: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ids: tuple[str, ...],
+    timestamps: tuple[str, ...],
+    predictions: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (),
+) -> Any:
+    from infermedic.drift import ColumnOptions
+
+    return ColumnOptions(
+        categorical=frozenset(_names(categorical)),
+        exclude=frozenset(_names(exclude)),
+        ids=frozenset(_names(ids)),
+        timestamps=frozenset(_names(timestamps)),
+        predictions=_names(predictions),
+        targets=_names(targets),
+    )
+
+
+def _column_flags(func: Any) -> Any:
+    flags = [
+        click.option(
+            "--categorical",
+            multiple=True,
+            show_envvar=True,
+            help="Compare these columns as categories (repeat or comma-separate).",
+        ),
+        click.option("--exclude", multiple=True, show_envvar=True, help="Leave these columns out."),
+        click.option(
+            "--id",
+            "ids",
+            multiple=True,
+            show_envvar=True,
+            help="Identifier columns (left out; request_id, id, uuid are by default).",
+        ),
+        click.option(
+            "--timestamp",
+            "timestamps",
+            multiple=True,
+            show_envvar=True,
+            help="Timestamp columns (left out; time, timestamp and time types are by default).",
+        ),
+    ]
+    for flag in reversed(flags):
+        func = flag(func)
+    return func
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str], None] | None]:
+    """A rich spinner on a TTY (stderr); nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]drift[/bold] {task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda what: bar.update(task, description=what)
+
+
+@click.group(cls=_DefaultGroup, invoke_without_command=False)
+def drift() -> None:
+    """Data and prediction drift between a reference and current data.
+
+    \b
+    infermedic drift REF CUR                      compare (REF: data or a saved profile)
+    infermedic drift profile DATA -o ref.profile  save a reference profile
+    infermedic drift profile merge A B -o M       merge saved profiles
+
+    REF and CUR are Parquet, CSV or JSONL files, directories or globs (the prediction logs of
+    infermedic.instrument included).
+    """
+
+
+@drift.command("compare", hidden=True)
+@click.argument("reference")
+@click.argument("current")
+@click.option(
+    "--prediction",
+    "predictions",
+    multiple=True,
+    show_envvar=True,
+    help="Model output column(s), reported apart (DRIFT002) [default: `prediction` if present].",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    show_envvar=True,
+    help="Target/label column(s), reported apart (DRIFT002).",
+)
+@_column_flags
+@click.option(
+    "--alpha",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Significance level after correction [default: 0.05].",
+)
+@click.option(
+    "--correction",
+    type=click.Choice(["bh", "bonferroni"]),
+    default=None,
+    show_envvar=True,
+    help="Multiple-testing correction across all tests [default: bh].",
+)
+@click.option(
+    "--psi-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="PSI floor for a numeric shift [default: 0.1].",
+)
+@click.option(
+    "--wasserstein-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Wasserstein/reference-sd floor for a numeric shift [default: 0.05].",
+)
+@click.option(
+    "--js-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Jensen-Shannon floor for a categorical shift [default: 0.05].",
+)
+@click.option(
+    "--missing-rate-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Absolute missing-share change floor [default: 0.01].",
+)
+@click.option(
+    "--exact-ks/--no-exact-ks",
+    default=None,
+    show_envvar=True,
+    help="Exact KS/Wasserstein on raw data (else bounds from ~1000 bins) [default: exact].",
+)
+@click.option("--select", multiple=True, show_envvar=True, help="Only these rules (codes).")
+@click.option("--ignore", multiple=True, show_envvar=True, help="Skip these rules (codes).")
+@common_report_options
+def compare(
+    reference: str,
+    current: str,
+    predictions: tuple[str, ...],
+    targets: tuple[str, ...],
+    categorical: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ids: tuple[str, ...],
+    timestamps: tuple[str, ...],
+    alpha: float | None,
+    correction: str | None,
+    psi_threshold: float | None,
+    wasserstein_threshold: float | None,
+    js_threshold: float | None,
+    missing_rate_threshold: float | None,
+    exact_ks: bool | None,
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    config: str | None,
+) -> None:
+    """Compare CURRENT with REFERENCE (data or a saved profile) and report drift."""
+    from infermedic.cli.output import emit_report
+    from infermedic.drift import DriftOptions
+    from infermedic.drift import drift as run_drift
+    from infermedic.model import Severity
+    from infermedic.report import OutputFormat
+    from infermedic.settings import load_settings
+
+    settings = load_settings(Path(config) if config else None).override(
+        select=_names(select),
+        ignore=_names(ignore),
+        fail_on=Severity.parse(fail_on) if fail_on else None,
+    )
+    options = DriftOptions.from_mapping(settings.options_for_engine("drift")).with_values(
+        {
+            "alpha": alpha,
+            "correction": correction,
+            "psi_threshold": psi_threshold,
+            "wasserstein_threshold": wasserstein_threshold,
+            "js_threshold": js_threshold,
+            "missing_rate_threshold": missing_rate_threshold,
+            "exact_ks": exact_ks,
+        },
+        source="command line",
+    )
+    columns = _column_options(categorical, exclude, ids, timestamps, predictions, targets)
+    with _progress() as progress:
+        report = run_drift(
+            reference,
+            current,
+            options=options,
+            column_options=columns,
+            settings=settings,
+            progress=progress,
+        )
+    code = emit_report(
+        report,
+        fmt=OutputFormat(fmt) if fmt else None,
+        output=Path(output) if output else None,
+        fail_on=settings.fail_on,
+        exit_zero=exit_zero,
+    )
+    set_exit_code(code)
+
+
+@drift.group("profile", cls=_DefaultGroup)
+def profile_group() -> None:
+    """Save a drift profile of DATA, or merge saved profiles (`profile merge A B -o M`)."""
+
+
+profile_group.default_command = "build"  # type: ignore[attr-defined]
+
+
+@profile_group.command("build", hidden=True)
+@click.argument("data")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    show_envvar=True,
+    help="Where to write the profile (JSON, versioned).",
+)
+@click.option(
+    "--reference",
+    "reference_profile",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    show_envvar=True,
+    help="Bin on this reference profile's edges (daily current profiles merge exactly then).",
+)
+@_column_flags
+def build(
+    data: str,
+    output: str,
+    reference_profile: str | None,
+    categorical: tuple[str, ...],
+    exclude: tuple[str, ...],
+    ids: tuple[str, ...],
+    timestamps: tuple[str, ...],
+) -> None:
+    """Profile DATA (file, directory or glob) and write it to --output."""
+    from infermedic.drift import profile_dataset
+    from infermedic.drift.profile import load_profile, save_profile
+
+    reference = load_profile(Path(reference_profile)) if reference_profile else None
+    with _progress() as progress:
+        profile, notes = profile_dataset(
+            data,
+            column_options=_column_options(categorical, exclude, ids, timestamps),
+            reference=reference,
+            progress=progress,
+        )
+    save_profile(profile, Path(output))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for name, reason in profile.excluded.items():
+        click.echo(f"note: column {name!r} not profiled: {reason}", err=True)
+    click.echo(
+        f"wrote drift profile of {profile.rows} rows x {len(profile.columns)} columns to {output}",
+        err=True,
+    )
+    set_exit_code(0)
+
+
+@profile_group.command("merge")
+@click.argument("profiles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    show_envvar=True,
+    help="Where to write the merged profile.",
+)
+def merge(profiles: tuple[str, ...], output: str) -> None:
+    """Merge saved profiles (partitions, days) into one profile of all their rows."""
+    from infermedic.drift import merge_profile_files
+
+    merged = merge_profile_files([Path(p) for p in profiles], Path(output))
+    click.echo(f"merged {len(profiles)} profiles ({merged.rows} rows) into {output}", err=True)
+    set_exit_code(0)

@@ -1,0 +1,416 @@
+"""The single-machine engine: drift profiles and exact two-sample tests with DuckDB, out of core.
+
+Every pass is SQL over the files (histograms on the reference edges, counts, moments,
+category counts with GROUPING SETS, exact KS/Wasserstein from a merged ECDF), except the
+KLL sketch, which is fed from Arrow record batches streamed out of DuckDB (bounded memory).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import datasketches
+import duckdb
+import numpy as np
+
+from infermedic.drift.profile import (
+    KLL_K,
+    Binning,
+    CategoricalSummary,
+    ColumnKind,
+    ColumnProfile,
+    DatasetProfile,
+    NumericSummary,
+    categorical_from_counts,
+    kll_edges,
+    reference_edges,
+)
+from infermedic.drift.sources import (
+    ColumnOptions,
+    ColumnPlan,
+    DataSource,
+    physical_kind,
+    plan_columns,
+    quote_ident,
+)
+from infermedic.errors import DatasetError
+
+Progress = Callable[[str], None]
+BATCH_ROWS = 131_072
+MAX_CATEGORIES = 1_000  # above this many distinct strings (and half the rows) a column is id-like
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExactNumeric:
+    """Exact two-sample KS statistic and 1-Wasserstein distance over all finite values."""
+
+    ks_statistic: float
+    wasserstein: float
+    n_reference: int
+    n_current: int
+
+
+class DuckDBEngine:
+    """One DuckDB connection with a spill directory; use as a context manager."""
+
+    name = "duckdb"
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
+        self.con = duckdb.connect(":memory:")
+        # Spilling needs a directory; insertion order is never needed and costs memory.
+        self.con.execute(f"SET temp_directory = '{self._spill}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        if threads is not None:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit is not None:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _query(self, source: DataSource, sql: str) -> list[tuple[object, ...]]:
+        try:
+            return self.con.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise _dataset_error(source, exc) from exc
+
+    def schema(self, source: DataSource) -> list[tuple[str, str]]:
+        rows = self._query(source, f"DESCRIBE SELECT * FROM {source.table_sql()}")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def plan(self, source: DataSource, options: ColumnOptions) -> tuple[ColumnPlan, int]:
+        """Column kinds for `source` and its row count, from one cheap pass over text columns."""
+        schema = self.schema(source)
+        text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
+        parts = ["count(*)"]
+        for name in text:
+            q = quote_ident(name)
+            parts += [
+                f"count({q})",
+                f"approx_count_distinct(CAST({q} AS VARCHAR))",
+                f"count(TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE))",
+            ]
+        row = self._query(source, f"SELECT {', '.join(parts)} FROM {source.table_sql()}")[0]
+        rows = int(row[0])  # type: ignore[call-overload]
+        stats = {
+            name: tuple(int(v) for v in row[1 + 3 * i : 4 + 3 * i])  # type: ignore[call-overload]
+            for i, name in enumerate(text)
+        }
+        plan = plan_columns(
+            schema,
+            options,
+            {k: (v[0], v[1], v[2]) for k, v in stats.items()},
+            rows,
+            max_categories=MAX_CATEGORIES,
+        )
+        return plan, rows
+
+    # -- profiles --------------------------------------------------------------------------
+
+    def build_profile(
+        self,
+        source: DataSource,
+        kinds: Mapping[str, ColumnKind],
+        dtypes: Mapping[str, str],
+        *,
+        reference: DatasetProfile | None = None,
+        sketches: bool = True,
+        excluded: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> DatasetProfile:
+        """Profile `source`'s columns as `kinds` say.
+
+        With `reference`, numeric columns are binned on the reference's edges (a current
+        profile); without it, on this data's own KLL quantiles (a reference profile), which
+        takes one extra streamed pass. `sketches=False` skips the KLL pass where no one will
+        read the sketch (a current batch compared right away).
+        """
+        numeric = [n for n, k in kinds.items() if k is ColumnKind.NUMERIC]
+        categorical = [n for n, k in kinds.items() if k is ColumnKind.CATEGORICAL]
+        kll: dict[str, bytes | None] = dict.fromkeys(numeric)
+        edges: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = dict.fromkeys(
+            numeric
+        )
+        if reference is not None:
+            for name in numeric:
+                ref_col = reference.column(name)
+                edges[name] = None if ref_col is None else reference_edges(ref_col)
+        if numeric and (sketches or reference is None):
+            if progress:
+                progress(f"sketching {len(numeric)} numeric columns of {source.label}")
+            built = self._kll_pass(source, numeric)
+            for name, sketch in built.items():
+                kll[name] = None if sketch is None else bytes(sketch.serialize())
+                if reference is None and sketch is not None:
+                    edges[name] = kll_edges(sketch, sketch.get_min_value(), sketch.get_max_value())
+        if progress:
+            progress(f"counting {source.label}")
+        rows, numeric_stats = self._numeric_pass(source, numeric, edges)
+        category_counts = self._categorical_pass(source, categorical)
+        columns: list[ColumnProfile] = []
+        for name, kind in kinds.items():
+            if kind is ColumnKind.NUMERIC:
+                st = numeric_stats[name]
+                binning = None
+                e = edges[name]
+                if e is not None and st.histogram is not None:
+                    binning = Binning(edges=e[0], psi_edges=e[1], counts=st.histogram)
+                summary = NumericSummary(
+                    count=st.finite,
+                    minimum=st.minimum,
+                    maximum=st.maximum,
+                    mean=st.mean,
+                    variance=st.variance,
+                    sketch=kll[name],
+                    sketch_k=KLL_K,
+                    binning=binning,
+                )
+                columns.append(
+                    ColumnProfile(
+                        name=name,
+                        kind=kind,
+                        dtype=dtypes[name],
+                        rows=rows,
+                        nulls=rows - st.non_null,
+                        non_finite=st.non_null - st.finite,
+                        numeric=summary,
+                    )
+                )
+            else:
+                counts = category_counts[name]
+                nulls = counts.pop(None, 0)
+                cat: CategoricalSummary = categorical_from_counts(
+                    {str(k): v for k, v in counts.items()}
+                )
+                columns.append(
+                    ColumnProfile(
+                        name=name,
+                        kind=kind,
+                        dtype=dtypes[name],
+                        rows=rows,
+                        nulls=nulls,
+                        categorical=cat,
+                    )
+                )
+        return DatasetProfile(
+            sources=(source.label,),
+            rows=rows,
+            columns=tuple(columns),
+            engine=self.name,
+            excluded=dict(excluded or {}),
+        )
+
+    def _kll_pass(self, source: DataSource, numeric: Sequence[str]) -> dict[str, Any]:
+        exprs = ", ".join(_finite(n) for n in numeric)
+        sketches = {n: datasketches.kll_doubles_sketch(KLL_K) for n in numeric}
+        try:
+            reader = self.con.sql(f"SELECT {exprs} FROM {source.table_sql()}").to_arrow_reader(
+                BATCH_ROWS
+            )
+            for batch in reader:
+                for i, name in enumerate(numeric):
+                    values = batch.column(i).to_numpy(zero_copy_only=False)
+                    values = values[~np.isnan(values)]
+                    if values.size:
+                        sketches[name].update(values)
+        except duckdb.Error as exc:
+            raise _dataset_error(source, exc) from exc
+        return {n: (None if s.is_empty() else s) for n, s in sketches.items()}
+
+    def _numeric_pass(
+        self,
+        source: DataSource,
+        numeric: Sequence[str],
+        edges: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
+    ) -> tuple[int, dict[str, _NumericStats]]:
+        parts = ["count(*)"]
+        inner = ["1 AS one"]
+        for i, name in enumerate(numeric):
+            q, f = f"r{i}", f"f{i}"
+            # project once, aggregate many times: DuckDB does not share the CASE across aggregates
+            inner += [f"{quote_ident(name)} IS NOT NULL AS r{i}", f"{_finite(name)} AS f{i}"]
+            parts += [
+                f"count_if({q})",
+                f"count({f})",
+                f"min({f})",
+                f"max({f})",
+                f"avg({f})",
+                f"var_pop({f})",
+            ]
+            e = edges.get(name)
+            parts.append(
+                "NULL"
+                if e is None
+                else f"histogram({f}, [{', '.join(repr(v) for v in e[0])}]::DOUBLE[])"
+            )
+        sql = (
+            f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {source.table_sql()})"
+        )
+        row = self._query(source, sql)[0]
+        rows = int(row[0])  # type: ignore[call-overload]
+        stats: dict[str, _NumericStats] = {}
+        for i, name in enumerate(numeric):
+            non_null, finite, lo, hi, mean, var, hist = row[1 + 7 * i : 8 + 7 * i]
+            e = edges.get(name)
+            histogram = None
+            if e is not None:
+                histogram = _align_histogram(hist, e[0])  # type: ignore[arg-type]
+            stats[name] = _NumericStats(
+                non_null=int(non_null),  # type: ignore[call-overload]
+                finite=int(finite),  # type: ignore[call-overload]
+                minimum=None if lo is None else float(lo),  # type: ignore[arg-type]
+                maximum=None if hi is None else float(hi),  # type: ignore[arg-type]
+                mean=None if mean is None else float(mean),  # type: ignore[arg-type]
+                variance=None if var is None else float(var),  # type: ignore[arg-type]
+                histogram=histogram,
+            )
+        return rows, stats
+
+    def _categorical_pass(
+        self, source: DataSource, categorical: Sequence[str]
+    ) -> dict[str, dict[str | None, int]]:
+        out: dict[str, dict[str | None, int]] = {n: {} for n in categorical}
+        if not categorical:
+            return out
+        cols = [f"CAST({quote_ident(n)} AS VARCHAR) AS c{i}" for i, n in enumerate(categorical)]
+        flags = ", ".join(f"GROUPING(c{i})" for i in range(len(categorical)))
+        names = ", ".join(f"c{i}" for i in range(len(categorical)))
+        sets = ", ".join(f"(c{i})" for i in range(len(categorical)))
+        sql = (
+            f"SELECT {flags}, {names}, count(*) FROM (SELECT {', '.join(cols)} FROM "
+            f"{source.table_sql()}) GROUP BY GROUPING SETS ({sets})"
+        )
+        k = len(categorical)
+        for row in self._query(source, sql):
+            index = next(i for i in range(k) if row[i] == 0)
+            value = row[k + index]
+            out[categorical[index]][None if value is None else str(value)] = int(row[-1])  # type: ignore[call-overload]
+        return out
+
+    # -- exact tests -----------------------------------------------------------------------
+
+    def exact_numeric(
+        self,
+        reference: DataSource,
+        current: DataSource,
+        column: str,
+        n_reference: int,
+        n_current: int,
+        *,
+        few_distinct: bool = False,
+    ) -> ExactNumeric:
+        """Exact KS D and Wasserstein distance from the merged ECDF of both samples, in SQL.
+
+        Both ECDFs are evaluated after each distinct value, so ties are handled as scipy
+        does; the Wasserstein integral sums |F_r - F_c| times the gap to the next distinct
+        value. `few_distinct` (the reference's quantile edges collapsed) groups values first,
+        which is much faster on tied data and slower on continuous data.
+        """
+        f = _finite(column)
+        n_r, n_c = repr(float(n_reference)), repr(float(n_current))
+        union = f"""
+            WITH u AS (
+                SELECT {f} AS v, 1 AS r FROM {reference.table_sql()}
+                UNION ALL SELECT {f} AS v, 0 AS r FROM {current.table_sql()}
+            )"""
+        if few_distinct:
+            # Heavily tied data: collapse to distinct values first, then a running sum.
+            sql = f"""{union},
+            g AS (
+                SELECT v, sum(r) AS cr, count(*) - sum(r) AS cc FROM u
+                WHERE v IS NOT NULL GROUP BY v
+            ),
+            e AS (
+                SELECT sum(cr) OVER w / {n_r} - sum(cc) OVER w / {n_c} AS gap,
+                       lead(v) OVER w - v AS dv
+                FROM g WINDOW w AS (ORDER BY v ROWS UNBOUNDED PRECEDING)
+            )
+            SELECT max(abs(gap)), sum(abs(gap) * dv) FROM e"""
+        else:
+            # Mostly distinct values: one sort. The default RANGE frame includes a value's
+            # ties, so every tied row sees the ECDFs after the tie; only the last tied row
+            # has a non-zero gap to the next value, so the Wasserstein sum is unchanged.
+            sql = f"""{union},
+            e AS (
+                SELECT sum(r) OVER w / {n_r} - (count(*) OVER w - sum(r) OVER w) / {n_c} AS gap,
+                       lead(v) OVER (ORDER BY v) - v AS dv
+                FROM u WHERE v IS NOT NULL WINDOW w AS (ORDER BY v)
+            )
+            SELECT max(abs(gap)), sum(abs(gap) * dv) FROM e"""
+        try:
+            row = self.con.execute(sql).fetchone()
+        except duckdb.Error as exc:
+            raise _dataset_error(current, exc) from exc
+        assert row is not None
+        return ExactNumeric(
+            ks_statistic=float(row[0] or 0.0),
+            wasserstein=float(row[1] or 0.0),
+            n_reference=n_reference,
+            n_current=n_current,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _NumericStats:
+    non_null: int
+    finite: int
+    minimum: float | None
+    maximum: float | None
+    mean: float | None
+    variance: float | None
+    histogram: tuple[int, ...] | None
+
+
+def _finite(name: str) -> str:
+    """The column as DOUBLE with NaN and +-inf turned into NULL (they count as missing)."""
+    x = f"TRY_CAST({quote_ident(name)} AS DOUBLE)"
+    return f"(CASE WHEN isfinite({x}) THEN {x} END)"
+
+
+def _align_histogram(hist: Mapping[float, int] | None, edges: Sequence[float]) -> tuple[int, ...]:
+    """DuckDB's `histogram(x, bounds)` map (bound -> count of values <= bound, above the
+    previous bound; `inf` for the rest) as counts in the bins `(-inf, e0], ..., (e_last, inf)`."""
+    counts = [0] * (len(edges) + 1)
+    if not hist:
+        return tuple(counts)
+    index = {float(e): i for i, e in enumerate(edges)}
+    for bound, n in hist.items():
+        i = index.get(float(bound), len(edges))
+        counts[i] += int(n)
+    return tuple(counts)
+
+
+def _dataset_error(source: DataSource, exc: BaseException) -> DatasetError:
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    hint = None
+    lowered = message.lower()
+    if "could not convert" in lowered or "conversion error" in lowered:
+        hint = "a column holds values of more than one type; clean it or --exclude it"
+    elif "parquet" in lowered or "magic" in lowered:
+        hint = "the file is not a readable Parquet file (truncated or corrupt?)"
+    elif "csv" in lowered or "sniff" in lowered:
+        hint = "the file does not parse as CSV; check its delimiter, header and encoding"
+    elif "json" in lowered:
+        hint = "the file does not parse as JSON lines (one object per line)"
+    return DatasetError(f"cannot read {source.label}: {message}", hint=hint)

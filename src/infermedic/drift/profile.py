@@ -1,0 +1,462 @@
+"""The drift profile: a versioned, mergeable per-column summary of one dataset.
+
+Any engine (DuckDB here; Spark later) writes the same profile; `compare` reads only
+profiles. Numeric columns keep an Apache DataSketches KLL sketch (mergeable, stated rank
+error), exact counts of rows, NULLs and non-finite values, min/max/mean/variance, and exact
+counts in bins on the reference's quantile edges. Categorical columns keep exact counts up to
+a cap, then a frequent-items sketch with its stated error.
+
+On disk a profile is one JSON document (`format`, `version`, base64 sketches) so it can be
+read by any tool and diffed by eye.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import datasketches
+import numpy as np
+
+from infermedic.errors import DatasetError
+
+PROFILE_FORMAT = "infermedic-drift-profile"
+PROFILE_VERSION = 1
+KLL_K = 2000  # 0.19% normalised rank error for the CDF at 99% confidence; ~30-45 KB a column
+FINE_BINS = 1000  # reference-quantile bins kept for KS/Wasserstein bounds
+PSI_BINS = 10
+CATEGORY_CAP = 10_000  # exact category counts up to here, then a frequent-items sketch
+FREQUENT_ITEMS_LG_MAX_K = 12
+
+
+class ColumnKind(enum.StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Binning:
+    """Exact counts of finite values in right-closed bins `(-inf, e0], (e0, e1], ..., (e_n, inf)`.
+
+    `edges` come from the reference: a sentinel just below its minimum (so bin 0 holds values
+    below the reference range), its KLL-sketch quantiles at 1/1000..999/1000 with ties merged,
+    and its maximum (so the last bin holds values above the range). `psi_edges` is the subset
+    at the deciles.
+    """
+
+    edges: tuple[float, ...]
+    psi_edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class NumericSummary:
+    count: int  # finite values
+    minimum: float | None
+    maximum: float | None
+    mean: float | None
+    variance: float | None  # population variance of the finite values
+    sketch: bytes | None  # serialised `kll_doubles_sketch`, or None when not built
+    sketch_k: int = KLL_K
+    binning: Binning | None = None
+
+    def kll(self) -> Any:
+        if self.sketch is None:
+            return None
+        return datasketches.kll_doubles_sketch.deserialize(self.sketch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalSummary:
+    counts: Mapping[str, int]  # exact when `sketch` is None
+    sketch: bytes | None = None  # serialised `frequent_strings_sketch` once over the cap
+    sketch_lg_max_k: int = FREQUENT_ITEMS_LG_MAX_K
+
+    @property
+    def exact(self) -> bool:
+        return self.sketch is None
+
+    def error_bound(self) -> int:
+        """Largest error of any count, in rows (0 when exact)."""
+        if self.sketch is None:
+            return 0
+        fi = datasketches.frequent_strings_sketch.deserialize(self.sketch)
+        return (
+            int(fi.get_maximum_error())
+            if hasattr(fi, "get_maximum_error")
+            else int(math.ceil(fi.epsilon * fi.total_weight))
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnProfile:
+    name: str
+    kind: ColumnKind
+    dtype: str  # the source's type name (DOUBLE, VARCHAR, BIGINT ...)
+    rows: int
+    nulls: int
+    non_finite: int = 0  # NaN and +-inf in numeric columns, counted as missing
+    numeric: NumericSummary | None = None
+    categorical: CategoricalSummary | None = None
+
+    @property
+    def missing(self) -> int:
+        return self.nulls + self.non_finite
+
+    @property
+    def present(self) -> int:
+        return self.rows - self.missing
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetProfile:
+    """One dataset's profile: what was read, how many rows, and each column's summary."""
+
+    sources: tuple[str, ...]
+    rows: int
+    columns: tuple[ColumnProfile, ...]
+    engine: str = "duckdb"
+    created_at: str | None = None
+    excluded: Mapping[str, str] = field(default_factory=dict)  # column -> why it was left out
+    version: int = PROFILE_VERSION
+
+    def column(self, name: str) -> ColumnProfile | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def label(self) -> str:
+        return (
+            self.sources[0]
+            if len(self.sources) == 1
+            else f"{self.sources[0]} (+{len(self.sources) - 1})"
+        )
+
+
+def kll_edges(
+    sketch: Any, minimum: float, maximum: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Fine and PSI edges from a reference KLL sketch and its exact min and max."""
+    ranks = [i / FINE_BINS for i in range(1, FINE_BINS)]
+    quantiles = np.asarray(sketch.get_quantiles(ranks), dtype=np.float64)
+    below = float(np.nextafter(minimum, -np.inf))
+    fine = np.unique(np.concatenate(([below], quantiles, [maximum])))
+    step = FINE_BINS // PSI_BINS
+    psi = np.unique(quantiles[step - 1 :: step])
+    return tuple(float(v) for v in fine), tuple(float(v) for v in psi)
+
+
+def reference_edges(column: ColumnProfile) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The (fine, PSI) edges a current column is binned on: the reference's own, or, for a
+    reference merged from profiles with different edges, edges read from its merged sketch."""
+    summary = column.numeric
+    if summary is None:
+        return None
+    if summary.binning is not None:
+        return summary.binning.edges, summary.binning.psi_edges
+    sketch = summary.kll()
+    if sketch is None or summary.minimum is None or summary.maximum is None:
+        return None
+    return kll_edges(sketch, summary.minimum, summary.maximum)
+
+
+# -- merging ---------------------------------------------------------------------------------
+
+
+def merge_profiles(profiles: Sequence[DatasetProfile]) -> DatasetProfile:
+    """The profile of the union of the profiled datasets.
+
+    Counts (rows, NULLs, non-finite values, bin counts on identical edges, exact category
+    counts) add exactly; min/max exactly; mean and variance by Chan's parallel formula; KLL
+    and frequent-items sketches merge within their stated errors. Bin counts survive only
+    when every input was binned on the same edges (daily profiles binned on one reference);
+    otherwise they are dropped and comparisons fall back to the merged sketch.
+    """
+    if not profiles:
+        raise DatasetError("nothing to merge")
+    first = profiles[0]
+    names = [c.name for c in first.columns]
+    for other in profiles[1:]:
+        if [c.name for c in other.columns] != names:
+            raise DatasetError(
+                "profiles to merge have different columns: "
+                f"{', '.join(names)} vs {', '.join(c.name for c in other.columns)}",
+                hint="merge profiles of the same dataset layout (same columns, same order)",
+            )
+    columns = []
+    for index, name in enumerate(names):
+        parts = [p.columns[index] for p in profiles]
+        kinds = {p.kind for p in parts}
+        if len(kinds) > 1:
+            raise DatasetError(
+                f"column {name!r} is numeric in one profile and categorical in another"
+            )
+        columns.append(_merge_columns(parts))
+    excluded: dict[str, str] = {}
+    for profile in profiles:
+        excluded.update(profile.excluded)
+    return DatasetProfile(
+        sources=tuple(s for p in profiles for s in p.sources),
+        rows=sum(p.rows for p in profiles),
+        columns=tuple(columns),
+        engine=first.engine if all(p.engine == first.engine for p in profiles) else "mixed",
+        created_at=first.created_at,
+        excluded=excluded,
+    )
+
+
+def _merge_columns(parts: Sequence[ColumnProfile]) -> ColumnProfile:
+    head = parts[0]
+    base = replace(
+        head,
+        rows=sum(p.rows for p in parts),
+        nulls=sum(p.nulls for p in parts),
+        non_finite=sum(p.non_finite for p in parts),
+        dtype=head.dtype
+        if all(p.dtype == head.dtype for p in parts)
+        else "/".join(sorted({p.dtype for p in parts})),
+    )
+    if head.kind is ColumnKind.NUMERIC:
+        summaries = [p.numeric for p in parts if p.numeric is not None]
+        return replace(base, numeric=_merge_numeric(summaries))
+    cats = [p.categorical for p in parts if p.categorical is not None]
+    return replace(base, categorical=merge_categorical(cats))
+
+
+def _merge_numeric(parts: Sequence[NumericSummary]) -> NumericSummary:
+    present = [p for p in parts if p.count > 0]
+    count = sum(p.count for p in present)
+    if not present:
+        return parts[0]
+    mean = sum(p.count * (p.mean or 0.0) for p in present) / count
+    m2 = sum(
+        p.count * (p.variance or 0.0) + p.count * ((p.mean or 0.0) - mean) ** 2 for p in present
+    )
+    sketch: bytes | None = None
+    if all(p.sketch is not None for p in present):
+        merged = datasketches.kll_doubles_sketch(present[0].sketch_k)
+        for p in present:
+            merged.merge(p.kll())
+        sketch = bytes(merged.serialize())
+    binnings = [p.binning for p in parts]
+    binning: Binning | None = None
+    if all(b is not None for b in binnings):
+        edges = {b.edges for b in binnings if b is not None}
+        if len(edges) == 1:
+            first = binnings[0]
+            assert first is not None
+            total = np.sum(
+                [np.asarray(b.counts, dtype=np.int64) for b in binnings if b is not None], axis=0
+            )
+            binning = Binning(
+                edges=first.edges, psi_edges=first.psi_edges, counts=tuple(int(c) for c in total)
+            )
+    return NumericSummary(
+        count=count,
+        minimum=min(p.minimum for p in present if p.minimum is not None),
+        maximum=max(p.maximum for p in present if p.maximum is not None),
+        mean=mean,
+        variance=m2 / count,
+        sketch=sketch,
+        sketch_k=present[0].sketch_k,
+        binning=binning,
+    )
+
+
+def merge_categorical(parts: Sequence[CategoricalSummary]) -> CategoricalSummary:
+    """Add category counts; past `CATEGORY_CAP` categories switch to a frequent-items sketch."""
+    counts: dict[str, int] = {}
+    sketches = [p.sketch for p in parts if p.sketch is not None]
+    for part in parts:
+        if part.sketch is None:
+            for value, n in part.counts.items():
+                counts[value] = counts.get(value, 0) + n
+    if not sketches and len(counts) <= CATEGORY_CAP:
+        return CategoricalSummary(counts=counts)
+    return categorical_from_counts(counts, sketches)
+
+
+def categorical_from_counts(
+    counts: Mapping[str, int], sketches: Sequence[bytes] = ()
+) -> CategoricalSummary:
+    """A summary from exact counts; beyond the cap, a frequent-items sketch keeps the heavy ones."""
+    if not sketches and len(counts) <= CATEGORY_CAP:
+        return CategoricalSummary(counts=dict(counts))
+    fi = datasketches.frequent_strings_sketch(FREQUENT_ITEMS_LG_MAX_K)
+    for value, n in counts.items():
+        fi.update(value, n)
+    for raw in sketches:
+        fi.merge(datasketches.frequent_strings_sketch.deserialize(raw))
+    heavy = fi.get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES)
+    estimates = {str(item[0]): int(item[1]) for item in heavy}
+    return CategoricalSummary(counts=estimates, sketch=bytes(fi.serialize()))
+
+
+# -- on disk ---------------------------------------------------------------------------------
+
+
+def to_json_dict(profile: DatasetProfile) -> dict[str, Any]:
+    return {
+        "format": PROFILE_FORMAT,
+        "version": profile.version,
+        "engine": profile.engine,
+        "created_at": profile.created_at,
+        "sources": list(profile.sources),
+        "rows": profile.rows,
+        "excluded": dict(profile.excluded),
+        "columns": [_column_to_dict(c) for c in profile.columns],
+    }
+
+
+def _b64(raw: bytes | None) -> str | None:
+    return None if raw is None else base64.b64encode(raw).decode("ascii")
+
+
+def _column_to_dict(column: ColumnProfile) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": column.name,
+        "kind": column.kind.value,
+        "dtype": column.dtype,
+        "rows": column.rows,
+        "nulls": column.nulls,
+        "non_finite": column.non_finite,
+    }
+    if column.numeric is not None:
+        n = column.numeric
+        data["numeric"] = {
+            "count": n.count,
+            "min": n.minimum,
+            "max": n.maximum,
+            "mean": n.mean,
+            "variance": n.variance,
+            "kll_k": n.sketch_k,
+            "kll": _b64(n.sketch),
+            "binning": None
+            if n.binning is None
+            else {
+                "edges": list(n.binning.edges),
+                "psi_edges": list(n.binning.psi_edges),
+                "counts": list(n.binning.counts),
+            },
+        }
+    if column.categorical is not None:
+        c = column.categorical
+        data["categorical"] = {
+            "counts": dict(c.counts),
+            "frequent_items": _b64(c.sketch),
+            "frequent_items_lg_max_k": c.sketch_lg_max_k,
+        }
+    return data
+
+
+def from_json_dict(data: Mapping[str, Any], *, source: str = "profile") -> DatasetProfile:
+    if data.get("format") != PROFILE_FORMAT:
+        raise DatasetError(f"{source} is not an infermedic drift profile")
+    version = data.get("version")
+    if version != PROFILE_VERSION:
+        raise DatasetError(
+            f"{source} is a version {version} profile; this infermedic reads version "
+            f"{PROFILE_VERSION}",
+            hint="rebuild it with `infermedic drift profile DATA --output FILE`",
+        )
+    try:
+        columns = tuple(_column_from_dict(c) for c in data["columns"])
+        return DatasetProfile(
+            sources=tuple(data["sources"]),
+            rows=int(data["rows"]),
+            columns=columns,
+            engine=str(data.get("engine", "duckdb")),
+            created_at=data.get("created_at"),
+            excluded=dict(data.get("excluded", {})),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DatasetError(f"{source} is a damaged drift profile: {exc!r}") from exc
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
+    numeric = None
+    categorical = None
+    if data.get("numeric") is not None:
+        n = data["numeric"]
+        b = n.get("binning")
+        numeric = NumericSummary(
+            count=int(n["count"]),
+            minimum=n["min"],
+            maximum=n["max"],
+            mean=n["mean"],
+            variance=n["variance"],
+            sketch=_unb64(n.get("kll")),
+            sketch_k=int(n.get("kll_k", KLL_K)),
+            binning=None
+            if b is None
+            else Binning(
+                edges=tuple(float(v) for v in b["edges"]),
+                psi_edges=tuple(float(v) for v in b["psi_edges"]),
+                counts=tuple(int(v) for v in b["counts"]),
+            ),
+        )
+    if data.get("categorical") is not None:
+        c = data["categorical"]
+        categorical = CategoricalSummary(
+            counts={str(k): int(v) for k, v in c["counts"].items()},
+            sketch=_unb64(c.get("frequent_items")),
+            sketch_lg_max_k=int(c.get("frequent_items_lg_max_k", FREQUENT_ITEMS_LG_MAX_K)),
+        )
+    return ColumnProfile(
+        name=str(data["name"]),
+        kind=ColumnKind(data["kind"]),
+        dtype=str(data["dtype"]),
+        rows=int(data["rows"]),
+        nulls=int(data["nulls"]),
+        non_finite=int(data.get("non_finite", 0)),
+        numeric=numeric,
+        categorical=categorical,
+    )
+
+
+def save_profile(profile: DatasetProfile, path: Path) -> None:
+    """Write the profile as JSON (temp file + rename, so a reader never sees half of it)."""
+    import os
+    import tempfile
+
+    text = json.dumps(to_json_dict(profile), allow_nan=False, separators=(",", ":"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_profile_file(path: Path) -> bool:
+    """True when `path` is a file whose first bytes announce a drift profile."""
+    if not path.is_file():
+        return False
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and PROFILE_FORMAT.encode() in head
+
+
+def load_profile(path: Path) -> DatasetProfile:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"cannot read drift profile {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} is not an infermedic drift profile")
+    return from_json_dict(data, source=str(path))

@@ -1,0 +1,240 @@
+"""Where drift data comes from: paths, directories, globs of Parquet, CSV and JSONL, via DuckDB.
+
+A `DataSource` resolves what the user named into files and one DuckDB table expression; the
+column plan (`plan_columns`) decides which columns are compared and how (numeric or
+categorical), and which are left out and why. Nothing is read into Python memory here.
+"""
+
+from __future__ import annotations
+
+import enum
+import glob
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infermedic.drift.profile import ColumnKind
+from infermedic.errors import DatasetError
+
+
+class FileFormat(enum.StrEnum):
+    PARQUET = "parquet"
+    CSV = "csv"
+    JSON = "json"
+
+
+_SUFFIXES: dict[str, FileFormat] = {
+    ".parquet": FileFormat.PARQUET,
+    ".pq": FileFormat.PARQUET,
+    ".csv": FileFormat.CSV,
+    ".tsv": FileFormat.CSV,
+    ".jsonl": FileFormat.JSON,
+    ".ndjson": FileFormat.JSON,
+    ".json": FileFormat.JSON,
+}
+_COMPRESSIONS = (".gz", ".zst")
+
+# Columns that the prediction logs of `infermedic.instrument` (and most serving logs) carry
+# besides features: identifiers and clocks change every row and would only add noise.
+LOG_METADATA_COLUMNS = frozenset(
+    {
+        "time",
+        "timestamp",
+        "ts",
+        "event_time",
+        "created_at",
+        "request_id",
+        "id",
+        "uuid",
+        "trace_id",
+        "span_id",
+        "model_version",
+    }
+)
+NUMERIC_TYPES = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
+    r"|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$"
+)
+TEXT_TYPES = re.compile(r"^(VARCHAR|ENUM.*|BOOLEAN|JSON)$")
+TIME_TYPES = re.compile(r"^(TIMESTAMP.*|DATE|TIME.*|INTERVAL)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSource:
+    """Files of one format that together form one dataset."""
+
+    label: str  # what the user named
+    files: tuple[str, ...]
+    file_format: FileFormat
+
+    def table_sql(self) -> str:
+        files = "[" + ", ".join(_quote(f) for f in self.files) + "]"
+        match self.file_format:
+            case FileFormat.PARQUET:
+                # can_have_nan: Parquet statistics exclude NaN and DuckDB would otherwise
+                # optimise isnan()/isfinite() filters away (duckdb #25521).
+                return f"read_parquet({files}, union_by_name=true, can_have_nan=true)"
+            case FileFormat.CSV:
+                return f"read_csv({files}, union_by_name=true, header=true)"
+            case FileFormat.JSON:
+                return f"read_json({files}, union_by_name=true, format='auto')"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _format_of(path: Path) -> FileFormat | None:
+    name = path.name.lower()
+    for compression in _COMPRESSIONS:
+        name = name.removesuffix(compression)
+    return _SUFFIXES.get(Path(name).suffix)
+
+
+def _sniff(path: Path) -> FileFormat:
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(b"PAR1"):
+        return FileFormat.PARQUET
+    if head.lstrip().startswith((b"{", b"[")):
+        return FileFormat.JSON
+    return FileFormat.CSV
+
+
+def resolve_source(spec: str | Path) -> DataSource:
+    """Resolve a path, directory or glob into a `DataSource`; a clear `DatasetError` otherwise."""
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir():
+        candidates = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and _format_of(p) is not None
+        )
+        if not candidates:
+            raise DatasetError(
+                f"directory {text} holds no Parquet, CSV or JSONL files",
+                hint="name files *.parquet, *.csv or *.jsonl (optionally .gz)",
+            )
+    elif path.is_file():
+        candidates = [path]
+    elif any(ch in text for ch in "*?["):
+        candidates = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not candidates:
+            raise DatasetError(f"no files match {text}")
+    else:
+        raise DatasetError(f"{text} does not exist", hint="give a file, a directory or a glob")
+    formats = {(_format_of(p) or _sniff(p)) for p in candidates}
+    if len(formats) > 1:
+        raise DatasetError(
+            f"{text} mixes file formats ({', '.join(sorted(f.value for f in formats))})",
+            hint="point at files of one format, e.g. a glob like 'logs/*.parquet'",
+        )
+    empty = [str(p) for p in candidates if p.stat().st_size == 0]
+    if empty:
+        raise DatasetError(f"{empty[0]} is empty (0 bytes)")
+    return DataSource(
+        label=text, files=tuple(str(p) for p in candidates), file_format=formats.pop()
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnOptions:
+    """What the user said about columns (names as in the data)."""
+
+    categorical: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+    ids: frozenset[str] = frozenset()
+    timestamps: frozenset[str] = frozenset()
+    predictions: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnPlan:
+    """Which columns are compared, as what, and which are left out (with the reason)."""
+
+    kinds: Mapping[str, ColumnKind]
+    dtypes: Mapping[str, str]
+    excluded: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # things worth a notification (mixed types ...)
+
+
+def physical_kind(dtype: str) -> ColumnKind | None:
+    """The kind a column of this DuckDB type is compared as, or None when it is not comparable."""
+    upper = dtype.upper()
+    if NUMERIC_TYPES.match(upper):
+        return ColumnKind.NUMERIC
+    if TEXT_TYPES.match(upper) or upper == "UUID":
+        return ColumnKind.CATEGORICAL
+    return None
+
+
+def plan_columns(
+    schema: Sequence[tuple[str, str]],
+    options: ColumnOptions,
+    text_stats: Mapping[str, tuple[int, int, int]],
+    rows: int,
+    *,
+    max_categories: int,
+) -> ColumnPlan:
+    """Decide each column's kind.
+
+    `text_stats[name]` is (non-null count, approximate distinct count, count castable to a
+    number) for text columns. A text column whose distinct values exceed `max_categories`
+    and half its rows looks like an identifier and is left out, with the reason.
+    """
+    named = set(options.categorical) | set(options.predictions) | set(options.targets)
+    kinds: dict[str, ColumnKind] = {}
+    dtypes: dict[str, str] = {}
+    excluded: dict[str, str] = {}
+    notes: list[str] = []
+    for name, dtype in schema:
+        dtypes[name] = dtype
+        upper = dtype.upper()
+        if name in options.exclude:
+            excluded[name] = "excluded by --exclude"
+        elif name in options.ids:
+            excluded[name] = "an identifier (--id)"
+        elif name in options.timestamps:
+            excluded[name] = "a timestamp (--timestamp)"
+        elif name.lower() in LOG_METADATA_COLUMNS and name not in named:
+            excluded[name] = (
+                "a log identifier/clock column (name it in --categorical to compare it)"
+            )
+        elif TIME_TYPES.match(upper) and name not in named:
+            excluded[name] = f"a timestamp ({dtype})"
+        elif upper == "UUID" and name not in options.categorical:
+            excluded[name] = "an identifier (UUID)"
+        elif name in options.categorical:
+            kinds[name] = ColumnKind.CATEGORICAL
+        elif (kind := physical_kind(dtype)) is None:
+            excluded[name] = f"type {dtype} is not compared (only numbers, text and booleans)"
+        elif kind is ColumnKind.CATEGORICAL and name in text_stats:
+            present, distinct, numeric = text_stats[name]
+            if present > 0 and 0 < numeric < present:
+                notes.append(
+                    f"column {name!r} mixes types: {numeric} of {present} values are numbers, the "
+                    "rest text; it is compared as categorical (clean it, or --exclude it)"
+                )
+            if distinct > max_categories and distinct > 0.5 * max(rows, 1) and name not in named:
+                excluded[name] = (
+                    f"looks like an identifier ({distinct} distinct of {present} values; "
+                    "name it in --categorical to compare it)"
+                )
+            else:
+                kinds[name] = kind
+        else:
+            kinds[name] = kind
+    missing = (named | set(options.exclude)) - {name for name, _ in schema}
+    if missing:
+        raise DatasetError(
+            f"column(s) named in options not found: {', '.join(sorted(missing))}",
+            hint="available: " + ", ".join(name for name, _ in schema),
+        )
+    return ColumnPlan(kinds=kinds, dtypes=dtypes, excluded=excluded, notes=tuple(notes))

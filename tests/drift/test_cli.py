@@ -1,0 +1,97 @@
+"""The `drift` command end to end: compare, profile, merge, formats and prediction logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from infermedic.cli.app import cli
+from infermedic.instrument import PredictionLogger
+
+
+def _pair(write_parquet: Callable[[str, dict[str, object]], Path]) -> tuple[Path, Path]:
+    rng = np.random.default_rng(41)
+    n = 4000
+    ref = write_parquet(
+        "ref.parquet", {"age": rng.normal(40, 10, n), "plan": rng.choice(["a", "b"], n)}
+    )
+    cur = write_parquet(
+        "cur.parquet", {"age": rng.normal(46, 10, n), "plan": rng.choice(["a", "b"], n)}
+    )
+    return ref, cur
+
+
+def test_compare_json_and_profile_and_merge(
+    tmp_path: Path, write_parquet: Callable[[str, dict[str, object]], Path]
+) -> None:
+    ref, cur = _pair(write_parquet)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["drift", str(ref), str(cur), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [f["code"] for f in data["findings"]] == ["DRIFT001"]
+    assert data["findings"][0]["location"]["column_name"] == "age"
+    profile = tmp_path / "ref.profile"
+    result = runner.invoke(cli, ["drift", "profile", str(ref), "--output", str(profile)])
+    assert result.exit_code == 0, result.output
+    merged = tmp_path / "merged.profile"
+    result = runner.invoke(
+        cli, ["drift", "profile", "merge", str(profile), str(profile), "-o", str(merged)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(merged.read_text())["rows"] == 8000
+    result = runner.invoke(
+        cli, ["drift", str(profile), str(cur), "--format", "json", "--select", "DRIFT005"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == []
+
+
+def test_html_report_is_self_contained(
+    tmp_path: Path, write_parquet: Callable[[str, dict[str, object]], Path]
+) -> None:
+    ref, cur = _pair(write_parquet)
+    out = tmp_path / "drift.html"
+    result = CliRunner().invoke(cli, ["drift", str(ref), str(cur), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert "<svg" in html and "age" in html
+    assert 'src="http' not in html and 'href="http' not in html
+
+
+def test_config_thresholds_apply(
+    tmp_path: Path, write_parquet: Callable[[str, dict[str, object]], Path]
+) -> None:
+    ref, cur = _pair(write_parquet)
+    config = tmp_path / "pyproject.toml"
+    config.write_text("[tool.infermedic.drift]\npsi-threshold = 10\nwasserstein-threshold = 10\n")
+    result = CliRunner().invoke(
+        cli, ["drift", str(ref), str(cur), "--format", "json", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == []
+    config.write_text("[tool.infermedic.drift]\nnot-an-option = 1\n")
+    result = CliRunner().invoke(cli, ["drift", str(ref), str(cur), "--config", str(config)])
+    assert result.exit_code != 0
+
+
+def test_reads_prediction_logs_from_the_instrument_logger(tmp_path: Path) -> None:
+    rng = np.random.default_rng(42)
+    for name, shift in (("ref", 0.0), ("cur", 0.8)):
+        logger = PredictionLogger(tmp_path / name, batch_rows=500, flush_interval_s=0.05)
+        for i in range(1500):
+            x = float(rng.normal(shift, 1))
+            logger.log({"x": x, "plan": "ab"[i % 2]}, 1.0 if x > 0.5 else 0.0, request_id=f"r{i}")
+        assert logger.close()
+    result = CliRunner().invoke(
+        cli, ["drift", str(tmp_path / "ref"), str(tmp_path / "cur"), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    found = {(f["code"], f["location"]["column_name"]) for f in data["findings"]}
+    assert ("DRIFT001", "x") in found and ("DRIFT002", "prediction") in found
+    assert not any(f["location"]["column_name"] in {"time", "request_id"} for f in data["findings"])
