@@ -52,7 +52,7 @@ EXPECTED_CAUSE: dict[str, str | None] = {
 
 TRAFFIC_REQUESTS = 400
 TRAFFIC_MAX_S = 12.0
-LOG_FLUSH_WAIT_S = 1.2  # the services' prediction log flushes every 0.5 s
+LOG_FLUSH_WAIT_S = 2.5  # the services' prediction logs complete a file every 0.5-2 s
 
 Progress = Callable[[str], None]
 
@@ -134,17 +134,24 @@ def run_scenario(
     started = time.perf_counter()
     directory = workdir / scenario.name
     expected = EXPECTED_CAUSE.get(scenario.name)
+    service_dir = directory / "service"
     try:
-        with running_scenario(scenario, directory / "service") as service:
-            say(f"  serving on {service.url} (pid {service.pid}); sending traffic")
-            generate_traffic(
-                scenario,
-                service.url,
-                requests=TRAFFIC_REQUESTS,
-                duration=TRAFFIC_MAX_S,
-                concurrency=4,
-            )
-            time.sleep(LOG_FLUSH_WAIT_S)
+        _clear_previous_run(service_dir)
+        with running_scenario(scenario, service_dir) as service:
+            say(f"  serving on {service.url} (pid {service.pid})")
+            if _needs_prediction_log(scenario):
+                # Production traffic that wrote the prediction log before anyone looked. Only
+                # when the symptom calls for the data checks: the first requests of a cold
+                # service must be the probe's, or a cold start is invisible.
+                say(f"  sending {TRAFFIC_REQUESTS} requests of production-like traffic")
+                generate_traffic(
+                    scenario,
+                    service.url,
+                    requests=TRAFFIC_REQUESTS,
+                    duration=TRAFFIC_MAX_S,
+                    concurrency=4,
+                )
+                time.sleep(LOG_FLUSH_WAIT_S)
             say("  diagnosing")
             diagnosis = diagnose(
                 scenario.symptom,
@@ -187,6 +194,32 @@ def run_scenario(
         seconds=time.perf_counter() - started,
         report_html=html,
     )
+
+
+def _needs_prediction_log(scenario: Scenario) -> bool:
+    from infermedic.diagnose.hypotheses import CheckKind
+    from infermedic.diagnose.plan import Inputs, plan_checks
+    from infermedic.diagnose.router import route
+
+    planned = plan_checks(route(scenario.symptom).categories, Inputs(reference="r", current="c"))
+    return any(check.kind is CheckKind.DRIFT for check in planned)
+
+
+def _clear_previous_run(service_dir: Path) -> None:
+    """Remove an earlier tour's copy of the scenario, and only that: a directory that is not
+    a written scenario is never deleted."""
+    import shutil
+
+    from infermedic.demo.service import is_scenario_directory
+
+    if not service_dir.exists():
+        return
+    if not is_scenario_directory(service_dir):
+        raise InputError(
+            f"{service_dir} exists and is not a demo scenario; not overwriting it",
+            hint="choose another --workdir",
+        )
+    shutil.rmtree(service_dir)
 
 
 def _write_reports(diagnosis: Diagnosis, directory: Path) -> Path:

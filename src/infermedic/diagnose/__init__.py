@@ -156,15 +156,17 @@ def _run_probe(
 def _run_drift(
     check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
 ) -> Report:
-    from infermedic.drift import drift
+    from infermedic.drift import ColumnOptions, DriftOptions, drift
 
     assert inputs.reference is not None and inputs.current is not None
     return drift(
         inputs.reference,
         inputs.current,
+        options=DriftOptions.from_mapping(settings.options_for_engine("drift")),
+        column_options=ColumnOptions(
+            predictions=options.prediction_columns, targets=options.target_columns
+        ),
         settings=settings,
-        prediction=options.prediction_columns,
-        target=options.target_columns,
     )
 
 

@@ -40,7 +40,11 @@ class PlannedCheck:
 
 
 def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedCheck]:
-    """The checks that can see a cause of these categories, each runnable or not, and why."""
+    """The checks that can see a cause of these categories, each runnable or not, and why.
+
+    Order matters: the data checks read the prediction logs before the live probe sends its
+    own synthetic requests, which a logging service would add to those same logs.
+    """
     wanted = {
         kind
         for cause in CAUSES
@@ -58,6 +62,17 @@ def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedC
                 else "give --repo PATH to audit the service's code and manifests",
             )
         )
+    if CheckKind.DRIFT in wanted:
+        has_data = inputs.reference is not None and inputs.current is not None
+        planned.append(
+            PlannedCheck(
+                kind=CheckKind.DRIFT,
+                runnable=has_data,
+                reason="reference vs current data and predictions"
+                if has_data
+                else "give --reference REF --current CUR to compare data and predictions",
+            )
+        )
     if CheckKind.PROBE in wanted:
         parts = tuple(dict.fromkeys(p for c in categories for p in PROBE_PARTS[c]))
         planned.append(
@@ -68,17 +83,6 @@ def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedC
                 if inputs.url is not None
                 else "give --url URL to measure the running service",
                 probe_parts=parts,
-            )
-        )
-    if CheckKind.DRIFT in wanted:
-        has_data = inputs.reference is not None and inputs.current is not None
-        planned.append(
-            PlannedCheck(
-                kind=CheckKind.DRIFT,
-                runnable=has_data,
-                reason="reference vs current data and predictions"
-                if has_data
-                else "give --reference REF --current CUR to compare data and predictions",
             )
         )
     if CheckKind.PROFILE in wanted:

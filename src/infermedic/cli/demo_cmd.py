@@ -1,0 +1,211 @@
+"""`infermedic demo`: write, serve and load the demo services with planted faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from infermedic.demo.scenarios import SCENARIOS, get_scenario, list_scenarios, write_scenario
+
+_SCENARIO = click.Choice(list(SCENARIOS))
+
+
+class DemoGroup(click.Group):
+    """Subcommands as usual; a scenario name in the subcommand's place runs the tour on it."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "tour", self.commands["tour"], args
+        return super().resolve_command(ctx, args)
+
+
+WORKDIR_HELP = "Where the scenario repos, logs and reports go."
+
+
+@click.group(cls=DemoGroup, invoke_without_command=True)
+@click.option("--all", "run_all", is_flag=True, help="Run every scenario.", show_envvar=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("infermedic-demo"),
+    show_envvar=True,
+    help=WORKDIR_HELP,
+)
+@click.pass_context
+def demo(ctx: click.Context, run_all: bool, workdir: Path) -> None:
+    """Run infermedic on small real services, each with one planted fault.
+
+    With no subcommand, runs the tour: each scenario is written, served on 127.0.0.1, fed
+    traffic, diagnosed from its symptom, and reported. `infermedic demo SCENARIO ...` runs
+    it on the scenarios named; `--all` on every one.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tour, scenarios=(), run_all=run_all, workdir=workdir)
+
+
+@demo.command("tour")
+@click.argument("scenarios", nargs=-1, type=_SCENARIO)
+@click.option("--all", "run_all", is_flag=True, help="Run every scenario.", show_envvar=True)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("infermedic-demo"),
+    show_envvar=True,
+    help=WORKDIR_HELP,
+)
+def tour(scenarios: tuple[str, ...], run_all: bool, workdir: Path) -> None:
+    """Diagnose demo scenarios end to end (the default when no subcommand is given)."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from infermedic.cli.app import set_exit_code
+    from infermedic.demo.runner import run_tour, tour_scenarios
+
+    chosen = tour_scenarios(scenarios, everything=run_all)
+    console = Console(stderr=True, no_color=not sys.stderr.isatty())
+    console.print(
+        f"infermedic demo: {len(chosen)} scenario(s) in {workdir}/ "
+        "(each: write, serve on 127.0.0.1, traffic, diagnose, stop)"
+    )
+    result = run_tour(chosen, workdir, progress=lambda message: console.print(message))
+    table = Table(title="infermedic demo", title_justify="left")
+    for column in ("scenario", "symptom", "root cause found", "evidence from", "ok", "s"):
+        table.add_column(column, overflow="fold")
+    for outcome in result.outcomes:
+        table.add_row(
+            outcome.scenario.name,
+            outcome.scenario.symptom,
+            outcome.error or f"{outcome.found_title} ({outcome.status})",
+            ", ".join(outcome.sources) or "-",
+            "yes" if outcome.correct else "NO",
+            f"{outcome.seconds:.0f}",
+        )
+    Console(no_color=not sys.stdout.isatty(), width=140).print(table)
+    correct = sum(o.correct for o in result.outcomes)
+    click.echo(
+        f"{correct}/{len(result.outcomes)} planted faults diagnosed as planted "
+        f"in {result.seconds:.0f} s. HTML report: {result.index_html.resolve()}"
+    )
+    set_exit_code(0 if result.all_correct else 1)
+
+
+@demo.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+def list_command(as_json: bool) -> None:
+    """List the scenarios, their planted fault and the codes that expose it."""
+    scenarios = list_scenarios()
+    if as_json:
+        click.echo(json.dumps([s.metadata() for s in scenarios], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None)
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("expected codes", no_wrap=True)
+    table.add_column("symptom")
+    table.add_column("planted fault")
+    for scenario in scenarios:
+        codes = ", ".join(scenario.expected_codes) or "none"
+        table.add_row(scenario.name, codes, scenario.symptom, scenario.fault)
+    Console(soft_wrap=False).print(table)
+
+
+@demo.command("write")
+@click.argument("scenario", type=_SCENARIO)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty directory.")
+def write_command(scenario: str, directory: Path, overwrite: bool) -> None:
+    """Write SCENARIO as a small repository in DIRECTORY."""
+    root = write_scenario(scenario, directory, overwrite=overwrite)
+    click.echo(f"wrote {scenario} to {root}")
+    click.echo(f"run it: cd {root} && python -m uvicorn app.main:app --port 8000")
+
+
+@demo.command("serve")
+@click.argument("scenario", type=_SCENARIO)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_envvar=True)
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    show_envvar=True,
+    help="Write the scenario here and keep it [default: a temporary directory].",
+)
+def serve_command(scenario: str, port: int, directory: Path | None) -> None:
+    """Serve SCENARIO on 127.0.0.1 until Ctrl-C."""
+    from infermedic.demo.service import running_scenario
+
+    chosen = get_scenario(scenario)
+    with running_scenario(chosen, directory, port) as service:
+        click.echo(f"{chosen.name} is serving at {service.url} (pid {service.pid})")
+        click.echo(f"  predict:        POST {service.endpoint(chosen.predict_path)}")
+        click.echo(f"  repository:     {service.directory}")
+        click.echo(f"  prediction log: {service.prediction_log_dir}")
+        click.echo("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
+@demo.command("traffic")
+@click.argument("scenario", type=_SCENARIO)
+@click.argument("url")
+@click.option("--requests", type=click.IntRange(min=1), default=None, show_envvar=True)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds.",
+    show_envvar=True,
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Requests per second [default: as fast as answered].",
+    show_envvar=True,
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_envvar=True)
+@click.option("--seed", type=int, default=0, show_envvar=True)
+def traffic_command(
+    scenario: str,
+    url: str,
+    requests: int | None,
+    duration: float | None,
+    rate: float | None,
+    concurrency: int,
+    seed: int,
+) -> None:
+    """Send SCENARIO's production-like requests to the service at URL."""
+    from infermedic.demo.traffic import generate_traffic
+
+    result = generate_traffic(
+        scenario,
+        url,
+        requests=requests,
+        duration=duration,
+        rate=rate,
+        concurrency=concurrency,
+        seed=seed,
+    )
+    statuses = ", ".join(f"{code}: {n}" for code, n in result.status_counts.items()) or "none"
+    click.echo(
+        f"sent {result.sent} requests to {result.url} in {result.duration_s:.1f} s "
+        f"({result.throughput_rps:.1f}/s); statuses {statuses}; "
+        f"no answer: {result.transport_errors}"
+    )
+    if result.latencies_s:
+        p50, p99 = result.latency_quantile(0.5), result.latency_quantile(0.99)
+        click.echo(f"latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+    for error in result.first_errors:
+        click.echo(f"  error: {error}", err=True)

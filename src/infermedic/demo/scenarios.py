@@ -1,0 +1,395 @@
+"""The demo scenarios: one healthy churn service and twelve with one planted fault each.
+
+`SCENARIOS` maps a scenario name to its `Scenario` metadata; `write_scenario` writes the
+scenario as a small, readable repository:
+
+```
+DIR/
+  app/main.py               the service (FastAPI); helpers beside it where the fault hides
+  app/churn.py              synthetic data, request schema, the model trained at start-up
+  requirements.txt          no `==` pins
+  Dockerfile                one server process, no model copied in
+  k8s/deployment.yaml       distinct liveness and readiness probes
+  k8s/hpa.yaml              scales on CPU
+  data/reference.parquet    the training sample with label and model output
+  scenario.json             this module's metadata for the scenario
+  README.md                 the symptom and how to run it
+```
+
+Importing this module is cheap (no pandas or scikit-learn) so `infermedic demo list` is fast.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from infermedic.errors import InputError
+
+__all__ = [
+    "SCENARIOS",
+    "Scenario",
+    "SymptomCategory",
+    "TrafficProfile",
+    "get_scenario",
+    "list_scenarios",
+    "write_scenario",
+]
+
+SCENARIO_FILE = "scenario.json"
+_TEMPLATE_PACKAGE = "infermedic.demo.templates"
+_BASE_MODULES = ("__init__", "churn", "ops", "prediction_log", "validation")
+# `infermedic.instrument` provides health, metrics and the prediction log.
+_INSTRUMENTED_BASE = ("__init__", "churn", "validation")
+
+
+class SymptomCategory(StrEnum):
+    """The symptom families of the field checklist (CHECKLIST.md), as `diagnose` routes them."""
+
+    NONE = "none"
+    SLOW_INFERENCE = "slow-inference"
+    LATENCY_SPIKES = "latency-spikes"
+    WRONG_PREDICTIONS = "wrong-predictions"
+    ACCURACY_DROP = "accuracy-drop"
+    ERRORS = "errors"
+    MEMORY = "memory"
+
+
+class TrafficProfile(StrEnum):
+    """Where `infermedic demo traffic` draws request bodies from."""
+
+    REFERENCE = "reference"  # the training distribution
+    DRIFTED = "drifted"  # shifted numeric features and a new `plan` category
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """One demo service and the fault planted in it.
+
+    `expected_codes` are the rule codes a full diagnosis should raise on it: static codes
+    (`SVC`, `XPL` …) found in `fault_files`, and measured ones (`LIVE`, `DRIFT`). `modules`
+    maps template modules under `infermedic/demo/templates/app/` to the paths they are
+    written to.
+    """
+
+    name: str
+    fault: str
+    symptom: str
+    category: SymptomCategory
+    expected_codes: tuple[str, ...]
+    fault_files: tuple[str, ...]
+    modules: tuple[tuple[str, str], ...]
+    liveness_path: str = "/health"
+    readiness_path: str = "/ready"
+    predict_path: str = "/predict"
+    metrics_path: str = "/metrics"
+    version_path: str = "/version"
+    pinned_model_version: str = "3"
+    served_model_version: str = "3"
+    traffic: TrafficProfile = TrafficProfile.REFERENCE
+    extra_requirements: tuple[str, ...] = ()
+    # One BLAS/OpenMP thread per server process: the pod's CPU limit is the budget, and
+    # several math threads per request oversubscribe it (PROF's thread check explains why).
+    env: tuple[tuple[str, str], ...] = (("OMP_NUM_THREADS", "1"), ("OPENBLAS_NUM_THREADS", "1"))
+    prediction_log_dir: str = "logs"
+    reference_path: str = "data/reference.parquet"
+
+    @property
+    def is_healthy(self) -> bool:
+        return not self.expected_codes
+
+    @property
+    def static_codes(self) -> tuple[str, ...]:
+        """Codes `infermedic audit` should find in the written repository."""
+        return tuple(c for c in self.expected_codes if not c.startswith(("LIVE", "DRIFT")))
+
+    @property
+    def measured_codes(self) -> tuple[str, ...]:
+        """Codes only a running service (`LIVE`) or its data (`DRIFT`) can show."""
+        return tuple(c for c in self.expected_codes if c.startswith(("LIVE", "DRIFT")))
+
+    def metadata(self) -> dict[str, Any]:
+        """The JSON object written to `scenario.json`."""
+        return {
+            "name": self.name,
+            "fault": self.fault,
+            "symptom": self.symptom,
+            "category": self.category.value,
+            "expected_codes": list(self.expected_codes),
+            "static_codes": list(self.static_codes),
+            "measured_codes": list(self.measured_codes),
+            "fault_files": list(self.fault_files),
+            "paths": {
+                "predict": self.predict_path,
+                "liveness": self.liveness_path,
+                "readiness": self.readiness_path,
+                "metrics": self.metrics_path,
+                "version": self.version_path,
+            },
+            "pinned_model_version": self.pinned_model_version,
+            "served_model_version": self.served_model_version,
+            "traffic": self.traffic.value,
+            "prediction_log_dir": self.prediction_log_dir,
+            "reference": self.reference_path,
+            "env": dict(self.env),
+        }
+
+
+def _modules(
+    main: str, *helpers: str, base: tuple[str, ...] = _BASE_MODULES
+) -> tuple[tuple[str, str], ...]:
+    written = [(module, f"app/{module}.py") for module in (*base, *helpers)]
+    return (*written, (main, "app/main.py"))
+
+
+_SCENARIO_LIST = (
+    Scenario(
+        name="healthy",
+        fault="none: model trained and warmed up before ready, inference off the event loop, "
+        "prediction log off the request path",
+        symptom="routine check before launch: is anything wrong with latency or predictions?",
+        category=SymptomCategory.NONE,
+        expected_codes=(),
+        fault_files=(),
+        modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
+        liveness_path="/livez",
+        readiness_path="/readyz",
+        extra_requirements=("infermedic",),
+    ),
+    Scenario(
+        name="blocking-predict",
+        fault="sync `predict_proba` called inside an `async def` route, through a helper, "
+        "blocks the event loop",
+        symptom="p99 latency spikes under load, and even /health times out",
+        category=SymptomCategory.LATENCY_SPIKES,
+        expected_codes=("SVC001", "LIVE001"),
+        fault_files=("app/main.py", "app/scoring.py"),
+        modules=_modules("main_blocking_predict", "scoring"),
+    ),
+    Scenario(
+        name="load-per-request",
+        fault="`joblib.load` of a 10 MB model inside the route, on every request",
+        symptom="every prediction is slow, even with a single user",
+        category=SymptomCategory.SLOW_INFERENCE,
+        expected_codes=("SVC002",),
+        fault_files=("app/main.py",),
+        modules=_modules("main_load_per_request", "scoring"),
+    ),
+    Scenario(
+        name="explainer-per-request",
+        fault="the explainer (k-means background summary, as shap's KernelExplainer wants) "
+        "is built inside the route for every `?explain=true` request",
+        symptom="requests with explain=true take hundreds of milliseconds",
+        category=SymptomCategory.SLOW_INFERENCE,
+        expected_codes=("XPL001",),
+        fault_files=("app/main.py", "app/explain.py"),
+        modules=_modules("main_explainer_per_request", "scoring", "explain"),
+    ),
+    Scenario(
+        name="blocking-log",
+        fault="each prediction is shipped synchronously to a slow log collector from the "
+        "`async def` route, blocking the event loop",
+        symptom="latency went up for everyone after we added prediction logging",
+        category=SymptomCategory.SLOW_INFERENCE,
+        expected_codes=("SVC005", "SVC003", "LIVE001"),
+        fault_files=("app/main.py", "app/prediction_sink.py"),
+        modules=_modules("main_blocking_log", "scoring", "prediction_sink", "dev_log_collector"),
+    ),
+    Scenario(
+        name="slow-upstream",
+        fault="a feature-store call without a timeout in the route; the store is slow on a "
+        "few percent of calls",
+        symptom="p99 latency spikes while p50 looks fine",
+        category=SymptomCategory.LATENCY_SPIKES,
+        expected_codes=("SVC004", "LIVE004"),
+        fault_files=("app/enrichment.py",),
+        modules=_modules("main_slow_upstream", "scoring", "enrichment", "dev_feature_store"),
+    ),
+    Scenario(
+        name="memory-leak",
+        fault="a per-request cache keyed by request id keeps ~100 KB per request forever",
+        symptom="pods are OOM-killed every few hours; memory only ever goes up",
+        category=SymptomCategory.MEMORY,
+        expected_codes=("LIVE008",),
+        fault_files=("app/similar_customers.py",),
+        modules=_modules("main_memory_leak", "scoring", "similar_customers"),
+    ),
+    Scenario(
+        name="cold-start",
+        fault="no warm-up: the model is prepared by the first request while /ready already "
+        "answers 200",
+        symptom="the first requests after every deploy are very slow or time out",
+        category=SymptomCategory.LATENCY_SPIKES,
+        expected_codes=("LIVE003",),
+        fault_files=("app/main.py",),
+        modules=_modules("main_cold_start", "scoring"),
+    ),
+    Scenario(
+        name="preprocessing-skew",
+        fault="serving scales features by hand with stale constants instead of the fitted "
+        "pipeline; inputs are fine, predictions shift",
+        symptom="since the serving rewrite the model flags far more customers as churners",
+        category=SymptomCategory.WRONG_PREDICTIONS,
+        expected_codes=("DRIFT002",),
+        fault_files=("app/features.py",),
+        modules=_modules("main_preprocessing_skew", "features"),
+    ),
+    Scenario(
+        name="input-drift",
+        fault="none in the service: production customers come from a shifted population "
+        "(newer, younger, pricier plans, a new `enterprise` plan)",
+        symptom="accuracy dropped over the last weeks",
+        category=SymptomCategory.ACCURACY_DROP,
+        expected_codes=("DRIFT001", "DRIFT003", "DRIFT007"),
+        fault_files=(),
+        modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
+        liveness_path="/livez",
+        readiness_path="/readyz",
+        extra_requirements=("infermedic",),
+        traffic=TrafficProfile.DRIFTED,
+    ),
+    Scenario(
+        name="version-mismatch",
+        fault="the service loads `models:/churn/latest` (version 4) while the deployment "
+        "pins version 3",
+        symptom="predictions changed although we did not deploy a new model",
+        category=SymptomCategory.WRONG_PREDICTIONS,
+        expected_codes=("SVC007", "LIVE007"),
+        fault_files=("app/main.py",),
+        modules=_modules("main_version_mismatch", "scoring", "registry"),
+        served_model_version="4",
+    ),
+    Scenario(
+        name="no-validation",
+        fault="the route takes a raw dict, so malformed input fails inside the model as a 500",
+        symptom="intermittent 500 errors from /predict",
+        category=SymptomCategory.ERRORS,
+        expected_codes=("SVC006", "LIVE005"),
+        fault_files=("app/main.py",),
+        modules=_modules("main_no_validation", base=("__init__", "churn", "ops", "prediction_log")),
+    ),
+    Scenario(
+        name="global-lock",
+        fault="one `threading.Lock` around the model and its ~50 ms uncertainty band "
+        "serialises all requests",
+        symptom="latency grows with every concurrent user and throughput never goes up",
+        category=SymptomCategory.SLOW_INFERENCE,
+        expected_codes=("LIVE002",),
+        fault_files=("app/main.py",),
+        modules=_modules("main_global_lock", "scoring", "uncertainty"),
+    ),
+)
+
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in _SCENARIO_LIST}
+
+
+def list_scenarios() -> list[Scenario]:
+    """Every scenario, the healthy one first."""
+    return list(SCENARIOS.values())
+
+
+def get_scenario(name: str | Scenario) -> Scenario:
+    """The scenario called `name`; an `InputError` naming the known ones otherwise."""
+    if isinstance(name, Scenario):
+        return name
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        raise InputError(
+            f"unknown demo scenario {name!r}",
+            hint=f"choose one of: {', '.join(SCENARIOS)}",
+        ) from None
+
+
+def write_scenario(name: str | Scenario, directory: Path | str, *, overwrite: bool = False) -> Path:
+    """Write scenario `name` as a small repository in `directory`; returns its resolved path.
+
+    `directory` may exist only if it is empty, unless `overwrite` is true (files this function
+    writes are then replaced; others are left alone).
+    """
+    scenario = get_scenario(name)
+    root = Path(directory).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise InputError(
+            f"{root} is not empty",
+            hint="choose a new directory, or pass overwrite=True (--overwrite)",
+        )
+    try:
+        _write_files(scenario, root)
+    except OSError as exc:
+        raise InputError(f"cannot write scenario {scenario.name!r} to {root}: {exc}") from exc
+    return root
+
+
+def _write_files(scenario: Scenario, root: Path) -> None:
+    from infermedic.demo.data import reference_frame
+
+    app_templates = resources.files(_TEMPLATE_PACKAGE).joinpath("app")
+    for module, written_path in scenario.modules:
+        text = app_templates.joinpath(f"{module}.py").read_text(encoding="utf-8")
+        _write_text(root / written_path, text)
+    context = _template_context(scenario)
+    for template, written_path in (
+        ("Dockerfile.j2", "Dockerfile"),
+        ("requirements.txt.j2", "requirements.txt"),
+        ("deployment.yaml.j2", "k8s/deployment.yaml"),
+        ("hpa.yaml.j2", "k8s/hpa.yaml"),
+        ("README.md.j2", "README.md"),
+    ):
+        _write_text(root / written_path, _render(template, context))
+    reference = root / scenario.reference_path
+    reference.parent.mkdir(parents=True, exist_ok=True)
+    reference_frame().to_parquet(reference, index=False)
+    metadata = json.dumps(scenario.metadata(), indent=2) + "\n"
+    _write_text(root / SCENARIO_FILE, metadata)
+
+
+def _template_context(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "service_name": f"churn-{scenario.name}",
+        "symptom": scenario.symptom,
+        "pinned_model_version": scenario.pinned_model_version,
+        "env": scenario.env,
+        "extra_requirements": scenario.extra_requirements,
+        "liveness_path": scenario.liveness_path,
+        "readiness_path": scenario.readiness_path,
+        "predict_path": scenario.predict_path,
+        "metrics_path": scenario.metrics_path,
+        "version_path": scenario.version_path,
+        "prediction_log_dir": scenario.prediction_log_dir,
+    }
+
+
+def _render(template: str, context: dict[str, Any]) -> str:
+    import jinja2
+
+    source = resources.files(_TEMPLATE_PACKAGE).joinpath("files", template)
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+    return environment.from_string(source.read_text(encoding="utf-8")).render(context)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def read_scenario_metadata(directory: Path | str) -> dict[str, Any]:
+    """The `scenario.json` of a written scenario repository."""
+    path = Path(directory) / SCENARIO_FILE
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{path} is not a demo scenario file: {exc}",
+            hint="write one with `infermedic demo write SCENARIO DIR`",
+        ) from exc
+    return loaded

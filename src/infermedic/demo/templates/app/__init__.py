@@ -1,0 +1,1 @@
+"""The churn scoring service."""

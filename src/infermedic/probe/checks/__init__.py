@@ -1,0 +1,1 @@
+"""The measuring steps of a probe run; each fills part of the `ProbeContext`."""

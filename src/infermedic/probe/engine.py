@@ -1,0 +1,348 @@
+"""The probe run: detect, check the contract, load, sweep, blocking, robustness, then judge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import httpx
+
+from infermedic.errors import ConfigError, InputError, TargetUnreachable
+from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.probe.checks.blocking import run_blocking
+from infermedic.probe.checks.contract import run_contract
+from infermedic.probe.checks.load import run_load
+from infermedic.probe.checks.memory import memory_sampler, sample_memory
+from infermedic.probe.checks.robustness import run_repeats, run_robustness
+from infermedic.probe.checks.sweep import run_sweep
+from infermedic.probe.context import ProbeContext
+from infermedic.probe.http import ProbeClient, Redactor, split_credentials
+from infermedic.probe.loadgen import AiohttpSender, Clock, HttpxSender, Sender
+from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
+from infermedic.probe.protocols import ServiceMap, detect
+from infermedic.probe.report import build_report
+from infermedic.probe.rules import RULES
+from infermedic.probe.rules.base import MeasuredRule
+from infermedic.rules import Registry
+
+ProgressCallback = Callable[[str, float], None]  # (what is running, fraction done 0..1)
+NEEDS_BODY = frozenset(
+    {CheckName.CONTRACT, CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING, CheckName.ROBUSTNESS}
+)
+
+
+def probe(
+    target: str,
+    plan: ProbePlan | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> Report:
+    """Probe the service at `target` as `plan` says and return the report.
+
+    `transport` replaces the network (tests pass `httpx.ASGITransport`); the load then goes
+    through httpx too. `clock` replaces `time.perf_counter` in the load generator.
+    Ctrl-C (SIGINT) stops the run at once; what was measured is still reported.
+    """
+    chosen = (plan or ProbePlan()).validated()
+    if not target.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"target {target!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8000"
+        )
+    coroutine = _probe(target, chosen, progress, transport, clock or time.perf_counter)
+    if transport is None:
+        try:
+            import uvloop
+
+            result: Report = uvloop.run(coroutine)
+            return result
+        except ImportError:  # uvloop is optional (not on Windows)
+            pass
+    return asyncio.run(coroutine)
+
+
+def plan_thresholds(plan: ProbePlan) -> ProbePlan:
+    """The plan with thresholds from `[tool.infermedic.probe]` laid under it."""
+    from dataclasses import replace
+
+    options = plan.settings.options_for_engine("probe")
+    return replace(plan, thresholds=Thresholds.from_options(options)) if options else plan
+
+
+@contextlib.contextmanager
+def _sigint_sets(stop: asyncio.Event) -> Any:
+    """Ctrl-C sets `stop` (a second one interrupts as usual); only in the main thread."""
+    loop = asyncio.get_running_loop()
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+
+        def first_interrupt() -> None:
+            stop.set()
+            loop.remove_signal_handler(signal.SIGINT)
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, first_interrupt)
+            installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _probe(
+    target: str,
+    plan: ProbePlan,
+    progress: ProgressCallback | None,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Clock,
+) -> Report:
+    started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    base_url, url_secrets = split_credentials(target.rstrip("/"))
+    redact = Redactor((*plan.secrets(), *url_secrets))
+    stop = asyncio.Event()
+
+    def tell(what: str, done: float) -> None:
+        if progress is not None:
+            progress(what, done)
+
+    client = ProbeClient(
+        target.rstrip("/"),
+        transport=transport,
+        auth_headers=plan.auth_headers(),
+        timeout_s=plan.timeout_s,
+    )
+    try:
+        with _sigint_sets(stop):
+            tell("detecting protocols", 0.0)
+            service = await detect(
+                client,
+                redact,
+                predict_path=plan.predict_path,
+                health_path=plan.health_path,
+                model_name=plan.model_name,
+                input_body=plan.input_body,
+                input_source=plan.input_source,
+            )
+            _require_reachable(service, base_url)
+            ctx = ProbeContext(base_url=base_url, plan=plan, redact=redact, service=service)
+            _require_body(ctx)
+            await _run_checks(ctx, client, transport, clock, stop, tell)
+            tell("judging", 1.0)
+    finally:
+        await client.aclose()
+    findings = _evaluate(ctx)
+    if stop.is_set():
+        ctx.notifications.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message="interrupted: the report holds what was measured before Ctrl-C",
+            )
+        )
+    return build_report(
+        ctx,
+        findings,
+        started_at=started_at,
+        duration_s=time.perf_counter() - started,
+        rules_run=tuple(r.code for r in _selected_rules(plan)),
+    )
+
+
+def _require_reachable(service: ServiceMap, base_url: str) -> None:
+    if all(e.status == 0 for e in service.exchanges.values()):
+        first = next(iter(service.exchanges.values()))
+        raise TargetUnreachable(
+            f"{base_url} did not answer any request ({first.error})",
+            hint="check the URL and that the service is running",
+        )
+
+
+def _require_body(ctx: ProbeContext) -> None:
+    service = ctx.service
+    if not ctx.plan.checks & NEEDS_BODY:
+        return
+    if service.predict_path is None:
+        found = ", ".join(service.names()) or "no known protocol"
+        raise InputError(
+            f"cannot tell which route makes predictions ({found} detected)",
+            hint="give it with --predict-path /predict",
+        )
+    if service.request_body is None:
+        raise InputError(
+            f"no request body for POST {service.predict_path}: no --input, no OpenAPI example "
+            "or schema, no Open Inference model metadata",
+            hint="give a known-good request with --input example.json",
+        )
+
+
+async def _run_checks(
+    ctx: ProbeContext,
+    client: ProbeClient,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Clock,
+    stop: asyncio.Event,
+    tell: Callable[[str, float], None],
+) -> None:
+    plan = ctx.plan
+    checks = plan.checks
+    body = json.dumps(ctx.service.request_body, allow_nan=True).encode()
+    headers = plan.auth_headers()
+    connections = max(64, *plan.sweep, plan.blocking_concurrency) if plan.sweep else 64
+
+    @contextlib.asynccontextmanager
+    async def senders(method: str, path: str, payload: bytes | None) -> AsyncIterator[Sender]:
+        url = client.url(path)
+        sender: AiohttpSender | HttpxSender
+        if transport is not None:
+            sender = HttpxSender(
+                url,
+                transport=transport,
+                method=method,
+                body=payload,
+                headers=headers,
+                timeout_s=plan.timeout_s,
+            )
+        else:
+            sender = AiohttpSender(
+                url,
+                method=method,
+                body=payload,
+                headers=headers,
+                timeout_s=plan.timeout_s,
+                connections=connections,
+            )
+        async with sender:
+            yield sender
+
+    factory: Callable[[str, str, bytes | None], AbstractAsyncContextManager[Sender]] = senders
+    steps = [
+        c
+        for c in (
+            CheckName.CONTRACT,
+            CheckName.LOAD,
+            CheckName.SWEEP,
+            CheckName.BLOCKING,
+            CheckName.ROBUSTNESS,
+        )
+        if c in checks
+    ]
+    sampler_stop = asyncio.Event()
+    sampler: asyncio.Task[None] | None = None
+    for number, check in enumerate(steps):
+        if stop.is_set():
+            break
+        if check is not CheckName.CONTRACT and not _prediction_works(ctx):
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.WARNING,
+                    message=(
+                        f"skipped `{check.value}`: the known-good request does not succeed"
+                        + ("" if plan.input_body is not None else "; give one with --input")
+                    ),
+                )
+            )
+            continue
+        tell(f"{check.value}", number / max(len(steps), 1))
+        if sampler is None and check in (CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING):
+            sampler = asyncio.ensure_future(memory_sampler(ctx, client, sampler_stop))
+        try:
+            match check:
+                case CheckName.CONTRACT:
+                    ctx.contract = await run_contract(ctx, client)
+                case CheckName.LOAD:
+                    ctx.load = await run_load(
+                        ctx,
+                        client,
+                        factory,
+                        body=body,
+                        stop=stop,
+                        clock=clock,
+                        use_processes=transport is None,
+                        url=client.url(ctx.service.predict_path or "/"),
+                        headers=headers,
+                    )
+                case CheckName.SWEEP:
+                    ctx.sweep = await run_sweep(ctx, factory, body=body, stop=stop, clock=clock)
+                case CheckName.BLOCKING:
+                    result = await run_blocking(ctx, factory, body=body, stop=stop, clock=clock)
+                    ctx.blocking = result
+                    if result is None and not stop.is_set():
+                        ctx.notifications.append(
+                            Notification(
+                                level=NotificationLevel.NOTE,
+                                message="event-loop blocking not measured: no health endpoint "
+                                "(give --health-path)",
+                            )
+                        )
+                case CheckName.ROBUSTNESS:
+                    ctx.repeats = await run_repeats(ctx, client)
+                    ctx.robustness = await run_robustness(ctx, client)
+        except (OSError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            # One failing check must not end the run; say what broke and go on.
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.ERROR,
+                    message=ctx.redact(
+                        f"check `{check.value}` failed: {type(exc).__name__}: {exc}"
+                    ),
+                )
+            )
+    if sampler is not None:
+        last = await sample_memory(ctx, client)
+        sampler_stop.set()
+        await sampler
+        if last is not None:
+            ctx.memory.append(last)
+
+
+def _prediction_works(ctx: ProbeContext) -> bool:
+    """False when the contract check saw the known-good request fail (load would only
+    measure errors). Credentials refused are reported but do not stop the run."""
+    contract = ctx.contract
+    if contract is None or contract.prediction is None:
+        return True
+    return contract.prediction.ok
+
+
+def _selected_rules(plan: ProbePlan) -> list[type[MeasuredRule]]:
+    """The LIVE rules `select`/`ignore` leave on. Entries naming other domains' rules are
+    fine here (one config serves every command); the CLI checks for typos project-wide."""
+    registry = Registry(RULES)
+    select = [s for s in plan.settings.select if s.strip() and s.upper() != "ALL"]
+    chosen = list(registry)
+    if select:
+        wanted = {r.code for entry in select for r in registry.resolve(entry)}
+        chosen = [r for r in chosen if r.code in wanted]
+    dropped = {
+        r.code for entry in plan.settings.ignore if entry.strip() for r in registry.resolve(entry)
+    }
+    return [r for r in chosen if r.code not in dropped and issubclass(r, MeasuredRule)]
+
+
+def _evaluate(ctx: ProbeContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in _selected_rules(ctx.plan):
+        try:
+            found = rule().evaluate(ctx)
+            findings.extend(found)
+            ctx.findings_so_far.extend(found)
+        except (ArithmeticError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.ERROR,
+                    rule=rule.code,
+                    message=f"rule {rule.code} crashed: {type(exc).__name__}: {exc}",
+                )
+            )
+    return findings

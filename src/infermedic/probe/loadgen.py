@@ -1,0 +1,420 @@
+"""Load generation: an open loop on a fixed schedule (CO-free) and a closed concurrency loop.
+
+Latency in the open loop is measured from each request's intended send time, as wrk2 does,
+so a stalled server shows up as latency instead of as fewer samples. The generator counts
+its own late sends and says when it fell behind (perf_analyzer's 1 %/1 ms rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infermedic.probe.histogram import LatencyHistogram, WindowedHistograms
+from infermedic.probe.servertiming import TIMING_HEADERS, timing_stages
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+EARLY_KEPT = 50  # first requests kept one by one, for the cold-start rule
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one load request got: a status (0 = no response) and its timing headers."""
+
+    status: int
+    timing: Mapping[str, str] | None = None
+    error: str | None = None
+
+
+Sender = Callable[[], Awaitable[SendResult]]
+
+
+def is_error(status: int) -> bool:
+    return status == 0 or status >= 400
+
+
+@dataclass
+class LoadRecorder:
+    """Everything measured in one load run; mergeable across worker processes."""
+
+    window_s: float = 1.0
+    late_tolerance_s: float = 0.002
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    service: LatencyHistogram = field(default_factory=LatencyHistogram)
+    windows: WindowedHistograms = field(init=False)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors_seen: Counter[str] = field(default_factory=Counter)
+    late_sends: int = 0
+    max_lag_s: float = 0.0
+    early: list[tuple[float, float]] = field(default_factory=list)  # (intended offset, latency)
+    stage_sum_ms: dict[str, float] = field(default_factory=dict)
+    stage_count: Counter[str] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    scheduled: int = 0
+    interrupted: bool = False
+
+    def __post_init__(self) -> None:
+        self.windows = WindowedHistograms(self.window_s)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if is_error(status))
+
+    def record(
+        self, offset_s: float, latency_s: float, service_s: float, lag_s: float, result: SendResult
+    ) -> None:
+        self.latency.record(latency_s)
+        self.service.record(service_s)
+        self.windows.record(offset_s, latency_s, error=is_error(result.status))
+        self.statuses[result.status] += 1
+        if result.error:
+            self.errors_seen[result.error] += 1
+        if lag_s > self.late_tolerance_s:
+            self.late_sends += 1
+        self.max_lag_s = max(self.max_lag_s, lag_s)
+        if len(self.early) < EARLY_KEPT:
+            self.early.append((offset_s, latency_s))
+        if result.timing:
+            for stage, duration_ms in timing_stages(result.timing):
+                self.stage_sum_ms[stage] = self.stage_sum_ms.get(stage, 0.0) + duration_ms
+                self.stage_count[stage] += 1
+
+    def late_fraction(self) -> float:
+        return self.late_sends / self.requests if self.requests else 0.0
+
+    def throughput(self) -> float:
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_payload(self) -> dict[str, Any]:
+        """A picklable form (histoblobs, counters) a worker process sends back."""
+        return {
+            "window_s": self.window_s,
+            "late_tolerance_s": self.late_tolerance_s,
+            "latency": self.latency.encode(),
+            "service": self.service.encode(),
+            "windows": self.windows.encode(),
+            "statuses": dict(self.statuses),
+            "errors_seen": dict(self.errors_seen),
+            "late_sends": self.late_sends,
+            "max_lag_s": self.max_lag_s,
+            "early": list(self.early),
+            "stage_sum_ms": dict(self.stage_sum_ms),
+            "stage_count": dict(self.stage_count),
+            "elapsed_s": self.elapsed_s,
+            "scheduled": self.scheduled,
+            "interrupted": self.interrupted,
+        }
+
+    @classmethod
+    def merged(cls, payloads: list[dict[str, Any]]) -> LoadRecorder:
+        first = payloads[0]
+        merged = cls(window_s=first["window_s"], late_tolerance_s=first["late_tolerance_s"])
+        for payload in payloads:
+            merged.latency.merge_encoded(payload["latency"])
+            merged.service.merge_encoded(payload["service"])
+            merged.windows.merge_encoded(payload["windows"])
+            merged.statuses.update(payload["statuses"])
+            merged.errors_seen.update(payload["errors_seen"])
+            merged.late_sends += payload["late_sends"]
+            merged.max_lag_s = max(merged.max_lag_s, payload["max_lag_s"])
+            merged.early.extend(payload["early"])
+            for stage, value in payload["stage_sum_ms"].items():
+                merged.stage_sum_ms[stage] = merged.stage_sum_ms.get(stage, 0.0) + value
+            merged.stage_count.update(payload["stage_count"])
+            merged.elapsed_s = max(merged.elapsed_s, payload["elapsed_s"])
+            merged.scheduled += payload["scheduled"]
+            merged.interrupted = merged.interrupted or payload["interrupted"]
+        merged.early = sorted(merged.early)[:EARLY_KEPT]
+        return merged
+
+
+def intended_send_time(start: float, index: int, rate: float) -> float:
+    """The schedule: request `index` is due at `start + index / rate` — one global, uniform
+    schedule, never per-connection bursts (wrk2's `-R40 -c10` pitfall, load.md §2.4)."""
+    return start + index / rate
+
+
+async def open_loop(
+    sender: Sender,
+    *,
+    rate: float,
+    duration_s: float,
+    clock: Clock = time.perf_counter,
+    sleep: Sleep = asyncio.sleep,
+    max_in_flight: int = 256,
+    window_s: float = 1.0,
+    late_tolerance_s: float = 0.002,
+    stop: asyncio.Event | None = None,
+    start: float | None = None,
+    worker_index: int = 0,
+    worker_count: int = 1,
+    timeout_s: float = 10.0,
+) -> LoadRecorder:
+    """Send at `rate` for `duration_s`, each latency counted from its intended send time.
+
+    With several workers each takes every `worker_count`-th slot of the one global schedule.
+    `stop` ends the run at once; requests still in flight are cancelled and not counted.
+    """
+    recorder = LoadRecorder(window_s=window_s, late_tolerance_s=late_tolerance_s)
+    slots = asyncio.Semaphore(max_in_flight)
+    t0 = clock() + 0.001 if start is None else start
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def one(intended: float) -> None:
+        try:
+            sent = clock()
+            result = await sender()
+            done = clock()
+            recorder.record(intended - t0, done - intended, done - sent, sent - intended, result)
+        finally:
+            slots.release()
+
+    total = math.ceil(duration_s * rate - 1e-9)
+    index = worker_index
+    while index < total:
+        if stop is not None and stop.is_set():
+            recorder.interrupted = True
+            break
+        intended = intended_send_time(t0, index, rate)
+        delay = intended - clock()
+        if delay > 0:
+            await sleep(delay)
+        # A full in-flight cap makes the send late; the lateness is counted, not hidden.
+        await slots.acquire()
+        task = asyncio.ensure_future(one(intended))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        recorder.scheduled += 1
+        index += worker_count
+    if in_flight:
+        if recorder.interrupted:
+            for task in in_flight:
+                task.cancel()
+        await asyncio.wait(set(in_flight), timeout=timeout_s + 1.0)
+        for task in set(in_flight):
+            task.cancel()
+    recorder.elapsed_s = max(clock() - t0, 1e-9) if recorder.interrupted else duration_s
+    return recorder
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepResult:
+    """One closed-loop concurrency step, summarised from its last (stable) windows."""
+
+    concurrency: int
+    throughput: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    requests: int
+    errors: int
+    windows: int
+    stable: bool
+    elapsed_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "throughput_rps": round(self.throughput, 2),
+            "p50_ms": round(self.p50_ms, 3),
+            "p95_ms": round(self.p95_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "mean_ms": round(self.mean_ms, 3),
+            "requests": self.requests,
+            "errors": self.errors,
+            "windows": self.windows,
+            "stable": self.stable,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def windows_agree(values: list[float], tolerance: float) -> bool:
+    """Each value within `tolerance` (fraction) of their mean, as perf_analyzer's stability."""
+    if not values:
+        return False
+    mean = sum(values) / len(values)
+    if mean == 0:
+        return all(v == 0 for v in values)
+    return all(abs(v - mean) <= tolerance * mean for v in values)
+
+
+async def closed_loop(
+    sender: Sender,
+    *,
+    concurrency: int,
+    window_s: float = 1.0,
+    max_duration_s: float = 8.0,
+    stable_windows: int = 3,
+    tolerance: float = 0.10,
+    clock: Clock = time.perf_counter,
+    stop: asyncio.Event | None = None,
+    until_stable: bool = True,
+) -> StepResult:
+    """`concurrency` users each send the next request when the previous answers, in windows
+    until the last `stable_windows` agree within `tolerance` on throughput and mean latency,
+    or `max_duration_s` passes (always the full time when `until_stable` is false)."""
+    t0 = clock()
+    deadline = t0 + max_duration_s
+    per_window: dict[int, list[tuple[float, bool]]] = {}
+    finished = asyncio.Event()
+
+    async def user() -> None:
+        while not finished.is_set() and clock() < deadline:
+            sent = clock()
+            result = await sender()
+            done = clock()
+            index = int((done - t0) // window_s)
+            per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
+
+    users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
+    stable = False
+    completed = 0
+    try:
+        while clock() < deadline:
+            if stop is not None and stop.is_set():
+                break
+            await asyncio.sleep(max(t0 + (completed + 1) * window_s - clock(), 0.0))
+            completed = int((clock() - t0) // window_s)
+            last = [per_window.get(i, []) for i in range(completed - stable_windows, completed)]
+            if completed >= stable_windows and all(last):
+                rates = [len(w) / window_s for w in last]
+                means = [sum(s for s, _ in w) / len(w) for w in last]
+                if windows_agree(rates, tolerance) and windows_agree(means, tolerance):
+                    stable = True
+                    if until_stable:
+                        break
+    finally:
+        finished.set()
+        await asyncio.wait(users, timeout=10.0)
+        for task in users:
+            task.cancel()
+    elapsed = clock() - t0
+    used = range(max(completed - stable_windows, 0), completed) if completed else range(1)
+    hist = LatencyHistogram()
+    errors = requests = 0
+    for i in used:
+        for service_s, error in per_window.get(i, []):
+            hist.record(service_s)
+            errors += error
+            requests += 1
+    span = max(len(used) * window_s, 1e-9) if completed else max(elapsed, 1e-9)
+    return StepResult(
+        concurrency=concurrency,
+        throughput=requests / span,
+        p50_ms=hist.percentile_ms(50),
+        p95_ms=hist.percentile_ms(95),
+        p99_ms=hist.percentile_ms(99),
+        mean_ms=hist.mean_ms(),
+        requests=requests,
+        errors=errors,
+        windows=completed,
+        stable=stable,
+        elapsed_s=elapsed,
+    )
+
+
+class AiohttpSender:
+    """The load path's HTTP client: aiohttp with keep-alive (httpx is too slow for load)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 10.0,
+        connections: int = 64,
+    ) -> None:
+        self.url = url
+        self.method = method
+        self.body = body
+        self.headers = dict(headers or {})
+        if body is not None:
+            self.headers.setdefault("Content-Type", "application/json")
+        self.timeout_s = timeout_s
+        self.connections = connections
+        self._session: Any = None
+
+    async def __aenter__(self) -> AiohttpSender:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.connections),
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __call__(self) -> SendResult:
+        import aiohttp
+
+        try:
+            async with self._session.request(
+                self.method, self.url, data=self.body, headers=self.headers
+            ) as response:
+                await response.read()
+                timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}
+                return SendResult(response.status, timing or None)
+        except TimeoutError:
+            return SendResult(0, error="timeout")
+        except aiohttp.ClientError as exc:
+            return SendResult(0, error=type(exc).__name__)
+
+
+class HttpxSender:
+    """A load sender over httpx, for an injected transport (in-process tests)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: Any,
+        method: str = "POST",
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        import httpx
+
+        self.url = url
+        self.method = method
+        self.body = body
+        self.headers = dict(headers or {})
+        if body is not None:
+            self.headers.setdefault("Content-Type", "application/json")
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s)
+
+    async def __aenter__(self) -> HttpxSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def __call__(self) -> SendResult:
+        import httpx
+
+        try:
+            response = await self._client.request(
+                self.method, self.url, content=self.body, headers=self.headers
+            )
+        except httpx.TimeoutException:
+            return SendResult(0, error="timeout")
+        except httpx.HTTPError as exc:
+            return SendResult(0, error=type(exc).__name__)
+        timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}
+        return SendResult(response.status_code, timing or None)

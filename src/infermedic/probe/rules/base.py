@@ -1,0 +1,79 @@
+"""What the LIVE rules share: the measured-rule base class and evidence helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infermedic.model import Evidence, EvidenceKind, Finding
+from infermedic.probe.context import BlockingResult, ProbeContext
+from infermedic.probe.histogram import LatencyHistogram
+from infermedic.probe.plan import Thresholds
+from infermedic.rules import Rule
+
+
+class MeasuredRule(Rule):
+    """A LIVE rule: judges what the probe's checks measured, in `evaluate`."""
+
+    measured = True
+
+    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
+        raise NotImplementedError
+
+
+def measurement(action: str, observed: str, **values: Any) -> Evidence:
+    return Evidence(kind=EvidenceKind.MEASUREMENT, action=action, observed=observed, values=values)
+
+
+def latency_text(hist: LatencyHistogram) -> str:
+    return (
+        f"p50 {hist.percentile_ms(50):.1f} ms, p99 {hist.percentile_ms(99):.1f} ms, "
+        f"max {hist.max_ms():.1f} ms over {hist.count} requests"
+    )
+
+
+def canary_inflated(blocking: BlockingResult, limits: Thresholds) -> bool:
+    """The health canary's p99 service time under predict load is both `blocking_ratio`×
+    and `blocking_min_ms` above its idle p99.
+
+    Service time (from the actual send), not CO-corrected latency: the canary shares the
+    probe's event loop with the predict load, and the probe's own lateness must not count.
+    """
+    idle = blocking.idle.service.percentile_ms(99)
+    loaded = blocking.loaded.service.percentile_ms(99)
+    return loaded >= limits.blocking_ratio * idle and loaded - idle >= limits.blocking_min_ms
+
+
+def speedup(blocking: BlockingResult) -> float:
+    """Throughput at concurrency N over throughput at 1."""
+    single = blocking.single.throughput
+    return blocking.concurrent.throughput / single if single > 0 else float("nan")
+
+
+def blocking_evidence(ctx: ProbeContext, blocking: BlockingResult) -> list[Evidence]:
+    base = ctx.base_url
+    plan = ctx.plan
+    predict = ctx.service.predict_path
+    single, concurrent = blocking.single, blocking.concurrent
+    return [
+        measurement(
+            f"GET {base}{blocking.health_path} at {plan.canary_rate:g}/s, idle",
+            latency_text(blocking.idle.service),
+            p10_ms=round(blocking.idle.service.percentile_ms(10), 3),
+            **blocking.idle.service.summary(),
+        ),
+        measurement(
+            f"GET {base}{blocking.health_path} at {plan.canary_rate:g}/s while POST {predict} "
+            f"runs at concurrency {concurrent.concurrency}",
+            latency_text(blocking.loaded.service),
+            p10_ms=round(blocking.loaded.service.percentile_ms(10), 3),
+            **blocking.loaded.service.summary(),
+        ),
+        measurement(
+            f"POST {base}{predict} closed loop at concurrency 1 and {concurrent.concurrency}",
+            f"{single.throughput:.1f} → {concurrent.throughput:.1f} req/s "
+            f"(×{speedup(blocking):.2f}); mean latency {single.mean_ms:.1f} → "
+            f"{concurrent.mean_ms:.1f} ms",
+            single=single.to_dict(),
+            concurrent=concurrent.to_dict(),
+        ),
+    ]

@@ -1,0 +1,96 @@
+"""LIVE011: the known-good request fails under load that the service accepts."""
+
+from __future__ import annotations
+
+from infermedic.model import Finding, Severity
+from infermedic.probe.context import ProbeContext
+from infermedic.probe.loadgen import is_error
+from infermedic.probe.rules.base import MeasuredRule, measurement
+
+
+class ErrorsUnderLoad(MeasuredRule):
+    """Errors under load.
+
+    ## What it does
+    Checks the share of failed requests (4xx, 5xx, timeouts, connection errors) while the
+    known-good request — which succeeded alone — is sent under load: the open-loop run, the
+    concurrency sweep and the blocking check.
+
+    ## Why is this bad?
+    A request that works alone and fails under concurrency points at resource exhaustion,
+    a race on shared state, a connection pool or queue limit, or a dependency that times
+    out. Users see intermittent failures that never reproduce on a laptop.
+
+    ## How it's measured
+    - Statistic: failed / sent requests per load phase, and the failures by status.
+    - Window: each load phase.
+    - Minimum samples: `min-samples` (20) requests in the phase.
+    - Default threshold: ≥ `error-fraction` (1 %) failed, and at least 2 failures.
+    """
+
+    code = "LIVE011"
+    name = "errors-under-load"
+    severity = Severity.HIGH
+    summary = "Requests that succeed alone fail under load."
+    risk = "Intermittent failures for users; retries amplify the overload."
+    fix = (
+        "Look at the failing statuses: 503/429 → add capacity or shed load explicitly; "
+        "5xx → a race or exhausted resource in the handler; timeouts → bound the queue."
+    )
+
+    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
+        contract = ctx.contract
+        limits = ctx.thresholds
+        if contract is not None and contract.prediction is not None and not contract.prediction.ok:
+            return []  # the request fails alone: LIVE010 says so
+        phases: list[tuple[str, int, int, dict[int, int]]] = []
+        if ctx.load is not None:
+            statuses = dict(ctx.load.recorder.statuses)
+            phases.append(
+                (
+                    f"open loop at {ctx.load.rate:g} req/s for {ctx.load.duration_s:g} s",
+                    ctx.load.recorder.requests,
+                    ctx.load.recorder.errors,
+                    statuses,
+                )
+            )
+        phases.extend(
+            (f"closed loop at concurrency {step.concurrency}", step.requests, step.errors, {})
+            for step in ctx.sweep
+        )
+        if ctx.blocking is not None:
+            step = ctx.blocking.concurrent
+            phases.append(
+                (f"closed loop at concurrency {step.concurrency}", step.requests, step.errors, {})
+            )
+        failing = [
+            p
+            for p in phases
+            if p[1] >= limits.min_samples and p[2] >= 2 and p[2] / p[1] >= limits.error_fraction
+        ]
+        if not failing:
+            return []
+        worst = max(failing, key=lambda p: p[2] / p[1])
+        message = (
+            f"{worst[2]} of {worst[1]} requests ({worst[2] / worst[1]:.1%}) failed in the "
+            f"{worst[0]}, though the same request succeeded alone"
+        )
+        evidence = [
+            measurement(
+                f"POST {ctx.base_url}{ctx.service.predict_path}, {name}",
+                f"{errors} of {sent} failed"
+                + (
+                    ": "
+                    + ", ".join(
+                        f"{s or 'no response'}×{n}" for s, n in sorted(st.items()) if is_error(s)
+                    )
+                    if st
+                    else ""
+                ),
+                requests=sent,
+                errors=errors,
+                statuses={str(k): v for k, v in st.items()},
+            )
+            for name, sent, errors, st in failing
+        ]
+        return [self.finding(ctx.predict_location(), message, evidence=evidence)]

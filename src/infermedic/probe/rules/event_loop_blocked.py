@@ -1,0 +1,101 @@
+"""LIVE001: the service's event loop is blocked while it predicts."""
+
+from __future__ import annotations
+
+from infermedic.model import Finding, Notification, NotificationLevel, Severity
+from infermedic.probe.context import ProbeContext
+from infermedic.probe.rules.base import (
+    MeasuredRule,
+    blocking_evidence,
+    canary_inflated,
+)
+
+
+class EventLoopBlocked(MeasuredRule):
+    """Event loop blocked by prediction.
+
+    ## What it does
+    Checks whether a cheap endpoint (the liveness route) slows down while the prediction
+    route is under load, to the point of being slower than the predictions: the prediction
+    runs on the event loop and blocks every other request.
+
+    ## Why is this bad?
+    An `async def` route that calls `model.predict()` synchronously stalls the whole worker:
+    every concurrent request, the health check and the metrics scrape wait for it. Latency
+    grows with load, throughput stays at one request at a time, and liveness probes time
+    out under load so the orchestrator restarts healthy pods.
+
+    ## How it's measured
+    - Statistic: p99 service time of `GET <health>` sent open loop at the canary rate
+      (default 50/s), idle and while `POST <predict>` runs closed loop at concurrency N
+      (default 4); the p99 of those predictions.
+    - Window: the blocking check's duration (default 3 s per phase).
+    - Minimum samples: `min-samples` (20) canary requests in each phase.
+    - Default threshold: loaded p99 ≥ `blocking-ratio` (3)× idle p99 and ≥
+      `blocking-min-ms` (10 ms) above it, and ≥ `blocking-predict-ratio` (1.0)× the predict
+      p99: on a blocked loop the cheap request queues behind every prediction and ends up
+      slower than the expensive one, while CPU or GIL contention slows both alike (reported
+      as a note).
+
+    ## Options
+    `blocking-ratio`, `blocking-min-ms`, `blocking-predict-ratio`, `min-samples` in
+    `[tool.infermedic.probe]`.
+
+    ## References
+    - https://fastapi.tiangolo.com/async/
+    - https://www.starlette.io/threadpool/
+    """
+
+    code = "LIVE001"
+    name = "event-loop-blocked"
+    severity = Severity.HIGH
+    summary = "Prediction blocks the event loop: the health endpoint slows under predict load."
+    risk = "Every request on the worker, health checks included, waits for each prediction."
+    fix = (
+        "Run the model call off the loop: make the route `def`, or "
+        "`await run_in_threadpool(model.predict, x)` / `loop.run_in_executor(...)`."
+    )
+    checklist = ("D-03",)
+
+    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
+        blocking = ctx.blocking
+        limits = ctx.thresholds
+        if blocking is None:
+            return []
+        if min(blocking.idle.latency.count, blocking.loaded.latency.count) < limits.min_samples:
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=self.code,
+                    message="too few health-canary samples to judge event-loop blocking",
+                )
+            )
+            return []
+        if not canary_inflated(blocking, limits):
+            return []
+        idle = blocking.idle.service.percentile_ms(99)
+        loaded = blocking.loaded.service.percentile_ms(99)
+        predict_tail = blocking.concurrent.p99_ms
+        if loaded < limits.blocking_predict_ratio * predict_tail:
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=self.code,
+                    message=(
+                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load, but "
+                        f"stayed within the predictions' own p99 ({predict_tail:.1f} ms): CPU "
+                        "or GIL contention shared fairly, not a blocked loop"
+                    ),
+                )
+            )
+            return []
+        message = (
+            f"`GET {blocking.health_path}` p99 went from {idle:.1f} ms idle to {loaded:.1f} ms "
+            f"while `{ctx.service.predict_path}` was loaded at concurrency "
+            f"{blocking.concurrent.concurrency}, {loaded / predict_tail:.1f}× the predictions' "
+            f"own p99 ({predict_tail:.1f} ms): the cheap request queues behind predictions, so "
+            "the prediction blocks the event loop"
+        )
+        return [
+            self.finding(ctx.predict_location(), message, evidence=blocking_evidence(ctx, blocking))
+        ]
