@@ -34,15 +34,15 @@ def fake_engines(monkeypatch: pytest.MonkeyPatch) -> dict[CheckKind, list[str]]:
     """Stand-ins for the engines (each has its own real tests); they record their calls."""
     calls: dict[CheckKind, list[str]] = {kind: [] for kind in CheckKind}
 
-    def audit(check, inputs, settings, options):  # type: ignore[no-untyped-def]
+    def audit(check, inputs, settings, options, earlier):  # type: ignore[no-untyped-def]
         calls[CheckKind.AUDIT].append(str(inputs.repo))
         return Report(tool="audit", findings=(_finding("SVC001"),), rules_run=("SVC001",))
 
-    def probe(check, inputs, settings, options):  # type: ignore[no-untyped-def]
+    def probe(check, inputs, settings, options, earlier):  # type: ignore[no-untyped-def]
         calls[CheckKind.PROBE].append(",".join(check.probe_parts))
         return Report(tool="probe", findings=(_finding("LIVE001", None),))
 
-    def drift(check, inputs, settings, options):  # type: ignore[no-untyped-def]
+    def drift(check, inputs, settings, options, earlier):  # type: ignore[no-untyped-def]
         raise TargetUnreachable("data went away")
 
     monkeypatch.setitem(diagnose_module.RUNNERS, CheckKind.AUDIT, audit)

@@ -124,6 +124,7 @@ def run_scenario(
     duration_s: float = 5.0,
 ) -> ScenarioOutcome:
     """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`."""
+    from infermedic.demo.data import request_bodies
     from infermedic.demo.service import running_scenario
     from infermedic.demo.traffic import generate_traffic
     from infermedic.diagnose import DiagnoseOptions, audit_log_entry, diagnose
@@ -164,6 +165,7 @@ def run_scenario(
                 ),
                 options=DiagnoseOptions(
                     duration_s=duration_s,
+                    input_body=request_bodies(scenario, 1, seed=7)[0],
                     expect_version=scenario.pinned_model_version,
                     prediction_columns=("churn_probability",),
                 ),

@@ -15,8 +15,8 @@ from typing import Any
 from infermedic.diagnose.hypotheses import CheckKind, evaluate
 from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
-from infermedic.diagnose.router import Category, route
-from infermedic.errors import InfermedicError
+from infermedic.diagnose.router import route
+from infermedic.errors import InfermedicError, InputError
 from infermedic.model import Finding, Report
 from infermedic.settings import Settings
 
@@ -71,7 +71,8 @@ def diagnose(
             )
             continue
         say(f"running {check.kind.value}: {check.reason}")
-        runs.append(_run(check, inputs, settings, options, routed.categories))
+        earlier = {r.kind: r.report for r in runs if r.report is not None}
+        runs.append(_run(check, inputs, settings, options, earlier))
     findings: dict[CheckKind, list[Finding]] = {}
     for run in runs:
         findings.setdefault(run.kind, []).extend(run.findings)
@@ -98,12 +99,12 @@ def _run(
     inputs: Inputs,
     settings: Settings,
     options: DiagnoseOptions,
-    categories: tuple[Category, ...],
+    earlier: Mapping[CheckKind, Report],
 ) -> CheckRun:
     command = _command(check, inputs, options)
     started = time.perf_counter()
     try:
-        report = RUNNERS[check.kind](check, inputs, settings, options)
+        report = RUNNERS[check.kind](check, inputs, settings, options, earlier)
     except InfermedicError as exc:
         return CheckRun(
             kind=check.kind,
@@ -123,7 +124,11 @@ def _run(
 
 
 def _run_audit(
-    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    earlier: Mapping[CheckKind, Report],
 ) -> Report:
     from infermedic.audit import audit
 
@@ -132,7 +137,11 @@ def _run_audit(
 
 
 def _run_probe(
-    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    earlier: Mapping[CheckKind, Report],
 ) -> Report:
     from infermedic.probe import probe
     from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
@@ -154,7 +163,11 @@ def _run_probe(
 
 
 def _run_drift(
-    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    earlier: Mapping[CheckKind, Report],
 ) -> Report:
     from infermedic.drift import ColumnOptions, DriftOptions, drift
 
@@ -171,15 +184,39 @@ def _run_drift(
 
 
 def _run_profile(
-    check: PlannedCheck, inputs: Inputs, settings: Settings, options: DiagnoseOptions
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    earlier: Mapping[CheckKind, Report],
 ) -> Report:
+    """py-spy samples the service while a known-good request loads it: where the time goes."""
+    import json
+
     from infermedic.profile import sample_process
 
-    assert inputs.pid is not None
-    return sample_process(inputs.pid, duration=options.profile_duration_s, url=inputs.url)
+    assert inputs.pid is not None and inputs.url is not None
+    if options.input_body is None:
+        raise InputError(
+            "sampling the service under load needs a known-good request body",
+            hint="give --input request.json",
+        )
+    probe_report = earlier.get(CheckKind.PROBE)
+    routes = probe_report.measurements.get("routes", {}) if probe_report is not None else {}
+    predict_path = routes.get("predict") or "/predict"
+    return sample_process(
+        inputs.pid,
+        duration=options.profile_duration_s,
+        url=inputs.url.rstrip("/") + predict_path,
+        body=json.dumps(options.input_body).encode(),
+        settings=settings,
+    )
 
 
-RUNNERS: dict[CheckKind, Callable[[PlannedCheck, Inputs, Settings, DiagnoseOptions], Report]] = {
+Runner = Callable[
+    [PlannedCheck, Inputs, Settings, DiagnoseOptions, Mapping[CheckKind, Report]], Report
+]
+RUNNERS: dict[CheckKind, Runner] = {
     CheckKind.AUDIT: _run_audit,
     CheckKind.PROBE: _run_probe,
     CheckKind.DRIFT: _run_drift,

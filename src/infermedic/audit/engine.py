@@ -1,0 +1,123 @@
+"""The audit engine: discover files, run the Python and project rules, isolate failures,
+apply suppressions, and return one sorted `Report`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, discover
+from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
+from infermedic.audit.python.rule import PythonRule
+from infermedic.audit.python.runner import run_python
+from infermedic.errors import ConfigError
+from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.rules import Registry, Rule
+from infermedic.settings import Settings
+from infermedic.suppression import apply_suppressions
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def select_audit_rules(settings: Settings, registry: Registry) -> list[type[Rule]]:
+    """The selected rules that read source files (Python and project rules)."""
+    return [
+        rule
+        for rule in registry.select(settings.select, settings.ignore)
+        if issubclass(rule, PythonRule | ProjectRule)
+    ]
+
+
+def run_audit(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    """Audit `paths`. Raises `InputError` for a missing path and `ConfigError` for bad settings."""
+    clock = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    options = settings.options_for_engine("audit")
+    max_bytes = options.get("max-file-bytes", DEFAULT_MAX_FILE_BYTES)
+    if not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ConfigError("[tool.infermedic.audit] max-file-bytes must be a positive integer")
+    discovery = discover(list(paths), exclude=settings.exclude, max_file_bytes=max_bytes)
+    chosen = select_audit_rules(settings, registry or Registry.default())
+    python_rules = [rule() for rule in chosen if issubclass(rule, PythonRule)]
+    project_rules = [rule() for rule in chosen if issubclass(rule, ProjectRule)]
+    notes: list[Notification] = list(discovery.notifications)
+
+    python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
+    python = run_python(python_files, python_rules, settings, progress)
+    notes.extend(python.notifications)
+    findings: list[Finding] = list(python.findings)
+
+    texts: dict[str, str] = dict(python.texts)
+    readable: list[SourceFile] = []
+    for source in discovery.files:
+        if source.kind in {FileKind.PYTHON, FileKind.OTHER, FileKind.TERRAFORM_STATE}:
+            readable.append(source)  # Python was read above; the others are not read as text
+            continue
+        try:
+            texts[source.relpath] = source.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            notes.append(
+                Notification(
+                    level=NotificationLevel.WARNING,
+                    message=f"skipped: cannot read as UTF-8 text ({exc})",
+                    path=source.relpath,
+                )
+            )
+            continue
+        readable.append(source)
+
+    project = AuditProject(
+        root=discovery.root,
+        files=tuple(readable),
+        settings=settings,
+        routes=python.index.project_routes(),
+        tracked_files=discovery.tracked_files,
+    )
+    for rule in project_rules:
+        try:
+            findings.extend(rule.check(project))
+        except Exception as exc:  # noqa: BLE001 - one rule must not end the run
+            notes.append(
+                Notification(
+                    level=NotificationLevel.ERROR,
+                    message=f"internal error in {rule.code}: {type(exc).__name__}: {exc}",
+                    rule=rule.code,
+                )
+            )
+
+    rules_run = tuple(sorted(rule.code for rule in chosen))
+    kept, unused = apply_suppressions(findings, texts.get, sorted(texts), rules_run)
+    notes.extend(unused)
+    return Report(
+        tool="audit",
+        findings=tuple(kept),
+        notifications=tuple(notes),
+        rules_run=rules_run,
+        inputs=tuple(str(p) for p in paths),
+        measurements={
+            "files": len(discovery.files),
+            "python_files": len(python_files),
+            "python_files_parsed": len(python.index.modules),
+            "routes": [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "handler": r.handler,
+                    "file": r.file,
+                    "line": r.line,
+                    "async": r.is_async,
+                }
+                for r in project.routes
+            ],
+        },
+        started_at=started_at,
+        duration_s=round(time.perf_counter() - clock, 3),
+    ).sorted()

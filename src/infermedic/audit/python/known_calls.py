@@ -1,0 +1,292 @@
+"""What the Python rules know about libraries: model loaders, model methods, delegation, clients.
+
+Qualified names are matched after import-alias resolution (`import joblib as jl` →
+`joblib.load`). Lists are kept here, not in the rules, so every rule agrees on what a
+model or a blocking client is.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Calls that load a model artifact (or build a model object that serves predictions).
+MODEL_LOADERS = frozenset(
+    {
+        "joblib.load",
+        "pickle.load",
+        "pickle.loads",
+        "cloudpickle.load",
+        "dill.load",
+        "skops.io.load",
+        "torch.load",
+        "torch.jit.load",
+        "torch.hub.load",
+        "onnxruntime.InferenceSession",
+        "tensorflow.saved_model.load",
+        "tensorflow_hub.load",
+        "tensorflow.keras.models.load_model",
+        "tf_keras.models.load_model",
+        "keras.models.load_model",
+        "keras.saving.load_model",
+        "transformers.pipeline",
+        "sentence_transformers.SentenceTransformer",
+        "spacy.load",
+        "xgboost.Booster",
+        "lightgbm.Booster",
+        "catboost.CatBoost",
+        "whisper.load_model",
+        "ultralytics.YOLO",
+    }
+)
+# Any qualified name ending like this is a loader too (mlflow.pyfunc.load_model,
+# mlflow.sklearn.load_model, bentoml.sklearn.load_model, keras `load_model`).
+MODEL_LOADER_SUFFIXES = (".load_model",)
+MODEL_LOADER_PREFIXES = ("mlflow.",)
+# `X.from_pretrained` loads weights; tokenizers and configs are not models.
+NOT_MODEL_PRETRAINED = re.compile(r"Tokenizer|Processor|FeatureExtractor|Config|ImageProcessor")
+# Estimator classes built in the service are models too.
+ESTIMATOR_MODULES = ("sklearn.", "xgboost.", "lightgbm.", "catboost.")
+
+# Methods whose call on anything is a model computation.
+MODEL_METHODS = frozenset(
+    {
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "forward",
+        "predict_on_batch",
+        "score_samples",
+        "kneighbors",
+    }
+)
+# Methods that are a model computation only when the receiver is known to be a model.
+MODEL_METHODS_ON_KNOWN_MODEL = frozenset(
+    {"run", "transform", "generate", "encode", "infer", "inference", "embed", "detect"}
+)
+
+# Delegation: the callable argument runs in a worker thread, not on the event loop.
+# value: index of the positional argument that holds the callable.
+THREAD_DELEGATION = {
+    "starlette.concurrency.run_in_threadpool": 0,
+    "fastapi.concurrency.run_in_threadpool": 0,
+    "asyncio.to_thread": 0,
+    "anyio.to_thread.run_sync": 0,
+    "asyncer.asyncify": 0,
+}
+TASK_SPAWNERS = frozenset({"asyncio.create_task", "asyncio.ensure_future"})
+
+# Web frameworks: the constructor qualified name → framework.
+APP_CONSTRUCTORS = {
+    "fastapi.FastAPI": "fastapi",
+    "fastapi.APIRouter": "fastapi",
+    "starlette.applications.Starlette": "starlette",
+    "starlette.routing.Router": "starlette",
+    "flask.Flask": "flask",
+    "flask.Blueprint": "flask",
+    "quart.Quart": "quart",
+    "quart.Blueprint": "quart",
+    "sanic.Sanic": "sanic",
+}
+# Frameworks whose `async def` handlers run on the server's event loop.
+ASGI_FRAMEWORKS = frozenset({"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml"})
+ROUTE_DECORATOR_METHODS = {
+    "get": "GET",
+    "post": "POST",
+    "put": "PUT",
+    "delete": "DELETE",
+    "patch": "PATCH",
+    "head": "HEAD",
+    "options": "OPTIONS",
+    "api_route": "*",
+    "route": "*",
+    "websocket": "WEBSOCKET",
+}
+RESTFUL_RESOURCE_BASES = frozenset(
+    {"flask_restful.Resource", "flask_restx.Resource", "flask.views.MethodView"}
+)
+KSERVE_MODEL_BASES = frozenset({"kserve.Model", "kserve.model.Model", "kserve.KFModel"})
+KSERVE_HANDLERS = {
+    "predict": "POST",
+    "preprocess": "POST",
+    "postprocess": "POST",
+    "explain": "POST",
+}
+
+# Synchronous clients whose every method call does network or disk I/O.
+SYNC_CLIENT_CONSTRUCTORS = frozenset(
+    {
+        "redis.Redis",
+        "redis.StrictRedis",
+        "redis.from_url",
+        "redis.Redis.from_url",
+        "redis.client.Redis",
+        "psycopg2.connect",
+        "psycopg.connect",
+        "pymysql.connect",
+        "MySQLdb.connect",
+        "mysql.connector.connect",
+        "sqlite3.connect",
+        "pymongo.MongoClient",
+        "boto3.client",
+        "boto3.resource",
+        "requests.Session",
+        "requests.session",
+        "httpx.Client",
+        "sqlalchemy.create_engine",
+        "sqlalchemy.orm.Session",
+        "elasticsearch.Elasticsearch",
+        "cassandra.cluster.Cluster",
+        "kafka.KafkaProducer",
+        "google.cloud.bigquery.Client",
+    }
+)
+# Methods of a sync client that return another handle on the same connection (no I/O yet).
+SYNC_CLIENT_HANDLES = frozenset(
+    {
+        "cursor",
+        "pipeline",
+        "connect",
+        "begin",
+        "session",
+        "Table",
+        "table",
+        "Bucket",
+        "collection",
+        "get_collection",
+        "get_database",
+        "scalars",
+    }
+)
+# Plain blocking calls (ruff ASYNC210/220/230/251 flag these when written directly in an
+# `async def`; infermedic adds them only when reached through the repo's call graph).
+BLOCKING_CALLS = frozenset(
+    {
+        "time.sleep",
+        "urllib.request.urlopen",
+        "requests.get",
+        "requests.post",
+        "requests.put",
+        "requests.delete",
+        "requests.patch",
+        "requests.head",
+        "requests.request",
+        "httpx.get",
+        "httpx.post",
+        "httpx.put",
+        "httpx.delete",
+        "httpx.patch",
+        "httpx.request",
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_output",
+        "subprocess.check_call",
+        "os.system",
+        "open",
+        "io.open",
+    }
+)
+
+# Outbound HTTP calls and where their timeout lives.
+HTTP_CALLS_NEEDING_TIMEOUT = frozenset(
+    {
+        "requests.get",
+        "requests.post",
+        "requests.put",
+        "requests.delete",
+        "requests.patch",
+        "requests.head",
+        "requests.options",
+        "requests.request",
+        "urllib.request.urlopen",
+    }
+)
+HTTP_CLIENT_METHODS = frozenset(
+    {"get", "post", "put", "delete", "patch", "head", "options", "request", "send"}
+)
+
+EXPLAINER_PREFIXES = ("shap.", "lime.", "alibi.explainers.")
+EXPLAINER_NAME = re.compile(r"Explainer$")
+
+# Prediction-log sinks: writes that belong off the request path.
+LOG_WRITE_METHODS = frozenset(
+    {"to_csv", "to_parquet", "to_sql", "to_json", "insert_one", "insert_many", "put_object"}
+)
+LOG_WRITE_CALLS = frozenset(
+    {
+        "mlflow.log_metric",
+        "mlflow.log_metrics",
+        "mlflow.log_param",
+        "mlflow.log_dict",
+        "mlflow.log_table",
+        "mlflow.log_text",
+        "json.dump",
+        "csv.writer",
+        "pickle.dump",
+    }
+)
+DB_WRITE_METHODS = frozenset(
+    {
+        "execute",
+        "executemany",
+        "commit",
+        "insert",
+        "add",
+        "set",
+        "lpush",
+        "rpush",
+        "xadd",
+        "hset",
+        "publish",
+        "send",
+        "put_item",
+        "index",
+    }
+)
+
+TORCH_MODULE_BASES = frozenset(
+    {
+        "torch.nn.Module",
+        "torch.nn.modules.module.Module",
+        "pytorch_lightning.LightningModule",
+        "lightning.LightningModule",
+    }
+)
+TORCH_LOADERS = frozenset({"torch.load", "torch.jit.load", "torch.hub.load"})
+NO_GRAD_CONTEXTS = frozenset(
+    {
+        "torch.no_grad",
+        "torch.inference_mode",
+        "torch.autograd.no_grad",
+        "torch.autograd.grad_mode.no_grad",
+        "torch.autograd.grad_mode.inference_mode",
+    }
+)
+
+
+def is_model_loader(qualified: str) -> bool:
+    """Whether a call to `qualified` loads or builds a model."""
+    if qualified in MODEL_LOADERS:
+        return True
+    if qualified.endswith(MODEL_LOADER_SUFFIXES):
+        return True
+    if qualified.startswith(MODEL_LOADER_PREFIXES) and qualified.endswith(("load_model", ".load")):
+        return True
+    if qualified.endswith(".from_pretrained"):
+        owner = qualified.rsplit(".", 2)[-2] if qualified.count(".") >= 1 else ""
+        return not NOT_MODEL_PRETRAINED.search(owner)
+    return False
+
+
+def is_estimator_class(qualified: str) -> bool:
+    """`sklearn.ensemble.RandomForestClassifier` and kin: a model built in code."""
+    if not qualified.startswith(ESTIMATOR_MODULES):
+        return False
+    last = qualified.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not last.endswith(("Error", "Warning", "Dataset"))
+
+
+def is_explainer(qualified: str) -> bool:
+    return qualified.startswith(EXPLAINER_PREFIXES) and bool(
+        EXPLAINER_NAME.search(qualified.rsplit(".", 1)[-1])
+    )

@@ -1,0 +1,115 @@
+"""SVC003: synchronous network or disk I/O on the event loop of an `async def` route."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from infermedic.audit.python import known_calls as kc
+from infermedic.audit.python.context import call_text
+from infermedic.audit.python.rule import PythonRule, Scope, first
+from infermedic.audit.python.rules.blocking_prediction_log import log_write
+from infermedic.audit.python.walker import BindingKind, Flag
+from infermedic.model import Finding, Severity
+
+
+class BlockingIoInAsyncRoute(PythonRule):
+    """
+    ## What it does
+    Checks for synchronous I/O on the event loop of an `async def` route: calls on
+    synchronous Redis, SQL (`psycopg2`, `sqlite3`, `pymysql`, SQLAlchemy `Session`), MongoDB,
+    boto3 and `requests.Session`/`httpx.Client` clients anywhere on the route's call path,
+    and `requests`, `urlopen`, `open`, `time.sleep` and `subprocess` calls inside sync
+    helpers that an async route calls directly.
+
+    ## Why is this bad?
+    While a synchronous client waits for the network, the whole event loop waits with it:
+    every other request of the worker stalls. A feature-store lookup that takes 20 ms adds
+    up to 20 ms to every concurrent request, and a slow Redis becomes a full outage.
+
+    ## Example
+    ```python
+    import redis
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    cache = redis.Redis(host="features", socket_timeout=0.05)
+
+    @app.get("/features/{user_id}")
+    async def features(user_id: str):
+        return {"features": cache.hgetall(f"user:{user_id}")}
+    ```
+
+    Use instead:
+    ```python
+    import redis.asyncio
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    cache = redis.asyncio.Redis(host="features", socket_timeout=0.05)
+
+    @app.get("/features/{user_id}")
+    async def features(user_id: str):
+        return {"features": await cache.hgetall(f"user:{user_id}")}
+    ```
+
+    ## Known problems
+    `requests`, `open`, `time.sleep` and `subprocess` written directly in an `async def`
+    are left to ruff (ASYNC210, ASYNC230, ASYNC251, ASYNC220); this rule reports them only
+    when they hide in a sync helper. Writes that are prediction logging are reported by
+    SVC005 instead. A client that arrives as a function parameter is not recognised.
+
+    ## References
+    - ruff `ASYNC210`/`ASYNC230`/`ASYNC251`, flake8-async `ASYNC200`.
+    """
+
+    code = "SVC003"
+    name = "blocking-io-in-async-route"
+    severity = Severity.HIGH
+    summary = "Synchronous network or disk I/O blocks the event loop of an async route."
+    fix = (
+        "Use an async client (`redis.asyncio`, `asyncpg`, `httpx.AsyncClient`) or "
+        "`await run_in_threadpool(...)` around the call."
+    )
+    risk = "The event loop waits on the network; all concurrent requests stall with it."
+    checklist = ()
+    node_types = (ast.Call,)
+
+    def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
+        assert isinstance(node, ast.Call)
+        if scope.flags & Flag.AWAITED:
+            return
+        reaches = scope.on_loop()
+        if not reaches:
+            return
+        what = self._blocking(node, scope)
+        if what is None:
+            return
+        reach = first(reaches)
+        if log_write(node, scope, reach) is not None:
+            return  # SVC005's finding
+        via = "" if len(reach.chain) == 1 else f" through `{' → '.join(reach.chain)}`"
+        yield self.finding(
+            scope.ctx.location(node),
+            f"`{what}` does blocking I/O on the event loop of async route "
+            f"`{reach.route.label}`{via}",
+            evidence=scope.evidence(node, reach, what),
+            fingerprint_key=f"{what}|{reach.route.label}",
+        )
+
+    def _blocking(self, node: ast.Call, scope: Scope) -> str | None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            receiver = scope.binding(func.value)
+            if (
+                receiver is not None
+                and receiver.kind is BindingKind.SYNC_CLIENT
+                and func.attr not in kc.SYNC_CLIENT_HANDLES
+            ):
+                return call_text(node)
+        qualified = scope.qualified(func)
+        if qualified in kc.BLOCKING_CALLS:
+            function = scope.function
+            if function is not None and not function.is_async:
+                return qualified  # an async def body is ruff ASYNC2xx's territory
+        return None

@@ -1,0 +1,154 @@
+"""SVC005: the prediction log is written synchronously inside the request."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from infermedic.audit.python import known_calls as kc
+from infermedic.audit.python.context import call_text
+from infermedic.audit.python.index import Reach
+from infermedic.audit.python.rule import PythonRule, Scope, first
+from infermedic.audit.python.walker import BindingKind, Flag
+from infermedic.model import Finding, Severity
+
+_LOGGING_NAME = re.compile(r"log|record|save|store|persist|audit|track|write|sink", re.I)
+_LOG_PATH = re.compile(r"log|pred|infer|audit|events", re.I)
+
+
+def log_write(call: ast.Call, scope: Scope, reach: Reach) -> str | None:
+    """The log sink `call` writes to synchronously (`df.to_csv`, `cursor.execute`), or None."""
+    if scope.flags & Flag.AWAITED:
+        return None
+    func = call.func
+    qualified = scope.qualified(func)
+    names_logging = any(_LOGGING_NAME.search(step) for step in reach.chain)
+    if qualified in kc.LOG_WRITE_CALLS and (qualified.startswith("mlflow.") or names_logging):
+        return qualified
+    if qualified in {"open", "io.open"}:
+        mode = (
+            call.args[1]
+            if len(call.args) > 1
+            else next((k.value for k in call.keywords if k.arg == "mode"), None)
+        )
+        if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and "a" in mode.value:
+            return f"open(..., {mode.value!r})"
+        return None
+    if not isinstance(func, ast.Attribute):
+        return None
+    method = func.attr
+    if method in {"insert_one", "insert_many", "to_sql", "put_object", "xadd"}:
+        return call_text(call)
+    if method in kc.LOG_WRITE_METHODS:
+        path = call.args[0] if call.args else None
+        literal = isinstance(path, ast.Constant) and isinstance(path.value, str)
+        if names_logging or (literal and _LOG_PATH.search(str(path.value))):  # type: ignore[union-attr]
+            return call_text(call)
+        return None
+    if method in kc.DB_WRITE_METHODS:
+        receiver = scope.binding(func.value)
+        if receiver is not None and receiver.kind is BindingKind.SYNC_CLIENT and names_logging:
+            return call_text(call)
+        if method in {"execute", "executemany"} and call.args:
+            sql = call.args[0]
+            if (
+                isinstance(sql, ast.Constant)
+                and isinstance(sql.value, str)
+                and re.match(r"\s*insert\b", sql.value, re.I)
+            ):
+                return call_text(call)
+    if method in {"writerow", "writerows", "write"} and names_logging:
+        return call_text(call)
+    return None
+
+
+class BlockingPredictionLog(PythonRule):
+    """
+    ## What it does
+    Checks for prediction logging written synchronously on the request path: a CSV or
+    Parquet append, a database `INSERT`, a MongoDB `insert_one`, an `open(..., "a")` file
+    append, an `mlflow.log_*` call, executed by a route or by a repo function it calls
+    (names like `log_prediction`, `save_record`, `store_*` mark logging helpers).
+
+    ## Why is this bad?
+    The response waits for the log sink. A slow disk, a locked table or a network hiccup
+    in the logging database turns into prediction latency, and an exception in the sink
+    turns into a 5xx for a prediction that succeeded. Prediction logs should be
+    fire-and-forget: queued, written in the background, errors counted and swallowed.
+
+    ## Example
+    ```python
+    import sqlite3
+
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    db = sqlite3.connect("predictions.db", check_same_thread=False)
+
+    def log_prediction(features, score):
+        db.execute("INSERT INTO predictions VALUES (?, ?)", (str(features), score))
+        db.commit()
+
+    @app.post("/predict")
+    def predict(features: list[float]):
+        score = sum(features)
+        log_prediction(features, score)
+        return {"score": score}
+    ```
+
+    Use instead:
+    ```python
+    import sqlite3
+
+    from fastapi import BackgroundTasks, FastAPI
+
+    app = FastAPI()
+    db = sqlite3.connect("predictions.db", check_same_thread=False)
+
+    def log_prediction(features, score):
+        db.execute("INSERT INTO predictions VALUES (?, ?)", (str(features), score))
+        db.commit()
+
+    @app.post("/predict")
+    def predict(features: list[float], background_tasks: BackgroundTasks):
+        score = sum(features)
+        background_tasks.add_task(log_prediction, features, score)
+        return {"score": score}
+    ```
+
+    ## Known problems
+    Standard `logging` calls are not reported: they are cheap unless a handler ships
+    records over the network synchronously, which the rule cannot see. A write to a sink
+    whose helper has a neutral name (`handle()`) is only reported when it is recognisably a
+    log (an SQL `INSERT`, an append-mode `open`, a path containing `log` or `pred`).
+    """
+
+    code = "SVC005"
+    name = "blocking-prediction-log"
+    severity = Severity.MEDIUM
+    summary = "The prediction log is written synchronously while the client waits."
+    fix = (
+        "Hand the write to `background_tasks.add_task(...)` or a bounded queue drained by "
+        "a background writer (`infermedic.instrument` has one)."
+    )
+    risk = "A slow or failing log sink adds latency to, or fails, every prediction."
+    checklist = ("D-21/22",)
+    node_types = (ast.Call,)
+
+    def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
+        assert isinstance(node, ast.Call)
+        reaches = scope.on_request_path()
+        if not reaches:
+            return
+        reach = first(reaches)
+        sink = log_write(node, scope, reach)
+        if sink is None:
+            return
+        via = "" if len(reach.chain) == 1 else f" (through `{' → '.join(reach.chain)}`)"
+        yield self.finding(
+            scope.ctx.location(node),
+            f"`{sink}` writes the prediction log while `{reach.route.label}` waits{via}",
+            evidence=scope.evidence(node, reach, sink),
+            fingerprint_key=f"{sink}|{reach.route.label}",
+        )

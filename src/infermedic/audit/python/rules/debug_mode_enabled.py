@@ -1,0 +1,98 @@
+"""SVC009: an ASGI app or Flask config created with debug mode on."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from infermedic.audit.python.rule import PythonRule, Scope
+from infermedic.audit.python.walker import BindingKind
+from infermedic.model import Finding, Severity
+
+_DEBUG_APPS = frozenset({"fastapi.FastAPI", "starlette.applications.Starlette", "quart.Quart"})
+
+
+class DebugModeEnabled(PythonRule):
+    """
+    ## What it does
+    Checks for debug mode switched on in code that ships: `FastAPI(debug=True)`,
+    `Starlette(debug=True)`, `Quart(debug=True)`, `app.debug = True` and
+    `app.config["DEBUG"] = True` on a Flask or Quart app.
+
+    ## Why is this bad?
+    Debug mode returns full tracebacks (file paths, library versions, sometimes request
+    data and secrets in locals) to any client that triggers an error, and Flask's debugger
+    can execute code. In a model service a malformed payload is enough to trigger one.
+
+    ## Example
+    ```python
+    from fastapi import FastAPI
+
+    app = FastAPI(debug=True)
+    ```
+
+    Use instead:
+    ```python
+    import os
+
+    from fastapi import FastAPI
+
+    app = FastAPI(debug=os.environ.get("APP_DEBUG") == "1")
+    ```
+
+    ## Known problems
+    Only the literal `True` is reported; a value read from settings is assumed to be off in
+    production.
+
+    ## References
+    - ruff `S201` / bandit `B201` report Flask's `app.run(debug=True)`; this rule covers the
+      ASGI frameworks and Flask's config switches, which they do not.
+    """
+
+    code = "SVC009"
+    name = "debug-mode-enabled"
+    severity = Severity.MEDIUM
+    summary = "Debug mode is on: errors return tracebacks to clients."
+    fix = "Drop `debug=True`, or read it from an environment variable that is off in production."
+    risk = "Tracebacks leak paths, versions and data to any client that sends bad input."
+    checklist = ()
+    node_types = (ast.Call, ast.Assign)
+
+    def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
+        if isinstance(node, ast.Call):
+            qualified = scope.qualified(node.func)
+            if qualified not in _DEBUG_APPS:
+                return
+            debug = next((k.value for k in node.keywords if k.arg == "debug"), None)
+            if isinstance(debug, ast.Constant) and debug.value is True:
+                yield self.finding(
+                    scope.ctx.location(node),
+                    f"`{qualified}(debug=True)` sends tracebacks to clients",
+                    evidence=scope.evidence(node),
+                )
+            return
+        if not isinstance(node, ast.Assign):
+            return
+        if not (isinstance(node.value, ast.Constant) and node.value.value is True):
+            return
+        for target in node.targets:
+            owner: ast.expr | None = None
+            if isinstance(target, ast.Attribute) and target.attr == "debug":
+                owner = target.value
+            elif (
+                isinstance(target, ast.Subscript)
+                and isinstance(target.slice, ast.Constant)
+                and target.slice.value == "DEBUG"
+                and isinstance(target.value, ast.Attribute)
+                and target.value.attr == "config"
+            ):
+                owner = target.value.value
+            if owner is None:
+                continue
+            app = scope.binding(owner)
+            if app is not None and app.kind is BindingKind.APP:
+                yield self.finding(
+                    scope.ctx.location(node),
+                    f"`{ast.unparse(target)} = True` turns debug mode on",
+                    evidence=scope.evidence(node),
+                )

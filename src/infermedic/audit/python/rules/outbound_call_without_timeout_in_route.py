@@ -1,0 +1,120 @@
+"""SVC004: an outbound HTTP call without a timeout while serving a request."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from infermedic.audit.python import known_calls as kc
+from infermedic.audit.python.context import call_text, has_kwargs_splat, keyword
+from infermedic.audit.python.rule import PythonRule, Scope, first
+from infermedic.audit.python.walker import BindingKind
+from infermedic.model import Finding, Severity
+
+
+class OutboundCallWithoutTimeoutInRoute(PythonRule):
+    """
+    ## What it does
+    Checks for outbound HTTP calls made while a route serves a request (in the handler or
+    a repo function it calls) that have no timeout: `requests.get/post/...`,
+    `urllib.request.urlopen` and calls on a `requests.Session` without `timeout=`, and
+    `httpx` calls with `timeout=None`.
+
+    ## Why is this bad?
+    `requests` waits forever by default. When a feature store or downstream model hangs,
+    each request holds a worker thread (or the event loop) until the client gives up: the
+    pool fills, health checks time out and the pod is restarted for a problem elsewhere.
+    Inside a route the timeout is the service's latency budget, not a nicety.
+
+    ## Example
+    ```python
+    import requests
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(user_id: str):
+        features = requests.get(f"http://features/users/{user_id}").json()
+        return {"n_features": len(features)}
+    ```
+
+    Use instead:
+    ```python
+    import requests
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(user_id: str):
+        response = requests.get(f"http://features/users/{user_id}", timeout=(0.5, 2.0))
+        return {"n_features": len(response.json())}
+    ```
+
+    ## Known problems
+    `httpx` has a 5 s default and is only reported with an explicit `timeout=None`; a
+    timeout set on the session object (`session.request = partial(...)`, an adapter) is not
+    seen. `aiohttp` sessions are not checked.
+
+    ## References
+    - ruff `S113` / bandit `B113` flag a missing timeout anywhere; this rule reports the
+      calls on the request path, where the timeout bounds the service's latency.
+    """
+
+    code = "SVC004"
+    name = "outbound-call-without-timeout-in-route"
+    severity = Severity.MEDIUM
+    summary = "An outbound HTTP call on the request path has no timeout."
+    fix = "Pass `timeout=(connect_s, read_s)` sized to the route's latency budget."
+    risk = "A hung dependency holds workers until the service stops answering."
+    checklist = ()
+    node_types = (ast.Call,)
+
+    def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
+        assert isinstance(node, ast.Call)
+        reaches = scope.on_request_path()
+        if not reaches or has_kwargs_splat(node):
+            return
+        what = self._outbound(node, scope)
+        if what is None:
+            return
+        timeout = keyword(node, "timeout")
+        is_httpx = what.startswith("httpx.")
+        explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
+        if is_httpx and not explicit_none:
+            return
+        if timeout is not None and not explicit_none:
+            return
+        if what == "urllib.request.urlopen" and len(node.args) >= 3:
+            return  # urlopen(url, data, timeout)
+        reach = first(reaches)
+        state = "`timeout=None`" if explicit_none else "no timeout"
+        yield self.finding(
+            scope.ctx.location(node),
+            f"`{what}` has {state} while `{reach.route.label}` waits for it",
+            evidence=scope.evidence(node, reach, what),
+            fingerprint_key=f"{what}|{reach.route.label}",
+        )
+
+    def _outbound(self, node: ast.Call, scope: Scope) -> str | None:
+        qualified = scope.qualified(node.func)
+        if qualified in kc.HTTP_CALLS_NEEDING_TIMEOUT:
+            return qualified
+        if (
+            qualified is not None
+            and qualified.startswith("httpx.")
+            and qualified.rsplit(".", 1)[-1] in kc.HTTP_CLIENT_METHODS
+        ):
+            return qualified
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in kc.HTTP_CLIENT_METHODS:
+            receiver = scope.binding(func.value)
+            if (
+                receiver is not None
+                and receiver.kind is BindingKind.SYNC_CLIENT
+                and receiver.origin in {"requests.Session", "requests.session", "httpx.Client"}
+            ):
+                prefix = "httpx." if receiver.origin == "httpx.Client" else ""
+                return prefix + call_text(node)
+        return None
