@@ -1,8 +1,32 @@
-"""Live diagnosis of a running model service: `probe(target, plan) -> Report`."""
+"""Live diagnosis of a running model service: `probe(target, plan) -> Report`.
+
+The package namespace is loaded lazily (PEP 562): the rule catalogue imports this package's
+`rules` subpackage on every command, and must not pay for the engine (DuckDB, scipy, HTTP
+clients) to do so. The engine lives in `api.py`.
+"""
 
 from __future__ import annotations
 
-from infermedic.probe.engine import ProgressCallback, probe
-from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infermedic.probe.api import (
+        CheckName,
+        ProbePlan,
+        ProgressCallback,
+        Thresholds,
+        probe,
+    )
 
 __all__ = ["CheckName", "ProbePlan", "ProgressCallback", "Thresholds", "probe"]
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    api = importlib.import_module("infermedic.probe.api")
+    try:
+        return getattr(api, name)
+    except AttributeError:
+        raise AttributeError(f"module 'infermedic.probe' has no attribute {name!r}") from None

@@ -1,14 +1,31 @@
-"""Model profiling: where a model's time and memory go, and what would make it faster, measured.
+"""Where a model's time and memory go: `profile_model(...)` offline, `sample_process(pid)` live.
 
-`profile_model` loads a model in a worker process and measures it; `sample_process` samples a
-running service's stacks with py-spy. Loading a pickle runs code: only the artifact the user
-names is ever loaded, and only inside the worker process.
+The package namespace is loaded lazily (PEP 562): the rule catalogue imports this package's
+`rules` subpackage on every command, and must not pay for the engine (DuckDB, scipy, HTTP
+clients) to do so. The engine lives in `api.py`.
 """
 
 from __future__ import annotations
 
-from infermedic.profile.config import MeasurePlan, ProfileThresholds
-from infermedic.profile.engine import profile_model
-from infermedic.profile.live import sample_process
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infermedic.profile.api import (
+        MeasurePlan,
+        ProfileThresholds,
+        profile_model,
+        sample_process,
+    )
 
 __all__ = ["MeasurePlan", "ProfileThresholds", "profile_model", "sample_process"]
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    api = importlib.import_module("infermedic.profile.api")
+    try:
+        return getattr(api, name)
+    except AttributeError:
+        raise AttributeError(f"module 'infermedic.profile' has no attribute {name!r}") from None
