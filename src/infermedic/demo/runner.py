@@ -168,6 +168,7 @@ def run_scenario(
                     input_body=request_bodies(scenario, 1, seed=7)[0],
                     expect_version=scenario.pinned_model_version,
                     prediction_columns=("churn_probability",),
+                    target_columns=("churned",),
                 ),
                 progress=lambda message: say(f"    {message}"),
             )

@@ -88,7 +88,7 @@ CAUSES: tuple[Cause, ...] = (
         component="serving code",
         categories=(Category.SLOW, Category.SPIKES, Category.FAILURES),
         static=("SVC001", "SVC003"),
-        confirming=("LIVE001",),
+        confirming=("LIVE001", "PROF013"),
         long_term_fix="Keep `async def` routes free of CPU work: run the model in a thread or "
         "process pool (or a dedicated inference server) and bound its concurrency.",
         prevention=(
@@ -104,7 +104,8 @@ CAUSES: tuple[Cause, ...] = (
         component="serving code",
         categories=(Category.SLOW, Category.SPIKES),
         static=(),
-        confirming=("LIVE002",),
+        confirming=("PROF014",),
+        corroborating=("LIVE002",),
         long_term_fix="Remove the global lock (most estimators are safe to call concurrently) "
         "or give each worker its own model copy; size the thread pool to the cores.",
         prevention=(
@@ -402,15 +403,20 @@ def _judge(
             f"static {', '.join(sorted(found_static))}; not measured (give --url to measure)",
         )
     if found_corroborating:
+        # A shared symptom alone: the cause-specific evidence decides, if its check ran.
         shared = ", ".join(sorted(found_corroborating))
-        if CheckKind.AUDIT in ran and cause.static:
+        specific = (*cause.static, *cause.confirming)
+        deciders = {check_for_code(code) for code in specific}
+        if deciders and deciders <= ran:
             return judged(
                 Status.REFUTED,
-                f"{shared} measured, but the audit found none of {', '.join(cause.static)}",
+                f"{shared} measured, but {', '.join(sorted(k.value for k in deciders))} found "
+                f"none of {', '.join(specific)}",
             )
+        missing = ", ".join(_input_for(k) for k in CheckKind if k in deciders - ran)
         return judged(
             Status.NOT_TESTED,
-            f"{shared} measured is consistent with it; needs --repo PATH to tell",
+            f"{shared} measured is consistent with it; needs {missing} to tell",
         )
     if able:
         return judged(Status.REFUTED, f"no evidence from {', '.join(k.value for k in able)}")

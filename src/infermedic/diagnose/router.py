@@ -131,7 +131,6 @@ KEYWORDS: dict[Category, tuple[str, ...]] = {
         r"swap(ping)?",
         r"evicted",
         r"killed",
-        r"grow(s|ing|th)?",
     ),
 }
 

@@ -110,7 +110,32 @@ def compare_profiles(
     exact = exact or {}
     notifications: list[Notification] = []
     findings: list[Finding] = []
-    findings += _schema_findings(reference, current, ref_label, cur_label)
+    current_names = {c.name for c in current.columns}
+    absent_targets = sorted(
+        t for t in targets if t in {c.name for c in reference.columns} - current_names
+    )
+    # Labels arrive after predictions: a target missing from production data is expected,
+    # not a schema change. Say so, and compare what is there.
+    notifications.extend(
+        Notification(
+            level=NotificationLevel.NOTE,
+            message=f"target {name!r} is not in the current data (labels not joined yet): "
+            "no target drift computed",
+        )
+        for name in absent_targets
+    )
+    reference_names = {c.name for c in reference.columns}
+    notifications.extend(
+        Notification(
+            level=NotificationLevel.WARNING,
+            message=f"target {name!r} is in neither dataset: check the column name",
+        )
+        for name in targets
+        if name not in reference_names and name not in current_names
+    )
+    findings += _schema_findings(
+        reference, current, ref_label, cur_label, expected_absent=set(absent_targets)
+    )
     for name, reason in sorted({**reference.excluded, **current.excluded}.items()):
         notifications.append(
             Notification(
@@ -703,7 +728,12 @@ def _category_findings(
 
 
 def _schema_findings(
-    reference: DatasetProfile, current: DatasetProfile, ref_label: str, cur_label: str
+    reference: DatasetProfile,
+    current: DatasetProfile,
+    ref_label: str,
+    cur_label: str,
+    *,
+    expected_absent: set[str] | None = None,
 ) -> list[Finding]:
     rule = SchemaChange()
     out: list[Finding] = []
@@ -711,7 +741,7 @@ def _schema_findings(
     cur_names = {c.name: c for c in current.columns}
     skipped = set(reference.excluded) | set(current.excluded)
     action = f"compare column names and types of {ref_label} and {cur_label}"
-    for name in ref_names.keys() - cur_names.keys() - skipped:
+    for name in ref_names.keys() - cur_names.keys() - skipped - (expected_absent or set()):
         col = ref_names[name]
         out.append(
             rule.finding(

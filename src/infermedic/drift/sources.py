@@ -231,7 +231,8 @@ def plan_columns(
                 kinds[name] = kind
         else:
             kinds[name] = kind
-    missing = (named | set(options.exclude)) - {name for name, _ in schema}
+    # a target may be absent from production data (labels arrive later); compare decides
+    missing = (named - set(options.targets) | set(options.exclude)) - {name for name, _ in schema}
     if missing:
         raise DatasetError(
             f"column(s) named in options not found: {', '.join(sorted(missing))}",

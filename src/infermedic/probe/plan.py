@@ -56,12 +56,13 @@ class Thresholds:
     # LIVE004: p99 over p50
     tail_ratio: float = 5.0
     tail_min_ms: float = 50.0
-    # LIVE008: resident memory growth during the run
-    memory_growth_mb: float = 20.0
-    memory_growth_fraction: float = 0.10
-    # share of the growth that must come in the second half of the run (a leak keeps
-    # growing; an allocator warming up jumps once and stays flat)
-    memory_late_growth_share: float = 0.25
+    # LIVE008: resident memory that grows steadily with the requests served
+    memory_growth_mb: float = 5.0  # total growth below this is noise
+    memory_growth_mb_per_10k: float = 100.0  # projected growth per 10,000 requests
+    # share of successive samples that must rise (a leak climbs every second; an allocator
+    # warming up or a new thread arena jumps once and stays flat)
+    memory_steady_share: float = 0.6
+    memory_min_correlation: float = 0.9
     # LIVE011: share of failed requests under load
     error_fraction: float = 0.01
     # LIVE012: share of server time one stage takes

@@ -44,6 +44,9 @@ class ProfileThresholds:
     gc_min_pause_ms: float = 1.0
     # PROF013: this share of the event-loop thread's samples is not awaiting.
     loop_busy_share: float = 0.2
+    # PROF014: this share of worker-thread samples inside request code waits on a lock.
+    lock_wait_share: float = 0.3
+    lock_min_samples: int = 50
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

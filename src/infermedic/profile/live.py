@@ -39,6 +39,9 @@ FRAMEWORK = "server and framework"
 OTHER = "other Python"
 AWAITING = "awaiting (idle loop)"
 BUSY_CATEGORIES = (MODEL, PREPROCESSING, SERIALISATION, BLOCKING, LOCK)
+# What must not run on an event-loop thread. Encoding the response is the loop's own work in
+# an async framework, so serialisation counts as busy but not as blocking.
+LOOP_BLOCKING_CATEGORIES = (MODEL, PREPROCESSING, BLOCKING, LOCK)
 
 # Path fragments (with `/`) and the category they mark, checked innermost frame first.
 _PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -265,8 +268,23 @@ def summarise(all_samples: Counter[Stack], active: Counter[Stack]) -> dict[str, 
         shares = (
             {name: count / samples for name, count in categories.most_common()} if samples else {}
         )
+        lock_waits: Counter[str] = Counter()
+        request_samples = 0
+        if not is_loop:
+            for stack in stacks:
+                frames = parsed[stack]
+                if not _in_request_code(frames):
+                    continue
+                request_samples += max(all_samples.get(stack, 0), active.get(stack, 0))
+                waiting = all_samples.get(stack, 0) - active.get(stack, 0)
+                if waiting > 0 and _waiting_category(frames) == LOCK:
+                    lock_waits[_top_frame(frames)] += waiting
         record: dict[str, Any] = {
             "name": label,
+            "lock_wait_samples": sum(lock_waits.values()),
+            "lock_wait_frames": dict(lock_waits.most_common(5)),
+            "request_samples": request_samples,
+            "loop_blocking_share": sum(shares.get(c, 0.0) for c in LOOP_BLOCKING_CATEGORIES),
             "samples": samples,
             "idle_samples": idle_not_counted,
             "category_samples": dict(categories),
@@ -285,6 +303,17 @@ def summarise(all_samples: Counter[Stack], active: Counter[Stack]) -> dict[str, 
         if label == loop_label:
             summary["loop_thread"] = record
     return summary
+
+
+def _in_request_code(frames: tuple[Frame, ...]) -> bool:
+    """Whether a worker thread's stack is inside the service's own code (handling a request),
+    not a pool thread waiting for work: some frame is outside site-packages and the stdlib."""
+    for frame in frames:
+        path = frame.path.replace("\\", "/")
+        if not path or "-packages/" in path or "/lib/python3" in path or path.startswith("<"):
+            continue
+        return True
+    return False
 
 
 def _top_frame(frames: tuple[Frame, ...]) -> str:
@@ -463,9 +492,10 @@ def sample_process(
         else Location(endpoint=f"PID {pid}"),
         action=f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads",
     )
+    from infermedic.profile.rules.lock_contention import LockContention
     from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
 
-    findings = WorkInEventLoopThread().check(context)
+    findings = [*WorkInEventLoopThread().check(context), *LockContention().check(context)]
     notes = [
         Notification(
             level=NotificationLevel.NOTE,
@@ -493,7 +523,7 @@ def sample_process(
         tool="profile",
         findings=tuple(findings),
         notifications=tuple(notes),
-        rules_run=("PROF013",),
+        rules_run=("PROF013", "PROF014"),
         inputs=tuple(x for x in (f"PID {pid}", url) if x),
         tables=live_tables(summary),
         measurements={"live": summary},

@@ -10,6 +10,7 @@ from infermedic.probe.rules.base import MeasuredRule, measurement
 
 MIB = 1024.0 * 1024.0
 MIN_MEMORY_SAMPLES = 6
+RISE_EPSILON = 64 * 1024  # bytes; RSS moves in pages, smaller wiggles are noise
 
 
 class MemoryGrowthUnderLoad(MeasuredRule):
@@ -26,21 +27,23 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     and a restart loop under steady traffic.
 
     ## How it's measured
-    - Statistic: the median of the last 3 samples minus the first sample, and the share of
-      that growth made in the second half of the run.
+    - Statistic: the least-squares slope of resident memory over time during the probe,
+      divided by the request rate, as growth per 10,000 requests; plus how steady the growth
+      is (the share of successive samples that rise, and the correlation of memory with time).
     - Window: from the start of the load run to the end of the probe (≈1 s samples).
     - Minimum samples: 6 (fewer cannot tell a leak from a warm-up plateau).
-    - Default threshold: growth ≥ `memory-growth-mb` (20 MiB) and ≥
-      `memory-growth-fraction` (10 %) of the starting size, with at least
-      `memory-late-growth-share` (25 %) of it in the second half.
+    - Default threshold: projected growth ≥ `memory-growth-mb-per-10k` (100 MiB), total
+      growth ≥ `memory-growth-mb` (5 MiB), at least `memory-steady-share` (60 %) of
+      successive samples rising, and correlation ≥ `memory-min-correlation` (0.9).
 
     ## Options
-    `memory-growth-mb`, `memory-growth-fraction`, `memory-late-growth-share` in
-    `[tool.infermedic.probe]`.
+    `memory-growth-mb`, `memory-growth-mb-per-10k`, `memory-steady-share`,
+    `memory-min-correlation` in `[tool.infermedic.probe]`.
 
     ## Known problems
-    Allocators keep freed memory; a one-off growth to a plateau (a warm cache) can pass the
-    threshold in a short run. Run longer to see whether it levels off.
+    A slow leak (a few KiB per request) grows in allocator-sized steps and needs a longer
+    run than the default to show as steady growth. A cache that is filling towards a bound
+    looks like a leak until it is full: run longer to see whether it levels off.
     """
 
     code = "LIVE008"
@@ -58,29 +61,41 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         limits = ctx.thresholds
         if len(samples) < MIN_MEMORY_SAMPLES:
             return []
-        start = samples[0].rss_bytes
-        end = statistics.median(s.rss_bytes for s in samples[-3:])
-        growth = end - start
-        if growth < limits.memory_growth_mb * MIB or growth < limits.memory_growth_fraction * start:
+        times = [s.at_s for s in samples]
+        rss = [s.rss_bytes for s in samples]
+        if max(times) - min(times) <= 0 or max(rss) == min(rss):
             return []
-        middle = statistics.median(s.rss_bytes for s in samples[len(samples) // 2 - 1 :][:3])
-        late_growth = end - middle
-        if late_growth < limits.memory_late_growth_share * growth:
+        growth = rss[-1] - rss[0]
+        slope, _ = statistics.linear_regression(times, rss)  # bytes per second
+        correlation = statistics.correlation(times, rss)
+        rising = sum(b > a + RISE_EPSILON for a, b in zip(rss, rss[1:], strict=False))
+        steady_share = rising / (len(rss) - 1)
+        rate = ctx.load.rate if ctx.load is not None else ctx.plan.rate
+        per_10k = slope / rate * 10_000 if rate > 0 else 0.0
+        if (
+            growth < limits.memory_growth_mb * MIB
+            or per_10k < limits.memory_growth_mb_per_10k * MIB
+        ):
+            return []
+        if steady_share < limits.memory_steady_share or correlation < limits.memory_min_correlation:
             ctx.notifications.append(
                 Notification(
                     level=NotificationLevel.NOTE,
                     rule=self.code,
                     message=(
-                        f"resident memory grew {growth / MIB:.0f} MiB but levelled off "
-                        f"(+{late_growth / MIB:.0f} MiB in the second half): a warm-up, not a leak"
+                        f"resident memory grew {growth / MIB:.0f} MiB, but in steps "
+                        f"({steady_share:.0%} of samples rising, r={correlation:.2f}): an "
+                        "allocator or thread arena warming up, not a leak; run longer to tell"
                     ),
                 )
             )
             return []
         elapsed = samples[-1].at_s - samples[0].at_s
         message = (
-            f"resident memory grew {growth / MIB:.0f} MiB ({start / MIB:.0f} → {end / MIB:.0f} "
-            f"MiB, +{growth / start:.0%}) in {elapsed:.0f} s of load"
+            f"resident memory grew steadily {growth / MIB:.0f} MiB ({rss[0] / MIB:.0f} → "
+            f"{rss[-1] / MIB:.0f} MiB) in {elapsed:.0f} s at {rate:g} req/s: about "
+            f"{slope / rate / 1024:.0f} KiB per request, "
+            f"{per_10k / MIB:.0f} MiB per 10,000 requests"
         )
         evidence = measurement(
             samples[0].source,
@@ -88,10 +103,12 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             + ", ".join(
                 f"{s.at_s:.0f}s {s.rss_bytes / MIB:.0f} MiB"
                 for s in samples[:: max(len(samples) // 8, 1)]
-            ),
-            start_mib=round(start / MIB, 1),
-            end_mib=round(end / MIB, 1),
+            )
+            + f"; {steady_share:.0%} rising, r={correlation:.2f}",
+            start_mib=round(rss[0] / MIB, 1),
+            end_mib=round(rss[-1] / MIB, 1),
             growth_mib=round(growth / MIB, 1),
+            kib_per_request=round(slope / rate / 1024, 1) if rate > 0 else None,
             samples=len(samples),
         )
         return [self.finding(ctx.location(None), message, evidence=[evidence])]

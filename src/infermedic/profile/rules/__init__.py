@@ -6,6 +6,7 @@ from infermedic.profile.rules.artifact_version_skew import ArtifactVersionSkew
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.rules.faster_runtime_available import FasterRuntimeAvailable
 from infermedic.profile.rules.gc_pauses_in_call_path import GcPausesInCallPath
+from infermedic.profile.rules.lock_contention import LockContention
 from infermedic.profile.rules.lower_precision_available import LowerPrecisionAvailable
 from infermedic.profile.rules.memory_growth_across_calls import MemoryGrowthAcrossCalls
 from infermedic.profile.rules.nondeterministic_output import NondeterministicOutput
@@ -30,4 +31,5 @@ RULES: tuple[type[Rule], ...] = (
     GcPausesInCallPath,
     ArtifactVersionSkew,
     WorkInEventLoopThread,
+    LockContention,
 )

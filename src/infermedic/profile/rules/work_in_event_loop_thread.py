@@ -24,9 +24,10 @@ class WorkInEventLoopThread(ProfileRule):
     py-spy samples every thread of the process (with and without idle threads, at 100 Hz
     for `--duration` seconds). The event-loop thread is the one whose stacks run asyncio or
     uvloop's loop. Each of its samples is classified by its innermost recognised frame.
-    Fires when model compute, preprocessing, serialisation, blocking I/O or sleep and lock
-    waits together hold at least `loop-busy-share` (default 0.2) of the thread's samples;
-    the top frames (file:line) are the evidence.
+    Fires when model compute, preprocessing, blocking I/O or sleep and lock waits together
+    hold at least `loop-busy-share` (default 0.2) of the thread's samples; the top frames
+    (file:line) are the evidence. Encoding responses (serialisation) is the loop's own work
+    in an async framework and does not count.
     """
 
     code: ClassVar[str] = "PROF013"
@@ -45,7 +46,7 @@ class WorkInEventLoopThread(ProfileRule):
         if live is None or live.get("loop_thread") is None:
             return []
         loop = live["loop_thread"]
-        share = loop["busy_share"]
+        share = loop.get("loop_blocking_share", loop["busy_share"])
         if share < context.thresholds.loop_busy_share or loop["samples"] == 0:
             return []
         parts = ", ".join(
@@ -54,7 +55,7 @@ class WorkInEventLoopThread(ProfileRule):
         top = loop["top_frames"][:1]
         where = f"; most samples at {top[0]['frame']}" if top else ""
         message = (
-            f"the event-loop thread was busy in {share:.0%} of {loop['samples']} samples "
+            f"the event-loop thread ran blocking work in {share:.0%} of {loop['samples']} samples "
             f"({parts}){where}"
         )
         evidence = context.evidence(
