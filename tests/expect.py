@@ -27,7 +27,7 @@ from typing import Any
 
 from infermedic.model import Finding
 
-CODE = r"[A-Z]{2,5}\d{3}"
+CODE = r"[A-Z][A-Z0-9]{1,4}\d{3}"  # K8S003 too
 _EXPECT = re.compile(r"#\s*expect:\s*(?P<items>.*)$")
 _EXPECT_FILE = re.compile(rf"#\s*expect-file:\s*(?P<codes>{CODE}(?:\s*,\s*{CODE})*)")
 _ITEM = re.compile(rf'\s*(?:(?P<column>\d+)\s+)?(?P<code>{CODE})(?:\s+"(?P<text>[^"]*)")?\s*')

@@ -121,11 +121,12 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
 
 def validate_rule(rule: type[Rule]) -> list[str]:
     """Problems with one rule's metadata and docs; empty when it is well formed."""
-    problems: list[str] = []
     label = getattr(rule, "code", rule.__name__)
-    for attr in ("code", "name", "severity", "summary"):
-        if not hasattr(rule, attr):
-            problems.append(f"{label}: missing class attribute `{attr}`")
+    problems = [
+        f"{label}: missing class attribute `{attr}`"
+        for attr in ("code", "name", "severity", "summary")
+        if not hasattr(rule, attr)
+    ]
     if problems:
         return problems
     if not CODE_PATTERN.match(rule.code):

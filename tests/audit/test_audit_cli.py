@@ -97,3 +97,15 @@ def test_missing_path_and_unknown_rule_exit_2(
     assert code == 2 and "does not exist" in err
     code, _, err = run(["audit", str(tmp_path), "--select", "NOPE999"], capsys)
     assert code == 2 and "matches no rule" in err
+
+
+def test_badly_typed_rule_option_exits_2_with_the_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "requirements.txt").write_text("torch==2.3.0\n", encoding="utf-8")
+    config = tmp_path / "infermedic.toml"
+    config.write_text('[rules.PKG001]\npackages = "torch"\n', encoding="utf-8")
+    code, out, err = run(["audit", str(tmp_path), "--config", str(config)], capsys)
+    assert code == 2 and out == ""
+    assert "`packages` must be a list of package names" in err
+    assert "internal error" not in err

@@ -330,3 +330,26 @@ def test_progress_callback_sees_every_python_file(tmp_path: Path) -> None:
     calls: list[tuple[int, int, str]] = []
     audit([tmp_path], progress=lambda done, total, path: calls.append((done, total, path)))
     assert calls == [(1, 2, "a.py"), (2, 2, "b.py")]
+
+
+def test_files_a_project_rule_skipped_are_reported(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "deploy/broken.yaml": "kind: Deployment\nspec: [\n",
+            "requirements.txt": "torch==2.3.0\n",
+            "pyproject.toml": "[project\nname = 'x'\n",
+        },
+    )
+    report = audit([tmp_path], Settings(select=("K8S003", "PKG001")))
+    skipped = {n.path: n for n in report.notifications}
+    assert set(skipped) == {"deploy/broken.yaml", "pyproject.toml"}
+    assert skipped["pyproject.toml"].message.startswith("skipped: cannot parse dependency file")
+    assert [f.code for f in report.findings] == ["PKG001"]  # the readable file is still read
+
+
+def test_a_badly_typed_rule_option_stops_the_run(tmp_path: Path) -> None:
+    write(tmp_path, {"requirements.txt": "torch==2.3.0\n"})
+    settings = Settings(select=("PKG001",), rule_options={"PKG001": {"packages": "torch"}})
+    with pytest.raises(ConfigError, match="PKG001.*must be a list"):
+        audit([tmp_path], settings)

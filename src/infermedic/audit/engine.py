@@ -84,6 +84,8 @@ def run_audit(
     for rule in project_rules:
         try:
             findings.extend(rule.check(project))
+        except ConfigError:
+            raise  # a badly typed rule option is the user's to fix: the run stops, exit 2
         except Exception as exc:  # noqa: BLE001 - one rule must not end the run
             notes.append(
                 Notification(
@@ -92,6 +94,9 @@ def run_audit(
                     rule=rule.code,
                 )
             )
+
+    # Manifests a rule skipped, dependency files it could not read: recorded by the rules.
+    notes.extend(project.notifications)
 
     rules_run = tuple(sorted(rule.code for rule in chosen))
     kept, unused = apply_suppressions(findings, texts.get, sorted(texts), rules_run)

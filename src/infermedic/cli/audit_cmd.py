@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,19 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...]:
     show_envvar=True,
     help="Skip these rules (same forms as --select).",
 )
+@click.option(
+    "--exclude",
+    multiple=True,
+    show_envvar=True,
+    help="Skip paths matching these glob patterns (added to `exclude` in the config). "
+    "Repeat or comma-separate.",
+)
 @common_report_options
 def audit(
     paths: tuple[Path, ...],
     select: tuple[str, ...],
     ignore: tuple[str, ...],
+    exclude: tuple[str, ...],
     fmt: str | None,
     output: str | None,
     fail_on: str | None,
@@ -59,6 +68,8 @@ def audit(
         ignore=_codes(ignore),
         fail_on=Severity.parse(fail_on) if fail_on else None,
     )
+    if exclude:
+        settings = replace(settings, exclude=(*settings.exclude, *_codes(exclude)))
     report = _run_with_progress(run_audit, list(paths), settings)
     code = emit_report(
         report,

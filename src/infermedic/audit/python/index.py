@@ -81,7 +81,10 @@ class PythonIndex:
         self._return_cache: dict[int, Binding | None] = {}
         self._reach: dict[int, list[Reach]] = {}
         self.routes: list[RouteInfo] = []
+        # Routes answered by middleware rather than a repo function (`instrument(app)`).
+        self.provided_routes: list[Route] = []
         self._find_routes()
+        self._find_provided_routes()
         self._build_reach()
 
     # -- lookups ---------------------------------------------------------------------------
@@ -258,6 +261,20 @@ class PythonIndex:
             return self.method(found, "__init__")
         return found if isinstance(found, FunctionInfo) else None
 
+    def class_called(
+        self, target: ast.expr, func: FunctionInfo | None, module: ModuleInfo
+    ) -> ClassInfo | None:
+        """The repo class a call target names (`Explainer(...)`, `explain.Explainer(...)`)."""
+        found: FunctionInfo | ClassInfo | Binding | None = None
+        if isinstance(target, ast.Name):
+            found = module.classes.get(target.id)
+            if found is None and target.id in module.ctx.imports:
+                found = self.lookup(module.ctx.imports[target.id])
+        elif isinstance(target, ast.Attribute):
+            qualified = module.ctx.qualified_name(target)
+            found = self.lookup(qualified) if qualified else None
+        return found if isinstance(found, ClassInfo) else None
+
     # -- routes ----------------------------------------------------------------------------
     def _find_routes(self) -> None:
         for module in self.modules.values():
@@ -398,6 +415,15 @@ class PythonIndex:
             )
         )
 
+    def _find_provided_routes(self) -> None:
+        for module in self.modules.values():
+            imports = module.ctx.imports.values()
+            if not any(q.startswith(kc.INSTRUMENT_MODULE) for q in imports):
+                continue  # the walk below is only worth it where instrumentation is imported
+            for node in ast.walk(module.ctx.tree):
+                if isinstance(node, ast.Call):
+                    self.provided_routes += _instrument_routes(node, module)
+
     def project_routes(self) -> tuple[Route, ...]:
         """The routes in the contract's form, one per method."""
         return tuple(
@@ -411,7 +437,7 @@ class PythonIndex:
             )
             for route in self.routes
             for method in route.methods
-        )
+        ) + tuple(self.provided_routes)
 
     # -- reachability ----------------------------------------------------------------------
     def _build_reach(self) -> None:
@@ -456,6 +482,44 @@ class PythonIndex:
     def reaches(self, func: FunctionInfo | None) -> list[Reach]:
         """Every way a route reaches `func` (the route itself included)."""
         return [] if func is None else self._reach.get(id(func), [])
+
+
+def _instrument_routes(call: ast.Call, module: ModuleInfo) -> list[Route]:
+    """The routes `infermedic.instrument` answers for the app wrapped by `call`:
+    `instrument(app, ...)`, `InstrumentMiddleware(app, ...)`, or a call handing it the
+    middleware class (`app.add_middleware(InstrumentMiddleware, ...)`, `Middleware(...)`)."""
+    ctx = module.ctx
+    qualified = ctx.qualified_name(call.func)
+    wraps = qualified in kc.INSTRUMENT_CALLS
+    if not wraps and not (call.args and ctx.qualified_name(call.args[0]) in kc.INSTRUMENT_CALLS):
+        return []
+    options = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    paths: list[tuple[str, str]] = []
+    health = options.get("health_paths")
+    if health is None:
+        paths += [("/livez", "_livez"), ("/readyz", "_readyz")]
+    elif isinstance(health, ast.Tuple | ast.List) and len(health.elts) == 2:
+        for element, handler in zip(health.elts, ("_livez", "_readyz"), strict=True):
+            if isinstance(element, ast.Constant) and isinstance(element.value, str):
+                paths.append((element.value, handler))
+    legacy = options.get("legacy_health")
+    if isinstance(legacy, ast.Constant) and legacy.value is True:
+        paths += [("/health", "_livez"), ("/ready", "_readyz")]
+    metrics = options.get("metrics_path", ast.Constant(value="/metrics"))
+    if isinstance(metrics, ast.Constant) and isinstance(metrics.value, str):
+        paths.append((metrics.value, "_metrics"))
+    # A non-literal path (a variable) is not guessed: an unknown route is left out.
+    return [
+        Route(
+            method="GET",
+            path=path,
+            handler=f"{kc.INSTRUMENT_MODULE}.InstrumentMiddleware.{handler}",
+            is_async=True,
+            file=ctx.relpath,
+            line=call.lineno,
+        )
+        for path, handler in paths
+    ]
 
 
 def _owner_class(func: FunctionInfo) -> ClassInfo | None:

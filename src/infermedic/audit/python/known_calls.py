@@ -113,6 +113,18 @@ KSERVE_HANDLERS = {
     "explain": "POST",
 }
 
+# infermedic's own instrumentation: wrapping an app with it adds `/livez`, `/readyz` and
+# `/metrics` (and `/health`, `/ready` with `legacy_health=True`), answered by the middleware.
+INSTRUMENT_MODULE = "infermedic.instrument"
+INSTRUMENT_CALLS = frozenset(
+    {
+        "infermedic.instrument.instrument",
+        "infermedic.instrument.middleware.instrument",
+        "infermedic.instrument.InstrumentMiddleware",
+        "infermedic.instrument.middleware.InstrumentMiddleware",
+    }
+)
+
 # Synchronous clients whose every method call does network or disk I/O.
 SYNC_CLIENT_CONSTRUCTORS = frozenset(
     {
@@ -286,7 +298,10 @@ def is_estimator_class(qualified: str) -> bool:
     return last[:1].isupper() and not last.endswith(("Error", "Warning", "Dataset"))
 
 
-def is_explainer(qualified: str) -> bool:
-    return qualified.startswith(EXPLAINER_PREFIXES) and bool(
-        EXPLAINER_NAME.search(qualified.rsplit(".", 1)[-1])
-    )
+def is_explainer(qualified: str, *, repo_class: bool = False) -> bool:
+    """Whether a call to `qualified` builds an explainer: a shap/lime/alibi `*Explainer`, or,
+    with `repo_class` (the caller resolved it to a class of the audited repo), any class
+    named `*Explainer` (services wrap or hand-roll explainers under that name)."""
+    if not EXPLAINER_NAME.search(qualified.rsplit(".", 1)[-1]):
+        return False
+    return repo_class or qualified.startswith(EXPLAINER_PREFIXES)

@@ -12,6 +12,7 @@ from infermedic.audit.python.context import FileContext
 from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import ModuleInfo, Walker
+from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel
 from infermedic.settings import Settings
 
@@ -95,6 +96,8 @@ def run_python(
             for rule in handlers:
                 try:
                     result.findings.extend(rule.check(node, scope))
+                except ConfigError:
+                    raise  # a badly typed rule option stops the run as a config error
                 except Exception as exc:  # noqa: BLE001 - one rule must not end the run
                     key = (rule.code, module.ctx.relpath)
                     if key not in broken:
@@ -112,6 +115,8 @@ def run_python(
     for rule in rules:
         try:
             result.findings.extend(rule.check_project(index, settings))
+        except ConfigError:
+            raise
         except Exception as exc:  # noqa: BLE001
             result.notifications.append(
                 Notification(

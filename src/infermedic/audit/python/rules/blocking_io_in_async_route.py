@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import call_text
 from infermedic.audit.python.rule import PythonRule, Scope, first
-from infermedic.audit.python.rules.blocking_prediction_log import log_write
 from infermedic.audit.python.walker import BindingKind, Flag
 from infermedic.model import Finding, Severity
 
@@ -56,8 +55,10 @@ class BlockingIoInAsyncRoute(PythonRule):
     ## Known problems
     `requests`, `open`, `time.sleep` and `subprocess` written directly in an `async def`
     are left to ruff (ASYNC210, ASYNC230, ASYNC251, ASYNC220); this rule reports them only
-    when they hide in a sync helper. Writes that are prediction logging are reported by
-    SVC005 instead. A client that arrives as a function parameter is not recognised.
+    when they hide in a sync helper. A prediction-log write on the loop is also reported by
+    SVC005, for a different cost: there the request waits for the sink, here every
+    concurrent request does; an async client fixes this rule's finding, not SVC005's. A
+    client that arrives as a function parameter is not recognised.
 
     ## References
     - ruff `ASYNC210`/`ASYNC230`/`ASYNC251`, flake8-async `ASYNC200`.
@@ -86,8 +87,6 @@ class BlockingIoInAsyncRoute(PythonRule):
         if what is None:
             return
         reach = first(reaches)
-        if log_write(node, scope, reach) is not None:
-            return  # SVC005's finding
         via = "" if len(reach.chain) == 1 else f" through `{' → '.join(reach.chain)}`"
         yield self.finding(
             scope.ctx.location(node),

@@ -15,6 +15,18 @@ from infermedic.model import Finding, Severity
 
 _LOGGING_NAME = re.compile(r"log|record|save|store|persist|audit|track|write|sink", re.I)
 _LOG_PATH = re.compile(r"log|pred|infer|audit|events", re.I)
+# HTTP sends count as a log write only where the code is plainly about logging: whole words
+# of the route chain, the writer's class or its module (`PredictionSink.write`, `ship_logs`),
+# not substrings (`catalog`, `login`).
+_HTTP_LOG_WORDS = frozenset(
+    {"log", "logs", "logger", "logging", "sink", "collector", "audit", "telemetry", "tracking"}
+)
+_HTTP_SEND_CALLS = frozenset(
+    {"requests.post", "requests.put", "requests.patch", "httpx.post", "httpx.put", "httpx.patch"}
+)
+_HTTP_SEND_METHODS = frozenset({"post", "put", "patch"})
+_SYNC_HTTP_CLIENTS = frozenset({"requests.Session", "requests.session", "httpx.Client"})
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
 def log_write(call: ast.Call, scope: Scope, reach: Reach) -> str | None:
@@ -35,6 +47,8 @@ def log_write(call: ast.Call, scope: Scope, reach: Reach) -> str | None:
         if isinstance(mode, ast.Constant) and isinstance(mode.value, str) and "a" in mode.value:
             return f"open(..., {mode.value!r})"
         return None
+    if _ships_log_over_http(call, qualified, scope, reach):
+        return call_text(call) if qualified is None else qualified
     if not isinstance(func, ast.Attribute):
         return None
     method = func.attr
@@ -63,13 +77,71 @@ def log_write(call: ast.Call, scope: Scope, reach: Reach) -> str | None:
     return None
 
 
+def _ships_log_over_http(call: ast.Call, qualified: str | None, scope: Scope, reach: Reach) -> bool:
+    """A synchronous HTTP send (`requests.post`, a `POST` through `urlopen`, a sync client's
+    `.post`) made by code whose names say it ships logs."""
+    func = call.func
+    if qualified in _HTTP_SEND_CALLS:
+        sends = True
+    elif qualified == "urllib.request.urlopen":
+        sends = _urlopen_sends_data(call, scope)
+    elif isinstance(func, ast.Attribute) and func.attr in _HTTP_SEND_METHODS:
+        client = scope.binding(func.value)
+        sends = client is not None and client.origin in _SYNC_HTTP_CLIENTS
+    else:
+        sends = False
+    if not sends:
+        return False
+    names = list(reach.chain)
+    function = scope.function
+    if function is not None:
+        names.append(function.qualname)  # its class and module: `app.prediction_sink.Sink.write`
+    return any(
+        word.lower() in _HTTP_LOG_WORDS
+        for name in names
+        for part in name.split(".")
+        for word in _WORD.findall(part)
+    )
+
+
+def _urlopen_sends_data(call: ast.Call, scope: Scope) -> bool:
+    """`urlopen(url, data)`, or `urlopen(request)` of a `Request` built with a body or a
+    sending method, in place or in a local variable of the same function."""
+    if len(call.args) > 1 or any(k.arg == "data" for k in call.keywords):
+        return True
+    target = call.args[0] if call.args else None
+    if isinstance(target, ast.Name) and scope.function is not None:
+        target = next(
+            (
+                node.value
+                for node in ast.walk(scope.function.node)
+                if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == target.id for t in node.targets)
+            ),
+            None,
+        )
+    if not isinstance(target, ast.Call) or scope.qualified(target.func) != "urllib.request.Request":
+        return False
+    if len(target.args) > 1 or any(k.arg == "data" for k in target.keywords):
+        return True
+    method = next((k.value for k in target.keywords if k.arg == "method"), None)
+    return (
+        isinstance(method, ast.Constant)
+        and isinstance(method.value, str)
+        and method.value.upper() in {"POST", "PUT", "PATCH"}
+    )
+
+
 class BlockingPredictionLog(PythonRule):
     """
     ## What it does
     Checks for prediction logging written synchronously on the request path: a CSV or
     Parquet append, a database `INSERT`, a MongoDB `insert_one`, an `open(..., "a")` file
-    append, an `mlflow.log_*` call, executed by a route or by a repo function it calls
-    (names like `log_prediction`, `save_record`, `store_*` mark logging helpers).
+    append, an `mlflow.log_*` call, a synchronous HTTP `POST`/`PUT` to a log collector
+    (`requests.post`, `urlopen` of a request with a body, a sync `httpx.Client`), executed by
+    a route or by a repo function it calls (names like `log_prediction`, `save_record`,
+    `store_*` mark logging helpers; an HTTP send needs a whole word such as `log`, `sink` or
+    `collector` in the call chain, the writer's class or its module).
 
     ## Why is this bad?
     The response waits for the log sink. A slow disk, a locked table or a network hiccup
@@ -122,6 +194,9 @@ class BlockingPredictionLog(PythonRule):
     records over the network synchronously, which the rule cannot see. A write to a sink
     whose helper has a neutral name (`handle()`) is only reported when it is recognisably a
     log (an SQL `INSERT`, an append-mode `open`, a path containing `log` or `pred`).
+    In an `async def` route the write is also reported by SVC003: the request waits for
+    the sink (this rule) and the event loop stalls with it (SVC003). An async client fixes
+    only the second; a background task or queue fixes both.
     """
 
     code = "SVC005"

@@ -15,7 +15,9 @@ class ExplainerBuiltPerRequest(PythonRule):
     ## What it does
     Checks for explainers (`shap.KernelExplainer`, `shap.Explainer`, `shap.TreeExplainer`,
     `lime.lime_tabular.LimeTabularExplainer`…) constructed while a route serves a request,
-    in the handler or in a repo function it calls.
+    in the handler or in a repo function it calls. Classes of the audited repository named
+    `*Explainer`, or derived from a library explainer, count too: a hand-rolled explainer
+    that summarises its background data when built costs the same.
 
     ## Why is this bad?
     Building an explainer summarises the background data and, for `KernelExplainer`,
@@ -75,7 +77,16 @@ class ExplainerBuiltPerRequest(PythonRule):
         if not reaches:
             return
         qualified = scope.qualified(node.func)
-        if qualified is None or not kc.is_explainer(qualified):
+        built = scope.index.class_called(node.func, scope.function, scope.module)
+        if built is not None:
+            # A repo class: an `*Explainer` by name, or a subclass of a library explainer.
+            qualified = built.qualname
+            if not (
+                kc.is_explainer(qualified, repo_class=True)
+                or any(kc.is_explainer(base) for base in scope.index.base_names(built))
+            ):
+                return
+        elif qualified is None or not kc.is_explainer(qualified):
             return
         reach = first(reaches)
         via = "" if len(reach.chain) == 1 else f" (through `{' → '.join(reach.chain)}`)"

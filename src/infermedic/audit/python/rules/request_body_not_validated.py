@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import FunctionInfo
 from infermedic.model import Finding, Severity
+from infermedic.settings import Settings
 
 _VALIDATORS = frozenset(
     {
@@ -24,15 +26,21 @@ _VALIDATORS = frozenset(
     }
 )
 _RAW_READERS = frozenset({"json", "get_json", "body", "form", "get_data"})
+# FastAPI reads a parameter annotated with one of these from the JSON body and checks only
+# that it is an object: every key and value goes through unchecked.
+_RAW_BODY_TYPES = frozenset({"dict", "Dict", "Mapping", "MutableMapping"})
+# Parameter defaults that make FastAPI read something other than the body.
+_NOT_BODY = frozenset({"Depends", "Security", "Query", "Header", "Cookie", "Path"})
 
 
 class RequestBodyNotValidated(PythonRule):
     """
     ## What it does
     Checks for route handlers that read the raw request body (`await request.json()`,
-    `await request.body()`, Flask's `request.get_json()` / `request.json`) and never pass
-    it through a schema: no pydantic model (`Model(**data)`, `model_validate`), no
-    marshmallow `schema.load`, no `jsonschema.validate`.
+    `await request.body()`, Flask's `request.get_json()` / `request.json`, a FastAPI body
+    parameter typed `dict` or `dict[str, Any]`) and never pass it through a schema: no
+    pydantic model (`Model(**data)`, `model_validate`), no marshmallow `schema.load`, no
+    `jsonschema.validate`.
 
     ## Why is this bad?
     A model service trusts the shape of its input. Without a schema a missing field, a
@@ -101,6 +109,23 @@ class RequestBodyNotValidated(PythonRule):
             evidence=scope.evidence(node),
         )
 
+    def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
+        for route in index.routes:
+            if route.framework != "fastapi":
+                continue
+            function = route.function
+            raw = next((a for a in _parameters(function.node) if _raw_body(a)), None)
+            if raw is None or self._validates(function):
+                continue
+            ctx = function.module.ctx
+            annotation = ast.unparse(raw[0].annotation) if raw[0].annotation else ""
+            yield self.finding(
+                ctx.location(raw[0]),
+                f"route `{route.label}` takes the body as `{raw[0].arg}: {annotation}`, "
+                "which FastAPI does not validate beyond being a JSON object",
+                evidence=[ctx.source_evidence(raw[0])],
+            )
+
     def _raw_read(self, node: ast.AST, scope: Scope) -> str | None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             attr = node.func.attr
@@ -134,6 +159,53 @@ class RequestBodyNotValidated(PythonRule):
         if key not in self._validated:
             self._validated[key] = any(_is_validation(n) for n in ast.walk(function.node))
         return self._validated[key]
+
+
+def _parameters(
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> list[tuple[ast.arg, ast.expr | None]]:
+    """Each parameter with its default (None when it has none)."""
+    args = node.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    found = list(zip(positional, [*defaults, *args.defaults], strict=True))
+    return found + list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+
+
+def _raw_body(parameter: tuple[ast.arg, ast.expr | None]) -> bool:
+    """A parameter FastAPI fills with the unchecked JSON body: `payload: dict[str, Any]`."""
+    arg, default = parameter
+    annotation = arg.annotation
+    metadata: list[ast.expr] = [default] if default is not None else []
+    if isinstance(annotation, ast.Subscript) and _last_name(annotation.value) == "Annotated":
+        inner = annotation.slice
+        if not isinstance(inner, ast.Tuple) or not inner.elts:
+            return False
+        annotation, metadata = inner.elts[0], [*metadata, *inner.elts[1:]]
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:  # a string annotation: `payload: "dict[str, Any]"`
+            annotation = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return False
+    if annotation is None:
+        return False
+    if isinstance(annotation, ast.Subscript):
+        # `dict[str, float]` has its values checked; only `dict[str, Any]` lets anything in.
+        values = annotation.slice.elts[-1] if isinstance(annotation.slice, ast.Tuple) else None
+        if values is None or _last_name(values) not in {"Any", "object"}:
+            return False
+        annotation = annotation.value
+    if _last_name(annotation) not in _RAW_BODY_TYPES:
+        return False
+    return not any(isinstance(m, ast.Call) and _last_name(m.func) in _NOT_BODY for m in metadata)
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
 
 
 def _is_validation(node: ast.AST) -> bool:
