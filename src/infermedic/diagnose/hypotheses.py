@@ -152,7 +152,7 @@ CAUSES: tuple[Cause, ...] = (
         categories=(Category.SLOW, Category.SPIKES),
         static=("SVC005",),
         confirming=(),
-        corroborating=("LIVE001", "LIVE004", "LIVE012"),
+        corroborating=("LIVE001", "PROF013", "LIVE004", "LIVE012"),
         long_term_fix="Log predictions through a bounded queue and a background writer "
         "(`infermedic.instrument.PredictionLogger`), dropping and counting on overflow.",
         prevention=(

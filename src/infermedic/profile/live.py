@@ -176,7 +176,11 @@ def classify(frames: tuple[Frame, ...]) -> str:
                 }:
                     continue
                 return category
-    if any(f.function.split(".")[-1] in _MODEL_FUNCTIONS for f in frames):
+    # A frame named like a model method is model compute only below the service's entry
+    # point: the route handler itself is often called `predict`.
+    first_own = next((i for i, f in enumerate(frames) if _is_own_code(f)), None)
+    below_entry = frames[first_own + 1 :] if first_own is not None else frames
+    if any(f.function.split(".")[-1] in _MODEL_FUNCTIONS for f in below_entry):
         return MODEL
     if frames and any(fragment in frames[-1].path for fragment in _FRAMEWORK):
         return FRAMEWORK
@@ -305,15 +309,26 @@ def summarise(all_samples: Counter[Stack], active: Counter[Stack]) -> dict[str, 
     return summary
 
 
+def _is_own_code(frame: Frame) -> bool:
+    """A frame of the service's own code: outside site-packages and the standard library."""
+    path = frame.path.replace("\\", "/")
+    return bool(path) and not (
+        "-packages/" in path or "/lib/python3" in path or path.startswith("<")
+    )
+
+
+# Frames of the thread pools that run request handlers (FastAPI/Starlette sync routes run
+# in anyio's workers; `run_in_executor` and `asyncio.to_thread` in concurrent.futures').
+_REQUEST_POOL_MARKERS = ("/anyio/", "/concurrent/futures/thread.py", "/starlette/")
+
+
 def _in_request_code(frames: tuple[Frame, ...]) -> bool:
-    """Whether a worker thread's stack is inside the service's own code (handling a request),
-    not a pool thread waiting for work: some frame is outside site-packages and the stdlib."""
-    for frame in frames:
-        path = frame.path.replace("\\", "/")
-        if not path or "-packages/" in path or "/lib/python3" in path or path.startswith("<"):
-            continue
-        return True
-    return False
+    """Whether a worker thread is handling a request in the service's own code: its stack
+    runs through a request thread pool into a frame of the service. A pool thread waiting
+    for work (no service frame) and the service's own background threads (a log writer,
+    not started by the pool) do not count."""
+    in_pool = any(any(m in f.path for m in _REQUEST_POOL_MARKERS) for f in frames)
+    return in_pool and any(_is_own_code(f) for f in frames)
 
 
 def _top_frame(frames: tuple[Frame, ...]) -> str:
