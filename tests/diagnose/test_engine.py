@@ -63,7 +63,7 @@ def test_static_and_live_evidence_name_the_root_cause(
     assert root is not None and root.cause.key == "event-loop-blocking"
     assert root.status is Status.CONFIRMED
     assert {f.code for f in root.findings} == {"SVC001", "LIVE001"}
-    assert fake_engines[CheckKind.PROBE] == ["contract,load,blocking"]
+    assert fake_engines[CheckKind.PROBE] == ["contract,load,sweep,blocking"]
     skipped = {c.kind: c for c in result.checks if c.status is CheckStatus.SKIPPED}
     assert "--pid" in skipped[CheckKind.PROFILE].reason
     assert CheckKind.DRIFT not in {c.kind for c in result.checks}  # no cause of spikes in data

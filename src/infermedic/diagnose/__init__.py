@@ -23,6 +23,7 @@ from infermedic.settings import Settings
 __all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
 
 Progress = Callable[[str], None]
+SWEEP_STEPS = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +157,10 @@ def _run_probe(
         bearer=options.bearer,
         input_body=options.input_body,
         pid=inputs.pid,
+        # a short closed-loop sweep: latency and throughput against concurrency
+        sweep=SWEEP_STEPS if "sweep" in check.probe_parts else (),
+        sweep_window_s=0.5,
+        sweep_max_step_s=2.5,
         settings=settings,
         thresholds=Thresholds.from_options(settings.options_for_engine("probe")),
     ).validated()

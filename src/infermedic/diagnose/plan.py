@@ -11,8 +11,8 @@ from infermedic.diagnose.router import Category
 
 # The probe's parts each category needs (names of `infermedic.probe.plan.CheckName`).
 PROBE_PARTS: dict[Category, tuple[str, ...]] = {
-    Category.SLOW: ("contract", "load", "blocking"),
-    Category.SPIKES: ("contract", "load", "blocking"),
+    Category.SLOW: ("contract", "load", "sweep", "blocking"),
+    Category.SPIKES: ("contract", "load", "sweep", "blocking"),
     Category.FAILURES: ("contract", "load", "robustness"),
     Category.WRONG: ("contract", "robustness"),
     Category.ACCURACY: ("contract",),

@@ -46,6 +46,8 @@ class Thresholds:
     # LIVE001: loaded health p99 against the loaded predict p99 (a cheap request slower
     # than the expensive one queued behind it on the loop)
     blocking_predict_ratio: float = 1.0
+    # LIVE001: the canary's median under load over its idle median
+    blocking_median_ratio: float = 2.0
     # LIVE002: throughput at concurrency N over throughput at 1
     serial_speedup: float = 1.5
     serial_min_service_ms: float = 5.0

@@ -33,12 +33,14 @@ class EventLoopBlocked(MeasuredRule):
     - Minimum samples: `min-samples` (20) canary requests in each phase.
     - Default threshold: loaded p99 ≥ `blocking-ratio` (3)× idle p99 and ≥
       `blocking-min-ms` (10 ms) above it, and ≥ `blocking-predict-ratio` (1.0)× the predict
-      p99: on a blocked loop the cheap request queues behind every prediction and ends up
-      slower than the expensive one, while CPU or GIL contention slows both alike (reported
-      as a note).
+      p99, and the canary's median ≥ `blocking-median-ratio` (2)× its idle median: on a
+      blocked loop the cheap request queues behind every prediction (its median rises and
+      its tail ends up slower than the expensive request), while CPU or GIL contention from
+      worker threads stretches only the tail (reported as a note).
 
     ## Options
-    `blocking-ratio`, `blocking-min-ms`, `blocking-predict-ratio`, `min-samples` in
+    `blocking-ratio`, `blocking-min-ms`, `blocking-predict-ratio`, `blocking-median-ratio`,
+    `min-samples` in
     `[tool.infermedic.probe]`.
 
     ## References
@@ -76,6 +78,24 @@ class EventLoopBlocked(MeasuredRule):
         idle = blocking.idle.service.percentile_ms(99)
         loaded = blocking.loaded.service.percentile_ms(99)
         predict_tail = blocking.concurrent.p99_ms
+        idle_median = blocking.idle.service.percentile_ms(50)
+        loaded_median = blocking.loaded.service.percentile_ms(50)
+        # A blocked loop delays most canary requests (each waits for the prediction running
+        # on the loop), so its median rises; contention from worker threads (the GIL) only
+        # stretches the tail.
+        if loaded_median < limits.blocking_median_ratio * max(idle_median, 0.5):
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=self.code,
+                    message=(
+                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load but "
+                        f"its median stayed at {idle_median:.1f} → {loaded_median:.1f} ms: "
+                        "contention in the tail (GIL, CPU), not a blocked loop"
+                    ),
+                )
+            )
+            return []
         if loaded < limits.blocking_predict_ratio * predict_tail:
             ctx.notifications.append(
                 Notification(
