@@ -47,7 +47,8 @@ def open_page(path: Path, expression: str, *, timeout_s: float = 30.0) -> PageRe
     binary = chromium_path()
     if binary is None:
         raise RuntimeError("chromium is not installed (apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as profile:
+    # chromium's helper processes may still write to the profile as it exits
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,

@@ -45,7 +45,7 @@ class Thresholds:
     blocking_min_ms: float = 10.0
     # LIVE001: loaded health p99 against the loaded predict p99 (a cheap request slower
     # than the expensive one queued behind it on the loop)
-    blocking_predict_ratio: float = 1.0
+    blocking_predict_ratio: float = 0.5
     # LIVE001: the canary's median under load over its idle median
     blocking_median_ratio: float = 2.0
     # LIVE002: throughput at concurrency N over throughput at 1

@@ -32,7 +32,7 @@ class EventLoopBlocked(MeasuredRule):
     - Window: the blocking check's duration (default 3 s per phase).
     - Minimum samples: `min-samples` (20) canary requests in each phase.
     - Default threshold: loaded p99 ≥ `blocking-ratio` (3)× idle p99 and ≥
-      `blocking-min-ms` (10 ms) above it, and ≥ `blocking-predict-ratio` (1.0)× the predict
+      `blocking-min-ms` (10 ms) above it, and ≥ `blocking-predict-ratio` (0.5)× the predict
       p99, and the canary's median ≥ `blocking-median-ratio` (2)× its idle median: on a
       blocked loop the cheap request queues behind every prediction (its median rises and
       its tail ends up slower than the expensive request), while CPU or GIL contention from
