@@ -36,6 +36,21 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def require_chromium() -> None:
+    """Skip where chromium is not installed; in CI (which installs it) fail instead, so a
+    missing browser never hides the HTML checks."""
+    import os
+
+    import pytest
+
+    if chromium_path() is not None:
+        return
+    message = "needs Debian chromium (apt-get install chromium; .ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @dataclass
 class PageResult:
     console_errors: list[str] = field(default_factory=list)

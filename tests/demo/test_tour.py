@@ -14,7 +14,7 @@ import pytest
 
 from infermedic.demo.runner import run_tour, tour_scenarios
 from infermedic.diagnose.timeline import read_entries
-from tests.browser import chromium_path, open_page
+from tests.browser import open_page, require_chromium
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -91,8 +91,8 @@ def test_reports_and_audit_log_are_written(tour: tuple[Path, object]) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(chromium_path() is None, reason="needs Debian chromium (.ci/run installs it)")
 def test_the_html_report_loads_in_a_browser_and_shows_its_plots(tour: tuple[Path, object]) -> None:
+    require_chromium()
     workdir, _ = tour
     result = open_page(workdir / "blocking-predict" / "report.html", PLOTS_JS)
     assert result.console_errors == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infermedic.report import OutputFormat, render
-from tests.browser import chromium_path, open_page
+from tests.browser import open_page, require_chromium
 from tests.report.test_formats import sample_report
 
 pytestmark = pytest.mark.browser
@@ -21,8 +21,8 @@ PLOTS_JS = """
 """
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="needs Debian chromium (.ci/run installs it)")
 def test_html_report_loads_cleanly_and_shows_its_plots(tmp_path: Path) -> None:
+    require_chromium()
     page = tmp_path / "report.html"
     page.write_text(render(sample_report(), OutputFormat.HTML), encoding="utf-8")
     result = open_page(page, PLOTS_JS)
@@ -31,9 +31,9 @@ def test_html_report_loads_cleanly_and_shows_its_plots(tmp_path: Path) -> None:
     assert all(p["w"] > 100 and p["h"] > 100 and p["marks"] > 0 for p in result.value)
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="needs Debian chromium (.ci/run installs it)")
 def test_the_browser_check_sees_console_errors(tmp_path: Path) -> None:
     """The check itself can fail: a page that throws is caught."""
+    require_chromium()
     page = tmp_path / "broken.html"
     page.write_text("<html><body><script>throw new Error('boom')</script></body></html>")
     result = open_page(page, "1")

@@ -79,6 +79,73 @@ def _column_flags(func: Any) -> Any:
     return func
 
 
+def _engine_flags(func: Any) -> Any:
+    """`--engine` and the Spark options (the Spark engine is the optional `infermedic[spark]`)."""
+    flags = [
+        click.option(
+            "--engine",
+            type=click.Choice(["duckdb", "spark"]),
+            default="duckdb",
+            show_default=True,
+            show_envvar=True,
+            help="Profile the data with DuckDB (this machine) or Spark (a cluster, or local mode).",
+        ),
+        click.option(
+            "--spark-master",
+            default=None,
+            show_envvar=True,
+            help="Spark master URL (spark://HOST:7077, yarn, k8s://...) [default: local[*]].",
+        ),
+        click.option(
+            "--spark-remote",
+            default=None,
+            show_envvar=True,
+            help="Spark Connect URL sc://HOST:PORT [default: $SPARK_REMOTE].",
+        ),
+        click.option(
+            "--spark-conf",
+            multiple=True,
+            show_envvar=True,
+            help="Spark setting KEY=VALUE (repeat).",
+        ),
+        click.option(
+            "--spark-job-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            show_envvar=True,
+            help="Cancel a Spark job running longer than this many seconds (Spark waits "
+            "forever for lost executors) [default: no limit].",
+        ),
+    ]
+    for flag in reversed(flags):
+        func = flag(func)
+    return func
+
+
+def _spark_settings(
+    engine: str,
+    master: str | None,
+    remote: str | None,
+    conf: tuple[str, ...],
+    job_timeout: float | None,
+) -> Any:
+    """The Spark settings for `--engine spark`; None for DuckDB (Spark options then refused)."""
+    if engine != "spark":
+        given = [n for n, v in (("--spark-master", master), ("--spark-remote", remote)) if v]
+        if conf:
+            given.append("--spark-conf")
+        if job_timeout is not None:
+            given.append("--spark-job-timeout")
+        if given:
+            raise click.UsageError(f"{', '.join(given)} need(s) --engine spark")
+        return None
+    from infermedic.drift.spark import SparkSettings, parse_conf
+
+    return SparkSettings(
+        master=master, remote=remote, conf=parse_conf(conf), job_timeout_s=job_timeout
+    )
+
+
 @contextmanager
 def _progress() -> Iterator[Callable[[str], None] | None]:
     """A rich spinner on a TTY (stderr); nothing otherwise."""
@@ -181,6 +248,7 @@ def drift() -> None:
 )
 @click.option("--select", multiple=True, show_envvar=True, help="Only these rules (codes).")
 @click.option("--ignore", multiple=True, show_envvar=True, help="Skip these rules (codes).")
+@_engine_flags
 @common_report_options
 def compare(
     reference: str,
@@ -200,6 +268,11 @@ def compare(
     exact_ks: bool | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
+    engine: str,
+    spark_master: str | None,
+    spark_remote: str | None,
+    spark_conf: tuple[str, ...],
+    spark_job_timeout: float | None,
     fmt: str | None,
     output: str | None,
     fail_on: str | None,
@@ -232,15 +305,29 @@ def compare(
         source="command line",
     )
     columns = _column_options(categorical, exclude, ids, timestamps, predictions, targets)
+    spark = _spark_settings(engine, spark_master, spark_remote, spark_conf, spark_job_timeout)
     with _progress() as progress:
-        report = run_drift(
-            reference,
-            current,
-            options=options,
-            column_options=columns,
-            settings=settings,
-            progress=progress,
-        )
+        if spark is not None:
+            from infermedic.drift.spark import drift_on_spark
+
+            report = drift_on_spark(
+                reference,
+                current,
+                spark=spark,
+                options=options,
+                column_options=columns,
+                settings=settings,
+                progress=progress,
+            )
+        else:
+            report = run_drift(
+                reference,
+                current,
+                options=options,
+                column_options=columns,
+                settings=settings,
+                progress=progress,
+            )
     code = emit_report(
         report,
         fmt=OutputFormat(fmt) if fmt else None,
@@ -278,6 +365,7 @@ profile_group.default_command = "build"  # type: ignore[attr-defined]
     help="Bin on this reference profile's edges (daily current profiles merge exactly then).",
 )
 @_column_flags
+@_engine_flags
 def build(
     data: str,
     output: str,
@@ -286,19 +374,36 @@ def build(
     exclude: tuple[str, ...],
     ids: tuple[str, ...],
     timestamps: tuple[str, ...],
+    engine: str,
+    spark_master: str | None,
+    spark_remote: str | None,
+    spark_conf: tuple[str, ...],
+    spark_job_timeout: float | None,
 ) -> None:
     """Profile DATA (file, directory or glob) and write it to --output."""
     from infermedic.drift import profile_dataset
     from infermedic.drift.profile import load_profile, save_profile
 
     reference = load_profile(Path(reference_profile)) if reference_profile else None
+    spark = _spark_settings(engine, spark_master, spark_remote, spark_conf, spark_job_timeout)
     with _progress() as progress:
-        profile, notes = profile_dataset(
-            data,
-            column_options=_column_options(categorical, exclude, ids, timestamps),
-            reference=reference,
-            progress=progress,
-        )
+        if spark is not None:
+            from infermedic.drift.spark import profile_dataset_on_spark
+
+            profile, notes = profile_dataset_on_spark(
+                data,
+                spark=spark,
+                column_options=_column_options(categorical, exclude, ids, timestamps),
+                reference=reference,
+                progress=progress,
+            )
+        else:
+            profile, notes = profile_dataset(
+                data,
+                column_options=_column_options(categorical, exclude, ids, timestamps),
+                reference=reference,
+                progress=progress,
+            )
     save_profile(profile, Path(output))
     for note in notes:
         click.echo(f"note: {note}", err=True)
