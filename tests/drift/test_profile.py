@@ -140,3 +140,19 @@ def test_reference_merged_from_different_edges_falls_back_to_sketches(
     assert [f.code for f in report.findings] == ["DRIFT001"]
     assert any("KLL sketch" in n.message for n in report.notifications)
     assert ColumnOptions() == ColumnOptions()
+
+
+def test_merging_matches_columns_by_name_not_position(
+    tmp_path: Path, write_parquet: Callable[[str, dict[str, object]], Path]
+) -> None:
+    rng = np.random.default_rng(25)
+    x1, y1, x2, y2 = (rng.normal(size=500) for _ in range(4))
+    a, _ = profile_dataset(write_parquet("a.parquet", {"x": x1, "y": y1}))
+    b, _ = profile_dataset(write_parquet("b.parquet", {"y": y2, "x": x2}))
+    save_profile(a, tmp_path / "a.profile")
+    save_profile(b, tmp_path / "b.profile")
+    merged = merge_profile_files([tmp_path / "a.profile", tmp_path / "b.profile"], tmp_path / "m")
+    by_name = {c.name: c for c in merged.columns}
+    assert by_name["x"].numeric is not None and by_name["y"].numeric is not None
+    assert by_name["x"].numeric.minimum == pytest.approx(min(x1.min(), x2.min()))
+    assert by_name["y"].numeric.maximum == pytest.approx(max(y1.max(), y2.max()))

@@ -181,16 +181,19 @@ def merge_profiles(profiles: Sequence[DatasetProfile]) -> DatasetProfile:
         raise DatasetError("nothing to merge")
     first = profiles[0]
     names = [c.name for c in first.columns]
-    for other in profiles[1:]:
-        if [c.name for c in other.columns] != names:
+    # Columns match by name, not position: engines list columns in different orders (Spark's
+    # JSON reader sorts them), and a profile is the same data whatever its column order.
+    by_name = [{c.name: c for c in p.columns} for p in profiles]
+    for other in by_name[1:]:
+        if set(other) != set(names):
             raise DatasetError(
                 "profiles to merge have different columns: "
-                f"{', '.join(names)} vs {', '.join(c.name for c in other.columns)}",
-                hint="merge profiles of the same dataset layout (same columns, same order)",
+                f"{', '.join(sorted(names))} vs {', '.join(sorted(other))}",
+                hint="merge profiles of the same dataset layout (the same columns)",
             )
     columns = []
-    for index, name in enumerate(names):
-        parts = [p.columns[index] for p in profiles]
+    for name in names:
+        parts = [columns_of[name] for columns_of in by_name]
         kinds = {p.kind for p in parts}
         if len(kinds) > 1:
             raise DatasetError(
