@@ -4,6 +4,7 @@ also when a test fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +63,32 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+def _crash(process: subprocess.Popen[bytes]) -> None:
+    """Kill a Worker and its executors at once, as a lost machine would (no graceful stop
+    that might let a running executor finish the job), and wait until none is left."""
+    import psutil
+
+    family = [process.pid]
+    with contextlib.suppress(psutil.NoSuchProcess):
+        family += [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for pid in family:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    psutil.wait_procs([p for p in map(_process_or_none, family) if p is not None], timeout=30)
+
+
+def _process_or_none(pid: int) -> Any:
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
 
 
 def _wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes]) -> re.Match[str]:
@@ -184,7 +212,7 @@ def test_lost_executors_are_a_clear_error_not_a_hang(
     )
     with open_spark_engine(settings) as engine:
         assert engine.spark.range(10).count() == 10  # an executor is up
-        _stop(standalone.worker)
+        _crash(standalone.worker)
         with pytest.raises(EngineUnavailable, match=r"did not finish .* within 8 s") as caught:
             drift_on_spark(planted.reference, planted.current, engine=engine)
         assert caught.value.hint is not None and "executors may have been lost" in caught.value.hint
