@@ -33,7 +33,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
+    if name not in __all__:  # submodules (`from infermedic.drift import stats`) load as usual
         raise AttributeError(name)
     api = importlib.import_module("infermedic.drift.api")
     try:

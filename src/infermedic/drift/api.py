@@ -14,22 +14,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from infermedic.drift.compare import ExactResult, compare_profiles
+from infermedic.drift.compare import ExactResult
 from infermedic.drift.duckdb_engine import DuckDBEngine
+from infermedic.drift.flow import (
+    check_rows,
+    drift_report,
+    kinds_like_reference,
+    profile_pair,
+)
 from infermedic.drift.options import Correction, DriftOptions
 from infermedic.drift.profile import (
     ColumnKind,
     DatasetProfile,
-    is_profile_file,
     load_profile,
     merge_profiles,
     save_profile,
 )
-from infermedic.drift.rules import RULES
-from infermedic.drift.sources import ColumnOptions, DataSource, physical_kind, resolve_source
-from infermedic.errors import DatasetError
-from infermedic.model import Notification, NotificationLevel, Report
-from infermedic.rules import Registry
+from infermedic.drift.sources import ColumnOptions, DataSource, resolve_source
+from infermedic.model import Report
 from infermedic.settings import Settings
 
 Progress = Callable[[str], None]
@@ -47,13 +49,6 @@ __all__ = [
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _prediction_roles(options: ColumnOptions, names: Sequence[str]) -> ColumnOptions:
-    """A column literally named `prediction` (what `infermedic.instrument` logs) is a prediction."""
-    if options.predictions or "prediction" not in names:
-        return options
-    return replace(options, predictions=("prediction",))
 
 
 def profile_dataset(
@@ -75,11 +70,11 @@ def profile_dataset(
     try:
         options = column_options or ColumnOptions()
         plan, rows = eng.plan(source, options)
-        _check_rows(source, rows)
+        check_rows(source.label, rows)
         kinds = dict(plan.kinds)
         excluded = dict(plan.excluded)
         if reference is not None:
-            kinds = _kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
+            kinds = kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
         profile = eng.build_profile(
             source,
             kinds,
@@ -95,41 +90,6 @@ def profile_dataset(
             eng.close()
 
 
-def _kinds_like_reference(
-    kinds: dict[str, ColumnKind],
-    dtypes: dict[str, str],
-    reference: DatasetProfile,
-    excluded: dict[str, str],
-) -> dict[str, ColumnKind]:
-    """Compare current columns as the reference did; an impossible kind is a schema change."""
-    out = dict(kinds)
-    for name, reason in reference.excluded.items():
-        if name in out:
-            out.pop(name)
-            excluded[name] = reason
-    for col in reference.columns:
-        if col.name in dtypes and col.name not in out and col.name not in excluded:
-            kind = physical_kind(dtypes[col.name])
-            if kind is not None:
-                out[col.name] = kind
-        if col.name in out and col.kind is ColumnKind.CATEGORICAL:
-            out[col.name] = ColumnKind.CATEGORICAL  # numbers forced categorical in the reference
-        excluded.pop(col.name, None) if col.name in out else None
-    return out
-
-
-def _check_rows(source: DataSource, rows: int) -> None:
-    if rows == 0:
-        raise DatasetError(
-            f"{source.label} has no rows", hint="point drift at data with rows in it"
-        )
-    if rows < 2:
-        raise DatasetError(
-            f"{source.label} has a single row: no distribution can be compared",
-            hint="compare batches of at least a few hundred rows",
-        )
-
-
 def drift(
     reference: str | Path,
     current: str | Path,
@@ -143,100 +103,30 @@ def drift(
     started = time.perf_counter()
     started_at = _now()
     opts = options or DriftOptions()
-    cols = column_options or ColumnOptions()
-    notes: list[str] = []
     with DuckDBEngine() as engine:
-        current_source = resolve_source(current)
-        ref_path = Path(str(reference))
-        ref_source: DataSource | None = None
-        if is_profile_file(ref_path):
-            reference_profile = load_profile(ref_path)
-            ref_label = str(reference)
-        else:
-            ref_source = resolve_source(reference)
-            ref_label = ref_source.label
-        cur_plan, cur_rows = engine.plan(current_source, cols)
-        cols = _prediction_roles(cols, list(cur_plan.kinds))
-        _check_rows(current_source, cur_rows)
-        if ref_source is not None:
-            ref_plan, ref_rows = engine.plan(ref_source, cols)
-            _check_rows(ref_source, ref_rows)
-            notes += ref_plan.notes
-            if progress:
-                progress("profiling the reference")
-            reference_profile = engine.build_profile(
-                ref_source,
-                ref_plan.kinds,
-                ref_plan.dtypes,
-                excluded=ref_plan.excluded,
-                progress=progress,
-            )
-        notes += cur_plan.notes
-        excluded = dict(cur_plan.excluded)
-        kinds = _kinds_like_reference(
-            dict(cur_plan.kinds), dict(cur_plan.dtypes), reference_profile, excluded
-        )
-        if progress:
-            progress("profiling the current data")
-        current_profile = engine.build_profile(
-            current_source,
-            kinds,
-            cur_plan.dtypes,
-            reference=reference_profile,
-            sketches=False,
-            excluded=excluded,
-            progress=progress,
+        pair = profile_pair(
+            engine, reference, current, column_options or ColumnOptions(), progress=progress
         )
         exact: dict[str, ExactResult] = {}
-        if ref_source is not None and opts.exact_ks:
+        if pair.reference_source is not None and opts.exact_ks:
             exact, skipped = _exact_tests(
                 engine,
-                ref_source,
-                current_source,
-                reference_profile,
-                current_profile,
+                pair.reference_source,
+                pair.current_source,
+                pair.reference,
+                pair.current,
                 opts,
                 progress,
             )
             if skipped:
-                notes.append(skipped)
+                pair.notes.append(skipped)
         elif opts.exact_ks:
-            notes.append(
+            pair.notes.append(
                 "KS and Wasserstein come from the reference profile's ~1000 quantile bins "
                 "(bounds stated per column); compare raw data for exact values"
             )
-    comparison = compare_profiles(
-        reference_profile,
-        current_profile,
-        options=opts,
-        predictions=cols.predictions,
-        targets=cols.targets,
-        exact=exact,
-        reference_label=ref_label,
-        current_label=current_source.label,
-    )
-    findings = comparison.findings
-    if settings is not None and (settings.select or settings.ignore):
-        chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-        findings = tuple(f for f in findings if f.code in chosen)
-    notifications = [
-        Notification(
-            level=NotificationLevel.WARNING if "mixes types" in n else NotificationLevel.NOTE,
-            message=n,
-        )
-        for n in notes
-    ]
-    return Report(
-        tool="drift",
-        findings=findings,
-        notifications=(*notifications, *comparison.notifications),
-        rules_run=tuple(r.code for r in RULES),
-        inputs=(ref_label, current_source.label),
-        tables=comparison.tables,
-        plots=comparison.plots,
-        measurements=comparison.measurements,
-        started_at=started_at,
-        duration_s=time.perf_counter() - started,
+    return drift_report(
+        pair, options=opts, exact=exact, settings=settings, started=started, started_at=started_at
     )
 
 

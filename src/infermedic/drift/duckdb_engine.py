@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +38,7 @@ from infermedic.drift.sources import (
     physical_kind,
     plan_columns,
     quote_ident,
+    resolve_source,
 )
 from infermedic.errors import DatasetError
 
@@ -98,8 +100,16 @@ class DuckDBEngine:
         rows = self._query(source, f"DESCRIBE SELECT * FROM {source.table_sql()}")
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def plan(self, source: DataSource, options: ColumnOptions) -> tuple[ColumnPlan, int]:
-        """Column kinds for `source` and its row count, from one cheap pass over text columns."""
+    def resolve(self, spec: str | Path) -> DataSource:
+        return resolve_source(spec)
+
+    def plan(
+        self, source: DataSource, options: ColumnOptions, *, sketches: bool = True
+    ) -> tuple[ColumnPlan, int]:
+        """Column kinds for `source` and its row count, from one cheap pass over text columns.
+
+        `sketches` is part of the engine contract (Spark sketches while it plans); DuckDB
+        builds its sketches with the profile, so it has nothing to skip here."""
         schema = self.schema(source)
         text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
         parts = ["count(*)"]

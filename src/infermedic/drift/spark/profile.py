@@ -41,8 +41,6 @@ from infermedic.drift.profile import (
 from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,
-    DataSource,
-    FileFormat,
     physical_kind,
     plan_columns,
 )
@@ -468,17 +466,15 @@ def profile_on_spark(
     profile that merges exactly with others made the same way). Returns the profile and
     notes worth a notification.
     """
-    from infermedic.drift.api import _check_rows, _kinds_like_reference
+    from infermedic.drift.flow import check_rows, kinds_like_reference
 
     source = engine.resolve(data)
     plan, rows = engine.plan(source, column_options or ColumnOptions())
-    _check_rows(
-        DataSource(label=source.label, files=source.paths, file_format=FileFormat.PARQUET), rows
-    )
+    check_rows(source.label, rows)
     kinds = dict(plan.kinds)
     excluded = dict(plan.excluded)
     if reference is not None:
-        kinds = _kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
+        kinds = kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
     profile = engine.build_profile(
         source, kinds, plan.dtypes, reference=reference, excluded=excluded, progress=progress
     )

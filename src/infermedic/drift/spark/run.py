@@ -15,17 +15,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from infermedic.drift.api import _check_rows, _kinds_like_reference, _prediction_roles
-from infermedic.drift.compare import compare_profiles
+from infermedic.drift.flow import drift_report, profile_pair
 from infermedic.drift.options import DriftOptions
-from infermedic.drift.profile import DatasetProfile, is_profile_file, load_profile
-from infermedic.drift.rules import RULES
+from infermedic.drift.profile import DatasetProfile
 from infermedic.drift.sources import ColumnOptions, DataSource, FileFormat
 from infermedic.drift.spark.profile import SparkEngine, profile_on_spark
 from infermedic.drift.spark.session import SparkSettings, spark_session
 from infermedic.drift.spark.sources import SparkSource
-from infermedic.model import Notification, NotificationLevel, Report
-from infermedic.rules import Registry
+from infermedic.model import Report
 from infermedic.settings import Settings
 
 Progress = Callable[[str], None]
@@ -94,100 +91,33 @@ def drift_on_spark(
     started_at = _now()
     where = spark or SparkSettings()
     opts = options or DriftOptions()
-    cols = column_options or ColumnOptions()
-    notes: list[str] = []
     if progress:
         progress("starting Spark" if engine is not None else f"starting Spark ({where.where})")
     with _engine(where, engine) as engine:
         session_start_s = time.perf_counter() - started
         profiling_started = time.perf_counter()
-        current_source = engine.resolve(current)
-        ref_path = Path(str(reference))
-        ref_source: SparkSource | None = None
-        reference_profile: DatasetProfile
-        if is_profile_file(ref_path):
-            reference_profile = load_profile(ref_path)
-            ref_label = str(reference)
-        else:
-            ref_source = engine.resolve(reference)
-            ref_label = ref_source.label
-        cur_plan, cur_rows = engine.plan(current_source, cols, sketches=False)
-        cols = _prediction_roles(cols, list(cur_plan.kinds))
-        _check_rows(_as_data_source(current_source), cur_rows)
-        if ref_source is not None:
-            ref_plan, ref_rows = engine.plan(ref_source, cols)
-            _check_rows(_as_data_source(ref_source), ref_rows)
-            notes += ref_plan.notes
-            if progress:
-                progress("profiling the reference on Spark")
-            reference_profile = engine.build_profile(
-                ref_source,
-                ref_plan.kinds,
-                ref_plan.dtypes,
-                excluded=ref_plan.excluded,
-                progress=progress,
-            )
-        notes += cur_plan.notes
-        excluded = dict(cur_plan.excluded)
-        kinds = _kinds_like_reference(
-            dict(cur_plan.kinds), dict(cur_plan.dtypes), reference_profile, excluded
-        )
-        if progress:
-            progress("profiling the current data on Spark")
-        current_profile = engine.build_profile(
-            current_source,
-            kinds,
-            cur_plan.dtypes,
-            reference=reference_profile,
-            sketches=False,
-            excluded=excluded,
-            progress=progress,
+        pair = profile_pair(
+            engine, reference, current, column_options or ColumnOptions(), progress=progress
         )
         spark_version = engine.spark.version
         engine_where = engine.where
         profiling_s = time.perf_counter() - profiling_started
     if opts.exact_ks:
-        notes.append(KS_NOTE)
-    comparison = compare_profiles(
-        reference_profile,
-        current_profile,
+        pair.notes.append(KS_NOTE)
+    return drift_report(
+        pair,
         options=opts,
-        predictions=cols.predictions,
-        targets=cols.targets,
         exact={},
-        reference_label=ref_label,
-        current_label=current_source.label,
-    )
-    findings = comparison.findings
-    if settings is not None and (settings.select or settings.ignore):
-        chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-        findings = tuple(f for f in findings if f.code in chosen)
-    notifications = [
-        Notification(
-            level=NotificationLevel.WARNING if "mixes types" in n else NotificationLevel.NOTE,
-            message=n,
-        )
-        for n in notes
-    ]
-    measurements = {
-        **comparison.measurements,
-        "engine": {
-            "name": "spark",
-            "spark_version": spark_version,
-            "where": engine_where,
-            "session_start_s": session_start_s,
-            "profiling_s": profiling_s,
-        },
-    }
-    return Report(
-        tool="drift",
-        findings=findings,
-        notifications=(*notifications, *comparison.notifications),
-        rules_run=tuple(r.code for r in RULES),
-        inputs=(ref_label, current_source.label),
-        tables=comparison.tables,
-        plots=comparison.plots,
-        measurements=measurements,
+        settings=settings,
+        started=started,
         started_at=started_at,
-        duration_s=time.perf_counter() - started,
+        measurements={
+            "engine": {
+                "name": "spark",
+                "spark_version": spark_version,
+                "where": engine_where,
+                "session_start_s": session_start_s,
+                "profiling_s": profiling_s,
+            }
+        },
     )
