@@ -18,7 +18,9 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 52
 
 def plot_to_svg(plot: Mapping[str, Any]) -> str:
     """Draw one plot dict (the JSON contract's form) as an `<svg>` element."""
-    series = [s for s in plot.get("series", []) if s.get("y")]
+    # a series with no finite value (e.g. p99 of windows too small to have one) draws nothing
+    # and gets no legend entry
+    series = [s for s in plot.get("series", []) if _finite(s.get("y") or [])]
     title = escape(str(plot.get("title", "")))
     if not series:
         return _frame(title, '<text x="50%" y="50%" text-anchor="middle">no data</text>', plot)
