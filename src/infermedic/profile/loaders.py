@@ -51,6 +51,8 @@ class LoadedModel:
     loaded_with: dict[str, str] = field(default_factory=dict)
     version_warnings: list[dict[str, str]] = field(default_factory=list)
     load_warnings: list[str] = field(default_factory=list)
+    # torch only: whether the module runs in training mode (dropout live); None elsewhere.
+    training: bool | None = None
 
 
 def load_model(
@@ -319,16 +321,35 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
             "torch is not installed",
             hint="pip install 'infermedic[torch]' to profile TorchScript and torch.export models",
         ) from exc
+    n_features: int | None = None
     try:
         if fmt is ModelFormat.TORCHSCRIPT:
-            module = torch.jit.load(path, map_location="cpu")
+            # torch.jit is untyped; through Any, mypy passes with torch installed or not.
+            jit: Any = torch.jit
+            module = jit.load(path, map_location="cpu")
+            training: bool = bool(module.training)
         else:
-            module = torch.export.load(path).module()
+            program = torch.export.load(path)
+            module = program.module()
+            n_features = _export_width(program)
+            # An exported graph is fixed when exported: its `training` flag means nothing,
+            # but a dropout op with train=True means it was exported in training mode.
+            # `aten.dropout(input, p, train)` stays in the graph either way; `train` tells.
+            training = any(
+                "dropout" in str(node.target) and len(node.args) > 2 and bool(node.args[2])
+                for node in program.graph.nodes
+            )
     except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad files
         raise LoadFailure("corrupt", f"torch cannot load the model: {exc}") from exc
+    dtypes = [p.dtype for p in module.parameters() if p.is_floating_point()]
+    dtype = dtypes[0] if dtypes else torch.float32
 
     def forward(batch: Any) -> Any:
-        tensor = torch.as_tensor(batch)
+        values = batch.to_numpy() if hasattr(batch, "to_numpy") else batch
+        tensor = torch.as_tensor(values)
+        if tensor.is_floating_point() and tensor.dtype != dtype:
+            # The weights fix the dtype; float64 rows from Parquet/NumPy would be rejected.
+            tensor = tensor.to(dtype)
         return module(tensor).detach().numpy()
 
     return LoadedModel(
@@ -336,8 +357,26 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
         obj=module,
         method="forward",
         call=forward,
+        n_features=n_features,
         loaded_with=_library_versions("torch", "numpy"),
+        training=training,
     )
+
+
+def _export_width(program: Any) -> int | None:
+    """The feature width of a single 2-D user input, from the exported graph's signature."""
+    names = set(program.graph_signature.user_inputs)
+    shapes = [
+        node.meta.get("val").shape
+        for node in program.graph.nodes
+        if node.op == "placeholder" and node.name in names and node.meta.get("val") is not None
+    ]
+    if len(shapes) == 1 and len(shapes[0]) == 2:
+        try:
+            return int(shapes[0][1])
+        except TypeError:  # a symbolic width
+            return None
+    return None
 
 
 def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:

@@ -277,6 +277,25 @@ def thread_sweep(
                     call=session_model.call,
                 )
             )
+    if model.kind == "torch":
+        import torch
+
+        torch_loaded = torch.get_num_threads()
+        settings.extend(
+            _ThreadSetting(
+                row={
+                    "dimension": "torch intra-op threads",
+                    "setting": f"torch.set_num_threads({threads})",
+                    "value": threads,
+                    "workers": threads,
+                    "as_loaded": threads == torch_loaded,
+                },
+                enter=partial(_torch_threads_warmed, model, sample, batches, threads),
+                leave=partial(torch.set_num_threads, torch_loaded),
+                call=model.call,
+            )
+            for threads in sorted({torch_loaded, 1, cores})
+        )
     passes: list[dict[int, dict[str, dict[str, Any]]]] = [{}, {}]
     order = list(enumerate(settings))
     for number, sequence in enumerate((order, order[::-1])):
@@ -312,6 +331,25 @@ def thread_sweep(
             for p in threadpool_info()
         ],
     }
+
+
+def _torch_threads_warmed(
+    model: LoadedModel, sample: Sample, batches: list[int], threads: int
+) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _warm_up(model.call, sample, batches)
+
+
+def _warm_up(call: Callable[[Any], Any], sample: Sample, batches: list[int]) -> None:
+    """A few untimed calls per batch: TorchScript's profiling executor re-specialises and
+    recompiles (tens of ms) when the shape, thread count or grad mode changes, and a short
+    timing cell would otherwise time that compilation instead of the call."""
+    for size in batches:
+        batch = sample.take(size)
+        for _ in range(3):
+            call(batch)
 
 
 def memory_growth(
@@ -414,4 +452,64 @@ def determinism(model: LoadedModel, sample: Sample, *, batch: int) -> dict[str, 
         "label_agreement": agreement,
         "output_shape": list(ref.shape),
         "output_has_nan": bool(np.issubdtype(ref.dtype, np.floating) and np.isnan(ref).any()),
+    }
+
+
+def autograd(
+    model: LoadedModel, sample: Sample, budget: Budget, *, batches: list[int]
+) -> dict[str, Any]:
+    """A torch call as loaded versus inside `torch.inference_mode()`, with their parity.
+
+    Timed as-loaded, inference, inference, as-loaded; each keeps its faster cell, so a drift
+    in the machine's background load favours neither.
+    """
+    import torch
+
+    # TorchScript's executor keeps tensors from an inference-mode call and then fails a later
+    # call with autograd on ("Inference tensors cannot be saved for backward"), so a scripted
+    # module is measured under `torch.no_grad()`, which records no graph either.
+    scripted = isinstance(model.obj, torch.jit.ScriptModule)
+    context = "torch.no_grad()" if scripted else "torch.inference_mode()"
+
+    def inference_call(batch: Any) -> Any:
+        with torch.no_grad() if scripted else torch.inference_mode():
+            return model.call(batch)
+
+    parameters = list(model.obj.parameters())
+    cells: list[dict[str, Any]] = []
+    _warm_up(model.call, sample, batches)
+    _warm_up(inference_call, sample, batches)
+    _warm_up(model.call, sample, batches)
+    for size in batches:
+        batch = sample.take(size)
+        order = (model.call, inference_call, inference_call, model.call)
+        timings = [budget.cell(partial(call, batch)) for call in order]
+        as_loaded = min(timings[0], timings[3], key=lambda t: t.median_s)
+        inference = min(timings[1], timings[2], key=lambda t: t.median_s)
+        cells.append(
+            {
+                "batch": size,
+                "as_loaded": as_loaded.to_dict(),
+                "inference_mode": inference.to_dict(),
+                "speedup": as_loaded.median_s / inference.median_s
+                if inference.median_s > 0
+                else None,
+            }
+        )
+    largest = sample.take(max(batches))
+    comparison = parity(model.call(largest), inference_call(largest), classifier=False)
+    # The widest batch is what a batching service runs; the finding quotes that cell.
+    widest = cells[-1]
+    return {
+        "training": model.training,
+        "context": context,
+        "grad_enabled": torch.is_grad_enabled(),
+        "parameters_require_grad": any(p.requires_grad for p in parameters),
+        "batches": batches,
+        "cells": cells,
+        "batch": widest["batch"],
+        "as_loaded_median_s": widest["as_loaded"]["median_s"],
+        "inference_median_s": widest["inference_mode"]["median_s"],
+        "inference_mode_speedup": widest["speedup"],
+        "parity": comparison,
     }

@@ -275,6 +275,10 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             ),
         ),
     ]
+    if model.kind == "torch":
+        guarded.append(
+            ("autograd", lambda: phases.autograd(model, sample, budget, batches=batches))
+        )
     for name, run in guarded:
         yield name
         if budget.remaining() <= 0:

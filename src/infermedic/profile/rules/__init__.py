@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from infermedic.profile.rules.artifact_version_skew import ArtifactVersionSkew
+from infermedic.profile.rules.autograd_left_on import AutogradLeftOn
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.rules.faster_runtime_available import FasterRuntimeAvailable
 from infermedic.profile.rules.gc_pauses_in_call_path import GcPausesInCallPath
@@ -16,9 +17,8 @@ from infermedic.profile.rules.thread_oversubscription import ThreadOversubscript
 from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
 from infermedic.rules import Rule
 
-# Reserved, not yet in the catalogue because nothing measures them yet: PROF010
-# (autograd-left-on, module `autograd_left_on.py` is written; the worker's torch phase is
-# not) and PROF011 (gpu-transfer-bound, needs the GPU measurements).
+# Reserved, not yet in the catalogue because nothing measures it yet: PROF011
+# (gpu-transfer-bound, needs the GPU measurements).
 RULES: tuple[type[Rule], ...] = (
     BatchingWouldHelp,
     StageDominatesCall,
@@ -29,6 +29,7 @@ RULES: tuple[type[Rule], ...] = (
     LowerPrecisionAvailable,
     NondeterministicOutput,
     GcPausesInCallPath,
+    AutogradLeftOn,
     ArtifactVersionSkew,
     WorkInEventLoopThread,
     LockContention,

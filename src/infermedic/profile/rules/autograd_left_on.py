@@ -20,7 +20,8 @@ class AutogradLeftOn(ProfileRule):
 
     ## How it's measured
     The loaded module's `training` flag is read; the call is timed at batch 1 and the
-    recommended batch as loaded and inside `torch.inference_mode()`, each adaptively until
+    recommended batch as loaded and inside `torch.inference_mode()` (`torch.no_grad()` for
+    TorchScript, whose executor rejects inference tensors afterwards), each adaptively until
     stable. Fires when the module is in training mode, or when inference mode is at least
     `precision-min-speedup` (default 1.2) times faster. Needs torch (an optional extra).
     """
@@ -47,11 +48,11 @@ class AutogradLeftOn(ProfileRule):
             parts.append("the module is in training mode")
         if speedup >= context.thresholds.precision_min_speedup:
             parts.append(
-                f"torch.inference_mode() is {speedup:.1f}x faster "
+                f"{result.get('context', 'torch.inference_mode()')} is {speedup:.1f}x faster "
                 f"({ms(result.get('inference_median_s'))} vs "
                 f"{ms(result.get('as_loaded_median_s'))})"
             )
         evidence = context.evidence(
-            "timed the call as loaded and inside torch.inference_mode()", **dict(result)
+            "timed the call as loaded and with autograd off", **dict(result)
         )
         return [self.finding(context.location, "; ".join(parts), evidence=[evidence])]
