@@ -100,3 +100,25 @@ def test_the_html_report_loads_in_a_browser_and_shows_its_plots(tour: tuple[Path
     assert len(plots) >= 2  # latency over time, latency vs concurrency
     assert all(p["w"] > 100 and p["h"] > 100 and p["marks"] > 0 for p in plots)
     assert "Root cause" in result.value["headings"]
+
+
+def test_the_demo_command_runs_a_named_scenario_and_says_where_the_report_is(
+    tmp_path: Path,
+) -> None:
+    """`infermedic demo SCENARIO` as the README runs it (the fastest scenario)."""
+    import subprocess
+    import sys
+
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "infermedic", "demo", "input-drift", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1/1 planted faults diagnosed as planted" in result.stdout
+    index = workdir / "index.html"
+    assert f"HTML report: {index.resolve()}" in result.stdout
+    assert "input-drift/report.html" in index.read_text()
