@@ -21,14 +21,11 @@ import numpy as np
 
 from infermedic.drift.profile import (
     KLL_K,
-    Binning,
-    CategoricalSummary,
     ColumnKind,
-    ColumnProfile,
     DatasetProfile,
-    NumericSummary,
-    categorical_from_counts,
+    categorical_column,
     kll_edges,
+    numeric_column,
     reference_edges,
 )
 from infermedic.drift.sources import (
@@ -177,51 +174,27 @@ class DuckDBEngine:
             progress(f"counting {source.label}")
         rows, numeric_stats = self._numeric_pass(source, numeric, edges)
         category_counts = self._categorical_pass(source, categorical)
-        columns: list[ColumnProfile] = []
-        for name, kind in kinds.items():
-            if kind is ColumnKind.NUMERIC:
-                st = numeric_stats[name]
-                binning = None
-                e = edges[name]
-                if e is not None and st.histogram is not None:
-                    binning = Binning(edges=e[0], psi_edges=e[1], counts=st.histogram)
-                summary = NumericSummary(
-                    count=st.finite,
-                    minimum=st.minimum,
-                    maximum=st.maximum,
-                    mean=st.mean,
-                    variance=st.variance,
-                    sketch=kll[name],
-                    sketch_k=KLL_K,
-                    binning=binning,
-                )
-                columns.append(
-                    ColumnProfile(
-                        name=name,
-                        kind=kind,
-                        dtype=dtypes[name],
-                        rows=rows,
-                        nulls=rows - st.non_null,
-                        non_finite=st.non_null - st.finite,
-                        numeric=summary,
-                    )
-                )
-            else:
-                counts = category_counts[name]
-                nulls = counts.pop(None, 0)
-                cat: CategoricalSummary = categorical_from_counts(
-                    {str(k): v for k, v in counts.items()}
-                )
-                columns.append(
-                    ColumnProfile(
-                        name=name,
-                        kind=kind,
-                        dtype=dtypes[name],
-                        rows=rows,
-                        nulls=nulls,
-                        categorical=cat,
-                    )
-                )
+        columns = [
+            numeric_column(
+                name=name,
+                dtype=dtypes[name],
+                rows=rows,
+                non_null=numeric_stats[name].non_null,
+                finite=numeric_stats[name].finite,
+                minimum=numeric_stats[name].minimum,
+                maximum=numeric_stats[name].maximum,
+                mean=numeric_stats[name].mean,
+                variance=numeric_stats[name].variance,
+                sketch=kll[name],
+                edges=edges[name],
+                counts=numeric_stats[name].histogram,
+            )
+            if kind is ColumnKind.NUMERIC
+            else categorical_column(
+                name=name, dtype=dtypes[name], rows=rows, counts=category_counts[name]
+            )
+            for name, kind in kinds.items()
+        ]
         return DatasetProfile(
             sources=(source.label,),
             rows=rows,

@@ -463,3 +463,58 @@ def load_profile(path: Path) -> DatasetProfile:
     if not isinstance(data, dict):
         raise DatasetError(f"{path} is not an infermedic drift profile")
     return from_json_dict(data, source=str(path))
+
+
+def numeric_column(
+    *,
+    name: str,
+    dtype: str,
+    rows: int,
+    non_null: int,
+    finite: int,
+    minimum: float | None,
+    maximum: float | None,
+    mean: float | None,
+    variance: float | None,
+    sketch: bytes | None,
+    edges: tuple[tuple[float, ...], tuple[float, ...]] | None,
+    counts: tuple[int, ...] | None,
+) -> ColumnProfile:
+    """A numeric column's profile from what any engine measured of it (one constructor, so
+    the DuckDB and Spark engines cannot drift apart in what a profile holds)."""
+    binning = None
+    if edges is not None and counts is not None:
+        binning = Binning(edges=edges[0], psi_edges=edges[1], counts=counts)
+    return ColumnProfile(
+        name=name,
+        kind=ColumnKind.NUMERIC,
+        dtype=dtype,
+        rows=rows,
+        nulls=rows - non_null,
+        non_finite=non_null - finite,
+        numeric=NumericSummary(
+            count=finite,
+            minimum=minimum,
+            maximum=maximum,
+            mean=mean,
+            variance=variance,
+            sketch=sketch,
+            sketch_k=KLL_K,
+            binning=binning,
+        ),
+    )
+
+
+def categorical_column(
+    *, name: str, dtype: str, rows: int, counts: Mapping[str | None, int]
+) -> ColumnProfile:
+    """A categorical column's profile from its value counts (`None` counts the NULLs)."""
+    values = {str(k): int(v) for k, v in counts.items() if k is not None}
+    return ColumnProfile(
+        name=name,
+        kind=ColumnKind.CATEGORICAL,
+        dtype=dtype,
+        rows=rows,
+        nulls=int(counts.get(None, 0)),
+        categorical=categorical_from_counts(values),
+    )

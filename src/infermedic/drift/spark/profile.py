@@ -29,14 +29,11 @@ import datasketches
 
 from infermedic.drift.profile import (
     KLL_K,
-    Binning,
-    CategoricalSummary,
     ColumnKind,
-    ColumnProfile,
     DatasetProfile,
-    NumericSummary,
-    categorical_from_counts,
+    categorical_column,
     kll_edges,
+    numeric_column,
 )
 from infermedic.drift.sources import (
     ColumnOptions,
@@ -229,51 +226,27 @@ class SparkEngine:
         if progress:
             progress(f"counting bins and categories of {source.label} on Spark")
         histograms, category_counts = self._count_pass(source, numeric, edges, categorical)
-        columns: list[ColumnProfile] = []
-        for name, kind in kinds.items():
-            if kind is ColumnKind.NUMERIC:
-                st = numeric_stats[name]
-                e = edges[name]
-                binning = None
-                if e is not None:
-                    binning = Binning(edges=e[0], psi_edges=e[1], counts=histograms[name])
-                summary = NumericSummary(
-                    count=st.finite,
-                    minimum=st.minimum,
-                    maximum=st.maximum,
-                    mean=st.mean,
-                    variance=st.variance,
-                    sketch=st.sketch,
-                    sketch_k=KLL_K,
-                    binning=binning,
-                )
-                columns.append(
-                    ColumnProfile(
-                        name=name,
-                        kind=kind,
-                        dtype=dtypes[name],
-                        rows=rows,
-                        nulls=rows - st.non_null,
-                        non_finite=st.non_null - st.finite,
-                        numeric=summary,
-                    )
-                )
-            else:
-                counts = category_counts[name]
-                nulls = counts.pop(None, 0)
-                cat: CategoricalSummary = categorical_from_counts(
-                    {str(k): v for k, v in counts.items()}
-                )
-                columns.append(
-                    ColumnProfile(
-                        name=name,
-                        kind=kind,
-                        dtype=dtypes[name],
-                        rows=rows,
-                        nulls=nulls,
-                        categorical=cat,
-                    )
-                )
+        columns = [
+            numeric_column(
+                name=name,
+                dtype=dtypes[name],
+                rows=rows,
+                non_null=numeric_stats[name].non_null,
+                finite=numeric_stats[name].finite,
+                minimum=numeric_stats[name].minimum,
+                maximum=numeric_stats[name].maximum,
+                mean=numeric_stats[name].mean,
+                variance=numeric_stats[name].variance,
+                sketch=numeric_stats[name].sketch,
+                edges=edges[name],
+                counts=histograms.get(name),
+            )
+            if kind is ColumnKind.NUMERIC
+            else categorical_column(
+                name=name, dtype=dtypes[name], rows=rows, counts=category_counts[name]
+            )
+            for name, kind in kinds.items()
+        ]
         return DatasetProfile(
             sources=(source.label,),
             rows=rows,
