@@ -76,3 +76,45 @@ def score_rows(X: Any) -> np.ndarray:
 
 
 score_rows.n_features_in_ = 4  # type: ignore[attr-defined]
+
+
+def _trained_logistic() -> LogisticRegression:
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((400, 6))
+    return LogisticRegression().fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+
+
+_LOGISTIC = _trained_logistic()
+
+
+def python_features(X: Any) -> np.ndarray:
+    """Per-value Python feature engineering: the stage that should dominate."""
+    return slow_rows(X)
+
+
+def predict_with_python_features(X: Any) -> np.ndarray:
+    """A plain callable service model: Python feature code, then a scikit-learn model."""
+    features = python_features(X)
+    return np.asarray(_LOGISTIC.predict_proba(features))
+
+
+predict_with_python_features.n_features_in_ = 6  # type: ignore[attr-defined]
+
+
+class BigForestScorer:
+    """A custom object whose time goes into the model itself: no stage to flag."""
+
+    def __init__(self) -> None:
+        from sklearn.ensemble import RandomForestClassifier
+
+        rng = np.random.default_rng(3)
+        X = rng.standard_normal((600, 6))
+        self.forest = RandomForestClassifier(n_estimators=60, n_jobs=1, random_state=0)
+        self.forest.fit(X, (X[:, 0] > 0).astype(int))
+        self.n_features_in_ = 6
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.forest.predict_proba(np.asarray(X, dtype=float)))
+
+
+BIG_FOREST = BigForestScorer()

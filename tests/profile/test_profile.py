@@ -100,6 +100,8 @@ def reports(model_dir: Path) -> dict[str, Report]:
         "noisy": (model_dir / "noisy.joblib", plan()),
         "skewed": (model_dir / "skewed.pkl", plan()),
         "onnx": (model_dir / "mlp.onnx", plan(try_options=True)),
+        "callable-slow": ("tests.profile.profile_models:predict_with_python_features", plan()),
+        "callable-clean": ("tests.profile.profile_models:BIG_FOREST", plan()),
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
@@ -128,6 +130,38 @@ def test_slow_python_step_is_the_dominant_stage(reports: dict[str, Report]) -> N
     findings = [f for f in reports["slow"].findings if f.code == "PROF002"]
     assert [f.evidence[0].values["stage"] for f in findings] == ["functiontransformer"]
     assert findings[0].evidence[0].values["share"] >= 0.5
+
+
+def test_python_feature_function_of_a_plain_callable_is_the_dominant_stage(
+    reports: dict[str, Report],
+) -> None:
+    report = reports["callable-slow"]
+    findings = [f for f in report.findings if f.code == "PROF002"]
+    assert [f.evidence[0].values["stage"] for f in findings] == ["python_features"]
+    values = findings[0].evidence[0].values
+    assert values["role"] == "preprocessing"
+    assert values["measured_by"].startswith("sampled")
+    assert values["share"] >= 0.5
+    assert "slow_rows" in values["top_frame"]
+    # The finding points at the line of the callable that calls the stage.
+    location = findings[0].location
+    assert location.path is not None and location.path.endswith("profile_models.py")
+    source = Path(location.path).read_text().splitlines()[(location.line or 0) - 1]
+    assert "python_features(" in source
+    stages = report.measurements["stages"]["batches"][-1]["stages"]
+    roles = {s["name"]: s["role"] for s in stages}
+    assert roles["LogisticRegression.predict_proba"] == "model"
+
+
+def test_plain_object_whose_time_is_the_model_has_no_dominant_stage(
+    reports: dict[str, Report],
+) -> None:
+    report = reports["callable-clean"]
+    assert "PROF002" not in codes(report)
+    for entry in report.measurements["stages"]["batches"]:
+        shares = {s["name"]: s["share"] for s in entry["stages"]}
+        assert shares["ForestClassifier.predict_proba"] >= 0.8, shares
+        assert entry["stages"][0]["role"] == "model"
 
 
 def test_n_jobs_minus_one_is_oversubscription(reports: dict[str, Report]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from infermedic.profile.live import BLOCKING, MODEL, Frame, classify, parse_raw,
 from infermedic.profile.rules import RULES
 from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
 from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
+from infermedic.profile.sampling import stages_from_samples
 from infermedic.profile.timing import measure, quartiles
 from infermedic.rules import Registry
 
@@ -192,3 +194,52 @@ def test_classify_prefers_the_innermost_recognised_frame() -> None:
         Frame(function="dumps", path="/py/json/__init__.py", line=231),
     )
     assert classify(frames) == "serialisation"
+
+
+SITE = "/venv/lib/python3.11/site-packages"
+SAMPLER = "_in_model (/src/infermedic/profile/sampling.py:60)"
+
+
+def _samples(rows: list[tuple[list[str], int]]) -> Counter[tuple[str, tuple[str, ...]]]:
+    stacks: Counter[tuple[str, tuple[str, ...]]] = Counter()
+    for frames, count in rows:
+        stacks[("thread (1): MainThread", ("main (/w.py:1)", SAMPLER, *frames))] += count
+    return stacks
+
+
+def test_sampled_stages_look_through_a_wrapper_and_mark_postprocessing() -> None:
+    predict = "predict (/app/model.py:{})"
+    score = "Scorer._score (/app/model.py:{})"
+    forest = f"ForestClassifier.predict_proba ({SITE}/sklearn/ensemble/_forest.py:900)"
+    rows = [
+        ([predict.format(10), score.format(20), "featurize (/app/features.py:5)"], 50),
+        ([predict.format(10), score.format(21), forest], 30),
+        ([predict.format(10), score.format(22), "to_labels (/app/model.py:40)"], 15),
+        ([predict.format(11)], 5),  # the entry's own line after the wrapper returned
+    ]
+    result = stages_from_samples(_samples(rows))
+    assert result["status"] == "sampled"
+    stages = {s["name"]: s for s in result["stages"]}
+    # predict holds 95% and is a wrapper of model and other work: its callees are the stages.
+    assert set(stages) == {"featurize", "ForestClassifier.predict_proba", "to_labels"}
+    assert stages["featurize"]["role"] == "preprocessing"
+    assert stages["featurize"]["called_at"] == "/app/model.py:20"
+    assert stages["ForestClassifier.predict_proba"]["role"] == "model"
+    assert stages["to_labels"]["role"] == "postprocessing"
+    assert stages["featurize"]["share"] == pytest.approx(50 / 95)
+
+
+def test_sampled_stages_of_pure_python_are_not_judged() -> None:
+    rows = [
+        (["score (/app/model.py:3)", "weights (/app/model.py:9)"], 70),
+        (["score (/app/model.py:4)", "squash (/app/model.py:12)"], 30),
+    ]
+    stages = stages_from_samples(_samples(rows))["stages"]
+    assert {s["role"] for s in stages} == {"code"}
+
+
+def test_sampled_stages_without_samples_in_the_model_say_so() -> None:
+    stacks: Counter[tuple[str, tuple[str, ...]]] = Counter(
+        {("thread (1): MainThread", ("main (/w.py:1)", "poll (/lib/subprocess.py:3)")): 9}
+    )
+    assert stages_from_samples(stacks)["status"] == "unavailable"

@@ -157,17 +157,49 @@ def stage_table(stages: Mapping[str, Any]) -> Table:
                     _ms(timing["iqr_s"]),
                     timing["calls"],
                     f"{timing['median_s'] / total:.0%}" if total > 0 else "",
+                    stage.get("how", "timed"),
+                    _where(stage),
                 )
             )
         rows.append(
-            (entry["batch"], "(whole call)", "", _ms(total), None, entry["call"]["calls"], "")
+            (
+                entry["batch"],
+                "(whole call)",
+                "",
+                _ms(total),
+                _ms(entry["call"]["iqr_s"]),
+                entry["call"]["calls"],
+                "",
+                "timed",
+                None,
+            )
         )
     return Table(
         title="Per-stage time",
-        columns=("batch", "stage", "role", "median ms", "IQR ms", "calls", "share"),
+        columns=(
+            "batch",
+            "stage",
+            "role",
+            "median ms",
+            "IQR ms",
+            "calls",
+            "share",
+            "measured by",
+            "where",
+        ),
         rows=tuple(rows),
         key="stages",
     )
+
+
+def _where(stage: Mapping[str, Any]) -> str | None:
+    """Where a sampled stage spends its time: its busiest innermost frame, and its call site."""
+    frames = stage.get("top_frames") or []
+    top = frames[0]["frame"] if frames else None
+    called_at = stage.get("called_at")
+    if top and called_at:
+        return f"{top}, called at {called_at}"
+    return top or called_at
 
 
 def stage_plot(stages: Mapping[str, Any]) -> Plot:

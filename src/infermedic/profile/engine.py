@@ -222,6 +222,12 @@ def _notifications(
             Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
             for text in load.get("load_warnings", [])[:5]
         )
+    stages = results.get("stages")
+    if stages:
+        notes.extend(
+            Notification(level=NotificationLevel.NOTE, message=text)
+            for text in stages.get("notes", [])
+        )
     notes.extend(
         Notification(level=NotificationLevel(n["level"]), message=n["message"])
         for n in outcome.notes

@@ -178,7 +178,7 @@ def classify(frames: tuple[Frame, ...]) -> str:
                 return category
     # A frame named like a model method is model compute only below the service's entry
     # point: the route handler itself is often called `predict`.
-    first_own = next((i for i, f in enumerate(frames) if _is_own_code(f)), None)
+    first_own = next((i for i, f in enumerate(frames) if is_own_code(f)), None)
     below_entry = frames[first_own + 1 :] if first_own is not None else frames
     if any(f.function.split(".")[-1] in _MODEL_FUNCTIONS for f in below_entry):
         return MODEL
@@ -309,7 +309,7 @@ def summarise(all_samples: Counter[Stack], active: Counter[Stack]) -> dict[str, 
     return summary
 
 
-def _is_own_code(frame: Frame) -> bool:
+def is_own_code(frame: Frame) -> bool:
     """A frame of the service's own code: outside site-packages and the standard library."""
     path = frame.path.replace("\\", "/")
     return bool(path) and not (
@@ -328,7 +328,7 @@ def _in_request_code(frames: tuple[Frame, ...]) -> bool:
     for work (no service frame) and the service's own background threads (a log writer,
     not started by the pool) do not count."""
     in_pool = any(any(m in f.path for m in _REQUEST_POOL_MARKERS) for f in frames)
-    return in_pool and any(_is_own_code(f) for f in frames)
+    return in_pool and any(is_own_code(f) for f in frames)
 
 
 def _top_frame(frames: tuple[Frame, ...]) -> str:
@@ -482,7 +482,7 @@ def sample_process(
         for returncode, out in outputs:
             if returncode != 0:
                 raise InputError(
-                    f"py-spy cannot sample PID {pid}: {_py_spy_reason(out)}", hint=_hint(out)
+                    f"py-spy cannot sample PID {pid}: {py_spy_reason(out)}", hint=_hint(out)
                 )
         all_samples = parse_raw(all_path.read_text(encoding="utf-8", errors="replace"))
         active = parse_raw(active_path.read_text(encoding="utf-8", errors="replace"))
@@ -547,7 +547,7 @@ def sample_process(
     )
 
 
-def _py_spy_reason(output: str) -> str:
+def py_spy_reason(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip() and "py-spy>" not in line]
     return lines[-1][:300] if lines else "no output"
 

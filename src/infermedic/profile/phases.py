@@ -132,6 +132,7 @@ def stage_times(
     """Time each Pipeline step by name (and the request decode, for a JSON body)."""
     steps = pipeline_steps(model)
     by_batch: list[dict[str, Any]] = []
+    notes: list[str] = []
     for size in batches:
         batch = sample.take(size)
         stages: list[dict[str, Any]] = []
@@ -158,10 +159,9 @@ def stage_times(
                     current = step.transform(current)
                     role = "preprocessing"
                 stages.append({"name": name, "role": role, "timing": timing.to_dict()})
-        else:
-            timing = budget.cell(partial(model.call, batch))
-            stages.append({"name": model.method, "role": "model", "timing": timing.to_dict()})
         whole = budget.cell(partial(model.call, batch))
+        if steps is None:
+            stages.extend(_unnamed_stages(model, batch, budget, whole, notes))
         total = whole.median_s + sum(
             s["timing"]["median_s"] for s in stages if s["role"] == "decode"
         )
@@ -173,7 +173,37 @@ def stage_times(
                 "stages": stages,
             }
         )
-    return {"batches": by_batch, "pipeline": steps is not None}
+    return {"batches": by_batch, "pipeline": steps is not None, "notes": notes}
+
+
+# Sampling needs about a second per batch size plus py-spy's start; below this much budget
+# left, the whole call stays one timed stage.
+_SAMPLING_MIN_BUDGET_S = 6.0
+
+
+def _unnamed_stages(
+    model: LoadedModel, batch: Any, budget: Budget, whole: Timing, notes: list[str]
+) -> list[dict[str, Any]]:
+    """Stages of a model without Pipeline steps: sampled for plain Python models, the one
+    timed call otherwise (a single estimator, an ONNX session, a booster)."""
+    timed = [{"name": model.method, "role": "model", "timing": whole.to_dict(), "how": "timed"}]
+    if model.kind not in {"callable", "object"}:
+        return timed
+    if budget.remaining() < _SAMPLING_MIN_BUDGET_S:
+        notes.append("stages: not sampled, too little of the time budget was left")
+        return timed
+    from infermedic.profile.sampling import sample_call
+
+    sampled = sample_call(partial(model.call, batch), seconds=1.0)
+    if sampled["status"] != "sampled":
+        notes.append(f"stages: not sampled ({sampled['reason']})")
+        return timed
+    stages = []
+    for stage in sampled["stages"]:
+        timing = dict.fromkeys(whole.to_dict())
+        timing["median_s"] = stage["share"] * whole.median_s
+        stages.append({**stage, "timing": timing, "how": f"sampled ({stage['samples']} samples)"})
+    return stages
 
 
 def _decode_rows(model: LoadedModel, document: Any) -> Any:

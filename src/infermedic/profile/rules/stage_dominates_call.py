@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from infermedic.model import Finding, Severity
+from infermedic.model import Finding, Location, Severity
 from infermedic.profile.context import ProfileContext, ProfileRule, ms
+
+_JUDGED_ROLES = {"preprocessing", "postprocessing", "decode"}
 
 
 class StageDominatesCall(ProfileRule):
     """## What it does
-    Checks whether a preprocessing step of a scikit-learn Pipeline, or the decoding of a JSON
-    request body, takes most of the time of a model call.
+    Checks whether a preprocessing or postprocessing stage of a model call (a scikit-learn
+    Pipeline step, a function a plain Python model calls before or after its estimator, or the
+    decoding of a JSON request body) takes most of the time of the call.
 
     ## Why is this bad?
     Time spent before the model is usually the cheapest to remove: a transformer doing
@@ -23,12 +26,19 @@ class StageDominatesCall(ProfileRule):
     input, at batch 1 and at the largest batch (`--max-batch`, or the input's rows, even
     when the sweep stopped earlier), adaptively until the median is stable or a time cap;
     a JSON request body's `json.loads` and its conversion to rows are timed the same way.
+    A `MODULE:ATTR` callable or custom object has no named steps: py-spy samples the worker
+    for about a second while it repeats the call, each function the model's entry point calls
+    becomes a stage with its share of the samples (times the call's timed median), and a stage
+    is preprocessing or postprocessing only when it is the user's own code and the call also
+    reaches a model library (scikit-learn, XGBoost, LightGBM, ONNX Runtime, torch...).
     Fires when a non-model stage's median is at least `stage-share` (default 0.5) of the
     whole call and at least `stage-min-ms` (default 1 ms).
 
     ## Known problems
     Stages are timed in isolation; cache effects between steps are not included. Steps of a
-    nested Pipeline or ColumnTransformer are reported as one stage.
+    nested Pipeline or ColumnTransformer are reported as one stage. Sampled stages carry
+    sampling error (a stage's share from n samples is good to about 1/sqrt(n)); a plain Python
+    model that calls no recognised library is not judged, since its own code may be the model.
     """
 
     code: ClassVar[str] = "PROF002"
@@ -50,7 +60,7 @@ class StageDominatesCall(ProfileRule):
         for entry in stages["batches"]:
             total = entry["total_s"]
             for stage in entry["stages"]:
-                if stage["role"] == "model" or total <= 0:
+                if stage["role"] not in _JUDGED_ROLES or total <= 0:
                     continue
                 median = stage["timing"]["median_s"]
                 share = median / total
@@ -75,8 +85,29 @@ class StageDominatesCall(ProfileRule):
                 stage_calls=timing["calls"],
                 call_total_s=entry["total_s"],
                 share=share,
+                measured_by=stage.get("how", "timed"),
+                **({"samples": stage["samples"]} if "samples" in stage else {}),
+                **(
+                    {"top_frame": stage["top_frames"][0]["frame"]}
+                    if stage.get("top_frames")
+                    else {}
+                ),
             )
             findings.append(
-                self.finding(context.location, message, evidence=[evidence], fingerprint_key=name)
+                self.finding(
+                    _location(context.location, stage.get("called_at")),
+                    message,
+                    evidence=[evidence],
+                    fingerprint_key=name,
+                )
             )
         return findings
+
+
+def _location(model: Location, called_at: str | None) -> Location:
+    """The line that calls a sampled stage, when sampling saw it; else the model artifact."""
+    if called_at:
+        path, _, line = called_at.rpartition(":")
+        if path and line.isdigit():
+            return Location(path=path, line=int(line))
+    return model
