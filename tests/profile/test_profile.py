@@ -25,6 +25,9 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from infermedic.errors import InputError, ModelLoadError
 from infermedic.model import NotificationLevel, Report
 from infermedic.profile import MeasurePlan, profile_model
+from infermedic.report.html import render_html
+from infermedic.report.jsonfmt import to_dict
+from tests.browser import open_page, require_chromium
 from tests.profile import profile_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -335,3 +338,33 @@ def test_module_attr_callable_with_a_json_request_body(failures: dict[str, Any])
         s["name"] for entry in report.measurements["stages"]["batches"] for s in entry["stages"]
     }
     assert {"json-decode", "request-to-rows"} <= stage_names
+
+
+PAGE_JS = """
+(() => ({
+  plots: Array.from(document.querySelectorAll('svg.plot')).map(svg => {
+    const box = svg.getBoundingClientRect();
+    return {w: box.width, h: box.height, marks: svg.querySelectorAll('polyline, rect').length,
+            title: svg.getAttribute('aria-label') || (svg.querySelector('title') || {}).textContent};
+  }),
+  headings: Array.from(document.querySelectorAll('h2')).map(h => h.textContent),
+  text: document.body.innerText,
+}))()
+"""
+
+
+@pytest.mark.browser
+def test_profile_html_report_shows_its_plots_and_stage_table_in_a_browser(
+    reports: dict[str, Report], tmp_path: Path
+) -> None:
+    require_chromium()
+    page = tmp_path / "profile.html"
+    page.write_text(render_html(to_dict(reports["callable-slow"])), encoding="utf-8")
+    result = open_page(page, PAGE_JS)
+    assert result.console_errors == []
+    plots = result.value["plots"]
+    assert len(plots) >= 3  # latency and throughput against batch size, the stage breakdown
+    assert all(p["w"] > 100 and p["h"] > 100 and p["marks"] > 0 for p in plots)
+    assert {"Summary", "Per-stage time", "Findings"} <= set(result.value["headings"])
+    assert "python_features" in result.value["text"]
+    assert "PROF002" in result.value["text"]

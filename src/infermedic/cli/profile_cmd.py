@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,12 @@ _PHASE_WEIGHTS = {
     help="Skip the measured options (ONNX Runtime, float32, INT8).",
 )
 @click.option(
+    "--device",
+    default="auto",
+    show_envvar=True,
+    help="Also measure torch models on this device: auto (CUDA when present), cpu, cuda[:N].",
+)
+@click.option(
     "--pid",
     type=int,
     default=None,
@@ -125,6 +132,7 @@ def profile(
     latency_budget: float | None,
     memory_limit: int | None,
     no_options: bool,
+    device: str,
     pid: int | None,
     url: str | None,
     duration: float,
@@ -173,7 +181,15 @@ def profile(
             "latency_budget_ms": latency_budget or options.get("latency-budget-ms"),
             "memory_limit_mb": memory_limit,
         }
-        overrides: dict[str, Any] = {"method": method, "try_options": not no_options}
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise click.BadParameter(
+                f"{device!r} is not auto, cpu, cuda or cuda:N", param_hint="--device"
+            )
+        overrides: dict[str, Any] = {
+            "method": method,
+            "try_options": not no_options,
+            "device": device,
+        }
         overrides.update({key: value for key, value in given.items() if value is not None})
         plan = MeasurePlan.quick(**overrides) if quick else MeasurePlan(**overrides)
         report = _run_with_progress(model, input_path, plan, paths, settings)

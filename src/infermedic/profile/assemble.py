@@ -277,3 +277,48 @@ def options_table(options: Mapping[str, Any]) -> Table:
         rows=tuple(rows),
         key="options",
     )
+
+
+def gpu_table(result: Mapping[str, Any]) -> Table:
+    """Each device call split into copies and compute, with throughput and peak memory."""
+    rows = tuple(
+        (
+            cell["batch"],
+            _ms(cell["h2d_s"]),
+            _ms(cell["compute_s"]),
+            _ms(cell["d2h_s"]),
+            _ms(cell["wall_s"]),
+            f"{cell['transfer_share']:.0%}" if cell.get("transfer_share") is not None else None,
+            round(cell["rows_per_s"]) if cell.get("rows_per_s") else None,
+            round(cell["peak_bytes"] / 2**20, 1) if cell.get("peak_bytes") else None,
+            cell["reps"],
+        )
+        for cell in result.get("cells", [])
+    )
+    memory = result.get("memory") or {}
+    busy = result.get("busy") or {}
+    parts = [f"on {result.get('device_name') or result.get('device')}"]
+    if busy.get("share") is not None:
+        parts.append(f"device busy {busy['share']:.0%} of wall time")
+    if memory.get("searched"):
+        oom = memory.get("first_oom")
+        parts.append(
+            f"largest batch that fits {memory['largest_ok']}"
+            + (f" (out of memory at {oom})" if oom else f" (stopped by {memory['stopped_by']})")
+        )
+    return Table(
+        title="Device calls (" + "; ".join(parts) + ")",
+        columns=(
+            "batch",
+            "host→device ms",
+            "compute ms",
+            "device→host ms",
+            "wall ms",
+            "copies share",
+            "rows/s",
+            "peak MB",
+            "calls",
+        ),
+        rows=rows,
+        key="gpu",
+    )

@@ -42,6 +42,11 @@ class ProfileThresholds:
     # PROF009: GC pauses take this share of call time, with at least this longest pause.
     gc_pause_share: float = 0.05
     gc_min_pause_ms: float = 1.0
+    # PROF011: copies take this share of a device call (and at least this long), or the device
+    # runs kernels for less than this share of the call's wall time.
+    gpu_transfer_share: float = 0.5
+    gpu_transfer_min_ms: float = 0.1
+    gpu_min_busy_share: float = 0.3
     # PROF013: this share of the event-loop thread's samples is not awaiting.
     loop_busy_share: float = 0.2
     # PROF014: this share of worker-thread samples inside request code waits on a lock.
@@ -64,6 +69,10 @@ class MeasurePlan:
     try_options: bool = True
     memory_limit_mb: int | None = None
     method: str = "auto"
+    # Where torch models are also measured: "auto" (CUDA when present), "cpu" (never), or a
+    # torch device such as "cuda" or "cuda:1".
+    device: str = "auto"
+    try_compile: bool = True
 
     @classmethod
     def quick(cls, **overrides: Any) -> MeasurePlan:
@@ -75,6 +84,7 @@ class MeasurePlan:
             "memory_calls": 120,
             "memory_time_cap_s": 2.0,
             "gc_window_s": 0.5,
+            "try_compile": False,
         }
         base.update(overrides)
         return cls(**base)

@@ -222,20 +222,22 @@ def _notifications(
             Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
             for text in load.get("load_warnings", [])[:5]
         )
-    stages = results.get("stages")
-    if stages:
+    for phase in ("stages", "gpu"):
         notes.extend(
-            Notification(level=NotificationLevel.NOTE, message=text)
-            for text in stages.get("notes", [])
+            Notification(level=NotificationLevel.NOTE, message=f"{phase}: {text}")
+            for text in (results.get(phase) or {}).get("notes", [])
         )
     notes.extend(
         Notification(level=NotificationLevel(n["level"]), message=n["message"])
         for n in outcome.notes
         if n["level"] in {"note", "warning", "error"}
     )
-    options = results.get("options")
+    options = [
+        *(results.get("options") or {}).get("options", []),
+        *(results.get("gpu") or {}).get("options", []),
+    ]
     if options:
-        for option in options["options"]:
+        for option in options:
             if option["status"] == "failed":
                 notes.append(
                     Notification(
@@ -308,8 +310,13 @@ def _tables_and_plots(
         plots.append(assemble.stage_plot(results["stages"]))
     if "threads" in results and results["threads"]["rows"]:
         tables.append(assemble.thread_table(results["threads"]))
-    if "options" in results:
-        tables.append(assemble.options_table(results["options"]))
+    gpu = results.get("gpu")
+    options = list(results.get("options", {}).get("options", []))
+    if gpu:
+        tables.append(assemble.gpu_table(gpu))
+        options.extend(gpu.get("options", []))
+    if options:
+        tables.append(assemble.options_table({"options": options}))
     return tuple(tables), tuple(plots)
 
 

@@ -190,13 +190,13 @@ def _unnamed_stages(
     if model.kind not in {"callable", "object"}:
         return timed
     if budget.remaining() < _SAMPLING_MIN_BUDGET_S:
-        notes.append("stages: not sampled, too little of the time budget was left")
+        notes.append("not sampled, too little of the time budget was left")
         return timed
     from infermedic.profile.sampling import sample_call
 
     sampled = sample_call(partial(model.call, batch), seconds=1.0)
     if sampled["status"] != "sampled":
-        notes.append(f"stages: not sampled ({sampled['reason']})")
+        notes.append(f"not sampled ({sampled['reason']})")
         return timed
     stages = []
     for stage in sampled["stages"]:

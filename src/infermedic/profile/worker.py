@@ -97,7 +97,7 @@ class _Failure(Exception):
 
 def run_job(job: dict[str, Any], out: Emitter) -> Any:
     """Each phase in turn; yields the phase name so a failure can say where it happened."""
-    from infermedic.profile import alternatives, phases
+    from infermedic.profile import phases
     from infermedic.profile.inputs import InputFailure, load_sample, synthesise
     from infermedic.profile.loaders import LoadFailure, load_model
     from infermedic.profile.timing import time_once
@@ -287,12 +287,58 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         _guarded(out, name, run)
         out.progress(name, 1.0)
 
-    if not plan.get("try_options", True):
-        return
-    yield "options"
-    if budget.remaining() <= 0:
-        out.note("warning", "options: skipped, the time budget was spent")
-        return
+    if plan.get("try_options", True):
+        yield "options"
+        if budget.remaining() <= 0:
+            out.note("warning", "options: skipped, the time budget was spent")
+        else:
+            _measure_options(model, sample, budget, batches, job, out)
+
+    device = _accelerator(str(plan.get("device", "auto")), model, out)
+    if device is not None:
+        yield "gpu"
+        if budget.remaining() <= 0:
+            out.note("warning", "gpu: skipped, the time budget was spent")
+            return
+        from infermedic.profile import gpu
+
+        _guarded(
+            out,
+            "gpu",
+            lambda: gpu.device_phase(
+                model,
+                sample,
+                batches=batches,
+                deadline=budget.deadline,
+                device=device,
+                try_compile=bool(plan.get("try_compile", True)),
+            ),
+        )
+        out.progress("gpu", 1.0)
+
+
+def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:
+    """The device to measure a torch model on, or None; why not, when it was asked for."""
+    if requested == "cpu":
+        return None
+    from infermedic.profile.gpu import cuda_available
+
+    if model.kind != "torch":
+        if requested != "auto":
+            out.note("warning", f"--device {requested}: device measurements need a torch model")
+        return None
+    if not cuda_available():
+        if requested != "auto":
+            out.note("warning", f"--device {requested}: torch sees no CUDA device here")
+        return None
+    return "cuda" if requested == "auto" else requested
+
+
+def _measure_options(
+    model: Any, sample: Any, budget: Any, batches: list[int], job: dict[str, Any], out: Emitter
+) -> None:
+    from infermedic.profile import alternatives
+
     with alternatives.scratch_dir() as scratch:
         workdir = Path(scratch)
         results: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ from infermedic.profile.rules.autograd_left_on import AutogradLeftOn
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.rules.faster_runtime_available import FasterRuntimeAvailable
 from infermedic.profile.rules.gc_pauses_in_call_path import GcPausesInCallPath
+from infermedic.profile.rules.gpu_bound import GpuTransferOrLaunchBound
 from infermedic.profile.rules.lock_contention import LockContention
 from infermedic.profile.rules.lower_precision_available import LowerPrecisionAvailable
 from infermedic.profile.rules.memory_growth_across_calls import MemoryGrowthAcrossCalls
@@ -17,8 +18,6 @@ from infermedic.profile.rules.thread_oversubscription import ThreadOversubscript
 from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
 from infermedic.rules import Rule
 
-# Reserved, not yet in the catalogue because nothing measures it yet: PROF011
-# (gpu-transfer-bound, needs the GPU measurements).
 RULES: tuple[type[Rule], ...] = (
     BatchingWouldHelp,
     StageDominatesCall,
@@ -30,6 +29,7 @@ RULES: tuple[type[Rule], ...] = (
     NondeterministicOutput,
     GcPausesInCallPath,
     AutogradLeftOn,
+    GpuTransferOrLaunchBound,
     ArtifactVersionSkew,
     WorkInEventLoopThread,
     LockContention,

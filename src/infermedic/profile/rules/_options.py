@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.context import ProfileContext
 
 
 def parity_ok(parity: Mapping[str, Any], max_abs_diff: float, limits: ProfileThresholds) -> bool:
@@ -21,3 +22,13 @@ def parity_ok(parity: Mapping[str, Any], max_abs_diff: float, limits: ProfileThr
 def best_cell(option: Mapping[str, Any]) -> Mapping[str, Any] | None:
     cells = [c for c in option.get("cells", ()) if c.get("speedup")]
     return max(cells, key=lambda c: c["speedup"]) if cells else None
+
+
+def measured_options(context: ProfileContext) -> list[Mapping[str, Any]]:
+    """The options measured on the CPU and, for torch models on a GPU, on the device."""
+    found: list[Mapping[str, Any]] = []
+    for phase in ("options", "gpu"):
+        result = context.phase(phase)
+        if result is not None:
+            found.extend(result.get("options", ()))
+    return found

@@ -1,4 +1,4 @@
-"""PROF006: ONNX Runtime runs the model faster with the same outputs."""
+"""PROF006: another runtime (ONNX Runtime, torch.compile) runs the model faster, same outputs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from typing import ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.context import ProfileContext, ProfileRule, ms
-from infermedic.profile.rules._options import best_cell, parity_ok
+from infermedic.profile.rules._options import best_cell, measured_options, parity_ok
+
+_RUNTIMES = ("onnxruntime", "torch.compile")
 
 
 class FasterRuntimeAvailable(ProfileRule):
     """## What it does
-    Checks whether the model converted to ONNX (skl2onnx) and run by ONNX Runtime is faster
-    than the model as loaded, with the same outputs.
+    Checks whether the model converted to ONNX and run by ONNX Runtime (or, for a torch model
+    on a GPU, compiled with `torch.compile`) is faster than the model as loaded, with the same
+    outputs.
 
     ## Why is this bad?
     For small scikit-learn models most of a call is Python overhead and input validation;
@@ -26,7 +29,8 @@ class FasterRuntimeAvailable(ProfileRule):
     classifiers, the share of rows with the same label. Fires when the speed-up is at least
     `option-min-speedup` (default 1.5) and the parity is within `parity-max-abs-diff`
     (default 1e-4) and `parity-min-label-agreement` (default 0.999). A conversion that fails
-    is a notification with its reason.
+    is a notification with its reason. On a GPU, `torch.compile` is timed the same way at the
+    widest batch after its first (compiling) call, when at least 45 s of the budget is left.
     """
 
     code: ClassVar[str] = "PROF006"
@@ -40,13 +44,11 @@ class FasterRuntimeAvailable(ProfileRule):
     risk: ClassVar[str] = "Each prediction costs more CPU and latency than it needs to."
 
     def check(self, context: ProfileContext) -> list[Finding]:
-        options = context.phase("options")
-        if options is None:
-            return []
         limits = context.thresholds
         findings = []
-        for option in options["options"]:
-            if not option["name"].startswith("onnxruntime") or option["status"] != "measured":
+        for option in measured_options(context):
+            runtime = option["name"]
+            if not runtime.startswith(_RUNTIMES) or option["status"] != "measured":
                 continue
             if not parity_ok(option["parity"], limits.parity_max_abs_diff, limits):
                 continue
@@ -56,12 +58,12 @@ class FasterRuntimeAvailable(ProfileRule):
             agreement = option["parity"].get("label_agreement")
             agree_text = f", labels agree on {agreement:.1%}" if agreement is not None else ""
             message = (
-                f"ONNX Runtime is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
+                f"{runtime} is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
                 f"({ms(cell['timing']['median_s'])} vs {ms(cell['baseline_median_s'])}); "
                 f"max abs diff {option['parity']['max_abs_diff']:.1g}{agree_text}"
             )
             evidence = context.evidence(
-                "converted with skl2onnx and timed with onnxruntime on the same batches",
+                f"converted the model ({runtime}) and timed it on the same batches",
                 batch=cell["batch"],
                 speedup=cell["speedup"],
                 median_s=cell["timing"]["median_s"],
@@ -70,5 +72,9 @@ class FasterRuntimeAvailable(ProfileRule):
                 parity=option["parity"],
                 cells=option["cells"],
             )
-            findings.append(self.finding(context.location, message, evidence=[evidence]))
+            findings.append(
+                self.finding(
+                    context.location, message, evidence=[evidence], fingerprint_key=runtime
+                )
+            )
         return findings

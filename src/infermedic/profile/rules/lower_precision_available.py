@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.context import ProfileContext, ProfileRule, ms
-from infermedic.profile.rules._options import best_cell, parity_ok
+from infermedic.profile.rules._options import best_cell, measured_options, parity_ok
 
 
 class LowerPrecisionAvailable(ProfileRule):
@@ -43,14 +43,12 @@ class LowerPrecisionAvailable(ProfileRule):
     risk: ClassVar[str] = "Each call spends time on conversions or precision it does not need."
 
     def check(self, context: ProfileContext) -> list[Finding]:
-        options = context.phase("options")
-        if options is None:
-            return []
         limits = context.thresholds
         findings = []
-        for option in options["options"]:
+        for option in measured_options(context):
             name = option["name"]
-            quantised = name.startswith("dynamic INT8")
+            # Half precision rounds like quantisation does: judged with the same tolerance.
+            quantised = name.startswith(("dynamic INT8", "autocast"))
             if not (quantised or name.startswith("float32")) or option["status"] != "measured":
                 continue
             tolerance = limits.quantised_max_abs_diff if quantised else limits.parity_max_abs_diff
