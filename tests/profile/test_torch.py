@@ -1,12 +1,21 @@
 """Profile runs on TorchScript and torch.export models built here; skipped without torch.
 
-torch is an optional extra and CI does not install it, so this module is skipped there; it
-runs wherever `pip install torch` (the CPU wheel) was done. Models are small MLPs on seeded
-random data, profiled concurrently with short timing cells; no assertion depends on timing.
+torch is an optional extra, so this module is skipped where it is not installed, except
+where `INFERMEDIC_REQUIRE_EXTRAS` is set (CI sets it where it installed the extras): there a
+missing torch fails the run instead of skipping it. Models are small MLPs on seeded random
+data, profiled concurrently with short timing cells; no assertion depends on timing. pytest
+turns warnings into errors, so these tests also show that torch's deprecation warnings
+(TorchScript, the TorchScript-based ONNX exporter, torch.ao.quantization) do not leak out of
+the per-operator stages and the options.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import math
+import os
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,14 +26,36 @@ import pytest
 
 from infermedic.model import Report
 from infermedic.profile import MeasurePlan, profile_model
+from infermedic.profile.alternatives import (
+    onnx_baseline,
+    onnx_option,
+    quantised_option,
+    torch_options,
+)
+from infermedic.profile.detect import ModelFormat
+from infermedic.profile.inputs import Sample
+from infermedic.profile.loaders import LoadedModel, load_model, load_onnx, wrap_object
+from infermedic.profile.phases import Budget
+from infermedic.profile.timing import Timing
+from infermedic.profile.torch_ops import (
+    OTHER_OPERATORS,
+    OUTSIDE_MIN_SHARE,
+    OUTSIDE_OPERATORS,
+    TOP_OPERATORS,
+    operator_stages,
+)
 from infermedic.rules import Registry
 
-torch = pytest.importorskip("torch")
+torch = (
+    importlib.import_module("torch")
+    if os.environ.get("INFERMEDIC_REQUIRE_EXTRAS")
+    else pytest.importorskip("torch")
+)
 
 WIDTH = 16
 
 
-def plan() -> MeasurePlan:
+def plan(*, try_options: bool = False) -> MeasurePlan:
     return MeasurePlan(
         budget_s=40.0,
         max_batch=64,
@@ -33,7 +64,7 @@ def plan() -> MeasurePlan:
         memory_calls=40,
         memory_time_cap_s=0.5,
         gc_window_s=0.1,
-        try_options=False,
+        try_options=try_options,
     )
 
 
@@ -70,7 +101,10 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Report]:
     }
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
-            name: pool.submit(profile_model, path, input=data, plan=plan())
+            # One run measures the options too, through the worker as a user's run does.
+            name: pool.submit(
+                profile_model, path, input=data, plan=plan(try_options=name == "script-eval")
+            )
             for name, (path, data) in jobs.items()
         }
         return {name: future.result() for name, future in futures.items()}
@@ -81,7 +115,7 @@ def codes(report: Report) -> set[str]:
 
 
 @pytest.mark.parametrize("name", ["script-eval", "export-eval"])
-def test_eval_model_is_profiled_end_to_end_without_autograd_findings(
+def test_eval_model_is_profiled_end_to_end_without_training_mode_findings(
     reports: dict[str, Report], name: str
 ) -> None:
     report = reports[name]
@@ -101,7 +135,22 @@ def test_eval_model_is_profiled_end_to_end_without_autograd_findings(
     assert autograd["training"] is False
     assert autograd["parity"]["max_abs_diff"] == 0.0
     assert autograd["inference_mode_speedup"] > 0
-    assert not codes(report) & {"PROF008", "PROF010"}, [f.message for f in report.findings]
+    assert "PROF008" not in codes(report), [f.message for f in report.findings]
+    # An eval model is never flagged for training mode. Its autograd cost is measured, and on
+    # a busy machine the timing alone can reach the speed-up threshold, so that part of
+    # PROF010 is not asserted either way here.
+    autograd_findings = [f.message for f in report.findings if f.code == "PROF010"]
+    assert not any("training mode" in message for message in autograd_findings)
+
+
+def test_a_profile_run_measures_the_onnx_export_of_a_torch_model(
+    reports: dict[str, Report],
+) -> None:
+    options = {o["name"]: o for o in reports["script-eval"].measurements["options"]["options"]}
+    exported = options["onnxruntime (torch.onnx.export)"]
+    assert exported["status"] == "measured", exported.get("reason")
+    assert exported["parity"]["max_abs_diff"] <= 1e-4
+    assert options["dynamic INT8 (onnxruntime.quantization)"]["status"] == "measured"
 
 
 def test_export_input_is_synthesised_from_the_graph(reports: dict[str, Report]) -> None:
@@ -127,3 +176,220 @@ def test_prof010_is_in_the_catalogue() -> None:
     rule = Registry.default().get("PROF010")
     assert rule is not None
     assert rule.name == "autograd-left-on"
+
+
+# ---- per-operator stages and measured options, called directly on loaded models ----
+
+BATCHES = [1, 64]
+TIMING_KEYS = set(
+    Timing(
+        median_s=0.0,
+        q1_s=0.0,
+        q3_s=0.0,
+        calls=0,
+        blocks=0,
+        calls_per_block=0,
+        total_s=0.0,
+        stable=False,
+    ).to_dict()
+)
+
+
+def trained_classifier() -> Any:
+    """The MLP trained on a seeded two-class problem, so label agreement means something."""
+    torch.manual_seed(0)
+    features = torch.randn(512, WIDTH)
+    labels = (features[:, 0] + features[:, 1] > 0).long()
+    model = mlp(0.0)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(100):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(features), labels).backward()
+        optimiser.step()
+    return model.eval()
+
+
+def eager_model(module: Any, forward: Any = None) -> LoadedModel:
+    """A plain nn.Module behind a numpy-in, numpy-out call, as a serving wrapper has it."""
+
+    def call(batch: Any) -> Any:
+        return module(torch.as_tensor(batch, dtype=torch.float32)).detach().numpy()
+
+    return LoadedModel(
+        kind="callable", obj=module, method="__call__", call=forward or call, is_classifier=True
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadedModel]:
+    """The trained classifier as TorchScript, as torch.export and as an eager module."""
+    directory = tmp_path_factory.mktemp("torch-classifier")
+    module = trained_classifier()
+    example = torch.randn(8, WIDTH)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
+        torch.jit.script(module).save(str(directory / "model.pt"))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(directory / "model.pt2"))
+    models = {"eager": eager_model(module)}
+    with warnings.catch_warnings():
+        # The loader's own warning, which the worker ignores; not what these tests are about.
+        warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+        for name, fmt, file in (
+            ("script", ModelFormat.TORCHSCRIPT, "model.pt"),
+            ("export", ModelFormat.TORCH_EXPORT, "model.pt2"),
+        ):
+            model = load_model(
+                fmt, path=str(directory / file), ref=file, method="auto", sys_path=[]
+            )
+            # The torch loader cannot tell a classifier; this one is, so parity has labels.
+            models[name] = dataclasses.replace(model, is_classifier=True)
+    return models
+
+
+@pytest.fixture
+def sample() -> Sample:
+    rows = np.random.default_rng(1).standard_normal((64, WIDTH))
+    return Sample(data=rows, rows=64, source="file", description="seeded normal rows")
+
+
+@pytest.fixture
+def budget() -> Budget:
+    return Budget(deadline=time.monotonic() + 120, cell_min_s=0.005, cell_max_s=0.02)
+
+
+@pytest.mark.parametrize("name", ["script", "export", "eager"])
+def test_operator_stages_name_the_linear_operators_and_share_the_call(
+    loaded: dict[str, LoadedModel], sample: Sample, budget: Budget, name: str
+) -> None:
+    model = loaded[name]
+    batch = sample.take(64)
+    whole = budget.cell(lambda: model.call(batch))
+    stages = operator_stages(model, batch, budget, whole=whole)
+    operators = [s["name"] for s in stages if s["role"] == "operator"]
+    assert "aten::addmm" in operators, operators
+    named = [n for n in operators if not n.endswith(f"{OTHER_OPERATORS})")]
+    assert len(named) <= TOP_OPERATORS
+    assert {s["role"] for s in stages} <= {"operator", "overhead"}
+    # Self times partition each profiled call, so the shares sum to 1 less at most an
+    # outside-operators stage too small to list.
+    shares = sum(s["share_of_call"] for s in stages)
+    assert 1 - OUTSIDE_MIN_SHARE - 1e-9 <= shares <= 1 + 1e-9
+    assert sum(s["timing"]["median_s"] for s in stages) <= 1.5 * whole.median_s
+    for stage in stages:
+        timing = stage["timing"]
+        assert set(timing) == TIMING_KEYS
+        assert timing["calls"] >= 3
+        assert 0 <= timing["q1_s"] <= timing["median_s"] <= timing["q3_s"]
+        assert stage["how"].startswith("torch.profiler")
+
+
+def test_python_work_around_the_module_is_the_outside_operators_stage(
+    loaded: dict[str, LoadedModel], sample: Sample, budget: Budget
+) -> None:
+    module = loaded["eager"].obj
+
+    def slow_forward(batch: Any) -> Any:
+        # Per-value Python work before the module: none of it is a torch operator.
+        rows = [[sum(math.sin(v * k) for k in range(8)) for v in row] for row in batch]
+        return module(torch.tensor(rows, dtype=torch.float32)).detach().numpy()
+
+    # One intra-op thread: on a busy machine a gemm waiting for its second thread can stall
+    # for milliseconds, and what is measured here is where Python time goes, not that.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        stages = operator_stages(eager_model(module, slow_forward), sample.take(64), budget)
+    finally:
+        torch.set_num_threads(threads)
+    medians = {s["name"]: s["timing"]["median_s"] for s in stages}
+    assert max(medians, key=lambda name: medians[name]) == OUTSIDE_OPERATORS
+    assert medians[OUTSIDE_OPERATORS] > 0.5 * sum(medians.values())
+    assert next(s for s in stages if s["name"] == OUTSIDE_OPERATORS)["role"] == "overhead"
+
+
+def test_models_that_are_not_torch_have_no_operator_stages_or_torch_options(
+    sample: Sample, budget: Budget
+) -> None:
+    model = wrap_object(np.tanh, "auto", kind_hint="object")
+    assert operator_stages(model, sample.take(8), budget) == []
+    assert torch_options(model, sample, budget, BATCHES, {}) == []
+
+
+def baseline(model: LoadedModel, sample: Sample, budget: Budget) -> dict[str, float]:
+    return {str(b): budget.cell(lambda b=b: model.call(sample.take(b))).median_s for b in BATCHES}
+
+
+@pytest.mark.parametrize("name", ["script", "export", "eager"])
+def test_onnx_export_and_its_int8_quantisation_are_measured_with_parity(
+    loaded: dict[str, LoadedModel], sample: Sample, budget: Budget, name: str, tmp_path: Path
+) -> None:
+    model = loaded[name]
+    base = baseline(model, sample, budget)
+    option, path = onnx_option(model, sample, budget, BATCHES, base, tmp_path)
+    assert option["status"] == "measured", option.get("reason")
+    assert option["name"].startswith("onnxruntime")
+    assert option["parity"]["comparable"]
+    assert option["parity"]["max_abs_diff"] <= 1e-4
+    assert option["parity"]["label_agreement"] >= 0.98
+    assert [c["batch"] for c in option["cells"]] == BATCHES
+    assert all(c["speedup"] is not None for c in option["cells"])
+    assert "exporter" in option["note"]
+    assert path is not None
+    # The batch axis is symbolic: one file serves batch 1 and batch 64 (timed above).
+    assert not isinstance(load_onnx(path, intra_op_threads=1).onnx_inputs[0].shape[0], int)
+
+    onnx_base = onnx_baseline(model, sample, budget, BATCHES, path)
+    int8 = quantised_option(model, sample, budget, BATCHES, path, onnx_base, tmp_path)
+    assert int8["status"] == "measured", int8.get("reason")
+    assert int8["name"].startswith("dynamic INT8")
+    parity = int8["parity"]
+    assert parity["comparable"]
+    # INT8 weights change the outputs a little, and not the labels of most rows.
+    assert 0 < parity["max_abs_diff"] < 0.5
+    assert parity["label_agreement"] >= 0.9
+
+
+def test_torch_dynamic_int8_of_an_eager_module_is_measured_with_parity(
+    loaded: dict[str, LoadedModel], sample: Sample, budget: Budget
+) -> None:
+    model = loaded["eager"]
+    (option,) = torch_options(model, sample, budget, BATCHES, baseline(model, sample, budget))
+    assert option["status"] == "measured", option.get("reason")
+    assert option["name"].startswith("dynamic INT8")
+    parity = option["parity"]
+    assert parity["comparable"]
+    assert 0 < parity["max_abs_diff"] < 0.5
+    assert parity["label_agreement"] >= 0.9
+    assert all(c["speedup"] is not None for c in option["cells"])
+
+
+@pytest.mark.parametrize(("name", "why"), [("script", "TorchScript"), ("export", "torch.export")])
+def test_torch_dynamic_int8_does_not_apply_to_compiled_graphs(
+    loaded: dict[str, LoadedModel], sample: Sample, budget: Budget, name: str, why: str
+) -> None:
+    (option,) = torch_options(loaded[name], sample, budget, BATCHES, {})
+    assert option["status"] == "not-applicable"
+    assert why in option["reason"]
+
+
+def test_a_module_the_exporter_cannot_convert_is_a_recorded_reason(
+    sample: Sample, budget: Budget, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+
+    class Unexportable(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(WIDTH, 2)
+
+        def forward(self, x: Any) -> Any:
+            # The TorchScript-based exporter has no translation for erfinv.
+            return torch.erfinv(torch.tanh(self.linear(x)))
+
+    model = eager_model(Unexportable().eval())
+    option, path = onnx_option(model, sample, budget, BATCHES, {}, tmp_path)
+    assert option["status"] == "failed"
+    assert "erfinv" in option["reason"]
+    assert path is None

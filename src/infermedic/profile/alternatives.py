@@ -1,4 +1,5 @@
-"""Measured options: ONNX Runtime via skl2onnx, float32 inputs, dynamic INT8 quantisation.
+"""Measured options: ONNX Runtime (via skl2onnx or `torch.onnx.export`), float32 inputs, and
+dynamic INT8 quantisation (ONNX Runtime's of the ONNX model, torch's of an eager module).
 
 Each option is timed on the same batches as the model and compared with its output, so the
 report states a speed-up only together with its parity. A failed conversion is recorded with
@@ -7,16 +8,19 @@ its reason, never raised.
 
 from __future__ import annotations
 
+import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from infermedic.profile import torch_ops
 from infermedic.profile.inputs import Sample
-from infermedic.profile.loaders import LoadedModel, load_onnx
+from infermedic.profile.loaders import LoadedModel, LoadFailure, load_onnx
 from infermedic.profile.outputs import output_array, parity
 from infermedic.profile.phases import Budget, pipeline_steps
 
@@ -61,6 +65,10 @@ def float32_option(
 ) -> dict[str, Any]:
     if model.kind == "onnx":
         return _not_applicable("float32 inputs", "the ONNX graph fixes its input types")
+    if model.kind == "torch":
+        return _not_applicable(
+            "float32 inputs", "inputs are cast to the weights' dtype before the module runs"
+        )
     converted = sample.as_float32()
     if converted is None:
         return _not_applicable("float32 inputs", "the input is not all floating point")
@@ -96,7 +104,10 @@ def onnx_option(
     base: dict[str, float],
     workdir: Path,
 ) -> tuple[dict[str, Any], str | None]:
-    """ONNX Runtime through skl2onnx; returns the option and the converted file's path."""
+    """ONNX Runtime through skl2onnx or `torch.onnx.export`; returns the option and the
+    converted file's path (None when there is none)."""
+    if torch_ops.is_torch_module(model):
+        return _torch_onnx_option(model, sample, budget, batches, base, workdir)
     name = "onnxruntime (skl2onnx)"
     if model.kind != "sklearn":
         return _not_applicable(
@@ -147,6 +158,49 @@ def onnx_option(
     return option, str(path)
 
 
+def _torch_onnx_option(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    batches: list[int],
+    base: dict[str, float],
+    workdir: Path,
+) -> tuple[dict[str, Any], str | None]:
+    name = "onnxruntime (torch.onnx.export)"
+    path = workdir / "converted.onnx"
+    dtype = torch_ops.weights_dtype(model.obj)
+    try:
+        example = torch_ops.as_tensor(sample.take(min(sample.rows, 8)), dtype)
+        exporter = torch_ops.export_onnx(model.obj, example, path)
+    except torch_ops.ConversionFailure as exc:
+        return _failed(name, f"torch.onnx.export could not convert the model: {exc}"), None
+    except (TypeError, ValueError, RuntimeError) as exc:  # the batch is not a numeric tensor
+        return _failed(name, f"the input cannot be a tensor example: {exc}"), None
+    try:
+        session = load_onnx(str(path), intra_op_threads=1)
+    except LoadFailure as exc:
+        return _failed(name, f"ONNX Runtime could not load the exported model: {exc}"), None
+    element_type = session.onnx_inputs[0].element_type if session.onnx_inputs else "none"
+    if len(session.onnx_inputs) != 1 or element_type != "tensor(float)":
+        # onnx_baseline and quantised_option feed one float32 tensor, as the skl2onnx path.
+        return _not_applicable(
+            name, f"the exported graph takes {element_type} inputs, not one float32 tensor"
+        ), None
+    reference_output = output_array(model.call(sample.take(1)))
+
+    def call(batch: Any) -> Any:
+        return _matching_output(session.call(_matrix32(batch)), reference_output)
+
+    try:
+        option = _measure_option(name, call, sample, model.call, model, budget, batches, base)
+    except Exception as exc:  # ORT raises its own untyped errors at run time
+        return _failed(name, f"the exported model failed to run: {type(exc).__name__}: {exc}"), None
+    option["note"] = (
+        f"ONNX Runtime with intra_op_num_threads=1, float32 inputs; exported by {exporter}"
+    )
+    return option, str(path)
+
+
 def _matrix32(batch: Any) -> np.ndarray:
     values = batch.to_numpy() if hasattr(batch, "to_numpy") else np.asarray(batch)
     return np.asarray(values, dtype=np.float32)
@@ -189,7 +243,8 @@ def quantised_option(
         return _not_applicable(name, "the graph has no MatMul/Gemm/Conv weights to quantise")
     target = workdir / "quantised.onnx"
     try:
-        quantize_dynamic(onnx_path, str(target), weight_type=QuantType.QInt8)
+        with _root_log_errors_only():
+            quantize_dynamic(onnx_path, str(target), weight_type=QuantType.QInt8)
     except Exception as exc:  # the quantiser raises untyped errors on unsupported graphs
         return _failed(name, f"quantize_dynamic failed: {type(exc).__name__}: {exc}")
     ops = {node.op_type for node in onnx.load(str(target)).graph.node}
@@ -212,6 +267,19 @@ def quantised_option(
     return option
 
 
+@contextmanager
+def _root_log_errors_only() -> Iterator[None]:
+    """The quantiser logs advice ("consider pre-processing") on the root logger; the report
+    carries the measured outcome instead, so the advice is kept off the user's terminal."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _feed(model: LoadedModel, session: LoadedModel, batch: Any) -> Any:
     if model.kind == "onnx":
         return batch
@@ -228,6 +296,38 @@ def onnx_baseline(
         session.call(batch)
         medians[str(size)] = budget.cell(partial(session.call, batch)).median_s
     return medians
+
+
+def torch_options(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int], base: dict[str, float]
+) -> list[dict[str, Any]]:
+    """The options only a torch module has (torch's dynamic INT8); [] for other models."""
+    if not torch_ops.is_torch_module(model):
+        return []
+    return [_torch_dynamic_int8_option(model, sample, budget, batches, base)]
+
+
+def _torch_dynamic_int8_option(
+    model: LoadedModel, sample: Sample, budget: Budget, batches: list[int], base: dict[str, float]
+) -> dict[str, Any]:
+    name = "dynamic INT8 (torch quantize_dynamic)"
+    reason = torch_ops.dynamic_int8_blocker(model.obj)
+    if reason is not None:
+        return _not_applicable(name, reason)
+    try:
+        quantised = torch_ops.quantise_linear_layers(model.obj)
+    except torch_ops.ConversionFailure as exc:
+        return _failed(name, str(exc))
+    call = torch_ops.module_caller(quantised, torch_ops.weights_dtype(model.obj))
+    try:
+        option = _measure_option(name, call, sample, model.call, model, budget, batches, base)
+    except Exception as exc:  # a quantised kernel may reject a shape or dtype at run time
+        return _failed(name, f"the quantised module failed to run: {type(exc).__name__}: {exc}")
+    option["note"] = (
+        "nn.Linear layers with INT8 weights and dynamically quantised activations, "
+        "compared with the module as loaded"
+    )
+    return option
 
 
 def _not_applicable(name: str, reason: str) -> dict[str, Any]:

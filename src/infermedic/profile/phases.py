@@ -19,6 +19,7 @@ from infermedic.profile.inputs import Sample, frame_from_request, prepare_input
 from infermedic.profile.loaders import LoadedModel, load_onnx
 from infermedic.profile.outputs import output_array, parity
 from infermedic.profile.timing import Timing, measure
+from infermedic.profile.torch_ops import is_torch_module, operator_stages
 
 
 @dataclass(kw_only=True)
@@ -161,7 +162,9 @@ def stage_times(
                 stages.append({"name": name, "role": role, "timing": timing.to_dict()})
         whole = budget.cell(partial(model.call, batch))
         if steps is None:
-            stages.extend(_unnamed_stages(model, batch, budget, whole, notes))
+            stages.extend(
+                _unnamed_stages(model, batch, budget, whole, notes, size=size, largest=max(batches))
+            )
         total = whole.median_s + sum(
             s["timing"]["median_s"] for s in stages if s["role"] == "decode"
         )
@@ -182,21 +185,35 @@ _SAMPLING_MIN_BUDGET_S = 6.0
 
 
 def _unnamed_stages(
-    model: LoadedModel, batch: Any, budget: Budget, whole: Timing, notes: list[str]
+    model: LoadedModel,
+    batch: Any,
+    budget: Budget,
+    whole: Timing,
+    notes: list[str],
+    *,
+    size: int,
+    largest: int,
 ) -> list[dict[str, Any]]:
     """Stages of a model without Pipeline steps: sampled for plain Python models, the one
     timed call otherwise (a single estimator, an ONNX session, a booster)."""
     timed = [{"name": model.method, "role": "model", "timing": whole.to_dict(), "how": "timed"}]
+    if is_torch_module(model):
+        return operator_stages(model, batch, budget, whole=whole) or timed
     if model.kind not in {"callable", "object"}:
         return timed
-    if budget.remaining() < _SAMPLING_MIN_BUDGET_S:
-        notes.append("not sampled, too little of the time budget was left")
+    # Each batch size costs about two seconds of sampling: with a short budget left, only
+    # the widest batch (the stages a batching service runs) is sampled.
+    widest = size >= largest
+    if budget.remaining() < _SAMPLING_MIN_BUDGET_S * (1 if widest else 3):
+        note = f"batch {size} not sampled, too little of the time budget was left"
+        notes.append(note)
         return timed
     from infermedic.profile.sampling import sample_call
 
     sampled = sample_call(partial(model.call, batch), seconds=1.0)
     if sampled["status"] != "sampled":
-        notes.append(f"not sampled ({sampled['reason']})")
+        if not notes or sampled["reason"] not in notes[-1]:
+            notes.append(f"not sampled ({sampled['reason']})")
         return timed
     stages = []
     for stage in sampled["stages"]:

@@ -362,6 +362,7 @@ def _measure_options(
                 model, sample, budget, batches, onnx_path, onnx_base, workdir
             )
         )
+        results.extend(alternatives.torch_options(model, sample, budget, batches, base))
         out.result("options", {"batches": batches, "baseline": base, "options": results})
         out.progress("options", 1.0)
 
