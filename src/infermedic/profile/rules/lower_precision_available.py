@@ -1,4 +1,4 @@
-"""PROF007: float32 inputs or INT8 quantisation run faster with measured parity."""
+"""PROF007: float32 inputs, INT8 quantisation or half precision run faster with parity."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from infermedic.profile.rules._options import best_cell, measured_options, parit
 
 class LowerPrecisionAvailable(ProfileRule):
     """## What it does
-    Checks whether float32 inputs (instead of float64) or dynamic INT8 quantisation of the
-    ONNX model make calls faster while the outputs stay within a parity limit.
+    Checks whether float32 inputs (instead of float64), dynamic INT8 quantisation (of the ONNX
+    model with ONNX Runtime, or of an eager torch module's Linear layers with
+    `torch.ao.quantization.quantize_dynamic`) or, on a GPU, fp16/bf16 autocast make calls
+    faster while the outputs stay within a parity limit.
 
     ## Why is this bad?
     Tree ensembles convert inputs to float32 internally, so float64 inputs pay a copy on
@@ -24,8 +26,8 @@ class LowerPrecisionAvailable(ProfileRule):
     the timed call), and its outputs compared with the model's on the larger batch: maximum
     absolute difference and, for classifiers, label agreement. Fires when the speed-up is at
     least `precision-min-speedup` (default 1.2) and the difference is within
-    `parity-max-abs-diff` (1e-4) for float32 or `quantised-max-abs-diff` (0.02) for INT8,
-    with labels agreeing on at least `parity-min-label-agreement` (0.999) of rows.
+    `parity-max-abs-diff` (1e-4) for float32 or `quantised-max-abs-diff` (0.02) for INT8 and
+    autocast, with labels agreeing on at least `parity-min-label-agreement` (0.999) of rows.
 
     ## Known problems
     Parity is measured on the profiled sample only; check it on held-out data before
