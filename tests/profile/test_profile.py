@@ -344,8 +344,7 @@ PAGE_JS = """
 (() => ({
   plots: Array.from(document.querySelectorAll('svg.plot')).map(svg => {
     const box = svg.getBoundingClientRect();
-    return {w: box.width, h: box.height, marks: svg.querySelectorAll('polyline, rect').length,
-            title: svg.getAttribute('aria-label') || (svg.querySelector('title') || {}).textContent};
+    return {w: box.width, h: box.height, marks: svg.querySelectorAll('polyline, rect').length};
   }),
   headings: Array.from(document.querySelectorAll('h2')).map(h => h.textContent),
   text: document.body.innerText,

@@ -7,6 +7,7 @@ import pickle
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from infermedic.errors import ConfigError, ModelLoadError
@@ -243,3 +244,18 @@ def test_sampled_stages_without_samples_in_the_model_say_so() -> None:
         {("thread (1): MainThread", ("main (/w.py:1)", "poll (/lib/subprocess.py:3)")): 9}
     )
     assert stages_from_samples(stacks)["status"] == "unavailable"
+
+
+def test_label_agreement_of_one_probability_per_row_uses_the_decision_side() -> None:
+    from infermedic.profile.outputs import parity
+
+    proba = np.array([0.1, 0.49, 0.51, 0.9])
+    nudged = proba + np.array([0.001, 0.0, -0.02, 0.0])  # row 2 crosses 0.5
+    result = parity(proba, nudged, classifier=True)
+    assert result["label_agreement"] == 0.75
+    margins = np.array([-2.0, 0.3, 1.5])
+    assert parity(margins, margins + 0.01, classifier=True)["label_agreement"] == 1.0
+    labels = np.array([0.0, 1.0, 2.0])  # multi:softmax gives class ids as floats
+    assert parity(labels, np.array([0.0, 1.0, 1.0]), classifier=True)["label_agreement"] == (
+        pytest.approx(2 / 3)
+    )

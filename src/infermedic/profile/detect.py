@@ -65,6 +65,8 @@ def detect_model(text: str) -> ModelRef:
             hint=f"name a model file or directory, or MODULE:ATTR; supported: {SUPPORTED}",
         )
     path = path.resolve()
+    if path.name == "MLmodel" and path.is_file():
+        path = path.parent  # the MLmodel file stands for the directory it describes
     if path.is_dir():
         if (path / "MLmodel").is_file():
             return ModelRef(
@@ -121,16 +123,29 @@ def _format_of(path: Path, head: bytes) -> tuple[ModelFormat | None, str]:
         return ModelFormat.LIGHTGBM, "LightGBM text model header"
     if suffix == ".onnx":
         return ModelFormat.ONNX, ".onnx suffix"
+    if _XGBOOST_UBJSON.match(head):
+        return ModelFormat.XGBOOST, "XGBoost UBJSON header (a `learner` object)"
     if suffix == ".ubj":
         return ModelFormat.XGBOOST, "XGBoost UBJSON suffix"
-    if suffix == ".json" and _is_xgboost_json(path):
+    if _XGBOOST_JSON.match(head) or (suffix == ".json" and _is_xgboost_json(path)):
         return ModelFormat.XGBOOST, "XGBoost JSON model (a `learner` object)"
     if suffix in {".pkl", ".pickle", ".joblib", ".sav"}:
         return None, f"a {suffix} file without a pickle or joblib header (corrupt or truncated?)"
     return None, f"unrecognised header and suffix {suffix or '(none)'}"
 
 
+# XGBoost writes object keys sorted, so its models open with the `learner` key: in JSON
+# `{"learner":`, in UBJSON `{` then the key's length (an integer of any UBJSON width) and name.
+_XGBOOST_JSON = re.compile(rb'^\s*\{\s*"learner"\s*:')
+_XGBOOST_UBJSON = re.compile(
+    rb"^\{(?:i|U)\x07learner|^\{I\x00\x07learner|^\{l\x00{3}\x07learner|^\{L\x00{7}\x07learner"
+)
+
+
 def _is_xgboost_json(path: Path) -> bool:
+    """For a .json whose head is not XGBoost's usual one; only small files are parsed."""
+    if path.stat().st_size > 64 * 2**20:
+        return False
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -116,6 +116,8 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
     """Shape the rows for the model: its feature columns in order, or a numeric matrix."""
     if model.kind == "onnx":
         return _onnx_feeds(model, raw)
+    if model.kind in _BOOSTERS:
+        return _booster_rows(model, raw)
     if model.feature_names is not None:
         if not hasattr(raw, "columns"):
             if raw.shape[1] != len(model.feature_names):
@@ -148,6 +150,63 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
             f"{model.n_features} features"
         )
     return matrix
+
+
+_BOOSTERS = {"xgboost", "lightgbm"}
+
+
+def _booster_rows(model: LoadedModel, raw: Any) -> Any:
+    """XGBoost and LightGBM read a matrix by position and a DataFrame by its column names.
+
+    A matrix stays a matrix (converting it to a DataFrame would add pandas' cost to every
+    timed call); a table's columns are matched to the model's feature names where it has them.
+    """
+    width = model.n_features
+    if not hasattr(raw, "columns"):
+        matrix = np.asarray(raw)
+        if matrix.ndim != 2:
+            raise InputFailure(
+                f"the input is {matrix.ndim}-dimensional; {model.kind} takes a 2-D matrix of "
+                "rows by features"
+            )
+        _check_width(matrix.shape[1], width)
+        return matrix
+    if model.feature_names is not None:
+        missing = [name for name in model.feature_names if name not in raw.columns]
+        if missing:
+            raise InputFailure(
+                f"the input lacks the model's feature column(s): {_listed(missing)} "
+                f"(it has {_listed([str(c) for c in raw.columns])})"
+            )
+        frame = raw[list(model.feature_names)]
+    else:
+        frame = raw
+        _check_width(frame.shape[1], width)
+    unusable = [
+        str(column)
+        for column, dtype in frame.dtypes.items()
+        if str(dtype) != "category"
+        and not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+    ]
+    if unusable:
+        raise InputFailure(
+            f"the input's column(s) {_listed(unusable)} are neither numeric nor pandas "
+            f"categories, which {model.kind} cannot read"
+        )
+    # Without feature names the column labels mean nothing to the model: pass the numbers.
+    return frame if model.feature_names is not None else frame.to_numpy()
+
+
+def _check_width(columns: int, width: int | None) -> None:
+    if width is not None and columns != width:
+        raise InputFailure(
+            f"the input has {columns} columns but the model expects {width} features"
+        )
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _onnx_feeds(model: LoadedModel, raw: Any) -> Any:
@@ -224,27 +283,105 @@ def synthesise(model: LoadedModel, rows: int, seed: int = 0) -> Sample:
         return Sample(
             data=data, rows=rows, source="synthetic", description=f"from ONNX inputs {shapes}"
         )
+    if model.signature:
+        return _from_signature(model, rows, rng)
+    if model.categorical_features:
+        raise InputFailure(
+            f"the model treats feature(s) {_listed(list(model.categorical_features))} as "
+            "categories, which standard-normal rows cannot hold, so no rows are synthesised; "
+            "pass --input with real rows"
+        )
     width: int | None = model.n_features
     if width is None and model.feature_names is not None:
         width = len(model.feature_names)
     if width is None:
         raise InputFailure(
-            "the model states no input width (no n_features_in_ or feature_names_in_), so no "
-            "rows can be synthesised; pass --input"
+            "the model states no input width (no n_features_in_, feature names or MLflow "
+            "signature), so no rows can be synthesised; pass --input"
         )
     matrix = rng.standard_normal((rows, width))
+    sklearn = model.kind == "sklearn"
     if model.feature_names is not None:
         import pandas as pd
 
         frame = pd.DataFrame(matrix, columns=list(model.feature_names))
-        return Sample(
-            data=frame,
-            rows=rows,
-            source="synthetic",
-            description=f"from feature_names_in_ ({width} columns)",
+        described = (
+            f"from feature_names_in_ ({width} columns)"
+            if sklearn
+            else f"as a DataFrame of the model's {width} feature names"
         )
-    return Sample(
-        data=matrix, rows=rows, source="synthetic", description=f"from n_features_in_={width}"
+        return Sample(data=frame, rows=rows, source="synthetic", description=described)
+    described = f"n_features_in_={width}" if sklearn else f"the model's width ({width} features)"
+    return Sample(data=matrix, rows=rows, source="synthetic", description=f"from {described}")
+
+
+# MLflow's column types, as NumPy dtypes; tensor inputs name NumPy dtypes themselves.
+_MLFLOW_COLUMN_DTYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+}
+
+
+def _from_signature(model: LoadedModel, rows: int, rng: np.random.Generator) -> Sample:
+    """Rows with the MLflow signature's columns and types, then shaped as the model takes
+    them (a model trained on a bare matrix gets the matrix)."""
+    columns = model.signature
+    integers = False
+    if any(column.is_tensor for column in columns):
+        if len(columns) != 1:
+            raise InputFailure(
+                f"the MLflow signature has {len(columns)} tensor inputs, and rows are only "
+                "synthesised for one; pass --input"
+            )
+        spec = columns[0]
+        shape = spec.shape or (-1,)
+        dims = tuple(d if d > 0 else 1 for d in shape[1:])
+        raw: Any = _random_values(spec.type, (rows, *dims), rng, "tensor input")
+        integers = np.issubdtype(raw.dtype, np.integer)
+        description = f"from the MLflow signature (tensor {spec.type} {list(shape)})"
+    else:
+        import pandas as pd
+
+        values: dict[str, np.ndarray] = {}
+        for index, column in enumerate(columns):
+            name = column.name if column.name is not None else str(index)
+            dtype = _MLFLOW_COLUMN_DTYPES.get(column.type, column.type)
+            values[name] = _random_values(dtype, (rows,), rng, f"column {name!r}")
+            integers = integers or np.issubdtype(values[name].dtype, np.integer)
+        raw = pd.DataFrame(values)
+        names = [str(c) for c in raw.columns]
+        shown = names if len(names) <= 6 else [*names[:5], "...", names[-1]]
+        description = f"from the MLflow signature ({len(names)} columns: {', '.join(shown)})"
+    if integers:
+        description += ", integer inputs drawn from 0-9"
+    try:
+        data = prepare_input(model, raw)
+    except InputFailure as exc:
+        raise InputFailure(
+            f"rows shaped from the MLflow signature do not fit the model: {exc}"
+        ) from exc
+    return Sample(data=data, rows=rows, source="synthetic", description=description)
+
+
+def _random_values(
+    dtype_name: str, shape: tuple[int, ...], rng: np.random.Generator, what: str
+) -> np.ndarray:
+    try:
+        dtype = np.dtype(dtype_name)
+    except TypeError:
+        dtype = np.dtype(object)
+    if np.issubdtype(dtype, np.floating):
+        return rng.standard_normal(shape).astype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, 10, shape).astype(dtype)
+    if np.issubdtype(dtype, np.bool_):
+        return np.asarray(rng.random(shape) < 0.5)
+    raise InputFailure(
+        f"cannot synthesise {dtype_name} values for the MLflow signature's {what}; pass --input "
+        "with real rows"
     )
 
 
@@ -264,10 +401,23 @@ def load_sample(model: LoadedModel, path: Path) -> Sample:
             request_body=body,
         )
     else:
-        data = prepare_input(model, read_table(path))
+        table = read_table(path)
+        data = prepare_input(model, table)
         rows = len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
-        sample = Sample(data=data, rows=rows, source="file", description=f"{path.name}")
+        description = path.name
+        unused = _unused_columns(model, table)
+        if unused:
+            description += f" ({len(unused)} column(s) the model does not use: {_listed(unused)})"
+        sample = Sample(data=data, rows=rows, source="file", description=description)
     if sample.rows == 0:
         raise InputFailure(f"{path.name} holds no rows")
     sample.nan_count, sample.nan_columns = count_nans(sample.data)
     return sample
+
+
+def _unused_columns(model: LoadedModel, table: Any) -> list[str]:
+    """The table's columns that matching by feature name left out (never dropped silently)."""
+    if model.feature_names is None or not hasattr(table, "columns"):
+        return []
+    wanted = set(model.feature_names)
+    return [str(column) for column in table.columns if column not in wanted]

@@ -7,6 +7,8 @@ user named is ever loaded, and a crash or hang inside it ends the worker, not th
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from infermedic.profile.detect import ModelFormat
+from infermedic.profile.mlflow_model import SignatureColumn
 
 
 class LoadFailure(Exception):
@@ -53,6 +56,10 @@ class LoadedModel:
     load_warnings: list[str] = field(default_factory=list)
     # torch only: whether the module runs in training mode (dropout live); None elsewhere.
     training: bool | None = None
+    # MLflow only: the MLmodel signature's inputs, which rows are synthesised from.
+    signature: tuple[SignatureColumn, ...] = ()
+    # Features a tree model splits on as categories; standard-normal rows would not fit them.
+    categorical_features: tuple[str, ...] = ()
 
 
 def load_model(
@@ -72,10 +79,14 @@ def load_model(
             return _load_object(ref, method)
         case ModelFormat.XGBOOST:
             assert path is not None
-            return _load_xgboost(path)
+            from infermedic.profile import boosters
+
+            return boosters.load_xgboost(path)
         case ModelFormat.LIGHTGBM:
             assert path is not None
-            return _load_lightgbm(path)
+            from infermedic.profile import boosters
+
+            return boosters.load_lightgbm(path)
         case ModelFormat.TORCHSCRIPT | ModelFormat.TORCH_EXPORT:
             assert path is not None
             return _load_torch(path, fmt)
@@ -84,7 +95,7 @@ def load_model(
             return _load_mlflow(path, method, sys_path)
 
 
-def _library_versions(*names: str) -> dict[str, str]:
+def library_versions(*names: str) -> dict[str, str]:
     versions: dict[str, str] = {}
     for name in names:
         module = sys.modules.get(name)
@@ -92,6 +103,14 @@ def _library_versions(*names: str) -> dict[str, str]:
         if isinstance(version, str):
             versions[name] = version
     return versions
+
+
+def native_error(exc: Exception) -> str:
+    """A native library's error on one line, without the C++ stack trace XGBoost appends."""
+    text = " ".join(str(exc).split("Stack trace:")[0].split())
+    # XGBoost prefixes its messages with a timestamp and the C++ source line that raised.
+    text = re.sub(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: ", "", text)
+    return text[:400] or type(exc).__name__
 
 
 def _load_pickle(path: str, method: str) -> LoadedModel:
@@ -170,7 +189,7 @@ def wrap_object(obj: Any, method: str, *, kind_hint: str) -> LoadedModel:
         is_classifier=is_classifier,
         n_features=int(n_features) if isinstance(n_features, int) else None,
         feature_names=tuple(str(n) for n in names) if names is not None else None,
-        loaded_with=_library_versions("sklearn", "numpy", "scipy", "joblib"),
+        loaded_with=library_versions("sklearn", "numpy", "scipy", "joblib"),
     )
 
 
@@ -259,56 +278,7 @@ def load_onnx(path: str, *, intra_op_threads: int) -> LoadedModel:
         n_features=n_features,
         onnx_inputs=inputs,
         saved_with=saved_with,
-        loaded_with=_library_versions("onnxruntime", "numpy"),
-    )
-
-
-def _load_xgboost(path: str) -> LoadedModel:
-    try:
-        import xgboost
-    except ImportError as exc:
-        raise LoadFailure(
-            "engine-unavailable",
-            "xgboost is not installed",
-            hint="pip install xgboost (an optional extra)",
-        ) from exc
-    booster = xgboost.Booster()
-    try:
-        booster.load_model(path)
-    except xgboost.core.XGBoostError as exc:
-        raise LoadFailure("corrupt", f"XGBoost cannot load the model: {exc}") from exc
-    n_features = booster.num_features()
-    return LoadedModel(
-        kind="xgboost",
-        obj=booster,
-        method="inplace_predict",
-        call=booster.inplace_predict,
-        n_features=int(n_features),
-        loaded_with=_library_versions("xgboost", "numpy"),
-    )
-
-
-def _load_lightgbm(path: str) -> LoadedModel:
-    try:
-        import lightgbm
-    except ImportError as exc:
-        raise LoadFailure(
-            "engine-unavailable",
-            "lightgbm is not installed",
-            hint="pip install lightgbm (an optional extra)",
-        ) from exc
-    try:
-        booster = lightgbm.Booster(model_file=path)
-    except lightgbm.basic.LightGBMError as exc:
-        raise LoadFailure("corrupt", f"LightGBM cannot load the model: {exc}") from exc
-    return LoadedModel(
-        kind="lightgbm",
-        obj=booster,
-        method="predict",
-        call=booster.predict,
-        n_features=int(booster.num_feature()),
-        feature_names=tuple(booster.feature_name()),
-        loaded_with=_library_versions("lightgbm", "numpy"),
+        loaded_with=library_versions("onnxruntime", "numpy"),
     )
 
 
@@ -358,7 +328,7 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
         method="forward",
         call=forward,
         n_features=n_features,
-        loaded_with=_library_versions("torch", "numpy"),
+        loaded_with=library_versions("torch", "numpy"),
         training=training,
     )
 
@@ -379,35 +349,161 @@ def _export_width(program: Any) -> int | None:
     return None
 
 
-def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
-    """The sklearn and onnx flavours load without mlflow; other flavours need it."""
-    import yaml
+_MLFLOW_HINT = (
+    "an MLflow model directory holds the MLmodel file MLflow wrote and every file it names; "
+    "copy or download the whole directory"
+)
+_NATIVE_FLAVOURS = "sklearn, xgboost, lightgbm and onnx"
 
+
+def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
+    """The sklearn, xgboost, lightgbm and onnx flavours load natively from the files MLflow
+    wrote, as a service unpickling them would; any other flavour needs mlflow's pyfunc."""
+    from infermedic.profile import mlflow_model
+
+    directory = Path(path)
     try:
-        document = yaml.safe_load((Path(path) / "MLmodel").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise LoadFailure("corrupt", f"cannot read MLmodel: {exc}") from exc
-    flavors = document.get("flavors", {}) if isinstance(document, dict) else {}
-    if "sklearn" in flavors and flavors["sklearn"].get("serialization_format") != "cloudpickle":
-        pickled = flavors["sklearn"].get("pickled_model", "model.pkl")
-        model = _load_pickle(str(Path(path) / pickled), method)
-        version = flavors["sklearn"].get("sklearn_version")
-        if version:
-            model.saved_with["sklearn"] = str(version)
-        return model
-    if "onnx" in flavors:
-        model = load_onnx(
-            str(Path(path) / flavors["onnx"].get("data", "model.onnx")), intra_op_threads=0
+        document = mlflow_model.read_mlmodel(directory)
+        model = _load_mlflow_flavour(directory, document["flavors"], method)
+    except mlflow_model.MLmodelError as exc:
+        raise LoadFailure("corrupt", str(exc), hint=_MLFLOW_HINT) from exc
+    try:
+        model.signature = mlflow_model.signature_inputs(document)
+    except mlflow_model.MLmodelError as exc:
+        model.load_warnings.append(f"the MLmodel signature is not used: {exc}")
+    if model.kind in {"object", "callable"}:
+        _adopt_signature(model)
+    # The artifact's own record outranks what MLmodel says of it: the version in an XGBoost
+    # file, or the one scikit-learn's warning read from inside the pickle.
+    own = set(model.saved_with) if model.kind == "xgboost" else set()
+    if model.version_warnings:
+        own.add("sklearn")
+    for library, version in mlflow_model.recorded_versions(directory, document).items():
+        if library not in own:
+            model.saved_with[library] = version
+    unknown = [library for library in model.saved_with if library not in model.loaded_with]
+    model.loaded_with.update(mlflow_model.installed_versions(unknown))
+    return model
+
+
+def _load_mlflow_flavour(directory: Path, flavors: dict[str, Any], method: str) -> LoadedModel:
+    from infermedic.profile import boosters
+    from infermedic.profile.mlflow_model import flavour_file
+
+    if "sklearn" in flavors:
+        conf = flavors["sklearn"]
+        pickled = flavour_file(directory, "sklearn", conf, "pickled_model")
+        # MLflow reads a flavour without the key (older models) as a plain pickle.
+        return _load_estimator_file(
+            pickled, str(conf.get("serialization_format") or "pickle"), conf, method
         )
-        return model
+    if "xgboost" in flavors:
+        return boosters.xgboost_booster(
+            str(flavour_file(directory, "xgboost", flavors["xgboost"], "data"))
+        )
+    if "lightgbm" in flavors:
+        conf = flavors["lightgbm"]
+        data = flavour_file(directory, "lightgbm", conf, "data")
+        if conf.get("model_class", "lightgbm.basic.Booster") == "lightgbm.basic.Booster":
+            return boosters.lightgbm_booster(str(data))
+        # The scikit-learn API (LGBMClassifier, ...) is serialised like an sklearn flavour;
+        # MLflow's own loader defaults to cloudpickle for it.
+        return _load_estimator_file(
+            data, str(conf.get("serialization_format") or "cloudpickle"), conf, method
+        )
+    if "onnx" in flavors:
+        return load_onnx(
+            str(flavour_file(directory, "onnx", flavors["onnx"], "data")), intra_op_threads=0
+        )
+    return _load_pyfunc(directory, flavors, method)
+
+
+def _load_estimator_file(
+    path: Path, serialization_format: str, conf: dict[str, Any], method: str
+) -> LoadedModel:
+    if serialization_format in {"pickle", "cloudpickle"}:
+        # cloudpickle writes a standard pickle stream: the same unpickler reads both, and
+        # needs cloudpickle importable only for functions or classes it saved by value.
+        return _load_pickle(str(path), method)
+    if serialization_format == "skops":
+        return _load_skops(path, conf, method)
+    raise LoadFailure(
+        "unsupported",
+        f"MLmodel names serialization format {serialization_format!r} for {path.name}",
+        hint="MLflow writes pickle, cloudpickle or skops; a newer MLflow may have written this",
+    )
+
+
+def _load_skops(path: Path, conf: dict[str, Any], method: str) -> LoadedModel:
+    try:
+        import skops.io
+    except ImportError as exc:
+        raise LoadFailure(
+            "engine-unavailable",
+            f"{path.name} is saved in the skops format (MLflow's default for scikit-learn), "
+            "and skops is not installed",
+            hint="pip install skops",
+        ) from exc
+    trusted = conf.get("skops_trusted_types")
+    try:
+        # The same allow-list MLflow's own loader passes: the types MLmodel records.
+        obj = skops.io.load(path, trusted=[str(t) for t in trusted] if trusted else None)
+    except Exception as exc:  # skops raises UntrustedTypesFoundException, TypeError, ...
+        raise LoadFailure(
+            "corrupt",
+            f"skops cannot load {path.name}: {type(exc).__name__}: {native_error(exc)}",
+            hint="skops loads only the types MLmodel lists under skops_trusted_types",
+        ) from exc
+    return wrap_object(obj, method, kind_hint="skops")
+
+
+def _load_pyfunc(directory: Path, flavors: dict[str, Any], method: str) -> LoadedModel:
+    names = ", ".join(flavors)
+    if "python_function" not in flavors:
+        raise LoadFailure(
+            "unsupported",
+            f"the MLmodel's flavour(s) {names} have no python_function flavour, so there is "
+            "no predict to call",
+            hint=f"infermedic loads the {_NATIVE_FLAVOURS} flavours itself; any other needs "
+            "a python_function flavour and mlflow",
+        )
+    # mlflow's usage telemetry would post from a background thread while calls are timed;
+    # a user who set the variable either way keeps their choice.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         import mlflow.pyfunc
     except ImportError as exc:
         raise LoadFailure(
             "engine-unavailable",
-            f"the MLflow flavour(s) {', '.join(flavors) or 'none'} need mlflow, "
-            "which is not installed",
-            hint="pip install mlflow (an optional extra)",
+            f"the MLflow flavour(s) {names} load through mlflow.pyfunc, and mlflow is not "
+            "installed",
+            hint=f"pip install mlflow-skinny; the {_NATIVE_FLAVOURS} flavours load without it",
         ) from exc
-    loaded = mlflow.pyfunc.load_model(path)
+    try:
+        loaded = mlflow.pyfunc.load_model(str(directory))
+    except ModuleNotFoundError as exc:
+        raise LoadFailure(
+            "missing-module",
+            f"the model needs module {exc.name!r}, which cannot be imported",
+            hint="install the directory's requirements.txt, or add --path DIR",
+        ) from exc
+    except Exception as exc:  # MlflowException, or anything the model's own loader raises
+        raise LoadFailure(
+            "error",
+            f"mlflow.pyfunc cannot load the model: {type(exc).__name__}: {native_error(exc)}",
+            hint=_MLFLOW_HINT,
+        ) from exc
     return wrap_object(loaded, "predict" if method == "auto" else method, kind_hint="mlflow")
+
+
+def _adopt_signature(model: LoadedModel) -> None:
+    """A pyfunc wrapper states no width of its own: its input is the signature's."""
+    if model.feature_names is not None or model.n_features is not None or not model.signature:
+        return
+    columns = model.signature
+    if all(not c.is_tensor and c.name is not None for c in columns):
+        model.feature_names = tuple(str(c.name) for c in columns)
+        model.n_features = len(columns)
+    elif len(columns) == 1 and columns[0].shape is not None and len(columns[0].shape) == 2:
+        width = columns[0].shape[1]
+        model.n_features = width if width > 0 else None

@@ -24,10 +24,17 @@ def output_array(output: Any) -> np.ndarray:
 
 
 def labels_of(array: np.ndarray) -> np.ndarray:
-    """Class labels: the argmax of a probability matrix, or the values themselves."""
+    """Class labels: the argmax of a probability matrix; for one float per row (a binary
+    booster's probability or margin), which side of 0.5 or 0 it falls; else the values."""
     if array.ndim == 2 and array.shape[1] > 1 and np.issubdtype(array.dtype, np.floating):
         return np.asarray(array.argmax(axis=1))
-    return array.reshape(len(array), -1)[:, 0] if array.ndim >= 1 and len(array) else array
+    values = array.reshape(len(array), -1)[:, 0] if array.ndim >= 1 and len(array) else array
+    if np.issubdtype(values.dtype, np.floating) and values.size:
+        finite = values[np.isfinite(values)]
+        if finite.size and not np.all(finite == np.round(finite)):
+            inside = bool(np.all((finite >= 0) & (finite <= 1)))
+            return np.asarray(values > (0.5 if inside else 0.0))
+    return values
 
 
 def parity(reference: Any, candidate: Any, *, classifier: bool) -> dict[str, Any]:

@@ -324,6 +324,7 @@ def thread_sweep(
                     call=session_model.call,
                 )
             )
+    settings.extend(_booster_thread_settings(model, cores))
     if model.kind == "torch":
         import torch
 
@@ -378,6 +379,50 @@ def thread_sweep(
             for p in threadpool_info()
         ],
     }
+
+
+def _booster_thread_settings(model: LoadedModel, cores: int) -> list[_ThreadSetting]:
+    """XGBoost's `nthread` and LightGBM's `num_threads`: the settings users change. (Both
+    run on the process's OpenMP pool, which the blas/openmp dimension sweeps too.)"""
+
+    def nothing() -> None:
+        return None
+
+    if model.kind == "xgboost":
+        config = json.loads(model.obj.save_config())
+        loaded = int(config["learner"]["generic_param"].get("nthread", 0) or 0)
+        return [
+            _ThreadSetting(
+                row={
+                    "dimension": "xgboost nthread",
+                    "setting": f"nthread={threads}",
+                    "value": threads,
+                    "workers": threads or cores,
+                    "as_loaded": threads == loaded,
+                },
+                enter=partial(model.obj.set_param, {"nthread": threads}),
+                leave=partial(model.obj.set_param, {"nthread": loaded}),
+                call=model.call,
+            )
+            for threads in sorted({loaded, 1, cores})
+        ]
+    if model.kind == "lightgbm":
+        return [
+            _ThreadSetting(
+                row={
+                    "dimension": "lightgbm num_threads",
+                    "setting": f"predict(num_threads={threads})",
+                    "value": threads,
+                    "workers": threads or cores,
+                    "as_loaded": threads == 0,
+                },
+                enter=nothing,
+                leave=nothing,
+                call=partial(model.obj.predict, num_threads=threads),
+            )
+            for threads in sorted({0, 1, cores})
+        ]
+    return []
 
 
 def _torch_threads_warmed(

@@ -221,11 +221,10 @@ def _entry_category(key: _Key) -> str | None:
 
 
 def _is_wrapper(key: _Key, members: list[tuple[tuple[live.Frame, ...], int]]) -> bool:
-    """A function of the user's own holding both model work and other work, material each:
+    """A function holding both model work and other work, material each, and not itself a
+    recognised stage (the user's wrapper, or a serving library's such as mlflow's pyfunc):
     its callees are the stages worth naming."""
     if key is None or _entry_category(key) is not None:
-        return False
-    if not live.is_own_code(live.Frame(function=key[0], path=key[1], line=None)):
         return False
     total = sum(count for _, count in members)
     model = sum(count for frames, count in members if live.classify(frames) == live.MODEL)
@@ -285,7 +284,10 @@ def _stage(
         role = role or "code"
     else:
         name = key[0]
-        role = role or ("preprocessing" if reaches_model else "code")
+        # Unrecognised library code (a serving wrapper, say) is not judged: only the user's
+        # own functions beside a model call are preprocessing or postprocessing.
+        own = live.is_own_code(live.Frame(function=key[0], path=key[1], line=None))
+        role = role or ("preprocessing" if reaches_model and own else "code")
     return {
         "name": name,
         "role": role,

@@ -1,4 +1,4 @@
-"""PROF003: a parallelism setting (n_jobs, BLAS/OpenMP or ONNX Runtime threads) slows calls."""
+"""PROF003: a parallelism setting (n_jobs, BLAS/OpenMP, ORT, torch, booster threads) slows calls."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from infermedic.profile.context import ProfileContext, ProfileRule, ms
 class ThreadOversubscription(ProfileRule):
     """## What it does
     Checks whether the model's parallelism as loaded (`n_jobs` of an estimator, BLAS/OpenMP
-    thread pools, ONNX Runtime intra-op threads) is slower than fewer workers on the cores
-    this process may really use.
+    thread pools, ONNX Runtime intra-op threads, torch threads, XGBoost `nthread`, LightGBM
+    `num_threads`) is slower than fewer workers on the cores this process may really use.
 
     ## Why is this bad?
     `n_jobs=-1` starts a worker pool on every call, which costs milliseconds at batch 1, and
