@@ -53,6 +53,7 @@ torch = (
 )
 
 WIDTH = 16
+REPO = Path(__file__).resolve().parents[2]
 
 
 def plan(*, try_options: bool = False) -> MeasurePlan:
@@ -93,17 +94,23 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Report]:
     program = torch.export.export(mlp(0.5).eval(), (example,), dynamic_shapes=({0: batch},))
     torch.export.save(program, str(directory / "eval.pt2"))
     rows_path = directory / "rows.npy"
-    jobs: dict[str, tuple[Path, Path | None]] = {
+    jobs: dict[str, tuple[Path | str, Path | None]] = {
         "script-eval": (directory / "eval.pt", rows_path),
         "script-train": (directory / "train.pt", rows_path),
         # No input: the rows are synthesised from the exported graph's input width.
         "export-eval": (directory / "eval.pt2", None),
+        # An eager nn.Module named as MODULE:ATTR, rows synthesised from its first Linear.
+        "eager": ("tests.profile.torch_models:EAGER_MLP", None),
     }
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
             # One run measures the options too, through the worker as a user's run does.
             name: pool.submit(
-                profile_model, path, input=data, plan=plan(try_options=name == "script-eval")
+                profile_model,
+                path,
+                input=data,
+                plan=plan(try_options=name in {"script-eval", "eager"}),
+                paths=[REPO],
             )
             for name, (path, data) in jobs.items()
         }
@@ -151,6 +158,21 @@ def test_a_profile_run_measures_the_onnx_export_of_a_torch_model(
     assert exported["status"] == "measured", exported.get("reason")
     assert exported["parity"]["max_abs_diff"] <= 1e-4
     assert options["dynamic INT8 (onnxruntime.quantization)"]["status"] == "measured"
+
+
+def test_an_eager_module_named_as_module_attr_is_profiled_as_torch(
+    reports: dict[str, Report],
+) -> None:
+    measurements = reports["eager"].measurements
+    assert measurements["status"] == "complete", [n.message for n in reports["eager"].notifications]
+    assert (measurements["load"]["kind"], measurements["load"]["n_features"]) == ("torch", WIDTH)
+    stages = measurements["stages"]["batches"][-1]["stages"]
+    assert any(s["name"] == "aten::addmm" and s["role"] == "operator" for s in stages)
+    options = {o["name"]: o for o in measurements["options"]["options"]}
+    int8 = options["dynamic INT8 (torch quantize_dynamic)"]
+    assert int8["status"] == "measured" and int8["parity"]["comparable"]
+    # Called with autograd on, as loaded: the autograd phase measured the difference.
+    assert measurements["autograd"]["grad_enabled"] is True
 
 
 def test_export_input_is_synthesised_from_the_graph(reports: dict[str, Report]) -> None:

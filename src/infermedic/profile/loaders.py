@@ -161,7 +161,11 @@ def _load_pickle(path: str, method: str) -> LoadedModel:
 
 
 def wrap_object(obj: Any, method: str, *, kind_hint: str) -> LoadedModel:
-    """A Python object with `predict`/`predict_proba`, or a plain callable."""
+    """A Python object with `predict`/`predict_proba`, or a plain callable (an eager torch
+    `nn.Module` is called on tensors made from the rows, like a TorchScript file)."""
+    torch = sys.modules.get("torch")  # not imported: the object cannot be a torch module
+    if torch is not None and isinstance(obj, torch.nn.Module) and method in {"auto", "__call__"}:
+        return torch_model(obj, n_features=_eager_width(obj), training=bool(obj.training))
     chosen = _choose_method(obj, method)
     if chosen is None:
         raise LoadFailure(
@@ -311,6 +315,13 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
             )
     except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad files
         raise LoadFailure("corrupt", f"torch cannot load the model: {exc}") from exc
+    return torch_model(module, n_features=n_features, training=training)
+
+
+def torch_model(module: Any, *, n_features: int | None, training: bool) -> LoadedModel:
+    """A torch module called on rows: NumPy or DataFrame in, NumPy out."""
+    import torch
+
     dtypes = [p.dtype for p in module.parameters() if p.is_floating_point()]
     dtype = dtypes[0] if dtypes else torch.float32
 
@@ -331,6 +342,16 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
         loaded_with=library_versions("torch", "numpy"),
         training=training,
     )
+
+
+def _eager_width(module: Any) -> int | None:
+    """The input width of an eager module whose first layer with weights is a Linear."""
+    for layer in module.modules():
+        if hasattr(layer, "in_features") and hasattr(layer, "weight"):
+            return int(layer.in_features)
+        if any(True for _ in layer.parameters(recurse=False)):
+            return None
+    return None
 
 
 def _export_width(program: Any) -> int | None:
