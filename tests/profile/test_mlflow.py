@@ -131,6 +131,10 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             signature=infer_signature(frame, logistic.predict_proba(frame)),
             pip_requirements=sklearn_pin,
         )
+        # MLflow 3's default format for scikit-learn: skops, with its trusted-type list.
+        mlflow.sklearn.save_model(
+            logistic, directory / "sk-skops", signature=signature, pip_requirements=sklearn_pin
+        )
         # A lambda pickles only by value, which only cloudpickle writes: loading this one
         # shows a cloudpickle stream, not just a pickle under that name, is read back.
         squashed = make_pipeline(FunctionTransformer(lambda X: np.tanh(X)), LogisticRegression())
@@ -357,6 +361,17 @@ def test_skops_format_needs_skops(model_dir: Path, tmp_path: Path) -> None:
         assert caught.value.hint == "pip install skops"
     else:
         assert "skops cannot load model.skops" in str(caught.value)
+
+
+def test_default_skops_format_loads_with_its_trusted_types(model_dir: Path) -> None:
+    flavour = yaml.safe_load((model_dir / "sk-skops" / "MLmodel").read_text())["flavors"]
+    if flavour["sklearn"].get("serialization_format") != "skops":
+        pytest.skip("this mlflow saves scikit-learn models as pickles by default")
+    if find_spec("skops") is None and not os.environ.get("INFERMEDIC_REQUIRE_EXTRAS"):
+        pytest.skip("skops (in the mlflow extra) is not installed")
+    model = load(model_dir / "sk-skops")
+    assert (model.kind, model.method, model.is_classifier) == ("sklearn", "predict_proba", True)
+    assert model.n_features == WIDTH
 
 
 def test_lightgbm_sklearn_api_is_unpickled(model_dir: Path) -> None:
