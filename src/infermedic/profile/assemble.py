@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -193,13 +195,22 @@ def stage_table(stages: Mapping[str, Any]) -> Table:
 
 
 def _where(stage: Mapping[str, Any]) -> str | None:
-    """Where a sampled stage spends its time: its busiest innermost frame, and its call site."""
+    """Where a sampled stage spends its time: its busiest innermost frame, and its call site
+    (paths shortened for the table; the JSON keeps them whole)."""
     frames = stage.get("top_frames") or []
-    top = frames[0]["frame"] if frames else None
-    called_at = stage.get("called_at")
+    top = _short_path(frames[0]["frame"]) if frames else None
+    called_at = _short_path(stage["called_at"]) if stage.get("called_at") else None
     if top and called_at:
         return f"{top}, called at {called_at}"
     return top or called_at
+
+
+def _short_path(text: str) -> str:
+    """Library paths from the package on (`sklearn/ensemble/_forest.py`), the user's own
+    relative to the working directory."""
+    text = re.sub(r"[^\s(]*[/\\](?:site|dist)-packages[/\\]", "", text)
+    cwd = os.getcwd().rstrip("/") + "/"
+    return text.replace(cwd, "")
 
 
 def stage_plot(stages: Mapping[str, Any]) -> Plot:
