@@ -177,3 +177,30 @@ def test_device_phase_on_a_real_gpu() -> None:
     assert result["memory"]["searched"] and result["memory"]["largest_ok"] >= 256
     names = {o["name"]: o["status"] for o in result["options"]}
     assert names["autocast float16"] == "measured"
+
+
+def test_device_phase_takes_modules_that_return_several_tensors() -> None:
+    torch = _require_torch()
+    from infermedic.profile.gpu import device_phase
+
+    class TwoHeads(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Linear(WIDTH, 8)
+
+        def forward(self, x: Any) -> Any:
+            hidden = self.body(x)
+            return {"score": hidden.sum(dim=1), "embedding": hidden}
+
+    model = _loaded_mlp(torch)
+    model.obj = TwoHeads().eval()
+    result = device_phase(
+        model,
+        synthesise(model, 32),
+        batches=[1, 32],
+        deadline=time.monotonic() + 20,
+        device="cpu",
+        try_compile=False,
+    )
+    assert [cell["batch"] for cell in result["cells"]] == [1, 32]
+    assert {o["name"]: o["status"] for o in result["options"]}["autocast bfloat16"] == "measured"

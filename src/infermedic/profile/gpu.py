@@ -118,6 +118,24 @@ def device_phase(
     return result
 
 
+def _to_host(output: Any, *, as_float: bool = False) -> Any:
+    """A module's output (a tensor, or tuples/lists/dicts of them) copied to host memory."""
+    import torch
+    from torch.utils._pytree import tree_map
+
+    def move(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor):
+            return value
+        return (value.float() if as_float and value.is_floating_point() else value).to("cpu")
+
+    return tree_map(move, output)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc)
+    return "out of memory" in text or "ALLOC_FAILED" in text
+
+
 def _host_tensor(values: Any, dtype: Any) -> Any:
     import torch
 
@@ -147,10 +165,10 @@ def _split_call(
     """Host-to-device, compute and device-to-host of one call, each a median over repeats."""
     with _inference():
         for _ in range(2):  # warm-up: allocator, kernel selection, lazy initialisation
-            module(host.to(device)).to("cpu")
+            _to_host(module(host.to(device)))
         clock.sync()
         start = time.perf_counter()
-        module(host.to(device)).to("cpu")
+        _to_host(module(host.to(device)))
         clock.sync()
         reps = _reps(deadline, time.perf_counter() - start)
         if clock.cuda:
@@ -166,7 +184,7 @@ def _split_call(
             clock.record(marks, 1)
             output = module(on_device)
             clock.record(marks, 2)
-            output.to("cpu")
+            _to_host(output)
             clock.record(marks, 3)
             clock.sync()
             wall.append(time.perf_counter() - began)
@@ -203,12 +221,12 @@ def _busy_share(module: Any, host: Any, device: Any, clock: _Clock) -> dict[str,
 
     calls = 10
     with _inference():
-        module(host.to(device)).to("cpu")
+        _to_host(module(host.to(device)))
         clock.sync()
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as trace:
             began = time.perf_counter()
             for _ in range(calls):
-                module(host.to(device)).to("cpu")
+                _to_host(module(host.to(device)))
             torch.cuda.synchronize()
             wall = time.perf_counter() - began
     # Kernels are attributed to the op that launched them as its self device time, so the
@@ -251,10 +269,13 @@ def _largest_batch(
             torch.cuda.reset_peak_memory_stats(device)
             started = time.perf_counter()
             with _inference():
-                module(rows.to(device)).to("cpu")
+                _to_host(module(rows.to(device)))
             torch.cuda.synchronize()
             elapsed = time.perf_counter() - started
-        except torch.cuda.OutOfMemoryError:
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            # cuBLAS and cuDNN report a failed allocation as a RuntimeError of their own.
+            if not isinstance(exc, torch.cuda.OutOfMemoryError) and not _is_oom(exc):
+                raise
             first_oom = size
             stopped = "out of memory"
             break
@@ -290,8 +311,8 @@ def _options(
     import torch
 
     with _inference():
-        reference = module(host.to(device)).to("cpu")
-    baseline = _timed(lambda: module(host.to(device)).to("cpu"), clock, deadline)
+        reference = _to_host(module(host.to(device)))
+    baseline = _timed(lambda: _to_host(module(host.to(device))), clock, deadline)
     options = []
     kinds = [torch.float16, torch.bfloat16] if clock.cuda else [torch.bfloat16]
     for kind in kinds:
@@ -304,7 +325,7 @@ def _options(
 
         def autocast_call(kind: Any = kind) -> Any:
             with torch.autocast(device_type=device.type, dtype=kind):
-                return module(host.to(device)).float().to("cpu")
+                return _to_host(module(host.to(device)), as_float=True)
 
         options.append(
             _option(name, autocast_call, reference, baseline, model, clock, deadline, host)
@@ -354,7 +375,7 @@ def _options(
         else:
             option = _option(
                 "torch.compile",
-                lambda: compiled(host.to(device)).to("cpu"),
+                lambda: _to_host(compiled(host.to(device))),
                 reference,
                 baseline,
                 model,
@@ -444,7 +465,7 @@ def _nvml_utilisation(module: Any, host: Any, device: Any, clock: _Clock) -> dic
     end = time.monotonic() + 0.5
     with _inference():
         while time.monotonic() < end:
-            module(host.to(device)).to("cpu")
+            _to_host(module(host.to(device)))
     clock.sync()
     stop.set()
     poller.join()

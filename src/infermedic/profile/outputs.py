@@ -9,6 +9,8 @@ import numpy as np
 
 def output_array(output: Any) -> np.ndarray:
     """One numeric array from a model's output: probabilities when a classifier gives both."""
+    if isinstance(output, dict) and output:  # named heads: the same choice over their values
+        return output_array([output[key] for key in sorted(output)])
     if isinstance(output, list | tuple) and output and not np.isscalar(output[0]):
         arrays = [output_array(item) for item in output]
         floating = [a for a in arrays if np.issubdtype(a.dtype, np.floating) and a.ndim == 2]
