@@ -415,3 +415,31 @@ def test_a_module_the_exporter_cannot_convert_is_a_recorded_reason(
     assert option["status"] == "failed"
     assert "erfinv" in option["reason"]
     assert path is None
+
+
+def test_torchscript_width_comes_from_its_first_linear_layer(tmp_path: Path) -> None:
+    from infermedic.profile.detect import ModelFormat
+    from infermedic.profile.loaders import load_model
+
+    module = mlp(0.0).eval()
+    example = torch.randn(4, WIDTH)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        torch.jit.trace(module, example).save(str(tmp_path / "traced.pt"))
+        torch.jit.script(module).save(str(tmp_path / "scripted.pt"))
+        conv = torch.nn.Sequential(torch.nn.Conv1d(1, 2, 3), torch.nn.Flatten()).eval()
+        torch.jit.trace(conv, torch.randn(2, 1, 8)).save(str(tmp_path / "conv.pt"))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # torch.jit.load's
+        widths = {
+            name: load_model(
+                ModelFormat.TORCHSCRIPT,
+                path=str(tmp_path / f"{name}.pt"),
+                ref=name,
+                method="auto",
+                sys_path=[],
+            ).n_features
+            for name in ("traced", "scripted", "conv")
+        }
+    # A convolution's input shape is not in its weights: no width, so --input is required.
+    assert widths == {"traced": WIDTH, "scripted": WIDTH, "conv": None}

@@ -315,6 +315,8 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
             )
     except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad files
         raise LoadFailure("corrupt", f"torch cannot load the model: {exc}") from exc
+    if n_features is None and fmt is ModelFormat.TORCHSCRIPT:
+        n_features = _eager_width(module)
     return torch_model(module, n_features=n_features, training=training)
 
 
@@ -345,12 +347,17 @@ def torch_model(module: Any, *, n_features: int | None, training: bool) -> Loade
 
 
 def _eager_width(module: Any) -> int | None:
-    """The input width of an eager module whose first layer with weights is a Linear."""
+    """The input width of a module (eager or TorchScript, scripted or traced) whose first
+    layer with weights is a Linear: its weight is (out, in)."""
     for layer in module.modules():
-        if hasattr(layer, "in_features") and hasattr(layer, "weight"):
-            return int(layer.in_features)
-        if any(True for _ in layer.parameters(recurse=False)):
-            return None
+        own = list(layer.parameters(recurse=False))
+        if not own:
+            continue
+        linear = hasattr(layer, "in_features") or getattr(layer, "original_name", "") == "Linear"
+        weight = getattr(layer, "weight", None)
+        if linear and weight is not None and weight.dim() == 2:
+            return int(weight.shape[1])
+        return None
     return None
 
 
