@@ -60,17 +60,86 @@ def versus_timeit(call_name: str, call: object, rounds: int = 5) -> dict[str, fl
     }
 
 
-def default_wall(path: Path) -> dict[str, object]:
+def versus_torch_benchmark(rounds: int = 5) -> list[dict[str, object]]:
+    """The harness's median against `torch.utils.benchmark`'s `blocked_autorange` on a torch
+    MLP's forward (the anchor the issue names), interleaved; [] without torch."""
+    try:
+        import torch
+        import torch.utils.benchmark as torch_benchmark
+    except ImportError:
+        return []
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(32, 256), torch.nn.ReLU(), torch.nn.Linear(256, 4)
+    ).eval()
+    rows: list[dict[str, object]] = []
+    for batch in (1, 64):
+        x = torch.randn(batch, 32)
+
+        def forward(x: object = x) -> object:
+            with torch.inference_mode():
+                return mlp(x)
+
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(rounds):
+            ours.append(measure(forward, min_time_s=0.3, max_time_s=1.0).median_s)
+            # Timer runs single-threaded unless told: give it the threads the harness sees.
+            timer = torch_benchmark.Timer(
+                stmt="forward()", globals={"forward": forward}, num_threads=torch.get_num_threads()
+            )
+            theirs.append(timer.blocked_autorange(min_run_time=0.3).median)
+        a = statistics.median(ours)
+        b = statistics.median(theirs)
+        rows.append(
+            {
+                "call": f"torch MLP forward, batch {batch}",
+                "harness_median_us": a * 1e6,
+                "torch_benchmark_median_us": b * 1e6,
+                "relative_difference": abs(a - b) / b,
+            }
+        )
+    return rows
+
+
+def default_wall(path: Path | str) -> dict[str, object]:
     started = time.perf_counter()
     report = profile_model(path)
     return {
-        "model": path.name,
+        "model": Path(path).name if isinstance(path, Path) else path,
         "wall_s": time.perf_counter() - started,
         "status": report.measurements["status"],
         "findings": sorted({f.code for f in report.findings}),
         "phase_started_s": report.measurements["worker"]["phase_started_s"],
         "recommended_batch": report.measurements["batch-sweep"]["recommended_batch"],
     }
+
+
+def _other_formats(directory: Path, X: np.ndarray, y: np.ndarray) -> list[Path]:
+    """A TorchScript MLP and an XGBoost model, where those extras are installed."""
+    paths: list[Path] = []
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.manual_seed(0)
+        mlp = torch.nn.Sequential(
+            torch.nn.Linear(X.shape[1], 256), torch.nn.ReLU(), torch.nn.Linear(256, 2)
+        ).eval()
+        example = torch.as_tensor(X[:8], dtype=torch.float32)
+        traced = torch.jit.trace(mlp, example)
+        traced.save(str(directory / "mlp.pt"))
+        paths.append(directory / "mlp.pt")
+    try:
+        import xgboost
+    except ImportError:
+        pass
+    else:
+        booster = xgboost.XGBClassifier(n_estimators=100, max_depth=6, random_state=0).fit(X, y)
+        booster.save_model(directory / "xgb.ubj")
+        paths.append(directory / "xgb.ubj")
+    return paths
 
 
 def main() -> None:
@@ -93,6 +162,7 @@ def main() -> None:
             ),
             versus_timeit("numpy 20x20 matmul", lambda: X[:20] @ X[:20].T),
         ],
+        "versus_torch_benchmark": versus_torch_benchmark(),
     }
     if not args.skip_wall:
         with tempfile.TemporaryDirectory() as scratch:
@@ -101,6 +171,7 @@ def main() -> None:
                 path = Path(scratch) / name
                 joblib.dump(model, path)
                 walls.append(default_wall(path))
+            walls.extend(default_wall(path) for path in _other_formats(Path(scratch), X, y))
             results["default_profile"] = walls
     (HERE / "last_run.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
