@@ -259,3 +259,18 @@ def test_label_agreement_of_one_probability_per_row_uses_the_decision_side() -> 
     assert parity(labels, np.array([0.0, 1.0, 1.0]), classifier=True)["label_agreement"] == (
         pytest.approx(2 / 3)
     )
+
+
+def test_sampling_without_py_spy_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for a machine without py-spy: the real lookup is replaced to fail as it would.
+    from infermedic.errors import EngineUnavailable
+    from infermedic.profile import live, sampling
+
+    def missing() -> str:
+        raise EngineUnavailable("py-spy is not installed")
+
+    monkeypatch.setattr(live, "find_py_spy", missing)
+    calls: list[int] = []
+    result = sampling.sample_call(lambda: calls.append(1), seconds=1.0)
+    assert result == {"status": "unavailable", "reason": "py-spy is not installed"}
+    assert calls == []  # nothing ran: no samples would have been taken

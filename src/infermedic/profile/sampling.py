@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from infermedic.errors import EngineUnavailable
 from infermedic.profile import live
 
 # A stage holding at least this share of the entry's samples, in the user's own code, is
@@ -42,14 +43,19 @@ _ROLE_OF_CATEGORY = {
 }
 
 
-def allow_tracing_by_children() -> None:
-    """Let a child process (py-spy) read this one under Yama ptrace_scope=1; Linux only."""
+_PR_SET_PTRACER = 0x59616D61
+_PTRACER_ANY = 0xFFFFFFFFFFFFFFFF  # (unsigned long) -1
+
+
+def allow_tracing_by_children(allow: bool = True) -> None:
+    """Let a child process (py-spy) read this one under Yama ptrace_scope=1, or take that
+    back (`allow=False`); Linux only. py-spy's pid is not known before it attaches, hence
+    "any" for the few seconds of sampling."""
     if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_ptracer, ptracer_any = 0x59616D61, ctypes.c_ulong(-1 & 0xFFFFFFFFFFFFFFFF)
-        libc.prctl(pr_set_ptracer, ptracer_any, 0, 0, 0)
+        libc.prctl(_PR_SET_PTRACER, ctypes.c_ulong(_PTRACER_ANY if allow else 0), 0, 0, 0)
     except (OSError, AttributeError):  # no Yama, no prctl: nothing to allow
         pass
 
@@ -77,7 +83,7 @@ def sample_call(
     """Sample this process while it repeats `call`; the stages, or why there are none."""
     try:
         py_spy = live.find_py_spy()
-    except Exception as exc:  # EngineUnavailable: py-spy missing
+    except EngineUnavailable as exc:
         return {"status": "unavailable", "reason": str(exc)}
     allow_tracing_by_children()
     duration = max(1, round(seconds))
@@ -114,6 +120,7 @@ def sample_call(
             if recorder.poll() is None:
                 recorder.kill()
                 recorder.wait()
+            allow_tracing_by_children(False)
         output = recorder.stdout.read() if recorder.stdout else ""
         text = out.read_text(encoding="utf-8", errors="replace") if out.is_file() else ""
     if recorder.returncode != 0 or not text:
