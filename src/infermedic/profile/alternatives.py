@@ -108,6 +108,8 @@ def onnx_option(
     converted file's path (None when there is none)."""
     if torch_ops.is_torch_module(model):
         return _torch_onnx_option(model, sample, budget, batches, base, workdir)
+    if model.kind in {"xgboost", "lightgbm"}:
+        return _booster_onnx_option(model, sample, budget, batches, base, workdir)
     name = "onnxruntime (skl2onnx)"
     if model.kind != "sklearn":
         return _not_applicable(
@@ -136,6 +138,20 @@ def onnx_option(
         return _failed(
             name, f"skl2onnx could not convert the model: {type(exc).__name__}: {exc}"
         ), None
+    return _measure_converted(name, proto, model, sample, budget, batches, base, workdir)
+
+
+def _measure_converted(
+    name: str,
+    proto: Any,
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    batches: list[int],
+    base: dict[str, float],
+    workdir: Path,
+) -> tuple[dict[str, Any], str | None]:
+    """A converted ONNX model, loaded in ONNX Runtime and timed against the model."""
     path = workdir / "converted.onnx"
     path.write_bytes(proto.SerializeToString())
     try:
@@ -156,6 +172,48 @@ def onnx_option(
         ), None
     option["note"] = "ONNX Runtime with intra_op_num_threads=1, float32 inputs"
     return option, str(path)
+
+
+def _booster_onnx_option(
+    model: LoadedModel,
+    sample: Sample,
+    budget: Budget,
+    batches: list[int],
+    base: dict[str, float],
+    workdir: Path,
+) -> tuple[dict[str, Any], str | None]:
+    """ONNX Runtime for an XGBoost or LightGBM booster, converted with onnxmltools."""
+    name = "onnxruntime (onnxmltools)"
+    if model.categorical_features:
+        return _not_applicable(name, "onnxmltools does not convert categorical splits"), None
+    matrix = sample.as_matrix()
+    if matrix is None:
+        return _not_applicable(name, "the input is not a numeric matrix"), None
+    try:
+        from onnxmltools import convert_lightgbm, convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError:
+        return _not_applicable(
+            name,
+            f"a {model.kind} booster converts to ONNX with onnxmltools, which is not installed "
+            f"(pip install 'infermedic[{model.kind}]')",
+        ), None
+    initial_types = [("input", FloatTensorType([None, matrix.shape[1]]))]
+    try:
+        if model.kind == "xgboost":
+            # The converter reads features as f0, f1, ...; named features are positional
+            # in the converted graph, fed by the same column order.
+            booster = model.obj.copy()
+            booster.feature_names = None
+            booster.feature_types = None
+            proto = convert_xgboost(booster, initial_types=initial_types)
+        else:
+            proto = convert_lightgbm(model.obj, initial_types=initial_types, zipmap=False)
+    except Exception as exc:  # onnxmltools raises untyped errors for unsupported objectives
+        return _failed(
+            name, f"onnxmltools could not convert the model: {type(exc).__name__}: {exc}"
+        ), None
+    return _measure_converted(name, proto, model, sample, budget, batches, base, workdir)
 
 
 def _torch_onnx_option(
@@ -209,6 +267,12 @@ def _matrix32(batch: Any) -> np.ndarray:
 def _matching_output(outputs: list[Any], reference: np.ndarray) -> Any:
     """The ONNX output that corresponds to the model method's output (labels or scores)."""
     arrays = [output_array(o) for o in outputs]
+    if reference.ndim == 1 and np.issubdtype(reference.dtype, np.floating):
+        # A binary booster's one probability per row: the positive class of the converted
+        # model's (rows, 2) probabilities.
+        for array in arrays:
+            if array.ndim == 2 and array.shape[1] == 2 and np.issubdtype(array.dtype, np.floating):
+                return array[:, 1]
     for array in arrays:
         same_kind = np.issubdtype(array.dtype, np.floating) == np.issubdtype(
             reference.dtype, np.floating

@@ -13,9 +13,10 @@ _RUNTIMES = ("onnxruntime", "torch.compile")
 
 class FasterRuntimeAvailable(ProfileRule):
     """## What it does
-    Checks whether the model converted to ONNX and run by ONNX Runtime (or, for a torch model
-    on a GPU, compiled with `torch.compile`) is faster than the model as loaded, with the same
-    outputs.
+    Checks whether the model converted to ONNX (skl2onnx for scikit-learn, onnxmltools for
+    XGBoost and LightGBM boosters, `torch.onnx.export` for torch) and run by ONNX Runtime (or,
+    for a torch model on a GPU, compiled with `torch.compile`) is faster than the model as
+    loaded, with the same outputs.
 
     ## Why is this bad?
     For small scikit-learn models most of a call is Python overhead and input validation;
@@ -23,7 +24,7 @@ class FasterRuntimeAvailable(ProfileRule):
     difference in predictions.
 
     ## How it's measured
-    The model is converted with skl2onnx (float32 input, no ZipMap), loaded in ONNX Runtime
+    The model is converted (float32 input, no ZipMap), loaded in ONNX Runtime
     with one intra-op thread, and timed at batch 1 and the recommended batch like the model.
     Parity on the larger batch: the maximum absolute difference of the outputs and, for
     classifiers, the share of rows with the same label. Fires when the speed-up is at least
