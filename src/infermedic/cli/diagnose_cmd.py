@@ -34,6 +34,11 @@ from infermedic.settings import load_settings
     help="The service's process id, to sample its stacks with py-spy.",
 )
 @click.option(
+    "--model",
+    show_envvar=True,
+    help="The model artifact (or MODULE:ATTR) the service loads, to measure it offline.",
+)
+@click.option(
     "--rate",
     type=float,
     default=20.0,
@@ -77,6 +82,7 @@ def diagnose(
     reference: str | None,
     current: str | None,
     pid: int | None,
+    model: str | None,
     rate: float,
     duration: float,
     expect_version: str | None,
@@ -93,7 +99,7 @@ def diagnose(
     config: str | None,
 ) -> None:
     """Route SYMPTOM (free text, e.g. "p99 latency spikes") to the checks that fit, run them
-    on what you give (--repo, --url, --reference/--current), rank the causes and name the
+    on what you give (--repo, --url, --model, --reference/--current), rank the causes and name the
     root cause with its evidence, fix and prevention. Without a symptom, every check the
     inputs allow runs."""
     from infermedic.diagnose import DiagnoseOptions, audit_log_entry
@@ -101,8 +107,10 @@ def diagnose(
     from infermedic.diagnose.plan import Inputs
     from infermedic.diagnose.timeline import append_entry
 
-    if not any((repo, url, reference, current)):
-        raise click.UsageError("give at least one of --repo, --url, or --reference/--current")
+    if not any((repo, url, reference, current, model)):
+        raise click.UsageError(
+            "give at least one of --repo, --url, --model, or --reference/--current"
+        )
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
     settings = load_settings(Path(config) if config else None)
@@ -122,7 +130,15 @@ def diagnose(
         prediction_columns=prediction,
         target_columns=target,
     )
-    inputs = Inputs(repo=repo, url=url, reference=reference, current=current, pid=pid)
+    inputs = Inputs(
+        repo=repo,
+        url=url,
+        reference=reference,
+        current=current,
+        pid=pid,
+        model=model,
+        model_input=input_file,
+    )
     show = sys.stderr.isatty()
     result = run_diagnose(
         symptom,

@@ -23,6 +23,7 @@ class CheckKind(enum.StrEnum):
     AUDIT = "audit"  # static: the repository
     PROBE = "probe"  # live: the running service
     DRIFT = "drift"  # data: reference vs current
+    MODEL = "model"  # offline: the model artifact measured in a worker process
     PROFILE = "profile"  # live stacks of the service process (py-spy)
 
     @property
@@ -74,11 +75,18 @@ class Cause:
 def check_for_code(code: str) -> CheckKind:
     """Which check produces findings with this code (by its domain prefix)."""
     prefix = code.rstrip("0123456789")
+    if code in LIVE_PROFILE_CODES:
+        return CheckKind.PROFILE
     return {
         "LIVE": CheckKind.PROBE,
         "DRIFT": CheckKind.DRIFT,
-        "PROF": CheckKind.PROFILE,
+        "PROF": CheckKind.MODEL,
     }.get(prefix, CheckKind.AUDIT)
+
+
+# The profile codes that come from sampling the running service (`profile --pid`); the
+# others come from measuring the model artifact offline (`profile MODEL`).
+LIVE_PROFILE_CODES = frozenset({"PROF013", "PROF014"})
 
 
 CAUSES: tuple[Cause, ...] = (
@@ -182,6 +190,7 @@ CAUSES: tuple[Cause, ...] = (
         categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
         static=("SVC010", "K8S002", "K8S003"),
         confirming=("LIVE003",),
+        corroborating=("PROF004",),
         long_term_fix="Run a warm-up prediction before /ready answers 200, and point the "
         "readiness probe at it.",
         prevention=(
@@ -294,6 +303,56 @@ CAUSES: tuple[Cause, ...] = (
             "scheduled `infermedic drift` against the reference profile, alert on DRIFT001",
             "track the upstream data contract (schema, ranges, categories)",
         ),
+    ),
+    Cause(
+        key="slow-preprocessing",
+        title="Preprocessing or request decoding dominates the model call",
+        component="serving code",
+        categories=(Category.SLOW, Category.SPIKES),
+        static=(),
+        confirming=("PROF002",),
+        long_term_fix="Vectorise the named stage (whole columns in numpy, not per-row Python), "
+        "precompute what does not depend on the request, or move it out of the request path.",
+        prevention=(
+            "CI: `infermedic profile MODEL --quick --select PROF002 --fail-on medium`",
+            "a `Server-Timing` stage for preprocessing, with its own latency budget",
+        ),
+    ),
+    Cause(
+        key="slow-model-execution",
+        title="The model runs slower than it could (autograd, runtime, precision or GPU use)",
+        component="model",
+        categories=(Category.SLOW,),
+        static=(),
+        confirming=("PROF010", "PROF011", "PROF006", "PROF007"),
+        long_term_fix="Serve the measured faster form: `model.eval()` with "
+        "`torch.inference_mode()`, the ONNX Runtime or lower-precision model whose parity "
+        "was checked, or batched GPU calls.",
+        prevention=(
+            "keep a latency budget per model version; profile each candidate before release",
+        ),
+    ),
+    Cause(
+        key="gc-pauses",
+        title="Garbage-collection pauses inside model calls",
+        component="model",
+        categories=(Category.SPIKES,),
+        static=(),
+        confirming=("PROF009",),
+        long_term_fix="Allocate less per call (reuse buffers, avoid per-row objects), and "
+        "`gc.freeze()` after loading the model so its objects are not rescanned.",
+        prevention=("alert on p99/p50 ratio; track `python_gc_collections_total`",),
+    ),
+    Cause(
+        key="artifact-version-skew",
+        title="Model artifact loaded with other library versions than it was saved with",
+        component="model",
+        categories=(Category.WRONG, Category.ACCURACY, Category.FAILURES),
+        static=(),
+        confirming=("PROF012",),
+        long_term_fix="Pin the serving image to the versions recorded with the artifact "
+        "(MLmodel / requirements), or re-export the model with the serving versions.",
+        prevention=("CI: load the artifact in the serving image and fail on PROF012",),
     ),
     Cause(
         key="schema-change",
@@ -429,6 +488,7 @@ def _input_for(kind: CheckKind) -> str:
         CheckKind.AUDIT: "--repo PATH",
         CheckKind.PROBE: "--url URL",
         CheckKind.DRIFT: "--reference REF --current CUR",
+        CheckKind.MODEL: "--model PATH",
         CheckKind.PROFILE: "--url URL and --pid PID",
     }[kind]
 

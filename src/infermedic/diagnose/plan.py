@@ -29,6 +29,8 @@ class Inputs:
     reference: str | None = None
     current: str | None = None
     pid: int | None = None
+    model: str | None = None  # a model artifact or MODULE:ATTR, profiled offline
+    model_input: Path | None = None  # a request body or sample rows for the model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +73,16 @@ def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedC
                 reason="reference vs current data and predictions"
                 if has_data
                 else "give --reference REF --current CUR to compare data and predictions",
+            )
+        )
+    if CheckKind.MODEL in wanted:
+        planned.append(
+            PlannedCheck(
+                kind=CheckKind.MODEL,
+                runnable=inputs.model is not None,
+                reason="the model itself, measured in a worker: stages, threads, memory, options"
+                if inputs.model is not None
+                else "give --model PATH to measure the model artifact",
             )
         )
     if CheckKind.PROBE in wanted:
