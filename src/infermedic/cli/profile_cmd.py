@@ -147,9 +147,11 @@ def profile(
     """Where MODEL's time and memory go, and what would make it faster, measured.
 
     MODEL is a scikit-learn estimator or Pipeline (joblib/pickle), an ONNX file, an
-    XGBoost/LightGBM model file, TorchScript, an MLflow model directory, or MODULE:ATTR.
+    XGBoost/LightGBM model file, TorchScript or torch.export, an MLflow model directory, or
+    MODULE:ATTR (an object with predict/predict_proba, a plain callable, a torch nn.Module).
     It is loaded in a separate worker process, killed at --budget. A pickle is code:
-    loading one runs it, so only profile artifacts you trust.
+    loading one runs it, so only profile artifacts you trust. Torch models are also
+    measured on a GPU when CUDA is present (--device).
 
     With --pid, samples a running service's stacks with py-spy instead and reports where
     request time goes per thread (model compute, preprocessing, serialisation, blocking I/O
