@@ -26,6 +26,7 @@ import numpy as np
 from infermedic.profile.inputs import Sample
 from infermedic.profile.loaders import LoadedModel
 from infermedic.profile.outputs import parity
+from infermedic.profile.torch_ops import as_tensor, weights_dtype
 
 _MAX_REPS = 50
 _OOM_SEARCH_MAX_ROWS = 1 << 22
@@ -87,8 +88,7 @@ def device_phase(
 
     target = torch.device(device)
     module = model.obj
-    dtypes = [p.dtype for p in module.parameters() if p.is_floating_point()]
-    dtype = dtypes[0] if dtypes else torch.float32
+    dtype = weights_dtype(module)
     clock = _Clock(target)
     notes: list[str] = []
     result: dict[str, Any] = {
@@ -101,10 +101,10 @@ def device_phase(
     try:
         cells = []
         for size in batches:
-            host = _host_tensor(sample.take(size), dtype)
+            host = as_tensor(sample.take(size), dtype)
             cells.append(_split_call(module, host, target, clock, deadline))
         result["cells"] = cells
-        widest = _host_tensor(sample.take(max(batches)), dtype)
+        widest = as_tensor(sample.take(max(batches)), dtype)
         result["busy"] = _busy_share(module, widest, target, clock)
         result["memory"] = _largest_batch(module, sample, dtype, target, batches, deadline)
         result["options"] = _options(
@@ -134,14 +134,6 @@ def _to_host(output: Any, *, as_float: bool = False) -> Any:
 def _is_oom(exc: BaseException) -> bool:
     text = str(exc)
     return "out of memory" in text or "ALLOC_FAILED" in text
-
-
-def _host_tensor(values: Any, dtype: Any) -> Any:
-    import torch
-
-    array = values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
-    tensor = torch.as_tensor(array)
-    return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
 
 @contextmanager
@@ -254,7 +246,7 @@ def _largest_batch(
         return {"searched": False, "reason": "searched on an accelerator only"}
     import torch
 
-    base = _host_tensor(sample.take(sample.rows), dtype)
+    base = as_tensor(sample.take(sample.rows), dtype)
     size = max(batches)
     largest_ok = size
     first_oom: int | None = None

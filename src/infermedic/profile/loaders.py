@@ -321,25 +321,15 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
 
 
 def torch_model(module: Any, *, n_features: int | None, training: bool) -> LoadedModel:
-    """A torch module called on rows: NumPy or DataFrame in, NumPy out."""
-    import torch
-
-    dtypes = [p.dtype for p in module.parameters() if p.is_floating_point()]
-    dtype = dtypes[0] if dtypes else torch.float32
-
-    def forward(batch: Any) -> Any:
-        values = batch.to_numpy() if hasattr(batch, "to_numpy") else batch
-        tensor = torch.as_tensor(values)
-        if tensor.is_floating_point() and tensor.dtype != dtype:
-            # The weights fix the dtype; float64 rows from Parquet/NumPy would be rejected.
-            tensor = tensor.to(dtype)
-        return module(tensor).detach().numpy()
+    """A torch module called on rows: NumPy or DataFrame in, NumPy out, floats cast to the
+    weights' dtype (float64 rows from Parquet/NumPy would be rejected otherwise)."""
+    from infermedic.profile.torch_ops import module_caller, weights_dtype
 
     return LoadedModel(
         kind="torch",
         obj=module,
         method="forward",
-        call=forward,
+        call=module_caller(module, weights_dtype(module)),
         n_features=n_features,
         loaded_with=library_versions("torch", "numpy"),
         training=training,
