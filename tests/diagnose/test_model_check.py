@@ -88,3 +88,19 @@ def test_cli_accepts_a_model_alone(leaky_model: Path, tmp_path: Path) -> None:
     assert result.returncode in {0, 1}, result.stderr
     report = (tmp_path / "incident.md").read_text()
     assert f"infermedic profile {leaky_model} --quick" in report
+
+
+def test_a_request_body_the_bare_model_cannot_take_falls_back_to_synthesised_rows(
+    leaky_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    body = tmp_path / "request.json"
+    body.write_text('{"instances": [[1.0, 2.0, 3.0]]}')  # 3 values; the model takes 8
+    result = diagnose("memory keeps growing", Inputs(model=str(leaky_model), model_input=body))
+    ran = {c.kind: c for c in result.checks}
+    assert ran[CheckKind.MODEL].status is CheckStatus.RAN
+    report = ran[CheckKind.MODEL].report
+    assert report is not None
+    messages = [n.message for n in report.notifications]
+    assert any(f"--input {body} does not fit the bare model" in m for m in messages), messages
+    assert report.measurements["input"]["source"] == "synthetic"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
 from infermedic.diagnose.router import route
 from infermedic.errors import InfermedicError, InputError
-from infermedic.model import Finding, Report
+from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.settings import Settings
 
 __all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
@@ -232,16 +232,20 @@ def _run_model(
 
     assert inputs.model is not None
     plan = MeasurePlan.quick(budget_s=options.model_budget_s)
-    if inputs.model_input is not None:
-        try:
-            return profile_model(
-                inputs.model, input=inputs.model_input, plan=plan, settings=settings
-            )
-        except InputError:
-            # A service's request body is not always rows the bare model takes (wrappers,
-            # envelopes); rows synthesised from the model's own signature still measure it.
-            pass
-    return profile_model(inputs.model, plan=plan, settings=settings)
+    if inputs.model_input is None:
+        return profile_model(inputs.model, plan=plan, settings=settings)
+    try:
+        return profile_model(inputs.model, input=inputs.model_input, plan=plan, settings=settings)
+    except InputError as exc:
+        # A service's request body is not always rows the bare model takes (wrappers,
+        # envelopes); rows synthesised from the model's own signature still measure it.
+        report = profile_model(inputs.model, plan=plan, settings=settings)
+        note = Notification(
+            level=NotificationLevel.WARNING,
+            message=f"--input {inputs.model_input} does not fit the bare model ({exc}); "
+            "it was profiled on rows synthesised from its signature instead",
+        )
+        return replace(report, notifications=(note, *report.notifications))
 
 
 Runner = Callable[
