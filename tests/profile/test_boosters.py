@@ -9,13 +9,10 @@ batch, which for trees differs by tens of times.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -29,20 +26,10 @@ from infermedic.profile.detect import ModelFormat, detect_model
 from infermedic.profile.inputs import InputFailure, synthesise
 from infermedic.profile.loaders import LoadedModel, load_model
 from infermedic.profile.rules.artifact_version_skew import recorded_skews
+from tests.profile.extras import optional_extra
 
-
-def _extra(name: str) -> ModuleType:
-    """The optional library, or a skip; a failure instead when CI requires the extras."""
-    if os.environ.get("INFERMEDIC_REQUIRE_EXTRAS"):
-        try:
-            return importlib.import_module(name)
-        except ImportError as exc:
-            raise ImportError(f"{name} is required: INFERMEDIC_REQUIRE_EXTRAS is set") from exc
-    return pytest.importorskip(name)
-
-
-xgboost = _extra("xgboost")
-lightgbm = _extra("lightgbm")
+xgboost = optional_extra("xgboost")
+lightgbm = optional_extra("lightgbm")
 
 ROWS, WIDTH, TREES = 2000, 8, 20
 NAMES = [f"x{i}" for i in range(WIDTH)]

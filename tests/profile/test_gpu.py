@@ -8,7 +8,6 @@ a GPU (a lent GPU machine), per the issue.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,13 @@ from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileContext
 from infermedic.profile.inputs import synthesise
 from infermedic.profile.rules.gpu_bound import GpuTransferOrLaunchBound
+from tests.profile.extras import optional_extra
 
 WIDTH = 16
 
 
 def _require_torch() -> Any:
-    if os.environ.get("INFERMEDIC_REQUIRE_EXTRAS"):
-        import torch
-
-        return torch
-    return pytest.importorskip("torch")
+    return optional_extra("torch")
 
 
 def _loaded_mlp(torch: Any) -> Any:

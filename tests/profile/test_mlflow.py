@@ -16,7 +16,6 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -34,21 +33,11 @@ from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.detect import ModelFormat, detect_model
 from infermedic.profile.loaders import LoadedModel, LoadFailure, load_model
 from infermedic.profile.rules.artifact_version_skew import recorded_skews
+from tests.profile.extras import optional_extra
 
-
-def _extra(name: str) -> ModuleType:
-    """The optional library, or a skip; a failure instead when CI requires the extras."""
-    if os.environ.get("INFERMEDIC_REQUIRE_EXTRAS"):
-        try:
-            return importlib.import_module(name)
-        except ImportError as exc:
-            raise ImportError(f"{name} is required: INFERMEDIC_REQUIRE_EXTRAS is set") from exc
-    return pytest.importorskip(name)
-
-
-mlflow = _extra("mlflow")
-xgboost = _extra("xgboost")
-lightgbm = _extra("lightgbm")
+mlflow = optional_extra("mlflow")
+xgboost = optional_extra("xgboost")
+lightgbm = optional_extra("lightgbm")
 cloudpickle = importlib.import_module("cloudpickle")  # an mlflow dependency
 
 ROWS, WIDTH = 2000, 8

@@ -12,9 +12,7 @@ the per-operator stages and the options.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
-import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -45,12 +43,9 @@ from infermedic.profile.torch_ops import (
     operator_stages,
 )
 from infermedic.rules import Registry
+from tests.profile.extras import optional_extra
 
-torch = (
-    importlib.import_module("torch")
-    if os.environ.get("INFERMEDIC_REQUIRE_EXTRAS")
-    else pytest.importorskip("torch")
-)
+torch = optional_extra("torch")
 
 WIDTH = 16
 REPO = Path(__file__).resolve().parents[2]

@@ -379,9 +379,20 @@ def check_traceable(pid: int) -> None:
             )
 
 
-def _record(
-    py_spy: str, pid: int, duration: float, rate: int, idle: bool, out: Path
+def record(
+    py_spy: str,
+    pid: int,
+    duration: float,
+    rate: int,
+    idle: bool,
+    out: Path,
+    *,
+    nonblocking: bool = True,
 ) -> subprocess.Popen[str]:
+    """`py-spy record` of `pid` in its raw format, per thread, with full file names.
+
+    Non-blocking reads a running service without pausing it; blocking (py-spy pauses the
+    process for each sample) reads consistent stacks of short calls."""
     command = [
         py_spy,
         "record",
@@ -395,10 +406,11 @@ def _record(
         "raw",
         "--threads",
         "--full-filenames",
-        "--nonblocking",
         "--output",
         str(out),
     ]
+    if nonblocking:
+        command.append("--nonblocking")
     if idle:
         command.append("--idle")
     return subprocess.Popen(
@@ -459,8 +471,8 @@ def sample_process(
         all_path = Path(scratch) / "all.txt"
         active_path = Path(scratch) / "active.txt"
         recorders = [
-            _record(py_spy, pid, duration, rate, True, all_path),
-            _record(py_spy, pid, duration, rate, False, active_path),
+            record(py_spy, pid, duration, rate, True, all_path),
+            record(py_spy, pid, duration, rate, False, active_path),
         ]
         try:
             outputs = []

@@ -89,30 +89,9 @@ def sample_call(
     duration = max(1, round(seconds))
     with tempfile.TemporaryDirectory(prefix="infermedic-sample-") as scratch:
         out = Path(scratch) / "samples.txt"
-        recorder = subprocess.Popen(
-            [
-                py_spy,
-                "record",
-                "--pid",
-                str(os.getpid()),
-                "--duration",
-                str(duration),
-                "--rate",
-                str(rate),
-                "--format",
-                "raw",
-                "--threads",
-                "--full-filenames",
-                # Blocking mode: py-spy pauses the worker for each sample. Without it, stacks of
-                # short calls are read while they change and mix frames of different stages.
-                "--output",
-                str(out),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        )
+        # Blocking mode: py-spy pauses the worker for each sample. Without it, stacks of
+        # short calls are read while they change and mix frames of different stages.
+        recorder = live.record(py_spy, os.getpid(), duration, rate, False, out, nonblocking=False)
         try:
             calls = _sampling_loop(call, recorder, cap_s=duration + 5.0)
             recorder.wait(timeout=10)
