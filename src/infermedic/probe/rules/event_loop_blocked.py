@@ -33,10 +33,12 @@ class EventLoopBlocked(MeasuredRule):
     - Minimum samples: `min-samples` (20) canary requests in each phase.
     - Default threshold: loaded p99 ≥ `blocking-ratio` (3)× idle p99 and ≥
       `blocking-min-ms` (10 ms) above it, and ≥ `blocking-predict-ratio` (0.5)× the predict
-      p99, and the canary's median ≥ `blocking-median-ratio` (2)× its idle median: on a
-      blocked loop the cheap request queues behind every prediction (its median rises and
-      its tail ends up slower than the expensive request), while CPU or GIL contention from
-      worker threads stretches only the tail (reported as a note).
+      p99, and the canary's median ≥ `blocking-median-ratio` (2)× its idle median and ≥
+      `blocking-predict-ratio`× the predictions' median: on a blocked loop the cheap request
+      queues behind every prediction (its median rises to about a prediction's, and its
+      tail ends up slower than the expensive request), while CPU or GIL contention from
+      worker threads stretches the canary's tail but leaves its median a few GIL switch
+      intervals, far below a prediction's (reported as a note).
 
     ## Options
     `blocking-ratio`, `blocking-min-ms`, `blocking-predict-ratio`, `blocking-median-ratio`,
@@ -83,6 +85,25 @@ class EventLoopBlocked(MeasuredRule):
         # A blocked loop delays most canary requests (each waits for the prediction running
         # on the loop), so its median rises; contention from worker threads (the GIL) only
         # stretches the tail.
+        predict_median = blocking.concurrent.p50_ms
+        if loaded_median < limits.blocking_predict_ratio * predict_median:
+            # Blocked, the canary waits for the prediction in flight and those queued before
+            # it, about as long as a prediction waits. A loop thread starved of the GIL by
+            # CPU-bound worker threads waits a few switch intervals instead: far less than a
+            # prediction's own median, however long its tail.
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=self.code,
+                    message=(
+                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load but "
+                        f"its median ({loaded_median:.1f} ms) stayed well below the "
+                        f"predictions' median ({predict_median:.1f} ms): worker threads "
+                        "contending for the GIL or CPU, not a blocked loop"
+                    ),
+                )
+            )
+            return []
         if loaded_median < limits.blocking_median_ratio * max(idle_median, 0.5):
             ctx.notifications.append(
                 Notification(
