@@ -82,52 +82,32 @@ class EventLoopBlocked(MeasuredRule):
         predict_tail = blocking.concurrent.p99_ms
         idle_median = blocking.idle.service.percentile_ms(50)
         loaded_median = blocking.loaded.service.percentile_ms(50)
-        # A blocked loop delays most canary requests (each waits for the prediction running
-        # on the loop), so its median rises; contention from worker threads (the GIL) only
-        # stretches the tail.
         predict_median = blocking.concurrent.p50_ms
+        rose = f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load"
+        # Blocked, the canary waits for the prediction in flight and those queued before it:
+        # its median rises to about a prediction's, its tail past the predictions'. A loop
+        # thread starved of the GIL by CPU-bound worker threads waits a few switch intervals
+        # instead, and contention shared fairly only stretches the tail.
+        innocent = None
         if loaded_median < limits.blocking_predict_ratio * predict_median:
-            # Blocked, the canary waits for the prediction in flight and those queued before
-            # it, about as long as a prediction waits. A loop thread starved of the GIL by
-            # CPU-bound worker threads waits a few switch intervals instead: far less than a
-            # prediction's own median, however long its tail.
-            ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.NOTE,
-                    rule=self.code,
-                    message=(
-                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load but "
-                        f"its median ({loaded_median:.1f} ms) stayed well below the "
-                        f"predictions' median ({predict_median:.1f} ms): worker threads "
-                        "contending for the GIL or CPU, not a blocked loop"
-                    ),
-                )
+            innocent = (
+                f"{rose} but its median ({loaded_median:.1f} ms) stayed well below the "
+                f"predictions' median ({predict_median:.1f} ms): worker threads contending "
+                "for the GIL or CPU, not a blocked loop"
             )
-            return []
-        if loaded_median < limits.blocking_median_ratio * max(idle_median, 0.5):
-            ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.NOTE,
-                    rule=self.code,
-                    message=(
-                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load but "
-                        f"its median stayed at {idle_median:.1f} → {loaded_median:.1f} ms: "
-                        "contention in the tail (GIL, CPU), not a blocked loop"
-                    ),
-                )
+        elif loaded_median < limits.blocking_median_ratio * max(idle_median, 0.5):
+            innocent = (
+                f"{rose} but its median stayed at {idle_median:.1f} → {loaded_median:.1f} ms: "
+                "contention in the tail (GIL, CPU), not a blocked loop"
             )
-            return []
-        if loaded < limits.blocking_predict_ratio * predict_tail:
+        elif loaded < limits.blocking_predict_ratio * predict_tail:
+            innocent = (
+                f"{rose}, but stayed within the predictions' own p99 ({predict_tail:.1f} ms): "
+                "CPU or GIL contention shared fairly, not a blocked loop"
+            )
+        if innocent is not None:
             ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.NOTE,
-                    rule=self.code,
-                    message=(
-                        f"health p99 rose {idle:.1f} → {loaded:.1f} ms under predict load, but "
-                        f"stayed within the predictions' own p99 ({predict_tail:.1f} ms): CPU "
-                        "or GIL contention shared fairly, not a blocked loop"
-                    ),
-                )
+                Notification(level=NotificationLevel.NOTE, rule=self.code, message=innocent)
             )
             return []
         message = (
