@@ -59,6 +59,11 @@ from infermedic.settings import load_settings
     help="A known-good request body (JSON).",
 )
 @click.option(
+    "--predict-path",
+    show_envvar=True,
+    help="The prediction route [default: from --repo's routes, else the OpenAPI document].",
+)
+@click.option(
     "--prediction",
     multiple=True,
     show_envvar=True,
@@ -89,6 +94,7 @@ def diagnose(
     api_key: str | None,
     bearer: str | None,
     input_file: Path | None,
+    predict_path: str | None,
     prediction: tuple[str, ...],
     target: tuple[str, ...],
     audit_log: Path,
@@ -127,6 +133,7 @@ def diagnose(
         api_key=api_key,
         bearer=bearer,
         input_body=body,
+        predict_path=predict_path,
         prediction_columns=prediction,
         target_columns=target,
     )

@@ -90,6 +90,14 @@ def _read_input(path: str | None) -> tuple[Any, str | None]:
     help="The prediction route [default: detected].",
 )
 @click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    show_envvar=True,
+    help="The service's repository: the prediction route from its code, example bodies from "
+    "its tests (read, never run).",
+)
+@click.option(
     "--health-path", default=None, show_envvar=True, help="The liveness route [default: detected]."
 )
 @click.option(
@@ -137,6 +145,7 @@ def probe(
     api_key_header: str,
     bearer: str | None,
     predict_path: str | None,
+    repo: Path | None,
     health_path: str | None,
     model_name: str | None,
     checks: str | None,
@@ -162,6 +171,7 @@ def probe(
     from infermedic.probe.engine import plan_thresholds
     from infermedic.probe.engine import probe as run_probe
     from infermedic.probe.plan import DEFAULT_CHECKS, parse_checks, parse_sweep
+    from infermedic.probe.repo_hints import repo_hints
     from infermedic.report import OutputFormat
     from infermedic.settings import load_settings
 
@@ -183,6 +193,7 @@ def probe(
             api_key_header=api_key_header,
             bearer=bearer,
             predict_path=predict_path,
+            repo_hints=repo_hints(repo, settings) if repo is not None else None,
             health_path=health_path,
             model_name=model_name,
             checks=parse_checks(checks) if checks else DEFAULT_CHECKS,

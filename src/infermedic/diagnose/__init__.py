@@ -36,6 +36,7 @@ class DiagnoseOptions:
     api_key: str | None = None
     bearer: str | None = None
     input_body: Any = None
+    predict_path: str | None = None  # the prediction route; else the repo's, else OpenAPI's
     prediction_columns: tuple[str, ...] = ()
     target_columns: tuple[str, ...] = ()
     profile_duration_s: float = 4.0
@@ -148,8 +149,12 @@ def _run_probe(
 ) -> Report:
     from infermedic.probe import probe
     from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
+    from infermedic.probe.repo_hints import repo_hints
 
     assert inputs.url is not None
+    # The repo's route index and test examples: the route when --predict-path is not given,
+    # the body when neither --input nor an OpenAPI schema gives one.
+    hints = repo_hints(inputs.repo, settings) if inputs.repo is not None else None
     plan = ProbePlan(
         checks=frozenset(CheckName(part) for part in check.probe_parts),
         rate=options.rate,
@@ -158,6 +163,9 @@ def _run_probe(
         api_key=options.api_key,
         bearer=options.bearer,
         input_body=options.input_body,
+        input_source="--input" if options.input_body is not None else None,
+        predict_path=options.predict_path,
+        repo_hints=hints,
         pid=inputs.pid,
         # a short closed-loop sweep: latency and throughput against concurrency
         sweep=SWEEP_STEPS if "sweep" in check.probe_parts else (),
@@ -166,7 +174,14 @@ def _run_probe(
         settings=settings,
         thresholds=Thresholds.from_options(settings.options_for_engine("probe")),
     ).validated()
-    return probe(inputs.url, plan)
+    try:
+        return probe(inputs.url, plan)
+    except InputError as exc:
+        # The check's reason is all a diagnosis shows of a failed probe: keep the hint in it
+        # (which route or body was missing and which option gives it).
+        if exc.hint is None:
+            raise
+        raise InputError(f"{exc} ({exc.hint})", hint=exc.hint) from exc
 
 
 def _run_drift(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from infermedic.model import Finding, Location, Notification
 from infermedic.probe.http import Exchange, Redactor
 from infermedic.probe.loadgen import LoadRecorder, StepResult
@@ -76,6 +78,8 @@ class ProbeContext:
     notifications: list[Notification] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     findings_so_far: list[Finding] = field(default_factory=list)  # rules run in catalogue order
+    # the injected transport (tests), so a check can open a fresh connection on it
+    transport: httpx.AsyncBaseTransport | None = None
 
     @property
     def thresholds(self) -> Thresholds:

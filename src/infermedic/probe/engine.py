@@ -134,9 +134,15 @@ async def _probe(
                 model_name=plan.model_name,
                 input_body=plan.input_body,
                 input_source=plan.input_source,
+                repo=plan.repo_hints,
             )
             _require_reachable(service, base_url)
-            ctx = ProbeContext(base_url=base_url, plan=plan, redact=redact, service=service)
+            ctx = ProbeContext(
+                base_url=base_url, plan=plan, redact=redact, service=service, transport=transport
+            )
+            ctx.notifications.extend(
+                Notification(level=NotificationLevel.NOTE, message=note) for note in service.notes
+            )
             _require_body(ctx)
             await _run_checks(ctx, client, transport, clock, stop, tell)
             tell("judging", 1.0)
@@ -172,16 +178,20 @@ def _require_body(ctx: ProbeContext) -> None:
     service = ctx.service
     if not ctx.plan.checks & NEEDS_BODY:
         return
+    repo = ctx.plan.repo_hints
     if service.predict_path is None:
         found = ", ".join(service.names()) or "no known protocol"
+        why = "; ".join(service.notes) if service.notes else "no --repo, no OpenAPI document"
         raise InputError(
-            f"cannot tell which route makes predictions ({found} detected)",
-            hint="give it with --predict-path /predict",
+            f"cannot tell which route makes predictions ({found} detected; {why})",
+            hint="give it with --predict-path /predict"
+            + ("" if repo is not None else ", or --repo PATH to read it from the service's code"),
         )
     if service.request_body is None:
+        tests = "no request example in the repo's tests" if repo else "no --repo"
         raise InputError(
             f"no request body for POST {service.predict_path}: no --input, no OpenAPI example "
-            "or schema, no Open Inference model metadata",
+            f"or schema, no Open Inference model metadata, {tests}",
             hint="give a known-good request with --input example.json",
         )
 

@@ -6,10 +6,13 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infermedic.errors import ConfigError
 from infermedic.settings import Settings
+
+if TYPE_CHECKING:
+    from infermedic.probe.repo_hints import RepoHints
 
 
 class CheckName(enum.StrEnum):
@@ -105,7 +108,9 @@ class ProbePlan:
     """Everything a probe run may do. Bounded by default; `allow_high_load` lifts the caps.
 
     `input_body` is the parsed JSON of `--input`; `api_key`/`bearer` are secrets that never
-    appear in the report.
+    appear in the report. `repo_hints` holds the routes and request examples read from the
+    service's repository (`--repo`): the prediction route after `predict_path`, an example
+    body after the OpenAPI schema.
     """
 
     input_body: Any = None
@@ -119,6 +124,7 @@ class ProbePlan:
     api_key_header: str = "X-API-Key"
     bearer: str | None = None
     predict_path: str | None = None
+    repo_hints: RepoHints | None = None
     health_path: str | None = None
     model_name: str | None = None
     checks: frozenset[CheckName] = DEFAULT_CHECKS
@@ -126,6 +132,11 @@ class ProbePlan:
     timeout_s: float = 10.0
     max_in_flight: int = 256
     pid: int | None = None
+    # robustness: request bodies varied from the known-good one (bounded, one request each)
+    max_variants: int = 24
+    # body-cache check: identical vs distinct bodies per round, and rounds of each
+    cache_requests: int = 150
+    cache_rounds: int = 2
     # blocking check: canary rate and the predict concurrency that loads the server
     canary_rate: float = 50.0
     blocking_concurrency: int = 4

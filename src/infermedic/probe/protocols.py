@@ -6,12 +6,15 @@ import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from infermedic.model import Evidence
 from infermedic.probe.http import Exchange, ProbeClient, Redactor
 from infermedic.probe.payload import openapi_example, resolve_ref, v2_request
+
+if TYPE_CHECKING:
+    from infermedic.probe.repo_hints import RepoHints
 
 # Every GET the detector may send. None of them changes server state.
 DISCOVERY_PATHS = (
@@ -72,6 +75,7 @@ class ServiceMap:
     request_schema: Mapping[str, Any] | None = None
     openapi: Mapping[str, Any] | None = None
     exchanges: Mapping[str, Exchange] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # why a repo route or example was not used
 
     def names(self) -> tuple[str, ...]:
         return tuple(m.protocol for m in self.protocols)
@@ -86,8 +90,15 @@ async def detect(
     model_name: str | None = None,
     input_body: Any = None,
     input_source: str | None = None,
+    repo: RepoHints | None = None,
 ) -> ServiceMap:
-    """Fingerprint the target with GETs and choose the predict route and a request body."""
+    """Fingerprint the target with GETs and choose the predict route and a request body.
+
+    The route comes from `predict_path` (`--predict-path`), else the repo's route index
+    (`repo`), else the serving protocol or the OpenAPI document. The body comes from
+    `input_body` (`--input`), else protocol metadata or the OpenAPI schema, else a request
+    example in the repo's tests.
+    """
     paths = list(DISCOVERY_PATHS)
     if health_path and health_path not in paths:
         paths.append(health_path)
@@ -105,6 +116,9 @@ async def detect(
     body_source = input_source if input_body is not None else None
     chosen_predict = predict_path
     reason = "--predict-path" if predict_path else ""
+    notes: list[str] = []
+    if not chosen_predict and repo is not None:
+        chosen_predict, reason = await _repo_route(client, repo, seen, notes)
 
     # Open Inference Protocol (KServe V2): GET /v2 → {"name", "version", "extensions"}.
     v2 = seen["/v2"].json()
@@ -234,6 +248,13 @@ async def detect(
                         body, body_source = example, f"example built from {source_path} schema"
         declared.extend(await _metadata_versions(client, document, seen))
 
+    if body is None and chosen_predict and repo is not None:
+        example = repo.example_for(chosen_predict)
+        if example is not None:
+            body, body_source = example.body, f"request example in {example.source}"
+        elif repo.examples:
+            posted = ", ".join(sorted({e.path for e in repo.examples}))
+            notes.append(f"the repo's tests post to {posted}, not to {chosen_predict}")
     liveness = health_path or _first_present(seen, LIVENESS_CANDIDATES, document_of(openapi))
     readiness = _first_present(seen, READINESS_CANDIDATES, document_of(openapi))
     metrics = "/metrics" if seen["/metrics"].status not in ABSENT else None
@@ -251,7 +272,32 @@ async def detect(
         request_schema=schema,
         openapi=document_of(openapi),
         exchanges=seen,
+        notes=tuple(notes),
     )
+
+
+async def _repo_route(
+    client: ProbeClient, repo: RepoHints, seen: dict[str, Exchange], notes: list[str]
+) -> tuple[str | None, str]:
+    """The repo's prediction route, if the target has it.
+
+    A GET to a POST-only route answers 405 on every framework we know; a 404 means the
+    target does not serve the route (another service, or a mount prefix the code does not
+    show), so it is not used.
+    """
+    route = repo.predict
+    if route is None:
+        notes.append(repo.predict_reason)
+        return None, ""
+    if route.path not in seen:
+        seen[route.path] = await client.get(route.path)
+    if seen[route.path].status == 404:
+        notes.append(
+            f"{repo.predict_reason}, but GET {route.path} answers 404 here: "
+            "the target does not serve it (give --predict-path)"
+        )
+        return None, ""
+    return route.path, repo.predict_reason
 
 
 def document_of(openapi: tuple[str, Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
