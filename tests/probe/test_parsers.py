@@ -79,8 +79,8 @@ def test_v2_request_from_metadata() -> None:
 
 def test_malformed_cases_cover_the_list() -> None:
     cases = {
-        name: (body, kind)
-        for name, body, kind in malformed_cases(
+        c.name: (c.content, c.content_type)
+        for c in malformed_cases(
             {"age": 30, "plan": "pro"}, {"required": ["plan"]}, oversized_bytes=1024
         )
     }

@@ -52,10 +52,16 @@ def test_server_error_on_bad_input_carries_the_requests() -> None:
     report = run(fakes.fragile_app(), input_body={"x": 1.5})
     finding = next(f for f in report.findings if f.code == "LIVE005")
     assert finding.location.endpoint == "POST /predict"
-    actions = [e.action for e in finding.evidence]
-    assert all(e.kind is EvidenceKind.REQUEST for e in finding.evidence)
-    assert any(a.startswith("POST http://svc.test/predict") and "NaN" in a for a in actions)
-    assert all(e.observed.startswith("500 Internal Server Error") for e in finding.evidence)
+    requests = [e for e in finding.evidence if e.kind is EvidenceKind.REQUEST]
+    assert any(e.action.startswith("POST http://svc.test/predict") for e in requests)
+    assert all(e.observed.startswith("500 Internal Server Error") for e in requests)
+    # each failing case names its field and carries the exact body it sent
+    bodies = [e.values["request_body"] for e in finding.evidence if "request_body" in e.values]
+    assert {"y": 1.5} not in bodies and {} in bodies  # `x` left out: the body without it
+    assert "field `x`" in finding.message
+    # NaN is not a JSON number: its 500 is a warning, never evidence of missing validation
+    assert not any("NaN" in e.action for e in finding.evidence)
+    assert any(n.rule == "LIVE005" and "NaN" in n.message for n in report.notifications)
     assert "LIVE010" in codes(report)  # no readiness route, no /metrics
 
 

@@ -56,8 +56,57 @@ class BlockingResult:
 
 @dataclass
 class RobustnessCase:
+    """One varied or malformed request and its answer.
+
+    `kind` is `malformed` (must get a 4xx) or `omitted`/`null`/`boundary` (a production-like
+    variation: `valid` says whether the schema says it must be accepted). `recheck` is the
+    same request again on a fresh connection after a 5xx or no answer; the case counts as a
+    server error only when the recheck fails too. `non_json` marks a body with NaN or
+    Infinity, which JSON (RFC 8259) has no numbers for.
+    """
+
     name: str
     exchange: Exchange
+    kind: str = "malformed"
+    field: str | None = None
+    body: Any = None
+    valid: bool | None = None
+    non_json: bool = False
+    recheck: Exchange | None = None
+    raw: bytes | None = None  # a malformed case's exact bytes
+    content_type: str = "application/json"
+
+    @property
+    def failed(self) -> bool:
+        """A 5xx or no answer, reproduced on a fresh connection when it was re-checked."""
+        first = self.exchange.status == 0 or self.exchange.status >= 500
+        if not first or self.recheck is None:
+            return first
+        return self.recheck.status == 0 or self.recheck.status >= 500
+
+    @property
+    def transient(self) -> bool:
+        """A 5xx that a fresh connection did not reproduce."""
+        first = self.exchange.status == 0 or self.exchange.status >= 500
+        return first and self.recheck is not None and not self.failed
+
+
+@dataclass
+class BodyMemoryPhase:
+    """Resident memory around one phase of the body-cache check."""
+
+    kind: str  # identical | distinct
+    round: int
+    requests: int
+    errors: int
+    rss_before: float
+    rss_after: float
+    source: str
+    body_example: Any = None
+
+    @property
+    def growth(self) -> float:
+        return self.rss_after - self.rss_before
 
 
 @dataclass
@@ -75,6 +124,10 @@ class ProbeContext:
     robustness: list[RobustnessCase] = field(default_factory=list)
     repeats: list[Exchange] = field(default_factory=list)
     memory: list[MemorySample] = field(default_factory=list)
+    body_memory: list[BodyMemoryPhase] = field(default_factory=list)
+    # seconds (on the memory clock) when requests other than the identical known-good body
+    # began; memory samples after it are not the load run's
+    identical_load_end_s: float | None = None
     notifications: list[Notification] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     findings_so_far: list[Finding] = field(default_factory=list)  # rules run in catalogue order

@@ -18,6 +18,7 @@ import httpx
 from infermedic.errors import ConfigError, InputError, TargetUnreachable
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.probe.checks.blocking import run_blocking
+from infermedic.probe.checks.bodies import run_body_memory
 from infermedic.probe.checks.contract import run_contract
 from infermedic.probe.checks.load import run_load
 from infermedic.probe.checks.memory import memory_sampler, sample_memory
@@ -282,6 +283,7 @@ async def _run_checks(
                         url=client.url(ctx.service.predict_path or "/"),
                         headers=headers,
                     )
+                    ctx.body_memory = await run_body_memory(ctx, client, stop)
                 case CheckName.SWEEP:
                     ctx.sweep = await run_sweep(ctx, factory, body=body, stop=stop, clock=clock)
                 case CheckName.BLOCKING:

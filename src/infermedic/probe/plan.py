@@ -68,6 +68,10 @@ class Thresholds:
     # warming up or a new thread arena jumps once and stays flat)
     memory_steady_share: float = 0.6
     memory_min_correlation: float = 0.9
+    # LIVE008, body-cache check: each distinct-body round grows at least this much, and this
+    # many times the identical-body round after warm-up
+    memory_distinct_round_mb: float = 1.0
+    memory_distinct_ratio: float = 3.0
     # LIVE011: share of failed requests under load
     error_fraction: float = 0.01
     # LIVE012: share of server time one stage takes

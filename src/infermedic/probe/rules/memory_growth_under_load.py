@@ -27,6 +27,9 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     and a restart loop under steady traffic.
 
     ## How it's measured
+    Two measurements, each judged on its own:
+
+    Under load (the known-good body repeated):
     - Statistic: the least-squares slope of resident memory over time during the probe,
       divided by the request rate, as growth per 10,000 requests; plus how steady the growth
       is (the share of successive samples that rise, and the correlation of memory with time).
@@ -35,10 +38,22 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     - Default threshold: projected growth ≥ `memory-growth-mb-per-10k` (100 MiB), total
       growth ≥ `memory-growth-mb` (5 MiB), at least `memory-steady-share` (60 %) of
       successive samples rising, and correlation ≥ `memory-min-correlation` (0.9).
+    - Only the samples taken while the identical body was sent count (not the robustness
+      and body-cache requests that follow).
+
+    Per distinct body (the body-cache check, after the load run): rounds of N identical
+    bodies then N distinct ones (the known-good body with one value nudged in its last
+    digits), memory read around each phase.
+    - Statistic: growth of each phase, in KiB per request.
+    - Minimum samples: two rounds (the first identical phase is warm-up).
+    - Default threshold: every distinct-body round grows ≥ `memory-distinct-round-mb`
+      (1 MiB) and ≥ `memory-distinct-ratio` (3×) the identical-body growth after warm-up,
+      and all distinct rounds together ≥ `memory-growth-mb` (5 MiB).
 
     ## Options
     `memory-growth-mb`, `memory-growth-mb-per-10k`, `memory-steady-share`,
-    `memory-min-correlation` in `[tool.infermedic.probe]`.
+    `memory-min-correlation`, `memory-distinct-round-mb`, `memory-distinct-ratio` in
+    `[tool.infermedic.probe]`.
 
     ## Known problems
     A slow leak (a few KiB per request) grows in allocator-sized steps and needs a longer
@@ -57,7 +72,75 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     )
 
     def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        samples = ctx.memory
+        return [*self._under_load(ctx), *self._per_distinct_body(ctx)]
+
+    def _per_distinct_body(self, ctx: ProbeContext) -> list[Finding]:
+        phases = ctx.body_memory
+        limits = ctx.thresholds
+        identical = [p for p in phases if p.kind == "identical"]
+        distinct = [p for p in phases if p.kind == "distinct"]
+        if len(distinct) < 2 or not identical:
+            return []
+        # the first identical phase warms the service up; later ones are the baseline
+        settled = [p for p in identical if p.round > 1] or identical
+        baseline = max(max(p.growth, 0.0) for p in settled)
+        smallest = min(p.growth for p in distinct)
+        total = sum(p.growth for p in distinct)
+        if (
+            smallest < limits.memory_distinct_round_mb * MIB
+            or smallest < limits.memory_distinct_ratio * baseline
+            or total < limits.memory_growth_mb * MIB
+        ):
+            return []
+        requests = sum(p.requests for p in distinct)
+        per_distinct = total / requests
+        per_identical = baseline / settled[0].requests
+        message = (
+            f"resident memory grows with each distinct request body: +{total / MIB:.1f} MiB "
+            f"over {requests} distinct bodies (about {per_distinct / 1024:.0f} KiB each) "
+            f"against +{baseline / MIB:.1f} MiB for {settled[0].requests} repeats of one body "
+            f"(about {per_identical / 1024:.1f} KiB each): a cache or store keyed by the "
+            "request that is never bounded"
+        )
+        evidence = measurement(
+            f"POST {ctx.base_url}{ctx.service.predict_path}: rounds of identical then distinct "
+            f"bodies; {phases[0].source} around each phase",
+            "; ".join(
+                f"round {p.round} {p.kind} ×{p.requests}: {p.growth / MIB:+.1f} MiB"
+                + (f" ({p.errors} errors)" if p.errors else "")
+                for p in phases
+            ),
+            phases=[
+                {
+                    "kind": p.kind,
+                    "round": p.round,
+                    "requests": p.requests,
+                    "errors": p.errors,
+                    "growth_mib": round(p.growth / MIB, 2),
+                    "first_body": p.body_example,
+                }
+                for p in phases
+            ],
+            kib_per_distinct_body=round(per_distinct / 1024, 1),
+            kib_per_identical_body=round(per_identical / 1024, 2),
+            criterion=(
+                f"every distinct round ≥ {limits.memory_distinct_round_mb:g} MiB and ≥ "
+                f"{limits.memory_distinct_ratio:g}× the identical round after warm-up; total ≥ "
+                f"{limits.memory_growth_mb:g} MiB"
+            ),
+        )
+        return [
+            self.finding(
+                ctx.predict_location(),
+                message,
+                evidence=[evidence],
+                fingerprint_key="distinct-bodies",
+            )
+        ]
+
+    def _under_load(self, ctx: ProbeContext) -> list[Finding]:
+        end = ctx.identical_load_end_s
+        samples = [s for s in ctx.memory if end is None or s.at_s <= end]
         limits = ctx.thresholds
         if len(samples) < MIN_MEMORY_SAMPLES:
             return []
@@ -92,6 +175,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             return []
         elapsed = samples[-1].at_s - samples[0].at_s
         message = (
+            "with one request body repeated, "
             f"resident memory grew steadily {growth / MIB:.0f} MiB ({rss[0] / MIB:.0f} → "
             f"{rss[-1] / MIB:.0f} MiB) in {elapsed:.0f} s at {rate:g} req/s: about "
             f"{slope / rate / 1024:.0f} KiB per request, "

@@ -1,86 +1,141 @@
-"""LIVE005: malformed input makes the service fail with 5xx instead of refusing it with 4xx."""
+"""LIVE005: a request varied from the known-good one makes the service fail with 5xx."""
 
 from __future__ import annotations
 
-from infermedic.model import Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext
-from infermedic.probe.rules.base import MeasuredRule
+from collections.abc import Sequence
+
+from infermedic.model import Evidence, Finding, Notification, NotificationLevel, Severity
+from infermedic.probe.context import ProbeContext, RobustnessCase
+from infermedic.probe.rules.base import MeasuredRule, measurement
+
+MAX_EVIDENCE_CASES = 4  # per finding: the first failing requests, each with its re-check
 
 
 class ServerErrorOnBadInput(MeasuredRule):
     """Server error on bad input.
 
     ## What it does
-    Checks how the prediction route answers malformed requests derived from the known-good
-    one: a missing field, a wrong type, NaN, an out-of-range number, an empty body, a body
-    that is not JSON, a wrong content type and an oversized body. Each must get a 4xx; a 5xx
-    or a dropped connection means the input reached the model unvalidated.
+    Checks how the prediction route answers requests derived from the known-good one:
+    malformed ones (a missing required field, a wrong type, an out-of-range number, an empty
+    body, a body that is not JSON, a wrong content type, an oversized body) must get a 4xx;
+    production-like ones (an optional field left out, a null, a boundary value such as a
+    declared minimum, 0, -1, an empty or long string, an empty list) must get a 2xx when the
+    schema allows them and a 4xx otherwise. A 5xx or a dropped connection means the input
+    reached code that does not handle it. The finding names the field and the exact body.
 
     ## Why is this bad?
-    A client's mistake becomes a server error: it pages the on-call, counts against the
-    error budget, may crash a worker, and a NaN that does not crash can return a silent
-    garbage prediction.
+    A client's mistake, or an ordinary request that tests never sent (a missing optional
+    field), becomes a server error: it pages the on-call, counts against the error budget,
+    may crash a worker, and shows in production as "some requests return 500".
 
     ## How it's measured
-    - Statistic: the status code of each malformed request (one request per case).
+    - Statistic: the status code of each varied request (one request per case); a 5xx or no
+      answer is sent again on a fresh connection and counts only when it fails again.
     - Window: the robustness check, after the load run.
-    - Minimum samples: one request per case.
-    - Default threshold: any 5xx, or no response at all.
+    - Minimum samples: one request per case, at most `max_variants` (24) variations.
+    - Default threshold: any reproduced 5xx, or no response at all.
 
     ## Known problems
-    FastAPI answers 500 to a NaN even when the model validates its input (the 422 body
-    echoes NaN, which `JSONResponse` refuses to serialise). When NaN is the only failing
-    case on an OpenAPI (FastAPI) service, it is reported as a warning, not a finding.
+    NaN is not a JSON number (RFC 8259). A 5xx to a body holding NaN is the server's JSON
+    handling (FastAPI fails to encode a 422 that echoes NaN even when the model validates its
+    input), so it is reported as a warning, never as missing validation. Without a schema, a
+    variation's expected status is unknown: a 2xx and a 4xx are both accepted.
     """
 
     code = "LIVE005"
     name = "server-error-on-bad-input"
     severity = Severity.MEDIUM
-    summary = "Malformed input gets a 5xx (or no answer) instead of a 4xx."
+    summary = "A varied or malformed request gets a 5xx (or no answer) instead of a 2xx/4xx."
     risk = "Client errors become server errors: alerts, error budget, crashed workers."
     fix = (
         "Validate the request with a schema (a pydantic model with types, ranges and "
-        "`allow_inf_nan=False`) so bad input gets 422 before it reaches the model."
+        "`allow_inf_nan=False`) so bad input gets 422 before it reaches the model, and "
+        "handle optional fields being absent or null."
     )
 
     def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        failed = [
-            case
-            for case in ctx.robustness
-            if case.exchange.status == 0 or case.exchange.status >= 500
-        ]
-        if (
-            len(failed) == 1
-            and failed[0].name.startswith("NaN")
-            and "openapi" in ctx.service.names()
-        ):
-            # FastAPI answers 500 to a NaN input even with validation: the 422 body echoes
-            # the input and `JSONResponse` cannot serialise NaN. Said, not counted as a finding.
-            ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.WARNING,
-                    rule=self.code,
-                    message=(
-                        f"a NaN in the request got {failed[0].exchange.status}: FastAPI cannot "
-                        "serialise a validation error that echoes NaN; add a "
-                        "RequestValidationError handler that drops `input`, or reject "
-                        "non-finite JSON numbers"
+        cases = ctx.robustness
+        transient = [c for c in cases if c.transient]
+        if transient:
+            self._note(
+                ctx,
+                NotificationLevel.NOTE,
+                f"{len(transient)} server error(s) did not recur on a fresh connection and "
+                "are not counted: "
+                + ", ".join(f"{c.name} ({c.exchange.status})" for c in transient),
+            )
+        failed = [c for c in cases if c.failed]
+        non_json = [c for c in failed if c.non_json]
+        if non_json:
+            statuses = ", ".join(str(c.exchange.status or "no response") for c in non_json)
+            self._note(
+                ctx,
+                NotificationLevel.WARNING,
+                f"a body holding NaN (not a JSON number) got {statuses}: the server's JSON "
+                "handling, not missing validation (FastAPI cannot encode a 422 that echoes "
+                "NaN); reject non-finite numbers when parsing, or add a "
+                "RequestValidationError handler that drops `input`",
+            )
+        counted = [c for c in failed if not c.non_json]
+        if not counted:
+            return []
+        groups: dict[str, list[RobustnessCase]] = {}
+        for case in counted:
+            groups.setdefault(case.field or "", []).append(case)
+        return [self._finding(ctx, field, group, len(cases)) for field, group in groups.items()]
+
+    def _finding(
+        self, ctx: ProbeContext, field: str, group: Sequence[RobustnessCase], total: int
+    ) -> Finding:
+        path = ctx.service.predict_path
+        described = "; ".join(_described(c) for c in group)
+        where = f"field `{field}`" if field else "the request body"
+        production_like = [c for c in group if c.kind != "malformed" and c.valid is not False]
+        message = f"POST {path} fails with a server error on {where}: {described}" + (
+            " (reproduced on a fresh connection)" if any(c.recheck for c in group) else ""
+        )
+        if production_like:
+            message += (
+                "; "
+                + ", ".join(c.name for c in production_like)
+                + (" is a request the schema allows" if any(c.valid for c in group) else "")
+            )
+        evidence: list[Evidence] = []
+        for case in group[:MAX_EVIDENCE_CASES]:
+            evidence.append(case.exchange.evidence(ctx.redact))
+            if case.recheck is not None:
+                evidence.append(case.recheck.evidence(ctx.redact))
+            evidence.append(
+                measurement(
+                    f"POST {ctx.base_url}{path}: {case.name}",
+                    f"{case.exchange.status or 'no response'}"
+                    + (
+                        f", again {case.recheck.status or 'no response'} on a fresh connection"
+                        if case.recheck is not None
+                        else ""
                     ),
+                    case=case.name,
+                    kind=case.kind,
+                    field=case.field,
+                    request_body=case.body,
+                    status=case.exchange.status,
+                    recheck_status=case.recheck.status if case.recheck is not None else None,
+                    schema_allows=case.valid,
                 )
             )
-            return []
-        if not failed:
-            return []
-        names = ", ".join(case.name for case in failed)
-        statuses = ", ".join(str(case.exchange.status or "no response") for case in failed)
-        message = (
-            f"{len(failed)} of {len(ctx.robustness)} malformed requests got a server error "
-            f"({statuses}) instead of a 4xx: {names}"
+        severity = Severity.HIGH if any(c.valid for c in group) else None
+        return self.finding(
+            ctx.predict_location(),
+            message,
+            evidence=evidence,
+            severity=severity,
+            fingerprint_key=field or "body",
         )
-        return [
-            self.finding(
-                ctx.predict_location(),
-                message,
-                evidence=[case.exchange.evidence(ctx.redact) for case in failed],
-            )
-        ]
+
+    def _note(self, ctx: ProbeContext, level: NotificationLevel, message: str) -> None:
+        ctx.notifications.append(Notification(level=level, rule=self.code, message=message))
+
+
+def _described(case: RobustnessCase) -> str:
+    status = case.exchange.status or "no response"
+    return f"{case.name} → {status}"
