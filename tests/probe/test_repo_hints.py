@@ -1,0 +1,277 @@
+"""The prediction route from a repo's route index (prefixes kept) and request examples from
+its tests (read, never run); and the order detection gives them against OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infermedic.errors import InputError
+from infermedic.probe.http import ProbeClient, Redactor
+from infermedic.probe.protocols import detect
+from infermedic.probe.repo_hints import RepoHints, RepoRoute, choose_predict_route, repo_hints
+from tests.probe import fakes
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def route(path: str, *, method: str = "POST", model: bool = False, handler: str = "h") -> RepoRoute:
+    return RepoRoute(
+        method=method, path=path, handler=f"app.{handler}", file="app.py", line=1,
+        reaches_model=model,
+    )  # fmt: skip
+
+
+# -- choosing among indexed routes ------------------------------------------------------------
+def test_a_route_reaching_the_model_beats_a_predict_like_name() -> None:
+    chosen, why = choose_predict_route(
+        (route("/predict"), route("/v1/churn", model=True), route("/health", method="GET"))
+    )
+    assert chosen is not None and chosen.path == "/v1/churn"
+    assert "reaches a model call" in why
+
+
+def test_among_model_routes_the_predict_like_one_wins() -> None:
+    chosen, _ = choose_predict_route(
+        (route("/explain", model=True), route("/score", model=True, handler="score"))
+    )
+    assert chosen is not None and chosen.path == "/score"
+
+
+def test_a_predict_like_name_when_no_model_call_is_seen() -> None:
+    chosen, why = choose_predict_route((route("/feedback"), route("/invocations")))
+    assert chosen is not None and chosen.path == "/invocations"
+    assert "named like prediction" in why
+
+
+def test_routes_with_parameters_or_other_verbs_are_not_candidates() -> None:
+    chosen, why = choose_predict_route((route("/predict/{model}"), route("/predict", method="GET")))
+    assert chosen is None and "no POST route" in why
+
+
+def test_several_unnamed_post_routes_are_ambiguous() -> None:
+    chosen, why = choose_predict_route((route("/a"), route("/b")))
+    assert chosen is None and "/a, /b" in why
+
+
+# -- prefixes, from real source files ---------------------------------------------------------
+def test_fastapi_router_prefixes_add_up(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "svc/__init__.py": "",
+            "svc/api.py": """
+                import joblib
+                from fastapi import APIRouter
+
+                router = APIRouter(prefix="/v1")
+                model = joblib.load("m.joblib")
+
+                @router.post("/score")
+                def score(x: list[float]):
+                    return {"y": float(model.predict([x])[0])}
+
+                @router.post("/feedback")
+                def feedback(x: dict):
+                    return {}
+            """,
+            "svc/main.py": """
+                from fastapi import FastAPI
+                from svc import api
+
+                app = FastAPI()
+                app.include_router(api.router, prefix="/api")
+            """,
+        },
+    )
+    hints = repo_hints(repo)
+    assert hints.predict is not None
+    assert hints.predict.path == "/api/v1/score"
+    assert {r.path for r in hints.routes} == {"/api/v1/score", "/api/v1/feedback"}
+
+
+def test_flask_register_blueprint_prefix_replaces_the_blueprints_own(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "svc/__init__.py": "",
+            "svc/routes.py": """
+                import joblib
+                from flask import Blueprint, request
+
+                bp = Blueprint("scoring", __name__, url_prefix="/ignored")
+                other = Blueprint("other", __name__, url_prefix="/misc")
+                model = joblib.load("m.joblib")
+
+                def run(payload):
+                    return model.predict_proba([[payload["age"]]])
+
+                @bp.route("/churn", methods=["POST"])
+                def churn():
+                    return {"p": float(run(request.get_json())[0][1])}
+
+                @other.post("/echo")
+                def echo():
+                    return request.get_json()
+            """,
+            "svc/app.py": """
+                from flask import Flask
+                from svc.routes import bp, other
+
+                app = Flask(__name__)
+                app.register_blueprint(bp, url_prefix="/v2")
+                app.register_blueprint(other)
+            """,
+        },
+    )
+    hints = repo_hints(repo)
+    paths = {r.path for r in hints.routes}
+    assert paths == {"/v2/churn", "/misc/echo"}
+    assert hints.predict is not None and hints.predict.path == "/v2/churn"
+
+
+def test_starlette_mount_prefix(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "app.py": """
+                from starlette.applications import Starlette
+                from starlette.responses import JSONResponse
+                from starlette.routing import Mount, Route
+
+                async def rank(request):
+                    return JSONResponse({})
+
+                async def ping(request):
+                    return JSONResponse({})
+
+                app = Starlette(routes=[
+                    Route("/ping", ping),
+                    Mount("/v3", routes=[Route("/rank", rank, methods=["POST"])]),
+                ])
+            """
+        },
+    )
+    hints = repo_hints(repo)
+    assert {(r.method, r.path) for r in hints.routes} == {("GET", "/ping"), ("POST", "/v3/rank")}
+    assert hints.predict is not None and hints.predict.path == "/v3/rank"
+    assert "only POST route" in hints.predict_reason
+
+
+# -- request examples from tests ---------------------------------------------------------------
+def test_examples_are_read_from_test_literals_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    repo = write(
+        tmp_path,
+        {
+            "tests/test_api.py": f"""
+                import json
+                from pathlib import Path
+                Path({str(marker)!r}).write_text("imported")  # must never happen
+
+                GOOD = {{"age": 40, "plan": "basic"}}
+
+                def test_by_name(client):
+                    client.post("/v2/churn", json=GOOD)
+
+                def test_inline(client):
+                    client.post("/v2/churn?debug=1", data=json.dumps({{"age": 41}}))
+
+                def test_computed(client):
+                    client.post("/v2/churn", json=dict(age=42))  # not a literal: skipped
+
+                def test_other_route(client):
+                    payload = {{"text": "hi"}}
+                    client.post("http://localhost:8000/feedback", json=payload)
+            """,
+        },
+    )
+    hints = repo_hints(repo)
+    assert not marker.exists()
+    bodies = [(e.path, e.body) for e in hints.examples]
+    assert bodies == [
+        ("/v2/churn", {"age": 40, "plan": "basic"}),
+        ("/v2/churn?debug=1", {"age": 41}),
+        ("http://localhost:8000/feedback", {"text": "hi"}),
+    ]
+    example = hints.example_for("/v2/churn")
+    assert example is not None and example.source == "tests/test_api.py:9"
+    other = hints.example_for("/feedback")
+    assert other is not None and other.body == {"text": "hi"}
+
+
+def test_a_repo_that_is_not_a_directory_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError):
+        repo_hints(tmp_path / "missing")
+
+
+# -- detection order: --predict-path, then the repo, then OpenAPI -------------------------------
+def detected(app: Any, **options: Any) -> Any:
+    async def go() -> Any:
+        client = ProbeClient(
+            "http://svc.test",
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        )
+        try:
+            return await detect(client, Redactor(()), **options)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def hints_for(path: str, body: Any = None) -> RepoHints:
+    chosen = route(path, model=True)
+    examples: tuple[Any, ...] = ()
+    if body is not None:
+        from infermedic.probe.repo_hints import RequestExample
+
+        examples = (RequestExample(path=path, body=body, source="tests/t.py:3"),)
+    return RepoHints(
+        routes=(chosen,), predict=chosen, predict_reason="repo says so", examples=examples
+    )
+
+
+def test_the_repo_route_comes_before_openapi_and_after_predict_path() -> None:
+    app = fakes.fastapi_app()  # OpenAPI lists /predict
+    # any route the target serves (not 404) is taken from the repo over OpenAPI's /predict
+    service = detected(app, repo=hints_for("/livez"))
+    assert service.predict_path == "/livez" and service.predict_reason == "repo says so"
+    service = detected(app, repo=hints_for("/livez"), predict_path="/predict")
+    assert service.predict_path == "/predict" and service.predict_reason == "--predict-path"
+
+
+def test_a_repo_route_the_target_does_not_serve_falls_back_to_openapi() -> None:
+    service = detected(fakes.fastapi_app(), repo=hints_for("/v9/nowhere"))
+    assert service.predict_path == "/predict"
+    assert any("answers 404" in note for note in service.notes)
+
+
+def test_the_body_comes_from_openapi_before_the_repos_tests() -> None:
+    service = detected(fakes.fastapi_app(), repo=hints_for("/predict", {"sepal_length": 9.0}))
+    assert service.body_source is not None and "schema" in service.body_source
+    service = detected(
+        fakes.fastapi_app(),
+        repo=hints_for("/predict", {"sepal_length": 9.0}),
+        input_body={"sepal_length": 1.0},
+        input_source="in.json",
+    )
+    assert service.body_source == "in.json"
+
+
+def test_without_openapi_the_body_comes_from_the_repos_tests() -> None:
+    service = detected(fakes.fragile_app(), repo=hints_for("/predict", {"x": 2.0}))
+    # fragile_app is FastAPI (it has OpenAPI) but its route takes a raw Request: no schema
+    assert service.request_body == {"x": 2.0}
+    assert service.body_source == "request example in tests/t.py:3"
