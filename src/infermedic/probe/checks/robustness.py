@@ -177,25 +177,30 @@ async def run_robustness(ctx: ProbeContext, client: ProbeClient) -> list[Robustn
 async def _recheck(
     ctx: ProbeContext, client: ProbeClient, path: str, results: list[RobustnessCase]
 ) -> None:
-    """Send each failed request again on a new connection pool (a fresh TCP connection)."""
-    fresh = ProbeClient(
-        client.base_url,
-        transport=ctx.transport,
-        auth_headers=ctx.plan.auth_headers(),
-        timeout_s=ctx.plan.timeout_s,
-    )
-    try:
-        for case in results:
-            if not (case.exchange.status == 0 or case.exchange.status >= 500):
-                continue
+    """Send each failed request again on its own new connection.
+
+    One new client per request: a server that closes a connection after a 500 (uvicorn
+    after an unhandled exception) makes the next request on it fail with a read error,
+    which is the connection's fault and not the input's.
+    """
+    for case in results:
+        if not (case.exchange.status == 0 or case.exchange.status >= 500):
+            continue
+        fresh = ProbeClient(
+            client.base_url,
+            transport=ctx.transport,
+            auth_headers=ctx.plan.auth_headers(),
+            timeout_s=ctx.plan.timeout_s,
+        )
+        try:
             if case.raw is not None:
                 case.recheck = await fresh.request(
                     "POST", path, content=case.raw, content_type=case.content_type
                 )
             else:
                 case.recheck = await fresh.request("POST", path, json_body=case.body)
-    finally:
-        await fresh.aclose()
+        finally:
+            await fresh.aclose()
 
 
 def _shown_body(content: bytes) -> Any:

@@ -72,8 +72,9 @@ class ServerErrorOnBadInput(MeasuredRule):
                 ctx,
                 NotificationLevel.WARNING,
                 f"a body holding NaN (not a JSON number) got {statuses}: the server's JSON "
-                "handling, not missing validation (FastAPI cannot encode a 422 that echoes "
-                "NaN); reject non-finite numbers when parsing, or add a "
+                "handling, not missing validation (a framework that cannot encode NaN in its "
+                "response, or in a 422 that echoes the input, answers 500); reject non-finite "
+                "numbers when parsing (`allow_inf_nan=False`), or add a "
                 "RequestValidationError handler that drops `input`",
             )
         counted = [c for c in failed if not c.non_json]
@@ -90,16 +91,12 @@ class ServerErrorOnBadInput(MeasuredRule):
         path = ctx.service.predict_path
         described = "; ".join(_described(c) for c in group)
         where = f"field `{field}`" if field else "the request body"
-        production_like = [c for c in group if c.kind != "malformed" and c.valid is not False]
         message = f"POST {path} fails with a server error on {where}: {described}" + (
             " (reproduced on a fresh connection)" if any(c.recheck for c in group) else ""
         )
-        if production_like:
-            message += (
-                "; "
-                + ", ".join(c.name for c in production_like)
-                + (" is a request the schema allows" if any(c.valid for c in group) else "")
-            )
+        allowed = [c.name for c in group if c.valid]
+        if allowed:
+            message += "; the schema allows " + ", ".join(allowed)
         evidence: list[Evidence] = []
         for case in group[:MAX_EVIDENCE_CASES]:
             evidence.append(case.exchange.evidence(ctx.redact))
