@@ -75,7 +75,10 @@ def test_fastapi_router_prefixes_add_up(tmp_path: Path) -> None:
                 import joblib
                 from fastapi import APIRouter
 
+                import tempfile
+
                 router = APIRouter(prefix="/v1")
+                scratch = tempfile.mkdtemp(prefix="/tmp-not-a-route")
                 model = joblib.load("m.joblib")
 
                 @router.post("/score")
@@ -158,14 +161,19 @@ def test_starlette_mount_prefix(tmp_path: Path) -> None:
 
                 app = Starlette(routes=[
                     Route("/ping", ping),
-                    Mount("/v3", routes=[Route("/rank", rank, methods=["POST"])]),
+                    Mount("/v3", routes=[
+                        Mount("/models", routes=[Route("/rank", rank, methods=["POST"])]),
+                    ]),
                 ])
             """
         },
     )
     hints = repo_hints(repo)
-    assert {(r.method, r.path) for r in hints.routes} == {("GET", "/ping"), ("POST", "/v3/rank")}
-    assert hints.predict is not None and hints.predict.path == "/v3/rank"
+    assert {(r.method, r.path) for r in hints.routes} == {
+        ("GET", "/ping"),
+        ("POST", "/v3/models/rank"),
+    }
+    assert hints.predict is not None and hints.predict.path == "/v3/models/rank"
     assert "only POST route" in hints.predict_reason
 
 

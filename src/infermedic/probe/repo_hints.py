@@ -24,6 +24,7 @@ PREDICT_WORDS = ("predict", "invocations", "infer", "score", "classify", "foreca
 MAX_EXAMPLES = 50
 MAX_EXAMPLE_CHARS = 64 * 1024  # a literal larger than this is data, not a request example
 _PREFIX_KEYWORDS = ("prefix", "url_prefix")
+_ROUTER_CONSTRUCTORS = ("APIRouter", "Blueprint", "Router")
 _INCLUDE_METHODS = frozenset({"include_router", "register_blueprint"})
 _BODY_KEYWORDS = ("json", "data", "content")
 
@@ -218,7 +219,11 @@ class _Prefixes:
     def _scan(self, module: ModuleInfo) -> None:
         tree = module.ctx.tree
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and _dotted(node.value.func).endswith(_ROUTER_CONSTRUCTORS)
+            ):
                 prefix = _keyword_text(node.value, _PREFIX_KEYWORDS)
                 if prefix is not None:
                     for target in node.targets:
@@ -238,11 +243,11 @@ class _Prefixes:
             elif (module.ctx.qualified_name(func) or "").endswith("Mount") and node.args:
                 mount = node.args[0]
                 if isinstance(mount, ast.Constant) and isinstance(mount.value, str):
+                    # ast.walk meets an outer Mount before the Mounts inside it
+                    own = mount.value.rstrip("/")
                     for inner in ast.walk(node):
                         if inner is not node and isinstance(inner, ast.Call):
-                            self.mounted[id(inner)] = mount.value.rstrip("/") + self.mounted.get(
-                                id(inner), ""
-                            )
+                            self.mounted[id(inner)] = self.mounted.get(id(inner), "") + own
 
     def _variable(self, expr: ast.expr, module: ModuleInfo) -> tuple[str, str] | None:
         """(module, name) a router expression refers to, following one import."""
