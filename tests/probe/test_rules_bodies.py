@@ -3,6 +3,7 @@ memory that follows distinct bodies and not repeated ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from infermedic.model import Severity
@@ -155,3 +156,17 @@ def test_load_growth_counts_only_samples_of_the_repeated_body() -> None:
     ctx.identical_load_end_s = None
     [finding] = MemoryGrowthUnderLoad().evaluate(ctx)
     assert finding.message.startswith("with one request body repeated")
+
+
+def test_distinct_bodies_much_slower_than_repeated_ones_is_said() -> None:
+    ctx = context()
+    recorded = phases(identical=[0.0, 0.0], distinct=[0.0, 0.0])
+    ctx.body_memory = [
+        replace(p, median_ms=2.0 if p.kind == "identical" else 40.0) for p in recorded
+    ]
+    assert MemoryGrowthUnderLoad().evaluate(ctx) == []
+    assert any("caches by request" in n.message for n in ctx.notifications)
+    ctx = context()
+    ctx.body_memory = [replace(p, median_ms=2.0) for p in recorded]
+    MemoryGrowthUnderLoad().evaluate(ctx)
+    assert not ctx.notifications

@@ -103,6 +103,7 @@ class BodyMemoryPhase:
     rss_after: float
     source: str
     body_example: Any = None
+    median_ms: float | None = None  # median time to answer one request of the phase
 
     @property
     def growth(self) -> float:

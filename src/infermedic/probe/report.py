@@ -36,6 +36,7 @@ def build_report(
     _blocking(ctx, tables, measurements)
     _robustness(ctx, tables, measurements)
     _memory(ctx, plots, measurements)
+    _body_memory(ctx, tables, measurements)
     return Report(
         tool="probe",
         findings=tuple(_redacted(f, ctx) for f in findings),
@@ -388,6 +389,44 @@ def _memory(ctx: ProbeContext, plots: list[Plot], measurements: dict[str, Any]) 
                     y=tuple(s.rss_bytes / MIB for s in ctx.memory),
                 ),
             ),
+        )
+    )
+
+
+def _body_memory(ctx: ProbeContext, tables: list[Table], measurements: dict[str, Any]) -> None:
+    """The body-cache check: memory and latency of identical against distinct bodies."""
+    phases = ctx.body_memory
+    if not phases:
+        return
+    measurements["body_memory"] = {
+        "source": phases[0].source,
+        "phases": [
+            {
+                "kind": p.kind,
+                "round": p.round,
+                "requests": p.requests,
+                "errors": p.errors,
+                "growth_mib": round(p.growth / MIB, 3),
+                "median_ms": p.median_ms,
+            }
+            for p in phases
+        ],
+    }
+    tables.append(
+        Table(
+            title="Memory per request body (identical vs distinct)",
+            columns=("round", "bodies", "requests", "memory growth (MiB)", "median (ms)"),
+            rows=tuple(
+                (
+                    p.round,
+                    p.kind,
+                    p.requests,
+                    round(p.growth / MIB, 2),
+                    "-" if p.median_ms is None else p.median_ms,
+                )
+                for p in phases
+            ),
+            key="body_memory",
         )
     )
 

@@ -9,6 +9,7 @@ resident memory read around each phase, shows which requests the growth follows.
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 
 from infermedic.model import Notification, NotificationLevel
@@ -59,7 +60,7 @@ async def run_body_memory(
                 _note(ctx, f"body-memory check stopped after {len(phases)} phase(s) (deadline)")
                 return phases
             bodies = [body] * count if kind == "identical" else distinct[number * count :][:count]
-            errors = await _send_all(client, path, bodies)
+            errors, times = await _send_all(client, path, bodies)
             after = await sample_memory(ctx, client)
             if after is None:
                 _note(ctx, "body-memory check stopped: the memory source stopped answering")
@@ -74,22 +75,27 @@ async def run_body_memory(
                     rss_after=after.rss_bytes,
                     source=after.source,
                     body_example=bodies[0],
+                    median_ms=round(statistics.median(times) * 1e3, 3) if times else None,
                 )
             )
             before = after
     return phases
 
 
-async def _send_all(client: ProbeClient, path: str, bodies: list[object]) -> int:
-    """POST every body, `CONCURRENCY` at a time; the number that did not get a 2xx."""
+async def _send_all(
+    client: ProbeClient, path: str, bodies: list[object]
+) -> tuple[int, list[float]]:
+    """POST every body, `CONCURRENCY` at a time: how many did not get a 2xx, and the
+    response times (seconds) of those that did."""
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(body: object) -> bool:
+    async def one(body: object) -> tuple[bool, float]:
         async with gate:
-            return (await client.request("POST", path, json_body=body)).ok
+            answer = await client.request("POST", path, json_body=body)
+            return answer.ok, answer.elapsed_s
 
     answers = await asyncio.gather(*(one(b) for b in bodies))
-    return sum(not ok for ok in answers)
+    return sum(not ok for ok, _ in answers), [t for ok, t in answers if ok]
 
 
 def _note(ctx: ProbeContext, message: str) -> None:
