@@ -108,7 +108,8 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             f"over {requests} distinct bodies (about {per_distinct / 1024:.0f} KiB each) "
             f"against +{baseline / MIB:.1f} MiB for {settled[0].requests} repeats of one body "
             f"(about {per_identical / 1024:.1f} KiB each): a cache or store keyed by the "
-            "request that is never bounded"
+            f"request that did not stop growing over {requests} distinct bodies (unbounded, "
+            "or bounded above that)"
         )
         evidence = measurement(
             f"POST {ctx.base_url}{ctx.service.predict_path}: rounds of identical then distinct "
