@@ -283,3 +283,54 @@ def test_without_openapi_the_body_comes_from_the_repos_tests() -> None:
     # fragile_app is FastAPI (it has OpenAPI) but its route takes a raw Request: no schema
     assert service.request_body == {"x": 2.0}
     assert service.body_source == "request example in tests/t.py:3"
+
+
+# -- what the probe says when it cannot find the route or the body ------------------------------
+def plain_starlette() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, PlainTextResponse
+    from starlette.routing import Route
+
+    async def rank(request: Any) -> JSONResponse:
+        return JSONResponse({"score": 1.0})
+
+    async def ping(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/healthz", ping), Route("/rank", rank, methods=["POST"])])
+
+
+def probe_in_process(app: Any, **plan: Any) -> Any:
+    from infermedic.probe import CheckName, ProbePlan, probe
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    checks = frozenset({CheckName.CONTRACT})
+    return probe("http://svc.test", ProbePlan(checks=checks, **plan), transport=transport)
+
+
+def test_without_a_route_the_hint_names_predict_path_and_repo() -> None:
+    with pytest.raises(InputError) as refused:
+        probe_in_process(plain_starlette())
+    assert "no --repo, no OpenAPI document" in str(refused.value)
+    assert refused.value.hint == (
+        "give it with --predict-path /predict, or --repo PATH to read it from the service's code"
+    )
+
+
+def test_a_repo_without_a_usable_route_says_why_and_names_predict_path() -> None:
+    hints = RepoHints(predict_reason="repo route index: several POST routes (/a, /b), none ...")
+    with pytest.raises(InputError) as refused:
+        probe_in_process(plain_starlette(), repo_hints=hints)
+    assert "several POST routes" in str(refused.value)
+    assert refused.value.hint == "give it with --predict-path /predict"
+
+
+def test_a_route_without_a_body_names_input() -> None:
+    with pytest.raises(InputError) as refused:
+        probe_in_process(plain_starlette(), predict_path="/rank")
+    assert "no request example in" not in str(refused.value)  # no --repo was given
+    assert "--input" in (refused.value.hint or "")
+    hints = hints_for("/rank", {"q": 1})
+    report = probe_in_process(plain_starlette(), repo_hints=hints)
+    assert report.measurements["routes"]["request_body_source"] == "request example in tests/t.py:3"
+    assert report.measurements["contract"]["prediction"]["status"] == 200
