@@ -219,6 +219,40 @@ def test_examples_are_read_from_test_literals_and_never_run(tmp_path: Path) -> N
     assert other is not None and other.body == {"text": "hi"}
 
 
+def test_examples_from_fixtures_and_computed_urls(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "tests/conftest.py": """
+                import pytest
+
+                @pytest.fixture
+                def churn_request():
+                    \"\"\"A known-good request.\"\"\"
+                    return {"tenure": 3, "plan": "pro"}
+            """,
+            "tests/test_live.py": """
+                import requests
+
+                BASE = "http://127.0.0.1:8000"
+
+                def test_live(churn_request):
+                    requests.post(f"{BASE}/v1/churn", json=churn_request, timeout=5)
+
+                def test_concatenated():
+                    requests.post(BASE + "/v1/other", json={"a": 1}, timeout=5)
+            """,
+        },
+    )
+    hints = repo_hints(repo)
+    found = hints.example_for("/v1/churn")
+    assert found is not None and found.body == {"tenure": 3, "plan": "pro"}
+    assert found.path == "{}/v1/churn"
+    other = hints.example_for("/v1/other")
+    assert other is not None and other.body == {"a": 1}
+    assert hints.example_for("/churn") is None  # a different route, not a suffix match
+
+
 def test_a_repo_that_is_not_a_directory_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         repo_hints(tmp_path / "missing")

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from infermedic.audit.project import FileKind
 from infermedic.audit.python.index import PythonIndex, RouteInfo
@@ -89,13 +90,19 @@ def repo_hints(repo: Path, settings: Settings | None = None) -> RepoHints:
     predict, reason = choose_predict_route(routes)
     examples: list[RequestExample] = []
     notes = [n.message for n in run.notifications]
+    trees: list[tuple[str, ast.Module]] = []
     for source in tests:
         try:
-            tree = ast.parse(source.read_text(), filename=source.relpath)
+            trees.append((source.relpath, ast.parse(source.read_text(), filename=source.relpath)))
         except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
             notes.append(f"{source.relpath}: not read for request examples ({exc})")
-            continue
-        examples.extend(request_examples(tree, source.relpath))
+    # pytest fixtures in conftest.py files are visible to every test module
+    shared: dict[str, Any] = {}
+    for relpath, tree in trees:
+        if relpath.rsplit("/", 1)[-1] == "conftest.py":
+            shared.update(_literal_names(tree.body))
+    for relpath, tree in trees:
+        examples.extend(request_examples(tree, relpath, shared))
         if len(examples) >= MAX_EXAMPLES:
             break
     return RepoHints(
@@ -333,16 +340,27 @@ def _keyword_text(call: ast.Call, names: tuple[str, ...]) -> str | None:
 
 
 def _same_route(posted: str, path: str) -> bool:
-    posted = posted.split("?", 1)[0].rstrip("/") or "/"
-    path = path.rstrip("/") or "/"
-    return posted == path or (posted.endswith(path) and "://" in posted)
+    """Whether a test's posted URL is `path`: the same path, once a scheme and host
+    (`http://127.0.0.1:8000/predict`) or a computed base (`{}/predict`) are taken off."""
+    posted = posted.split("?", 1)[0]
+    if "{}" in posted:
+        posted = posted.rsplit("{}", 1)[1]
+    elif "://" in posted:
+        posted = urlsplit(posted).path
+    return (posted.rstrip("/") or "/") == (path.rstrip("/") or "/")
 
 
 # -- request examples from tests ---------------------------------------------------------------
-def request_examples(tree: ast.AST, relpath: str) -> Iterator[RequestExample]:
+def request_examples(
+    tree: ast.AST, relpath: str, shared: Mapping[str, Any] | None = None
+) -> Iterator[RequestExample]:
     """`X.post("/path", json=<literal>)` calls in a test module, with the literal read by
-    `ast.literal_eval` (a name assigned a literal in the same function or module counts)."""
-    module_literals = _literal_names(tree.body if isinstance(tree, ast.Module) else [])
+    `ast.literal_eval`. A name counts when it holds a literal: assigned in the same function
+    or module, or a function (a pytest fixture) that returns one, here or in `shared`."""
+    module_literals = {
+        **(shared or {}),
+        **_literal_names(tree.body if isinstance(tree, ast.Module) else []),
+    }
     innermost: dict[int, ast.AST] = {}
     # ast.walk is breadth-first, so an inner function overwrites its outer one
     for scope_node in ast.walk(tree):
@@ -368,8 +386,16 @@ def request_examples(tree: ast.AST, relpath: str) -> Iterator[RequestExample]:
 
 
 def _literal_names(statements: list[Any]) -> dict[str, Any]:
+    """Names bound to a literal dict or list: `X = {...}`, or `def x(): return {...}`."""
     names: dict[str, Any] = {}
     for node in statements:
+        if isinstance(node, ast.FunctionDef) and node.body:
+            last = node.body[-1]
+            if isinstance(last, ast.Return) and last.value is not None:
+                value = _literal(last.value)
+                if value is not _NOT_LITERAL:
+                    names[node.name] = value
+            continue
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
@@ -413,7 +439,8 @@ def _example_from_call(
             return None
         args = args[1:]
     path_node = args[0] if args else next((k.value for k in call.keywords if k.arg == "url"), None)
-    if not (isinstance(path_node, ast.Constant) and isinstance(path_node.value, str)):
+    path = _path_text(path_node)
+    if path is None:
         return None
     for keyword in call.keywords:
         if keyword.arg not in _BODY_KEYWORDS:
@@ -425,10 +452,28 @@ def _example_from_call(
             value = value.args[0]
         body = names.get(value.id, _NOT_LITERAL) if isinstance(value, ast.Name) else _literal(value)
         if body is not _NOT_LITERAL:
-            return RequestExample(
-                path=path_node.value, body=body, source=f"{relpath}:{call.lineno}"
-            )
+            return RequestExample(path=path, body=body, source=f"{relpath}:{call.lineno}")
     return None
+
+
+def _path_text(node: ast.expr | None) -> str | None:
+    """A posted URL as text: a literal, or `{}` for each computed part (`f"{BASE}/predict"`,
+    `BASE + "/predict"`) when the text ends in a literal path."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    parts: list[ast.expr] = []
+    if isinstance(node, ast.JoinedStr):
+        parts = list(node.values)
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        parts = [node.left, node.right]
+    if not parts:
+        return None
+    last = parts[-1]
+    if not (isinstance(last, ast.Constant) and isinstance(last.value, str) and "/" in last.value):
+        return None
+    return "".join(
+        p.value if isinstance(p, ast.Constant) and isinstance(p.value, str) else "{}" for p in parts
+    )
 
 
 def _dotted(expr: ast.expr) -> str:
