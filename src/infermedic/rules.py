@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from infermedic.errors import ConfigError
-from infermedic.model import Evidence, Finding, Location, Severity
+from infermedic.model import Effect, Evidence, Finding, Location, Severity
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -65,9 +65,11 @@ class Rule:
         fix: str | None = None,
         risk: str | None = None,
         fingerprint_key: str = "",
+        effect: Effect | None = None,
     ) -> Finding:
         cls = type(self)
         return Finding(
+            effect=effect,
             code=cls.code,
             name=cls.name,
             severity=cls.severity if severity is None else severity,

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from infermedic.cli.app import common_report_options, set_exit_code
+from infermedic.cli.exit_codes import ExitCode
 from infermedic.cli.output import emit_report
 from infermedic.errors import InputError
 from infermedic.model import Severity
@@ -155,4 +156,12 @@ def diagnose(
         fail_on=Severity.parse(fail_on) if fail_on else settings.fail_on,
         exit_zero=exit_zero,
     )
+    failed = result.failed_checks
+    if failed:
+        # The report is written (failed checks first), but an answer built without the checks
+        # the user asked for is not a clean bill of health: exit 2 with the reason.
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        click.echo(f"error: the {first.kind.value} check failed{more}: {first.reason}", err=True)
+        code = ExitCode.ERROR
     set_exit_code(code)

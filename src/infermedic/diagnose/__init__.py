@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from infermedic.diagnose.hypotheses import CheckKind, evaluate
+from infermedic.diagnose.coverage import coverage_of
+from infermedic.diagnose.host import HostMonitor, service_pids
+from infermedic.diagnose.hypotheses import CheckKind, Coverage, evaluate
 from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
 from infermedic.diagnose.router import route
@@ -60,8 +62,16 @@ def diagnose(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     routed = route(symptom)
     planned = plan_checks(routed.categories, inputs)
+    monitor = HostMonitor(service_pids(inputs.url, inputs.pid))
     runs: list[CheckRun] = []
     for check in planned:
+        if check.kind is CheckKind.PROFILE and check.runnable and options.input_body is None:
+            check = replace(
+                check,
+                runnable=False,
+                reason="sampling the service under load needs a known-good request body: "
+                "give --input request.json",
+            )
         if not check.runnable:
             runs.append(
                 CheckRun(
@@ -74,12 +84,18 @@ def diagnose(
             continue
         say(f"running {check.kind.value}: {check.reason}")
         earlier = {r.kind: r.report for r in runs if r.report is not None}
-        runs.append(_run(check, inputs, settings, options, earlier))
+        with monitor.window() as host:
+            run = _run(check, inputs, settings, options, earlier)
+        runs.append(replace(run, host=host[0] if host else None))
     findings: dict[CheckKind, list[Finding]] = {}
     for run in runs:
         findings.setdefault(run.kind, []).extend(run.findings)
-    ran = [r.kind for r in runs if r.status is CheckStatus.RAN]
-    hypotheses = evaluate(routed.categories, findings, ran)
+    coverage: dict[CheckKind, Coverage] = {
+        r.kind: coverage_of(r.kind, r.report, r.host.noisy if r.host is not None else None)
+        for r in runs
+        if r.status is CheckStatus.RAN and r.report is not None
+    }
+    hypotheses = evaluate(routed.categories, findings, coverage)
     return Diagnosis(
         route=routed,
         checks=tuple(runs),
@@ -109,11 +125,22 @@ def _run(
     try:
         report = RUNNERS[check.kind](check, inputs, settings, options, earlier)
     except InfermedicError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if exc.hint:
+            reason += f" (hint: {exc.hint})"
         return CheckRun(
             kind=check.kind,
             status=CheckStatus.FAILED,
             command=command,
-            reason=f"{type(exc).__name__}: {exc}",
+            reason=reason,
+            duration_s=time.perf_counter() - started,
+        )
+    except Exception as exc:  # one broken check must not lose the rest of the diagnosis
+        return CheckRun(
+            kind=check.kind,
+            status=CheckStatus.FAILED,
+            command=command,
+            reason=f"internal error in infermedic (please report it): {type(exc).__name__}: {exc}",
             duration_s=time.perf_counter() - started,
         )
     return CheckRun(

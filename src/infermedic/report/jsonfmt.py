@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from infermedic._version import __version__
-from infermedic.model import Evidence, Finding, Location, Notification, Plot, Report, Table
+from infermedic.model import (
+    Effect,
+    Evidence,
+    Finding,
+    Location,
+    Notification,
+    Plot,
+    Report,
+    Table,
+)
 
 SCHEMA_VERSION = 1
 
@@ -88,6 +97,20 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "risk": finding.risk,
         "fix": finding.fix,
         "fingerprint": finding.fingerprint,
+        "effect": effect_to_dict(finding.effect) if finding.effect is not None else None,
+    }
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    return {
+        "statistic": effect.statistic,
+        "value": _number(effect.value),
+        "interval": clean(list(effect.interval)) if effect.interval is not None else None,
+        "threshold": _number(effect.threshold),
+        "strong": _number(effect.strong),
+        "unit": effect.unit,
+        "large": effect.large,
+        "criterion": effect.criterion(),
     }
 
 
@@ -97,6 +120,7 @@ def notification_to_dict(notification: Notification) -> dict[str, Any]:
         "message": notification.message,
         "path": notification.path,
         "rule": notification.rule,
+        "underpowered": notification.underpowered,
     }
 
 
