@@ -136,9 +136,7 @@ class Effect:
         shown = f"{self.value:.3g}{self.unit}"
         if self.interval is not None:
             shown += f" (95% CI {self.interval[0]:.3g}–{self.interval[1]:.3g}{self.unit})"
-        return (
-            f"{self.statistic} = {shown}; fires at ≥ {self.threshold:.3g}{self.unit}; {alone}"
-        )
+        return f"{self.statistic} = {shown}; fires at ≥ {self.threshold:.3g}{self.unit}; {alone}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

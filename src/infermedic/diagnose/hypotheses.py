@@ -298,9 +298,7 @@ def _judge(
         return judged(Status.INCONCLUSIVE, _weak_text(weak))
     needs = _needs(untested or list(cause.codes), covered)
     if cause.static and CheckKind.AUDIT in covered:
-        needs = (
-            f"the audit found no {', '.join(cause.static)} (its silence is no proof); {needs}"
-        )
+        needs = f"the audit found no {', '.join(cause.static)} (its silence is no proof); {needs}"
     return judged(Status.NOT_TESTED, needs)
 
 
