@@ -69,6 +69,21 @@ from infermedic.settings import load_settings
     "--target", multiple=True, show_envvar=True, help="Target column(s) in the data (repeatable)."
 )
 @click.option(
+    "--select",
+    multiple=True,
+    envvar="INFERMEDIC_SELECT",
+    show_envvar=True,
+    help="Judge only these rules in every check: codes, prefixes, names or checklist items "
+    "(the same forms as in `audit`). Causes whose rules are left out are 'not tested'.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    envvar="INFERMEDIC_IGNORE",
+    show_envvar=True,
+    help="Skip these rules in every check (same forms as --select).",
+)
+@click.option(
     "--audit-log",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("ops/audit.jsonl"),
@@ -92,6 +107,8 @@ def diagnose(
     input_file: Path | None,
     prediction: tuple[str, ...],
     target: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
     audit_log: Path,
     fmt: str | None,
     output: str | None,
@@ -114,7 +131,10 @@ def diagnose(
         )
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
-    settings = load_settings(Path(config) if config else None)
+    settings = load_settings(Path(config) if config else None).override(
+        select=[c.strip() for v in select for c in v.split(",") if c.strip()],
+        ignore=[c.strip() for v in ignore for c in v.split(",") if c.strip()],
+    )
     body = None
     if input_file is not None:
         try:
