@@ -255,3 +255,41 @@ def test_failed_checks_are_listed_first_and_named_in_the_verdict() -> None:
     assert diagnosis.ordered_checks()[0] is failed
     assert "failed (probe)" in diagnosis.verdict()
     assert diagnosis.summary()["checks"][0]["status"] == "failed"
+
+
+def test_a_prevention_command_is_kept_only_when_it_fails_on_todays_code() -> None:
+    # measured only (LIVE008): an `audit --select` guard would pass on today's code
+    probe_run = CheckRun(
+        kind=CheckKind.PROBE,
+        status=CheckStatus.RAN,
+        command="infermedic probe URL",
+        report=Report(tool="probe", findings=(finding("LIVE001"),)),
+    )
+    audit_run = CheckRun(
+        kind=CheckKind.AUDIT,
+        status=CheckStatus.RAN,
+        command="infermedic audit .",
+        report=Report(tool="audit", findings=(finding("SVC001"),)),
+    )
+    findings = {CheckKind.PROBE: [finding("LIVE001")], CheckKind.AUDIT: [finding("SVC001")]}
+    both = Diagnosis(
+        route=route("p99 spikes"),
+        checks=(probe_run, audit_run),
+        hypotheses=tuple(evaluate([Category.SPIKES], findings, list(findings))),
+    )
+    items = both.prevention()
+    assert any("--select SVC001,SVC003" in i and "fails now" in i for i in items)
+    assert any("--checks blocking" in i and "LIVE001" in i for i in items)
+    large = timed("LIVE001", 1.5, 0.5, 1.0)
+    measured_only = Diagnosis(
+        route=route("p99 spikes"),
+        checks=(replace(probe_run, report=Report(tool="probe", findings=(large,))),),
+        hypotheses=tuple(
+            evaluate([Category.SPIKES], {CheckKind.PROBE: [large]}, [CheckKind.PROBE])
+        ),
+    )
+    root = measured_only.root_cause
+    assert root is not None and root.status is Status.CONFIRMED
+    items = measured_only.prevention()
+    assert not any("infermedic audit" in i for i in items)
+    assert any("--checks blocking" in i for i in items)

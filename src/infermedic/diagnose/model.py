@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,8 +191,27 @@ class Diagnosis:
             "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
             "root_cause": _hypothesis_dict(root) if root is not None else None,
             "solution": _solution(root),
-            "prevention": list(root.cause.prevention) if root is not None else [],
+            "prevention": self.prevention(),
         }
+
+    def prevention(self) -> list[str]:
+        """The root cause's prevention items. A command that guards against the fault (an
+        `infermedic ... --select CODES` or `probe --checks blocking`) is kept only when this
+        run showed one of its codes, i.e. the guard would fail on today's code or service:
+        a regression test that passes on the broken version protects nothing."""
+        root = self.root_cause
+        if root is None:
+            return []
+        found = {f.code for f in self.findings}
+        kept: list[str] = []
+        for item in root.cause.prevention:
+            guarded = _guarded_codes(item)
+            if guarded is None:
+                kept.append(item)
+            elif guarded & found:
+                shown = ", ".join(sorted(guarded & found))
+                kept.append(f"{item} — checked: today's run found {shown}, so it fails now")
+        return kept
 
     def _hypotheses_table(self) -> Table:
         return Table(
@@ -259,3 +279,17 @@ def _solution(root: Hypothesis | None) -> dict[str, Any]:
         return {"immediate": [], "long_term": ""}
     fixes = list(dict.fromkeys(f.fix for f in root.findings if f.fix))
     return {"immediate": fixes, "long_term": root.cause.long_term_fix}
+
+
+def _guarded_codes(item: str) -> set[str] | None:
+    """The rule codes a prevention command would run, or None when it is not a command."""
+    if "infermedic" not in item:
+        return None
+    selected = re.search(r"--select\s+([A-Z0-9,]+)", item)
+    if selected:
+        return {c for c in selected.group(1).split(",") if c}
+    if "--checks blocking" in item:
+        return {"LIVE001"}
+    if "--expect-version" in item:
+        return {"LIVE007"}
+    return None
