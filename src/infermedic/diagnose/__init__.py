@@ -12,17 +12,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from infermedic.diagnose.coverage import coverage_of
 from infermedic.diagnose.host import HostMonitor, service_pids
-from infermedic.diagnose.hypotheses import CheckKind, Coverage, evaluate
+from infermedic.diagnose.hypotheses import CheckKind
 from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
+from infermedic.diagnose.replay import judge, replay, save_observations
 from infermedic.diagnose.router import route
+from infermedic.diagnose.timeline import redact
 from infermedic.errors import InfermedicError, InputError
-from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.model import Notification, NotificationLevel, Report
 from infermedic.settings import Settings
 
-__all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
+__all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose", "replay", "save_observations"]
 
 Progress = Callable[[str], None]
 SWEEP_STEPS = (1, 2, 4, 8)
@@ -87,22 +88,12 @@ def diagnose(
         with monitor.window() as host:
             run = _run(check, inputs, settings, options, earlier)
         runs.append(replace(run, host=host[0] if host else None))
-    findings: dict[CheckKind, list[Finding]] = {}
-    for run in runs:
-        findings.setdefault(run.kind, []).extend(run.findings)
-    coverage: dict[CheckKind, Coverage] = {
-        r.kind: coverage_of(r.kind, r.report, r.host.noisy if r.host is not None else None)
-        for r in runs
-        if r.status is CheckStatus.RAN and r.report is not None
-    }
-    hypotheses = evaluate(routed.categories, findings, coverage)
-    return Diagnosis(
-        route=routed,
-        checks=tuple(runs),
-        hypotheses=tuple(hypotheses),
+    return judge(
+        symptom,
+        runs,
         inputs={
             "repo": str(inputs.repo) if inputs.repo else None,
-            "url": inputs.url,
+            "url": redact(inputs.url) if inputs.url else None,
             "reference": inputs.reference,
             "current": inputs.current,
             "pid": inputs.pid,
@@ -289,6 +280,10 @@ RUNNERS: dict[CheckKind, Runner] = {
 
 def _command(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
     """The check as a command a user can run again by hand (no secrets)."""
+    return str(redact(_command_text(check, inputs, options)))
+
+
+def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
     match check.kind:
         case CheckKind.AUDIT:
             return f"infermedic audit {inputs.repo or 'PATH'}"
