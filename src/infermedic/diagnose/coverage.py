@@ -64,7 +64,11 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             elif live.get("loop_thread") is None:
                 judged.discard("PROF013")
                 underpowered.setdefault("PROF013", "no thread ran an event loop")
-        case CheckKind.PROBE | CheckKind.DRIFT:
+        case CheckKind.PROBE:
+            lag = _generator_lag(report.measurements)
+            if lag is not None:
+                noisy = f"{noisy}; {lag}" if noisy else lag
+        case CheckKind.DRIFT:
             pass
     return Coverage(
         kind=kind,
@@ -92,3 +96,19 @@ def _total_samples(live: Mapping[str, Any]) -> int:
     if isinstance(threads, list):
         return sum(int(t.get("samples", 0)) for t in threads if isinstance(t, Mapping))
     return MIN_LIVE_SAMPLES  # unknown layout: do not claim a lack of power we cannot see
+
+
+def _generator_lag(measurements: Mapping[str, Any]) -> str | None:
+    """The probe's own load generator fell behind its schedule: its timings carry its lag."""
+    load = measurements.get("load")
+    if not isinstance(load, Mapping) or load.get("percentiles_trustworthy", True):
+        return None
+    late = load.get("late_send_fraction")
+    lag = load.get("max_send_lag_ms")
+    return (
+        f"the load generator fell behind its schedule ({_pct(late)} of sends late, up to {lag} ms)"
+    )
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "some"
