@@ -183,7 +183,10 @@ def _walk_directory(top: Path, walk: _Walk) -> None:
                     or _excluded(_rel(path, walk.root), walk.exclude)
                 ):
                     continue
-                (linked_dirs if is_link else subdirs).append(path)
+                if is_link:
+                    linked_dirs.append(path)  # after every real directory: see the docstring
+                elif _first_visit(path, walk, link=False):
+                    subdirs.append(path)
             elif is_link:
                 linked_files.append(path)
             else:
