@@ -119,6 +119,19 @@ def test_normalisation_fixes_typos_and_glued_words() -> None:
     assert "read timeout" in normalise("ReadTimeout exceptions")
     assert "out of memory" in normalise("torch.cuda.OutOfMemoryError")
     assert route("memmory leak").categories == (Category.MEMORY,)
+    assert normalise("KubeContainerOOMKilled") == "kube container oom killed"
+    assert normalise("model returns NaN") == "model returns nan"  # not "na n"
+    assert normalise("InconsistentVersionWarning") == "inconsistentversionwarning"
+
+
+def test_words_that_measure_another_symptom_are_not_failures() -> None:
+    assert route("tail latencies blow up after a GC").categories == (Category.SPIKES,)
+    assert route("the endpoint blows up on unicode input").categories == (Category.FAILURES,)
+    gradual = route("model quality is degrading slowly")
+    assert gradual.categories == (Category.ACCURACY,)
+    remedy = route("response time degrades over the day and recovers after restart")
+    assert remedy.stated == (Category.SLOW,)
+    assert set(remedy.categories) == {Category.SLOW, Category.MEMORY}  # not a failure
 
 
 def test_demo_scenario_symptoms_route_as_their_causes_need() -> None:

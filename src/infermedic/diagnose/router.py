@@ -77,6 +77,8 @@ class Role(enum.Enum):
     MODIFIER = "modifier"  # "sometimes", "first requests": names no category by itself
     CRASH = "crash"  # crash / restart / kill: memory words explain it
     MEMORY = "memory"  # an explicit memory word
+    NEUTRAL = "neutral"  # claims its words for no category ("grows slowly" is not slowness)
+    WEAK_FAILURE = "weak-failure"  # "blows up": a failure alone, a magnitude after a symptom
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +116,26 @@ _RESTART = "restarts are often OOM kills"
 
 # Most specific first: a span is claimed by the first pattern that matches it.
 SIGNALS: tuple[Signal, ...] = (
+    # "degrading slowly" is a gradual change, not a slow service
+    _sig(
+        r"(?:degrad|decay|deteriorat|declin|worsen)\w* (?:slowly|gradually|steadily)",
+        A,
+        role=Role.WEAK_QUALITY,
+    ),
+    _sig(
+        r"(?:grow|creep|increas|climb|ris|go|goes|went|drift)\w* (?:up )?(?:slowly|gradually"
+        r"|steadily)",
+        role=Role.NEUTRAL,
+    ),
+    # "recovers after a restart": a restart is the remedy, the classic sign of a leak
+    _sig(
+        r"(?:recovers?|recovered|goes away|went away|fixed|resolves?|resolved|back to normal"
+        r"|fine again|better) (?:again )?(?:after|on|with|until|by) (?:a |the |each |every )?"
+        r"(?:restart|reboot|redeploy|rollout restart)\w*",
+        implied=(M,),
+        role=Role.NEUTRAL,
+        why="a restart that cures it points to something that accumulates",
+    ),
     # "tags random words" is a wrong prediction, not a "random" slowness
     _sig(r"(?:tags?|labels?|marks?|classifies|detects?|picks?) random", W),
     # --- intermittency modifiers (turn a slowness in their clause into a spike) ----------
@@ -135,7 +157,12 @@ SIGNALS: tuple[Signal, ...] = (
         role=Role.MODIFIER,
     ),
     # --- errors that also say "too slow" -------------------------------------------------
-    _sig(r"worker time ?outs?|504s?|gateway time ?-?outs?", F, S),
+    _sig(
+        r"workers? (?:keep |keeps |are |were |getting |get )?(?:timing out|timed out"
+        r"|time ?outs?)|504s?|gateway time ?-?outs?",
+        F,
+        S,
+    ),
     # --- memory ---------------------------------------------------------------------------
     _sig(
         r"oom[- ]?kill(?:ed|s|er|ing)?|killed by the (?:kernel )?oom|out[- ]of[- ]memory|oom\w*"
@@ -239,7 +266,7 @@ SIGNALS: tuple[Signal, ...] = (
     ),
     _sig(
         rf"{_PRED} (?:look|looks|are|is|seem|seems)(?: \w+)? (?:off|weird|strange|odd|funny"
-        r"|wonky|broken|crazy|bizarre|random|different|identical|the same)"
+        r"|wonky|broken|crazy|bizarre|random|different|identical|the same|suspicious|fishy)"
         rf"|(?:weird|strange|odd|bizarre|unexpected|suspicious) {_PRED}"
         rf"|{_PRED} (?:differ|differs|changed|shifted|moved|flipped|changing|vary)"
         rf"|{_PRED} (?:is|are) always",
@@ -250,11 +277,17 @@ SIGNALS: tuple[Signal, ...] = (
         r"(?:nan|nans|null|none|inf|infinity|negative|zeros?|empty)"
         r"|(?:all|always|only) (?:zeros?|nans?|nulls?|0|0\.\d+|1\.0|the same|identical|constant)"
         r"|all (?:look|are|seem)(?: \w+)? (?:identical|the same|constant)"
-        r"|(?:same|identical|one) (?:\w+ ){0,3}(?:for|to) (?:literally |basically |almost )?"
+        r"|(?:same|identical|one) (?:[\w.()%'-]+ ){0,3}(?:for|to) (?:literally |basically "
+        r"|almost )?"
         r"(?:every|all|each)\w*"
         r"|for (?:literally |basically )?(?:every|each) (?:input|row|request|user|customer"
         r"|record|example|sample|payload|item|query)"
-        r"|says (?:everything|every \w+|all \w+) (?:is|are)",
+        r"|says (?:everything|every \w+|all \w+) (?:is|are)"
+        r"|(?:returns?|returning|gives?|giving|predicts?|predicting|outputs?|says?|scores?)"
+        r" (?:[\w.()%'-]+ ){0,3}for (?:literally |basically |almost )?(?:everything|everyone"
+        r"|everybody|all|every \w+)"
+        r"|(?:is|are) (?:exactly |always |just |basically )?the (?:training |global |same )?"
+        r"(?:mean|average|prior|default value|base rate)",
         W,
     ),
     _sig(
@@ -312,7 +345,8 @@ SIGNALS: tuple[Signal, ...] = (
         r"slow(?:er|ness|down|downs)?|sluggish|(?:takes?|took|taking) (?:too |very |so )?"
         r"(?:long|forever|ages)|forever|for ages"
         r"|time ?-?outs?|timed out|timing out|times? out"
-        r"|hang(?:s|ing)?|hung|lag(?:s|gy|ging)?"
+        r"|hang(?:s|ing)?|hung|lag(?:s|gy|ging)?|slowly"
+        r"|(?:stops?|stopped) responding|not responding|unresponsive"
         r"|queu(?:e|es|ed|eing|ing) up|queueing|queuing|backlog|pil(?:e|es|ing) up",
         S,
         role=Role.SLOWNESS,
@@ -325,13 +359,15 @@ SIGNALS: tuple[Signal, ...] = (
         role=Role.WEAK_SPEED,
     ),
     # --- failures -------------------------------------------------------------------------
+    _sig(r"blows? up|blew up|blowing up|explod\w*", F, role=Role.WEAK_FAILURE),
     _sig(
         r"(?:value|key|type|runtime|attribute|index|import|module|os|assertion|zero ?division"
         r"|name|http|connection|recursion|unpickling|pickling)error"
         r"|exceptions?|throws?|thrown|traceback|stack ?traces?|segfault\w*|segmentation fault"
         r"|core dump\w*|connection (?:refused|reset|closed|aborted|errors?|drops?)"
         r"|reset by peer|broken pipe|refused|unavailable|outage"
-        r"|fail(?:s|ed|ing|ures?)?|flak(?:y|iness)|blows? up|blew up|falls? over|fell over"
+        r"|fail(?:s|ed|ing|ures?)?|flak(?:y|iness)|falls? over|fell over"
+        r"|(?:requests?|connections?|calls) (?:are |were |get |gets |being |getting )*dropped"
         r"|(?:won't|doesn't|does not|can't|cannot|fails? to|never) (?:start|boot|come up"
         r"|becomes? ready)|not ready|unready|broken",
         F,
@@ -368,6 +404,10 @@ _TYPOS: tuple[tuple[str, str], ...] = (
     (r"resp", "response"),
     (r"coldstarts?", "cold start"),
     (r"thru", "through"),
+    (r"preds", "predictions"),
+    (r"pred", "prediction"),
+    (r"sus", "suspicious"),
+    (r"oom'?d", "oom killed"),
 )
 _NEGATORS = frozenset(
     {"no", "not", "never", "without", "zero", "none", "nothing", "nobody", "isn't", "aren't"}
@@ -375,6 +415,8 @@ _NEGATORS = frozenset(
 _FINE_AFTER = re.compile(
     r"^\W*(?:\w+\W+){0,2}?(?:is|are|was|were|looks?|seems?|stays?|remains?|still)?\W*"
     r"(?:fine|ok|okay|normal|flat|stable|good|healthy|unchanged|as expected|constant)\b"
+    # "fine for small payloads" is a condition, not a denial: the symptom holds elsewhere
+    r"(?!\s+(?:for|with|on|in|when|until|at|offline|locally|during|if|unless)\b)"
 )
 _CLAUSE_BREAK = re.compile(r"[.;:!?,()\[\]]+(?:\s|$)|\s(?:and|but|while|though|although|yet)\s")
 
@@ -410,6 +452,7 @@ class Route:
 
 def normalise(text: str) -> str:
     """Lowercase, straight quotes, single spaces, common typos and glued words fixed."""
+    text = re.sub(r"[A-Za-z]+", _split_camel, text)
     lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     lowered = lowered.replace("\u201c", '"').replace("\u201d", '"').replace("\u2013", "-")
     lowered = re.sub(r"(?<=[a-z])(?=timeouts?\b)", " ", lowered)  # ReadTimeout -> read timeout
@@ -417,6 +460,15 @@ def normalise(text: str) -> str:
     for wrong, right in _TYPOS:
         lowered = re.sub(rf"(?<![\w])(?:{wrong})(?![\w])", right, lowered)
     return re.sub(r"\s+", " ", lowered).strip()
+
+
+def _split_camel(match: re.Match[str]) -> str:
+    """Alert names: "KubeContainerOOMKilled" -> "Kube Container OOM Killed". Exception names
+    stay whole ("KeyError" is matched as one word), and so do "NaN" and "iOS"."""
+    word = match.group(0)
+    if word.endswith(("Error", "Exception", "Warning")):
+        return word
+    return re.sub(r"(?<=[a-z]{2})(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})", " ", word)
 
 
 def route(symptom: str | None) -> Route:
@@ -544,8 +596,12 @@ def _resolve(hits: list[Hit]) -> list[Hit]:
         same_clause = [h for h in live if h.clause == hit.clause and h is not hit]
         role = hit.signal.role
         signal = hit.signal
-        if role is Role.MODIFIER:
+        if role is Role.MODIFIER or (role is Role.NEUTRAL and not signal.implied):
             continue
+        if role is Role.WEAK_FAILURE and any(
+            {S, P, M} & set(h.signal.stated) for h in live if h.signal.role is not role
+        ):
+            continue  # "tail latencies blow up": the size of another symptom
         if role in (Role.SLOWNESS, Role.WEAK_SPEED) and any(
             h.signal.role is Role.MODIFIER for h in same_clause
         ):
