@@ -131,13 +131,25 @@ SIGNALS: tuple[Signal, ...] = (
     _sig(
         r"(?:recovers?|recovered|goes away|went away|fixed|resolves?|resolved|back to normal"
         r"|fine again|better) (?:again )?(?:after|on|with|until|by) (?:a |the |each |every )?"
-        r"(?:restart|reboot|redeploy|rollout restart)\w*",
+        r"(?:restart|reboot|redeploy|rollout restart)\w*"
+        r"|until (?:we |someone |they |you )?(?:restart|redeploy|reboot|bounce|recycle)\w*",
         implied=(M,),
         role=Role.NEUTRAL,
         why="a restart that cures it points to something that accumulates",
     ),
-    # "tags random words" is a wrong prediction, not a "random" slowness
+    # "tags random words", "output looks like random noise": wrong predictions, not a
+    # "random" slowness
     _sig(r"(?:tags?|labels?|marks?|classifies|detects?|picks?) random", W),
+    _sig(
+        rf"{_PRED} (?:look|looks|are|is|seem|seems)(?: \w+)? (?:off|weird|strange|odd|funny"
+        r"|wonky|broken|crazy|bizarre|random|different|identical|the same|suspicious|fishy"
+        r"|like (?:random )?(?:noise|garbage|nonsense)|shuffled|swapped|mixed up|inverted"
+        r"|reversed)"
+        rf"|(?:weird|strange|odd|bizarre|unexpected|suspicious) {_PRED}"
+        rf"|{_PRED} (?:differ|differs|changed|shifted|moved|flipped|changing|vary)"
+        rf"|{_PRED} (?:is|are) always",
+        W,
+    ),
     # --- intermittency modifiers (turn a slowness in their clause into a spike) ----------
     _sig(
         r"first (?:few |couple of |couple |handful of )?(?:requests?|calls?|queries|hits|"
@@ -167,7 +179,7 @@ SIGNALS: tuple[Signal, ...] = (
     _sig(
         r"oom[- ]?kill(?:ed|s|er|ing)?|killed by the (?:kernel )?oom|out[- ]of[- ]memory|oom\w*"
         r"|memoryerror|(?:exit(?:s|ed)? )?(?:with )?(?:exit )?code 137|exit 137"
-        r"|memory|mem|ram|rss|heap|swap(?:s|ping|ped)?|leak(?:s|ing|y|ed)?|evict(?:s|ed|ion|ions)?",
+        r"|memory|mem|ram|rss|heap|swap(?:s|ping)?|leak(?:s|ing|y|ed)?|evict(?:s|ed|ion|ions)?",
         M,
         role=Role.MEMORY,
     ),
@@ -220,7 +232,7 @@ SIGNALS: tuple[Signal, ...] = (
     ),
     _sig(
         r"(?:distribution|mix|share|proportion|balance) of (?:the )?(?:predict\w*|classes"
-        r"|labels|scores)|(?:prediction|score|label|class) (?:distribution|mix|balance)",
+        r"|labels|scores)|(?:prediction|score|label|class) (?:distribution|mix|balance|histogram)",
         W,
         implied=(A,),
         why=_RATE_SHIFT,
@@ -256,8 +268,10 @@ SIGNALS: tuple[Signal, ...] = (
         why=_DATA_CHANGE,
     ),
     # --- wrong predictions ----------------------------------------------------------------
+    _sig(r"empty (?:body|bodies|response|responses|result|results|payload)", F, W),
     _sig(
-        r"wrong|incorrect|garbage|junk|rubbish|useless|meaningless|unusable|nonsens\w*|gibberish"
+        r"wrong|incorrect|garbage|junk|rubbish|useless|meaningless|nonsens\w*|gibberish"
+        r"|random noise|(?:repeats?|repeating) the same|swapped|shuffled|mixed up"
         r"|makes? no sense|irrelevant|bogus|absurd|off by (?:an order|orders|a factor|\d)"
         r"|no matter (?:what|which|the input)|(?:come|comes|coming) back as"
         r"|bad (?:predictions?|results?|outputs?|scores?|answers?|recommendations?"
@@ -265,17 +279,11 @@ SIGNALS: tuple[Signal, ...] = (
         W,
     ),
     _sig(
-        rf"{_PRED} (?:look|looks|are|is|seem|seems)(?: \w+)? (?:off|weird|strange|odd|funny"
-        r"|wonky|broken|crazy|bizarre|random|different|identical|the same|suspicious|fishy)"
-        rf"|(?:weird|strange|odd|bizarre|unexpected|suspicious) {_PRED}"
-        rf"|{_PRED} (?:differ|differs|changed|shifted|moved|flipped|changing|vary)"
-        rf"|{_PRED} (?:is|are) always",
-        W,
-    ),
-    _sig(
         r"(?:returns?|returning|outputs?|gives?|predicts?|produces?|spits? out) (?:a |an )?"
         r"(?:nan|nans|null|none|inf|infinity|negative|zeros?|empty)"
         r"|(?:all|always|only) (?:zeros?|nans?|nulls?|0|0\.\d+|1\.0|the same|identical|constant)"
+        rf"|{_PRED} (?:contains?|containing|with|has|have|having) (?:a |an )?(?:nan|nans|null"
+        r"|nulls|inf|infinity)\b"
         r"|all (?:look|are|seem)(?: \w+)? (?:identical|the same|constant)"
         r"|(?:same|identical|one) (?:[\w.()%'-]+ ){0,3}(?:for|to) (?:literally |basically "
         r"|almost )?"
@@ -364,12 +372,14 @@ SIGNALS: tuple[Signal, ...] = (
         r"(?:value|key|type|runtime|attribute|index|import|module|os|assertion|zero ?division"
         r"|name|http|connection|recursion|unpickling|pickling)error"
         r"|exceptions?|throws?|thrown|traceback|stack ?traces?|segfault\w*|segmentation fault"
-        r"|core dump\w*|connection (?:refused|reset|closed|aborted|errors?|drops?)"
+        r"|core dump\w*|connection (?:refused|resets?|closed|aborted|errors?|drops?)"
         r"|reset by peer|broken pipe|refused|unavailable|outage"
         r"|fail(?:s|ed|ing|ures?)?|flak(?:y|iness)|falls? over|fell over"
         r"|(?:requests?|connections?|calls) (?:are |were |get |gets |being |getting )*dropped"
         r"|(?:won't|doesn't|does not|can't|cannot|fails? to|never) (?:start|boot|come up"
-        r"|becomes? ready)|not ready|unready|broken",
+        r"|becomes? ready)|not ready|unready|broken (?:pipe|endpoint|api|service|deployment)"
+        r"|(?:endpoint|api|service|server|deployment|pod|container)s? (?:is |are |got |seems )?"
+        r"broken",
         F,
     ),
 )
