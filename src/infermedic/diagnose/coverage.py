@@ -41,7 +41,13 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
     judged: set[str] | None = set(report.rules_run)
     match kind:
         case CheckKind.AUDIT:
+            # a crashed audit rule saw nothing: its silence is not evidence
+            failed = report.measurements.get("rules_failed") or []
             judged = None
+            if failed:
+                judged = {r.code for r in _all_audit_rules()} - set(failed)
+                for code in failed:
+                    underpowered.setdefault(str(code), "the audit rule crashed")
         case CheckKind.MODEL:
             assert judged is not None
             for code, phases in PROFILE_PHASES.items():
@@ -112,3 +118,9 @@ def _generator_lag(measurements: Mapping[str, Any]) -> str | None:
 
 def _pct(value: Any) -> str:
     return f"{value:.0%}" if isinstance(value, int | float) else "some"
+
+
+def _all_audit_rules() -> list[Any]:
+    from infermedic.rules import Registry
+
+    return list(Registry.default())

@@ -85,7 +85,8 @@ class Hypothesis:
     findings: tuple[Finding, ...]
     sources: tuple[CheckKind, ...]  # independent checks whose findings support it
     reason: str
-    in_symptom: bool = True  # the cause explains a category the symptom names
+    in_symptom: bool = True  # the cause explains a category the symptom routed to
+    stated: bool = True  # ... one the user's words name directly (not only implied)
     # the measured findings behind it are all timing effects the host's noise could explain
     noisy: bool = False
     rank_bonus: int = 0  # set when this cause refines another confirmed cause
@@ -116,6 +117,7 @@ class Hypothesis:
         return (
             int(self.in_symptom or not supported),
             rank[self.status],
+            int(self.stated),
             int(self.eligible_root),
             self.rank_bonus,
             len(self.sources),
@@ -129,6 +131,8 @@ def evaluate(
     categories: Sequence[Category],
     findings_by_check: Mapping[CheckKind, Sequence[Finding]],
     coverage: Iterable[CheckKind] | Mapping[CheckKind, Coverage],
+    *,
+    stated: Sequence[Category] | None = None,
 ) -> list[Hypothesis]:
     """Judge every cause; the ones that explain the symptom's categories rank first (the
     others are "also found" and name the root cause only when no in-symptom cause has
@@ -141,8 +145,12 @@ def evaluate(
     findings = [f for fs in findings_by_check.values() for f in fs]
     all_codes = {f.code for f in findings}
     wanted = set(categories)
+    named = set(stated if stated else categories)
     judged = [
-        _judge(cause, findings, covered, all_codes, bool(wanted & set(cause.categories)))
+        replace(
+            _judge(cause, findings, covered, all_codes, bool(wanted & set(cause.categories))),
+            stated=bool(named & set(cause.categories)),
+        )
         for cause in CAUSES
     ]
     confirmed = {h.cause.key for h in judged if h.status is Status.CONFIRMED}

@@ -171,6 +171,7 @@ class Diagnosis:
             "severity": self.severity.label,
             "categories": [{"key": c.value, "label": c.label} for c in self.route.categories],
             "routing": self.route.reason,
+            "stated": [c.value for c in self.route.stated],
             "verdict": self.verdict(),
             "host": [
                 {"check": c.kind.value, **c.host.to_dict(), "described": c.host.describe()}
@@ -257,6 +258,7 @@ def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
         "status": hypothesis.status.value,
         "reason": hypothesis.reason,
         "in_symptom": hypothesis.in_symptom,
+        "stated": hypothesis.stated,
         "noisy_host": hypothesis.noisy,
         "sources": [s.value for s in hypothesis.sources],
         "evidence": [

@@ -117,7 +117,9 @@ def judge(
     return Diagnosis(
         route=routed,
         checks=tuple(runs),
-        hypotheses=tuple(evaluate(routed.categories, findings, coverage)),
+        hypotheses=tuple(
+            evaluate(routed.categories, findings, coverage, stated=routed.stated or None)
+        ),
         inputs=dict(inputs),
         started_at=started_at,
         duration_s=duration_s,
