@@ -133,7 +133,8 @@ def test_memory_that_follows_distinct_bodies_is_attributed_to_them() -> None:
 def test_memory_that_grows_with_every_request_is_not_blamed_on_distinct_bodies() -> None:
     ctx = context()
     ctx.body_memory = phases(identical=[4.0, 4.0], distinct=[4.1, 3.9])
-    assert MemoryGrowthUnderLoad().evaluate(ctx) == []
+    keys = [f.fingerprint_key for f in MemoryGrowthUnderLoad().evaluate(ctx)]
+    assert keys == ["every-request"]  # kept per request, not per distinct body
 
 
 def test_one_round_or_a_single_jump_is_not_enough() -> None:
@@ -170,3 +171,16 @@ def test_distinct_bodies_much_slower_than_repeated_ones_is_said() -> None:
     ctx.body_memory = [replace(p, median_ms=2.0) for p in recorded]
     MemoryGrowthUnderLoad().evaluate(ctx)
     assert not ctx.notifications
+
+
+def test_rounds_that_all_grow_show_memory_kept_per_request() -> None:
+    ctx = context()
+    ctx.body_memory = phases(identical=[6.0, 4.0], distinct=[4.1, 3.9])
+    [finding] = MemoryGrowthUnderLoad().evaluate(ctx)
+    assert finding.fingerprint_key == "every-request"
+    assert "repeated or distinct bodies alike" in finding.message
+    # the load run already showed it: one finding, not two
+    ctx.memory = [
+        MemorySample(at_s=float(t), rss_bytes=(100 + t * 20) * MIB, source="x") for t in range(10)
+    ]
+    assert [f.fingerprint_key for f in MemoryGrowthUnderLoad().evaluate(ctx)] == [""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from infermedic.model import Finding, Notification, NotificationLevel, Severity
+from infermedic.model import Evidence, Finding, Notification, NotificationLevel, Severity
 from infermedic.probe.context import BodyMemoryPhase, ProbeContext
 from infermedic.probe.rules.base import MeasuredRule, measurement
 
@@ -52,6 +52,8 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     - Default threshold: every distinct-body round grows ≥ `memory-distinct-round-mb`
       (1 MiB) and ≥ `memory-distinct-ratio` (3×) the identical-body growth after warm-up,
       and all distinct rounds together ≥ `memory-growth-mb` (5 MiB).
+    - When every round after warm-up grows ≥ 1 MiB, repeated and distinct bodies alike, and
+      the load run did not already show it, the growth is reported as kept per request.
 
     ## Options
     `memory-growth-mb`, `memory-growth-mb-per-10k`, `memory-steady-share`,
@@ -79,7 +81,40 @@ class MemoryGrowthUnderLoad(MeasuredRule):
     )
 
     def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        return [*self._under_load(ctx), *self._per_distinct_body(ctx)]
+        under_load = self._under_load(ctx)
+        per_body = self._per_distinct_body(ctx)
+        if not under_load and not per_body:
+            per_body = self._per_request_in_rounds(ctx)
+        return [*under_load, *per_body]
+
+    def _per_request_in_rounds(self, ctx: ProbeContext) -> list[Finding]:
+        """Every round after warm-up grew, repeated and distinct bodies alike: memory kept
+        per request whatever its body (seen here when the load run had too few samples)."""
+        phases = ctx.body_memory
+        limits = ctx.thresholds
+        settled = [p for p in phases if p.round > 1 or p.kind == "distinct"]
+        if len(settled) < 2 or not any(p.kind == "identical" for p in settled):
+            return []
+        total = sum(p.growth for p in settled)
+        if (
+            min(p.growth for p in settled) < limits.memory_distinct_round_mb * MIB
+            or total < limits.memory_growth_mb * MIB
+        ):
+            return []
+        requests = sum(p.requests for p in settled)
+        message = (
+            f"resident memory grows with every request, repeated or distinct bodies alike: "
+            f"+{total / MIB:.1f} MiB over {requests} requests (about "
+            f"{total / requests / 1024:.0f} KiB each) in the rounds after warm-up"
+        )
+        return [
+            self.finding(
+                ctx.predict_location(),
+                message,
+                evidence=[_rounds_evidence(ctx, phases)],
+                fingerprint_key="every-request",
+            )
+        ]
 
     def _per_distinct_body(self, ctx: ProbeContext) -> list[Finding]:
         phases = ctx.body_memory
@@ -111,25 +146,11 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             f"request that did not stop growing over {requests} distinct bodies (unbounded, "
             "or bounded above that)"
         )
+        rounds = _rounds_evidence(ctx, phases)
         evidence = measurement(
-            f"POST {ctx.base_url}{ctx.service.predict_path}: rounds of identical then distinct "
-            f"bodies; {phases[0].source} around each phase",
-            "; ".join(
-                f"round {p.round} {p.kind} ×{p.requests}: {p.growth / MIB:+.1f} MiB"
-                + (f" ({p.errors} errors)" if p.errors else "")
-                for p in phases
-            ),
-            phases=[
-                {
-                    "kind": p.kind,
-                    "round": p.round,
-                    "requests": p.requests,
-                    "errors": p.errors,
-                    "growth_mib": round(p.growth / MIB, 2),
-                    "first_body": p.body_example,
-                }
-                for p in phases
-            ],
+            rounds.action,
+            rounds.observed,
+            **rounds.values,
             kib_per_distinct_body=round(per_distinct / 1024, 1),
             kib_per_identical_body=round(per_identical / 1024, 2),
             criterion=(
@@ -228,3 +249,28 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             samples=len(samples),
         )
         return [self.finding(ctx.location(None), message, evidence=[evidence])]
+
+
+def _rounds_evidence(ctx: ProbeContext, phases: list[BodyMemoryPhase]) -> Evidence:
+    """The body-cache rounds as evidence: each phase's growth, errors and first body."""
+    return measurement(
+        f"POST {ctx.base_url}{ctx.service.predict_path}: rounds of identical then distinct "
+        f"bodies; {phases[0].source} around each phase",
+        "; ".join(
+            f"round {p.round} {p.kind} ×{p.requests}: {p.growth / MIB:+.1f} MiB"
+            + (f" ({p.errors} errors)" if p.errors else "")
+            for p in phases
+        ),
+        phases=[
+            {
+                "kind": p.kind,
+                "round": p.round,
+                "requests": p.requests,
+                "errors": p.errors,
+                "growth_mib": round(p.growth / MIB, 2),
+                "median_ms": p.median_ms,
+                "first_body": p.body_example,
+            }
+            for p in phases
+        ],
+    )
