@@ -101,6 +101,10 @@ def uvicorn(app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def child_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
 def routes(report: Report) -> dict[str, Any]:
     result: dict[str, Any] = report.measurements["routes"]
     return result
@@ -175,9 +179,26 @@ def test_flask_route_from_the_repo_and_body_from_its_tests(tmp_path: Path) -> No
                 sys.executable, "-m", "infermedic", "probe", url, "--repo", str(repo),
                 "--checks", "contract,robustness", "--format", "json",
             ],
-            capture_output=True, text=True, timeout=300,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            capture_output=True, text=True, timeout=300, env=child_env(),
         )  # fmt: skip
+        # diagnose takes the same route by hand: --predict-path with --input, no --repo
+        body = tmp_path / "request.json"
+        body.write_text(json.dumps({"tenure": 1.0, "spend": 2.0}))
+        diagnosed = subprocess.run(
+            [
+                sys.executable, "-m", "infermedic", "diagnose", "some requests return 500",
+                "--url", url, "--predict-path", "/api/v2/churn", "--input", str(body),
+                "--rate", "5", "--duration", "2", "--format", "json",
+                "--audit-log", str(tmp_path / "audit.jsonl"),
+            ],
+            capture_output=True, text=True, timeout=300, env=child_env(),
+        )  # fmt: skip
+    assert diagnosed.returncode in (0, 1), diagnosed.stderr
+    diagnosis = json.loads(diagnosed.stdout)
+    summary = diagnosis["measurements"]["diagnosis"]
+    probe_check = next(c for c in summary["checks"] if c["kind"] == "probe")
+    assert probe_check["status"] == "ran", probe_check["reason"]
+    assert diagnosis["measurements"]["probe"]["routes"]["predict"] == "/api/v2/churn"
     assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
     found = report["measurements"]["routes"]
