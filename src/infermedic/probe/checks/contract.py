@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infermedic.model import Notification, NotificationLevel
+from infermedic.probe.checks.robustness import send_fresh
 from infermedic.probe.context import ContractResult, ProbeContext
 from infermedic.probe.http import Exchange, ProbeClient
 from infermedic.probe.metrics import MetricsParseError, parse_metrics
@@ -37,6 +39,24 @@ async def run_contract(ctx: ProbeContext, client: ProbeClient) -> ContractResult
         prediction = await client.request(
             "POST", service.predict_path, json_body=service.request_body
         )
+        if prediction.status == 0 or prediction.status >= 500:
+            # one failure of the known-good request would skip every later check: try it
+            # once more on a fresh connection before believing it
+            again = await send_fresh(
+                ctx, client, service.predict_path, json_body=service.request_body
+            )
+            if again.ok:
+                ctx.notifications.append(
+                    Notification(
+                        level=NotificationLevel.WARNING,
+                        message=(
+                            f"the known-good request first got "
+                            f"{prediction.status or 'no response'}, then {again.status} on a "
+                            "fresh connection: a transient failure, not counted"
+                        ),
+                    )
+                )
+                prediction = again
         result.prediction = prediction
         result.versions.extend(versions_in_response(prediction))
         if ctx.plan.secrets():

@@ -177,30 +177,45 @@ async def run_robustness(ctx: ProbeContext, client: ProbeClient) -> list[Robustn
 async def _recheck(
     ctx: ProbeContext, client: ProbeClient, path: str, results: list[RobustnessCase]
 ) -> None:
-    """Send each failed request again on its own new connection.
-
-    One new client per request: a server that closes a connection after a 500 (uvicorn
-    after an unhandled exception) makes the next request on it fail with a read error,
-    which is the connection's fault and not the input's.
-    """
+    """Send each failed request again, each on its own new connection."""
     for case in results:
         if not (case.exchange.status == 0 or case.exchange.status >= 500):
             continue
-        fresh = ProbeClient(
-            client.base_url,
-            transport=ctx.transport,
-            auth_headers=ctx.plan.auth_headers(),
-            timeout_s=ctx.plan.timeout_s,
-        )
-        try:
-            if case.raw is not None:
-                case.recheck = await fresh.request(
-                    "POST", path, content=case.raw, content_type=case.content_type
-                )
-            else:
-                case.recheck = await fresh.request("POST", path, json_body=case.body)
-        finally:
-            await fresh.aclose()
+        if case.raw is not None:
+            case.recheck = await send_fresh(
+                ctx, client, path, content=case.raw, content_type=case.content_type
+            )
+        else:
+            case.recheck = await send_fresh(ctx, client, path, json_body=case.body)
+
+
+async def send_fresh(
+    ctx: ProbeContext,
+    client: ProbeClient,
+    path: str,
+    *,
+    json_body: Any = None,
+    content: bytes | None = None,
+    content_type: str | None = None,
+) -> Exchange:
+    """POST once on a new connection (a client of its own, closed after).
+
+    A server that closes a connection after a 500 (uvicorn after an unhandled exception)
+    makes the next request on it fail with a read error: the connection's fault, not the
+    input's. A fresh connection tells the two apart.
+    """
+    fresh = ProbeClient(
+        client.base_url,
+        transport=ctx.transport,
+        auth_headers=ctx.plan.auth_headers(),
+        timeout_s=ctx.plan.timeout_s,
+    )
+    try:
+        if content is not None:
+            return await fresh.request("POST", path, content=content, content_type=content_type)
+        return await fresh.request("POST", path, json_body=json_body)
+    finally:
+        await fresh.aclose()
 
 
 def _shown_body(content: bytes) -> Any:
