@@ -87,7 +87,7 @@ def _read_input(path: str | None) -> tuple[Any, str | None]:
     "--predict-path",
     default=None,
     show_envvar=True,
-    help="The prediction route [default: detected].",
+    help="The prediction route [default: from --repo's routes, else detected (protocol, OpenAPI)].",
 )
 @click.option(
     "--repo",
