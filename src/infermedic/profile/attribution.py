@@ -38,7 +38,6 @@ from infermedic.profile.stacks import (
     LIBRARY,
     LOCK,
     MODEL,
-    OTHER,
     PREPROCESSING,
     SERIALISATION,
     SERVICE_CODE,
@@ -46,6 +45,7 @@ from infermedic.profile.stacks import (
     Frame,
     SourceLookup,
     Stack,
+    calls_model,
     classify,
     display_path,
     frame_category,
@@ -300,20 +300,26 @@ def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> 
     call to the thread pool: anyio's queue and locks, or reading the body) is not a place."""
     frame = frames[index]
     below = frames[index + 1 :]
-    category = classify(frames[index:])
-    if category in {BLOCKING, LOCK}:
-        found = max(i for i in range(index, len(frames)) if frame_category(frames[i]) == category)
-        if is_stdlib(frames[found]) and any(is_framework(f) for f in frames[index + 1 : found]):
+    # What the service frame called decides the category: a model call includes its input
+    # validation; otherwise the outermost recognised library below it.
+    recognised = [(i, c) for i, f in enumerate(below) if (c := frame_category(f)) is not None]
+    if calls_model(below):
+        category = MODEL
+    elif recognised:
+        found, category = recognised[0]
+        if category in {BLOCKING, LOCK} and (
+            is_stdlib(below[found]) and any(is_framework(f) for f in below[:found])
+        ):
             return None
-    elif category in {OTHER, FRAMEWORK}:
-        if any(package_of(f) and not is_framework(f) for f in below):
-            category = LIBRARY
-        elif any(is_framework(f) for f in below):
-            return None
-        elif not below:
-            category = waits_in_a_blocking_call((frame,), source) or SERVICE_CODE
-        else:
-            category = SERVICE_CODE
+    elif any(package_of(f) and not is_framework(f) for f in below):
+        category = LIBRARY
+    elif any(is_framework(f) for f in below):
+        return None
+    elif not below:
+        # Its own line: plain Python, or a C call such as `time.sleep` or `cursor.execute`.
+        category = waits_in_a_blocking_call((frame,), source) or SERVICE_CODE
+    else:
+        category = SERVICE_CODE
     return _Place(
         key=(frame.function, frame.path, category),
         frame=frame,

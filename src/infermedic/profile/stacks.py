@@ -220,6 +220,21 @@ def classify(frames: tuple[Frame, ...]) -> str:
     return OTHER
 
 
+def calls_model(below: tuple[Frame, ...]) -> bool:
+    """Whether frames below a service frame are a model call: a model library's frame, or
+    a library method named like one (a scikit-learn `Pipeline.predict`, whose steps'
+    preprocessing is part of the call)."""
+    return any(
+        frame_category(f) == MODEL
+        or (
+            f.function.split(".")[-1] in _MODEL_FUNCTIONS
+            and package_of(f) is not None
+            and not is_framework(f)
+        )
+        for f in below
+    )
+
+
 def in_model_call(frames: tuple[Frame, ...]) -> bool:
     """Whether a stack is inside a model library's call, at any depth (its innermost frame
     may be the library's input validation)."""

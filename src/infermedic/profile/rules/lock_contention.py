@@ -63,14 +63,16 @@ class LockContention(ProfileRule):
                 continue
             for frame, count in thread.get("lock_wait_frames", {}).items():
                 frames[frame] = frames.get(frame, 0) + int(count)
-        top = sorted(frames.items(), key=lambda item: (-item[1], item[0]))[:3]
+        floor = max(2, 0.01 * test.samples)
+        ranked = sorted(frames.items(), key=lambda item: (-item[1], item[0]))
+        top = [(frame, count) for frame, count in ranked if count >= floor][:3]
         where = "; ".join(
             f"{count / test.samples:.0%} at {frame} ({count} samples)" for frame, count in top
         )
         message = (
             f"request threads waited on a lock in {test.share:.0%} of {test.samples} samples "
-            f"inside the service's code ({test.interval()}; threshold {test.threshold:.0%}): "
-            f"{where}"
+            f"inside the service's code ({test.interval()}, lower end must reach "
+            f"{test.threshold:.0%}): {where}"
         )
         evidence = context.evidence(
             "py-spy record of every thread, idle samples included",

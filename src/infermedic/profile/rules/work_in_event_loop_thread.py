@@ -88,7 +88,8 @@ class WorkInEventLoopThread(ProfileRule):
         model_note = _model_note(live, loop)
         message = (
             f"the event-loop thread was held by work in {test.share:.0%} of {test.samples} "
-            f"samples ({test.interval()}; threshold {test.threshold:.0%}): " + "; ".join(described)
+            f"samples ({test.interval()}, lower end must reach {test.threshold:.0%}): "
+            + "; ".join(described)
         )
         if top["samples"] < 0.5 * test.hits:
             message += f" (the top place holds {top['samples'] / test.hits:.0%} of the work)"
@@ -143,15 +144,16 @@ def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
     caller = _named(place.get("via"))
     # A helper the route calls is what to hand to a thread; when the place is the route
     # handler itself, the call it makes is.
-    callee = str(place.get("calls") or "").partition(" (")[0]
+    callee = _callable(place.get("calls"))
     target = function if handler else (callee or "...")
     threaded = f"`await run_in_threadpool({target}, ...)`" + (f" in {handler}" if handler else "")
     category = place["category"]
     if category == MODEL:
         if place.get("own_code"):
+            method = (callee or "predict").rpartition(".")[2]
             text = (
                 f"Run the model call `{callee or 'predict'}` made at {where} off the loop: "
-                f"`await run_in_threadpool(model.predict, X)`, or declare the route with "
+                f"`await run_in_threadpool(model.{method}, X)`, or declare the route with "
                 "plain `def`."
             )
         else:
@@ -206,3 +208,15 @@ def _named(described: str | None) -> str:
         return ""
     function, sep, site = described.partition(" (")
     return f"`{function}` ({site}" if sep else f"`{function}`"
+
+
+def _callable(described: str | None) -> str:
+    """How the service names a call it made: `dumps (json/__init__.py:231)` is
+    `json.dumps`; a method (`ForestClassifier.predict_proba`) keeps its class."""
+    if not described:
+        return ""
+    function, _, site = described.partition(" (")
+    package = site.split("/", 1)[0] if "/" in site else ""
+    if "." in function or not package or package.startswith("<") or not package.isidentifier():
+        return function
+    return f"{package}.{function}"

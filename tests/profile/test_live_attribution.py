@@ -1,0 +1,229 @@
+"""PROF013/PROF014 on recorded py-spy samples: exact findings, named places, the criterion.
+
+Each fixture in tests/fixtures/live/ is a pair of real py-spy recordings (every sample, and
+on-CPU samples only) of a small uvicorn + FastAPI service with one planted pattern, with
+the source lines the recording touched and the findings and notifications it must give.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infermedic.model import Finding, Location, Notification
+from infermedic.profile.attribution import share_test, summarise, wilson_interval
+from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.live import judge
+from infermedic.profile.rules.work_in_event_loop_thread import fix_for
+from infermedic.profile.stacks import Stack
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "live"
+ACTION = "py-spy record --pid 4242 --duration 3 --rate 100 --idle --threads"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _stacks(data: dict[str, Any], key: str) -> Counter[Stack]:
+    frames = data["frames"]
+    stacks: Counter[Stack] = Counter()
+    for thread, indices, count in data[key]:
+        stacks[(thread, tuple(frames[int(i)] for i in indices.split()))] += count
+    return stacks
+
+
+def replay(data: dict[str, Any]) -> tuple[dict[str, Any], list[Finding], list[Notification]]:
+    sources = data["sources"]
+
+    def source(path: str, line: int) -> str:
+        return str(sources.get(f"{path}:{line}", ""))
+
+    summary = summarise(
+        _stacks(data, "all"), _stacks(data, "active"), source=source, root=data["root"]
+    )
+    findings, notes = judge(
+        summary, ProfileThresholds(), location=Location(endpoint="PID 4242"), action=ACTION
+    )
+    return summary, findings, notes
+
+
+def observed(findings: list[Finding], notes: list[Notification]) -> dict[str, Any]:
+    """What a fixture's `expect` holds: every finding and every rule's notification."""
+    return {
+        "findings": [
+            {
+                "code": f.code,
+                "path": f.location.path,
+                "line": f.location.line,
+                "message": f.message,
+                "fix": f.fix,
+            }
+            for f in findings
+        ],
+        "notifications": [f"{n.level}: {n.message}" for n in notes if n.rule],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("PROF01*.json")))
+def test_recorded_samples_give_exactly_the_expected_findings(name: str) -> None:
+    data = load(name)
+    _, findings, notes = replay(data)
+    assert observed(findings, notes) == data["expect"]
+    if name.endswith("_ok.json"):
+        assert not findings
+
+
+def _only(findings: list[Finding], code: str) -> Finding:
+    assert [f.code for f in findings] == [code]
+    return findings[0]
+
+
+def test_a_feature_loop_on_the_loop_is_named_and_the_model_call_is_left_alone() -> None:
+    summary, findings, _ = replay(load("PROF013_user_function.json"))
+    finding = _only(findings, "PROF013")
+    top = summary["loop_thread"]["places"][0]
+    assert (top["function"], top["site"], top["category"]) == (
+        "expand_features",
+        "features.py:9",
+        "service code",
+    )
+    assert top["via"] == "predict (app.py:16)"
+    assert (finding.location.path, finding.location.line) == ("features.py", 9)
+    assert "73% in `expand_features` (features.py:9, service code; 95% CI 67%–77%)" in (
+        finding.message
+    )
+    values = finding.evidence[0].values
+    assert values["ci_low"] >= values["threshold"] == 0.2
+    assert values["model_on_loop_samples"] == 0 and values["model_off_loop"]["samples"] > 0
+    # The model call is in run_in_threadpool already: the fix moves the feature loop.
+    assert "run_in_threadpool(expand_features, ...)" in finding.fix
+    assert "model.predict" not in finding.fix
+    assert "already runs in a worker thread" in finding.fix
+
+
+def test_a_model_call_on_the_loop_is_what_the_fix_moves() -> None:
+    _, findings, _ = replay(load("PROF013_model_on_loop.json"))
+    finding = _only(findings, "PROF013")
+    assert "in `onloop` (app3.py:28, model compute" in finding.message
+    assert "`await run_in_threadpool(model.predict_proba, X)`" in finding.fix
+    assert "already runs" not in finding.fix
+
+
+@pytest.mark.parametrize(
+    ("name", "function", "site", "category"),
+    [
+        ("PROF013_json_in_handler.json", "big_route", "app2.py:34", "serialisation"),
+        (
+            "PROF013_sqlite_query.json",
+            "lookup_history",
+            "app2.py:21",
+            "blocking I/O, database call or sleep",
+        ),
+        (
+            "PROF013_sleep.json",
+            "fetch_features",
+            "app3.py:16",
+            "blocking I/O, database call or sleep",
+        ),
+    ],
+)
+def test_any_work_that_holds_the_loop_is_named(
+    name: str, function: str, site: str, category: str
+) -> None:
+    summary, findings, _ = replay(load(name))
+    _only(findings, "PROF013")
+    top = summary["loop_thread"]["places"][0]
+    assert (top["function"], top["site"], top["category"]) == (function, site, category)
+    assert top["samples"] >= 0.5 * summary["loop_thread"]["held_samples"]
+
+
+def test_a_sleep_counts_while_the_loop_is_off_cpu_in_it() -> None:
+    summary, _, _ = replay(load("PROF013_sleep.json"))
+    top = summary["loop_thread"]["places"][0]
+    assert top["blocked"] > top["on_cpu"]  # time.sleep: off CPU, at a blocking line
+
+
+def test_the_framework_encoding_a_large_response_is_not_filed_as_framework_work() -> None:
+    summary, findings, _ = replay(load("PROF013_framework_encoding.json"))
+    finding = _only(findings, "PROF013")
+    top = summary["loop_thread"]["places"][0]
+    assert (top["function"], top["own_code"], top["category"]) == (
+        "TypeAdapter.dump_json",
+        False,
+        "serialisation",
+    )
+    assert finding.location.path is None  # no service file to point at
+    assert "smaller responses" in finding.fix
+
+
+def test_an_idle_loop_and_a_gil_starved_loop_are_not_work_on_the_loop() -> None:
+    summary, findings, notes = replay(load("PROF013_idle_loop_ok.json"))
+    loop = summary["loop_thread"]
+    assert not findings and loop["held_samples"] < 0.05 * loop["samples"]
+    assert loop["awaiting_samples"] + loop["framework_samples"] > 0.8 * loop["samples"]
+    summary, findings, notes = replay(load("PROF013_gil_starved_ok.json"))
+    loop = summary["loop_thread"]
+    assert not findings and loop["held_samples"] == 0
+    assert loop["awaiting_samples"] > 0.7 * loop["samples"]
+    starved = [n.message for n in notes if n.rule == "PROF013"]
+    assert len(starved) == 1 and "Thread-1 (burn)" in starved[0] and "GIL" in starved[0]
+
+
+def test_a_tiny_sample_is_not_judged_and_says_so() -> None:
+    summary, findings, notes = replay(load("PROF013_tiny_sample_ok.json"))
+    assert not findings and summary["loop_thread"]["samples"] < 100
+    assert [n.message.split(":")[0] for n in notes if n.rule] == [
+        "PROF013 not judged, too few samples"
+    ]
+
+
+def test_lock_contention_names_the_waiting_line() -> None:
+    _, findings, _ = replay(load("PROF014_lock.json"))
+    finding = _only(findings, "PROF014")
+    assert "at locked (app3.py:34)" in finding.message
+    assert finding.evidence[0].values["ci_low"] >= 0.3
+
+
+def _wilson_by_hand(hits: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval written out, to check scipy's against."""
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize(("hits", "n"), [(298, 480), (0, 120), (120, 120), (7, 30)])
+def test_wilson_interval_matches_the_formula(hits: int, n: int) -> None:
+    assert wilson_interval(hits, n) == pytest.approx(_wilson_by_hand(hits, n), abs=1e-9)
+
+
+def test_share_test_fires_only_when_the_lower_bound_clears_the_threshold() -> None:
+    def verdict(hits: int, n: int) -> str:
+        return share_test(hits, n, threshold=0.2, min_samples=100).verdict
+
+    assert verdict(298, 480) == "fires"  # 62%, CI 58–66%
+    assert verdict(30, 120) == "inconclusive"  # 25%, CI 18–33%: straddles 20%
+    assert verdict(5, 400) == "clear"  # 1%, CI 1–3%
+    assert verdict(60, 90) == "underpowered"  # 67%, but 90 samples < 100
+    assert share_test(1, 0, threshold=0.2, min_samples=0).share == 0.0
+
+
+def test_fix_for_a_helper_of_the_route_hands_the_helper_to_a_thread() -> None:
+    place = {
+        "function": "tokenize",
+        "site": "nlp/text.py:12",
+        "category": "service code",
+        "own_code": True,
+        "via": "classify (api/routes.py:40)",
+        "calls": None,
+    }
+    fix = fix_for(place)
+    assert fix.startswith("Move `tokenize` (nlp/text.py:12) off the event loop")
+    assert "`await run_in_threadpool(tokenize, ...)` in `classify` (api/routes.py:40)" in fix
