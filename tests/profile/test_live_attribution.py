@@ -227,3 +227,108 @@ def test_fix_for_a_helper_of_the_route_hands_the_helper_to_a_thread() -> None:
     fix = fix_for(place)
     assert fix.startswith("Move `tokenize` (nlp/text.py:12) off the event loop")
     assert "`await run_in_threadpool(tokenize, ...)` in `classify` (api/routes.py:40)" in fix
+
+
+FEATURES = '''"""Pure-Python feature expansion, the kind of loop that ends up on an event loop."""
+
+
+def expand_features(values):
+    expanded = []
+    for step in range(15000):
+        total = 0.0
+        for value in values:
+            total += (value * step) % 7.0
+        expanded.append(total)
+    return expanded[: len(values)]
+'''
+
+SERVICE = """import numpy as np
+from fastapi import FastAPI
+from sklearn.linear_model import LogisticRegression
+from starlette.concurrency import run_in_threadpool
+
+from features import expand_features
+
+rng = np.random.default_rng(7)
+X = rng.standard_normal((300, 4))
+model = LogisticRegression().fit(X, (X[:, 0] + X[:, 1] > 0).astype(int))
+app = FastAPI()
+
+
+@app.get("/livez")
+async def livez():
+    return {"ok": True}
+
+
+@app.post("/predict")
+async def predict(body: dict):
+    rows = expand_features(body["values"])
+    proba = await run_in_threadpool(model.predict_proba, [rows])
+    return {"score": float(proba[0, 1])}
+"""
+
+LAUNCH = """
+import socket, sys, uvicorn
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(128)
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config("app:app", log_level="warning", access_log=False)).run(
+    sockets=[sock]
+)
+"""
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_live_feature_loop_on_the_event_loop_is_named_with_file_and_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from infermedic.profile.live import sample_process
+
+    (tmp_path / "features.py").write_text(FEATURES)
+    (tmp_path / "app.py").write_text(SERVICE)
+    body_lines = range(6, 12)  # the lines of expand_features' loop body in FEATURES
+    process = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = f"http://127.0.0.1:{int(process.stdout.readline())}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/livez", timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "service did not start"
+            time.sleep(0.1)
+        report = sample_process(
+            process.pid,
+            duration=3.0,
+            url=url + "/predict",
+            body=json.dumps({"values": [1.0, 2.0, 3.0, 4.0]}).encode(),
+            concurrency=3,
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    live = report.measurements["live"]
+    assert live["load"]["requests"] > 0 and live["load"]["errors"] == 0
+    finding = _only(list(report.findings), "PROF013")
+    top = live["loop_thread"]["places"][0]
+    assert top["function"] == "expand_features" and top["file"] == "features.py"
+    assert top["line"] in body_lines
+    assert (finding.location.path, finding.location.line) == ("features.py", top["line"])
+    assert f"in `expand_features` (features.py:{top['line']}, service code" in finding.message
+    assert "run_in_threadpool(expand_features, ...)" in finding.fix
+    assert "model.predict" not in finding.fix

@@ -249,7 +249,12 @@ class _Place:
 def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
     """The place a loop-thread sample holds the loop at, or None for the loop's own
     server and framework plumbing."""
-    own = [i for i, f in enumerate(frames) if is_own_code(f)]
+    # Service frames count from the innermost server or framework frame inward: a script
+    # that starts uvicorn (`uvicorn.run(app)` in `main.py`) sits above every stack, and the
+    # route handler is the first service frame the framework calls.
+    framework = [i for i, f in enumerate(frames) if is_framework(f)]
+    start = framework[-1] + 1 if framework else 0
+    own = [i for i in range(start, len(frames)) if is_own_code(frames[i])]
     if own:
         return _own_place(frames, own[0], own[-1], source)
     category = classify(frames)
