@@ -146,6 +146,10 @@ def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
     # handler itself, the call it makes is.
     callee = _callable(place.get("calls"))
     target = function if handler else (callee or "...")
+    if "." in target and handler:
+        # A method: the call goes through an instance the handler holds.
+        owner, _, method = target.rpartition(".")
+        target = f"<the {owner.rpartition('.')[2]}>.{method}"
     threaded = f"`await run_in_threadpool({target}, ...)`" + (f" in {handler}" if handler else "")
     category = place["category"]
     if category == MODEL:
