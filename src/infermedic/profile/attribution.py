@@ -442,7 +442,7 @@ def _place_record(tally: _Tally, root: str | None) -> dict[str, Any]:
         "line": line,
         "file": display_path(frame.path, root),
         "site": frame.site(root),
-        "frame": frame.describe(),
+        "frame": frame.describe_site(root),
         "category": place.key[2],
         "own_code": place.own_code,
         "samples": on_cpu + blocked,

@@ -30,6 +30,7 @@ from infermedic.profile.attribution import (
     on_cpu_work,
     share_test,
     summarise,
+    wilson_interval,
 )
 from infermedic.profile.config import ProfileThresholds, thresholds_from_options
 from infermedic.profile.context import ProfileContext
@@ -421,7 +422,30 @@ def live_tables(summary: Mapping[str, Any]) -> tuple[Table, ...]:
             (name, item["category"], item["frame"], item["samples"])
             for item in thread["top_frames"]
         )
+    loop = summary.get("loop_thread")
+    places: list[tuple[Any, ...]] = []
+    if loop is not None and loop["samples"]:
+        samples = int(loop["samples"])
+        for place in loop.get("places", ()):
+            low, high = wilson_interval(int(place["samples"]), samples)
+            places.append(
+                (
+                    f"{place['function']} ({place['site']})",
+                    place["category"],
+                    f"{place['samples'] / samples:.0%}",
+                    f"{low:.0%}–{high:.0%}",
+                    place["on_cpu"],
+                    place["blocked"],
+                    place.get("via") or "-",
+                )
+            )
     return (
+        Table(
+            title="What holds the event loop (share of the loop thread's samples)",
+            columns=("place", "what", "share", "95% CI", "on CPU", "blocked", "called from"),
+            rows=tuple(places),
+            key="live-loop-places",
+        ),
         Table(
             title="Where the samples went, per thread",
             columns=("thread", "category", "samples", "share of thread"),
