@@ -380,7 +380,7 @@ def _loop_record(
             tally.vias[place.via.describe_site(root)] += weight
         if place.calls is not None:
             tally.calls[place.calls.describe_site(root)] += weight
-    records = {key: _place_record(tally, root) for key, tally in tallies.items()}
+    records = {key: _place_record(tally, root, source) for key, tally in tallies.items()}
     places = sorted(
         (r for r in records.values() if r["samples"] > 0),
         key=lambda p: (-p["samples"], p["function"], p["line"] or 0),
@@ -429,7 +429,7 @@ def _line_of(frames: Frames, place: _Place) -> int | None:
     return place.frame.line
 
 
-def _place_record(tally: _Tally, root: str | None) -> dict[str, Any]:
+def _place_record(tally: _Tally, root: str | None, source: SourceLookup) -> dict[str, Any]:
     place = tally.place
     on_cpu = min(tally.all_count, tally.active_count)
     off_cpu = tally.all_count - on_cpu
@@ -443,6 +443,8 @@ def _place_record(tally: _Tally, root: str | None) -> dict[str, Any]:
         "file": display_path(frame.path, root),
         "site": frame.site(root),
         "frame": frame.describe_site(root),
+        # The hot line's code, when readable: evidence, and what the fix is chosen by.
+        "code": source(frame.path, line).strip()[:200] if line else "",
         "category": place.key[2],
         "own_code": place.own_code,
         "samples": on_cpu + blocked,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -179,12 +180,7 @@ def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
                 "and return a `Response` with the bytes."
             )
     elif category in {BLOCKING, LOCK}:
-        waits = "a blocking call" if category == BLOCKING else "a wait on a thread lock or future"
-        text = (
-            f"{where} makes {waits} on the loop: use an async client (aiosqlite, asyncpg, "
-            f"httpx.AsyncClient, redis.asyncio), `await asyncio.sleep`, or run it in a thread: "
-            f"{threaded}."
-        )
+        text = f"{where} {_blocking_advice(category, str(place.get('code') or ''))}: {threaded}."
     elif category == LIBRARY and not place.get("own_code"):
         text = (
             f"Library code {where} (called from {caller}) holds the loop: run the "
@@ -224,3 +220,39 @@ def _callable(described: str | None) -> str:
     if "." in function or not package or package.startswith("<") or not package.isidentifier():
         return function
     return f"{package}.{function}"
+
+
+# What the hot line of a blocking place calls, and the async way to do it.
+_ADVICE = (
+    (
+        re.compile(r"\bsleep\s*\("),
+        "sleeps on the loop: `await asyncio.sleep(...)`, or run it in a thread",
+    ),
+    (
+        re.compile(r"\.(execute\w*|fetch\w*|commit|rollback|cursor)\s*\(|\bquery\s*\("),
+        "queries a database on the loop: use an async driver (aiosqlite, asyncpg, "
+        "SQLAlchemy's `AsyncSession`), or run the query in a thread",
+    ),
+    (
+        re.compile(r"\b(requests|httpx|urllib|urlopen|session|client)\b.*\(", re.IGNORECASE),
+        "calls the network on the loop: use an async client (`httpx.AsyncClient`, "
+        "`redis.asyncio`), or run the call in a thread",
+    ),
+    (
+        re.compile(r"\.(write\w*|flush|read\w*)\s*\(|\bopen\s*\("),
+        "does file or stream I/O on the loop: hand the writes to a bounded queue and a "
+        "background writer thread, or run them in a thread",
+    ),
+)
+
+
+def _blocking_advice(category: str, code: str) -> str:
+    if category == LOCK:
+        return (
+            "waits on a thread lock or future on the loop: use `asyncio.Lock`, "
+            "`await asyncio.wrap_future(...)`, or run the waiting call in a thread"
+        )
+    for pattern, advice in _ADVICE:
+        if pattern.search(code):
+            return advice
+    return "makes a blocking call on the loop: use an async client, or run it in a thread"
