@@ -332,3 +332,77 @@ def test_live_feature_loop_on_the_event_loop_is_named_with_file_and_line(tmp_pat
     assert f"in `expand_features` (features.py:{top['line']}, service code" in finding.message
     assert "run_in_threadpool(expand_features, ...)" in finding.fix
     assert "model.predict" not in finding.fix
+
+
+SP = "/venv/lib/python3.12/site-packages"
+STD = "/usr/lib/python3.12"
+SERVER = (
+    f"Server.run ({SP}/uvicorn/server.py:86)",
+    f"Runner.run ({STD}/asyncio/runners.py:118)",
+    f"RequestResponseCycle.run_asgi ({SP}/uvicorn/protocols/http/h11_impl.py:411)",
+    f"run_endpoint_function ({SP}/fastapi/routing.py:381)",
+)
+
+
+def _place(*frames: str, source: dict[tuple[str, int], str] | None = None) -> Any:
+    from infermedic.profile.attribution import locate
+    from infermedic.profile.stacks import parse_frame
+
+    lines = source or {}
+    return locate(tuple(parse_frame(f) for f in frames), lambda p, n: lines.get((p, n), ""))
+
+
+def test_a_launcher_script_above_the_server_is_not_the_place() -> None:
+    # `uvicorn.run(app)` at the bottom of main.py sits above every stack of the loop.
+    place = _place(
+        "<module> (/srv/main.py:90)",
+        *SERVER,
+        f"serialize_response ({SP}/fastapi/routing.py:358)",
+        f"TypeAdapter.dump_json ({SP}/pydantic/type_adapter.py:651)",
+    )
+    assert place is not None and place.key[0] == "TypeAdapter.dump_json" and not place.own_code
+    place = _place("<module> (/srv/main.py:90)", *SERVER, "predict (/srv/main.py:40)")
+    assert place is not None and place.key == ("predict", "/srv/main.py", "service code")
+
+
+def test_handing_a_call_to_the_thread_pool_is_the_frameworks_plumbing() -> None:
+    place = _place(
+        *SERVER,
+        "predict (/srv/main.py:41)",
+        f"run_in_threadpool ({SP}/starlette/concurrency.py:34)",
+        f"run_sync_in_worker_thread ({SP}/anyio/_backends/_asyncio.py:2778)",
+        f"Queue.put ({STD}/queue.py:152)",
+    )
+    assert place is None
+
+
+def test_third_party_work_on_the_loop_is_a_library_place() -> None:
+    hashing = _place(*SERVER, "login (/srv/auth.py:12)", f"hashpw ({SP}/bcrypt/__init__.py:91)")
+    assert hashing is not None and hashing.key == ("login", "/srv/auth.py", "library code")
+    # A service installed into site-packages: its own function is still named.
+    installed = _place(
+        *SERVER,
+        f"predict ({SP}/churnsvc/main.py:40)",
+        f"expand_features ({SP}/churnsvc/features.py:9)",
+    )
+    assert installed is not None and installed.key[:1] == ("expand_features",)
+    assert installed.key[2] == "library code"
+
+
+def test_an_off_cpu_line_is_blocking_only_when_its_code_calls_something_that_waits() -> None:
+    from infermedic.profile.stacks import parse_frame, waits_in_a_blocking_call
+
+    frame = parse_frame("lookup (/srv/db.py:7)")
+    sql = {("/srv/db.py", 7): "    rows = cursor.execute(QUERY, (key,)).fetchall()\n"}
+    plain = {("/srv/db.py", 7): "    total += weight * value\n"}
+    assert waits_in_a_blocking_call((frame,), lambda p, n: sql.get((p, n), "")) is not None
+    assert waits_in_a_blocking_call((frame,), lambda p, n: plain.get((p, n), "")) is None
+    # Source not readable (another container): not counted as a blocking call.
+    assert waits_in_a_blocking_call((frame,), lambda p, n: "") is None
+    network = _place(
+        *SERVER,
+        "enrich (/srv/features.py:20)",
+        f"get ({SP}/requests/api.py:73)",
+        f"SocketIO.readinto ({STD}/socket.py:706)",
+    )
+    assert network is not None and network.key[2] == "blocking I/O, database call or sleep"
