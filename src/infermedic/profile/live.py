@@ -345,6 +345,18 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
         )
         if note is not None:
             notes.append(note)
+    elif threads:
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                rule="PROF014",
+                message=(
+                    "PROF014 not judged: no worker thread ran the service's own code while it "
+                    "was sampled (lock waits are looked for in request handlers that run in a "
+                    "thread pool: sync routes, or helpers passed to run_in_threadpool)"
+                ),
+            )
+        )
     return notes
 
 
