@@ -388,6 +388,17 @@ def test_third_party_work_on_the_loop_is_a_library_place() -> None:
     )
     assert installed is not None and installed.key[:1] == ("expand_features",)
     assert installed.key[2] == "library code"
+    # Older starlette compresses on the loop: the standard library's gzip doing the work is
+    # a place, named with the middleware that called it.
+    gzip = _place(
+        *SERVER,
+        f"GZipResponder.send_with_gzip ({SP}/starlette/middleware/gzip.py:88)",
+        f"GzipFile.write ({STD}/gzip.py:289)",
+    )
+    assert gzip is not None and gzip.key == ("GzipFile.write", f"{STD}/gzip.py", "library code")
+    assert gzip.via is not None and gzip.via.function == "GZipResponder.send_with_gzip"
+    # The loop's own plumbing in the standard library (logging the access line) is not.
+    assert _place(*SERVER, f"StreamHandler.emit ({STD}/logging/__init__.py:1113)") is None
 
 
 def test_an_off_cpu_line_is_blocking_only_when_its_code_calls_something_that_waits() -> None:

@@ -284,11 +284,13 @@ def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
     if not frames:
         return None
     innermost = frames[-1]
-    package = package_of(innermost)
+    package = package_of(innermost) or _stdlib_work(innermost)
     if package is None or is_framework(innermost):
         return None
     entry = len(frames) - 1
-    while entry > 0 and package_of(frames[entry - 1]) == package:
+    while entry > 0 and (package_of(frames[entry - 1]) or _stdlib_work(frames[entry - 1])) == (
+        package
+    ):
         entry -= 1
     return _Place(
         key=(innermost.function, innermost.path, LIBRARY),
@@ -297,6 +299,24 @@ def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
         via=frames[entry - 1] if entry > 0 else None,
         calls=None,
     )
+
+
+# Standard-library modules that do real work when a server or middleware calls them on the
+# loop (GZipMiddleware compressing a large response, a CSV or XML body): a place, unlike
+# the loop's plumbing (asyncio, selectors, sockets, threading, logging, typing).
+_STDLIB_WORK = frozenset(
+    {"gzip", "zlib", "bz2", "lzma", "zipfile", "tarfile", "csv", "base64", "hashlib", "hmac"}
+    | {"xml", "html", "difflib", "statistics", "decimal", "fractions", "textwrap", "pickle"}
+)
+
+
+def _stdlib_work(frame: Frame) -> str | None:
+    """The standard-library module a frame is in, when it is one that does work."""
+    if not is_stdlib(frame):
+        return None
+    tail = display_path(frame.path)
+    module = tail.split("/", 1)[0].removesuffix(".py")
+    return module if module in _STDLIB_WORK else None
 
 
 def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> _Place | None:
