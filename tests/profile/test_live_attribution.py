@@ -418,3 +418,20 @@ def test_an_off_cpu_line_is_blocking_only_when_its_code_calls_something_that_wai
         f"SocketIO.readinto ({STD}/socket.py:706)",
     )
     assert network is not None and network.key[2] == "blocking I/O, database call or sleep"
+
+
+def test_a_reading_that_straddles_the_threshold_is_reported_inconclusive() -> None:
+    from infermedic.profile.live import live_notes
+
+    loop = {"name": "MainThread", "event_loop": True, "samples": 120, "held_samples": 30}
+    summary = {"threads": [loop], "loop_thread": loop, "model_off_loop": {"samples": 0}}
+    notes = [n for n in live_notes(summary, ProfileThresholds()) if n.rule == "PROF013"]
+    assert [n.message for n in notes] == [
+        "PROF013 inconclusive: the event-loop thread was held by work in 25% of 120 "
+        "loop-thread samples (95% CI 18%–33%), which straddles the 20% threshold; sample "
+        "longer (--duration) to decide"
+    ]
+    context_findings, _ = judge(
+        summary, ProfileThresholds(), location=Location(endpoint="PID 1"), action=ACTION
+    )
+    assert context_findings == []
