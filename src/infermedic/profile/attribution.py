@@ -238,7 +238,9 @@ def _in_request_code(frames: Frames) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class _Place:
+class Place:
+    """Where a loop-thread sample holds the loop: a function, split by what it calls."""
+
     key: PlaceKey
     frame: Frame  # the frame the place is named after (its line varies per sample)
     own_code: bool
@@ -246,7 +248,7 @@ class _Place:
     calls: Frame | None  # what the place's frame was calling, when not its own lines
 
 
-def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
+def locate(frames: Frames, source: SourceLookup = read_line) -> Place | None:
     """The place a loop-thread sample holds the loop at, or None for the loop's own
     server and framework plumbing."""
     # Service frames count from the innermost server or framework frame inward: a script
@@ -274,7 +276,7 @@ def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
         while entry > 0 and frame_category(frames[entry - 1]) == category:
             entry -= 1
         frame = frames[entry]
-        return _Place(
+        return Place(
             key=(frame.function, frame.path, category),
             frame=frame,
             own_code=False,
@@ -292,7 +294,7 @@ def locate(frames: Frames, source: SourceLookup = read_line) -> _Place | None:
         package
     ):
         entry -= 1
-    return _Place(
+    return Place(
         key=(innermost.function, innermost.path, LIBRARY),
         frame=innermost,
         own_code=False,
@@ -319,7 +321,7 @@ def _stdlib_work(frame: Frame) -> str | None:
     return module if module in _STDLIB_WORK else None
 
 
-def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> _Place | None:
+def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> Place | None:
     """The place of a stack whose innermost service frame is `frames[index]`: that frame,
     split by what it calls. The framework's plumbing on the handler's behalf (handing a
     call to the thread pool: anyio's queue and locks, or reading the body) is not a place."""
@@ -345,7 +347,7 @@ def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> 
         category = waits_in_a_blocking_call((frame,), source) or SERVICE_CODE
     else:
         category = SERVICE_CODE
-    return _Place(
+    return Place(
         key=(frame.function, frame.path, category),
         frame=frame,
         own_code=True,
@@ -358,7 +360,7 @@ def _own_place(frames: Frames, first: int, index: int, source: SourceLookup) -> 
 class _Tally:
     """What one place accumulated over its stacks (internal and mutable while counting)."""
 
-    place: _Place
+    place: Place
     all_count: int = 0
     active_count: int = 0
     blocked: int = 0  # off-CPU samples at a call that waits
@@ -442,7 +444,7 @@ def _loop_record(
     }
 
 
-def _line_of(frames: Frames, place: _Place) -> int | None:
+def _line_of(frames: Frames, place: Place) -> int | None:
     for frame in reversed(frames):
         if frame.function == place.frame.function and frame.path == place.frame.path:
             return frame.line
