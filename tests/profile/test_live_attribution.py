@@ -435,3 +435,13 @@ def test_a_reading_that_straddles_the_threshold_is_reported_inconclusive() -> No
         summary, ProfileThresholds(), location=Location(endpoint="PID 1"), action=ACTION
     )
     assert context_findings == []
+
+
+def test_a_parent_of_server_workers_is_pointed_at_its_workers() -> None:
+    from infermedic.profile.live import live_notes
+
+    parent = {"name": "MainThread", "event_loop": False, "samples": 300, "category_samples": {}}
+    summary = {"threads": [parent], "loop_thread": None, "child_pids": [41, 42]}
+    notes = [n.message for n in live_notes(summary, ProfileThresholds()) if n.rule == "PROF013"]
+    assert len(notes) == 1 and "no thread ran an asyncio or uvloop event loop" in notes[0]
+    assert "2 child process(es), PID 41, 42" in notes[0]

@@ -255,6 +255,7 @@ def sample_process(
     }
     summary["duration_s"] = duration
     summary["rate_hz"] = rate
+    summary["child_pids"] = _children(pid)
     location = Location(url=url, endpoint=f"PID {pid}") if url else Location(endpoint=f"PID {pid}")
     action = f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads"
     findings, notes = judge(summary, thresholds, location=location, action=action)
@@ -269,6 +270,16 @@ def sample_process(
         started_at=started_at,
         duration_s=time.monotonic() - begin,
     )
+
+
+def _children(pid: int) -> list[int]:
+    """The process's children: a gunicorn or uvicorn `--workers` parent serves nothing itself."""
+    import psutil
+
+    try:
+        return sorted(child.pid for child in psutil.Process(pid).children())
+    except psutil.Error:
+        return []
 
 
 def _working_directory(pid: int) -> str | None:
@@ -317,7 +328,8 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
         notes.append(
             Notification(
                 level=NotificationLevel.NOTE,
-                message="no thread ran an asyncio or uvloop event loop; no event-loop analysis",
+                message="no thread ran an asyncio or uvloop event loop; no event-loop analysis"
+                + _workers_hint(summary.get("child_pids") or []),
                 rule="PROF013",
             )
         )
@@ -358,6 +370,16 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
             )
         )
     return notes
+
+
+def _workers_hint(children: list[int]) -> str:
+    if not children:
+        return ""
+    listed = ", ".join(str(c) for c in children[:8])
+    return (
+        f" (the process has {len(children)} child process(es), PID {listed}: a server that "
+        "forks workers serves requests in them; sample one with --pid)"
+    )
 
 
 def _power_note(code: str, what: str, unit: str, test: ShareTest) -> Notification | None:
