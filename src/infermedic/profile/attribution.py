@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infermedic.model import Effect
 from infermedic.profile.stacks import (
     AWAITING,
     BLOCKING,
@@ -108,6 +109,18 @@ class ShareTest:
         return (
             f"fires when the lower end of the {self.confidence:.0%} Wilson interval is at "
             f"least {self.threshold:.0%}, over at least {self.min_samples} samples"
+        )
+
+    def effect(self, statistic: str, *, strong: float) -> Effect:
+        """The share as a measured effect with its interval, for the judge: `strong` is the
+        lower bound that no noise on the host produces."""
+        return Effect(
+            statistic=statistic,
+            value=self.share,
+            interval=(self.low, self.high),
+            threshold=self.threshold,
+            strong=strong,
+            unit="",
         )
 
     def as_values(self) -> dict[str, Any]:

@@ -331,6 +331,7 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
                 message="no thread ran an asyncio or uvloop event loop; no event-loop analysis"
                 + _workers_hint(summary.get("child_pids") or []),
                 rule="PROF013",
+                underpowered=True,
             )
         )
     else:
@@ -362,6 +363,7 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
             Notification(
                 level=NotificationLevel.NOTE,
                 rule="PROF014",
+                underpowered=True,
                 message=(
                     "PROF014 not judged: no worker thread ran the service's own code while it "
                     "was sampled (lock waits are looked for in request handlers that run in a "
@@ -397,7 +399,9 @@ def _power_note(code: str, what: str, unit: str, test: ShareTest) -> Notificatio
         )
     else:
         return None
-    return Notification(level=NotificationLevel.WARNING, message=message, rule=code)
+    return Notification(
+        level=NotificationLevel.WARNING, message=message, rule=code, underpowered=True
+    )
 
 
 def _starved_loop_note(

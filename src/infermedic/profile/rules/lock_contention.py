@@ -90,7 +90,14 @@ class LockContention(ProfileRule):
                 "Runtime and torch inference are safe to call concurrently; otherwise give "
                 "each worker its own model copy."
             )
-        return [self.finding(context.location, message, evidence=[evidence], fix=fix)]
+        # A lock wait is structural: a busy host only lengthens waits on a lock that is
+        # contended already, so a share whose interval clears the threshold stands alone.
+        effect = test.effect(
+            "share of request-thread samples waiting on a lock", strong=test.threshold
+        )
+        return [
+            self.finding(context.location, message, evidence=[evidence], fix=fix, effect=effect)
+        ]
 
 
 def lock_wait_test(live: Mapping[str, Any], limits: ProfileThresholds) -> ShareTest:

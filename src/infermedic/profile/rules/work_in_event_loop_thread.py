@@ -120,6 +120,9 @@ class WorkInEventLoopThread(ProfileRule):
                 evidence=[evidence],
                 fix=fix_for(top, model_note),
                 fingerprint_key=f"{top['function']}|{top['category']}",
+                # half the loop's time held by work cannot come from a busy host: contention
+                # and a starved GIL show as waiting, not as work (see the GIL note)
+                effect=test.effect("share of loop-thread samples held by work", strong=0.5),
             )
         ]
 
