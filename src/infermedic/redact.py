@@ -110,9 +110,10 @@ def forget_secrets() -> None:
 
 # --- URLs -----------------------------------------------------------------------------------
 
-# A URL inside text: a scheme, `://`, then up to whitespace or a quote/bracket that ends it in
-# JSON, HTML or prose. `\\` ends it so a JSON escape is never split.
-_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s"'<>`\\]*""")
+# A URL inside text: a scheme, `://`, then up to whitespace or a character a URL cannot hold
+# raw that ends it in JSON, HTML or prose (`"`, `<`, `>`, a backtick, `\\`). A `'` is a legal
+# URL character (and may be in a password), so it does not end one.
+_URL_IN_TEXT = re.compile(r"""[A-Za-z][A-Za-z0-9+.\-]*://[^\s"<>`\\]*""")
 
 
 def redact_url(url: str) -> str:
@@ -134,17 +135,14 @@ def _redact_userinfo(rest: str) -> str:
     at = authority.rfind("@")
     if at >= 0:
         return REDACTED + rest[at:]
-    # An unencoded `/`, `?` or `#` in a password ends the authority early
-    # (`http://user:pa/ss@host`): `user:pa` is no host:port, so look past it for the `@`.
-    colon = authority.find(":")
-    if colon < 0 or authority.startswith("["):
+    # An unencoded `/` in a password ends the authority early (`http://user:pa/ss@host`, or
+    # `user:12/ab@host`, which reads as host `user`, port 12). With a `:` in the authority and
+    # an `@` further on, the part up to that `@` is taken for userinfo: a path holding `@`
+    # after a port (`host:8000/users/@me`) is over-redacted, which leaks nothing.
+    if ":" not in authority or authority.startswith("["):
         return rest
-    port = authority[colon + 1 :]
-    if port.isdigit() or "@" not in rest[end:]:
-        return rest
-    stop = _first_of(rest, "?#", start=rest.find("@", end))
-    at = rest.rfind("@", 0, stop)
-    return REDACTED + rest[at:]
+    at = rest.rfind("@", end, _first_of(rest, "?#"))
+    return rest if at < 0 else REDACTED + rest[at:]
 
 
 def _redact_params(rest: str) -> str:
@@ -196,13 +194,18 @@ def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
 # --- free text ------------------------------------------------------------------------------
 
 _HEADER_NAMES = (
-    r"authorization|proxy-authorization|cookie|set-cookie|"
+    r"authorization|proxy-authorization|"
     r"x-[a-z0-9-]*(?:key|token|secret|auth|signature|password)[a-z0-9-]*|"
     r"api[-_]?key|apikey"
 )
-# `Authorization: Bearer abc` / `x-api-key=abc` / `'X-API-Key': 'abc'` up to the line's end
-# or a delimiter of the surrounding syntax.
-_HEADER_LINE = re.compile(rf"""(?i)(\b(?:{_HEADER_NAMES})['"]?\s*[:=]\s*['"]?)([^\r\n'",;}}\]]+)""")
+# `Authorization: Bearer abc` / `x-api-key=abc` / `'X-API-Key': 'abc'`: the value is one
+# token, after an auth scheme word when there is one.
+_HEADER_LINE = re.compile(
+    rf"""(?i)(\b(?:{_HEADER_NAMES})['"]?\s*[:=]\s*(?:[fbru]{{0,2}}['"])?"""
+    r"""(?:(?:bearer|basic|digest|token|negotiate)\s+)?)([^\s'",;}\]]+)"""
+)
+# Cookies hold several secrets (`a=1; b=2`): the rest of the line goes.
+_COOKIE_LINE = re.compile(r"""(?i)(\b(?:set-)?cookie['"]?\s*:\s*['"]?)([^\r\n'"]+)""")
 # A bearer token anywhere (`Bearer eyJhbGciOi…`): at least 8 characters with one non-letter,
 # so prose ("a Bearer token") is left alone.
 _BEARER = re.compile(r"\b(Bearer\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}")
@@ -230,18 +233,16 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     text = _HEADER_LINE.sub(_header_value, text)
+    text = _COOKIE_LINE.sub(_header_value, text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     text = _OPTION.sub(lambda m: m.group(1) + REDACTED, text)
     return _JSON_MEMBER.sub(_json_member, text)
 
 
 def _header_value(match: re.Match[str]) -> str:
-    value = match.group(2)
-    if value.strip() in ("", REDACTED):
+    if match.group(2) == REDACTED:
         return match.group(0)
-    # Keep the scheme word of `Authorization: Bearer x` so the reader sees what was sent.
-    scheme = re.match(r"(?i)(bearer|basic|digest|token)\s+", value)
-    return match.group(1) + (scheme.group(0) if scheme else "") + REDACTED
+    return match.group(1) + REDACTED
 
 
 def _json_member(match: re.Match[str]) -> str:
@@ -256,11 +257,11 @@ def _json_member(match: re.Match[str]) -> str:
 def redact_data(value: Any, key: str = "", *, by_key: bool = True) -> Any:
     """`value` (dataclasses, mappings, sequences, strings) with every secret replaced.
 
-    With `by_key`, a mapping value whose key is named like a secret is replaced whole. Strings
-    pass through `redact_text`; enums, numbers and `None` are kept; frozen dataclasses are
-    rebuilt with `dataclasses.replace`.
+    With `by_key`, a string under a mapping key named like a secret is replaced whole (numbers
+    are kept: `token_count` is no secret). Strings pass through `redact_text`; enums, numbers
+    and `None` are kept; frozen dataclasses are rebuilt with `dataclasses.replace`.
     """
-    if by_key and key and is_secret_name(key) and value not in (None, "", False, 0):
+    if by_key and key and isinstance(value, str) and value and is_secret_name(key):
         return REDACTED
     if isinstance(value, enum.Enum):
         return value

@@ -77,9 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(ExitCode.ERROR)
     except InfermedicError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from infermedic.redact import redact_text
+
+        click.echo(redact_text(f"error: {exc}"), err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(redact_text(f"hint: {exc.hint}"), err=True)
         sys.exit(ExitCode.ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

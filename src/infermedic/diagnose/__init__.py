@@ -18,6 +18,7 @@ from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
 from infermedic.diagnose.router import route
 from infermedic.errors import InfermedicError, InputError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.redact import redact_text, redact_url
 from infermedic.settings import Settings
 
 __all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
@@ -86,7 +87,7 @@ def diagnose(
         hypotheses=tuple(hypotheses),
         inputs={
             "repo": str(inputs.repo) if inputs.repo else None,
-            "url": inputs.url,
+            "url": redact_url(inputs.url) if inputs.url else None,
             "reference": inputs.reference,
             "current": inputs.current,
             "pid": inputs.pid,
@@ -261,7 +262,12 @@ RUNNERS: dict[CheckKind, Runner] = {
 
 
 def _command(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
-    """The check as a command a user can run again by hand (no secrets)."""
+    """The check as a command a user can run again by hand (no secrets: URL credentials and
+    secret query parameters are `***`, and --api-key/--bearer are never written)."""
+    return redact_text(_command_line(check, inputs, options))
+
+
+def _command_line(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
     match check.kind:
         case CheckKind.AUDIT:
             return f"infermedic audit {inputs.repo or 'PATH'}"
