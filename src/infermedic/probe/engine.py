@@ -188,8 +188,10 @@ def _require_reachable(service: ServiceMap, base_url: str) -> None:
     if all(e.status == 0 for e in service.exchanges.values()):
         first = next(iter(service.exchanges.values()))
         raise TargetUnreachable(
-            f"{base_url} did not answer any request ({first.error})",
-            hint="check the URL and that the service is running",
+            f"{base_url} gave no usable answer to any request ({first.error})",
+            hint="raise --max-body if answers this large are expected"
+            if "cap" in (first.error or "")
+            else "check the URL and that the service is running",
         )
 
 
