@@ -67,8 +67,9 @@ class Redactor:
         return bool(self._secrets)
 
 
-class BodyTooLarge(Exception):
-    """A response body went past the cap; raised inside the client, reported as a result."""
+class BodyTooLarge(httpx.TransportError):
+    """A response body went past the cap; a transport error, so every caller that handles a
+    failed request handles it too."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -376,3 +377,41 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def send_sync(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    content: bytes | None = None,
+    json_body: Any = _UNSET,
+    headers: Mapping[str, str] | None = None,
+    deadline_s: float = 10.0,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> tuple[int, bytes]:
+    """One request from a synchronous client (profile's and the demo's load threads) under the
+    same limits as the probe: no redirect followed, one total deadline (each read also has the
+    client's timeout; the total is checked as the body arrives, so a server dripping bytes is
+    cut off), and a body capped at `max_body`. Failures raise `httpx.TransportError`s
+    (`httpx.ReadTimeout`, `BodyTooLarge`)."""
+    started = time.monotonic()
+    extra: dict[str, Any] = {} if json_body is _UNSET else {"json": json_body}
+    with client.stream(
+        method, url, content=content, headers=headers, follow_redirects=False, **extra
+    ) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            raise BodyTooLarge(f"response body of {declared} bytes is over the {max_body}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_body:
+                raise BodyTooLarge(f"response body over the {max_body}-byte cap")
+            if time.monotonic() - started > deadline_s:
+                raise httpx.ReadTimeout(f"no complete response within {deadline_s:g} s")
+            chunks.append(chunk)
+        if time.monotonic() - started > deadline_s:
+            raise httpx.ReadTimeout(f"no complete response within {deadline_s:g} s")
+        return response.status_code, b"".join(chunks)
