@@ -202,7 +202,7 @@ _HEADER_NAMES = (
 # token, after an auth scheme word when there is one.
 _HEADER_LINE = re.compile(
     rf"""(?i)(\b(?:{_HEADER_NAMES})['"]?\s*[:=]\s*(?:[fbru]{{0,2}}['"])?"""
-    r"""(?:(?:bearer|basic|digest|token|negotiate)\s+)?)([^\s'",;}\]]+)"""
+    r"""(?:(?:bearer|basic|digest|token|negotiate)\s+)?)([^\s'",;&}\]]+)"""
 )
 # Cookies hold several secrets (`a=1; b=2`): the rest of the line goes.
 _COOKIE_LINE = re.compile(r"""(?i)(\b(?:set-)?cookie['"]?\s*:\s*['"]?)([^\r\n'"]+)""")
