@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from infermedic.redact import redact_text
+
+        shown = io.StringIO()  # a bad value may be a URL with its password: redact it
+        exc.show(file=shown)
+        click.echo(redact_text(shown.getvalue()), err=True, nl=False)
         sys.exit(ExitCode.ERROR)
     except InfermedicError as exc:
         from infermedic.redact import redact_text
