@@ -209,9 +209,13 @@ _COOKIE_LINE = re.compile(r"""(?i)(\b(?:set-)?cookie['"]?\s*:\s*['"]?)([^\r\n'"]
 # A bearer token anywhere (`Bearer eyJhbGciOi…`): at least 8 characters with one non-letter,
 # so prose ("a Bearer token") is left alone.
 _BEARER = re.compile(r"\b(Bearer\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}")
-# Command-line options that take a secret (`--api-key X`, `--bearer=X`).
+# Command-line options that take a secret (`--api-key X`, `--bearer=X`). A value of letters
+# only is prose ("--bearer also sets …") unless it follows `=`; the values a run was given
+# are hidden anyway as remembered secrets.
 _OPTION = re.compile(
-    r"(--(?:api-key|bearer|token|password|secret|auth)(?:\s+|=))(?!\*\*\*)(\S+)", re.I
+    r"(--(?:api-key|bearer|token|password|secret|auth)"
+    r"(?:=|\s+(?=\S*[^A-Za-z\s])))(?!\*\*\*)(\S+)",
+    re.I,
 )
 # A JSON member named like a secret (`"token": "abc"`), as a server may echo it in a body.
 _JSON_MEMBER = re.compile(r'("([A-Za-z0-9_.\-]+)"\s*:\s*")((?:[^"\\]|\\.)*)(")')

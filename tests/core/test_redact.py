@@ -142,7 +142,10 @@ def test_headers_options_and_json_members_are_redacted() -> None:
         assert secret not in out
     assert "Authorization: Bearer ***" in out and '"tokenizer": "bert"' in out
     # Prose about auth stays readable.
-    prose = "a Bearer token is required; Basic authentication; the Authorization header"
+    prose = (
+        "a Bearer token is required; Basic authentication; the Authorization header; "
+        "--bearer also sets it"
+    )
     assert redact_text(prose) == prose
 
 

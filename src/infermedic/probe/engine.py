@@ -105,7 +105,7 @@ def _check_credentials(target: Target, plan: ProbePlan) -> None:
         return
     if plan.bearer or (plan.api_key and plan.api_key_header.lower() == "authorization"):
         raise ConfigError(
-            "the URL carries user:password (HTTP Basic auth) and --bearer/--api-key also sets "
+            "the URL carries user:password (HTTP Basic auth) and --bearer also sets "
             "the Authorization header; give one of them",
             hint="drop user:password@ from the URL, or drop --bearer",
         )
