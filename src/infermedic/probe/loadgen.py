@@ -389,8 +389,8 @@ class AiohttpSender:
         import aiohttp
 
         try:
-            async with asyncio.timeout(self.timeout_s):
-                return await self._send()
+            # aiohttp's `total` timeout covers connect, send and reading the whole body.
+            return await self._send()
         except TimeoutError:
             return SendResult(0, error="timeout")
         except aiohttp.ClientError as exc:
@@ -404,8 +404,11 @@ class AiohttpSender:
         ) as response:
             timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}
             declared = response.content_length
-            if declared is not None and declared > self.max_body:
-                return SendResult(0, error=BODY_OVER_CAP)
+            if declared is not None:
+                if declared > self.max_body:
+                    return SendResult(0, error=BODY_OVER_CAP)
+                await response.read()  # the fast path: a declared length within the cap
+                return SendResult(response.status, timing or None)
             size = 0
             async for chunk in response.content.iter_chunked(65536):
                 size += len(chunk)
