@@ -217,6 +217,7 @@ def test_ctrl_c_during_a_hanging_request_leaves_a_report(tmp_path: Path) -> None
         ("http://127.0.0.1:99999", (), "is not a valid URL"),
         ("ftp://127.0.0.1/", (), "is not an http(s) URL"),
         ("http://", (), "has no valid host"),
+        (f"http://127.0.0.1:9/?api_key={API_KEY}", (), "query or fragment"),
         (f"http://admin:{PASSWORD}@127.0.0.1:9", ("--bearer", BEARER), "HTTP Basic auth"),
         ("http://127.0.0.1:9", ("--predict-path", "http://other.test/p"), "must be a path"),
         ("http://127.0.0.1:9", ("--timeout", "nan"), "--timeout"),

@@ -137,6 +137,7 @@ def test_statuses_other_than_2xx_are_errors() -> None:
         ("gopher://h", r"not an http\(s\) URL"),
         ("http:///path", "no valid host"),
         ("127.0.0.1:8000", r"not an http\(s\) URL"),
+        ("http://h:8000/?api_key=zz", "query or fragment"),
     ],
 )
 def test_malformed_targets_are_config_errors(url: str, message: str) -> None:

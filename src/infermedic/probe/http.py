@@ -93,7 +93,10 @@ class Target:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.password, self.basic_auth()) if s)
+        """What a server could echo back: the password, the Basic header and its token."""
+        basic = self.basic_auth()
+        token = basic.split(" ", 1)[1] if basic else None
+        return tuple(s for s in (self.password, basic, token) if s)
 
     def same_host(self, url: str) -> bool:
         """True when `url` is on the target's host (any port): where probe may send anything."""
@@ -133,6 +136,12 @@ def parse_target(url: str) -> Target:
     host = (parts.hostname or "").lower()
     if not host or any(c.isspace() for c in clean):
         raise ConfigError(f"target {shown!r} has no valid host", hint=hint)
+    if parts.query or parts.fragment:
+        # Routes are appended to the URL; a query there would end up in the middle of each.
+        raise ConfigError(
+            f"target {shown!r} has a query or fragment; give the service's base URL",
+            hint="an API key goes in --api-key (and --api-key-header), not in the URL",
+        )
     return Target(
         url=clean,
         scheme=scheme,
