@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from infermedic.errors import ConfigError
 from infermedic.probe.http import ProbeClient, parse_target
@@ -177,3 +180,25 @@ def test_implausible_timing_values_are_ignored_and_named() -> None:
     )
     assert stages == [("d", 2.0)]
     assert sorted(r.partition("=")[0] for r in rejected) == ["a", "b", "c", "e", "infer", "queue"]
+
+
+_TIMING_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["inf", "-inf", "NaN", "-0", "1e999", "-1e-9", "abc", "", '"5"']),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(st.sampled_from(["db", "app", "q", "a-b"]), _TIMING_VALUES), max_size=6
+    ),
+    queue=_TIMING_VALUES,
+)
+def test_timing_headers_never_yield_an_implausible_duration(
+    entries: list[tuple[str, str]], queue: str
+) -> None:
+    header = ", ".join(f"{name};dur={value}" for name, value in entries)
+    stages, rejected = read_timing({"server-timing": header, "x-queue-time": queue})
+    assert all(math.isfinite(ms) and ms >= 0 for _, ms in stages)
+    assert len(stages) + len(rejected) <= len(entries) + 1
