@@ -316,14 +316,14 @@ class ProbeClient:
             return failed("interrupted", started)
         self.requests_sent += 1
         work = asyncio.ensure_future(self._send(method, url, content, headers))
+        stopper = asyncio.ensure_future(self._stop.wait()) if self._stop is not None else None
         try:
-            if self._stop is None:
-                await asyncio.wait({work})
-            else:
-                stopper = asyncio.ensure_future(self._stop.wait())
-                await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
+            await asyncio.wait(
+                {work, *([stopper] if stopper else [])}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
+            if stopper is not None:
+                stopper.cancel()
             if not work.done():
                 work.cancel()
                 await asyncio.wait({work})
