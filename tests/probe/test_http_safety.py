@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 
@@ -11,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infermedic.errors import ConfigError
+from infermedic.errors import ConfigError, InfermedicError
+from infermedic.probe import probe
 from infermedic.probe.http import ProbeClient, parse_target
 from infermedic.probe.loadgen import HttpxSender, is_error
-from infermedic.probe.plan import ProbePlan
+from infermedic.probe.plan import CheckName, ProbePlan
 from infermedic.probe.servertiming import read_timing
 
 
@@ -202,3 +204,37 @@ def test_timing_headers_never_yield_an_implausible_duration(
     stages, rejected = read_timing({"server-timing": header, "x-queue-time": queue})
     assert all(math.isfinite(ms) and ms >= 0 for _, ms in stages)
     assert len(stages) + len(rejected) <= len(entries) + 1
+
+
+def test_routes_a_hostile_openapi_document_points_elsewhere_are_never_requested() -> None:
+    """An OpenAPI document whose only routes are absolute URLs on another host: detection may
+    pick them, but no request (contract, load, health) leaves the target host."""
+    hosts: list[str] = []
+    document = {
+        "openapi": "3.0.0",
+        "paths": {
+            "http://elsewhere.test/predict": {
+                "post": {
+                    "requestBody": {"content": {"application/json": {"example": {"x": [1.0]}}}}
+                }
+            },
+            "http://elsewhere.test/health": {"get": {}},
+        },
+    }
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        if request.url.path == "/openapi.json":
+            return httpx.Response(200, json=document)
+        return httpx.Response(404, json={})
+
+    # Refusing the run is fine; sending elsewhere is not.
+    with contextlib.suppress(InfermedicError):
+        probe(
+            "http://svc.test",
+            ProbePlan(
+                checks=frozenset({CheckName.CONTRACT, CheckName.LOAD}), rate=10, duration_s=0.5
+            ),
+            transport=httpx.MockTransport(handle),
+        )
+    assert hosts and set(hosts) == {"svc.test"}
