@@ -233,3 +233,37 @@ def test_bad_targets_and_options_are_one_line(
     assert expected in result.stderr
     for secret in ALL_SECRETS:
         assert secret not in result.output
+
+
+def test_load_from_worker_processes_never_follows_a_redirect(tmp_path: Path, example: Path) -> None:
+    """The same with `--workers 2`: each worker process has its own HTTP client."""
+    with (
+        hostile("record", tmp_path / "other.log", host="127.0.0.2") as other,
+        hostile(
+            "redirect", tmp_path / "target.log", "--ok-posts", "3", "--location", other.url + "/x"
+        ) as target,
+    ):
+        result = run(
+            "probe",
+            target.url,
+            *predict_args(example),
+            "--api-key",
+            API_KEY,
+            "--workers",
+            "2",
+            "--timeout",
+            "3",
+            "--checks",
+            "contract,load",
+            "--rate",
+            "40",
+            "--duration",
+            "2",
+            "--format",
+            "json",
+        )
+        assert other.requests() == []
+    assert_clean(result)
+    load = json.loads(result.stdout)["measurements"]["load"]
+    assert load["workers"] == 2
+    assert load["statuses"].get("307", 0) >= 40
