@@ -210,6 +210,50 @@ def test_ctrl_c_during_a_hanging_request_leaves_a_report(tmp_path: Path) -> None
     assert any("interrupted" in n["message"] for n in report["notifications"])
 
 
+def test_ctrl_c_under_load_reports_what_was_measured(tmp_path: Path, example: Path) -> None:
+    """Ctrl-C once the server has seen load: the report holds the requests sent so far."""
+    with hostile("record", tmp_path / "server.log") as server:
+        output = tmp_path / "report.json"
+        process = subprocess.Popen(
+            command(
+                "probe",
+                server.url,
+                *predict_args(example),
+                "--checks",
+                "load",
+                "--rate",
+                "20",
+                "--duration",
+                "60",
+                "--output",
+                str(output),
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+            cwd=ROOT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if sum(r["method"] == "POST" for r in server.requests()) >= 10:
+                    break
+                time.sleep(0.1)
+            interrupted = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert time.monotonic() - interrupted < 30
+    assert "Traceback" not in stderr
+    load = json.loads(output.read_text())["measurements"]["load"]
+    assert load["interrupted"] is True
+    assert 5 <= load["requests"] < 20 * 60
+
+
 @pytest.mark.parametrize(
     ("url", "extra", "expected"),
     [
