@@ -102,6 +102,22 @@ def test_a_body_over_the_cap_is_an_error_result() -> None:
     asyncio.run(go())
 
 
+def test_a_metrics_scrape_may_be_larger_but_is_capped_too() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        size = 3 * 1024 * 1024 if request.url.path == "/metrics" else 40 * 1024 * 1024
+        return httpx.Response(200, content=b"#" * size)
+
+    async def go() -> None:
+        client = ProbeClient("http://svc.test", transport=httpx.MockTransport(handle))
+        scrape = await client.get("/metrics")
+        assert scrape.status == 200 and len(scrape.body) == 3 * 1024 * 1024
+        other = await client.get("/other/metrics/x")
+        assert other.status == 0 and "cap" in (other.error or "")
+        await client.aclose()
+
+    asyncio.run(go())
+
+
 def test_a_set_stop_ends_requests_in_flight() -> None:
     async def handle(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(60)

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 BODY_EXCERPT = 160
+METRICS_MAX_BODY = 32 * 1024 * 1024  # the cap of a `/metrics` scrape (or --max-body if larger)
 # Response headers worth keeping as evidence; everything else is noise in a report.
 KEPT_HEADERS = (
     "server",
@@ -353,6 +354,14 @@ class ProbeClient:
             body=body,
         )
 
+    def cap_for(self, url: str) -> int:
+        """The body cap of a request: `max_body`, except a Prometheus scrape (`…/metrics`),
+        which a server with many models legitimately makes a few MiB long."""
+        path = urlsplit(url).path.rstrip("/")
+        if path.endswith("/metrics"):
+            return max(self.max_body, METRICS_MAX_BODY)
+        return self.max_body
+
     async def _send(
         self, method: str, url: str, content: bytes | None, headers: dict[str, str]
     ) -> tuple[httpx.Response, bytes]:
@@ -361,7 +370,7 @@ class ProbeClient:
             request = self._client.build_request(method, url, content=content, headers=headers)
             response = await self._client.send(request, stream=True)
             try:
-                body = await read_capped(response, self.max_body)
+                body = await read_capped(response, self.cap_for(url))
             finally:
                 await response.aclose()
         return response, body
