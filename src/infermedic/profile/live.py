@@ -166,18 +166,20 @@ def _drive_load(url: str, body: bytes | None, stop: threading.Event, stats: dict
     """Closed-loop requests to `url` (the user's own service) until `stop` is set."""
     import httpx
 
-    with httpx.Client(timeout=10.0) as client:
+    from infermedic.probe.http import send_sync
+
+    # The probe's limits: no redirect followed, a total deadline, a capped body.
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
         while not stop.is_set():
             started = time.perf_counter()
             try:
                 if body is None:
-                    response = client.get(url)
+                    status, _ = send_sync(client, "GET", url)
                 else:
-                    response = client.post(
-                        url, content=body, headers={"content-type": "application/json"}
-                    )
+                    headers = {"content-type": "application/json"}
+                    status, _ = send_sync(client, "POST", url, content=body, headers=headers)
                 stats["requests"] += 1
-                if response.status_code >= 500:
+                if not 200 <= status < 300:  # a redirect (never followed) is no answer either
                     stats["errors"] += 1
             except httpx.HTTPError:
                 stats["errors"] += 1
