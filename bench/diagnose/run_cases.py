@@ -296,10 +296,8 @@ def stop_group(process: subprocess.Popen[bytes]) -> list[int]:
     pgid = process.pid  # start_new_session: the leader's pid is the group id
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -535,7 +533,9 @@ def run_case(
             kept_path = keep_reports / f"{case.name}-run{run}.json"
             shutil.copyfile(output, kept_path)
             kept = str(kept_path)
-    return score(case, report, run=run, notes=notes, seconds=time.monotonic() - started_at, kept=kept)
+    return score(
+        case, report, run=run, notes=notes, seconds=time.monotonic() - started_at, kept=kept
+    )
 
 
 def _run_diagnose(argv: list[str], work: Path, logs: Path) -> subprocess.CompletedProcess[str]:
@@ -626,7 +626,9 @@ def table(results: Sequence[CaseResult]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
-        expected = r.expected + (" (confirmed)" if r.expect_confirmed and r.expected != "none" else "")
+        expected = r.expected + (
+            " (confirmed)" if r.expect_confirmed and r.expected != "none" else ""
+        )
         failed = "; ".join(_short(f) for f in r.failed_checks) or "-"
         got = r.got if r.error is None else f"error: {_short(r.error)}"
         rows.append(
@@ -665,9 +667,7 @@ def write_results(
     payload = {
         "settings": dict(settings),
         "summary": totals,
-        "results": [
-            {**asdict(r), "verdict": r.verdict, "passed": r.passed} for r in results
-        ],
+        "results": [{**asdict(r), "verdict": r.verdict, "passed": r.passed} for r in results],
     }
     (directory / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     details = []
@@ -676,7 +676,9 @@ def write_results(
         if r.error:
             extra.insert(0, f"error: {r.error}")
         if extra:
-            details.append(f"- **{r.case}** (run {r.run}): " + " · ".join(_short(e, 400) for e in extra))
+            details.append(
+                f"- **{r.case}** (run {r.run}): " + " · ".join(_short(e, 400) for e in extra)
+            )
     text = "\n".join(
         [
             "# Held-out diagnosis cases: results",
