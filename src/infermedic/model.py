@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -101,6 +102,44 @@ class Evidence:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Effect:
+    """The size of a measured effect and the criterion it was judged by.
+
+    `value` is the statistic (a ratio, a share, a difference), `interval` its confidence
+    interval where the rule computed one, `threshold` the minimum effect the rule fires at,
+    and `strong` the size that no noise on the measuring host could produce: an effect whose
+    lower bound (or value, without an interval) reaches `strong` is "large and clean" and
+    confirms a cause on its own, even on a busy host.
+    """
+
+    statistic: str  # what `value` is, in words: "health p99 loaded / idle"
+    value: float
+    threshold: float
+    strong: float
+    unit: str = "×"
+    interval: tuple[float, float] | None = None  # (low, high), 95% unless `criterion` says
+
+    @property
+    def lower(self) -> float:
+        return self.interval[0] if self.interval is not None else self.value
+
+    @property
+    def large(self) -> bool:
+        return self.lower >= self.strong
+
+    def criterion(self) -> str:
+        """The rule as a sentence the report prints."""
+        if math.isinf(self.strong):
+            alone = "never enough alone (a busy host produces it too)"
+        else:
+            alone = f"large enough to stand alone at ≥ {self.strong:.3g}{self.unit}"
+        shown = f"{self.value:.3g}{self.unit}"
+        if self.interval is not None:
+            shown += f" (95% CI {self.interval[0]:.3g}–{self.interval[1]:.3g}{self.unit})"
+        return f"{self.statistic} = {shown}; fires at ≥ {self.threshold:.3g}{self.unit}; {alone}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Finding:
     """One diagnosed problem, with its rule, location, evidence, risk and fix."""
 
@@ -113,6 +152,8 @@ class Finding:
     risk: str = ""
     fix: str = ""
     checklist: tuple[str, ...] = ()
+    # how large a measured effect was, against the rule's minimum; None for static findings
+    effect: Effect | None = None
     # What identifies the finding across edits; line numbers are left out on purpose so a
     # baseline survives code moving. Defaults to path + message.
     fingerprint_key: str = ""
@@ -145,6 +186,9 @@ class Notification:
     message: str
     path: str | None = None
     rule: str | None = None
+    # set when `rule` could not judge for lack of data (too few samples, a phase that did not
+    # run): that rule's silence is then no evidence that its fault is absent
+    underpowered: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -7,6 +7,7 @@ those tuples and validates them.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import re
@@ -16,7 +17,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 from infermedic.errors import ConfigError
-from infermedic.model import Evidence, Finding, Location, Severity
+from infermedic.model import Effect, Evidence, Finding, Location, Severity
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -65,9 +66,11 @@ class Rule:
         fix: str | None = None,
         risk: str | None = None,
         fingerprint_key: str = "",
+        effect: Effect | None = None,
     ) -> Finding:
         cls = type(self)
         return Finding(
+            effect=effect,
             code=cls.code,
             name=cls.name,
             severity=cls.severity if severity is None else severity,
@@ -191,6 +194,17 @@ class Registry:
             return exact
         return [r for r in self.rules if r.code.startswith(upper)] if upper else []
 
+    def did_you_mean(self, entry: str) -> str:
+        """The closest codes or names to a selection that matched nothing."""
+        names = [r.code for r in self.rules] + [r.name for r in self.rules]
+        text = entry.strip()
+        close = difflib.get_close_matches(text.upper(), names, n=3, cutoff=0.6)
+        close += difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
+        close = list(dict.fromkeys(close))[:3]
+        if close:
+            return "did you mean " + " or ".join(close) + "? (`infermedic rules` lists them)"
+        return "`infermedic rules` lists every code and name"
+
     def select(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[type[Rule]]:
         """The rules selected by `--select` (all when empty) minus those matched by `--ignore`.
 
@@ -204,7 +218,9 @@ class Registry:
             for entry in select:
                 matched = self.resolve(entry)
                 if not matched and entry.upper() != "ALL":
-                    raise ConfigError(f"--select {entry!r} matches no rule")
+                    raise ConfigError(
+                        f"--select {entry!r} matches no rule", hint=self.did_you_mean(entry)
+                    )
                 wanted |= {r.code for r in (self.rules if entry.upper() == "ALL" else matched)}
             chosen = [r for r in chosen if r.code in wanted]
         for entry in ignore:
@@ -212,7 +228,9 @@ class Registry:
                 continue
             matched = self.resolve(entry)
             if not matched:
-                raise ConfigError(f"--ignore {entry!r} matches no rule")
+                raise ConfigError(
+                    f"--ignore {entry!r} matches no rule", hint=self.did_you_mean(entry)
+                )
             dropped = {r.code for r in matched}
             chosen = [r for r in chosen if r.code not in dropped]
         return chosen

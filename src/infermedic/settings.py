@@ -70,7 +70,15 @@ class Settings:
         ignore: Sequence[str] | None = None,
         fail_on: Severity | None = None,
     ) -> Settings:
-        """Settings with command-line values laid over the file's (a given list replaces)."""
+        """Settings with command-line values laid over the file's (a given list replaces).
+        Every entry must match a rule: a typo is a `ConfigError` with a did-you-mean, never a
+        run that silently judges nothing."""
+        if select or ignore:
+            from infermedic.rules import Registry
+
+            Registry.default().select(
+                [s for s in (select or ()) if s.upper() != "ALL"] or (), ignore or ()
+            )
         return replace(
             self,
             select=tuple(select) if select else self.select,

@@ -57,3 +57,23 @@ def test_explain_shows_the_docstring(query: str) -> None:
 def test_unknown_option_is_a_usage_error() -> None:
     result = run_cli("rules", "--bogus")
     assert result.returncode == 2
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("probe", "http://127.0.0.1:9"),
+        ("audit", "."),
+        ("diagnose", "slow", "--repo", "."),
+        ("profile", "model.joblib"),
+        ("drift", "ref.parquet", "cur.parquet"),
+    ],
+)
+def test_a_selection_that_matches_no_rule_is_an_error_with_a_suggestion(
+    command: tuple[str, ...],
+) -> None:
+    """A typo in --select must never run nothing and say "No findings" (probe once did)."""
+    result = run_cli(*command, "--select", "LIVE07")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "matches no rule" in result.stderr and "did you mean LIVE007" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -36,7 +36,7 @@ def test_static_diagnosis_writes_the_report_and_the_audit_log(tmp_path: Path) ->
     assert result.returncode == 1, result.stderr  # a high finding is at or above --fail-on
     report = (tmp_path / "incident.md").read_text()
     assert "## Root cause" in report and "SVC001" in report
-    assert "static SVC001; not measured (give --url to measure)" in report
+    assert "static SVC001; not measured (needs --url URL" in report
     assert "give --url URL to measure the running service" in report
     entries = read_entries(tmp_path / "ops" / "audit.jsonl")
     assert entries[-1]["symptom"] == "p99 latency spikes"

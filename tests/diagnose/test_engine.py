@@ -104,3 +104,25 @@ def test_no_finding_means_no_root_cause(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert result.root_cause is None
     assert all(h.status in (Status.REFUTED, Status.NOT_TESTED) for h in result.hypotheses)
     assert "No root cause found" in render(result.to_report(), OutputFormat.MARKDOWN)
+
+
+def test_the_model_section_shows_the_version_a_real_probe_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The incident's Model section reads the probe's real measurement keys (it once read
+    `contract.model_version`, a key the probe never wrote, and was always empty)."""
+    import httpx
+
+    from infermedic.probe import CheckName, ProbePlan, probe
+    from tests.probe import fakes
+
+    def real_probe(check, inputs, settings, options, earlier):  # type: ignore[no-untyped-def]
+        transport = httpx.ASGITransport(app=fakes.fastapi_app(), raise_app_exceptions=False)
+        plan = ProbePlan(checks=frozenset({CheckName.CONTRACT, CheckName.ROBUSTNESS}))
+        return probe("http://svc.test", plan, transport=transport)
+
+    monkeypatch.setitem(diagnose_module.RUNNERS, CheckKind.PROBE, real_probe)
+    result = diagnose("predictions look wrong", Inputs(url="http://svc.test"))
+    markdown = render(result.to_report(), OutputFormat.MARKDOWN)
+    model_section = markdown.split("### Model", 1)[1].split("### Data", 1)[0]
+    assert "model version" in model_section and "| 3" in model_section

@@ -11,7 +11,7 @@ from pathlib import Path
 from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, discover
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
-from infermedic.audit.python.runner import run_python
+from infermedic.audit.python.runner import recursion_headroom, run_python
 from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.rules import Registry, Rule
@@ -80,13 +80,17 @@ def run_audit(
         settings=settings,
         routes=python.index.project_routes(),
         tracked_files=discovery.tracked_files,
+        roots=discovery.roots,
     )
+    failed = set(python.failed_rules)
     for rule in project_rules:
         try:
-            findings.extend(rule.check(project))
+            with recursion_headroom():
+                findings.extend(rule.check(project))
         except ConfigError:
             raise  # a badly typed rule option is the user's to fix: the run stops, exit 2
         except Exception as exc:  # noqa: BLE001 - one rule must not end the run
+            failed.add(rule.code)
             notes.append(
                 Notification(
                     level=NotificationLevel.ERROR,
@@ -111,6 +115,9 @@ def run_audit(
             "files": len(discovery.files),
             "python_files": len(python_files),
             "python_files_parsed": len(python.index.modules),
+            # A rule that raised leaves the audit incomplete: the CLI exits 2 on "partial".
+            "status": "partial" if failed else "complete",
+            "rules_failed": sorted(failed),
             "routes": [
                 {
                     "method": r.method,

@@ -7,7 +7,8 @@ This is the contract between the audit engine and the rules. The engine builds o
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,24 @@ class FileKind(enum.StrEnum):
     PROCFILE = "procfile"  # Procfile, gunicorn.conf.py is PYTHON
     TERRAFORM_STATE = "terraform-state"
     OTHER = "other"
+
+
+OUTSIDE_TREE = "link points outside the tree: not followed"
+
+
+def inside(path: Path | str, roots: Iterable[Path]) -> bool:
+    """Whether `path`, with every symlink resolved, is one of `roots` or lies under one.
+
+    `roots` must be resolved already (`Path.resolve()`). This is the one test every read of
+    the audit makes before it opens a file it did not get from discovery, so that a symlink
+    (or a `-r /etc/passwd` include) never makes the audit read outside the tree it was given.
+    """
+    real = os.path.realpath(path)
+    for root in roots:
+        text = str(root)
+        if real == text or real.startswith(text.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,10 +84,17 @@ class AuditProject:
     settings: Settings = field(default_factory=Settings)
     routes: tuple[Route, ...] = ()  # filled by the Python index before project rules run
     tracked_files: tuple[str, ...] | None = None  # `git ls-files`, None when not a git repo
+    # The directories the audit may read in (resolved): the directories given, and the
+    # directory of each file given. Empty means `root`.
+    roots: tuple[Path, ...] = ()
 
     # What project rules could not do (a skipped manifest, a templated file); the engine adds
     # these to the report. Filled through `notify()`.
     notifications: list[Notification] = field(default_factory=list)
+
+    def contains(self, path: Path | str) -> bool:
+        """Whether reading `path` stays in the audited tree (symlinks resolved)."""
+        return inside(path, self.roots or (self.root.resolve(),))
 
     def files_of(self, *kinds: FileKind) -> Iterator[SourceFile]:
         return (f for f in self.files if f.kind in kinds)

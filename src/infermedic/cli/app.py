@@ -83,6 +83,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(ExitCode.ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # the file system refused (an unsearchable working directory, a full disk): one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(ExitCode.ERROR)
     sys.exit(_last_exit_code())
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from infermedic.cli.app import common_report_options, set_exit_code
+from infermedic.cli.exit_codes import ExitCode
 from infermedic.cli.output import emit_report
+from infermedic.diagnose.model import Diagnosis
 from infermedic.errors import InputError
 from infermedic.model import Severity
 from infermedic.report import OutputFormat
@@ -68,6 +70,35 @@ from infermedic.settings import load_settings
     "--target", multiple=True, show_envvar=True, help="Target column(s) in the data (repeatable)."
 )
 @click.option(
+    "--select",
+    multiple=True,
+    envvar="INFERMEDIC_SELECT",
+    show_envvar=True,
+    help="Judge only these rules in every check: codes, prefixes, names or checklist items "
+    "(the same forms as in `audit`). Causes whose rules are left out are 'not tested'.",
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    envvar="INFERMEDIC_IGNORE",
+    show_envvar=True,
+    help="Skip these rules in every check (same forms as --select).",
+)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, path_type=Path),
+    show_envvar=True,
+    help="Re-judge a saved incident (its observations.json, or the directory holding it) "
+    "without touching the service.",
+)
+@click.option(
+    "--save-observations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    show_envvar=True,
+    help="Where to keep what the checks measured, for --replay [default: beside --output, "
+    "else ops/incidents/TIME/observations.json].",
+)
+@click.option(
     "--audit-log",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("ops/audit.jsonl"),
@@ -91,6 +122,10 @@ def diagnose(
     input_file: Path | None,
     prediction: tuple[str, ...],
     target: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    replay: Path | None,
+    save_observations: Path | None,
     audit_log: Path,
     fmt: str | None,
     output: str | None,
@@ -105,15 +140,24 @@ def diagnose(
     from infermedic.diagnose import DiagnoseOptions, audit_log_entry
     from infermedic.diagnose import diagnose as run_diagnose
     from infermedic.diagnose.plan import Inputs
+    from infermedic.diagnose.replay import replay as replay_incident
+    from infermedic.diagnose.replay import save_observations as save
     from infermedic.diagnose.timeline import append_entry
 
+    if replay is not None:
+        replayed = replay_incident(replay)
+        _emit(replayed, fmt, output, fail_on, exit_zero, config)
+        return
     if not any((repo, url, reference, current, model)):
         raise click.UsageError(
             "give at least one of --repo, --url, --model, or --reference/--current"
         )
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
-    settings = load_settings(Path(config) if config else None)
+    settings = load_settings(Path(config) if config else None).override(
+        select=[c.strip() for v in select for c in v.split(",") if c.strip()],
+        ignore=[c.strip() for v in ignore for c in v.split(",") if c.strip()],
+    )
     body = None
     if input_file is not None:
         try:
@@ -148,11 +192,45 @@ def diagnose(
         progress=(lambda message: click.echo(f"… {message}", err=True)) if show else None,
     )
     append_entry(audit_log, audit_log_entry(result))
+    kept = save_observations or _observations_path(output, audit_log, result.started_at)
+    save(result, kept)
+    click.echo(f"observations kept in {kept} (re-judge with --replay {kept})", err=True)
+    _emit(result, fmt, output, fail_on, exit_zero, config, settings_fail_on=settings.fail_on)
+
+
+def _observations_path(output: str | None, audit_log: Path, started_at: str | None) -> Path:
+    if output:
+        target = Path(output)
+        return target.with_name(target.stem + ".observations.json")
+    stamp = (started_at or "run").replace(":", "").replace("+", "")
+    return audit_log.parent / "incidents" / stamp / "observations.json"
+
+
+def _emit(
+    result: Diagnosis,
+    fmt: str | None,
+    output: str | None,
+    fail_on: str | None,
+    exit_zero: bool,
+    config: str | None,
+    *,
+    settings_fail_on: Severity | None = None,
+) -> None:
+    if settings_fail_on is None:
+        settings_fail_on = load_settings(Path(config) if config else None).fail_on
     code = emit_report(
         result.to_report(),
         fmt=OutputFormat(fmt) if fmt else None,
         output=Path(output) if output else None,
-        fail_on=Severity.parse(fail_on) if fail_on else settings.fail_on,
+        fail_on=Severity.parse(fail_on) if fail_on else settings_fail_on,
         exit_zero=exit_zero,
     )
+    failed = result.failed_checks
+    if failed:
+        # The report is written (failed checks first), but an answer built without the checks
+        # the user asked for is not a clean bill of health: exit 2 with the reason.
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        click.echo(f"error: the {first.kind.value} check failed{more}: {first.reason}", err=True)
+        code = ExitCode.ERROR
     set_exit_code(code)

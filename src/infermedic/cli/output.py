@@ -10,23 +10,57 @@ from pathlib import Path
 import click
 
 from infermedic.cli.exit_codes import ExitCode
+from infermedic.errors import InputError
 from infermedic.model import Report, Severity
 from infermedic.report import OutputFormat, render
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` so a reader never sees half a file (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write `text` to `path` so a reader never sees half a file (temp file, fsync, rename).
+
+    The file gets the mode a plain `open` would give (the umask's, or the replaced file's);
+    a read-only file, a directory in the way or an OS error (read-only file system, full
+    disk, a parent that is a file) is an `InputError`, never a traceback or a replaced file
+    the user protected.
+    """
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a directory")
+    mode = _mode_for(path)
+    tmp_name: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        tmp_name = None
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose another --output path, or free space / write access there",
+        ) from exc
+    finally:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's mode, or what the umask gives a new file; a read-only target is
+    refused (even root should not silently replace a file its owner protected)."""
+    try:
+        existing = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if not existing & 0o222:
+        raise InputError(f"{path} is read-only: not replaced", hint="choose another --output path")
+    return existing
 
 
 def default_format(output: Path | None) -> OutputFormat:
@@ -40,7 +74,15 @@ def default_format(output: Path | None) -> OutputFormat:
         ".sarif": OutputFormat.SARIF,
         ".txt": OutputFormat.TERMINAL,
     }
-    return by_suffix.get(output.suffix.lower(), OutputFormat.JSON)
+    chosen = by_suffix.get(output.suffix.lower())
+    if chosen is None:
+        known = ", ".join(by_suffix)
+        raise InputError(
+            f"--output {output}: cannot tell the report format from "
+            f"{output.suffix or 'a name without a suffix'!r}",
+            hint=f"use a name ending in {known}, or give --format",
+        )
+    return chosen
 
 
 def emit_report(

@@ -18,6 +18,7 @@ from pathlib import Path
 from infermedic.cli.output import write_atomically
 from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
 from infermedic.diagnose.model import Diagnosis
+from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InfermedicError, InputError
 from infermedic.report import OutputFormat, render
 
@@ -233,6 +234,8 @@ def _write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
         (OutputFormat.HTML, "html"),
     ):
         write_atomically(directory / f"report.{suffix}", render(report, fmt))
+    # what the checks measured, so the verdict can be re-judged: `diagnose --replay DIR`
+    save_observations(diagnosis, directory / "observations.json")
     return directory / "report.html"
 
 

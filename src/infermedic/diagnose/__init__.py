@@ -12,15 +12,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from infermedic.diagnose.hypotheses import CheckKind, evaluate
+from infermedic.diagnose.host import HostMonitor, service_pids
+from infermedic.diagnose.hypotheses import CheckKind
 from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
+from infermedic.diagnose.replay import judge, replay, save_observations
 from infermedic.diagnose.router import route
+from infermedic.diagnose.timeline import redact
 from infermedic.errors import InfermedicError, InputError
-from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.model import Notification, NotificationLevel, Report
 from infermedic.settings import Settings
 
-__all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose"]
+__all__ = ["DiagnoseOptions", "Diagnosis", "Inputs", "diagnose", "replay", "save_observations"]
 
 Progress = Callable[[str], None]
 SWEEP_STEPS = (1, 2, 4, 8)
@@ -60,8 +63,16 @@ def diagnose(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     routed = route(symptom)
     planned = plan_checks(routed.categories, inputs)
+    monitor = HostMonitor(service_pids(inputs.url, inputs.pid))
     runs: list[CheckRun] = []
     for check in planned:
+        if check.kind is CheckKind.PROFILE and check.runnable and options.input_body is None:
+            check = replace(
+                check,
+                runnable=False,
+                reason="sampling the service under load needs a known-good request body: "
+                "give --input request.json",
+            )
         if not check.runnable:
             runs.append(
                 CheckRun(
@@ -74,19 +85,15 @@ def diagnose(
             continue
         say(f"running {check.kind.value}: {check.reason}")
         earlier = {r.kind: r.report for r in runs if r.report is not None}
-        runs.append(_run(check, inputs, settings, options, earlier))
-    findings: dict[CheckKind, list[Finding]] = {}
-    for run in runs:
-        findings.setdefault(run.kind, []).extend(run.findings)
-    ran = [r.kind for r in runs if r.status is CheckStatus.RAN]
-    hypotheses = evaluate(routed.categories, findings, ran)
-    return Diagnosis(
-        route=routed,
-        checks=tuple(runs),
-        hypotheses=tuple(hypotheses),
+        with monitor.window() as host:
+            run = _run(check, inputs, settings, options, earlier)
+        runs.append(replace(run, host=host[0] if host else None))
+    return judge(
+        symptom,
+        runs,
         inputs={
             "repo": str(inputs.repo) if inputs.repo else None,
-            "url": inputs.url,
+            "url": redact(inputs.url) if inputs.url else None,
             "reference": inputs.reference,
             "current": inputs.current,
             "pid": inputs.pid,
@@ -109,11 +116,22 @@ def _run(
     try:
         report = RUNNERS[check.kind](check, inputs, settings, options, earlier)
     except InfermedicError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if exc.hint:
+            reason += f" (hint: {exc.hint})"
         return CheckRun(
             kind=check.kind,
             status=CheckStatus.FAILED,
             command=command,
-            reason=f"{type(exc).__name__}: {exc}",
+            reason=reason,
+            duration_s=time.perf_counter() - started,
+        )
+    except Exception as exc:  # one broken check must not lose the rest of the diagnosis
+        return CheckRun(
+            kind=check.kind,
+            status=CheckStatus.FAILED,
+            command=command,
+            reason=f"internal error in infermedic (please report it): {type(exc).__name__}: {exc}",
             duration_s=time.perf_counter() - started,
         )
     return CheckRun(
@@ -262,6 +280,10 @@ RUNNERS: dict[CheckKind, Runner] = {
 
 def _command(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
     """The check as a command a user can run again by hand (no secrets)."""
+    return str(redact(_command_text(check, inputs, options)))
+
+
+def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
     match check.kind:
         case CheckKind.AUDIT:
             return f"infermedic audit {inputs.repo or 'PATH'}"

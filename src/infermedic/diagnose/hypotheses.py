@@ -1,370 +1,79 @@
-"""The likely causes of each symptom, and how the findings of the checks decide each one.
+"""How the findings of the checks decide each cause: the one judge of a diagnosis.
 
-A cause is confirmed by measured evidence (a probe, drift or profile finding), suspected by
-static evidence alone (an audit finding whose effect was not measured), refuted when a check
-able to see it ran and saw nothing, and not tested otherwise. Static and measured evidence
-corroborate: `SVC001` at `app/main.py:42` plus a measured `LIVE001` is event-loop blocking
-confirmed by two independent checks.
+Statuses, and what each needs:
+- confirmed: measured evidence beyond noise: a measured effect the host cannot fake (a wrong
+  response, a version, a memory slope, a statistical test; a timing effect only when it is
+  large), or two independent sources that agree (static + measured, or two measured checks);
+- suspected: static evidence alone, or one measured timing effect that noise on the host (or
+  its small size) could explain;
+- inconclusive: a check that covers the cause ran but could not decide (too few samples, the
+  cause-specific check found nothing while a shared symptom was measured);
+- not tested: no check that covers it ran to completion (skipped, failed, or the phase that
+  would show it did not run) — the reason names the input or command that would test it;
+- refuted: a measured check that covers the cause ran to completion, judged the codes that
+  would show it, and saw none of them.
+
+A check that did not run, crashed or lacked power is never evidence against a cause, and the
+static audit's silence is not either (it sees only the patterns it knows).
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+from infermedic.diagnose.causes import (
+    CAUSES,
+    LIVE_PROFILE_CODES,
+    TIMING_CODES,
+    Cause,
+    CheckKind,
+    check_for_code,
+)
 from infermedic.diagnose.router import Category
 from infermedic.model import Finding, Severity
 
-
-class CheckKind(enum.StrEnum):
-    """The independent sources of evidence diagnose can run."""
-
-    AUDIT = "audit"  # static: the repository
-    PROBE = "probe"  # live: the running service
-    DRIFT = "drift"  # data: reference vs current
-    MODEL = "model"  # offline: the model artifact measured in a worker process
-    PROFILE = "profile"  # live stacks of the service process (py-spy)
-
-    @property
-    def measured(self) -> bool:
-        return self is not CheckKind.AUDIT
+__all__ = [
+    "CAUSES",
+    "LIVE_PROFILE_CODES",
+    "Cause",
+    "CheckKind",
+    "Coverage",
+    "Hypothesis",
+    "Status",
+    "check_for_code",
+    "evaluate",
+]
 
 
 class Status(enum.StrEnum):
     CONFIRMED = "confirmed"
-    SUSPECTED = "suspected"  # static evidence only; the effect was not measured
-    REFUTED = "refuted"
+    SUSPECTED = "suspected"
+    INCONCLUSIVE = "inconclusive"
     NOT_TESTED = "not tested"
+    REFUTED = "refuted"
 
 
 @dataclass(frozen=True, kw_only=True)
-class Cause:
-    """One known cause: which findings support it, and what to do about it.
+class Coverage:
+    """What one check that ran could see: the rule codes it judged with the data they need,
+    the ones that lacked power, and whether the host was too busy for timing effects.
 
-    `static` codes come from the audit; `confirming` codes are measured and confirm the cause
-    on their own; `corroborating` codes are measured symptoms that many causes share (a slow
-    tail has many parents), so they confirm the cause only together with its static evidence.
+    `judged` None means every code of the check was judged (a check without per-rule
+    coverage, such as the audit). `noisy` is the reason the host could explain a timing
+    effect, or None on a quiet host.
     """
 
-    key: str
-    title: str
-    component: str
-    categories: tuple[Category, ...]
-    static: tuple[str, ...]
-    confirming: tuple[str, ...]
-    corroborating: tuple[str, ...] = ()
-    long_term_fix: str
-    prevention: tuple[str, ...]
-    # a finding with one of these codes means another cause explains the evidence better
-    excluded_by: tuple[str, ...] = ()
-    # the more general cause this one is an instance of; when both are confirmed this one
-    # names the root cause and the other its mechanism
-    refines: str | None = None
+    kind: CheckKind
+    judged: frozenset[str] | None = None
+    underpowered: Mapping[str, str] = field(default_factory=dict)  # code -> why
+    noisy: str | None = None
 
-    @property
-    def codes(self) -> tuple[str, ...]:
-        return (*self.static, *self.confirming, *self.corroborating)
-
-    def check_kinds(self) -> tuple[CheckKind, ...]:
-        """The checks able to see this cause, in a stable order."""
-        kinds = {check_for_code(code) for code in self.codes}
-        return tuple(kind for kind in CheckKind if kind in kinds)
-
-
-def check_for_code(code: str) -> CheckKind:
-    """Which check produces findings with this code (by its domain prefix)."""
-    prefix = code.rstrip("0123456789")
-    if code in LIVE_PROFILE_CODES:
-        return CheckKind.PROFILE
-    return {
-        "LIVE": CheckKind.PROBE,
-        "DRIFT": CheckKind.DRIFT,
-        "PROF": CheckKind.MODEL,
-    }.get(prefix, CheckKind.AUDIT)
-
-
-# The profile codes that come from sampling the running service (`profile --pid`); the
-# others come from measuring the model artifact offline (`profile MODEL`).
-LIVE_PROFILE_CODES = frozenset({"PROF013", "PROF014"})
-
-
-CAUSES: tuple[Cause, ...] = (
-    Cause(
-        key="event-loop-blocking",
-        title="Blocking model call on the event loop",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES, Category.FAILURES),
-        static=("SVC001", "SVC003"),
-        confirming=("LIVE001", "PROF013"),
-        long_term_fix="Keep `async def` routes free of CPU work: run the model in a thread or "
-        "process pool (or a dedicated inference server) and bound its concurrency.",
-        prevention=(
-            "alert on `python_asyncio_event_loop_lag_seconds` p99 > 50 ms for 5 min",
-            "regression test: /health p99 stays flat while /predict is under load "
-            "(`infermedic probe --checks blocking`)",
-            "CI: `infermedic audit --select SVC001,SVC003 --fail-on high`",
-        ),
-    ),
-    Cause(
-        key="serialized-inference",
-        title="Inference serialised behind one lock or worker",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES),
-        static=(),
-        confirming=("PROF014",),
-        corroborating=("LIVE002",),
-        long_term_fix="Remove the global lock (most estimators are safe to call concurrently) "
-        "or give each worker its own model copy; size the thread pool to the cores.",
-        prevention=(
-            "load test in CI: throughput at concurrency 4 ≥ 1.5× concurrency 1",
-            "alert on queue time (`Server-Timing` queue stage) p95 above budget",
-        ),
-        excluded_by=("LIVE001",),
-    ),
-    Cause(
-        key="model-load-per-request",
-        title="Model artifact loaded inside the request path",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES, Category.MEMORY),
-        static=("SVC002",),
-        confirming=(),
-        corroborating=("LIVE004", "LIVE012", "LIVE003"),
-        long_term_fix="Load the model once at start-up (lifespan handler) and keep it in app "
-        "state; make /ready wait for it.",
-        prevention=(
-            "CI: `infermedic audit --select SVC002`",
-            "alert on p50 latency above the model's offline inference time × 2",
-        ),
-    ),
-    Cause(
-        key="explainer-per-request",
-        title="Explainer built per request",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES, Category.MEMORY),
-        static=("XPL001",),
-        confirming=(),
-        corroborating=("LIVE004", "LIVE012"),
-        long_term_fix="Build the explainer once at start-up with a fixed background sample; "
-        "serve explanations from a separate, rate-limited endpoint or asynchronously.",
-        prevention=(
-            "CI: `infermedic audit --select XPL001`",
-            "separate latency SLO for `?explain=true` requests",
-        ),
-    ),
-    Cause(
-        key="blocking-prediction-log",
-        refines="event-loop-blocking",
-        title="Prediction log written synchronously in the request path",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES),
-        static=("SVC005",),
-        confirming=(),
-        corroborating=("LIVE001", "PROF013", "LIVE004", "LIVE012"),
-        long_term_fix="Log predictions through a bounded queue and a background writer "
-        "(`infermedic.instrument.PredictionLogger`), dropping and counting on overflow.",
-        prevention=(
-            "metric: `inference_prediction_log_dropped_total` and log-writer latency",
-            "regression test: a hanging log sink does not slow /predict",
-        ),
-    ),
-    Cause(
-        key="slow-dependency",
-        title="Slow upstream call without a timeout",
-        component="dependency",
-        categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
-        static=("SVC004",),
-        confirming=(),
-        corroborating=("LIVE004", "LIVE012", "LIVE011"),
-        long_term_fix="Give every outbound call a timeout, a pooled async client and a circuit "
-        "breaker with a fallback (cached or default features).",
-        prevention=(
-            "alert on the upstream stage's p99 (`inference_stage_duration_seconds`)",
-            "CI: `infermedic audit --select SVC004`",
-        ),
-    ),
-    Cause(
-        key="cold-start",
-        title="Cold start: traffic admitted before the model is warm",
-        component="infrastructure",
-        categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
-        static=("SVC010", "K8S002", "K8S003"),
-        confirming=("LIVE003",),
-        corroborating=("PROF004",),
-        long_term_fix="Run a warm-up prediction before /ready answers 200, and point the "
-        "readiness probe at it.",
-        prevention=(
-            "regression test: the first request after start is within 2× of steady state",
-            "alert on p99 latency in the first minute after a deploy",
-        ),
-    ),
-    Cause(
-        key="memory-leak",
-        title="Memory grows with traffic (leak)",
-        component="serving code",
-        categories=(Category.MEMORY,),
-        static=(),
-        confirming=("LIVE008", "PROF005"),
-        long_term_fix="Bound every per-request cache (`functools.lru_cache(maxsize=…)`, TTL "
-        "caches), and keep request data out of module-level state.",
-        prevention=(
-            "alert on `process_resident_memory_bytes` slope over 1 h",
-            "soak test: RSS flat after 10k identical requests",
-        ),
-    ),
-    Cause(
-        key="worker-oversubscription",
-        title="Too many workers or threads for the pod's CPU/memory",
-        component="infrastructure",
-        categories=(Category.MEMORY, Category.SLOW, Category.SPIKES),
-        static=("DKR002", "K8S001"),
-        confirming=("PROF003",),
-        long_term_fix="One server worker per pod; let the autoscaler add pods on CPU or "
-        "request rate; match BLAS/OpenMP threads to the CPU limit.",
-        prevention=("CI: `infermedic audit --select DKR002,K8S001`",),
-    ),
-    Cause(
-        key="missing-input-validation",
-        title="Malformed input reaches the model (no validation)",
-        component="serving code",
-        categories=(Category.FAILURES, Category.WRONG),
-        static=("SVC006",),
-        confirming=("LIVE005",),
-        long_term_fix="Validate the request body with a schema (pydantic model with types and "
-        "ranges) so bad input is a 422, never a 500.",
-        prevention=(
-            "contract test: missing field, wrong type, NaN, empty body → 4xx",
-            "alert on 5xx rate per route",
-        ),
-    ),
-    Cause(
-        key="errors-under-load",
-        title="Errors under concurrent load (resource exhaustion or races)",
-        component="infrastructure",
-        categories=(Category.FAILURES,),
-        static=(),
-        confirming=("LIVE011",),
-        long_term_fix="Bound concurrency (admission control), size pools to limits, and make "
-        "shared state thread-safe.",
-        prevention=("load test in CI at the expected peak rate; alert on 5xx rate",),
-    ),
-    Cause(
-        key="model-version-mismatch",
-        title="Serving a different model version than the one pinned",
-        component="model",
-        categories=(Category.WRONG, Category.ACCURACY),
-        static=("SVC007",),
-        confirming=("LIVE007",),
-        long_term_fix="Pin the model URI to a version or alias, expose it in "
-        "`inference_model_info`, and roll out with a version check.",
-        prevention=(
-            "alert when `inference_model_info` shows more than one version",
-            "deploy gate: `infermedic probe --expect-version`",
-        ),
-    ),
-    Cause(
-        key="nondeterministic-prediction",
-        title="Non-deterministic prediction for identical input",
-        component="model",
-        categories=(Category.WRONG,),
-        static=(),
-        confirming=("LIVE006", "PROF008"),
-        long_term_fix="Fix seeds, disable dropout (`model.eval()`), and avoid data-dependent "
-        "threading nondeterminism.",
-        prevention=("contract test: the same input twice gives the same output",),
-    ),
-    Cause(
-        key="preprocessing-skew",
-        title="Training/serving skew in preprocessing",
-        component="data",
-        categories=(Category.WRONG, Category.ACCURACY),
-        static=(),
-        confirming=("DRIFT002",),
-        long_term_fix="Serve the exact preprocessing artifact used in training (one saved "
-        "Pipeline) instead of a hand-written transform.",
-        prevention=(
-            "regression test: the served model's output on a golden sample equals the "
-            "training pipeline's",
-            "monitor the prediction distribution against the reference (DRIFT002)",
-        ),
-        # when the inputs moved too, input drift explains the prediction shift better
-        excluded_by=("DRIFT001", "DRIFT003", "DRIFT004", "DRIFT005", "DRIFT007"),
-    ),
-    Cause(
-        key="input-drift",
-        title="Input data drifted from the training distribution",
-        component="data",
-        categories=(Category.ACCURACY, Category.WRONG),
-        static=(),
-        confirming=("DRIFT001", "DRIFT003", "DRIFT004", "DRIFT005", "DRIFT007"),
-        long_term_fix="Retrain on recent data (or reweight), and add drift monitoring with an "
-        "alert per feature.",
-        prevention=(
-            "scheduled `infermedic drift` against the reference profile, alert on DRIFT001",
-            "track the upstream data contract (schema, ranges, categories)",
-        ),
-    ),
-    Cause(
-        key="slow-preprocessing",
-        title="Preprocessing or request decoding dominates the model call",
-        component="serving code",
-        categories=(Category.SLOW, Category.SPIKES),
-        static=(),
-        confirming=("PROF002",),
-        long_term_fix="Vectorise the named stage (whole columns in numpy, not per-row Python), "
-        "precompute what does not depend on the request, or move it out of the request path.",
-        prevention=(
-            "CI: `infermedic profile MODEL --quick --select PROF002 --fail-on medium`",
-            "a `Server-Timing` stage for preprocessing, with its own latency budget",
-        ),
-    ),
-    Cause(
-        key="slow-model-execution",
-        title="The model runs slower than it could (autograd, runtime, precision or GPU use)",
-        component="model",
-        categories=(Category.SLOW,),
-        static=(),
-        confirming=("PROF010", "PROF011", "PROF006", "PROF007"),
-        long_term_fix="Serve the measured faster form: `model.eval()` with "
-        "`torch.inference_mode()`, the ONNX Runtime or lower-precision model whose parity "
-        "was checked, or batched GPU calls.",
-        prevention=(
-            "keep a latency budget per model version; profile each candidate before release",
-        ),
-    ),
-    Cause(
-        key="gc-pauses",
-        title="Garbage-collection pauses inside model calls",
-        component="model",
-        categories=(Category.SPIKES,),
-        static=(),
-        confirming=("PROF009",),
-        long_term_fix="Allocate less per call (reuse buffers, avoid per-row objects), and "
-        "`gc.freeze()` after loading the model so its objects are not rescanned.",
-        prevention=("alert on p99/p50 ratio; track `python_gc_collections_total`",),
-    ),
-    Cause(
-        key="artifact-version-skew",
-        title="Model artifact loaded with other library versions than it was saved with",
-        component="model",
-        categories=(Category.WRONG, Category.ACCURACY, Category.FAILURES),
-        static=(),
-        confirming=("PROF012",),
-        long_term_fix="Pin the serving image to the versions recorded with the artifact "
-        "(MLmodel / requirements), or re-export the model with the serving versions.",
-        prevention=("CI: load the artifact in the serving image and fail on PROF012",),
-    ),
-    Cause(
-        key="schema-change",
-        title="Input schema changed",
-        component="data",
-        categories=(Category.WRONG, Category.ACCURACY, Category.FAILURES),
-        static=(),
-        confirming=("DRIFT006",),
-        long_term_fix="Version the input contract; validate it at the edge and in the logs.",
-        prevention=("schema check in the data pipeline; alert on DRIFT006",),
-    ),
-)
+    def judges(self, code: str) -> bool:
+        if code in self.underpowered:
+            return False
+        return self.judged is None or code in self.judged
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,18 +85,40 @@ class Hypothesis:
     findings: tuple[Finding, ...]
     sources: tuple[CheckKind, ...]  # independent checks whose findings support it
     reason: str
+    in_symptom: bool = True  # the cause explains a category the symptom routed to
+    stated: bool = True  # ... one the user's words name directly (not only implied)
+    # the measured findings behind it are all timing effects the host's noise could explain
+    noisy: bool = False
     rank_bonus: int = 0  # set when this cause refines another confirmed cause
 
     @property
+    def eligible_root(self) -> bool:
+        """Can name the root cause: confirmed, or suspected on static evidence (the pattern is
+        in the code). A lone measured timing effect that noise could explain is never named."""
+        if self.status is Status.CONFIRMED:
+            return True
+        return self.status is Status.SUSPECTED and CheckKind.AUDIT in self.sources
+
+    @property
     def score(self) -> tuple[int, ...]:
-        """Ranking: status, refinement, independent sources, measured then any severity."""
-        rank = {Status.CONFIRMED: 3, Status.SUSPECTED: 2, Status.NOT_TESTED: 1, Status.REFUTED: 0}
+        """Ranking: in-symptom, status, refinement, independent sources, measured severity."""
+        rank = {
+            Status.CONFIRMED: 4,
+            Status.SUSPECTED: 3,
+            Status.INCONCLUSIVE: 2,
+            Status.NOT_TESTED: 1,
+            Status.REFUTED: 0,
+        }
         measured = [f for f in self.findings if check_for_code(f.code).measured]
         worst_measured = max((int(f.severity) for f in measured), default=-1)
         worst_any = max((int(f.severity) for f in self.findings), default=-1)
         order = -[c.key for c in CAUSES].index(self.cause.key)
+        supported = self.status in (Status.CONFIRMED, Status.SUSPECTED)
         return (
+            int(self.in_symptom or not supported),
             rank[self.status],
+            int(self.stated),
+            int(self.eligible_root),
             self.rank_bonus,
             len(self.sources),
             worst_measured,
@@ -399,16 +130,28 @@ class Hypothesis:
 def evaluate(
     categories: Sequence[Category],
     findings_by_check: Mapping[CheckKind, Sequence[Finding]],
-    checks_run: Iterable[CheckKind],
+    coverage: Iterable[CheckKind] | Mapping[CheckKind, Coverage],
+    *,
+    stated: Sequence[Category] | None = None,
 ) -> list[Hypothesis]:
-    """Judge each cause of the routed categories; best-supported first."""
-    ran = set(checks_run)
+    """Judge every cause; the ones that explain the symptom's categories rank first (the
+    others are "also found" and name the root cause only when no in-symptom cause has
+    support). `coverage` maps each check that ran to what it could see; a plain iterable of
+    check kinds means they ran with full coverage on a quiet host."""
+    if isinstance(coverage, Mapping):
+        covered: dict[CheckKind, Coverage] = dict(coverage)
+    else:
+        covered = {kind: Coverage(kind=kind) for kind in coverage}
     findings = [f for fs in findings_by_check.values() for f in fs]
     all_codes = {f.code for f in findings}
+    wanted = set(categories)
+    named = set(stated if stated else categories)
     judged = [
-        _judge(cause, findings, ran, all_codes)
+        replace(
+            _judge(cause, findings, covered, all_codes, bool(wanted & set(cause.categories))),
+            stated=bool(named & set(cause.categories)),
+        )
         for cause in CAUSES
-        if any(c in categories for c in cause.categories)
     ]
     confirmed = {h.cause.key for h in judged if h.status is Status.CONFIRMED}
     judged = [
@@ -417,70 +160,177 @@ def evaluate(
         else h
         for h in judged
     ]
-    return sorted(judged, key=lambda h: h.score, reverse=True)
+    # Out-of-symptom causes with no support are noise in the report: keep only those that
+    # something was found for.
+    kept = [
+        h
+        for h in judged
+        if h.in_symptom or h.status in (Status.CONFIRMED, Status.SUSPECTED, Status.INCONCLUSIVE)
+    ]
+    return sorted(kept, key=lambda h: h.score, reverse=True)
+
+
+def _solid(finding: Finding, covered: Mapping[CheckKind, Coverage]) -> tuple[bool, str]:
+    """Whether one measured finding confirms on its own, and if not, why not."""
+    if finding.code not in TIMING_CODES:
+        return True, ""
+    effect = finding.effect
+    if effect is not None and effect.large:
+        return True, ""
+    check = covered.get(check_for_code(finding.code))
+    if check is not None and check.noisy:
+        return False, f"noisy host: {check.noisy}"
+    if effect is None:
+        return False, f"{finding.code} is a timing effect with no stated size"
+    return False, f"{finding.code}'s effect is below the stand-alone level ({effect.criterion()})"
 
 
 def _judge(
-    cause: Cause, findings: Sequence[Finding], ran: set[CheckKind], all_codes: set[str]
+    cause: Cause,
+    findings: Sequence[Finding],
+    covered: Mapping[CheckKind, Coverage],
+    all_codes: set[str],
+    in_symptom: bool,
 ) -> Hypothesis:
     support = tuple(f for f in findings if f.code in cause.codes)
     codes = {f.code for f in support}
     sources = tuple(k for k in CheckKind if any(check_for_code(f.code) is k for f in support))
-    found_static = codes & set(cause.static)
-    found_confirming = codes & set(cause.confirming)
-    found_corroborating = codes & set(cause.corroborating)
-    measured_ran = [k for k in cause.check_kinds() if k.measured and k in ran]
-    able = [k for k in cause.check_kinds() if k in ran]
+    found_static = sorted(codes & set(cause.static))
+    found_confirming = sorted(codes & set(cause.confirming))
+    found_corroborating = sorted(codes & set(cause.corroborating))
     excluded = sorted(set(cause.excluded_by) & all_codes)
+    measured = [f for f in support if check_for_code(f.code).measured]
+    independent = len(sources) >= 2 and bool(measured)
 
-    def judged(status: Status, reason: str) -> Hypothesis:
+    def judged(status: Status, reason: str, *, noisy: bool = False) -> Hypothesis:
         return Hypothesis(
-            cause=cause, status=status, findings=support, sources=sources, reason=reason
+            cause=cause,
+            status=status,
+            findings=support,
+            sources=sources,
+            reason=reason,
+            in_symptom=in_symptom,
+            noisy=noisy,
         )
 
     if excluded and (found_confirming or found_corroborating):
         return judged(Status.REFUTED, f"{', '.join(excluded)} explain(s) the evidence better")
-    if found_confirming:
-        what = ", ".join(sorted(found_confirming))
-        also = f" and corroborated by {', '.join(sorted(found_static))}" if found_static else ""
-        return judged(Status.CONFIRMED, f"measured ({what}){also}")
-    if found_static and found_corroborating:
-        return judged(
-            Status.CONFIRMED,
-            f"static {', '.join(sorted(found_static))} and measured "
-            f"{', '.join(sorted(found_corroborating))} agree",
-        )
-    if found_static:
-        if measured_ran:
+
+    if found_confirming or (found_static and found_corroborating):
+        what = ", ".join(found_confirming or found_corroborating)
+        static = f" and static {', '.join(found_static)}" if found_static else ""
+        if independent:
+            names = " + ".join(k.value for k in sources)
             return judged(
-                Status.SUSPECTED,
-                f"static {', '.join(sorted(found_static))}; the measured checks "
-                f"({', '.join(k.value for k in measured_ran)}) did not show its effect",
+                Status.CONFIRMED,
+                f"two independent sources agree ({names}): measured {what}{static}",
             )
+        confirming = [f for f in measured if f.code in cause.confirming]
+        verdicts = [_solid(f, covered) for f in confirming]
+        if any(ok for ok, _ in verdicts):
+            solid = sorted({f.code for f, (ok, _) in zip(confirming, verdicts, strict=True) if ok})
+            criteria = [
+                f.effect.criterion() for f in confirming if f.effect is not None and f.code in solid
+            ]
+            how = f"; criterion: {criteria[0]}" if criteria else ""
+            return judged(Status.CONFIRMED, f"measured ({', '.join(solid)}){static}{how}")
+        why = next((w for ok, w in verdicts if not ok and w), "")
+        noisy = any(w.startswith("noisy host") for _, w in verdicts)
         return judged(
             Status.SUSPECTED,
-            f"static {', '.join(sorted(found_static))}; not measured (give --url to measure)",
+            f"measured {what} from one source only, and {why}; a second independent check "
+            "(the audit, or --pid sampling) would confirm it",
+            noisy=noisy,
         )
-    if found_corroborating:
-        # A shared symptom alone: the cause-specific evidence decides, if its check ran.
-        shared = ", ".join(sorted(found_corroborating))
-        specific = (*cause.static, *cause.confirming)
-        deciders = {check_for_code(code) for code in specific}
-        if deciders and deciders <= ran:
+
+    # Which measured checks that cover this cause judged its specific codes.
+    specific = cause.confirming or cause.corroborating
+    deciders = [c for c in specific if check_for_code(c).measured]
+    judged_by = sorted(
+        {
+            check_for_code(c)
+            for c in deciders
+            if check_for_code(c) in covered and covered[check_for_code(c)].judges(c)
+        },
+        key=list(CheckKind).index,
+    )
+    weak = {
+        c: covered[check_for_code(c)].underpowered[c]
+        for c in deciders
+        if check_for_code(c) in covered and c in covered[check_for_code(c)].underpowered
+    }
+    untested = [c for c in deciders if c not in weak and not _judged(c, covered)]
+
+    if found_static:
+        static = ", ".join(found_static)
+        if judged_by:
+            looked = ", ".join(c for c in deciders if _judged(c, covered))
             return judged(
-                Status.REFUTED,
-                f"{shared} measured, but {', '.join(sorted(k.value for k in deciders))} found "
-                f"none of {', '.join(specific)}",
+                Status.SUSPECTED,
+                f"static {static}; the measured checks judged {looked} and did not see its "
+                "effect at this load (it may show at a higher rate or concurrency)",
             )
-        missing = ", ".join(_input_for(k) for k in CheckKind if k in deciders - ran)
+        if weak:
+            return judged(Status.SUSPECTED, f"static {static}; not measured: {_weak_text(weak)}")
+        return judged(
+            Status.SUSPECTED, f"static {static}; not measured ({_needs(untested, covered)})"
+        )
+
+    if found_corroborating:
+        # A shared symptom alone (a slow tail has many parents): the cause-specific evidence
+        # decides, and the audit's silence is no evidence against it.
+        shared = ", ".join(found_corroborating)
+        deciding = (*cause.static, *cause.confirming)
+        seen = [c for c in deciding if _judged(c, covered)]
+        if seen:
+            return judged(
+                Status.INCONCLUSIVE,
+                f"{shared} measured is consistent with it, but {', '.join(seen)} "
+                "(looked for) was not found; another cause may explain it",
+            )
         return judged(
             Status.NOT_TESTED,
-            f"{shared} measured is consistent with it; needs {missing} to tell",
+            f"{shared} measured is consistent with it; {_needs(list(deciding), covered)} to tell",
         )
-    if able:
-        return judged(Status.REFUTED, f"no evidence from {', '.join(k.value for k in able)}")
-    needs = ", ".join(_input_for(kind) for kind in cause.check_kinds())
-    return judged(Status.NOT_TESTED, f"needs {needs}")
+
+    if judged_by:
+        checked = [c for c in deciders if _judged(c, covered)]
+        quiet = all(covered[k].noisy is None for k in judged_by)
+        caveat = "" if quiet else " (on a busy host)"
+        return judged(
+            Status.REFUTED,
+            f"{', '.join(k.value for k in judged_by)} judged {', '.join(checked)} and found "
+            f"nothing{caveat}",
+        )
+    if weak:
+        return judged(Status.INCONCLUSIVE, _weak_text(weak))
+    needs = _needs(untested or list(cause.codes), covered)
+    if cause.static and CheckKind.AUDIT in covered:
+        needs = f"the audit found no {', '.join(cause.static)} (its silence is no proof); {needs}"
+    return judged(Status.NOT_TESTED, needs)
+
+
+def _judged(code: str, covered: Mapping[CheckKind, Coverage]) -> bool:
+    check = covered.get(check_for_code(code))
+    return check is not None and check.judges(code)
+
+
+def _weak_text(weak: Mapping[str, str]) -> str:
+    return "; ".join(f"{code} could not judge: {why}" for code, why in sorted(weak.items()))
+
+
+def _needs(codes: Sequence[str], covered: Mapping[CheckKind, Coverage]) -> str:
+    """What would test these codes: the input to give, or the phase that did not run."""
+    parts: list[str] = []
+    for kind in CheckKind:
+        mine = [c for c in codes if check_for_code(c) is kind]
+        if not mine:
+            continue
+        if kind in covered:
+            parts.append(f"{kind.value} ran but did not judge {', '.join(mine)}")
+        else:
+            parts.append(f"needs {_input_for(kind)}")
+    return "; ".join(dict.fromkeys(parts)) or "no check covers it"
 
 
 def _input_for(kind: CheckKind) -> str:
@@ -489,7 +339,7 @@ def _input_for(kind: CheckKind) -> str:
         CheckKind.PROBE: "--url URL",
         CheckKind.DRIFT: "--reference REF --current CUR",
         CheckKind.MODEL: "--model PATH",
-        CheckKind.PROFILE: "--url URL and --pid PID",
+        CheckKind.PROFILE: "--url URL, --pid PID and --input BODY",
     }[kind]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infermedic.diagnose.host import HostLoad
 from infermedic.diagnose.hypotheses import CheckKind, Hypothesis, Status
 from infermedic.diagnose.router import Route
 from infermedic.model import Finding, Notification, Plot, Report, Severity, Table
@@ -29,6 +31,7 @@ class CheckRun:
     reason: str = ""
     report: Report | None = None
     duration_s: float = 0.0
+    host: HostLoad | None = None  # how busy the host was while it ran
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -48,12 +51,70 @@ class Diagnosis:
 
     @property
     def root_cause(self) -> Hypothesis | None:
-        """The best-supported confirmed cause, else a suspected one (static evidence only)."""
+        """The best-supported cause that explains the symptom: confirmed, else suspected on
+        static evidence. A cause outside the symptom names the root only when no in-symptom
+        cause has any support; a lone measured effect the host's noise could explain never
+        does."""
+        eligible = [h for h in self.hypotheses if h.eligible_root]
+        supported_in_symptom = [
+            h
+            for h in self.hypotheses
+            if h.in_symptom and h.status in (Status.CONFIRMED, Status.SUSPECTED)
+        ]
         for status in (Status.CONFIRMED, Status.SUSPECTED):
-            for hypothesis in self.hypotheses:
+            for hypothesis in eligible:
+                if hypothesis.status is status and hypothesis.in_symptom:
+                    return hypothesis
+        if supported_in_symptom:
+            return None
+        for status in (Status.CONFIRMED, Status.SUSPECTED):
+            for hypothesis in eligible:
                 if hypothesis.status is status:
                     return hypothesis
         return None
+
+    @property
+    def failed_checks(self) -> tuple[CheckRun, ...]:
+        return tuple(c for c in self.checks if c.status is CheckStatus.FAILED)
+
+    def ordered_checks(self) -> tuple[CheckRun, ...]:
+        """Failed checks first (what the user must fix to get an answer), then the rest."""
+        order = {CheckStatus.FAILED: 0, CheckStatus.RAN: 1, CheckStatus.SKIPPED: 2}
+        return tuple(sorted(self.checks, key=lambda c: order[c.status]))
+
+    def verdict(self) -> str:
+        """One sentence: the answer, or why there is none, never a bare "healthy" beside
+        findings that say otherwise."""
+        root = self.root_cause
+        failed = self.failed_checks
+        failed_text = (
+            f" {len(failed)} check(s) failed ({', '.join(c.kind.value for c in failed)}), so "
+            "the causes they cover are not tested."
+            if failed
+            else ""
+        )
+        if root is not None:
+            return f"Root cause ({root.status.value}): {root.cause.title}.{failed_text}"
+        possible = [
+            h for h in self.hypotheses if h.status in (Status.SUSPECTED, Status.INCONCLUSIVE)
+        ]
+        notable = [f for f in self.findings if f.severity >= Severity.MEDIUM]
+        if failed:
+            return f"No root cause could be named.{failed_text}"
+        if possible:
+            names = "; ".join(f"{h.cause.title} ({h.reason})" for h in possible[:2])
+            return f"No root cause named: the only candidates are not established — {names}."
+        if notable:
+            codes = ", ".join(sorted({f.code for f in notable}))
+            return (
+                f"No root cause for the stated symptom; {len(notable)} finding(s) at medium or "
+                f"above ({codes}) are listed below but tie to no cause of this symptom."
+            )
+        return "No root cause found: the checks that ran saw nothing wrong."
+
+    @property
+    def noisy_checks(self) -> tuple[CheckRun, ...]:
+        return tuple(c for c in self.checks if c.host is not None and c.host.noisy)
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -110,6 +171,13 @@ class Diagnosis:
             "severity": self.severity.label,
             "categories": [{"key": c.value, "label": c.label} for c in self.route.categories],
             "routing": self.route.reason,
+            "stated": [c.value for c in self.route.stated],
+            "verdict": self.verdict(),
+            "host": [
+                {"check": c.kind.value, **c.host.to_dict(), "described": c.host.describe()}
+                for c in self.checks
+                if c.host is not None
+            ],
             "checks": [
                 {
                     "kind": c.kind.value,
@@ -119,13 +187,32 @@ class Diagnosis:
                     "duration_s": round(c.duration_s, 3),
                     "findings": len(c.findings),
                 }
-                for c in self.checks
+                for c in self.ordered_checks()
             ],
             "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
             "root_cause": _hypothesis_dict(root) if root is not None else None,
             "solution": _solution(root),
-            "prevention": list(root.cause.prevention) if root is not None else [],
+            "prevention": self.prevention(),
         }
+
+    def prevention(self) -> list[str]:
+        """The root cause's prevention items. A command that guards against the fault (an
+        `infermedic ... --select CODES` or `probe --checks blocking`) is kept only when this
+        run showed one of its codes, i.e. the guard would fail on today's code or service:
+        a regression test that passes on the broken version protects nothing."""
+        root = self.root_cause
+        if root is None:
+            return []
+        found = {f.code for f in self.findings}
+        kept: list[str] = []
+        for item in root.cause.prevention:
+            guarded = _guarded_codes(item)
+            if guarded is None:
+                kept.append(item)
+            elif guarded & found:
+                shown = ", ".join(sorted(guarded & found))
+                kept.append(f"{item} — checked: today's run found {shown}, so it fails now")
+        return kept
 
     def _hypotheses_table(self) -> Table:
         return Table(
@@ -134,9 +221,9 @@ class Diagnosis:
             columns=("cause", "component", "status", "evidence", "why"),
             rows=tuple(
                 (
-                    h.cause.title,
+                    h.cause.title if h.in_symptom else f"{h.cause.title} (also found)",
                     h.cause.component,
-                    h.status.value,
+                    h.status.value + (" (noisy host)" if h.noisy else ""),
                     ", ".join(sorted({f.code for f in h.findings})) or "-",
                     h.reason,
                 )
@@ -158,7 +245,7 @@ class Diagnosis:
                     round(c.duration_s, 2),
                     c.reason or "-",
                 )
-                for c in self.checks
+                for c in self.ordered_checks()
             ),
         )
 
@@ -170,6 +257,9 @@ def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
         "component": hypothesis.cause.component,
         "status": hypothesis.status.value,
         "reason": hypothesis.reason,
+        "in_symptom": hypothesis.in_symptom,
+        "stated": hypothesis.stated,
+        "noisy_host": hypothesis.noisy,
         "sources": [s.value for s in hypothesis.sources],
         "evidence": [
             {
@@ -191,3 +281,17 @@ def _solution(root: Hypothesis | None) -> dict[str, Any]:
         return {"immediate": [], "long_term": ""}
     fixes = list(dict.fromkeys(f.fix for f in root.findings if f.fix))
     return {"immediate": fixes, "long_term": root.cause.long_term_fix}
+
+
+def _guarded_codes(item: str) -> set[str] | None:
+    """The rule codes a prevention command would run, or None when it is not a command."""
+    if "infermedic" not in item:
+        return None
+    selected = re.search(r"--select\s+([A-Z0-9,]+)", item)
+    if selected:
+        return {c for c in selected.group(1).split(",") if c}
+    if "--checks blocking" in item:
+        return {"LIVE001"}
+    if "--expect-version" in item:
+        return {"LIVE007"}
+    return None

@@ -31,6 +31,7 @@ from infermedic.probe.protocols import ServiceMap, detect
 from infermedic.probe.report import build_report
 from infermedic.probe.rules import RULES
 from infermedic.probe.rules.base import MeasuredRule
+from infermedic.probe.rules.coverage import unjudged_reason
 from infermedic.rules import Registry
 
 ProgressCallback = Callable[[str, float], None]  # (what is running, fraction done 0..1)
@@ -142,7 +143,7 @@ async def _probe(
             tell("judging", 1.0)
     finally:
         await client.aclose()
-    findings = _evaluate(ctx)
+    findings, judged = _evaluate(ctx)
     if stop.is_set():
         ctx.notifications.append(
             Notification(
@@ -155,7 +156,7 @@ async def _probe(
         findings,
         started_at=started_at,
         duration_s=time.perf_counter() - started,
-        rules_run=tuple(r.code for r in _selected_rules(plan)),
+        rules_run=judged,
     )
 
 
@@ -330,9 +331,24 @@ def _selected_rules(plan: ProbePlan) -> list[type[MeasuredRule]]:
     return [r for r in chosen if r.code not in dropped and issubclass(r, MeasuredRule)]
 
 
-def _evaluate(ctx: ProbeContext) -> list[Finding]:
+def _evaluate(ctx: ProbeContext) -> tuple[list[Finding], tuple[str, ...]]:
+    """The findings of the selected rules, and the codes of those that had the measurements
+    to judge (`rules_run`). A rule without them is a notification, never a silent pass."""
     findings: list[Finding] = []
+    judged: list[str] = []
     for rule in _selected_rules(ctx.plan):
+        reason = unjudged_reason(rule.code, ctx)
+        if reason is not None:
+            ctx.notifications.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=rule.code,
+                    message=f"{rule.code} not judged: {reason}",
+                    underpowered=True,
+                )
+            )
+            continue
+        judged.append(rule.code)
         try:
             found = rule().evaluate(ctx)
             findings.extend(found)
@@ -343,6 +359,7 @@ def _evaluate(ctx: ProbeContext) -> list[Finding]:
                     level=NotificationLevel.ERROR,
                     rule=rule.code,
                     message=f"rule {rule.code} crashed: {type(exc).__name__}: {exc}",
+                    underpowered=True,
                 )
             )
-    return findings
+    return findings, tuple(judged)

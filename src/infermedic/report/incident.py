@@ -50,11 +50,12 @@ def model_summary(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     contract = probe.get("contract", {})
     if isinstance(contract, Mapping):
         rows.extend(
-            (key.replace("_", " "), str(contract[key]))
-            for key in ("model_version", "expected_version")
-            if contract.get(key)
+            (f"model version ({entry.get('source')})", str(entry["version"]))
+            for entry in contract.get("model_versions", []) or []
+            if isinstance(entry, Mapping) and entry.get("version")
         )
-    stages = probe.get("server_timing") or probe.get("stages")
+    load = probe.get("load", {})
+    stages = load.get("server_timing") if isinstance(load, Mapping) else None
     if isinstance(stages, Mapping):
         rows.extend(_stage_row(stage, value) for stage, value in stages.items())
     return rows
@@ -62,7 +63,7 @@ def model_summary(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _stage_row(stage: str, value: Any) -> tuple[str, str]:
     if isinstance(value, Mapping):
-        return (f"server stage `{stage}` p50", f"{format_cell(value.get('p50_ms'))} ms")
+        return (f"server stage `{stage}` mean", f"{format_cell(value.get('mean_ms'))} ms")
     return (f"server stage `{stage}`", f"{format_cell(value)} ms")
 
 
@@ -88,6 +89,8 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
     root = d.get("root_cause")
     yield f"# Incident diagnosis: {escape_md(d['symptom'] or 'no symptom given')}"
     yield ""
+    yield f"**{escape_md(d.get('verdict', ''))}**"
+    yield ""
     yield "## Issue summary"
     yield ""
     yield f"- **Symptom:** {escape_md(d['symptom'] or '(none: every check the inputs allow)')}"
@@ -99,7 +102,10 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
     if root:
         yield f"- **Root cause:** {root['title']} ({root['component']}) — {root['status']}"
     else:
-        yield "- **Root cause:** none found — every hypothesis tested was refuted"
+        yield "- **Root cause:** none named (see the verdict above and the analysis below)"
+    for host in d.get("host", []):
+        if host.get("noisy"):
+            yield f"- **Busy host during {host['check']}:** {escape_md(host['noisy'])}"
     if data.get("duration_s") is not None:
         yield f"- **Diagnosis took:** {data['duration_s']:.1f} s"
     yield ""
@@ -107,9 +113,9 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
     yield ""
     rows = [
         (
-            h["title"],
+            h["title"] + ("" if h.get("in_symptom", True) else " (also found)"),
             h["component"],
-            h["status"],
+            h["status"] + (" (noisy host)" if h.get("noisy_host") else ""),
             ", ".join(sorted({e["code"] for e in h["evidence"]})) or "-",
             h["reason"],
         )
@@ -166,13 +172,13 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
             for evidence in finding["evidence"]:
                 yield f"    - `{_code(evidence['action'])}` → {escape_md(evidence['observed'])}"
     else:
-        yield "No root cause found: the checks that ran refuted every hypothesis for this symptom."
-        untested = [h for h in d["hypotheses"] if h["status"] == "not tested"]
+        yield escape_md(d.get("verdict", "No root cause named."))
+        untested = [h for h in d["hypotheses"] if h["status"] in ("not tested", "inconclusive")]
         if untested:
             yield ""
-            yield "Not tested (and what would test them):"
+            yield "Not tested or inconclusive (and what would test them):"
             for h in untested:
-                yield f"- {h['title']}: {escape_md(h['reason'])}"
+                yield f"- {h['title']} ({h['status']}): {escape_md(h['reason'])}"
     yield ""
     yield "## Solution"
     yield ""
@@ -246,7 +252,8 @@ def incident_preamble_html(data: Mapping[str, Any]) -> str:
     """The incident summary, root cause, solution and prevention as HTML, for the page top."""
     d = data["measurements"]["diagnosis"]
     root = d.get("root_cause")
-    parts = ["<h2>Issue summary</h2><ul>"]
+    parts = [f"<p class='verdict'><strong>{escape(d.get('verdict', ''))}</strong></p>"]
+    parts.append("<h2>Issue summary</h2><ul>")
     parts.append(f"<li><strong>Symptom:</strong> {escape(d['symptom'] or '(none)')}</li>")
     parts.append(f"<li><strong>Severity:</strong> {escape(d['severity'])}</li>")
     parts.append(
@@ -260,7 +267,12 @@ def incident_preamble_html(data: Mapping[str, Any]) -> str:
             f"({escape(root['component'])}) — {escape(root['status'])}</li>"
         )
     else:
-        parts.append("<li><strong>Root cause:</strong> none found</li>")
+        parts.append("<li><strong>Root cause:</strong> none named</li>")
+    parts.extend(
+        f"<li><strong>Busy host during {escape(h['check'])}:</strong> {escape(h['noisy'])}</li>"
+        for h in d.get("host", [])
+        if h.get("noisy")
+    )
     parts.append("</ul>")
     latency = latency_summary(data)
     if latency:
@@ -289,7 +301,12 @@ def incident_preamble_html(data: Mapping[str, Any]) -> str:
             parts.append("</ul></li>")
         parts.append("</ul>")
     else:
-        parts.append("<p>No root cause found: every hypothesis tested was refuted.</p>")
+        parts.append(f"<p>{escape(d.get('verdict', 'No root cause named.'))}</p>")
+        failed = [c for c in d.get("checks", []) if c.get("status") == "failed"]
+        parts.extend(
+            f"<p class='failed'>Failed: {escape(c['kind'])}: {escape(c['reason'])}</p>"
+            for c in failed
+        )
     solution = d["solution"]
     parts.append("<h2>Solution</h2>")
     if solution["immediate"]:

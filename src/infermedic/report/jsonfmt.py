@@ -8,7 +8,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from infermedic._version import __version__
-from infermedic.model import Evidence, Finding, Location, Notification, Plot, Report, Table
+from infermedic.model import (
+    Effect,
+    Evidence,
+    EvidenceKind,
+    Finding,
+    Location,
+    Notification,
+    NotificationLevel,
+    Plot,
+    Report,
+    Series,
+    Severity,
+    Table,
+)
 
 SCHEMA_VERSION = 1
 
@@ -88,6 +101,20 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "risk": finding.risk,
         "fix": finding.fix,
         "fingerprint": finding.fingerprint,
+        "effect": effect_to_dict(finding.effect) if finding.effect is not None else None,
+    }
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    return {
+        "statistic": effect.statistic,
+        "value": _number(effect.value),
+        "interval": clean(list(effect.interval)) if effect.interval is not None else None,
+        "threshold": _number(effect.threshold),
+        "strong": _number(effect.strong),
+        "unit": effect.unit,
+        "large": effect.large,
+        "criterion": effect.criterion(),
     }
 
 
@@ -97,6 +124,7 @@ def notification_to_dict(notification: Notification) -> dict[str, Any]:
         "message": notification.message,
         "path": notification.path,
         "rule": notification.rule,
+        "underpowered": notification.underpowered,
     }
 
 
@@ -144,3 +172,95 @@ def _number(value: float | None) -> float | None:
     if value is None or math.isnan(value) or math.isinf(value):
         return None
     return value
+
+
+def report_from_dict(data: Mapping[str, Any]) -> Report:
+    """The inverse of `to_dict`: a saved report read back (for replaying a diagnosis). Values
+    JSON cannot hold (NaN, inf) come back as None; everything else round-trips."""
+    return Report(
+        tool=str(data["tool"]["command"]),
+        findings=tuple(finding_from_dict(f) for f in data.get("findings", [])),
+        notifications=tuple(
+            Notification(
+                level=NotificationLevel(n["level"]),
+                message=str(n["message"]),
+                path=n.get("path"),
+                rule=n.get("rule"),
+                underpowered=bool(n.get("underpowered", False)),
+            )
+            for n in data.get("notifications", [])
+        ),
+        rules_run=tuple(data.get("rules_run", [])),
+        inputs=tuple(data.get("inputs", [])),
+        tables=tuple(
+            Table(
+                key=t.get("key", ""),
+                title=t["title"],
+                columns=tuple(t["columns"]),
+                rows=tuple(tuple(row) for row in t["rows"]),
+            )
+            for t in data.get("tables", [])
+        ),
+        plots=tuple(
+            Plot(
+                key=p.get("key", ""),
+                title=p["title"],
+                kind=p["kind"],
+                x_label=p["x_label"],
+                y_label=p["y_label"],
+                series=tuple(
+                    Series(
+                        name=s["name"],
+                        x=tuple(s["x"]),
+                        y=tuple(float("nan") if v is None else v for v in s["y"]),
+                    )
+                    for s in p["series"]
+                ),
+            )
+            for p in data.get("plots", [])
+        ),
+        measurements=dict(data.get("measurements", {})),
+        started_at=data.get("started_at"),
+        duration_s=data.get("duration_s"),
+    )
+
+
+def finding_from_dict(data: Mapping[str, Any]) -> Finding:
+    effect = data.get("effect")
+    location = data.get("location", {})
+    return Finding(
+        code=str(data["code"]),
+        name=str(data["name"]),
+        severity=Severity.parse(str(data["severity"])),
+        message=str(data["message"]),
+        location=Location(**{k: location.get(k) for k in Location.__slots__}),
+        evidence=tuple(
+            Evidence(
+                kind=EvidenceKind(e["kind"]),
+                action=str(e["action"]),
+                observed=str(e["observed"]),
+                values=dict(e.get("values") or {}),
+                at=e.get("at"),
+            )
+            for e in data.get("evidence", [])
+        ),
+        risk=str(data.get("risk", "")),
+        fix=str(data.get("fix", "")),
+        checklist=tuple(data.get("checklist", [])),
+        effect=None
+        if not effect
+        else Effect(
+            statistic=str(effect["statistic"]),
+            value=_float(effect.get("value"), math.nan),
+            threshold=_float(effect.get("threshold"), math.nan),
+            strong=_float(effect.get("strong"), math.inf),
+            unit=str(effect.get("unit", "×")),
+            interval=tuple(effect["interval"]) if effect.get("interval") else None,
+        ),
+    )
+
+
+def _float(value: Any, missing: float) -> float:
+    """A saved number; None (how JSON holds NaN and inf) reads back as `missing`: NaN for a
+    measured value, inf for a stand-alone level that is never reached."""
+    return missing if value is None else float(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,14 +21,19 @@ SEVERITY_STYLE = {
 }
 
 
-def render_terminal(data: Mapping[str, Any], *, color: bool = False, width: int = 110) -> str:
-    """Render the JSON contract dict for a terminal; `color=False` gives plain text."""
+def render_terminal(
+    data: Mapping[str, Any], *, color: bool = False, width: int | None = None
+) -> str:
+    """Render the JSON contract dict for a terminal; `color=False` gives plain text. The width
+    is the real terminal's on a TTY (rich measures it), 110 columns otherwise."""
     buffer = io.StringIO()
+    if width is None and color:
+        width = shutil.get_terminal_size((110, 24)).columns
     console = Console(
         file=buffer,
         force_terminal=color,
         no_color=not color,
-        width=width,
+        width=width or 110,
         highlight=False,
         emoji=False,
     )
@@ -36,6 +42,9 @@ def render_terminal(data: Mapping[str, Any], *, color: bool = False, width: int 
         Text(f"infermedic {tool['command']} · {tool['version']}", style="bold"),
         Text(" · ".join(data.get("inputs", [])), style="dim"),
     )
+    diagnosis = data.get("measurements", {}).get("diagnosis")
+    if isinstance(diagnosis, Mapping):
+        _print_diagnosis_headline(console, diagnosis)
     for table in data.get("tables", []):
         _print_table(console, table)
     findings = data.get("findings", [])
@@ -53,8 +62,39 @@ def render_terminal(data: Mapping[str, Any], *, color: bool = False, width: int 
             prefix = f"[{note['level']}] " + (f"{where}: " if where else "")
             console.print(Text(prefix + note["message"]), soft_wrap=False)
     console.print()
+    if isinstance(diagnosis, Mapping):
+        console.print(Text(str(diagnosis.get("verdict", "")), style="bold"))
     console.print(Text(_summary_line(data), style="bold"))
     return buffer.getvalue()
+
+
+def _print_diagnosis_headline(console: Console, d: Mapping[str, Any]) -> None:
+    """The answer first: verdict, root cause with its status, why, top evidence, the fix,
+    failed checks, and what was not tested with the input that would test it."""
+    console.print()
+    console.print(Text(str(d.get("verdict", "")), style="bold"))
+    root = d.get("root_cause")
+    if isinstance(root, Mapping):
+        console.print(Text(f"  why: {root['reason']}"))
+        for finding in list(root.get("evidence", []))[:3]:
+            where = describe_location(finding["location"])
+            console.print(Text(f"  evidence: {finding['code']} at {where}: {finding['message']}"))
+        fixes = d.get("solution", {}).get("immediate", [])
+        if fixes:
+            console.print(Text(f"  fix: {fixes[0]}", style="green"))
+    for check in d.get("checks", []):
+        if check.get("status") == "failed":
+            console.print(Text(f"  FAILED {check['kind']}: {check['reason']}", style="red"))
+    untested = [
+        h for h in d.get("hypotheses", []) if h.get("status") in ("not tested", "inconclusive")
+    ]
+    for h in untested[:4]:
+        console.print(Text(f"  {h['status']}: {h['title']} — {h['reason']}", style="dim"))
+    for host in d.get("host", []):
+        if host.get("noisy"):
+            console.print(
+                Text(f"  busy host during {host['check']}: {host['noisy']}", style="yellow")
+            )
 
 
 def _print_table(console: Console, table: Mapping[str, Any]) -> None:

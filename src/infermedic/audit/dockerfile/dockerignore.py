@@ -8,6 +8,7 @@ slash matches at any depth in git, only at the context root in Docker).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -39,13 +40,18 @@ class DockerIgnore:
         return cls(tuple(patterns))
 
     @classmethod
-    def for_context(cls, context: Path, dockerfile: Path) -> DockerIgnore:
+    def for_context(
+        cls, context: Path, dockerfile: Path, *, allowed: Callable[[Path], bool] | None = None
+    ) -> DockerIgnore:
         """BuildKit reads `<Dockerfile>.dockerignore` beside the Dockerfile first, then the
-        context's `.dockerignore`."""
+        context's `.dockerignore`. A candidate `allowed` refuses (a link out of the audited
+        tree, which discovery already reported) is not read."""
         for candidate in (
             dockerfile.with_name(dockerfile.name + ".dockerignore"),
             context / ".dockerignore",
         ):
+            if allowed is not None and candidate.exists() and not allowed(candidate):
+                continue
             try:
                 return cls.parse(candidate.read_text(encoding="utf-8", errors="replace"))
             except OSError:

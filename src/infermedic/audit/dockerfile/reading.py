@@ -111,7 +111,7 @@ def context_model_files(
     context_rel = PurePosixPath(dockerfile.relpath).parent.as_posix()
     context_rel = "" if context_rel == "." else context_rel + "/"
     cleaned = PurePosixPath("/" + source).as_posix().lstrip("/").rstrip("/")
-    ignore = DockerIgnore.for_context(context, dockerfile.path)
+    ignore = DockerIgnore.for_context(context, dockerfile.path, allowed=project.contains)
     if project.tracked_files is not None:
         candidates = [
             t[len(context_rel) :] for t in project.tracked_files if t.startswith(context_rel)
@@ -119,7 +119,10 @@ def context_model_files(
     else:
         candidates = list(_walk(str(context)))
     prefix = "" if cleaned in ("", ".") else cleaned + "/"
-    exists = (context / cleaned).exists() if cleaned not in ("", ".") else True
+    # A source outside the context (`../x`, or a link out of the tree) is not looked at:
+    # Docker refuses it too.
+    target = context / cleaned
+    exists = project.contains(target) and target.exists() if cleaned not in ("", ".") else True
     found = sorted(
         c
         for c in candidates

@@ -119,18 +119,61 @@ class FileContext:
 
 
 def dotted(node: ast.expr) -> str:
-    """The source-like dotted text of a name/attribute/call chain (`self.model.predict`)."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{dotted(node.value)}.{node.attr}"
-    if isinstance(node, ast.Call):
-        return f"{dotted(node.func)}()"
-    if isinstance(node, ast.Subscript):
-        key = node.slice
-        inner = repr(key.value) if isinstance(key, ast.Constant) else "…"
-        return f"{dotted(node.value)}[{inner}]"
-    return "…"
+    """The source-like dotted text of a name/attribute/call chain (`self.model.predict`).
+
+    A loop, not recursion: a 350-deep `a.b.c...` chain must not hit the recursion limit.
+    """
+    parts: list[str] = []
+    current: ast.expr = node
+    while True:
+        if isinstance(current, ast.Name):
+            parts.append(current.id)
+            break
+        if isinstance(current, ast.Attribute):
+            parts.append(f".{current.attr}")
+            current = current.value
+        elif isinstance(current, ast.Call):
+            parts.append("()")
+            current = current.func
+        elif isinstance(current, ast.Subscript):
+            key = current.slice
+            parts.append(f"[{repr(key.value) if isinstance(key, ast.Constant) else '…'}]")
+            current = current.value
+        else:
+            parts.append("…")
+            break
+    return "".join(reversed(parts))
+
+
+# `ast.unparse` recurses several frames per level; deeper expressions are shown shortened.
+UNPARSE_DEPTH = 100
+UNPARSE_CHARS = 160
+
+
+def nesting_depth(node: ast.AST, stop: int | None = None) -> int:
+    """How deep the tree under `node` goes (1 for a leaf), counted without recursion; stops
+    counting once past `stop`."""
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        if level > deepest:
+            deepest = level
+            if stop is not None and deepest > stop:
+                return deepest
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
+def unparse(node: ast.AST) -> str:
+    """`ast.unparse`, safe on any depth: a deeply nested expression is shown as its dotted
+    chain (or `…`), shortened, instead of raising `RecursionError`."""
+    if nesting_depth(node, stop=UNPARSE_DEPTH) <= UNPARSE_DEPTH:
+        return ast.unparse(node)
+    text = dotted(node) if isinstance(node, ast.expr) else "…"
+    if len(text) > UNPARSE_CHARS:
+        text = f"{text[: UNPARSE_CHARS // 2]}…{text[-UNPARSE_CHARS // 2 :]}"
+    return text
 
 
 def call_text(node: ast.Call) -> str:

@@ -4,11 +4,13 @@ then hand every recorded node to the rules that asked for its type."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from infermedic.audit.project import SourceFile
-from infermedic.audit.python.context import FileContext
+from infermedic.audit.python.context import FileContext, nesting_depth
 from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import ModuleInfo, Walker
@@ -17,6 +19,13 @@ from infermedic.model import Finding, Notification, NotificationLevel
 from infermedic.settings import Settings
 
 ProgressCallback = Callable[[int, int, str], None]
+
+# Code nested deeper than this (a generated 5,000-term expression) is not analysed, with a
+# note. Up to it, the walk and the rules run with the recursion limit raised to
+# RECURSION_LIMIT: the walk recurses about twice per level, and in Python 3.11+ a call from
+# Python to Python uses no C stack, so the raised limit cannot overflow it.
+MAX_NESTING = 1_000
+RECURSION_LIMIT = 4 * MAX_NESTING + 2_000
 
 
 @dataclass(kw_only=True)
@@ -27,6 +36,7 @@ class PythonRun:
     findings: list[Finding] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    failed_rules: set[str] = field(default_factory=set)  # rules that raised: the run is partial
 
 
 def parse_file(source: SourceFile) -> tuple[FileContext | None, Notification | None]:
@@ -38,7 +48,7 @@ def parse_file(source: SourceFile) -> tuple[FileContext | None, Notification | N
     if b"\0" in data:
         return None, _note(source, "skipped: binary content (NUL bytes) in a .py file")
     try:
-        return FileContext.parse(source.relpath, data), None
+        ctx = FileContext.parse(source.relpath, data)
     except SyntaxError as exc:
         where = f" at line {exc.lineno}" if exc.lineno else ""
         return None, _note(source, f"cannot parse: {exc.msg}{where}")
@@ -46,6 +56,23 @@ def parse_file(source: SourceFile) -> tuple[FileContext | None, Notification | N
         return None, _note(source, f"cannot decode: {exc}")
     except (ValueError, RecursionError, MemoryError) as exc:
         return None, _note(source, f"cannot parse: {type(exc).__name__}: {exc}")
+    depth = nesting_depth(ctx.tree, stop=MAX_NESTING)
+    if depth > MAX_NESTING:
+        return None, _note(
+            source, f"cannot analyse: code nested more than {MAX_NESTING:,} levels deep"
+        )
+    return ctx, None
+
+
+@contextmanager
+def recursion_headroom(limit: int = RECURSION_LIMIT) -> Iterator[None]:
+    """Raise the recursion limit to `limit` (never lower it) for the block, then restore it."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _note(source: SourceFile, message: str) -> Notification:
@@ -58,7 +85,12 @@ def run_python(
     settings: Settings,
     progress: ProgressCallback | None = None,
 ) -> PythonRun:
-    """Parse and walk `files`, build the index, run `rules`; failures become notifications."""
+    """Parse and walk `files`, build the index, run `rules`; failures become notifications,
+    and a rule that raised is named in `failed_rules`.
+
+    Parsing runs under the default recursion limit (the C parser scales its own guard from
+    it); the walk and the rules, pure Python, under `recursion_headroom`.
+    """
     dispatch: dict[type[ast.AST], list[PythonRule]] = {}
     for rule in rules:
         for node_type in rule.node_types:
@@ -74,12 +106,25 @@ def run_python(
             notes.append(note)
         if ctx is not None:
             try:
-                modules.append(Walker(ctx, wanted).run())
+                with recursion_headroom():
+                    modules.append(Walker(ctx, wanted).run())
                 texts[source.relpath] = "\n".join(ctx.lines)
             except RecursionError:
                 notes.append(_note(source, "cannot analyse: nesting too deep"))
         if progress is not None:
             progress(done, total, source.relpath)
+    with recursion_headroom():
+        return _run_rules(modules, dispatch, rules, settings, notes, texts)
+
+
+def _run_rules(
+    modules: list[ModuleInfo],
+    dispatch: dict[type[ast.AST], list[PythonRule]],
+    rules: Sequence[PythonRule],
+    settings: Settings,
+    notes: list[Notification],
+    texts: dict[str, str],
+) -> PythonRun:
     index = PythonIndex(modules)
     result = PythonRun(index=index, notifications=notes, texts=texts)
     scope = Scope(index, settings)
@@ -100,6 +145,7 @@ def run_python(
                     raise  # a badly typed rule option stops the run as a config error
                 except Exception as exc:  # noqa: BLE001 - one rule must not end the run
                     key = (rule.code, module.ctx.relpath)
+                    result.failed_rules.add(rule.code)
                     if key not in broken:
                         broken.add(key)
                         line = getattr(node, "lineno", "?")
@@ -118,6 +164,7 @@ def run_python(
         except ConfigError:
             raise
         except Exception as exc:  # noqa: BLE001
+            result.failed_rules.add(rule.code)
             result.notifications.append(
                 Notification(
                     level=NotificationLevel.ERROR,

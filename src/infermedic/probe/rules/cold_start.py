@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
-from infermedic.model import Finding, Severity
+from infermedic.model import Effect, Finding, Severity
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.rules.base import MeasuredRule, measurement
 
@@ -94,4 +95,12 @@ class ColdStart(MeasuredRule):
         )
         if ready is not None:
             evidence.insert(0, ready.evidence(ctx.redact))
-        return [self.finding(ctx.predict_location(), message, evidence=evidence)]
+        # A busy host makes single requests a few times slower, never tens of times:
+        # twenty times steady state stands alone.
+        effect = Effect(
+            statistic="slowest first request / steady-state median",
+            value=slowest / steady if steady > 0 else math.inf,
+            threshold=limits.cold_start_ratio,
+            strong=max(20.0, 4 * limits.cold_start_ratio),
+        )
+        return [self.finding(ctx.predict_location(), message, evidence=evidence, effect=effect)]

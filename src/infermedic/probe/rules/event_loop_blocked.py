@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infermedic.model import Finding, Notification, NotificationLevel, Severity
+from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.rules.base import (
     MeasuredRule,
@@ -72,6 +72,7 @@ class EventLoopBlocked(MeasuredRule):
                     level=NotificationLevel.NOTE,
                     rule=self.code,
                     message="too few health-canary samples to judge event-loop blocking",
+                    underpowered=True,
                 )
             )
             return []
@@ -117,6 +118,21 @@ class EventLoopBlocked(MeasuredRule):
             f"own p99 ({predict_tail:.1f} ms): the cheap request queues behind predictions, so "
             "the prediction blocks the event loop"
         )
+        # The statistic that separates a blocked loop from contention: the canary's median
+        # against the predictions'. Noise on the host slows both alike, so it cannot lift the
+        # ratio; only queueing behind predictions brings a cheap request to a prediction's
+        # time, which is why reaching 1 stands alone.
+        effect = Effect(
+            statistic="health canary median under load / predictions' median",
+            value=loaded_median / predict_median if predict_median > 0 else 0.0,
+            threshold=limits.blocking_predict_ratio,
+            strong=1.0,
+        )
         return [
-            self.finding(ctx.predict_location(), message, evidence=blocking_evidence(ctx, blocking))
+            self.finding(
+                ctx.predict_location(),
+                message,
+                evidence=blocking_evidence(ctx, blocking),
+                effect=effect,
+            )
         ]

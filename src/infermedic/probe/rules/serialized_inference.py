@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from infermedic.model import Finding, Notification, NotificationLevel, Severity
+import math
+
+from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.rules.base import (
     MeasuredRule,
@@ -68,6 +70,7 @@ class SerializedInference(MeasuredRule):
                         f"predict takes {single.mean_ms:.1f} ms at concurrency 1, under "
                         f"{limits.serial_min_service_ms:g} ms: too fast to judge serialization"
                     ),
+                    underpowered=True,
                 )
             )
             return []
@@ -81,6 +84,19 @@ class SerializedInference(MeasuredRule):
             f"{single.mean_ms:.1f} → {concurrent.mean_ms:.1f} ms and the health endpoint stayed "
             "fast: predictions are serialized"
         )
+        # Latency growing with concurrency is what a busy host does to any CPU-bound model
+        # too, so this effect never stands alone: it corroborates a lock seen in the stacks.
+        effect = Effect(
+            statistic="mean latency at concurrency N / (N × mean at 1)",
+            value=concurrent.mean_ms / (concurrent.concurrency * single.mean_ms),
+            threshold=0.6,
+            strong=math.inf,
+        )
         return [
-            self.finding(ctx.predict_location(), message, evidence=blocking_evidence(ctx, blocking))
+            self.finding(
+                ctx.predict_location(),
+                message,
+                evidence=blocking_evidence(ctx, blocking),
+                effect=effect,
+            )
         ]

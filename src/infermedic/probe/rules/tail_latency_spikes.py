@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from infermedic.model import Finding, Notification, NotificationLevel, Severity
+import math
+
+from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.rules.base import MeasuredRule, latency_text, measurement
 
@@ -57,6 +59,7 @@ class TailLatencySpikes(MeasuredRule):
                     rule=self.code,
                     message=f"{hist.count} load requests are too few for a p99 (need "
                     f"{MIN_P99_SAMPLES}); raise --rate or --duration",
+                    underpowered=True,
                 )
             )
             return []
@@ -76,4 +79,11 @@ class TailLatencySpikes(MeasuredRule):
             latency_text(hist),
             **hist.summary(),
         )
-        return [self.finding(ctx.predict_location(), message, evidence=[evidence])]
+        # A busy host alone stretches the tail, so the ratio never stands alone.
+        effect = Effect(
+            statistic="p99 / p50 latency",
+            value=p99 / p50 if p50 > 0 else math.inf,
+            threshold=limits.tail_ratio,
+            strong=math.inf,
+        )
+        return [self.finding(ctx.predict_location(), message, evidence=[evidence], effect=effect)]

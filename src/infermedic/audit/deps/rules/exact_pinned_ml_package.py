@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import posixpath
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
@@ -14,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 from infermedic.audit.deps.parsing import DeclaredRequirement, DependencyFile, parse_dependency_file
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule
 from infermedic.errors import ConfigError
-from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
+from infermedic.model import Evidence, EvidenceKind, Finding, Location, NotificationLevel, Severity
 
 DEFAULT_PACKAGES = (
     "torch", "torchvision", "torchaudio", "tensorflow", "tensorflow-cpu", "tensorflow-gpu",
@@ -77,7 +78,9 @@ class ExactPinnedMlPackage(ProjectRule):
     def check(self, project: AuditProject) -> Iterator[Finding]:
         watched = _packages(project.settings.options_for_rule(self.code))
         files = list(_dependency_files(project))
-        constrained = {target for f in files for kind, target in f.includes if kind == "-c"}
+        constrained = {
+            posixpath.normpath(target) for f in files for kind, target in f.includes if kind == "-c"
+        }
         for dependency_file in files:
             if dependency_file.lock_reason is not None or dependency_file.relpath in constrained:
                 continue
@@ -141,9 +144,19 @@ def _dependency_files(project: AuditProject) -> Iterator[DependencyFile]:
             continue
         yield parsed
         # Follow `-r`/`-c` includes the discovery did not list (`base.in`, `requirements/*.txt`).
-        for _, target in parsed.includes:
+        for kind, written in parsed.includes:
+            target = posixpath.normpath(written)  # `svc/../common/base.txt` is in the tree
             target_path = project.root / target
-            if target not in seen and ".." not in target.split("/") and target_path.is_file():
+            if target in seen:
+                continue
+            if target.startswith("../") or target == ".." or not project.contains(target_path):
+                project.notify(
+                    f"`{kind} {written}` points outside the tree: not followed",
+                    path=relpath,
+                    level=NotificationLevel.NOTE,
+                )
+                continue
+            if target_path.is_file():
                 pending.append((target_path, target, True))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.python.context import unparse
 from infermedic.audit.python.rule import PythonRule, Scope, first
 from infermedic.model import Finding, Severity
 
@@ -89,10 +90,10 @@ class BlockingModelCallInAsyncRoute(PythonRule):
         reach = first(reaches)
         route = reach.route.label
         if len(reach.chain) == 1:
-            args = ", ".join(ast.unparse(a) for a in node.args) or "..."
+            args = ", ".join(unparse(a) for a in node.args) or "..."
             message = f"`{what}` runs the model on the event loop of async route `{route}`"
             fix = (
-                f"`await run_in_threadpool({ast.unparse(node.func)}, {args})`, "
+                f"`await run_in_threadpool({unparse(node.func)}, {args})`, "
                 "or declare the route with plain `def`"
             )
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.python.context import unparse
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import BindingKind
 from infermedic.model import Finding, Severity
@@ -93,6 +94,6 @@ class DebugModeEnabled(PythonRule):
             if app is not None and app.kind is BindingKind.APP:
                 yield self.finding(
                     scope.ctx.location(node),
-                    f"`{ast.unparse(target)} = True` turns debug mode on",
+                    f"`{unparse(target)} = True` turns debug mode on",
                     evidence=scope.evidence(node),
                 )

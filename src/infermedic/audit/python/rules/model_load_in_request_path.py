@@ -6,6 +6,7 @@ import ast
 from collections.abc import Iterator
 
 from infermedic.audit.python import known_calls as kc
+from infermedic.audit.python.context import unparse
 from infermedic.audit.python.rule import PythonRule, Scope, first
 from infermedic.model import Finding, Severity
 
@@ -87,7 +88,7 @@ class ModelLoadInRequestPath(PythonRule):
                 and node.func.attr in {"from_pretrained", "load_model"}
             ):
                 return
-            qualified = ast.unparse(node.func)
+            qualified = unparse(node.func)
         elif not kc.is_model_loader(qualified):
             return
         reach = first(reaches)

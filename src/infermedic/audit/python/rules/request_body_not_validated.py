@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.python.context import unparse
 from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import FunctionInfo
@@ -118,7 +119,7 @@ class RequestBodyNotValidated(PythonRule):
             if raw is None or self._validates(function):
                 continue
             ctx = function.module.ctx
-            annotation = ast.unparse(raw[0].annotation) if raw[0].annotation else ""
+            annotation = unparse(raw[0].annotation) if raw[0].annotation else ""
             yield self.finding(
                 ctx.location(raw[0]),
                 f"route `{route.label}` takes the body as `{raw[0].arg}: {annotation}`, "
@@ -151,7 +152,7 @@ class RequestBodyNotValidated(PythonRule):
             return False
         for arg in (*function.node.args.args, *function.node.args.kwonlyargs):
             if arg.arg == name and arg.annotation is not None:
-                return ast.unparse(arg.annotation).rsplit(".", 1)[-1] == "Request"
+                return unparse(arg.annotation).rsplit(".", 1)[-1] == "Request"
         return False
 
     def _validates(self, function: FunctionInfo) -> bool:

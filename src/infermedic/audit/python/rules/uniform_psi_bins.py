@@ -6,7 +6,7 @@ import ast
 import re
 from collections.abc import Iterator
 
-from infermedic.audit.python.context import FileContext
+from infermedic.audit.python.context import FileContext, unparse
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.model import Finding, Severity
 
@@ -146,12 +146,12 @@ class UniformPsiBins(PythonRule):
             source = uniform[bins.id]
             message = (
                 f"PSI edges `{bins.id}` come from "
-                f"`{ast.unparse(source.func)}`: equal-width bins, not reference quantiles"
+                f"`{unparse(source.func)}`: equal-width bins, not reference quantiles"
             )
             anchor = source
         elif isinstance(bins, ast.Call) and ctx.qualified_name(bins.func) in _UNIFORM_EDGES:
             source = bins
-            message = f"PSI edges from `{ast.unparse(bins.func)}` are equal-width bins"
+            message = f"PSI edges from `{unparse(bins.func)}` are equal-width bins"
             anchor = bins
         else:
             return None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from infermedic.audit.project import AuditProject, FileKind, ProjectRule
+from infermedic.audit.project import OUTSIDE_TREE, AuditProject, FileKind, ProjectRule
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 
 _READ_LIMIT = 20_000_000
@@ -104,6 +104,9 @@ class TerraformStateInGit(ProjectRule):
 def _summary(project: AuditProject, relpath: str) -> str:
     """How many resources the state records (never their values)."""
     path = project.root / relpath
+    if not project.contains(path):
+        project.notify(OUTSIDE_TREE, path=relpath, rule=TerraformStateInGit.code)
+        return ""
     try:
         if path.stat().st_size > _READ_LIMIT:
             return ""

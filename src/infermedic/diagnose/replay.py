@@ -1,0 +1,154 @@
+"""Saved incidents: every diagnosis keeps what its checks measured, and can be judged again.
+
+`observations.json` holds the symptom, the inputs (secrets redacted), and each check's status,
+command, host load and full report (findings with their evidence and effect sizes,
+notifications, `rules_run`, measurements). `replay` reads it back and re-runs the judge —
+routing, coverage and hypotheses — without touching the service, so a team can share an
+incident and a change to the judgement is tested on recorded incidents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from infermedic.diagnose.coverage import coverage_of
+from infermedic.diagnose.host import HostLoad
+from infermedic.diagnose.hypotheses import CheckKind, Coverage, evaluate
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
+from infermedic.diagnose.router import route
+from infermedic.diagnose.timeline import redact
+from infermedic.errors import InputError
+from infermedic.model import Finding
+from infermedic.report.jsonfmt import clean, report_from_dict, to_dict
+
+OBSERVATIONS_SCHEMA = 1
+FILE_NAME = "observations.json"
+
+
+def observations(diagnosis: Diagnosis) -> dict[str, Any]:
+    """The diagnosis's measurements as JSON-ready data (no verdicts: those are re-derived),
+    with every secret redacted: the file is meant to be shared."""
+    data: dict[str, Any] = clean(redact(_observations(diagnosis)))
+    return data
+
+
+def _observations(diagnosis: Diagnosis) -> dict[str, Any]:
+    return {
+        "schema_version": OBSERVATIONS_SCHEMA,
+        "symptom": diagnosis.route.symptom,
+        "inputs": clean(redact(dict(diagnosis.inputs))),
+        "started_at": diagnosis.started_at,
+        "duration_s": diagnosis.duration_s,
+        "checks": [
+            {
+                "kind": c.kind.value,
+                "status": c.status.value,
+                "command": c.command,
+                "reason": c.reason,
+                "duration_s": c.duration_s,
+                "host": _host_dict(c.host),
+                "report": to_dict(c.report) if c.report is not None else None,
+            }
+            for c in diagnosis.checks
+        ],
+    }
+
+
+def save_observations(diagnosis: Diagnosis, path: Path) -> Path:
+    """Write the observations to `path` (a directory gets `observations.json`), atomically
+    and fsynced, and return the file's path."""
+    from infermedic.cli.output import write_atomically
+
+    if path.is_dir():
+        path = path / FILE_NAME
+    text = json.dumps(observations(diagnosis), indent=1, ensure_ascii=False, allow_nan=False)
+    write_atomically(path, text + "\n")
+    return path
+
+
+def replay(source: Path) -> Diagnosis:
+    """Re-judge a saved incident: `source` is an `observations.json` or its directory."""
+    path = source / FILE_NAME if source.is_dir() else source
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path} does not exist", hint="give a saved incident directory") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not a saved incident: {exc}") from exc
+    if not isinstance(data, Mapping) or data.get("schema_version") != OBSERVATIONS_SCHEMA:
+        raise InputError(
+            f"{path} is not a saved incident of schema {OBSERVATIONS_SCHEMA}",
+            hint="it must be the observations.json a diagnose run wrote",
+        )
+    try:
+        return judge(
+            data.get("symptom") or None,
+            [_check_from_dict(c) for c in data["checks"]],
+            inputs=data.get("inputs") or {},
+            started_at=data.get("started_at"),
+            duration_s=data.get("duration_s"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path} is damaged: {type(exc).__name__}: {exc}") from exc
+
+
+def judge(
+    symptom: str | None,
+    runs: list[CheckRun],
+    *,
+    inputs: Mapping[str, Any],
+    started_at: str | None,
+    duration_s: float | None,
+) -> Diagnosis:
+    """The judgement of a diagnosis from its check runs: the one path `diagnose` and
+    `replay` share."""
+    routed = route(symptom)
+    findings: dict[CheckKind, list[Finding]] = {}
+    for run in runs:
+        findings.setdefault(run.kind, []).extend(run.findings)
+    coverage: dict[CheckKind, Coverage] = {
+        r.kind: coverage_of(r.kind, r.report, r.host.noisy if r.host is not None else None)
+        for r in runs
+        if r.status is CheckStatus.RAN and r.report is not None
+    }
+    return Diagnosis(
+        route=routed,
+        checks=tuple(runs),
+        hypotheses=tuple(
+            evaluate(routed.categories, findings, coverage, stated=routed.stated or None)
+        ),
+        inputs=dict(inputs),
+        started_at=started_at,
+        duration_s=duration_s,
+    )
+
+
+def _host_dict(host: HostLoad | None) -> dict[str, Any] | None:
+    if host is None:
+        return None
+    return {
+        "cores": host.cores,
+        "window_s": host.window_s,
+        "others_cores": host.others_cores,
+        "steal_share": host.steal_share,
+        "service_found": host.service_found,
+        "service_cores": host.service_cores,
+        "own_cores": host.own_cores,
+    }
+
+
+def _check_from_dict(data: Mapping[str, Any]) -> CheckRun:
+    host = data.get("host")
+    report = data.get("report")
+    return CheckRun(
+        kind=CheckKind(data["kind"]),
+        status=CheckStatus(data["status"]),
+        command=str(data["command"]),
+        reason=str(data.get("reason", "")),
+        duration_s=float(data.get("duration_s") or 0.0),
+        host=HostLoad(**host) if isinstance(host, Mapping) else None,
+        report=report_from_dict(report) if isinstance(report, Mapping) else None,
+    )

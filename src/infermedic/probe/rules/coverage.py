@@ -1,0 +1,85 @@
+"""Which measurement each LIVE rule needs before its silence means anything.
+
+A rule whose phase did not run (not planned, skipped because the known-good request failed,
+no health endpoint, interrupted) did not look, so it is left out of `rules_run` and a
+notification says why: diagnose then calls its causes "not tested" rather than "refuted".
+Kept in one table beside the rules so the engine can ask before evaluating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from infermedic.probe.context import ProbeContext
+
+MIN_MEMORY_SAMPLES = 6  # as LIVE008 needs
+
+
+def _blocking(ctx: ProbeContext) -> str | None:
+    if ctx.blocking is None:
+        return "the event-loop blocking check did not run (not planned, or no health endpoint)"
+    return None
+
+
+def _load(ctx: ProbeContext) -> str | None:
+    return "the open-loop load check did not run" if ctx.load is None else None
+
+
+def _contract_prediction(ctx: ProbeContext) -> str | None:
+    contract = ctx.contract
+    if contract is None:
+        return "the contract check did not run"
+    if contract.prediction is None or not contract.prediction.ok:
+        return "no known-good prediction request succeeded"
+    return None
+
+
+def _contract(ctx: ProbeContext) -> str | None:
+    return "the contract check did not run" if ctx.contract is None else None
+
+
+def _robustness(ctx: ProbeContext) -> str | None:
+    return "the robustness check did not run" if not ctx.robustness else None
+
+
+def _repeats(ctx: ProbeContext) -> str | None:
+    if _contract_prediction(ctx) is not None or not ctx.repeats:
+        return "the same request was not repeated (robustness check not run)"
+    return None
+
+
+def _memory(ctx: ProbeContext) -> str | None:
+    if len(ctx.memory) < MIN_MEMORY_SAMPLES:
+        return (
+            f"{len(ctx.memory)} resident-memory samples (need {MIN_MEMORY_SAMPLES}): no "
+            "/metrics process memory and no local pid, or no load phase"
+        )
+    return None
+
+
+def _any_load(ctx: ProbeContext) -> str | None:
+    if ctx.load is None and not ctx.sweep and ctx.blocking is None:
+        return "no load phase ran"
+    return None
+
+
+NEEDS: dict[str, Callable[[ProbeContext], str | None]] = {
+    "LIVE001": _blocking,
+    "LIVE002": _blocking,
+    "LIVE003": _contract_prediction,
+    "LIVE004": _load,
+    "LIVE005": _robustness,
+    "LIVE006": _repeats,
+    "LIVE007": _contract,
+    "LIVE008": _memory,
+    "LIVE009": _contract,
+    "LIVE010": _contract,
+    "LIVE011": _any_load,
+    "LIVE012": _load,
+}
+
+
+def unjudged_reason(code: str, ctx: ProbeContext) -> str | None:
+    """Why `code` cannot judge this run's measurements, or None when it can."""
+    need = NEEDS.get(code)
+    return need(ctx) if need is not None else None
