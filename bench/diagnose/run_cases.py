@@ -40,7 +40,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,8 @@ class CaseResult:
         if self.error is not None:
             return False
         if self.expected == "none":
-            return not self.confirmed
+            # "nothing found" from a check that failed is no verdict on a healthy service
+            return not self.confirmed and not self.failed_checks
         if self.expect_confirmed:
             return self.got_status == "confirmed"
         return True
@@ -135,7 +136,7 @@ class CaseResult:
         if not self.cause_ok:
             return "WRONG CAUSE"
         if self.expected == "none":
-            return "FALSE CONFIRMED"
+            return "FALSE CONFIRMED" if self.confirmed else "CHECK FAILED"
         return "NOT CONFIRMED"
 
 
@@ -706,6 +707,22 @@ def write_results(
     return path
 
 
+def rescore(directory: Path) -> int:
+    """Re-judge the runs recorded in `directory/results.json` with the current scoring."""
+    recorded = json.loads((directory / "results.json").read_text(encoding="utf-8"))
+    names = {f.name for f in fields(CaseResult)}
+    results = [
+        CaseResult(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in r.items() if k in names}
+        )
+        for r in recorded["results"]
+    ]
+    path = write_results(results, directory, settings=recorded["settings"])
+    print(table(results))
+    print(f"written: {path}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", action="append", default=[], help="run only this case")
@@ -715,7 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE)
     parser.add_argument("--results", type=Path, default=HERE, help="where results.md goes")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--rescore", action="store_true", help="rewrite results.md from results.json (no runs)"
+    )
     args = parser.parse_args(argv)
+    if args.rescore:
+        return rescore(args.results)
     cases = load_cases(args.case)
     if args.list:
         for case in cases:

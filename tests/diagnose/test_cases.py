@@ -86,8 +86,12 @@ def test_scoring_reads_the_verdict_and_counts_false_confirmations() -> None:
 
     noisy = harness.score(healthy, _report(None, {"event-loop-blocking": "confirmed"}))
     assert not noisy.passed and noisy.verdict == "FALSE CONFIRMED"
-    clean = harness.score(healthy, _report(None, {"event-loop-blocking": "refuted"}))
-    assert clean.passed
+    # a healthy verdict resting on a failed check is no verdict
+    untested = harness.score(healthy, _report(None, {"event-loop-blocking": "refuted"}))
+    assert not untested.passed and untested.verdict == "CHECK FAILED"
+    clean_report = _report(None, {"event-loop-blocking": "refuted"})
+    clean_report["measurements"]["diagnosis"]["checks"] = [{"kind": "probe", "status": "ran"}]
+    assert harness.score(healthy, clean_report).passed
 
 
 @pytest.mark.server
@@ -105,5 +109,6 @@ def test_diagnose_names_the_planted_cause(name: str) -> None:
     assert result.got == result.expected, detail
     if case.healthy:
         assert not result.confirmed, detail
+        assert not result.failed_checks, detail
     elif case.expect_confirmed:
         assert result.got_status == "confirmed", detail
