@@ -96,7 +96,9 @@ def test_ctrl_c_stops_at_once_and_still_reports(service: Served, tmp_path: Path)
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4.0)
+    # Start-up (imports, detection, contract) takes seconds on a busy machine; the load must
+    # be running when Ctrl-C comes (tests/hostile waits for the server to see the load).
+    time.sleep(8.0)
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=30)

@@ -151,14 +151,16 @@ def test_thread_rule_ignores_differences_within_the_spread() -> None:
     assert not ThreadOversubscription().check(_context(threads(3.0, 3.1, 0.1)))
 
 
+SP = "/venv/lib/python3.11/site-packages"
+STD = "/usr/lib/python3.11"
 LOOP = (
-    "thread (10): MainThread;<module> (/srv/app.py:40);run (/py/asyncio/runners.py:190);"
-    "Runner.run (/py/asyncio/runners.py:118)"
+    f"thread (10): MainThread;<module> ({SP}/uvicorn/__main__.py:4);"
+    f"run ({STD}/asyncio/runners.py:190);Runner.run ({STD}/asyncio/runners.py:118)"
 )
 PREDICT = f"{LOOP};predict (/srv/app.py:21)"
-FOREST = "predict_proba (/venv/sklearn/ensemble/_forest.py"
+FOREST = f"ForestClassifier.predict_proba ({SP}/sklearn/ensemble/_forest.py"
 WORK = [
-    f"{PREDICT};{FOREST}:950);_check (/venv/sklearn/utils/validation.py:100) 10",
+    f"{PREDICT};{FOREST}:950);_check ({SP}/sklearn/utils/validation.py:100) 10",
     f"{PREDICT};{FOREST}:960) 50",
 ]
 RAW_ALL = "\n".join(
@@ -166,25 +168,32 @@ RAW_ALL = "\n".join(
         *WORK,
         f"{LOOP} 30",
         f"{LOOP};handler (/srv/app.py:30) 10",
-        "thread (11): worker;Thread._bootstrap (/py/threading.py:1002);"
-        "_worker (/py/concurrent/futures/thread.py:81) 90",
+        f"thread (11): worker;Thread._bootstrap ({STD}/threading.py:1002);"
+        f"_worker ({STD}/concurrent/futures/thread.py:81) 90",
     ]
 )
 RAW_ACTIVE = "\n".join(WORK)
 
 
 def test_live_samples_are_split_by_thread_and_category() -> None:
-    summary = summarise(parse_raw(RAW_ALL), parse_raw(RAW_ACTIVE))
+    # Line 30 of the service, off CPU on the loop, is a synchronous sleep: a blocking call.
+    def source(path: str, line: int) -> str:
+        return "    time.sleep(0.01)\n" if (path, line) == ("/srv/app.py", 30) else ""
+
+    summary = summarise(parse_raw(RAW_ALL), parse_raw(RAW_ACTIVE), source=source)
     loop = summary["loop_thread"]
     assert loop is not None and loop["name"] == "thread (10): MainThread"
     assert loop["samples"] == 100
-    assert loop["category_samples"][MODEL] == 50
-    assert loop["category_samples"][BLOCKING] == 10  # the idle handler line: a blocking sleep
+    # The model call includes its input validation: one place, 60 samples.
+    assert loop["category_samples"][MODEL] == 60
+    assert loop["category_samples"][BLOCKING] == 10
     assert loop["category_samples"]["awaiting (idle loop)"] == 30
+    assert loop["held_samples"] == 70
     assert loop["busy_share"] == pytest.approx(0.7)
-    assert loop["top_frames"][0]["frame"] == (
-        "predict_proba (/venv/sklearn/ensemble/_forest.py:960)"
-    )
+    assert [(p["function"], p["line"], p["samples"]) for p in loop["places"]] == [
+        ("predict", 21, 60),
+        ("handler", 30, 10),
+    ]
     worker = next(t for t in summary["threads"] if not t["event_loop"])
     assert worker["idle_samples"] == 90
 

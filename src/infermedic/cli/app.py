@@ -74,12 +74,20 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from infermedic.redact import redact_text
+
+        shown = io.StringIO()  # a bad value may be a URL with its password: redact it
+        exc.show(file=shown)
+        click.echo(redact_text(shown.getvalue()), err=True, nl=False)
         sys.exit(ExitCode.ERROR)
     except InfermedicError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from infermedic.redact import redact_text
+
+        click.echo(redact_text(f"error: {exc}"), err=True)
         if exc.hint:
-            click.echo(f"hint: {exc.hint}", err=True)
+            click.echo(redact_text(f"hint: {exc.hint}"), err=True)
         sys.exit(ExitCode.ERROR)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

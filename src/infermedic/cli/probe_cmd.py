@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
 from infermedic.cli.app import common_report_options, set_exit_code
-from infermedic.errors import InputError
+from infermedic.errors import ConfigError, InputError
 
 
 def _read_input(path: str | None) -> tuple[Any, str | None]:
@@ -26,6 +27,14 @@ def _read_input(path: str | None) -> tuple[Any, str | None]:
         raise InputError(
             f"--input {path} is not JSON: {exc}", hint="give a known-good request body as JSON"
         ) from exc
+
+
+def _option(options: Mapping[str, Any], key: str, default: float) -> float:
+    """A number from `[tool.infermedic.probe]`; anything else is a `ConfigError`."""
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"[tool.infermedic.probe]: {key} must be a number, got {value!r}")
+    return float(value)
 
 
 @click.command()
@@ -121,7 +130,18 @@ def _read_input(path: str | None) -> tuple[Any, str | None]:
     help="The service's process id, to sample its memory with psutil.",
 )
 @click.option(
-    "--timeout", type=float, default=10.0, show_envvar=True, help="Per-request timeout, seconds."
+    "--timeout",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Total deadline of each request (connect, send, whole body), seconds [default: 10].",
+)
+@click.option(
+    "--max-body",
+    type=int,
+    default=None,
+    show_envvar=True,
+    help="Largest response body read, bytes; a larger one is an error [default: 1 MiB].",
 )
 @click.option(
     "--allow-high-load",
@@ -150,7 +170,8 @@ def probe(
     model_name: str | None,
     checks: str | None,
     pid: int | None,
-    timeout: float,
+    timeout: float | None,
+    max_body: int | None,
     allow_high_load: bool,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -161,7 +182,9 @@ def probe(
     config: str | None,
 ) -> None:
     """Probe the model service at URL: contract, latency under load, event-loop blocking,
-    robustness and model version. Traffic goes only to URL, bounded in rate and time.
+    robustness and model version. Traffic goes only to URL's host, bounded in rate and time;
+    redirects are never followed, and credentials (--api-key, --bearer, user:password@ in
+    URL as HTTP Basic auth) go only to URL's origin.
 
     Ctrl-C stops at once and still reports what was measured.
     """
@@ -170,7 +193,7 @@ def probe(
     from infermedic.probe import ProbePlan
     from infermedic.probe.engine import plan_thresholds
     from infermedic.probe.engine import probe as run_probe
-    from infermedic.probe.plan import DEFAULT_CHECKS, parse_checks, parse_sweep
+    from infermedic.probe.plan import DEFAULT_CHECKS, DEFAULT_MAX_BODY, parse_checks, parse_sweep
     from infermedic.probe.repo_hints import repo_hints
     from infermedic.report import OutputFormat
     from infermedic.settings import load_settings
@@ -184,8 +207,8 @@ def probe(
         ProbePlan(
             input_body=body,
             input_source=source,
-            rate=rate if rate is not None else float(options.get("rate", 20.0)),
-            duration_s=duration if duration is not None else float(options.get("duration", 10.0)),
+            rate=rate if rate is not None else _option(options, "rate", 20.0),
+            duration_s=duration if duration is not None else _option(options, "duration", 10.0),
             sweep=parse_sweep(sweep) if sweep else (),
             workers=workers,
             expect_version=expect_version,
@@ -198,7 +221,10 @@ def probe(
             model_name=model_name,
             checks=parse_checks(checks) if checks else DEFAULT_CHECKS,
             allow_high_load=allow_high_load,
-            timeout_s=timeout,
+            timeout_s=timeout if timeout is not None else _option(options, "timeout", 10.0),
+            max_body=max_body
+            if max_body is not None
+            else int(_option(options, "max-body", DEFAULT_MAX_BODY)),
             pid=pid,
             settings=settings,
         )

@@ -19,6 +19,7 @@ import httpx
 from infermedic.demo.data import reference_frame, request_bodies
 from infermedic.demo.scenarios import Scenario, get_scenario
 from infermedic.errors import InputError
+from infermedic.probe.http import send_sync
 
 __all__ = ["TrafficResult", "generate_traffic", "reference_frame", "request_bodies"]
 
@@ -116,12 +117,19 @@ def generate_traffic(
                     return
                 time.sleep(delay)
             try:
-                response = client.post(target, json=bodies[index % len(bodies)])
+                # Bounded as the probe's requests: no redirect, a total deadline, a body cap.
+                status, _ = send_sync(
+                    client,
+                    "POST",
+                    target,
+                    json_body=bodies[index % len(bodies)],
+                    deadline_s=timeout_s,
+                )
             except httpx.TransportError as exc:
                 outcomes[index] = (None, time.perf_counter() - intended, repr(exc))
                 continue
-            error = None if response.is_success else f"HTTP {response.status_code}"
-            outcomes[index] = (response.status_code, time.perf_counter() - intended, error)
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+            outcomes[index] = (status, time.perf_counter() - intended, error)
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(timeout=timeout_s, limits=limits) as client:

@@ -80,13 +80,14 @@ LIVE_PROFILE_CODES = frozenset({"PROF013", "PROF014"})
 CAUSES: tuple[Cause, ...] = (
     Cause(
         key="event-loop-blocking",
-        title="Blocking model call on the event loop",
+        title="Blocking work on the event loop (model call, I/O or Python)",
         component="serving code",
         categories=(Category.SLOW, Category.SPIKES, Category.FAILURES),
         static=("SVC001", "SVC003"),
         confirming=("LIVE001", "PROF013"),
-        long_term_fix="Keep `async def` routes free of CPU work: run the model in a thread or "
-        "process pool (or a dedicated inference server) and bound its concurrency.",
+        long_term_fix="Keep `async def` routes free of blocking work — the model call, sync "
+        "I/O, and CPU-heavy Python alike (the evidence names what holds the loop): run it in a "
+        "thread or process pool (or a dedicated inference server) and bound its concurrency.",
         prevention=(
             "alert on `python_asyncio_event_loop_lag_seconds` p99 > 50 ms for 5 min",
             "regression test: /health p99 stays flat while /predict is under load "

@@ -10,30 +10,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from infermedic.errors import InputError
+from infermedic.redact import redact_data
 from infermedic.report.jsonfmt import clean
-
-# Keys whose values are secrets wherever they appear in the recorded inputs.
-SECRET_KEYS = re.compile(r"(api[_-]?key|token|bearer|secret|password|authorization)", re.I)
-URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def redact(value: Any, key: str = "") -> Any:
-    """Drop secrets from the inputs before they are recorded."""
-    if SECRET_KEYS.search(key) and value not in (None, "", False):
-        return "***"
-    if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return URL_CREDENTIALS.sub("***@", value)
-    return value
+    """Drop secrets from an entry before it is recorded (`infermedic.redact.redact_data`:
+    secret-named keys, URL userinfo and secret query parameters, auth headers, known secrets)."""
+    return redact_data(value, key)
 
 
 def append_entry(path: Path, entry: Mapping[str, Any]) -> None:

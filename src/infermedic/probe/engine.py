@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from infermedic.errors import ConfigError, InputError, TargetUnreachable
+from infermedic.errors import ConfigError, InputError, ProbeError, TargetUnreachable
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.probe.checks.blocking import run_blocking
 from infermedic.probe.checks.bodies import run_body_memory
@@ -25,7 +25,7 @@ from infermedic.probe.checks.memory import memory_sampler, sample_memory
 from infermedic.probe.checks.robustness import run_repeats, run_robustness
 from infermedic.probe.checks.sweep import run_sweep
 from infermedic.probe.context import ProbeContext
-from infermedic.probe.http import ProbeClient, Redactor, split_credentials
+from infermedic.probe.http import ProbeClient, Redactor, Target, parse_target
 from infermedic.probe.loadgen import AiohttpSender, Clock, HttpxSender, Sender
 from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap, detect
@@ -33,6 +33,7 @@ from infermedic.probe.report import build_report
 from infermedic.probe.rules import RULES
 from infermedic.probe.rules.base import MeasuredRule
 from infermedic.probe.rules.coverage import unjudged_reason
+from infermedic.redact import redact_url
 from infermedic.rules import Registry
 
 ProgressCallback = Callable[[str, float], None]  # (what is running, fraction done 0..1)
@@ -56,11 +57,9 @@ def probe(
     Ctrl-C (SIGINT) stops the run at once; what was measured is still reported.
     """
     chosen = (plan or ProbePlan()).validated()
-    if not target.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"target {target!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8000"
-        )
-    coroutine = _probe(target, chosen, progress, transport, clock or time.perf_counter)
+    named = parse_target(target)
+    _check_credentials(named, chosen)
+    coroutine = _probe(named, chosen, progress, transport, clock or time.perf_counter)
     if transport is None:
         try:
             import uvloop
@@ -102,8 +101,29 @@ def _sigint_sets(stop: asyncio.Event) -> Any:
                 loop.remove_signal_handler(signal.SIGINT)
 
 
+def _check_credentials(target: Target, plan: ProbePlan) -> None:
+    """`user:password@` in the URL is HTTP Basic auth; another `Authorization` is a conflict."""
+    if target.basic_auth() is None:
+        return
+    if plan.bearer or (plan.api_key and plan.api_key_header.lower() == "authorization"):
+        raise ConfigError(
+            "the URL carries user:password (HTTP Basic auth) and --bearer also sets "
+            "the Authorization header; give one of them",
+            hint="drop user:password@ from the URL, or drop --bearer",
+        )
+
+
+def auth_headers(target: Target, plan: ProbePlan) -> dict[str, str]:
+    """The credentials of a run (sent to the target's origin only)."""
+    headers = plan.auth_headers()
+    basic = target.basic_auth()
+    if basic is not None:
+        headers["Authorization"] = basic
+    return headers
+
+
 async def _probe(
-    target: str,
+    target: Target,
     plan: ProbePlan,
     progress: ProgressCallback | None,
     transport: httpx.AsyncBaseTransport | None,
@@ -111,8 +131,8 @@ async def _probe(
 ) -> Report:
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
-    base_url, url_secrets = split_credentials(target.rstrip("/"))
-    redact = Redactor((*plan.secrets(), *url_secrets))
+    base_url = target.url
+    redact = Redactor((*plan.secrets(), *target.secrets()))
     stop = asyncio.Event()
 
     def tell(what: str, done: float) -> None:
@@ -120,10 +140,13 @@ async def _probe(
             progress(what, done)
 
     client = ProbeClient(
-        target.rstrip("/"),
+        base_url,
         transport=transport,
-        auth_headers=plan.auth_headers(),
+        auth_headers=auth_headers(target, plan),
         timeout_s=plan.timeout_s,
+        max_body=plan.max_body,
+        target=target,
+        stop=stop,
     )
     try:
         with _sigint_sets(stop):
@@ -138,14 +161,16 @@ async def _probe(
                 input_source=plan.input_source,
                 repo=plan.repo_hints,
             )
-            _require_reachable(service, base_url)
             ctx = ProbeContext(
                 base_url=base_url, plan=plan, redact=redact, service=service, transport=transport
             )
             ctx.notifications.extend(
                 Notification(level=NotificationLevel.NOTE, message=note) for note in service.notes
             )
-            _require_body(ctx)
+            # Interrupted during detection: report what was seen instead of judging the target.
+            if not stop.is_set():
+                _require_reachable(service, base_url)
+                _require_body(ctx)
             await _run_checks(ctx, client, transport, clock, stop, tell)
             tell("judging", 1.0)
     finally:
@@ -171,8 +196,10 @@ def _require_reachable(service: ServiceMap, base_url: str) -> None:
     if all(e.status == 0 for e in service.exchanges.values()):
         first = next(iter(service.exchanges.values()))
         raise TargetUnreachable(
-            f"{base_url} did not answer any request ({first.error})",
-            hint="check the URL and that the service is running",
+            f"{base_url} gave no usable answer to any request ({first.error})",
+            hint="raise --max-body if answers this large are expected"
+            if "cap" in (first.error or "")
+            else "check the URL and that the service is running",
         )
 
 
@@ -209,12 +236,15 @@ async def _run_checks(
     plan = ctx.plan
     checks = plan.checks
     body = json.dumps(ctx.service.request_body, allow_nan=True).encode()
-    headers = plan.auth_headers()
+    headers = client.auth_headers()
     connections = max(64, *plan.sweep, plan.blocking_concurrency) if plan.sweep else 64
 
     @contextlib.asynccontextmanager
     async def senders(method: str, path: str, payload: bytes | None) -> AsyncIterator[Sender]:
         url = client.url(path)
+        if not client.target.same_origin(url):
+            # Never reached: routes are paths (the plan checks); load goes only to the target.
+            raise ProbeError(f"refusing to send load to {redact_url(url)}: not the target")
         sender: AiohttpSender | HttpxSender
         if transport is not None:
             sender = HttpxSender(
@@ -224,6 +254,7 @@ async def _run_checks(
                 body=payload,
                 headers=headers,
                 timeout_s=plan.timeout_s,
+                max_body=plan.max_body,
             )
         else:
             sender = AiohttpSender(
@@ -233,6 +264,7 @@ async def _run_checks(
                 headers=headers,
                 timeout_s=plan.timeout_s,
                 connections=connections,
+                max_body=plan.max_body,
             )
         async with sender:
             yield sender

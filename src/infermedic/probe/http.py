@@ -1,20 +1,42 @@
-"""HTTP for contract checks (httpx, injectable transport) and secret redaction for evidence."""
+"""HTTP for contract checks (httpx, injectable transport): one host, bounded, total deadlines.
+
+Every request of a probe goes to the host the user named: redirects are never followed (a
+3xx is reported as the 3xx it is), credentials are attached only to the target's own origin,
+each request has one total deadline (connect, send and the whole body), and a response body
+larger than `max_body` is an error result, never read further.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
+from infermedic.errors import ConfigError
 from infermedic.model import Evidence, EvidenceKind
+from infermedic.probe.plan import DEFAULT_MAX_BODY
+from infermedic.redact import REDACTED, redact_text, redact_url, remember_secret, strip_userinfo
 
-REDACTED = "***"
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "REDACTED",
+    "BodyTooLarge",
+    "Exchange",
+    "ProbeClient",
+    "Redactor",
+    "Target",
+    "parse_target",
+]
+
 BODY_EXCERPT = 160
+METRICS_MAX_BODY = 32 * 1024 * 1024  # the cap of a `/metrics` scrape (or --max-body if larger)
 # Response headers worth keeping as evidence; everything else is noise in a report.
 KEPT_HEADERS = (
     "server",
@@ -26,35 +48,109 @@ KEPT_HEADERS = (
     "x-request-id",
     "x-bentoml-request-id",
     "www-authenticate",
+    "location",
 )
 
 
 class Redactor:
-    """Replaces every secret (API key, bearer token, URL password) with `***`."""
+    """Replaces every secret (API key, bearer token, URL password) with `***`, and whatever
+    else `infermedic.redact.redact_text` recognises (URL userinfo, auth headers, …)."""
 
     def __init__(self, secrets: Sequence[str]) -> None:
-        # Longest first so a secret that contains another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        for secret in self._secrets:
+            remember_secret(secret)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return redact_text(text, self._secrets)
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
 
-def split_credentials(url: str) -> tuple[str, tuple[str, ...]]:
-    """The URL without a `user:password@` part, and the password to redact."""
-    parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
-        return url, ()
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, tuple(s for s in (parts.password, parts.username) if s)
+class BodyTooLarge(httpx.TransportError):
+    """A response body went past the cap; a transport error, so every caller that handles a
+    failed request handles it too."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Target:
+    """The service the user named: where all load goes and the only origin given credentials.
+
+    `url` has no `user:password@` part; `username`/`password` become HTTP Basic auth.
+    """
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    def basic_auth(self) -> str | None:
+        if self.username is None and self.password is None:
+            return None
+        raw = f"{self.username or ''}:{self.password or ''}".encode()
+        return "Basic " + base64.b64encode(raw).decode("ascii")
+
+    def secrets(self) -> tuple[str, ...]:
+        """What a server could echo back: the password, the Basic header and its token."""
+        basic = self.basic_auth()
+        token = basic.split(" ", 1)[1] if basic else None
+        return tuple(s for s in (self.password, basic, token) if s)
+
+    def same_host(self, url: str) -> bool:
+        """True when `url` is on the target's host (any port): where probe may send anything."""
+        return _origin(url)[1] == self.host
+
+    def same_origin(self, url: str) -> bool:
+        """True when `url` has the target's scheme, host and port: where credentials may go."""
+        return _origin(url) == (self.scheme, self.host, self.port)
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        return ("", "", 0)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def parse_target(url: str) -> Target:
+    """The target of a probe from the URL the user typed; `ConfigError` when it is unusable.
+
+    `user:password@` in the URL is HTTP Basic auth for the target (never sent elsewhere).
+    """
+    shown = redact_url(url)
+    hint = "give a URL like http://127.0.0.1:8000"
+    clean, username, password = strip_userinfo(url.strip().rstrip("/"))
+    try:
+        parts = urlsplit(clean)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"target {shown!r} is not a valid URL: {exc}", hint=hint) from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"target {shown!r} is not an http(s) URL", hint=hint)
+    host = (parts.hostname or "").lower()
+    if not host or any(c.isspace() for c in clean):
+        raise ConfigError(f"target {shown!r} has no valid host", hint=hint)
+    if parts.query or parts.fragment:
+        # Routes are appended to the URL; a query there would end up in the middle of each.
+        raise ConfigError(
+            f"target {shown!r} has a query or fragment; give the service's base URL",
+            hint="an API key goes in --api-key (and --api-key-header), not in the URL",
+        )
+    return Target(
+        url=clean,
+        scheme=scheme,
+        host=host,
+        port=port or (443 if scheme == "https" else 80),
+        username=username or None,
+        password=password,
+    )
 
 
 def body_excerpt(body: Any) -> str:
@@ -108,6 +204,8 @@ class Exchange:
         if self.status == 0:
             return f"no response after {ms:.1f} ms: {self.error}"
         text = f"{self.status} {self.reason} in {ms:.1f} ms".replace("  ", " ")
+        if 300 <= self.status < 400:
+            text += f" (redirect to {self.headers.get('location', '?')}, not followed)"
         excerpt = body_excerpt(self.body)
         return f"{text}: {excerpt}" if excerpt else text
 
@@ -130,8 +228,10 @@ _UNSET: Any = object()
 class ProbeClient:
     """The httpx client of the contract, detection and robustness checks.
 
-    `transport` is injectable (tests pass `httpx.ASGITransport`); auth headers are added
-    unless a call asks for `auth=False` (the auth-enforcement check).
+    `transport` is injectable (tests pass `httpx.ASGITransport`). Auth headers are added to
+    requests for the target's own origin unless a call asks for `auth=False` (the
+    auth-enforcement check); a URL on another host is refused without a request. `stop`, when
+    set, ends every request in flight at once (Ctrl-C) with an "interrupted" result.
     """
 
     def __init__(
@@ -141,9 +241,16 @@ class ProbeClient:
         transport: httpx.AsyncBaseTransport | None = None,
         auth_headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
+        max_body: int = DEFAULT_MAX_BODY,
+        target: Target | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.target = target or parse_target(base_url)
+        self.base_url = self.target.url
         self._auth = dict(auth_headers or {})
+        self.timeout_s = timeout_s
+        self.max_body = max_body
+        self._stop = stop
         self._client = httpx.AsyncClient(
             transport=transport, timeout=timeout_s, follow_redirects=False
         )
@@ -151,6 +258,10 @@ class ProbeClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def auth_headers(self) -> dict[str, str]:
+        """The credentials this client sends to the target's origin."""
+        return dict(self._auth)
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -171,7 +282,9 @@ class ProbeClient:
         auth: bool = True,
     ) -> Exchange:
         url = self.url(path)
-        headers: dict[str, str] = dict(self._auth) if auth else {}
+        # Credentials go to the target's origin only (not to another port, e.g. a management
+        # API, and never to another host).
+        headers: dict[str, str] = dict(self._auth) if auth and self.target.same_origin(url) else {}
         excerpt = ""
         if json_body is not _UNSET:
             content = json.dumps(json_body, allow_nan=True).encode()
@@ -185,11 +298,8 @@ class ProbeClient:
             )
         if content_type:
             headers["Content-Type"] = content_type
-        self.requests_sent += 1
-        started = time.perf_counter()
-        try:
-            response = await self._client.request(method, url, content=content, headers=headers)
-        except httpx.HTTPError as exc:
+
+        def failed(error: str, started: float) -> Exchange:
             return Exchange(
                 method=method,
                 url=url,
@@ -197,8 +307,40 @@ class ProbeClient:
                 status=0,
                 reason="",
                 elapsed_s=time.perf_counter() - started,
-                error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                error=error,
             )
+
+        started = time.perf_counter()
+        if not self.target.same_host(url):
+            return failed("refused: not the target host", started)
+        if self._stop is not None and self._stop.is_set():
+            return failed("interrupted", started)
+        self.requests_sent += 1
+        work = asyncio.ensure_future(self._send(method, url, content, headers))
+        stopper = asyncio.ensure_future(self._stop.wait()) if self._stop is not None else None
+        try:
+            await asyncio.wait(
+                {work, *([stopper] if stopper else [])}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+            if not work.done():
+                work.cancel()
+                await asyncio.wait({work})
+        if work.cancelled():
+            return failed("interrupted", started)
+        exc = work.exception()
+        if isinstance(exc, TimeoutError | httpx.TimeoutException):
+            return failed(f"timeout: no complete response within {self.timeout_s:g} s", started)
+        if isinstance(exc, BodyTooLarge):
+            return failed(str(exc), started)
+        if isinstance(exc, httpx.HTTPError):
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return failed(text, started)
+        if exc is not None:
+            raise exc
+        response, body = work.result()
         elapsed = time.perf_counter() - started
         kept = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
         return Exchange(
@@ -209,5 +351,85 @@ class ProbeClient:
             reason=response.reason_phrase,
             elapsed_s=elapsed,
             headers=kept,
-            body=response.content,
+            body=body,
         )
+
+    def cap_for(self, url: str) -> int:
+        """The body cap of a request: `max_body`, except a Prometheus scrape (`…/metrics`),
+        which a server with many models legitimately makes a few MiB long."""
+        path = urlsplit(url).path.rstrip("/")
+        if path.endswith("/metrics"):
+            return max(self.max_body, METRICS_MAX_BODY)
+        return self.max_body
+
+    async def _send(
+        self, method: str, url: str, content: bytes | None, headers: dict[str, str]
+    ) -> tuple[httpx.Response, bytes]:
+        """One request under one total deadline, its body read up to `max_body` bytes."""
+        async with asyncio.timeout(self.timeout_s):
+            request = self._client.build_request(method, url, content=content, headers=headers)
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await read_capped(response, self.cap_for(url))
+            finally:
+                await response.aclose()
+        return response, body
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed httpx response; `BodyTooLarge` past `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(
+            f"response body of {int(declared)} bytes is over the {limit}-byte cap "
+            f"(HTTP {response.status_code}; raise it with --max-body)"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(
+                f"response body over the {limit}-byte cap "
+                f"(HTTP {response.status_code}; raise it with --max-body)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def send_sync(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    content: bytes | None = None,
+    json_body: Any = _UNSET,
+    headers: Mapping[str, str] | None = None,
+    deadline_s: float = 10.0,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> tuple[int, bytes]:
+    """One request from a synchronous client (profile's and the demo's load threads) under the
+    same limits as the probe: no redirect followed, one total deadline (each read also has the
+    client's timeout; the total is checked as the body arrives, so a server dripping bytes is
+    cut off), and a body capped at `max_body`. Failures raise `httpx.TransportError`s
+    (`httpx.ReadTimeout`, `BodyTooLarge`)."""
+    started = time.monotonic()
+    extra: dict[str, Any] = {} if json_body is _UNSET else {"json": json_body}
+    with client.stream(
+        method, url, content=content, headers=headers, follow_redirects=False, **extra
+    ) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body:
+            raise BodyTooLarge(f"response body of {declared} bytes is over the {max_body}-byte cap")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_body:
+                raise BodyTooLarge(f"response body over the {max_body}-byte cap")
+            if time.monotonic() - started > deadline_s:
+                raise httpx.ReadTimeout(f"no complete response within {deadline_s:g} s")
+            chunks.append(chunk)
+        if time.monotonic() - started > deadline_s:
+            raise httpx.ReadTimeout(f"no complete response within {deadline_s:g} s")
+        return response.status_code, b"".join(chunks)

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infermedic.probe.histogram import LatencyHistogram, WindowedHistograms
-from infermedic.probe.servertiming import TIMING_HEADERS, timing_stages
+from infermedic.probe.plan import DEFAULT_MAX_BODY
+from infermedic.probe.servertiming import TIMING_HEADERS, read_timing
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 EARLY_KEPT = 50  # first requests kept one by one, for the cold-start rule
+BODY_OVER_CAP = "body over the --max-body cap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,9 @@ Sender = Callable[[], Awaitable[SendResult]]
 
 
 def is_error(status: int) -> bool:
-    return status == 0 or status >= 400
+    """Anything but a 2xx: no response, a 4xx/5xx, and a 3xx (probe never follows a redirect,
+    so a redirect is no prediction)."""
+    return not 200 <= status < 300
 
 
 @dataclass
@@ -55,6 +59,9 @@ class LoadRecorder:
     early: list[tuple[float, float]] = field(default_factory=list)  # (intended offset, latency)
     stage_sum_ms: dict[str, float] = field(default_factory=dict)
     stage_count: Counter[str] = field(default_factory=Counter)
+    # timing-header values that are no duration (inf, NaN, negative), by stage; a few examples
+    timing_rejected: Counter[str] = field(default_factory=Counter)
+    timing_examples: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     scheduled: int = 0
     interrupted: bool = False
@@ -85,9 +92,14 @@ class LoadRecorder:
         if len(self.early) < EARLY_KEPT:
             self.early.append((offset_s, latency_s))
         if result.timing:
-            for stage, duration_ms in timing_stages(result.timing):
+            stages, rejected = read_timing(result.timing)
+            for stage, duration_ms in stages:
                 self.stage_sum_ms[stage] = self.stage_sum_ms.get(stage, 0.0) + duration_ms
                 self.stage_count[stage] += 1
+            for text in rejected:
+                self.timing_rejected[text.partition("=")[0]] += 1
+                if len(self.timing_examples) < 3:
+                    self.timing_examples.append(text)
 
     def late_fraction(self) -> float:
         return self.late_sends / self.requests if self.requests else 0.0
@@ -110,6 +122,8 @@ class LoadRecorder:
             "early": list(self.early),
             "stage_sum_ms": dict(self.stage_sum_ms),
             "stage_count": dict(self.stage_count),
+            "timing_rejected": dict(self.timing_rejected),
+            "timing_examples": list(self.timing_examples),
             "elapsed_s": self.elapsed_s,
             "scheduled": self.scheduled,
             "interrupted": self.interrupted,
@@ -131,10 +145,13 @@ class LoadRecorder:
             for stage, value in payload["stage_sum_ms"].items():
                 merged.stage_sum_ms[stage] = merged.stage_sum_ms.get(stage, 0.0) + value
             merged.stage_count.update(payload["stage_count"])
+            merged.timing_rejected.update(payload.get("timing_rejected", {}))
+            merged.timing_examples.extend(payload.get("timing_examples", []))
             merged.elapsed_s = max(merged.elapsed_s, payload["elapsed_s"])
             merged.scheduled += payload["scheduled"]
             merged.interrupted = merged.interrupted or payload["interrupted"]
         merged.early = sorted(merged.early)[:EARLY_KEPT]
+        merged.timing_examples = merged.timing_examples[:3]
         return merged
 
 
@@ -296,7 +313,9 @@ async def closed_loop(
                         break
     finally:
         finished.set()
-        await asyncio.wait(users, timeout=10.0)
+        # Stopped (Ctrl-C): cancel the users at once instead of waiting out a hung request.
+        stopped = stop is not None and stop.is_set()
+        await asyncio.wait(users, timeout=0.0 if stopped else 10.0)
         for task in users:
             task.cancel()
     elapsed = clock() - t0
@@ -325,7 +344,11 @@ async def closed_loop(
 
 
 class AiohttpSender:
-    """The load path's HTTP client: aiohttp with keep-alive (httpx is too slow for load)."""
+    """The load path's HTTP client: aiohttp with keep-alive (httpx is too slow for load).
+
+    Never follows a redirect (a 3xx is recorded as such), gives each request one total
+    deadline that covers the whole body, and stops reading a body past `max_body` bytes.
+    """
 
     def __init__(
         self,
@@ -336,6 +359,7 @@ class AiohttpSender:
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
         connections: int = 64,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self.url = url
         self.method = method
@@ -345,6 +369,7 @@ class AiohttpSender:
             self.headers.setdefault("Content-Type", "application/json")
         self.timeout_s = timeout_s
         self.connections = connections
+        self.max_body = max_body
         self._session: Any = None
 
     async def __aenter__(self) -> AiohttpSender:
@@ -364,20 +389,39 @@ class AiohttpSender:
         import aiohttp
 
         try:
-            async with self._session.request(
-                self.method, self.url, data=self.body, headers=self.headers
-            ) as response:
-                await response.read()
-                timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}
-                return SendResult(response.status, timing or None)
+            # aiohttp's `total` timeout covers connect, send and reading the whole body.
+            return await self._send()
         except TimeoutError:
             return SendResult(0, error="timeout")
         except aiohttp.ClientError as exc:
             return SendResult(0, error=type(exc).__name__)
+        except ValueError as exc:  # aiohttp's refusals of a request it cannot build
+            return SendResult(0, error=f"ValueError: {exc}")
+
+    async def _send(self) -> SendResult:
+        async with self._session.request(
+            self.method, self.url, data=self.body, headers=self.headers, allow_redirects=False
+        ) as response:
+            timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}
+            declared = response.content_length
+            if declared is not None:
+                if declared > self.max_body:
+                    return SendResult(0, error=BODY_OVER_CAP)
+                await response.read()  # the fast path: a declared length within the cap
+                return SendResult(response.status, timing or None)
+            size = 0
+            async for chunk in response.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > self.max_body:
+                    # Leaving the block releases the connection without reading the rest.
+                    response.close()
+                    return SendResult(0, error=BODY_OVER_CAP)
+            return SendResult(response.status, timing or None)
 
 
 class HttpxSender:
-    """A load sender over httpx, for an injected transport (in-process tests)."""
+    """A load sender over httpx, for an injected transport (in-process tests); the same
+    limits as `AiohttpSender`."""
 
     def __init__(
         self,
@@ -388,6 +432,7 @@ class HttpxSender:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         import httpx
 
@@ -397,7 +442,11 @@ class HttpxSender:
         self.headers = dict(headers or {})
         if body is not None:
             self.headers.setdefault("Content-Type", "application/json")
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self.max_body = max_body
+        self._client = httpx.AsyncClient(
+            transport=transport, timeout=timeout_s, follow_redirects=False
+        )
 
     async def __aenter__(self) -> HttpxSender:
         return self
@@ -408,12 +457,22 @@ class HttpxSender:
     async def __call__(self) -> SendResult:
         import httpx
 
+        from infermedic.probe.http import BodyTooLarge, read_capped
+
         try:
-            response = await self._client.request(
-                self.method, self.url, content=self.body, headers=self.headers
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.timeout_s):
+                request = self._client.build_request(
+                    self.method, self.url, content=self.body, headers=self.headers
+                )
+                response = await self._client.send(request, stream=True)
+                try:
+                    await read_capped(response, self.max_body)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
             return SendResult(0, error="timeout")
+        except BodyTooLarge:
+            return SendResult(0, error=BODY_OVER_CAP)
         except httpx.HTTPError as exc:
             return SendResult(0, error=type(exc).__name__)
         timing = {k: response.headers[k] for k in TIMING_HEADERS if k in response.headers}

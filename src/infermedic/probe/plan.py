@@ -34,6 +34,8 @@ MAX_RATE = 500.0
 MAX_DURATION_S = 120.0
 MAX_CONCURRENCY = 64
 MAX_WORKERS = 4
+# A response body larger than this is an error result, never read further (`--max-body`).
+DEFAULT_MAX_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +106,7 @@ class Thresholds:
 
 
 # Engine options in `[tool.infermedic.probe]` that are plan defaults, not thresholds.
-PLAN_OPTION_KEYS = frozenset({"rate", "duration", "timeout"})
+PLAN_OPTION_KEYS = frozenset({"rate", "duration", "timeout", "max-body"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,7 +135,8 @@ class ProbePlan:
     model_name: str | None = None
     checks: frozenset[CheckName] = DEFAULT_CHECKS
     allow_high_load: bool = False
-    timeout_s: float = 10.0
+    timeout_s: float = 10.0  # a total deadline per request: connect, send and the whole body
+    max_body: int = DEFAULT_MAX_BODY
     max_in_flight: int = 256
     pid: int | None = None
     # robustness: request bodies varied from the known-good one (bounded, one request each)
@@ -172,6 +175,21 @@ class ProbePlan:
             raise ConfigError(f"--duration must be positive, got {self.duration_s}")
         if self.workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)):
+            raise ConfigError(
+                f"--timeout must be a positive number of seconds, got {self.timeout_s}"
+            )
+        if self.max_body < 1:
+            raise ConfigError(f"--max-body must be at least 1 byte, got {self.max_body}")
+        for flag, path in (
+            ("--predict-path", self.predict_path),
+            ("--health-path", self.health_path),
+        ):
+            # Load goes only to the host of the URL: a route is a path on it, never a URL.
+            if path is not None and ("://" in path or path.startswith("//")):
+                raise ConfigError(
+                    f"{flag} must be a path on the target (like /predict), got {path!r}"
+                )
         if any(c < 1 for c in self.sweep):
             raise ConfigError("--sweep concurrency steps must be positive integers")
         if not self.allow_high_load:

@@ -56,8 +56,6 @@ def build_report(
 
 def _redacted(finding: Finding, ctx: ProbeContext) -> Finding:
     """A last pass so no secret reaches a report even if a server echoed it back."""
-    if not ctx.redact:
-        return finding
     evidence = tuple(
         replace(
             e,
@@ -165,6 +163,29 @@ def _load(
                 ),
             )
         )
+    if rec.timing_rejected:
+        ignored = sum(rec.timing_rejected.values())
+        notes.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message=(
+                    f"ignored {ignored} server timing value(s) that are no duration "
+                    f"(infinite, NaN or negative), e.g. {', '.join(rec.timing_examples)}; "
+                    "the server-side stage times use only the plausible ones"
+                ),
+            )
+        )
+    redirects = sum(n for status, n in rec.statuses.items() if 300 <= status < 400)
+    if redirects:
+        notes.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message=(
+                    f"{redirects} load response(s) were redirects (3xx); probe never follows a "
+                    "redirect and counts them as failed requests"
+                ),
+            )
+        )
     if rec.interrupted:
         notes.append(
             Notification(
@@ -191,6 +212,7 @@ def _load(
         "interrupted": rec.interrupted,
         "latency_over_time": [w.to_dict() for w in windows],
         "server_timing": timing_stage_means(rec),
+        "server_timing_ignored": dict(rec.timing_rejected),
         "metrics_stages": [
             {
                 "stage": s.stage,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 # TGI/TEI send seconds in `x-compute-time` and milliseconds in the others (serving.md §3.2).
@@ -20,8 +21,14 @@ def parse_server_timing(header: str) -> list[tuple[str, float]]:
     """`db;dur=53, app;dur=47.2` → [("db", 53.0), ("app", 47.2)] in ms.
 
     Lenient as the spec asks: metrics without `dur`, unknown params and malformed numbers
-    are skipped, never an error; a repeated param keeps its first value.
+    are skipped, never an error; a repeated param keeps its first value. A duration that is
+    not a finite, non-negative number (`inf`, `NaN`, `-5`) is no duration and is skipped too;
+    `read_timing` also says which.
     """
+    return _parse_server_timing(header, [])
+
+
+def _parse_server_timing(header: str, rejected: list[str]) -> list[tuple[str, float]]:
     stages: list[tuple[str, float]] = []
     for metric in _split_outside_quotes(header, ","):
         parts = _split_outside_quotes(metric, ";")
@@ -36,26 +43,45 @@ def parse_server_timing(header: str) -> list[tuple[str, float]]:
                     duration = float(value.strip().strip('"'))
                 except ValueError:
                     duration = None
-        if duration is not None and duration >= 0:
+        if duration is None:
+            continue
+        if _plausible(duration):
             stages.append((name, duration))
+        else:
+            rejected.append(f"{name}={duration:g}")
     return stages
 
 
-def timing_stages(headers: Mapping[str, str]) -> list[tuple[str, float]]:
-    """Every stage duration (ms) a response's headers carry."""
+def _plausible(duration_ms: float) -> bool:
+    return math.isfinite(duration_ms) and duration_ms >= 0
+
+
+def read_timing(headers: Mapping[str, str]) -> tuple[list[tuple[str, float]], list[str]]:
+    """Every stage duration (ms) a response's headers carry, and the values ignored because
+    they are no duration (`inf`, `NaN`, negative), as `stage=value` for a notification."""
+    rejected: list[str] = []
     stages: list[tuple[str, float]] = []
     header = headers.get("server-timing")
     if header:
-        stages.extend(parse_server_timing(header))
+        stages.extend(_parse_server_timing(header, rejected))
     for name, (stage, scale) in X_TIME_HEADERS.items():
         value = headers.get(name)
         if value is None:
             continue
         try:
-            stages.append((stage, float(value) * scale))
+            duration = float(value) * scale
         except ValueError:
             continue
-    return stages
+        if _plausible(duration):
+            stages.append((stage, duration))
+        else:
+            rejected.append(f"{stage}={duration:g}")
+    return stages, rejected
+
+
+def timing_stages(headers: Mapping[str, str]) -> list[tuple[str, float]]:
+    """Every plausible stage duration (ms) a response's headers carry."""
+    return read_timing(headers)[0]
 
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infermedic.probe.loadgen import AiohttpSender, LoadRecorder, open_loop
+from infermedic.probe.plan import DEFAULT_MAX_BODY
 
 _stop_flag: Any = None  # the parent's stop event, inherited through the pool initializer
 
@@ -31,6 +32,7 @@ class WorkerSpec:
     window_s: float
     late_tolerance_s: float
     timeout_s: float
+    max_body: int = DEFAULT_MAX_BODY
 
 
 def _init_worker(stop_flag: Any) -> None:
@@ -70,6 +72,7 @@ async def _run(spec: WorkerSpec) -> dict[str, Any]:
         headers=spec.headers,
         timeout_s=spec.timeout_s,
         connections=connections,
+        max_body=spec.max_body,
     ) as sender:
         recorder = await open_loop(
             sender,
@@ -103,6 +106,7 @@ async def open_loop_in_workers(
     late_tolerance_s: float,
     timeout_s: float,
     stop: asyncio.Event,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> LoadRecorder:
     """Run the open loop in `workers` processes (each every `workers`-th slot) and merge."""
     context = multiprocessing.get_context("spawn")
@@ -124,6 +128,7 @@ async def open_loop_in_workers(
             window_s=window_s,
             late_tolerance_s=late_tolerance_s,
             timeout_s=timeout_s,
+            max_body=max_body,
         )
         for i in range(workers)
     ]

@@ -47,9 +47,12 @@ class ProfileThresholds:
     gpu_transfer_share: float = 0.5
     gpu_transfer_min_ms: float = 0.1
     gpu_min_busy_share: float = 0.3
-    # PROF013: this share of the event-loop thread's samples is not awaiting.
+    # PROF013: the event-loop thread is held by work in at least this share of its samples
+    # (the lower end of the 95% interval), over at least this many loop samples.
     loop_busy_share: float = 0.2
-    # PROF014: this share of worker-thread samples inside request code waits on a lock.
+    loop_min_samples: int = 100
+    # PROF014: this share of worker-thread samples inside request code waits on a lock (the
+    # lower end of the 95% interval), over at least this many request samples.
     lock_wait_share: float = 0.3
     lock_min_samples: int = 50
 

@@ -1,13 +1,15 @@
 """`sample_process`: where a running service's time goes, from py-spy stack samples.
 
 Two py-spy recorders run side by side (`--nonblocking`, so neither pauses the service): one
-with idle threads and one without. Their difference per stack is the time a thread spent
-waiting (sleep, blocking I/O, a lock), which a single recording cannot tell from work.
+with idle threads and one without. Their difference is the time a thread spent off CPU
+(sleep, blocking I/O, a lock, the GIL), which a single recording cannot tell from work.
+`attribution` turns the two recordings into per-thread counts and the places that hold the
+event loop, the PROF013/PROF014 rules judge them, and this module runs py-spy, drives the
+load, and says what could not be judged.
 """
 
 from __future__ import annotations
 
-import linecache
 import os
 import shutil
 import subprocess
@@ -15,329 +17,71 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from infermedic.errors import EngineUnavailable, InputError
-from infermedic.model import Location, Notification, NotificationLevel, Report, Table
-from infermedic.profile.config import thresholds_from_options
+from infermedic.model import Finding, Location, Notification, NotificationLevel, Report, Table
+from infermedic.profile.attribution import (
+    ShareTest,
+    busiest_other_thread,
+    on_cpu_work,
+    share_test,
+    summarise,
+    wilson_interval,
+)
+from infermedic.profile.config import ProfileThresholds, thresholds_from_options
 from infermedic.profile.context import ProfileContext
+from infermedic.profile.stacks import (
+    AWAITING,
+    BLOCKING,
+    FRAMEWORK,
+    LOCK,
+    MODEL,
+    OTHER,
+    PREPROCESSING,
+    SERIALISATION,
+    Frame,
+    Stack,
+    classify,
+    is_own_code,
+    parse_frame,
+    parse_raw,
+)
 from infermedic.settings import Settings
 
-Stack = tuple[str, tuple[str, ...]]  # (thread label, frames outermost first)
+# The loop thread off CPU (not in its selector) in at least this share of its samples, while
+# another thread was on CPU in at least as many, is reported as starved of the GIL.
+_STARVED_SHARE = 0.1
 
-MODEL = "model compute"
-PREPROCESSING = "preprocessing and validation"
-SERIALISATION = "serialisation"
-BLOCKING = "blocking I/O or sleep"
-LOCK = "lock wait"
-FRAMEWORK = "server and framework"
-OTHER = "other Python"
-AWAITING = "awaiting (idle loop)"
-BUSY_CATEGORIES = (MODEL, PREPROCESSING, SERIALISATION, BLOCKING, LOCK)
-# What must not run on an event-loop thread. Encoding the response is the loop's own work in
-# an async framework, so serialisation counts as busy but not as blocking.
-LOOP_BLOCKING_CATEGORIES = (MODEL, PREPROCESSING, BLOCKING, LOCK)
-
-# Path fragments (with `/`) and the category they mark, checked innermost frame first.
-_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        PREPROCESSING,
-        (
-            "/sklearn/preprocessing/",
-            "/sklearn/compose/",
-            "/sklearn/impute/",
-            "/sklearn/feature_extraction/",
-            "/sklearn/feature_selection/",
-            "/sklearn/decomposition/",
-            "/sklearn/utils/validation.py",
-            "/pandas/",
-        ),
-    ),
-    (
-        MODEL,
-        (
-            "/sklearn/ensemble/",
-            "/sklearn/linear_model/",
-            "/sklearn/tree/",
-            "/sklearn/svm/",
-            "/sklearn/neighbors/",
-            "/sklearn/neural_network/",
-            "/sklearn/naive_bayes/",
-            "/sklearn/discriminant_analysis.py",
-            "/sklearn/gaussian_process/",
-            "/onnxruntime/",
-            "/torch/",
-            "/xgboost/",
-            "/lightgbm/",
-            "/catboost/",
-            "/tensorflow/",
-            "/keras/",
-            "/transformers/",
-        ),
-    ),
-    (
-        SERIALISATION,
-        (
-            "/json/",
-            "/orjson",
-            "/ujson",
-            "/pydantic/",
-            "/pydantic_core/",
-            "/fastapi/encoders.py",
-            "/starlette/responses.py",
-            "/pickle.py",
-            "/msgpack/",
-        ),
-    ),
-    (
-        BLOCKING,
-        (
-            "/socket.py",
-            "/ssl.py",
-            "/http/client.py",
-            "/urllib3/",
-            "/requests/",
-            "/sqlite3/",
-            "/psycopg",
-            "/redis/",
-            "/subprocess.py",
-        ),
-    ),
-    (LOCK, ("/threading.py", "/queue.py", "/concurrent/futures/_base.py")),
-)
-_FRAMEWORK = (
-    "/uvicorn/",
-    "/starlette/",
-    "/fastapi/",
-    "/asyncio/",
-    "/anyio/",
-    "/h11/",
-    "/httptools/",
-    "/uvloop/",
-)
-_LOOP_MARKERS = ("/asyncio/base_events.py", "/asyncio/runners.py", "/uvicorn/server.py", "/uvloop/")
-_AWAIT_INNERMOST = ("/selectors.py", "/asyncio/base_events.py", "/asyncio/runners.py", "/uvloop/")
-_MODEL_FUNCTIONS = {"predict", "predict_proba", "decision_function", "forward", "run"}
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Frame:
-    function: str
-    path: str
-    line: int | None
-
-    def describe(self) -> str:
-        return f"{self.function} ({self.path}:{self.line})" if self.line else self.function
-
-
-def parse_frame(text: str) -> Frame:
-    head, sep, tail = text.rpartition(" (")
-    if not sep or not tail.endswith(")"):
-        return Frame(function=text, path="", line=None)
-    location = tail[:-1]
-    path, colon, line = location.rpartition(":")
-    if colon and line.isdigit():
-        return Frame(function=head, path=path, line=int(line))
-    return Frame(function=head, path=location, line=None)
-
-
-def parse_raw(text: str) -> Counter[Stack]:
-    """py-spy's raw (collapsed) format with `--threads`: `thread (TID): NAME;f1;f2 COUNT`."""
-    stacks: Counter[Stack] = Counter()
-    for line in text.splitlines():
-        body, _, count = line.rpartition(" ")
-        if not body or not count.isdigit():
-            continue
-        parts = body.split(";")
-        thread = parts[0]
-        stacks[(thread, tuple(parts[1:]))] += int(count)
-    return stacks
-
-
-def classify(frames: tuple[Frame, ...]) -> str:
-    """The category of a sample: its innermost frame in a recognised library."""
-    for frame in reversed(frames):
-        path = frame.path.replace("\\", "/")
-        for category, fragments in _PATTERNS:
-            if any(fragment in path for fragment in fragments):
-                if category == LOCK and frame.function.split(".")[-1] not in {
-                    "acquire",
-                    "wait",
-                    "join",
-                    "get",
-                    "put",
-                    "result",
-                    "__enter__",
-                }:
-                    continue
-                return category
-    # A frame named like a model method is model compute only below the service's entry
-    # point: the route handler itself is often called `predict`.
-    first_own = next((i for i, f in enumerate(frames) if is_own_code(f)), None)
-    below_entry = frames[first_own + 1 :] if first_own is not None else frames
-    if any(f.function.split(".")[-1] in _MODEL_FUNCTIONS for f in below_entry):
-        return MODEL
-    if frames and any(fragment in frames[-1].path for fragment in _FRAMEWORK):
-        return FRAMEWORK
-    return OTHER
-
-
-def _waiting_category(frames: tuple[Frame, ...]) -> str:
-    """Why an idle sample outside the loop's own wait is waiting, from its innermost line."""
-    category = classify(frames)
-    if category in {BLOCKING, LOCK}:
-        return category
-    innermost = frames[-1] if frames else None
-    if innermost is not None and innermost.line:
-        source = linecache.getline(innermost.path, innermost.line).lower()
-        if any(word in source for word in ("acquire", "lock", ".wait(", ".result(", ".join(")):
-            return LOCK
-    return BLOCKING
-
-
-def _is_loop_thread(frames: tuple[Frame, ...]) -> bool:
-    return any(any(m in f.path for m in _LOOP_MARKERS) for f in frames)
-
-
-def _awaiting(frames: tuple[Frame, ...]) -> bool:
-    return bool(frames) and any(m in frames[-1].path for m in _AWAIT_INNERMOST)
-
-
-def summarise(all_samples: Counter[Stack], active: Counter[Stack]) -> dict[str, Any]:
-    """Per-thread category shares and top frames from the two recordings.
-
-    Work comes from the active recording, stack by stack. Waiting is counted per thread
-    (all samples minus active ones), because the two recorders sample at slightly different
-    moments and a per-stack difference would be mostly noise; the loop thread's waiting
-    outside its selector is then split by the stacks that gained the most idle samples.
-    """
-    parsed = {stack: tuple(parse_frame(f) for f in stack[1]) for stack in all_samples | active}
-    loop_votes: Counter[str] = Counter()
-    for stack, frames in parsed.items():
-        if _is_loop_thread(frames):
-            loop_votes[stack[0]] += all_samples.get(stack, 0)
-    loop_label = loop_votes.most_common(1)[0][0] if loop_votes else None
-    labels = sorted({stack[0] for stack in parsed})
-    summary: dict[str, Any] = {"threads": [], "loop_thread": None}
-    records: list[dict[str, Any]] = []
-    for label in labels:
-        is_loop = label == loop_label
-        stacks = [stack for stack in parsed if stack[0] == label]
-        total_all = sum(all_samples.get(stack, 0) for stack in stacks)
-        total_active = sum(active.get(stack, 0) for stack in stacks)
-        samples = max(total_all, total_active)
-        categories: Counter[str] = Counter()
-        frames_seen: Counter[tuple[str, str]] = Counter()
-        for stack in stacks:
-            count = active.get(stack, 0)
-            if not count:
-                continue
-            frames = parsed[stack]
-            category = AWAITING if is_loop and _awaiting(frames) else classify(frames)
-            categories[category] += count
-            if category != AWAITING:
-                frames_seen[(category, _top_frame(frames))] += count
-        idle = max(0, total_all - total_active)
-        idle_not_counted = idle
-        if is_loop and idle:
-            awaiting = sum(
-                max(0, all_samples.get(stack, 0) - active.get(stack, 0))
-                for stack in stacks
-                if _awaiting(parsed[stack])
-            )
-            awaiting = min(awaiting, idle)
-            categories[AWAITING] += awaiting
-            blocked = idle - awaiting
-            excess = {
-                stack: all_samples.get(stack, 0) - active.get(stack, 0)
-                for stack in stacks
-                if not _awaiting(parsed[stack]) and all_samples.get(stack, 0) > active.get(stack, 0)
-            }
-            weight = sum(excess.values())
-            if blocked and weight:
-                for stack, extra in excess.items():
-                    share = round(blocked * extra / weight)
-                    if share:
-                        category = _waiting_category(parsed[stack])
-                        categories[category] += share
-                        frames_seen[(category, _top_frame(parsed[stack]))] += share
-            elif blocked:
-                categories[BLOCKING] += blocked
-            idle_not_counted = 0
-        shares = (
-            {name: count / samples for name, count in categories.most_common()} if samples else {}
-        )
-        lock_waits: Counter[str] = Counter()
-        request_samples = 0
-        if not is_loop:
-            for stack in stacks:
-                frames = parsed[stack]
-                if not _in_request_code(frames):
-                    continue
-                request_samples += max(all_samples.get(stack, 0), active.get(stack, 0))
-                waiting = all_samples.get(stack, 0) - active.get(stack, 0)
-                if waiting > 0 and _waiting_category(frames) == LOCK:
-                    lock_waits[_top_frame(frames)] += waiting
-        record: dict[str, Any] = {
-            "name": label,
-            "lock_wait_samples": sum(lock_waits.values()),
-            "lock_wait_frames": dict(lock_waits.most_common(5)),
-            "request_samples": request_samples,
-            "loop_blocking_share": sum(shares.get(c, 0.0) for c in LOOP_BLOCKING_CATEGORIES),
-            "samples": samples,
-            "idle_samples": idle_not_counted,
-            "category_samples": dict(categories),
-            "category_shares": shares,
-            "busy_share": sum(shares.get(c, 0.0) for c in BUSY_CATEGORIES),
-            "top_frames": [
-                {"category": category, "frame": frame, "samples": count}
-                for (category, frame), count in frames_seen.most_common(8)
-            ],
-            "event_loop": is_loop,
-        }
-        records.append(record)
-    for record in sorted(records, key=lambda r: -int(r["samples"])):
-        label = record["name"]
-        summary["threads"].append(record)
-        if label == loop_label:
-            summary["loop_thread"] = record
-    return summary
-
-
-def is_own_code(frame: Frame) -> bool:
-    """A frame of the service's own code: outside site-packages and the standard library."""
-    path = frame.path.replace("\\", "/")
-    return bool(path) and not (
-        "-packages/" in path or "/lib/python3" in path or path.startswith("<")
-    )
-
-
-# Frames of the thread pools that run request handlers (FastAPI/Starlette sync routes run
-# in anyio's workers; `run_in_executor` and `asyncio.to_thread` in concurrent.futures').
-_REQUEST_POOL_MARKERS = ("/anyio/", "/concurrent/futures/thread.py", "/starlette/")
-
-
-def _in_request_code(frames: tuple[Frame, ...]) -> bool:
-    """Whether a worker thread is handling a request in the service's own code: its stack
-    runs through a request thread pool into a frame of the service. A pool thread waiting
-    for work (no service frame) and the service's own background threads (a log writer,
-    not started by the pool) do not count."""
-    in_pool = any(any(m in f.path for m in _REQUEST_POOL_MARKERS) for f in frames)
-    return in_pool and any(is_own_code(f) for f in frames)
-
-
-def _top_frame(frames: tuple[Frame, ...]) -> str:
-    """The innermost frame outside the standard library's plumbing, as `func (file:line)`."""
-    for frame in reversed(frames):
-        if "/threading.py" in frame.path or "/selectors.py" in frame.path:
-            continue
-        return frame.describe()
-    return frames[-1].describe() if frames else "-"
+# The names stage sampling and older callers import from here.
+__all__ = [
+    "AWAITING",
+    "BLOCKING",
+    "FRAMEWORK",
+    "LOCK",
+    "MODEL",
+    "OTHER",
+    "PREPROCESSING",
+    "SERIALISATION",
+    "Frame",
+    "Stack",
+    "check_traceable",
+    "classify",
+    "find_py_spy",
+    "is_own_code",
+    "judge",
+    "live_notes",
+    "live_tables",
+    "parse_frame",
+    "parse_raw",
+    "py_spy_reason",
+    "record",
+    "sample_process",
+    "summarise",
+]
 
 
 def find_py_spy() -> str:
@@ -422,18 +166,20 @@ def _drive_load(url: str, body: bytes | None, stop: threading.Event, stats: dict
     """Closed-loop requests to `url` (the user's own service) until `stop` is set."""
     import httpx
 
-    with httpx.Client(timeout=10.0) as client:
+    from infermedic.probe.http import send_sync
+
+    # The probe's limits: no redirect followed, a total deadline, a capped body.
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
         while not stop.is_set():
             started = time.perf_counter()
             try:
                 if body is None:
-                    response = client.get(url)
+                    status, _ = send_sync(client, "GET", url)
                 else:
-                    response = client.post(
-                        url, content=body, headers={"content-type": "application/json"}
-                    )
+                    headers = {"content-type": "application/json"}
+                    status, _ = send_sync(client, "POST", url, content=body, headers=headers)
                 stats["requests"] += 1
-                if response.status_code >= 500:
+                if not 200 <= status < 300:  # a redirect (never followed) is no answer either
                     stats["errors"] += 1
             except httpx.HTTPError:
                 stats["errors"] += 1
@@ -500,7 +246,7 @@ def sample_process(
         active = parse_raw(active_path.read_text(encoding="utf-8", errors="replace"))
     if progress is not None:
         progress("sampled", 1.0)
-    summary = summarise(all_samples, active)
+    summary = summarise(all_samples, active, root=_working_directory(pid))
     latencies = sorted(load_stats["latencies"])
     summary["load"] = {
         "url": url,
@@ -511,41 +257,10 @@ def sample_process(
     }
     summary["duration_s"] = duration
     summary["rate_hz"] = rate
-    context = ProfileContext(
-        results={"live": summary},
-        thresholds=thresholds,
-        location=Location(url=url, endpoint=f"PID {pid}")
-        if url
-        else Location(endpoint=f"PID {pid}"),
-        action=f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads",
-    )
-    from infermedic.profile.rules.lock_contention import LockContention
-    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
-
-    findings = [*WorkInEventLoopThread().check(context), *LockContention().check(context)]
-    notes = [
-        Notification(
-            level=NotificationLevel.NOTE,
-            message=(
-                "samples are classified by their innermost recognised frame; garbage "
-                "collection and native code are not visible without --native, so their time "
-                "counts toward the Python frame that triggered them"
-            ),
-        )
-    ]
-    if not sum(all_samples.values()):
-        notes.append(
-            Notification(
-                level=NotificationLevel.WARNING, message=f"py-spy took no samples of PID {pid}"
-            )
-        )
-    if summary["loop_thread"] is None:
-        notes.append(
-            Notification(
-                level=NotificationLevel.NOTE,
-                message="no thread ran an asyncio or uvloop event loop; no event-loop analysis",
-            )
-        )
+    summary["child_pids"] = _children(pid)
+    location = Location(url=url, endpoint=f"PID {pid}") if url else Location(endpoint=f"PID {pid}")
+    action = f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads"
+    findings, notes = judge(summary, thresholds, location=location, action=action)
     return Report(
         tool="profile",
         findings=tuple(findings),
@@ -556,6 +271,166 @@ def sample_process(
         measurements={"live": summary},
         started_at=started_at,
         duration_s=time.monotonic() - begin,
+    )
+
+
+def _children(pid: int) -> list[int]:
+    """The process's children: a gunicorn or uvicorn `--workers` parent serves nothing itself."""
+    import psutil
+
+    try:
+        return sorted(child.pid for child in psutil.Process(pid).children())
+    except psutil.Error:
+        return []
+
+
+def _working_directory(pid: int) -> str | None:
+    """The service's working directory (its files are shown relative to it), if readable."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def judge(
+    summary: Mapping[str, Any], thresholds: ProfileThresholds, *, location: Location, action: str
+) -> tuple[list[Finding], list[Notification]]:
+    """The findings of PROF013 and PROF014 on a summary, and what could not be judged. A
+    recorded summary replays through here without a service."""
+    from infermedic.profile.rules.lock_contention import LockContention
+    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+
+    context = ProfileContext(
+        results={"live": summary}, thresholds=thresholds, location=location, action=action
+    )
+    findings = [*WorkInEventLoopThread().check(context), *LockContention().check(context)]
+    return findings, live_notes(summary, thresholds)
+
+
+def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> list[Notification]:
+    """What a reader must know to trust the verdicts: readings without the power to judge,
+    and a loop starved by other threads rather than busy itself."""
+    notes = [
+        Notification(
+            level=NotificationLevel.NOTE,
+            message=(
+                "samples are classified by their innermost recognised frame; garbage "
+                "collection and native code are not visible without --native, so their time "
+                "counts toward the Python frame that triggered them"
+            ),
+        )
+    ]
+    threads = summary.get("threads", ())
+    if not any(t.get("samples") for t in threads):
+        notes.append(
+            Notification(level=NotificationLevel.WARNING, message="py-spy took no samples")
+        )
+    loop = summary.get("loop_thread")
+    if loop is None:
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                message="no thread ran an asyncio or uvloop event loop; no event-loop analysis"
+                + _workers_hint(summary.get("child_pids") or []),
+                rule="PROF013",
+                underpowered=True,
+            )
+        )
+    else:
+        test = share_test(
+            int(loop.get("held_samples", 0)),
+            int(loop["samples"]),
+            threshold=thresholds.loop_busy_share,
+            min_samples=thresholds.loop_min_samples,
+        )
+        note = _power_note(
+            "PROF013", "the event-loop thread was held by work", "loop-thread samples", test
+        )
+        if note is not None:
+            notes.append(note)
+        starved = _starved_loop_note(summary, loop, thresholds)
+        if starved is not None:
+            notes.append(starved)
+    from infermedic.profile.rules.lock_contention import lock_wait_test
+
+    locks = lock_wait_test(summary, thresholds)
+    if locks.samples:
+        note = _power_note(
+            "PROF014", "request threads waited on a lock", "request-thread samples", locks
+        )
+        if note is not None:
+            notes.append(note)
+    elif threads:
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                rule="PROF014",
+                underpowered=True,
+                message=(
+                    "PROF014 not judged: no worker thread ran the service's own code while it "
+                    "was sampled (lock waits are looked for in request handlers that run in a "
+                    "thread pool: sync routes, or helpers passed to run_in_threadpool)"
+                ),
+            )
+        )
+    return notes
+
+
+def _workers_hint(children: list[int]) -> str:
+    if not children:
+        return ""
+    listed = ", ".join(str(c) for c in children[:8])
+    return (
+        f" (the process has {len(children)} child process(es), PID {listed}: a server that "
+        "forks workers serves requests in them; sample one with --pid)"
+    )
+
+
+def _power_note(code: str, what: str, unit: str, test: ShareTest) -> Notification | None:
+    """A notification for a share that could not be judged either way; None when it could."""
+    if test.verdict == "underpowered":
+        message = (
+            f"{code} not judged, too few samples: {test.samples} {unit}, at least "
+            f"{test.min_samples} needed; sample longer (--duration) or under load (--url)"
+        )
+    elif test.verdict == "inconclusive":
+        message = (
+            f"{code} inconclusive: {what} in {test.share:.0%} of {test.samples} {unit} "
+            f"({test.interval()}), which straddles the {test.threshold:.0%} threshold; "
+            "sample longer (--duration) to decide"
+        )
+    else:
+        return None
+    return Notification(
+        level=NotificationLevel.WARNING, message=message, rule=code, underpowered=True
+    )
+
+
+def _starved_loop_note(
+    summary: Mapping[str, Any], loop: Mapping[str, Any], thresholds: ProfileThresholds
+) -> Notification | None:
+    """The loop off CPU outside its selector at lines that call nothing blocking, while
+    another thread runs: the GIL, held by that thread. Not work on the loop, but it delays
+    every request as much."""
+    samples = int(loop["samples"])
+    waiting = int(loop.get("waiting_samples", 0))
+    other = busiest_other_thread(summary)
+    if samples < thresholds.loop_min_samples or waiting < _STARVED_SHARE * samples:
+        return None
+    busy = on_cpu_work(other) if other is not None else 0
+    if other is None or busy < _STARVED_SHARE * samples:
+        return None
+    where = other["top_frames"][0]["frame"] if other.get("top_frames") else "-"
+    return Notification(
+        level=NotificationLevel.NOTE,
+        rule="PROF013",
+        message=(
+            f"the event-loop thread waited off CPU outside its selector, at lines that call "
+            f"nothing blocking, in {waiting / samples:.0%} of {samples} samples while "
+            f"{other['name']} ran on the CPU in {busy / samples:.0%} of them (most at "
+            f"{where}): most likely the GIL, held by that thread; not counted as work on "
+            "the loop. Move that thread's CPU work to a process, or release the GIL in it"
+        ),
     )
 
 
@@ -587,7 +462,30 @@ def live_tables(summary: Mapping[str, Any]) -> tuple[Table, ...]:
             (name, item["category"], item["frame"], item["samples"])
             for item in thread["top_frames"]
         )
+    loop = summary.get("loop_thread")
+    places: list[tuple[Any, ...]] = []
+    if loop is not None and loop["samples"]:
+        samples = int(loop["samples"])
+        for place in loop.get("places", ()):
+            low, high = wilson_interval(int(place["samples"]), samples)
+            places.append(
+                (
+                    f"{place['function']} ({place['site']})",
+                    place["category"],
+                    f"{place['samples'] / samples:.0%}",
+                    f"{low:.0%}–{high:.0%}",
+                    place["on_cpu"],
+                    place["blocked"],
+                    place.get("via") or "-",
+                )
+            )
     return (
+        Table(
+            title="What holds the event loop (share of the loop thread's samples)",
+            columns=("place", "what", "share", "95% CI", "on CPU", "blocked", "called from"),
+            rows=tuple(places),
+            key="live-loop-places",
+        ),
         Table(
             title="Where the samples went, per thread",
             columns=("thread", "category", "samples", "share of thread"),

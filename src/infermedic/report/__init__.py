@@ -17,7 +17,24 @@ class OutputFormat(enum.StrEnum):
 
 
 def render(report: Report, fmt: OutputFormat, *, color: bool = False) -> str:
-    """Render `report` in `fmt`. Imports each renderer lazily: the CLI starts fast."""
+    """Render `report` in `fmt`, with every secret redacted (`infermedic.redact`): the report's
+    strings before rendering (so no renderer can wrap a secret out of sight) and the rendered
+    text after. Imports each renderer lazily: the CLI starts fast."""
+    from infermedic.redact import redact_text
+
+    return redact_text(_render(redact_report(report), fmt, color=color))
+
+
+def redact_report(report: Report) -> Report:
+    """`report` with every secret in its strings replaced by `***` (the last line of defence
+    behind each engine's own redaction)."""
+    from infermedic.redact import redact_data
+
+    redacted: Report = redact_data(report)
+    return redacted
+
+
+def _render(report: Report, fmt: OutputFormat, *, color: bool) -> str:
     from infermedic.report.jsonfmt import to_dict
 
     data = to_dict(report)

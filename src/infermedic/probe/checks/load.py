@@ -60,6 +60,7 @@ async def run_load(
             late_tolerance_s=limits.late_send_tolerance_ms / 1000.0,
             timeout_s=plan.timeout_s,
             stop=stop,
+            max_body=plan.max_body,
         )
     else:
         async with senders("POST", path, body) as sender:

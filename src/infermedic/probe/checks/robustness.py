@@ -207,8 +207,10 @@ async def send_fresh(
     fresh = ProbeClient(
         client.base_url,
         transport=ctx.transport,
-        auth_headers=ctx.plan.auth_headers(),
-        timeout_s=ctx.plan.timeout_s,
+        auth_headers=client.auth_headers(),
+        timeout_s=client.timeout_s,
+        max_body=client.max_body,
+        target=client.target,
     )
     try:
         if content is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 
 from infermedic.model import Effect, Finding, Severity
@@ -95,12 +94,14 @@ class ColdStart(MeasuredRule):
         )
         if ready is not None:
             evidence.insert(0, ready.evidence(ctx.redact))
-        # A busy host makes single requests a few times slower, never tens of times:
-        # twenty times steady state stands alone.
+        # Steady state is measured on the same host, so a busy host slows both sides; what it
+        # adds to one request alone is a scheduling hiccup of tens to a few hundred ms. A
+        # first request a whole second beyond steady state stands alone.
         effect = Effect(
-            statistic="slowest first request / steady-state median",
-            value=slowest / steady if steady > 0 else math.inf,
-            threshold=limits.cold_start_ratio,
-            strong=max(20.0, 4 * limits.cold_start_ratio),
+            statistic="slowest first request − steady-state median",
+            value=slowest - steady,
+            threshold=limits.cold_start_min_ms,
+            strong=max(1000.0, 2 * limits.cold_start_min_ms),
+            unit=" ms",
         )
         return [self.finding(ctx.predict_location(), message, evidence=evidence, effect=effect)]

@@ -12,9 +12,10 @@ class ErrorsUnderLoad(MeasuredRule):
     """Errors under load.
 
     ## What it does
-    Checks the share of failed requests (4xx, 5xx, timeouts, connection errors) while the
-    known-good request — which succeeded alone — is sent under load: the open-loop run, the
-    concurrency sweep and the blocking check.
+    Checks the share of failed requests (4xx, 5xx, timeouts, connection errors, bodies over
+    `--max-body`, and 3xx redirects, which probe never follows) while the known-good
+    request — which succeeded alone — is sent under load: the open-loop run, the concurrency
+    sweep and the blocking check.
 
     ## Why is this bad?
     A request that works alone and fails under concurrency points at resource exhaustion,

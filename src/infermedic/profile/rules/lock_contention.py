@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
+from infermedic.profile.attribution import ShareTest, share_test
+from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileContext, ProfileRule
 
 
@@ -24,13 +27,17 @@ class LockContention(ProfileRule):
     worker thread, samples whose stack is inside the service's own code (a frame outside
     site-packages and the standard library) count as request samples; the idle ones whose
     innermost line acquires or waits on a lock (`with lock:`, `.acquire()`, `.wait()`) count
-    as lock waits. Fires when lock waits are at least `lock-wait-share` (default 0.3) of the
-    request samples, over at least `lock-min-samples` (default 50) request samples. The
-    waiting lines (file:line) are the evidence.
+    as lock waits. Fires when the lower end of the 95% Wilson interval of the lock-wait
+    share is at least `lock-wait-share` (default 0.3), over at least `lock-min-samples`
+    (default 50) request samples; otherwise a notification says whether the reading was
+    inconclusive or lacked samples. The three lines waited at most (file:line), with their
+    shares, are the evidence.
 
     ## Known problems
     A pool thread waiting for work is not counted (its stack has no service frame), but a
     service that waits on its own queue for a batch looks the same as lock contention.
+    Successive samples of one wait are not independent, so the interval is narrower than
+    the truth.
     """
 
     code: ClassVar[str] = "PROF014"
@@ -47,27 +54,58 @@ class LockContention(ProfileRule):
         live = context.phase("live")
         if live is None:
             return []
-        workers = [t for t in live.get("threads", []) if not t.get("event_loop")]
-        waits = sum(int(t.get("lock_wait_samples", 0)) for t in workers)
-        requests = sum(int(t.get("request_samples", 0)) for t in workers)
-        limits = context.thresholds
-        if requests < limits.lock_min_samples or waits < limits.lock_wait_share * requests:
+        test = lock_wait_test(live, context.thresholds)
+        if test.verdict != "fires":
             return []
         frames: dict[str, int] = {}
-        for thread in workers:
+        for thread in live.get("threads", []):
+            if thread.get("event_loop"):
+                continue
             for frame, count in thread.get("lock_wait_frames", {}).items():
                 frames[frame] = frames.get(frame, 0) + int(count)
-        top = sorted(frames.items(), key=lambda item: -item[1])[:3]
-        where = "; ".join(f"{frame} ({count} samples)" for frame, count in top)
+        floor = max(2, 0.01 * test.samples)
+        ranked = sorted(frames.items(), key=lambda item: (-item[1], item[0]))
+        top = [(frame, count) for frame, count in ranked if count >= floor][:3]
+        where = "; ".join(
+            f"{count / test.samples:.0%} at {frame} ({count} samples)" for frame, count in top
+        )
         message = (
-            f"request threads waited on a lock in {waits / requests:.0%} of {requests} samples "
-            f"inside the service's code, at {where}"
+            f"request threads waited on a lock in {test.share:.0%} of {test.samples} samples "
+            f"inside the service's code ({test.interval()}, lower end must reach "
+            f"{test.threshold:.0%}): {where}"
         )
         evidence = context.evidence(
             "py-spy record of every thread, idle samples included",
-            lock_wait_samples=waits,
-            request_samples=requests,
-            lock_wait_share=round(waits / requests, 3),
+            criterion=test.criterion(),
+            **test.as_values(),
+            lock_wait_samples=test.hits,
+            request_samples=test.samples,
+            lock_wait_share=round(test.share, 3),
             frames=dict(top),
         )
-        return [self.finding(context.location, message, evidence=[evidence])]
+        fix = None
+        if top:
+            fix = (
+                f"Remove or narrow the lock waited on at {top[0][0]}: scikit-learn, ONNX "
+                "Runtime and torch inference are safe to call concurrently; otherwise give "
+                "each worker its own model copy."
+            )
+        # A lock wait is structural: a busy host only lengthens waits on a lock that is
+        # contended already, so a share whose interval clears the threshold stands alone.
+        effect = test.effect(
+            "share of request-thread samples waiting on a lock", strong=test.threshold
+        )
+        return [
+            self.finding(context.location, message, evidence=[evidence], fix=fix, effect=effect)
+        ]
+
+
+def lock_wait_test(live: Mapping[str, Any], limits: ProfileThresholds) -> ShareTest:
+    """Lock waits against all request samples of the worker threads, with its criterion."""
+    workers = [t for t in live.get("threads", []) if not t.get("event_loop")]
+    return share_test(
+        sum(int(t.get("lock_wait_samples", 0)) for t in workers),
+        sum(int(t.get("request_samples", 0)) for t in workers),
+        threshold=limits.lock_wait_share,
+        min_samples=limits.lock_min_samples,
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import unparse
 from infermedic.audit.python.rule import PythonRule, Scope, first
+from infermedic.audit.python.walker import Flag, FunctionInfo
 from infermedic.model import Finding, Severity
 
 
@@ -89,9 +91,10 @@ class BlockingModelCallInAsyncRoute(PythonRule):
             return
         reach = first(reaches)
         route = reach.route.label
+        runs = "runs preprocessing" if _is_transform(node) else "runs the model"
         if len(reach.chain) == 1:
             args = ", ".join(unparse(a) for a in node.args) or "..."
-            message = f"`{what}` runs the model on the event loop of async route `{route}`"
+            message = f"`{what}` {runs} on the event loop of async route `{route}`"
             fix = (
                 f"`await run_in_threadpool({unparse(node.func)}, {args})`, "
                 "or declare the route with plain `def`"
@@ -99,13 +102,20 @@ class BlockingModelCallInAsyncRoute(PythonRule):
         else:
             via = " → ".join((*reach.chain, what))
             message = (
-                f"`{what}` runs the model on the event loop: async route `{route}` "
+                f"`{what}` {runs} on the event loop: async route `{route}` "
                 f"reaches it through `{via}` without a thread"
             )
             fix = (
                 f"in `{reach.chain[0]}`, call `{reach.chain[1]}` through "
                 f"`await run_in_threadpool({reach.chain[1]}, ...)`"
             )
+        delegated = _delegated_model_calls(reach.route.function)
+        if delegated:
+            # The route already hands its model call to a thread: say so, so that nobody
+            # moves that call again, and point at this one, which is what holds the loop.
+            names = ", ".join(f"`{d}`" for d in delegated)
+            message += f"; the route already runs {names} in a thread, so this call is what blocks"
+            fix += f" ({names} is already off the loop; leave it there)"
         yield self.finding(
             scope.ctx.location(node),
             message,
@@ -113,3 +123,22 @@ class BlockingModelCallInAsyncRoute(PythonRule):
             fix=fix,
             fingerprint_key=f"{what}|{route}",
         )
+
+
+def _is_transform(node: ast.Call) -> bool:
+    return isinstance(node.func, ast.Attribute) and node.func.attr == "transform"
+
+
+def _delegated_model_calls(function: FunctionInfo) -> list[str]:
+    """Model methods the route handler itself hands to a thread pool (`run_in_threadpool(
+    model.predict_proba, X)`), as written."""
+    found = []
+    for site in function.calls:
+        target = site.target
+        if (
+            site.flags & Flag.OFF_LOOP
+            and isinstance(target, ast.Attribute)
+            and target.attr in kc.MODEL_METHODS
+        ):
+            found.append(unparse(target))
+    return sorted(set(found))
