@@ -368,3 +368,68 @@ def test_a_route_without_a_body_names_input() -> None:
     report = probe_in_process(plain_starlette(), repo_hints=hints)
     assert report.measurements["routes"]["request_body_source"] == "request example in tests/t.py:3"
     assert report.measurements["contract"]["prediction"]["status"] == 200
+
+
+def test_mount_of_a_named_route_list(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "svc.py": """
+                from starlette.applications import Starlette
+                from starlette.routing import Mount, Route
+
+                async def embed(request): ...
+
+                v2 = [Route("/embed", embed, methods=["POST"])]
+                app = Starlette(routes=[Mount("/v2", routes=v2)])
+            """
+        },
+    )
+    hints = repo_hints(repo)
+    assert hints.predict is not None and hints.predict.path == "/v2/embed"
+
+
+def test_aiohttp_routes_and_the_one_reaching_the_model(tmp_path: Path) -> None:
+    repo = write(
+        tmp_path,
+        {
+            "svc/__init__.py": "",
+            "svc/handlers.py": """
+                import asyncio
+                import joblib
+                from aiohttp import web
+
+                model = joblib.load("m.joblib")
+
+                def run(row):
+                    return model.predict([row])
+
+                async def classify(request):
+                    row = await request.json()
+                    out = await asyncio.get_running_loop().run_in_executor(None, run, row)
+                    return web.json_response({"label": int(out[0])})
+
+                async def audit(request):
+                    return web.json_response({})
+
+                async def ping(request):
+                    return web.json_response({})
+            """,
+            "svc/main.py": """
+                from aiohttp import web
+                from svc.handlers import audit, classify, ping
+
+                app = web.Application()
+                app.add_routes([web.post("/audit-log", audit), web.get("/ping", ping)])
+                app.router.add_route("POST", "/labels", classify)
+            """,
+        },
+    )
+    hints = repo_hints(repo)
+    assert {(r.method, r.path) for r in hints.routes} == {
+        ("POST", "/audit-log"),
+        ("GET", "/ping"),
+        ("POST", "/labels"),
+    }
+    assert hints.predict is not None and hints.predict.path == "/labels"
+    assert "reaches a model call" in hints.predict_reason

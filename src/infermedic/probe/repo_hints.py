@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from infermedic.audit.project import FileKind
 from infermedic.audit.python.index import PythonIndex, RouteInfo
 from infermedic.audit.python.rule import Scope
-from infermedic.audit.python.walker import ModuleInfo
+from infermedic.audit.python.walker import FunctionInfo, ModuleInfo
 from infermedic.errors import InputError
 from infermedic.settings import Settings
 
@@ -26,6 +26,7 @@ MAX_EXAMPLES = 50
 MAX_EXAMPLE_CHARS = 64 * 1024  # a literal larger than this is data, not a request example
 _PREFIX_KEYWORDS = ("prefix", "url_prefix")
 _ROUTER_CONSTRUCTORS = ("APIRouter", "Blueprint", "Router")
+_AIOHTTP_VERBS = frozenset({"post", "get", "put", "patch", "delete"})
 _INCLUDE_METHODS = frozenset({"include_router", "register_blueprint"})
 _BODY_KEYWORDS = ("json", "data", "content")
 
@@ -87,6 +88,10 @@ def repo_hints(repo: Path, settings: Settings | None = None) -> RepoHints:
     served = [f for f in python_files if not _is_test_file(f.relpath)]
     run = run_python(served, [], settings)
     routes = indexed_routes(run.index, settings)
+    known = {(r.method, r.path) for r in routes}
+    routes += tuple(
+        r for r in aiohttp_routes(run.index, settings) if (r.method, r.path) not in known
+    )
     predict, reason = choose_predict_route(routes)
     examples: list[RequestExample] = []
     notes = [n.message for n in run.notifications]
@@ -142,6 +147,77 @@ def indexed_routes(index: PythonIndex, settings: Settings | None = None) -> tupl
         for route in index.routes
         for method in route.methods
     )
+
+
+def aiohttp_routes(index: PythonIndex, settings: Settings | None = None) -> tuple[RepoRoute, ...]:
+    """aiohttp's routes, which the audit's index does not list: `web.post("/p", handler)`,
+    `web.route("POST", "/p", handler)`, `router.add_post("/p", handler)` and
+    `router.add_route("POST", "/p", handler)`, with whether the handler reaches a model."""
+    scope = Scope(index, settings or Settings())
+    found: list[RepoRoute] = []
+    for module in index.modules.values():
+        for node in ast.walk(module.ctx.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            spec = _aiohttp_route(node, module)
+            if spec is None:
+                continue
+            method, path, handler_expr = spec
+            handler = index.callee(handler_expr, None, module)
+            if handler is None:
+                continue
+            found.append(
+                RepoRoute(
+                    method=method,
+                    path=path,
+                    handler=handler.qualname,
+                    file=module.ctx.relpath,
+                    line=node.lineno,
+                    reaches_model=_reaches_model(index, scope, handler),
+                )
+            )
+    return tuple(found)
+
+
+def _aiohttp_route(call: ast.Call, module: ModuleInfo) -> tuple[str, str, ast.expr] | None:
+    qualified = module.ctx.qualified_name(call.func) or ""
+    attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    args = list(call.args)
+    verb: str | None = None
+    if qualified.startswith("aiohttp.web.") and attr in _AIOHTTP_VERBS:
+        verb = attr.upper()
+    elif attr.startswith("add_") and attr[4:] in _AIOHTTP_VERBS:
+        verb = attr[4:].upper()
+    elif (qualified == "aiohttp.web.route" or attr == "add_route") and len(args) >= 3:
+        first = args[0]
+        if isinstance(first, ast.Constant) and str(first.value).upper() in {"POST", "*"}:
+            verb, args = str(first.value).upper(), args[1:]
+    if verb is None or len(args) < 2:
+        return None
+    path = args[0]
+    if not (isinstance(path, ast.Constant) and isinstance(path.value, str)):
+        return None
+    return verb, path.value, args[1]
+
+
+def _reaches_model(index: PythonIndex, scope: Scope, start: FunctionInfo, depth: int = 8) -> bool:
+    """Whether `start` or a repo function it calls (breadth-first, bounded) calls a model."""
+    queue, seen = [(start, 0)], {id(start)}
+    while queue:
+        func, level = queue.pop(0)
+        scope.module = func.module
+        scope.ctx = func.module.ctx
+        scope.function = func
+        for site in func.calls:
+            if isinstance(site.node, ast.Call):
+                scope.flags = site.flags
+                if scope.model_call(site.node) is not None:
+                    return True
+            callee = index.callee(site.target, func, func.module)
+            if callee is not None and id(callee) not in seen and level < depth:
+                seen.add(id(callee))
+                queue.append((callee, level + 1))
+    return False
 
 
 def choose_predict_route(routes: tuple[RepoRoute, ...]) -> tuple[RepoRoute | None, str]:
@@ -225,6 +301,14 @@ class _Prefixes:
 
     def _scan(self, module: ModuleInfo) -> None:
         tree = module.ctx.tree
+        # `api = [Route(...), ...]` handed to `Mount("/v1", routes=api)` later in the module
+        lists = {
+            target.id: node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.List | ast.Tuple)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Assign)
@@ -252,9 +336,14 @@ class _Prefixes:
                 if isinstance(mount, ast.Constant) and isinstance(mount.value, str):
                     # ast.walk meets an outer Mount before the Mounts inside it
                     own = mount.value.rstrip("/")
-                    for inner in ast.walk(node):
-                        if inner is not node and isinstance(inner, ast.Call):
-                            self.mounted[id(inner)] = self.mounted.get(id(inner), "") + own
+                    inside: list[ast.AST] = [node]
+                    routes = next((k.value for k in node.keywords if k.arg == "routes"), None)
+                    if isinstance(routes, ast.Name) and routes.id in lists:
+                        inside.append(lists[routes.id])
+                    for part in inside:
+                        for inner in ast.walk(part):
+                            if inner is not node and isinstance(inner, ast.Call):
+                                self.mounted[id(inner)] = self.mounted.get(id(inner), "") + own
 
     def _variable(self, expr: ast.expr, module: ModuleInfo) -> tuple[str, str] | None:
         """(module, name) a router expression refers to, following one import."""
