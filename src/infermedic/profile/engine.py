@@ -19,6 +19,12 @@ from infermedic.profile.context import ProfileContext, ProfileRule
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
 from infermedic.profile.runner import WorkerOutcome, run_worker
+from infermedic.profile.supervise import (
+    MIB,
+    MemoryLimit,
+    default_memory_limit,
+    explicit_limit,
+)
 from infermedic.rules import Registry
 from infermedic.settings import Settings
 
@@ -66,12 +72,18 @@ def profile_model(
         # The worker plans its phases to end well inside the budget; the parent kills it at
         # the budget itself. Start-up (imports) takes about a second of it.
         "deadline_s": max(1.0, plan.budget_s * 0.75 - 1.5),
-        "memory_limit_mb": plan.memory_limit_mb,
     }
-    outcome = run_worker(job, timeout_s=plan.budget_s, progress=progress, cwd=cwd)
-    _raise_for_setup_failure(outcome)
+    memory_limit = (
+        explicit_limit(plan.memory_limit_mb)
+        if plan.memory_limit_mb is not None
+        else default_memory_limit()
+    )
+    outcome = run_worker(
+        job, timeout_s=plan.budget_s, memory_limit=memory_limit, progress=progress, cwd=cwd
+    )
+    _raise_for_setup_failure(outcome, memory_limit)
     results = outcome.results
-    notifications = _notifications(outcome, plan, input_path)
+    notifications = _notifications(outcome, plan, input_path, memory_limit)
     action = f"infermedic profile {ref.text}" + (f" --input {input}" if input else "")
     context = ProfileContext(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
@@ -100,6 +112,11 @@ def profile_model(
             "timed_out": outcome.timed_out,
             "last_phase": outcome.last_phase,
             "phase_started_s": outcome.phase_started,
+            "memory_limit_bytes": memory_limit.limit_bytes,
+            "memory_limit_source": memory_limit.source,
+            "memory_exceeded": outcome.memory_exceeded,
+            "peak_rss_bytes": outcome.peak_rss_bytes,
+            "leftover_processes": outcome.leftover_processes,
         },
         **results,
     }
@@ -139,9 +156,16 @@ def _selected_rules(settings: Settings) -> list[type[ProfileRule]]:
     return [r for r in RULES if r.code in chosen & ours and issubclass(r, ProfileRule)]
 
 
-def _raise_for_setup_failure(outcome: WorkerOutcome) -> None:
+def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) -> None:
     """Load and input failures end the run: there is nothing to measure."""
     failure = outcome.failure
+    if outcome.memory_exceeded and outcome.last_phase in {"start", "load", "input"}:
+        what = "reading the input" if outcome.last_phase == "input" else "loading the model"
+        error = InputError if outcome.last_phase == "input" else ModelLoadError
+        raise error(
+            f"{what} exceeded the worker's memory limit of {memory_limit.describe()}",
+            hint="give a larger --memory-limit (in MB) if the model needs more",
+        )
     if failure is None:
         if "load" not in outcome.results and not outcome.timed_out:
             raise ModelLoadError(
@@ -178,13 +202,13 @@ def _last_line(text: str) -> str | None:
 
 
 def _status(outcome: WorkerOutcome) -> str:
-    if outcome.finished and outcome.failure is None:
+    if outcome.finished and outcome.failure is None and not outcome.memory_exceeded:
         return "complete"
     return "partial" if "batch-sweep" in outcome.results else "failed"
 
 
 def _notifications(
-    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None
+    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None, memory_limit: MemoryLimit
 ) -> list[Notification]:
     results = outcome.results
     notes: list[Notification] = []
@@ -253,16 +277,36 @@ def _notifications(
                     )
                 )
     failure = outcome.failure
-    if failure is not None and failure.get("kind") == "memory":
-        limit = (
-            f" under a {plan.memory_limit_mb} MB address-space limit"
-            if plan.memory_limit_mb
-            else ""
+    if outcome.leftover_processes:
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                message=(
+                    f"{outcome.leftover_processes} process(es) the model started were still "
+                    "running when the worker ended and were killed with it"
+                ),
+            )
         )
+    if outcome.memory_exceeded:
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
-                message=f"the model ran out of memory{limit} during {failure['phase']}",
+                message=(
+                    f"the worker exceeded its memory limit of {memory_limit.describe()} "
+                    f"during {outcome.last_phase} (resident {outcome.peak_rss_bytes / MIB:.0f} "
+                    "MiB with its child processes) and was stopped; measurements taken before "
+                    "it are reported. Give a larger --memory-limit if the model needs more"
+                ),
+            )
+        )
+    elif failure is not None and failure.get("kind") == "memory":
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the model ran out of memory during {failure['phase']} (an allocation "
+                    f"failed; the worker's limit is {memory_limit.describe()})"
+                ),
             )
         )
     elif failure is not None:

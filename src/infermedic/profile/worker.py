@@ -52,12 +52,7 @@ def main() -> int:
     os.dup2(2, 1)  # anything the model prints to stdout goes to stderr instead
     sys.stdout = sys.stderr
     emitter = Emitter(protocol)
-    limit_mb = job.get("memory_limit_mb")
-    if limit_mb:
-        import resource
-
-        limit = int(limit_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The memory limit is the parent's watchdog on this process tree (see supervise.py).
     warnings.simplefilter("ignore")  # the model's warnings are not ours to raise
     phase = "start"
     try:
