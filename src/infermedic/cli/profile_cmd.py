@@ -204,8 +204,10 @@ def profile(
         fail_on=settings.fail_on,
         exit_zero=exit_zero,
     )
-    # A crash, hang or OOM inside the model leaves the run incomplete: exit 2, report kept.
+    # A crash, hang or OOM inside the model leaves the run incomplete, and outputs that are
+    # not one per row (or not numbers) leave it unjudged: exit 2, report kept.
     failed = report.measurements.get("status") in {"failed", "partial"}
+    failed = failed or report.measurements.get("outputs_valid") is False
     set_exit_code(ExitCode.ERROR if failed and not exit_zero else code)
 
 

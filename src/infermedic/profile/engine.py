@@ -118,6 +118,7 @@ def profile_model(
             "peak_rss_bytes": outcome.peak_rss_bytes,
             "leftover_processes": outcome.leftover_processes,
         },
+        "outputs_valid": not output_problems(results),
         **results,
     }
     return Report(
@@ -240,6 +241,7 @@ def _notifications(
         notes.append(
             Notification(level=NotificationLevel.WARNING, message="the model's output holds NaN")
         )
+    notes.extend(_output_notes(results))
     load = results.get("load")
     if load:
         notes.extend(
@@ -339,6 +341,53 @@ def _notifications(
             )
         )
     return notes
+
+
+def _output_notes(results: dict[str, Any]) -> list[Notification]:
+    """What is wrong with the model's outputs: the first call's and each sweep cell's."""
+    first = results.get("first-call") or {}
+    notes = [
+        Notification(level=NotificationLevel.WARNING, message=f"model output: {text}")
+        for text in first.get("output_warnings", [])
+    ]
+    problems = output_problems(results)
+    if problems:
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the model's output is invalid: {'; '.join(problems)}. Rows per second "
+                    "across batch sizes compare nothing, so batching (PROF001) is not judged"
+                ),
+            )
+        )
+    return notes
+
+
+def output_problems(results: dict[str, Any]) -> list[str]:
+    """The model's output problems in a few words: wrong values, and batches answered with
+    the wrong number of rows (grouped by what came back)."""
+    first = results.get("first-call") or {}
+    cells = (results.get("batch-sweep") or {}).get("cells", [])
+    rows_for: dict[int, int | None] = {
+        int(batch): rows for batch, rows in (first.get("output_rows") or {}).items()
+    }
+    rows_for.update({int(c["batch"]): c.get("output_rows") for c in cells if "output_rows" in c})
+    wrong: dict[int | None, list[int]] = {}
+    for batch, rows in sorted(rows_for.items()):
+        if rows != batch:
+            wrong.setdefault(rows, []).append(batch)
+    problems = list(first.get("output_value_problems", []))
+    method = (results.get("load") or {}).get("method", "the model")
+    if problems:
+        wrong.pop(None, None)  # an output that is not an array has no rows: said above
+    for rows, batches in wrong.items():
+        sizes = ", ".join(str(b) for b in batches[:8]) + (", ..." if len(batches) > 8 else "")
+        answer = "one value" if rows is None else f"{rows} output row(s)"
+        problems.append(f"{method} returned {answer} for batches of {sizes} row(s)")
+    if wrong:
+        problems.append("one output per row is expected")
+    return problems
 
 
 def _tables_and_plots(

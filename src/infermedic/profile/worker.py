@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from infermedic.profile.detect import ModelFormat
 
 
@@ -183,10 +185,12 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
 
     yield "first-call"
     one = sample.take(1)
+    wide = min(sample.rows, 8)
+    outputs: list[Any] = []
     try:
-        first_s = time_once(lambda: model.call(one))
+        first_s = time_once(lambda: outputs.append(model.call(one)))
         second_s = time_once(lambda: model.call(one))
-        output = model.call(sample.take(min(sample.rows, 8)))
+        output = model.call(sample.take(wide))
     except MemoryError:
         raise
     except Exception as exc:
@@ -196,18 +200,38 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             f"{model.method} raised {type(exc).__name__}: {exc}",
             error_type=type(exc).__name__,
         ) from exc
-    from infermedic.profile.outputs import output_array
+    from infermedic.profile.outputs import check_output
 
-    array = output_array(output)
-    nan_out = bool(array.dtype.kind == "f" and (array != array).any())
+    checks = [
+        check_output(
+            value,
+            rows,
+            method=model.method,
+            kind=model.kind,
+            classifier=model.is_classifier,
+        )
+        for value, rows in ((outputs[0], 1), (output, wide))
+    ]
+    invalid = list(dict.fromkeys(p for c in checks for p in c.invalid))
+    value_problems = list(dict.fromkeys(p for c in checks for p in c.value_problems))
+    shown = checks[-1]
+    nan_out = False
+    if shown.dtype is not None and shown.dtype.startswith("float"):
+        from infermedic.profile.outputs import output_array
+
+        nan_out = bool(np.isnan(output_array(output)).any())
     out.result(
         "first-call",
         {
             "first_s": first_s,
             "second_s": second_s,
-            "output_shape": list(array.shape),
-            "output_dtype": str(array.dtype),
+            "output_shape": list(shown.shape) if shown.shape is not None else None,
+            "output_dtype": shown.dtype,
             "output_has_nan": nan_out,
+            "output_invalid": invalid,
+            "output_value_problems": value_problems,
+            "output_rows": {"1": checks[0].rows, str(wide): checks[1].rows},
+            "output_warnings": list(dict.fromkeys(w for c in checks for w in c.warnings)),
         },
     )
 
