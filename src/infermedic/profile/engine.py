@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infermedic.errors import EngineUnavailable, InputError, ModelLoadError
+from infermedic.errors import EngineUnavailable, InfermedicError, InputError, ModelLoadError
 from infermedic.model import Finding, Location, Notification, NotificationLevel, Plot, Report, Table
 from infermedic.profile import assemble
 from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
@@ -31,6 +31,31 @@ from infermedic.settings import Settings
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".npy", ".json")
 
 ProgressCallback = Callable[[str, float], None]
+
+
+class ProfileIncomplete(InfermedicError):
+    """The worker did not finish: the model raised, hung past the budget, passed the memory
+    limit or died. Raised by callers that need a complete run (diagnose's model check);
+    `profile_model` itself returns the partial report, kept here as `report`."""
+
+    def __init__(self, message: str, *, report: Report, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+def raise_if_incomplete(report: Report) -> Report:
+    """`report` when its run completed; else `ProfileIncomplete` with the run's errors."""
+    status = report.measurements.get("status")
+    if status not in {"failed", "partial"}:
+        return report
+    errors = [n.message for n in report.notifications if n.level is NotificationLevel.ERROR]
+    worker = report.measurements.get("worker", {})
+    reason = "; ".join(errors) or f"the worker ended during {worker.get('last_phase')}"
+    raise ProfileIncomplete(
+        f"the model profile did not complete ({status}): {reason}",
+        report=report,
+        hint="run the profile command shown to see the partial measurements",
+    )
 
 
 def profile_model(
@@ -284,8 +309,9 @@ def _notifications(
             Notification(
                 level=NotificationLevel.NOTE,
                 message=(
-                    f"{outcome.leftover_processes} process(es) the model started were still "
-                    "running when the worker ended and were killed with it"
+                    f"{outcome.leftover_processes} process(es) started in the worker (by the "
+                    "model or its libraries, e.g. joblib workers) were still running when it "
+                    "ended and were killed with it"
                 ),
             )
         )

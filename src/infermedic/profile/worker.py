@@ -311,7 +311,9 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         if budget.remaining() <= 0:
             out.note("warning", "options: skipped, the time budget was spent")
         else:
-            _measure_options(model, sample, budget, batches, job, out)
+            _guarded(
+                out, "options", lambda: _measure_options(model, sample, budget, batches, job, out)
+            )
 
     device = _accelerator(str(plan.get("device", "auto")), model, out)
     if device is not None:
@@ -355,7 +357,7 @@ def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:
 
 def _measure_options(
     model: Any, sample: Any, budget: Any, batches: list[int], job: dict[str, Any], out: Emitter
-) -> None:
+) -> dict[str, Any]:
     from infermedic.profile import alternatives
 
     with alternatives.scratch_dir() as scratch:
@@ -382,8 +384,8 @@ def _measure_options(
             )
         )
         results.extend(alternatives.torch_options(model, sample, budget, batches, base))
-        out.result("options", {"batches": batches, "baseline": base, "options": results})
         out.progress("options", 1.0)
+        return {"batches": batches, "baseline": base, "options": results}
 
 
 def _guarded(out: Emitter, name: str, run: Any) -> None:
