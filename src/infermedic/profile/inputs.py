@@ -382,9 +382,67 @@ def synthesise(model: LoadedModel, rows: int, seed: int = 0) -> Sample:
             if sklearn
             else f"as a DataFrame of the model's {width} feature names"
         )
+        categories = encoder_categories(model.obj) if sklearn else {}
+        drawn = [name for name in model.feature_names if categories.get(name)]
+        for name in drawn:
+            values = np.asarray(categories[name], dtype=object)
+            frame[name] = values[rng.integers(0, len(values), rows)]
+        if drawn:
+            described += (
+                f", with {len(drawn)} categorical column(s) drawn from the fitted encoders' "
+                f"categories ({_listed(drawn)})"
+            )
         return Sample(data=frame, rows=rows, source="synthetic", description=described)
     described = f"n_features_in_={width}" if sklearn else f"the model's width ({width} features)"
     return Sample(data=matrix, rows=rows, source="synthetic", description=f"from {described}")
+
+
+def encoder_categories(estimator: Any) -> dict[str, list[Any]]:
+    """Input column -> the categories a fitted encoder learned for it (`OneHotEncoder`,
+    `OrdinalEncoder` and others with `categories_`), found through a Pipeline's first step
+    and a ColumnTransformer's column lists, so synthesised rows can hold values the
+    encoders accept."""
+    found: dict[str, list[Any]] = {}
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        return encoder_categories(steps[0][1])  # only the first step sees the input columns
+    transformers = getattr(estimator, "transformers_", None)
+    if isinstance(transformers, list):
+        for entry in transformers:
+            if len(entry) != 3:
+                continue
+            _name, transformer, columns = entry
+            if not isinstance(columns, list | tuple) or not all(
+                isinstance(c, str) for c in columns
+            ):
+                continue
+            learned = _learned_categories(transformer, len(columns))
+            if learned is not None:
+                found.update(zip(columns, learned, strict=True))
+        return found
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        learned = _learned_categories(estimator, len(names))
+        if learned is not None:
+            found.update(zip((str(n) for n in names), learned, strict=True))
+    return found
+
+
+def _learned_categories(transformer: Any, width: int) -> list[list[Any]] | None:
+    """One list of categories per input column of `transformer` (or of the step of a small
+    Pipeline that has them, behind column-preserving steps such as an imputer)."""
+    candidates = [transformer]
+    steps = getattr(transformer, "steps", None)
+    if isinstance(steps, list):
+        candidates = [step for _name, step in steps]
+    for candidate in candidates:
+        categories = getattr(candidate, "categories_", None)
+        if isinstance(categories, list) and len(categories) == width:
+            return [
+                [v for v in np.asarray(c, dtype=object).tolist() if v == v and v is not None]
+                for c in categories
+            ]
+    return None
 
 
 # MLflow's column types, as NumPy dtypes; tensor inputs name NumPy dtypes themselves.
