@@ -23,6 +23,8 @@ def output_array(output: Any) -> np.ndarray:
                 for j, value in enumerate(row):
                     array[i, j] = value  # one by one: a nested list stays one value
             return array
+    if isinstance(output, list | tuple) and output and all(isinstance(r, list) for r in output):
+        return np.asarray(output)  # rows as Python lists (heads come as arrays or tensors)
     if isinstance(output, list | tuple) and output and not np.isscalar(output[0]):
         arrays = [output_array(item) for item in output]
         floating = [a for a in arrays if np.issubdtype(a.dtype, np.floating) and a.ndim == 2]
