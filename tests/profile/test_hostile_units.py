@@ -22,10 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from infermedic.model import Location
+from infermedic.model import Location, Notification, NotificationLevel, Report
 from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileContext
-from infermedic.profile.engine import output_problems
+from infermedic.profile.engine import ProfileIncomplete, output_problems, raise_if_incomplete
 from infermedic.profile.inputs import (
     InputFailure,
     Sample,
@@ -36,6 +36,7 @@ from infermedic.profile.inputs import (
 )
 from infermedic.profile.loaders import LoadedModel
 from infermedic.profile.outputs import check_output
+from infermedic.profile.phases import Budget, thread_sweep
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.supervise import (
     MIB,
@@ -365,3 +366,41 @@ def test_synthesised_rows_draw_categories_from_the_fitted_encoders(
     assert set(sample.data["plan"]) <= {"basic", "pro", "team"}
     assert "2 categorical column(s)" in sample.description
     assert model.call(sample.data).shape == (32, 2)  # the strict encoders accept them
+
+
+# --- runs that did not complete, for diagnose -----------------------------------------------
+
+
+def _report(status: str, *errors: str) -> Report:
+    return Report(
+        tool="profile",
+        notifications=tuple(Notification(level=NotificationLevel.ERROR, message=m) for m in errors),
+        measurements={"status": status, "worker": {"last_phase": "threads"}},
+    )
+
+
+def test_an_incomplete_run_raises_with_its_errors_and_keeps_the_report() -> None:
+    complete = _report("complete")
+    assert raise_if_incomplete(complete) is complete
+    for status in ("failed", "partial"):
+        partial = _report(status, "the worker was killed at the 20 s budget during threads")
+        with pytest.raises(ProfileIncomplete, match=f"did not complete \\({status}\\): the wor"):
+            raise_if_incomplete(partial)
+        try:
+            raise_if_incomplete(partial)
+        except ProfileIncomplete as exc:
+            assert exc.report is partial
+
+
+def test_the_thread_sweep_stops_at_the_deadline_with_what_it_measured() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4))
+    clf = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    model = LoadedModel(
+        kind="sklearn", obj=clf, method="predict_proba", call=clf.predict_proba, n_features=4
+    )
+    sample = Sample(data=X, rows=64, source="synthetic", description="test")
+    spent = Budget(deadline=time.monotonic() - 1, cell_min_s=0.001, cell_max_s=0.01)
+    swept = thread_sweep(model, sample, spent, cores=2, batches=[1, 8], onnx_path=None)
+    assert swept["rows"] == [] and swept["stopped"] == "the time budget, in pass 1"
+    assert swept["settings"] >= 2  # n_jobs settings at least

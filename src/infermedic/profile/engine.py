@@ -273,6 +273,18 @@ def _notifications(
             Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
             for text in load.get("load_warnings", [])[:5]
         )
+    threads = results.get("threads") or {}
+    if threads.get("stopped"):
+        notes.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message=(
+                    f"threads: the sweep stopped at {threads['stopped']}, with "
+                    f"{len(threads['rows'])} of {threads['settings']} setting(s) timed; a "
+                    "setting timed in one pass only is not judged"
+                ),
+            )
+        )
     for phase in ("stages", "gpu"):
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=f"{phase}: {text}")

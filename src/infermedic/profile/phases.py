@@ -362,8 +362,14 @@ def thread_sweep(
         )
     passes: list[dict[int, dict[str, dict[str, Any]]]] = [{}, {}]
     order = list(enumerate(settings))
+    stopped = None
     for number, sequence in enumerate((order, order[::-1])):
         for index, setting in sequence:
+            # A setting can be slow to enter (n_jobs starts worker processes): past the
+            # deadline the sweep stops, and what it measured stays.
+            if budget.remaining() <= 0:
+                stopped = f"the time budget, in pass {number + 1}"
+                break
             setting.enter()
             try:
                 passes[number][index] = {
@@ -372,23 +378,23 @@ def thread_sweep(
                 }
             finally:
                 setting.leave()
+        if stopped:
+            break
     rows = []
     for index, setting in enumerate(settings):
+        measured = [p[index] for p in passes if index in p]
+        if not measured:
+            continue
         timings = {
-            key: min((passes[0][index][key], passes[1][index][key]), key=lambda t: t["median_s"])
-            for key in passes[0][index]
+            key: min((m[key] for m in measured), key=lambda t: t["median_s"]) for key in measured[0]
         }
-        rows.append(
-            {
-                **setting.row,
-                "timings": timings,
-                "pass_timings": [passes[0][index], passes[1][index]],
-            }
-        )
+        rows.append({**setting.row, "timings": timings, "pass_timings": measured})
     return {
         "cores": cores,
         "batches": batches,
         "rows": rows,
+        "stopped": stopped,
+        "settings": len(settings),
         "passes": 2,
         "pools": [
             {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")}
