@@ -122,7 +122,7 @@ def test_a_body_the_model_cannot_take_falls_back_to_rows_from_its_encoders(
     report = check.report
     assert report is not None
     warnings = [n.message for n in report.notifications if n.level is NotificationLevel.WARNING]
-    assert any("could not be used with the bare model" in m for m in warnings), warnings
+    assert any("does not fit the bare model" in m for m in warnings), warnings
     assert any("synthesised from its signature instead" in m for m in warnings)
     sample = report.measurements["input"]
     assert sample["source"] == "synthetic"
@@ -139,7 +139,7 @@ def test_a_model_that_raises_is_a_failed_check_with_its_error(
         assert "feature store unavailable" in check.reason
         assert check.findings == ()
     # with a body, both attempts are named
-    assert "could not be used with the bare model" in checks["raising-with-body"].reason
+    assert "does not fit the bare model" in checks["raising-with-body"].reason
 
 
 def test_a_model_whose_worker_dies_is_a_failed_check_with_how_it_ended(

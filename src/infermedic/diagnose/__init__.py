@@ -258,7 +258,7 @@ def _run_model(
         rejected = _body_rejected(report)
         if rejected is None:
             return raise_if_incomplete(report)
-    both = f"--input {inputs.model_input} could not be used with the bare model ({rejected})"
+    both = f"--input {inputs.model_input} does not fit the bare model ({rejected})"
     try:
         report = raise_if_incomplete(profile_model(inputs.model, plan=plan, settings=settings))
     except ProfileIncomplete as exc:
