@@ -332,7 +332,8 @@ def _notifications(
             Notification(
                 level=NotificationLevel.ERROR,
                 message=(
-                    f"the worker exceeded its memory limit of {memory_limit.describe()} "
+                    "the model ran out of memory: the worker exceeded its memory limit of "
+                    f"{memory_limit.describe()} "
                     f"during {outcome.last_phase} (resident {outcome.peak_rss_bytes / MIB:.0f} "
                     "MiB with its child processes) and was stopped; measurements taken before "
                     "it are reported. Give a larger --memory-limit if the model needs more"
