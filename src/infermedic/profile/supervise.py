@@ -16,9 +16,7 @@ sized from the available memory breaks ordinary imports on machines with many co
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -144,8 +142,10 @@ class ProcessTree:
         self.seen: dict[int, psutil.Process] = {}
         self.sessions: set[int] = set()
         self.groups: set[int] = set()
+        self.started = 0.0
         try:
             worker = psutil.Process(pid)
+            self.started = worker.create_time()
         except psutil.Error:
             return
         self.seen[pid] = worker
@@ -197,9 +197,14 @@ class ProcessTree:
                 continue
             if session in self.sessions or group in self.groups or self._has_token(pid):
                 try:
-                    found[pid] = psutil.Process(pid)
+                    process = psutil.Process(pid)
+                    # older than the worker: not its descendant, whatever its ids say
+                    # (a group or session id can be a reused pid)
+                    if process.create_time() < self.started - 1.0:
+                        continue
                 except psutil.Error:
                     continue
+                found[pid] = process
         return [p for p in found.values() if _alive(p)]
 
     def _has_token(self, pid: int) -> bool:
@@ -215,8 +220,6 @@ class ProcessTree:
         killed: dict[int, psutil.Process] = {}
         for _ in range(rounds):
             members = [p for p in self.members() if p.pid not in killed]
-            for group in self.groups:
-                _signal_group(group)
             if not members:
                 break
             for process in members:
@@ -245,11 +248,6 @@ def _wait_dead(processes: list[psutil.Process], *, timeout_s: float) -> None:
         pending = [p for p in pending if _alive(p)]
         if pending:
             time.sleep(0.01)
-
-
-def _signal_group(group: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, signal.SIGKILL)
 
 
 def _all_processes() -> list[tuple[int, int, int]]:
