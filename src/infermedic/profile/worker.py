@@ -170,8 +170,12 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             sample = synthesise(model, int(plan["max_batch"]))
     except InputFailure as exc:
         raise _Failure("input", "input", str(exc)) from exc
-    except (OSError, ValueError) as exc:
-        raise _Failure("input", "input", f"cannot read the input: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # a hostile file can make the readers raise anything
+        raise _Failure(
+            "input", "input", f"cannot read the input: {type(exc).__name__}: {exc}"
+        ) from exc
     out.result(
         "input",
         {
