@@ -151,7 +151,9 @@ def profile(
     XGBoost/LightGBM model file, TorchScript or torch.export, an MLflow model directory, or
     MODULE:ATTR (an object with predict/predict_proba, a plain callable, a torch nn.Module).
     It is loaded in a separate worker process, killed at --budget (with every process the
-    model started) or past --memory-limit. A pickle is code:
+    model started) or past --memory-limit; the model's outputs must be one per row (and
+    numbers where scores are expected). Exit 2 when the run did not complete or the outputs
+    are invalid, with the measurements taken kept in the report. A pickle is code:
     loading one runs it, so only profile artifacts you trust. Torch models are also
     measured on a GPU when CUDA is present (--device).
 
