@@ -121,7 +121,7 @@ def run_worker(
 
 
 _POLL_S = 0.05  # how often the memory watchdog looks
-_REFRESH_S = 0.25  # how often the process tree is walked (a /proc scan: a few ms)
+_REFRESH_S = 0.5  # how often the process tree is walked (a /proc scan: a few ms)
 
 
 def _end(process: subprocess.Popen[bytes], tree: ProcessTree) -> int:
