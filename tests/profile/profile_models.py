@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -55,6 +56,13 @@ class NoisyClassifier(_Wrapped):
 class RaisingClassifier(_Wrapped):
     def predict_proba(self, X: Any) -> Any:
         raise RuntimeError("feature store unavailable")
+
+
+class DyingClassifier(_Wrapped):
+    """The process ends inside predict, as a crashing native library would end it."""
+
+    def predict_proba(self, X: Any) -> Any:
+        os._exit(3)
 
 
 class HangingClassifier(_Wrapped):
