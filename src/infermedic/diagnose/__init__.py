@@ -258,13 +258,12 @@ def _run_model(
         MeasurePlan,
         ProfileIncomplete,
         profile_model,
-        raise_if_incomplete,
     )
 
     assert inputs.model is not None
     plan = MeasurePlan.quick(budget_s=options.model_budget_s)
     if inputs.model_input is None:
-        return raise_if_incomplete(profile_model(inputs.model, plan=plan, settings=settings))
+        return _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
     rejected: str | None
     try:
         report = profile_model(inputs.model, input=inputs.model_input, plan=plan, settings=settings)
@@ -275,10 +274,10 @@ def _run_model(
     else:
         rejected = _body_rejected(report)
         if rejected is None:
-            return raise_if_incomplete(report)
+            return _complete_or_cut(report)
     both = f"--input {inputs.model_input} does not fit the bare model ({rejected})"
     try:
-        report = raise_if_incomplete(profile_model(inputs.model, plan=plan, settings=settings))
+        report = _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
     except ProfileIncomplete as exc:
         message = f"{both}, and on rows synthesised from its signature: {exc}"
         raise ProfileIncomplete(message, report=exc.report, hint=exc.hint) from exc
@@ -288,6 +287,30 @@ def _run_model(
     note = Notification(
         level=NotificationLevel.WARNING,
         message=f"{both}; it was profiled on rows synthesised from its signature instead",
+    )
+    return replace(report, notifications=(note, *report.notifications))
+
+
+def _complete_or_cut(report: Report) -> Report:
+    """A complete run, or one the time budget cut after the batch sweep: its phases that ran
+    are evidence, and the ones that did not leave their causes "not tested" (the judge reads
+    which phases are present). A run the model broke (raised, died, ran out of memory)
+    raises `ProfileIncomplete`, a failed check."""
+    from infermedic.profile import raise_if_incomplete
+
+    worker = report.measurements.get("worker", {})
+    cut = (
+        report.measurements.get("status") == "partial"
+        and worker.get("timed_out")
+        and not worker.get("memory_exceeded")
+    )
+    if not cut:
+        return raise_if_incomplete(report)
+    note = Notification(
+        level=NotificationLevel.WARNING,
+        message="the model profile was cut by its time budget (raise it with "
+        "INFERMEDIC_DIAGNOSE_MODEL_BUDGET or run `infermedic profile` alone); the causes its "
+        "missing phases would show are not tested",
     )
     return replace(report, notifications=(note, *report.notifications))
 
