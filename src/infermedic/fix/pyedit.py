@@ -153,7 +153,10 @@ def replace_nodes(module: cst.Module, replacements: dict[cst.CSTNode, cst.CSTNod
     """`module` with each original node swapped for its replacement."""
 
     class Swap(cst.CSTTransformer):
-        def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:
+        # returns a node, never a removal sentinel: narrower than the base signature
+        def on_leave(  # type: ignore[override]
+            self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+        ) -> cst.CSTNode:
             return replacements.get(original_node, updated_node)
 
     result = module.visit(Swap())

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from infermedic.fix import svc001
+from infermedic.fix import svc001, svc002, svc004, svc008, svc009
 from infermedic.fix.base import Fixer
 
-FIXERS: tuple[Fixer, ...] = (svc001.FIXER,)
+FIXERS: tuple[Fixer, ...] = (
+    svc001.FIXER,
+    svc001.IO_FIXER,
+    svc002.FIXER,
+    svc004.FIXER,
+    svc008.FIXER,
+    svc009.FIXER,
+)

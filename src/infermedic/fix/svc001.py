@@ -37,8 +37,12 @@ EXECUTOR_LINE = (
 
 
 class BlockingModelCall:
-    code = "SVC001"
-    title = "await the blocking call in a thread pool"
+    """Wrap the route's blocking call; `to_thread` uses `asyncio.to_thread` (for I/O)."""
+
+    def __init__(self, code: str, title: str, *, to_thread: bool = False) -> None:
+        self.code = code
+        self.title = title
+        self.to_thread = to_thread
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
         chain = chain_evidence(finding)
@@ -59,11 +63,14 @@ class BlockingModelCall:
             parsed = Parsed(workspace, relpath)
             route = _route(parsed, steps[0], workspace.line(relpath, route_line))
             targets = _calls_to(parsed, route, steps[1])
-        module = _wrap(parsed, targets)
+        style = "to_thread" if self.to_thread else _style(parsed.module)
+        module = _wrap(parsed, targets, style)
         workspace.write(relpath, module.code)
         name = route.name.value
         callee = code_of(parsed.module, targets[0].func)
-        how = "run_in_threadpool" if _uses_starlette(parsed.module) else "run_in_executor"
+        how = {"to_thread": "asyncio.to_thread", "starlette": "run_in_threadpool"}.get(
+            style, "loop.run_in_executor"
+        )
         return Change(
             code=self.code,
             path=relpath,
@@ -111,34 +118,48 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
     found: list[cst.Call] = []
     for node in parsed.nodes(cst.Call):
         assert isinstance(node, cst.Call)
-        name = dotted(node.func)
-        if name is None or name.rsplit(".", 1)[-1] != last:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            name = dotted(func) or f"<expr>.{func.attr.value}"
+        elif isinstance(func, cst.Name):
+            name = func.value
+        else:
             continue
-        if not (name == callee or name.endswith("." + last) or callee.endswith("." + name)):
+        if name.rsplit(".", 1)[-1] != last:
             continue
         if parsed.is_awaited(node) or parsed.enclosing_function(node) is not route:
             continue
         found.append(node)
+    texts = {code_of(parsed.module, node.func) for node in found}
+    if len(texts) > 1:
+        raise Refused(
+            f"ambiguous: `{route.name.value}` calls {len(texts)} different `{last}` "
+            f"({', '.join(sorted(texts))}); wrap the blocking one by hand"
+        )
     if not found:
         raise Refused(
             f"`{route.name.value}` in {parsed.relpath} has no direct call of `{callee}` to wrap"
         )
     for node in found:
         if any(arg.keyword is not None and arg.keyword.value == "func" for arg in node.args):
-            raise Refused(f"`{callee}` takes a `func=` argument, which run_in_threadpool shadows")
+            raise Refused(f"`{callee}` takes a `func=` argument, which the thread helper shadows")
     return found
 
 
-def _uses_starlette(module: cst.Module) -> bool:
-    return any(name.split(".")[0] in {"fastapi", "starlette"} for name in imported_modules(module))
+def _style(module: cst.Module) -> str:
+    """`starlette` when the app already runs on Starlette's thread pool, else `executor`."""
+    uses = any(name.split(".")[0] in {"fastapi", "starlette"} for name in imported_modules(module))
+    return "starlette" if uses else "executor"
 
 
-def _wrap(parsed: Parsed, targets: list[cst.Call]) -> cst.Module:
-    starlette = _uses_starlette(parsed.module)
+def _wrap(parsed: Parsed, targets: list[cst.Call], style: str) -> cst.Module:
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     for call in targets:
         args = [cst.Arg(value=call.func), *_without_trailing_comma(call.args)]
-        if starlette:
+        inner: cst.Call
+        if style == "to_thread":
+            inner = cst.Call(func=cst.parse_expression("asyncio.to_thread"), args=args)
+        elif style == "starlette":
             inner = cst.Call(func=cst.Name("run_in_threadpool"), args=args)
         else:
             partial = cst.Call(func=cst.parse_expression("functools.partial"), args=args)
@@ -151,7 +172,9 @@ def _wrap(parsed: Parsed, targets: list[cst.Call]) -> cst.Module:
             wrapped = wrapped.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         replacements[call] = wrapped
     module = replace_nodes(parsed.module, replacements)
-    if starlette:
+    if style == "to_thread":
+        return with_imports(module, [("asyncio", None)])
+    if style == "starlette":
         return with_imports(module, [("starlette.concurrency", "run_in_threadpool")])
     if EXECUTOR not in {
         dotted(t.target)
@@ -175,4 +198,7 @@ def _without_trailing_comma(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     return out
 
 
-FIXER = BlockingModelCall()
+FIXER = BlockingModelCall("SVC001", "await the blocking model call in a thread pool")
+IO_FIXER = BlockingModelCall(
+    "SVC003", "await the blocking I/O in asyncio.to_thread", to_thread=True
+)
