@@ -162,3 +162,32 @@ def replace_nodes(module: cst.Module, replacements: dict[cst.CSTNode, cst.CSTNod
     result = module.visit(Swap())
     assert isinstance(result, cst.Module)
     return result
+
+
+def without_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """`call` without `arg`, keeping the layout (one line or one argument per line)."""
+    args = list(call.args)
+    index = args.index(arg)
+    del args[index]
+    if args and index == len(args):  # removed the last: its comma (or none) ends the list
+        args[-1] = args[-1].with_changes(comma=arg.comma)
+    return call.with_changes(args=args)
+
+
+def with_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """`call` with `arg` appended, in the layout of the existing arguments."""
+    args = list(call.args)
+    if not args:
+        return call.with_changes(args=[arg])
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: one argument per line
+        if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
+            between = args[-2].comma
+        else:
+            between = cst.Comma(whitespace_after=call.whitespace_before_args)
+        args[-1] = last.with_changes(comma=between)
+        args.append(arg.with_changes(comma=last.comma))
+    else:
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        args.append(arg)
+    return call.with_changes(args=args)

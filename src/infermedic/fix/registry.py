@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infermedic.fix import svc001, svc002, svc004, svc008, svc009
+from infermedic.fix import dkr002, k8s001, k8s002, k8s003, svc001, svc002, svc004, svc008, svc009
 from infermedic.fix.base import Fixer
 
 FIXERS: tuple[Fixer, ...] = (
@@ -12,4 +12,8 @@ FIXERS: tuple[Fixer, ...] = (
     svc004.FIXER,
     svc008.FIXER,
     svc009.FIXER,
+    k8s001.FIXER,
+    k8s002.FIXER,
+    k8s003.FIXER,
+    dkr002.FIXER,
 )

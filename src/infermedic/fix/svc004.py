@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, replace_nodes
+from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, with_arg
 from infermedic.model import Finding
 
 TIMEOUT_S = "10"
@@ -37,21 +37,18 @@ class AddTimeout:
             if not (isinstance(given[0].value, cst.Name) and given[0].value.value == "None"):
                 raise Refused("the call already has a timeout")
             args = [a.with_changes(value=value) if a is given[0] else a for a in call.args]
+            new_call = call.with_changes(args=args)
         else:
-            args = list(call.args)
-            if args:
-                args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            args.append(
-                cst.Arg(
-                    keyword=cst.Name("timeout"),
-                    value=value,
-                    equal=cst.AssignEqual(
-                        whitespace_before=cst.SimpleWhitespace(""),
-                        whitespace_after=cst.SimpleWhitespace(""),
-                    ),
-                )
+            timeout = cst.Arg(
+                keyword=cst.Name("timeout"),
+                value=value,
+                equal=cst.AssignEqual(
+                    whitespace_before=cst.SimpleWhitespace(""),
+                    whitespace_after=cst.SimpleWhitespace(""),
+                ),
             )
-        new = replace_nodes(parsed.module, {call: call.with_changes(args=args)})
+            new_call = with_arg(call, timeout)
+        new = replace_nodes(parsed.module, {call: new_call})
         workspace.write(loc.path, new.code)
         callee = code_of(parsed.module, call.func)
         return Change(

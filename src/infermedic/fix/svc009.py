@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, replace_nodes
+from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, without_arg
 from infermedic.model import Finding
 
 
@@ -27,10 +27,7 @@ class DebugOff:
         for call in parsed.calls_at(line, None):
             debug = [a for a in call.args if a.keyword is not None and a.keyword.value == "debug"]
             if debug and isinstance(debug[0].value, cst.Name) and debug[0].value.value == "True":
-                kept = [a for a in call.args if a is not debug[0]]
-                if kept:
-                    kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-                replacements[call] = call.with_changes(args=kept)
+                replacements[call] = without_arg(call, debug[0])
                 what = f"`{code_of(parsed.module, call.func)}(...)` no longer passes `debug=True`"
         for node in parsed.nodes(cst.Assign):
             assert isinstance(node, cst.Assign)
