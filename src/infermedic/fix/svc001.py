@@ -30,10 +30,8 @@ from infermedic.model import Finding
 EXECUTOR = "_EXECUTOR"
 # Bounded on purpose: one model call per core is the most a CPU-bound model can use, and
 # a fixed bound keeps a burst of requests from starting a thread each.
-EXECUTOR_LINE = (
-    f'{EXECUTOR} = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")'
-    "  # bounded: model calls off the event loop\n"
-)
+EXECUTOR_LINE = f'{EXECUTOR} = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")\n'
+EXECUTOR_COMMENT = "# bounded: model calls run off the event loop, at most four at a time"
 
 
 class BlockingModelCall:
@@ -184,7 +182,10 @@ def _wrap(parsed: Parsed, targets: list[cst.Call], style: str) -> cst.Module:
         if isinstance(small, cst.Assign)
         for t in small.targets
     }:
-        module = after_imports(module, [cst.parse_statement(EXECUTOR_LINE)])
+        statement = cst.parse_statement(EXECUTOR_LINE).with_changes(
+            leading_lines=[cst.EmptyLine(), cst.EmptyLine(comment=cst.Comment(EXECUTOR_COMMENT))]
+        )
+        module = after_imports(module, [statement])
     return with_imports(
         module,
         [("asyncio", None), ("functools", None), ("concurrent.futures", "ThreadPoolExecutor")],
