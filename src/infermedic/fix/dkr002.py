@@ -50,7 +50,7 @@ class OneWorker:
             summary=f"{loc.path}:{loc.line} now starts one worker: `{after.strip()}`",
             review=f"{loc.path}: raise the replica count or the autoscaler's range to keep "
             "the capacity the extra workers gave",
-            where=slug(loc.path, str(loc.line)),
+            where=slug(loc.path),
             finding=finding,
         )
 

@@ -57,7 +57,7 @@ class AddTimeout:
             summary=f"`{callee}(...)` now passes `timeout={TIMEOUT_S}`",
             review=f"{loc.path}:{line}: size the {TIMEOUT_S} s timeout to the route's latency "
             "budget, and decide what the route answers when it expires",
-            where=slug(loc.path, str(loc.line)),
+            where=slug(loc.path),
             finding=finding,
         )
 

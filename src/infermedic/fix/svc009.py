@@ -46,7 +46,7 @@ class DebugOff:
             summary=what,
             review=f"{loc.path}:{line}: debug is off; if you need it locally, read it from an "
             "environment variable that is unset in production",
-            where=slug(loc.path, str(loc.line)),
+            where=slug(loc.path),
             finding=finding,
         )
 
