@@ -66,6 +66,10 @@ def test_fix_applies_verifies_and_guards(scenario: str, tmp_path: Path) -> None:
     before = run_pytest(pristine, relative)
     assert before.returncode == 1, before.stdout + before.stderr
     assert code in before.stdout
+    if code == "SVC001":  # the behavioural test too: /health answers while predict is held
+        assert "health_answers_during_predict" in tests[0].read_text()
+        assert "2 passed" in after.stdout and "2 failed" in before.stdout, before.stdout
+        assert "ran on the event loop thread" in before.stdout
 
     modes = [entry["mode"] for entry in log_entries(log)]
     assert modes == ["propose", "apply-in-dev", "apply-in-dev"]

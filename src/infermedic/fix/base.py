@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +35,9 @@ class Change:
     review: str
     where: str  # a slug naming the place (`app_main_predict`) for regression test names
     finding: Finding
+    # what a behavioural regression test needs: `route` ("POST /predict"), `module` (the
+    # route's dotted module), `callee` (the call now run in a thread)
+    details: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -111,6 +115,15 @@ def chain_evidence(finding: Finding) -> tuple[list[str], str, int] | None:
             where = _route_place(item)
             if where is not None:
                 return [str(step) for step in chain], where[0], where[1]
+    return None
+
+
+def route_label(finding: Finding) -> str | None:
+    """`POST /predict`: the route a finding's call chain starts from."""
+    for item in finding.evidence:
+        route = item.values.get("route") if item.values else None
+        if isinstance(route, str):
+            return route
     return None
 
 

@@ -103,7 +103,9 @@ def _add_tests(
     created: set[str] = set()
     notes: list[str] = []
     for change in changes:
-        for relpath, text in regression.tests_for(change, root, texts).items():
+        tests, why = regression.tests_for(change, root, texts)
+        notes.extend(why)
+        for relpath, text in tests.items():
             if relpath in texts:
                 continue  # two findings fixed by one edit share their test
             if (root / relpath).exists():

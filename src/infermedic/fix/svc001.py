@@ -14,7 +14,14 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from infermedic.fix.base import Change, Refused, Workspace, chain_evidence, slug
+from infermedic.fix.base import (
+    Change,
+    Refused,
+    Workspace,
+    chain_evidence,
+    route_label,
+    slug,
+)
 from infermedic.fix.pyedit import (
     Parsed,
     after_imports,
@@ -79,6 +86,12 @@ class BlockingModelCall:
             ),
             where=slug(relpath, name),
             finding=finding,
+            details={
+                "route": route_label(finding) or "",
+                "module": relpath.removesuffix(".py").replace("/", ".").removesuffix(".__init__"),
+                "callee": dotted(targets[0].func) or "",
+                "style": style,
+            },
         )
 
 
