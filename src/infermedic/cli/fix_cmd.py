@@ -64,7 +64,8 @@ def fix(
     from infermedic.settings import load_settings
 
     codes = tuple(c.strip().upper() for c in select.split(",") if c.strip())
-    settings = load_settings(Path(config) if config else None, start=path)
+    # only the selected rules run (a typo is a one-line error with a did-you-mean)
+    settings = load_settings(Path(config) if config else None, start=path).override(select=codes)
     mode = "apply-in-dev" if do_apply else "propose"
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     root = path.resolve()

@@ -68,8 +68,10 @@ def plan(
         raise InputError(f"{root} is not a directory: give the repository to fix")
     wanted = {code.upper() for code in select}
     report = audit([root], settings)
-    findings = [
-        f for f in sorted(report.findings, key=Finding.sort_key) if not wanted or f.code in wanted
+    findings = [  # a code or a prefix of codes (`SVC00`), as `audit --select` takes them
+        f
+        for f in sorted(report.findings, key=Finding.sort_key)
+        if not wanted or any(f.code.startswith(w) for w in wanted)
     ]
     dropped: dict[str, str] = {}  # fingerprint -> why the fix was dropped
     for _attempt in range(3):
@@ -137,6 +139,10 @@ def _build(
         except Refused as exc:
             workspace.texts.update(snapshot)
             refusals.append(Refusal(finding=finding, reason=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a fixer's bug refuses its fix, never the run
+            workspace.texts.update(snapshot)
+            reason = f"the fix failed ({type(exc).__name__}: {exc}); please report it"
+            refusals.append(Refusal(finding=finding, reason=reason))
     return workspace, changes, refusals, no_fixer
 
 
