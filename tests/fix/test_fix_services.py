@@ -130,7 +130,7 @@ def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     assert "refused" not in out, out
     text = (repo / "server/main.py").read_text()
     assert "    with torch.inference_mode():\n        out = net(tensor)\n" in text
-    assert "model = _cached_joblib_load(ARTIFACT)" in text
+    assert "model = _cached_joblib_load()" in text and "return joblib.load(ARTIFACT)" in text
     assert 'FastAPI(title="torch")' in text
     served = _python(
         repo,

@@ -9,6 +9,7 @@ FIXERS: tuple[Fixer, ...] = (
     svc001.FIXER,
     svc001.IO_FIXER,
     svc002.FIXER,
+    svc002.EXPLAINER_FIXER,
     svc004.FIXER,
     svc008.FIXER,
     svc009.FIXER,

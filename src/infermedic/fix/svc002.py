@@ -1,10 +1,13 @@
 """SVC002: load the model once, not on every request.
 
 The per-request load call (`joblib.load(MODEL_PATH)`) becomes a call of a module-level
-`@functools.lru_cache` wrapper (`_cached_joblib_load(MODEL_PATH)`), defined just above the
-function that loaded per request: the first request loads, every later one reuses the
-object. Refused when the load's arguments depend on the request (a cache keyed by request
-data is a model registry, not a mechanical fix).
+`@functools.lru_cache(maxsize=1)` function with no parameters (`_cached_joblib_load()`),
+defined just above the function that loaded per request, whose body is the original call:
+the first request loads, every later one reuses the object. Having no parameters, the cache
+never hashes the arguments (a dict or a DataFrame would fail there). Refused when the
+arguments depend on the request or on the route's local variables (a cache keyed by
+request data is a model registry, not a mechanical fix). XPL001 (an explainer built per
+request) is the same fix.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from infermedic.fix.base import Change, Refused, Workspace, slug
 from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, with_imports
 from infermedic.model import Finding
 
-_WRAPPER = '''@functools.lru_cache(maxsize=None)
-def {name}(*args, **kwargs):
-    """`{callee}` once per argument set: requests reuse the loaded model."""
-    return {callee}(*args, **kwargs)
+_WRAPPER = '''@functools.lru_cache(maxsize=1)
+def {name}():
+    """Runs once; every request reuses the result (`infermedic fix` {code})."""
+    return {call}
 '''
 
 
 class LoadOnce:
-    code = "SVC002"
-    title = "load the model once (module-level cache)"
+    def __init__(self, code: str, title: str) -> None:
+        self.code = code
+        self.title = title
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
         loc = finding.location
@@ -46,28 +50,47 @@ class LoadOnce:
         used = {n.value for arg in call.args for n in _names(arg.value)}
         if used & local:
             names = ", ".join(sorted(used & local))
-            raise Refused(f"the load depends on values of the request or route ({names})")
-        name = "_cached_" + callee.replace(".", "_")
-        new = replace_nodes(parsed.module, {call: call.with_changes(func=cst.Name(name))})
+            raise Refused(f"the call depends on values of the request or route ({names})")
+        body = _WRAPPER.format(name="{name}", code=self.code, call=code_of(parsed.module, call))
+        name = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), body)
+        new = replace_nodes(
+            parsed.module,
+            {call: cst.Call(func=cst.Name(name), lpar=call.lpar, rpar=call.rpar)},
+        )
         defined = {s.name.value for s in new.body if isinstance(s, cst.FunctionDef)}
         if name not in defined:
             top = _top_level_index(parsed, function)
-            wrapper = cst.parse_statement(_WRAPPER.format(name=name, callee=callee))
+            wrapper = cst.parse_statement(body.replace("{name}", name))
             wrapper = wrapper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
-            body = list(new.body)
-            new = new.with_changes(body=[*body[:top], wrapper, *body[top:]])
+            statements = list(new.body)
+            new = new.with_changes(body=[*statements[:top], wrapper, *statements[top:]])
         new = with_imports(new, [("functools", None)])
         workspace.write(loc.path, new.code)
         return Change(
             code=self.code,
             path=loc.path,
-            summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}`",
-            review=f"{loc.path}: the model is loaded by the first request and then reused; "
+            summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}()`",
+            review=f"{loc.path}: `{callee}` runs on the first request and its result is reused; "
             "warm it at start-up (lifespan) so the first request does not pay, and reload "
             f"by restarting (or `{name}.cache_clear()`)",
             where=slug(loc.path, function.name.value),
             finding=finding,
         )
+
+
+def _free_name(module: cst.Module, base: str, body: str) -> str:
+    """`base`, or `base_2`…: a module-level name not taken by a different function (the
+    same function, from a fix of another call site with the same call, is reused)."""
+    taken = {
+        s.name.value: module.code_for_node(s.with_changes(leading_lines=[]))
+        for s in module.body
+        if isinstance(s, cst.FunctionDef)
+    }
+    for suffix in ("", *(f"_{n}" for n in range(2, 100))):
+        name = base + suffix
+        if name not in taken or taken[name] == body.replace("{name}", name):
+            return name
+    raise Refused(f"too many `{base}` functions already")
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:
@@ -121,4 +144,5 @@ def _top_level_index(parsed: Parsed, node: cst.CSTNode) -> int:
     raise Refused("cannot find the top-level statement around the load")
 
 
-FIXER = LoadOnce()
+FIXER = LoadOnce("SVC002", "load the model once (module-level cache)")
+EXPLAINER_FIXER = LoadOnce("XPL001", "build the explainer once (module-level cache)")
