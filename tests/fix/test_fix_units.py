@@ -3,6 +3,8 @@ manifest round trips, each through a real audit of a tiny repo where a finding i
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 import libcst as cst
@@ -12,7 +14,7 @@ from infermedic.fix.base import Refused, Workspace
 from infermedic.fix.engine import plan
 from infermedic.fix.pyedit import with_arg, without_arg
 from infermedic.settings import Settings
-from tests.fix.services import write
+from tests.fix.services import QUART_STANDIN, write
 
 SERVICE = """from fastapi import FastAPI
 
@@ -30,8 +32,10 @@ def test_workspace_maps_original_lines_through_earlier_edits(tmp_path: Path) -> 
     space = Workspace(tmp_path)
     space.write("a.py", "zero\none\ntwo\nTHREE\n")
     assert space.line("a.py", 1) == 2 and space.line("a.py", 2) == 3
-    with pytest.raises(Refused, match="an earlier fix changed a.py:3"):
-        space.line("a.py", 3)
+    assert space.line("a.py", 3) == 4  # edited in place: still one line for one
+    space.write("a.py", "zero\none\nsplit\nin two\nTHREE\n")
+    with pytest.raises(Refused, match="an earlier fix changed a.py:2"):
+        space.line("a.py", 2)
 
 
 @pytest.mark.parametrize(
@@ -158,3 +162,43 @@ def test_manifest_ruamel_cannot_reproduce_is_refused(tmp_path: Path) -> None:
     result = plan(tmp_path, Settings(select=("K8S001",)), ("K8S001",))
     assert not result.changes
     assert "cannot reproduce hpa.yaml exactly" in result.refusals[0].reason
+
+
+TWO_CALLS = '''"""Two model calls on one line, and a second route in the same module."""
+import numpy as np
+from quart import Quart
+from sklearn.tree import DecisionTreeClassifier
+
+app = Quart(__name__)
+model = DecisionTreeClassifier().fit([[0, 0], [1, 1]], [0, 1])
+
+
+@app.post("/a")
+async def a(rows):
+    labels = model.predict(np.asarray(rows))
+    return {"labels": labels.tolist()}
+
+
+@app.post("/b")
+async def b(rows):
+    return {"p": model.predict_proba(rows)[:, 1].tolist(), "n": len(model.predict(rows))}
+'''
+
+
+def test_two_calls_on_one_line_and_one_shared_executor(tmp_path: Path) -> None:
+    write(tmp_path, {"api.py": TWO_CALLS, **QUART_STANDIN})
+    result = plan(tmp_path, Settings(select=("SVC001",)), ("SVC001",))
+    assert len(result.changes) == 3 and not result.refusals, result.refusals
+    text = result.texts["api.py"][1]
+    assert text.count("_EXECUTOR = ThreadPoolExecutor(") == 1
+    assert text.count("run_in_executor(_EXECUTOR, functools.partial(model.predict") == 3
+    assert '{"p": (await asyncio.get_running_loop()' in text  # `[:, 1]` applies to the result
+    scope: dict[str, object] = {}
+    sys.path.insert(0, str(tmp_path))
+    try:
+        exec(compile(text, "api.py", "exec"), scope)  # noqa: S102 - the fixed module itself
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("quart", None)
+    b = scope["b"]
+    assert asyncio.run(b([[0, 0], [1, 1]])) == {"p": [0.0, 1.0], "n": 2}  # type: ignore[operator]

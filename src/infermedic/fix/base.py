@@ -93,8 +93,10 @@ class Workspace:
         if current == self.originals[relpath]:
             return original_line
         matcher = difflib.SequenceMatcher(None, before, current.splitlines(), autojunk=False)
-        for tag, i1, i2, j1, _j2 in matcher.get_opcodes():
-            if tag == "equal" and i1 < original_line <= i2:
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if i1 < original_line <= i2 and (tag == "equal" or i2 - i1 == j2 - j1):
+                # an unchanged line, or one edited in place: fixes run from the end of a
+                # file backwards, so an edit on this line lies right of the column sought
                 return j1 + (original_line - i1)
         raise Refused(f"an earlier fix changed {relpath}:{original_line}; run the fix again")
 

@@ -87,7 +87,7 @@ def plan(
             created, notes = _add_tests(root, changes, texts) if tests else (set(), [])
             return FixPlan(
                 root=root,
-                changes=tuple(changes),
+                changes=tuple(sorted(changes, key=lambda c: c.finding.sort_key())),
                 refusals=tuple(refusals),
                 no_fixer=tuple(no_fixer),
                 texts=texts,
@@ -126,7 +126,12 @@ def _build(
     changes: list[Change] = []
     refusals: list[Refusal] = []
     no_fixer: list[Finding] = []
-    for finding in findings:
+    # from the end of each file backwards: an edit never moves a column still to be fixed
+    ordered = sorted(
+        findings,
+        key=lambda f: (f.location.path or "", -(f.location.line or 0), -(f.location.column or 0)),
+    )
+    for finding in ordered:
         fixer = fixers.get(finding.code)
         if fixer is None:
             no_fixer.append(finding)

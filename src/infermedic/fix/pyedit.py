@@ -52,6 +52,15 @@ class Parsed:
             and self.start(node)[0] == line
             and (column is None or self.start(node)[1] == column)
         ]
+        if column is not None and len(found) > 1:
+            # `m.predict(x)[:, 1].tolist()`: every call of the chain starts at the same
+            # place; the audit's position names the innermost one
+            def end(node: cst.Call) -> tuple[int, int]:
+                pos = self.positions[node].end
+                return pos.line, pos.column
+
+            first = min(end(node) for node in found)
+            found = [node for node in found if end(node) == first]
         return found
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
