@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from infermedic.audit import audit
-from tests.fix.helpers import run_cli
+from tests.fix.helpers import run_cli, run_pytest
 from tests.fix.services import (
     QUART_LIKE,
     QUART_STANDIN,
@@ -146,3 +146,22 @@ def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     assert served.returncode == 0, served.stderr
     left = {f.code for f in audit([repo]).findings}
     assert not left & {"SVC002", "SVC008", "SVC009"}
+
+
+@pytest.mark.slow
+def test_every_generated_guard_fails_before_and_passes_after(tmp_path: Path) -> None:
+    repo = write(tmp_path / "repo", STARLETTE_RAW)
+    pristine = write(tmp_path / "pristine", STARLETTE_RAW)
+    git_commit_all(repo)
+    out = _apply(repo, tmp_path, "--tests")
+    # Starlette raw routes have no request schema: SVC001 gets the static guard only, said so
+    assert "static guard only (no `app = FastAPI(...)` in service/app.py" in out
+    tests = sorted(p.relative_to(repo) for p in (repo / "tests/regression").glob("test_*.py"))
+    codes = sorted(p.name.split("_")[1].upper() for p in tests)
+    assert codes == ["DKR002", "K8S001", "K8S002", "K8S003", "SVC001", "SVC004", "SVC009"]
+    for test in tests:
+        write(pristine, {str(test): (repo / test).read_text()})
+    after = run_pytest(repo, "tests/regression")
+    assert after.returncode == 0 and f"{len(tests)} passed" in after.stdout, after.stdout
+    before = run_pytest(pristine, "tests/regression")
+    assert before.returncode == 1 and f"{len(tests)} failed" in before.stdout, before.stdout

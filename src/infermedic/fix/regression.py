@@ -169,7 +169,7 @@ def behaviour(change: Change, root: Path, fixed_text: str) -> tuple[str | None, 
         return None, "only a FastAPI route whose wrapped call is a plain name is exercised"
     app = re.search(r"^(\w+)\s*=\s*(?:fastapi\.)?FastAPI\(", fixed_text, re.M)
     if app is None:
-        return None, f"no `app = FastAPI(...)` in {change.path}"
+        return None, f"no `app = FastAPI(...)` in {change.path}, so no request schema"
     health = first_of(app_routes(root), LIVE_PATHS)
     if health is None:
         return None, "the app registers no /health route to time"
