@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import call_text
 from infermedic.audit.python.index import Reach
+from infermedic.audit.python.route_kinds import is_training_or_upload_route
 from infermedic.audit.python.rule import PythonRule, Scope, first
 from infermedic.audit.python.walker import BindingKind, Flag
 from infermedic.model import Finding, Severity
@@ -190,6 +191,9 @@ class BlockingPredictionLog(PythonRule):
     ```
 
     ## Known problems
+    Writes on routes whose path or handler name says they train or take uploads
+    (`/train`, `/upload`, `/feedback`, `/datasets`) and not that they predict are the
+    route's job, not a prediction log, and are not reported.
     Standard `logging` calls are not reported: they are cheap unless a handler ships
     records over the network synchronously, which the rule cannot see. A write to a sink
     whose helper has a neutral name (`handle()`) is only reported when it is recognisably a
@@ -213,7 +217,8 @@ class BlockingPredictionLog(PythonRule):
 
     def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
         assert isinstance(node, ast.Call)
-        reaches = scope.on_request_path()
+        # On a training or upload route the write is the job, not a prediction log.
+        reaches = [r for r in scope.on_request_path() if not is_training_or_upload_route(r.route)]
         if not reaches:
             return
         reach = first(reaches)
