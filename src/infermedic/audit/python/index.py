@@ -79,6 +79,9 @@ class PythonIndex:
         for module in self.modules.values():
             self.state_attrs.update(module.state_attrs)
         self._return_cache: dict[int, Binding | None] = {}
+        # parameter → what callers pass it (`run_inference(model, x)`), per function
+        self._arguments: dict[int, dict[str, Binding]] = {}
+        self._bind_arguments()
         self._reach: dict[int, list[Reach]] = {}
         self.routes: list[RouteInfo] = []
         # Routes answered by middleware rather than a repo function (`instrument(app)`).
@@ -165,7 +168,10 @@ class PythonIndex:
         if isinstance(expr, ast.Name):
             scope = func
             while scope is not None and found is None:
-                found = scope.locals.get(expr.id)
+                local = scope.locals.get(expr.id)
+                if local is not None and local.kind is BindingKind.CALL:
+                    local = self._concrete(local, depth)  # a parameter typed `x: Request`
+                found = local or self._arguments.get(id(scope), {}).get(expr.id)
                 scope = scope.parent
             if found is None:
                 found = module.bindings.get(expr.id)
@@ -274,6 +280,52 @@ class PythonIndex:
             qualified = module.ctx.qualified_name(target)
             found = self.lookup(qualified) if qualified else None
         return found if isinstance(found, ClassInfo) else None
+
+    # -- arguments -------------------------------------------------------------------------
+    def _bind_arguments(self) -> None:
+        """Record what repo functions are handed: a model, a client or a repo instance passed
+        as an argument is what the parameter holds inside the callee (the first binding
+        seen wins; a parameter passed different things keeps the first)."""
+        for module in self.modules.values():
+            for func in module.all_functions:
+                for site in func.calls:
+                    call = site.node
+                    if not isinstance(call, ast.Call) or site.target is not call.func:
+                        continue
+                    passed: list[tuple[int | str, ast.expr]] = [
+                        (i, a) for i, a in enumerate(call.args) if _named(a)
+                    ]
+                    passed += [(k.arg, k.value) for k in call.keywords if k.arg and _named(k.value)]
+                    if not passed:
+                        continue
+                    callee = self.callee(call.func, func, module)
+                    if callee is None:
+                        continue
+                    self._bind_call(callee, passed, func, module)
+
+    def _bind_call(
+        self,
+        callee: FunctionInfo,
+        passed: list[tuple[int | str, ast.expr]],
+        func: FunctionInfo,
+        module: ModuleInfo,
+    ) -> None:
+        args = callee.node.args
+        names = [a.arg for a in (*args.posonlyargs, *args.args)]
+        if callee.cls is not None and names and names[0] in {"self", "cls"}:
+            names = names[1:]  # called through an instance or the class
+        keywords = {*names, *(a.arg for a in args.kwonlyargs)}
+        bound = self._arguments.setdefault(id(callee), {})
+        for key, value in passed:
+            name = names[key] if isinstance(key, int) and key < len(names) else key
+            if not isinstance(name, str) or name not in keywords or name in bound:
+                continue
+            declared = callee.locals.get(name)
+            if declared is not None and self._concrete(declared, 0) is not None:
+                continue  # declared by the callee itself (a dependency, a repo class)
+            binding = self.binding_of(value, func, module)
+            if binding is not None and binding.kind is not BindingKind.APP:
+                bound[name] = binding
 
     # -- routes ----------------------------------------------------------------------------
     def _find_routes(self) -> None:
@@ -520,6 +572,10 @@ def _instrument_routes(call: ast.Call, module: ModuleInfo) -> list[Route]:
         )
         for path, handler in paths
     ]
+
+
+def _named(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Name | ast.Attribute)
 
 
 def _owner_class(func: FunctionInfo) -> ClassInfo | None:

@@ -218,6 +218,7 @@ class Walker:
         if node.returns is not None:
             self.visit(node.returns, func, outer)
         self._dependencies(node.args, info)
+        self._parameter_bindings(node.args, info)
         self.class_stack.append(None)
         self.visit_all(node.body, info, Flag.NONE)
         self.class_stack.pop()
@@ -235,6 +236,57 @@ class Walker:
                     and sub.args
                 ):
                     info.calls.append(CallSite(node=sub, target=sub.args[0], flags=Flag.DEPENDENCY))
+
+    def _parameter_bindings(self, args: ast.arguments, info: FunctionInfo) -> None:
+        """What a parameter holds, where its declaration says: `svc = Depends(get_service)`
+        holds what `get_service` returns, `svc: Annotated[Svc, Depends()]` and `svc: Svc`
+        an instance of `Svc` (resolved later, against the repo's classes)."""
+        positional = [*args.posonlyargs, *args.args]
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        pairs = [
+            *zip(positional, [*defaults, *args.defaults], strict=True),
+            *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+        ]
+        for arg, default in pairs:
+            if arg.arg in {"self", "cls"}:
+                continue
+            annotation = arg.annotation
+            metadata: list[ast.expr] = [default] if default is not None else []
+            if isinstance(annotation, ast.Subscript) and dotted(annotation.value).endswith(
+                "Annotated"
+            ):
+                inner = annotation.slice
+                elements = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+                annotation, metadata = elements[0], [*metadata, *elements[1:]]
+            origin: str | None = None
+            for meta in metadata:
+                if isinstance(meta, ast.Call) and dotted(meta.func).rsplit(".", 1)[-1] in {
+                    "Depends",
+                    "Security",
+                }:
+                    if meta.args and isinstance(meta.args[0], ast.Name | ast.Attribute):
+                        origin = self._name_of(meta.args[0])
+                    elif not meta.args and isinstance(annotation, ast.Name | ast.Attribute):
+                        origin = self._name_of(annotation)
+            if origin is None and isinstance(annotation, ast.Name | ast.Attribute):
+                origin = self._name_of(annotation)  # only a repo class resolves to anything
+            if origin is not None:
+                info.locals[arg.arg] = Binding(
+                    kind=BindingKind.CALL, origin=origin, line=arg.lineno
+                )
+
+    def _yield(self, node: ast.AST, func: FunctionInfo | None, flags: int) -> None:
+        """A lifespan that yields `{"model": ...}` hands it to `request.state.model`."""
+        assert isinstance(node, ast.Yield)
+        if node.value is None:
+            return
+        self.visit(node.value, func, flags & ~Flag.AWAITED)
+        if func is not None and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    binding = classify_value(value, func, self.module)
+                    if binding is not None:
+                        self.module.state_attrs[key.value] = binding
 
     def _class(self, node: ast.AST, func: FunctionInfo | None, flags: int) -> None:
         assert isinstance(node, ast.ClassDef)
@@ -447,6 +499,12 @@ def classify_value(
             and callee.attr in _MODEL_CHAIN_METHODS
         ):
             return receiver
+        owner = callee.value
+        if isinstance(owner, ast.Name) and owner.id in {"self", "cls"} and func and func.cls:
+            # `self.model = self._load()`: what the method returns, resolved by the index
+            return Binding(
+                kind=BindingKind.CALL, origin=f"{func.cls.qualname}.{callee.attr}", line=line
+            )
         return None
     if isinstance(callee, ast.Name):
         return Binding(kind=BindingKind.CALL, origin=f"{module.name}.{callee.id}", line=line)
@@ -501,6 +559,7 @@ _HANDLERS = {
     ast.Global: Walker._global,
     ast.Nonlocal: Walker._global,
     ast.Return: Walker._return,
+    ast.Yield: Walker._yield,
     ast.Assign: Walker._assign,
     ast.AnnAssign: Walker._assign,
     ast.Call: Walker._call,
