@@ -346,15 +346,26 @@ class PythonIndex:
         self, decorator: ast.expr, func: FunctionInfo, frameworks: set[str]
     ) -> RouteInfo | None:
         module = func.module
-        if not isinstance(decorator, ast.Call):
-            return None
-        qualified = module.ctx.qualified_name(decorator.func)
-        if qualified in {"bentoml.api", "bentoml.Service.api"}:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        qualified = module.ctx.qualified_name(target)
+        if qualified in kc.BENTOML_APIS:  # `@bentoml.api` and `@bentoml.api(batchable=True)`
             return RouteInfo(
                 function=func,
                 methods=("POST",),
                 path=f"/{func.name}",
                 framework="bentoml",
+                line=decorator.lineno,
+            )
+        if not isinstance(decorator, ast.Call):
+            return None
+        if qualified in kc.LITESTAR_HANDLERS:
+            path_arg = decorator.args[0] if decorator.args else keyword_value(decorator, "path")
+            path = path_arg.value if isinstance(path_arg, ast.Constant) else "/"
+            return RouteInfo(
+                function=func,
+                methods=_methods(decorator, kc.LITESTAR_HANDLERS[qualified], "litestar"),
+                path=str(path),
+                framework="litestar",
                 line=decorator.lineno,
             )
         if not isinstance(decorator.func, ast.Attribute):
@@ -390,6 +401,23 @@ class PythonIndex:
         )
 
     def _class_routes(self, cls: ClassInfo) -> None:
+        decorators = {
+            cls.module.ctx.qualified_name(d.func if isinstance(d, ast.Call) else d)
+            for d in cls.node.decorator_list
+        }
+        call = cls.methods.get("__call__")
+        if decorators & kc.RAY_SERVE_DEPLOYMENTS and call is not None:
+            # A Ray Serve deployment answers HTTP through `__call__` (unless it is an ingress
+            # of a FastAPI app, whose decorated methods are found as FastAPI routes).
+            self.routes.append(
+                RouteInfo(
+                    function=call,
+                    methods=("*",),
+                    path=f"<{cls.name}>",
+                    framework="ray",
+                    line=call.node.lineno,
+                )
+            )
         bases = self.base_names(cls)
         if bases & kc.RESTFUL_RESOURCE_BASES:
             for name, verb in kc.ROUTE_DECORATOR_METHODS.items():
@@ -426,6 +454,8 @@ class PythonIndex:
         path = call.args[0] if call.args else None
         if name == "add_resource":
             return  # class-based views are found from their base class
+        if self._aiohttp_route(call, func, module):
+            return
         handler_expr: ast.expr | None
         if name == "add_url_rule":
             handler_expr = next(
@@ -466,6 +496,44 @@ class PythonIndex:
                 line=call.lineno,
             )
         )
+
+    def _aiohttp_route(self, call: ast.Call, func: FunctionInfo | None, module: ModuleInfo) -> bool:
+        """`app.router.add_post("/p", handler)`, `app.router.add_route("POST", "/p", h)` and
+        `web.post("/p", handler)`; True when `call` is one of them (found or not)."""
+        qualified = module.ctx.qualified_name(call.func)
+        attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+        if qualified in kc.AIOHTTP_ROUTE_FUNCTIONS:
+            verb = kc.AIOHTTP_ROUTE_FUNCTIONS[qualified]
+        elif attr in kc.AIOHTTP_ADD_METHODS or (attr == "add_route" and len(call.args) == 3):
+            owner = call.func.value if isinstance(call.func, ast.Attribute) else None
+            if not (isinstance(owner, ast.Attribute) and owner.attr == "router"):
+                return False
+            app = self.binding_of(owner.value, func, module)
+            if app is None or app.origin != "aiohttp":
+                return False
+            verb = kc.AIOHTTP_ADD_METHODS.get(attr, "")
+        else:
+            return False
+        args = list(call.args)
+        if not verb:  # add_route(method, path, handler)
+            method = args.pop(0)
+            verb = str(method.value).upper() if isinstance(method, ast.Constant) else "*"
+        if len(args) < 2:
+            return True
+        handler = self.callee(args[1], func, module)
+        if handler is None:
+            return True
+        path = args[0]
+        self.routes.append(
+            RouteInfo(
+                function=handler,
+                methods=(verb,),
+                path=str(path.value) if isinstance(path, ast.Constant) else "?",
+                framework="aiohttp",
+                line=call.lineno,
+            )
+        )
+        return True
 
     def _find_provided_routes(self) -> None:
         for module in self.modules.values():
@@ -574,6 +642,10 @@ def _instrument_routes(call: ast.Call, module: ModuleInfo) -> list[Route]:
     ]
 
 
+def keyword_value(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
 def _named(expr: ast.expr) -> bool:
     return isinstance(expr, ast.Name | ast.Attribute)
 
@@ -589,7 +661,7 @@ def _owner_class(func: FunctionInfo) -> ClassInfo | None:
 
 def _frameworks_imported(module: ModuleInfo) -> set[str]:
     roots = {q.split(".", 1)[0] for q in module.ctx.imports.values()}
-    known: tuple[str, ...] = ("fastapi", "starlette", "flask", "quart", "sanic")
+    known: tuple[str, ...] = ("fastapi", "starlette", "flask", "quart", "sanic", "aiohttp")
     found = {name for name in known if name in roots}
     if "fastapi" in found:
         found.discard("starlette")  # FastAPI apps import starlette pieces too

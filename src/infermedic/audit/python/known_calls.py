@@ -87,9 +87,47 @@ APP_CONSTRUCTORS = {
     "quart.Quart": "quart",
     "quart.Blueprint": "quart",
     "sanic.Sanic": "sanic",
+    "aiohttp.web.Application": "aiohttp",
+    "aiohttp.web.RouteTableDef": "aiohttp",
+    "aiohttp.web.UrlDispatcher": "aiohttp",
+    "litestar.Router": "litestar",
 }
 # Frameworks whose `async def` handlers run on the server's event loop.
-ASGI_FRAMEWORKS = frozenset({"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml"})
+ASGI_FRAMEWORKS = frozenset(
+    {"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml", "aiohttp", "ray", "litestar"}
+)
+# aiohttp: `app.router.add_post(path, handler)`, `web.post(path, handler)` in `add_routes`.
+AIOHTTP_ADD_METHODS = {
+    "add_get": "GET",
+    "add_post": "POST",
+    "add_put": "PUT",
+    "add_patch": "PATCH",
+    "add_delete": "DELETE",
+}
+AIOHTTP_ROUTE_FUNCTIONS = {
+    "aiohttp.web.get": "GET",
+    "aiohttp.web.post": "POST",
+    "aiohttp.web.put": "PUT",
+    "aiohttp.web.patch": "PATCH",
+    "aiohttp.web.delete": "DELETE",
+    "aiohttp.web.view": "*",
+}
+# Litestar's handler decorators are plain functions: `@post("/predict")`.
+LITESTAR_HANDLERS = {
+    f"litestar{where}.{verb}": method
+    for where in ("", ".handlers")
+    for verb, method in (
+        ("get", "GET"),
+        ("post", "POST"),
+        ("put", "PUT"),
+        ("patch", "PATCH"),
+        ("delete", "DELETE"),
+        ("route", "*"),
+    )
+}
+RAY_SERVE_DEPLOYMENTS = frozenset({"ray.serve.deployment", "ray.serve.api.deployment"})
+BENTOML_SERVICES = frozenset({"bentoml.service"})
+BENTOML_APIS = frozenset({"bentoml.api", "bentoml.Service.api", "bentoml.task"})
 ROUTE_DECORATOR_METHODS = {
     "get": "GET",
     "post": "POST",

@@ -420,7 +420,12 @@ class Walker:
                 func.calls.append(
                     CallSite(node=node, target=target, flags=outer | Flag.OFF_LOOP | Flag.OFF_PATH)
                 )
-        if method in REGISTRATION_METHODS or (qualified or "").endswith("routing.Route"):
+        if (
+            method in REGISTRATION_METHODS
+            or method in kc.AIOHTTP_ADD_METHODS
+            or (qualified or "").endswith("routing.Route")
+            or qualified in kc.AIOHTTP_ROUTE_FUNCTIONS
+        ):
             self.module.registrations.append((node, func))
         self.visit(callee, func, outer)
         for index, arg in enumerate(node.args):

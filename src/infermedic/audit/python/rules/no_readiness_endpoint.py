@@ -19,7 +19,7 @@ _HEALTH_WORDS = frozenset(
     | {"ping", "heartbeat", "hc"}
 )
 _SERVERLESS = frozenset({"mangum", "aws_lambda_powertools", "chalice", "zappa"})
-_SELF_SERVING = frozenset({"kserve", "bentoml"})  # these servers provide readiness themselves
+_SELF_SERVING = frozenset({"kserve", "bentoml", "ray"})  # these servers answer readiness
 
 
 class NoReadinessEndpoint(PythonRule):
