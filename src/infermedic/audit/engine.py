@@ -3,12 +3,13 @@ apply suppressions, and return one sorted `Report`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, discover
+from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, Discovery, discover
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.runner import recursion_headroom, run_python
@@ -51,7 +52,9 @@ def run_audit(
     notes: list[Notification] = list(discovery.notifications)
 
     python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
-    python = run_python(python_files, python_rules, settings, progress)
+    python = run_python(
+        python_files, python_rules, settings, progress, served_by=_production_servers(discovery)
+    )
     notes.extend(python.notifications)
     findings: list[Finding] = list(python.findings)
 
@@ -133,3 +136,30 @@ def run_audit(
         started_at=started_at,
         duration_s=round(time.perf_counter() - clock, 3),
     ).sorted()
+
+
+# A command line that starts a production server (not `python app.py`).
+_PRODUCTION_SERVER = re.compile(
+    r"\b(gunicorn|uvicorn|hypercorn|waitress-serve|daphne|granian|uwsgi|bentoml\s+serve|"
+    r"fastapi\s+run|serve\s+run|litestar\s+run)\b"
+)
+
+
+def _production_servers(discovery: Discovery) -> dict[str, str]:
+    """Procfiles and Dockerfiles that start a production server: path → that line."""
+    found: dict[str, str] = {}
+    for source in discovery.files:
+        if source.kind not in {FileKind.PROCFILE, FileKind.DOCKERFILE}:
+            continue
+        try:
+            text = source.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue  # reported when the file rules read it
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                continue
+            if _PRODUCTION_SERVER.search(stripped):
+                found[source.relpath] = stripped[:200]
+                break
+    return found

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from infermedic.audit.project import Route
@@ -61,7 +61,12 @@ class Reach:
 class PythonIndex:
     """Every module of the audited repo, with lookups across modules."""
 
-    def __init__(self, modules: Iterable[ModuleInfo]) -> None:
+    def __init__(
+        self, modules: Iterable[ModuleInfo], served_by: Mapping[str, str] | None = None
+    ) -> None:
+        # Files outside Python that start a production server (`Procfile`, `Dockerfile`):
+        # path → the command line, so rules can tell how the app is really served.
+        self.served_by: dict[str, str] = dict(served_by or {})
         self.modules: dict[str, ModuleInfo] = {}
         suffixes: dict[str, list[ModuleInfo]] = {}
         for module in modules:

@@ -30,6 +30,7 @@ class Flag:
     BACKGROUND: Final = 64  # handed to `background_tasks.add_task`: thread if sync, loop if async
     DEPENDENCY: Final = 128  # a FastAPI `Depends(...)` target: thread if sync, loop if async
     CONDITIONAL: Final = 256  # inside an `if` (other than `if __name__ == "__main__"`)
+    MAIN: Final = 512  # inside `if __name__ == "__main__":` (runs only as a script)
 
 
 class BindingKind(enum.Enum):
@@ -338,7 +339,7 @@ class Walker:
         assert isinstance(node, ast.If)
         outer = flags & ~Flag.AWAITED
         self.visit(node.test, func, outer)
-        branch = outer if _is_main_guard(node.test) else outer | Flag.CONDITIONAL
+        branch = outer | Flag.MAIN if _is_main_guard(node.test) else outer | Flag.CONDITIONAL
         self.visit_all(node.body, func, branch | Flag.ONCE if _is_lazy_guard(node.test) else branch)
         self.visit_all(node.orelse, func, branch)
 

@@ -1,0 +1,58 @@
+"""Shapes seen in real serving repositories (issue 15) that the fixtures cannot state alone:
+severities that depend on other files, and the per-service judgement of SVC010."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infermedic.audit import audit
+from infermedic.model import Severity
+from infermedic.settings import Settings
+
+FLASK_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "ok"
+
+
+if __name__ == "__main__":
+    app.run(debug=True)
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_debug_run_is_low_when_a_production_server_serves_the_app(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "app.py": FLASK_APP,
+            "Dockerfile": 'FROM python:3.12-slim\nCMD ["gunicorn", "app:app"]\n',
+        },
+    )
+    (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
+    assert finding.severity is Severity.LOW
+    assert "Dockerfile serves the app" in finding.message
+
+
+def test_debug_run_is_medium_when_the_script_is_how_the_app_runs(tmp_path: Path) -> None:
+    _write(tmp_path, {"app.py": FLASK_APP, "Procfile": "web: python app.py\n"})
+    (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
+    assert finding.severity is Severity.MEDIUM
+
+
+def test_a_commented_server_line_does_not_count(tmp_path: Path) -> None:
+    _write(tmp_path, {"app.py": FLASK_APP, "Dockerfile": "FROM python\n# CMD gunicorn app:app\n"})
+    (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
+    assert finding.severity is Severity.MEDIUM
