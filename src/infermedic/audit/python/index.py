@@ -219,6 +219,8 @@ class PythonIndex:
         target = self.lookup(binding.origin)
         if isinstance(target, ClassInfo):
             return Binding(kind=BindingKind.INSTANCE, origin=target.qualname, line=binding.line)
+        if isinstance(target, Binding) and target.kind is BindingKind.SYNC_CLIENT:
+            return target  # `SessionLocal()` of `SessionLocal = sessionmaker(...)`
         if isinstance(target, FunctionInfo):
             if target.name == "__init__" and target.cls is not None:
                 return Binding(

@@ -189,6 +189,17 @@ SYNC_CLIENT_CONSTRUCTORS = frozenset(
         "cassandra.cluster.Cluster",
         "kafka.KafkaProducer",
         "google.cloud.bigquery.Client",
+        "boto3.Session",
+        "boto3.session.Session",
+        "sqlalchemy.orm.sessionmaker",
+        "sqlalchemy.orm.session.Session",
+        "pymssql.connect",
+        "cx_Oracle.connect",
+        "oracledb.connect",
+        "snowflake.connector.connect",
+        "minio.Minio",
+        "google.cloud.storage.Client",
+        "azure.storage.blob.BlobServiceClient",
     }
 )
 # Methods of a sync client that return another handle on the same connection (no I/O yet).
@@ -206,6 +217,12 @@ SYNC_CLIENT_HANDLES = frozenset(
         "get_collection",
         "get_database",
         "scalars",
+        "client",
+        "resource",
+        "bucket",
+        "get_bucket",
+        "get_blob_client",
+        "get_container_client",
     }
 )
 # Plain blocking calls (ruff ASYNC210/220/230/251 flag these when written directly in an
@@ -234,6 +251,22 @@ BLOCKING_CALLS = frozenset(
         "os.system",
         "open",
         "io.open",
+        # pandas reading a file or an upload: disk (or network) I/O plus parsing, all sync
+        "pandas.read_csv",
+        "pandas.read_parquet",
+        "pandas.read_excel",
+        "pandas.read_json",
+        "pandas.read_feather",
+        "pandas.read_pickle",
+        "pandas.read_sql",
+        "pandas.read_sql_query",
+        "pandas.read_table",
+        "shutil.copyfileobj",
+        "shutil.copy",
+        "shutil.copyfile",
+        "shutil.rmtree",
+        "json.load",
+        "json.dump",
     }
 )
 

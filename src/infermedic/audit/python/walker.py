@@ -271,6 +271,11 @@ class Walker:
                         origin = self._name_of(annotation)
             if origin is None and isinstance(annotation, ast.Name | ast.Attribute):
                 origin = self._name_of(annotation)  # only a repo class resolves to anything
+                if origin in kc.SYNC_CLIENT_CONSTRUCTORS:  # `db: Session`, `r: redis.Redis`
+                    info.locals[arg.arg] = Binding(
+                        kind=BindingKind.SYNC_CLIENT, origin=origin, line=arg.lineno
+                    )
+                    continue
             if origin is not None:
                 info.locals[arg.arg] = Binding(
                     kind=BindingKind.CALL, origin=origin, line=arg.lineno
@@ -282,6 +287,8 @@ class Walker:
         if node.value is None:
             return
         self.visit(node.value, func, flags & ~Flag.AWAITED)
+        if func is not None:
+            func.returns.append(node.value)  # a yield dependency injects what it yields
         if func is not None and isinstance(node.value, ast.Dict):
             for key, value in zip(node.value.keys, node.value.values, strict=True):
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
@@ -322,6 +329,11 @@ class Walker:
         for item in node.items:
             self.visit(item, func, outer)
             expr = item.context_expr
+            if item.optional_vars is not None and isinstance(node, ast.With):
+                # `with engine.connect() as conn:` holds what the context manager opens
+                binding = classify_value(expr, func, self.module)
+                if binding is not None:
+                    self._bind(item.optional_vars, binding, func)
             target = expr.func if isinstance(expr, ast.Call) else expr
             if self.ctx.qualified_name(target) in kc.NO_GRAD_CONTEXTS:
                 body_flags |= Flag.NO_GRAD
