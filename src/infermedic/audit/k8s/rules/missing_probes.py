@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -22,9 +23,11 @@ from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 class MissingProbes(ProjectRule):
     """## What it does
     Checks for serving containers (in a Deployment, StatefulSet, DaemonSet, ReplicaSet,
-    Rollout or Pod) that declare a port or sit behind a Service but have no
-    `readinessProbe`, and, when the app's routes are known, for HTTP probes on a path the
-    app does not define.
+    Rollout or Pod) that declare a port, run a server command (`gunicorn`, `uvicorn`, …)
+    or sit behind a Service but have no `readinessProbe`, and, when the app's routes are
+    known, for HTTP probes on a path the app does not define. In multi-container pods, known
+    sidecars (proxies, log shippers, collectors) do not count: a sidecar that declares the
+    port does not hide the app container's missing probe.
 
     ## Why is this bad?
     Without a readiness probe a pod gets traffic as soon as its process starts, before the
@@ -156,14 +159,39 @@ class MissingProbes(ProjectRule):
 
 
 def _serves(workload: Workload, container: Container, all_services: list[Service]) -> bool:
-    """A container serves when it declares a port, or is the only one behind a Service.
+    """A container serves when it declares a port, when its command starts a server, or
+    when it is the only container behind a Service besides known sidecars (a proxy or log
+    shipper with a port must not hide the app container that declares none).
 
     A container without an image is a kustomize patch fragment, not a container spec."""
     if container.image is None:
         return False
     if container.serves_ports:
         return True
-    return len(workload.containers) == 1 and any(s.selects(workload) for s in all_services)
+    if is_sidecar(container):
+        return False
+    words = " ".join(w for w, _ in (*container.command, *container.args))
+    if _SERVER_COMMAND.search(words):
+        return True
+    main = [c for c in workload.containers if c.image is not None and not is_sidecar(c)]
+    return len(main) == 1 and any(s.selects(workload) for s in all_services)
+
+
+# Images and names of containers that run beside the app rather than serve it.
+_SIDECAR = re.compile(
+    r"envoy|istio|linkerd|proxy|fluent|filebeat|vector|promtail|otel|opentelemetry|"
+    r"datadog|vault-agent|cloud-sql|cloudsql|oauth2|jaeger|statsd|exporter|log-?shipper|"
+    r"sidecar",
+    re.IGNORECASE,
+)
+_SERVER_COMMAND = re.compile(
+    r"\b(uvicorn|gunicorn|hypercorn|waitress-serve|daphne|granian|bentoml|torchserve|"
+    r"tritonserver|mlserver|fastapi|flask|streamlit|serve)\b"
+)
+
+
+def is_sidecar(container: Container) -> bool:
+    return bool(_SIDECAR.search(f"{container.name} {container.image or ''}"))
 
 
 def _probes_known_route(container: Container, routes: tuple[Route, ...]) -> bool:
