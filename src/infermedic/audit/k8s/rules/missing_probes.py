@@ -6,13 +6,14 @@ import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-from infermedic.audit.k8s.loader import YamlDocument, documents, source_line
+from infermedic.audit.k8s.loader import YamlDocument, documents, path, source_line, text
 from infermedic.audit.k8s.probes import route_defined
 from infermedic.audit.k8s.workloads import (
     SERVING_KINDS,
     Container,
     Service,
     Workload,
+    kind_of,
     services,
     workloads,
 )
@@ -27,7 +28,10 @@ class MissingProbes(ProjectRule):
     or sit behind a Service but have no `readinessProbe`, and, when the app's routes are
     known, for HTTP probes on a path the app does not define. In multi-container pods, known
     sidecars (proxies, log shippers, collectors) do not count: a sidecar that declares the
-    port does not hide the app container's missing probe.
+    port does not hide the app container's missing probe. Third-party workloads (an image
+    from `registry.k8s.io`, `quay.io`…, a file that also declares an `APIService`, CRD or
+    webhook, or a `kube-system` object) are checked for a readiness probe only: their probe
+    paths are not compared with this repository's routes.
 
     ## Why is this bad?
     Without a readiness probe a pod gets traffic as soon as its process starts, before the
@@ -87,15 +91,21 @@ class MissingProbes(ProjectRule):
         docs = documents(project)
         all_services = list(services(docs))
         serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS]
-        http_probed = [
-            c for w in serving for c in w.containers if any(p.path for p in c.probes.values())
+        addon_files = _addon_files(docs)
+        # Third-party workloads (metrics-server, an operator bundle) are judged only on what
+        # they declare: their probe paths are theirs, not routes of this repository's app.
+        ours = [
+            (w, c) for w in serving for c in w.containers if not _third_party(w, c, addon_files)
         ]
+        http_probed = [c for _, c in ours if any(p.path for p in c.probes.values())]
         for workload in serving:
             for container in workload.containers:
                 if "readiness" not in container.probes and _serves(
                     workload, container, all_services
                 ):
                     yield self._missing(docs, workload, container)
+                if _third_party(workload, container, addon_files):
+                    continue
                 if project.routes and (
                     len(http_probed) == 1 or _probes_known_route(container, project.routes)
                 ):
@@ -198,3 +208,43 @@ def _probes_known_route(container: Container, routes: tuple[Route, ...]) -> bool
     return any(
         p.path is not None and route_defined(p.path, routes) for p in container.probes.values()
     )
+
+
+# Objects that mark a file as an add-on or operator bundle rather than this repo's app.
+_ADDON_KINDS = frozenset(
+    {
+        "APIService",
+        "CustomResourceDefinition",
+        "ClusterServiceVersion",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    }
+)
+_SYSTEM_NAMESPACES = frozenset(
+    {"kube-system", "kube-public", "cert-manager", "ingress-nginx", "istio-system", "olm"}
+)
+_THIRD_PARTY_REGISTRIES = (
+    "registry.k8s.io/",
+    "k8s.gcr.io/",
+    "gcr.io/google-containers/",
+    "quay.io/",
+    "docker.io/bitnami/",
+    "bitnami/",
+    "mcr.microsoft.com/",
+    "public.ecr.aws/eks",
+)
+
+
+def _addon_files(docs: list[YamlDocument]) -> frozenset[str]:
+    found = set()
+    for document in docs:
+        _, kind = kind_of(document)
+        namespace = text(path(document.root, "metadata", "namespace"))
+        if kind in _ADDON_KINDS or namespace in _SYSTEM_NAMESPACES:
+            found.add(document.relpath)
+    return frozenset(found)
+
+
+def _third_party(workload: Workload, container: Container, addon_files: frozenset[str]) -> bool:
+    image = (container.image or "").lower()
+    return workload.relpath in addon_files or image.startswith(_THIRD_PARTY_REGISTRIES)
