@@ -15,6 +15,7 @@ from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.walker import (
+    STATE_PREFIX,
     Binding,
     BindingKind,
     ClassInfo,
@@ -216,6 +217,11 @@ class PythonIndex:
     def _concrete(self, binding: Binding | None, depth: int) -> Binding | None:
         if binding is None or binding.kind is not BindingKind.CALL:
             return binding
+        if depth > _MAX_DEPTH:
+            return None
+        if binding.origin.startswith(STATE_PREFIX):
+            held = self.state_attrs.get(binding.origin[len(STATE_PREFIX) :])
+            return None if held is binding else self._concrete(held, depth + 1)
         target = self.lookup(binding.origin)
         if isinstance(target, ClassInfo):
             return Binding(kind=BindingKind.INSTANCE, origin=target.qualname, line=binding.line)

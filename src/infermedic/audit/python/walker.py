@@ -132,6 +132,7 @@ _LEAF_FIELDS = frozenset(
     }
 )
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+STATE_PREFIX = "@state."  # a binding that names an `app.state`/`request.state` attribute
 REGISTRATION_METHODS = frozenset({"add_api_route", "add_url_rule", "add_resource", "add_route"})
 _MODEL_CHAIN_METHODS = frozenset({"eval", "to", "cuda", "cpu", "half", "float", "double"})
 
@@ -377,6 +378,13 @@ class Walker:
         if node.value is None:
             return
         binding = classify_value(node.value, func, self.module)
+        if binding is None and isinstance(node, ast.AnnAssign):
+            # `model: HousePriceModel = request.app.state.model`: the annotation says it
+            annotation = node.annotation
+            if isinstance(annotation, ast.Name | ast.Attribute):
+                binding = Binding(
+                    kind=BindingKind.CALL, origin=self._name_of(annotation), line=node.lineno
+                )
         if binding is None:
             return
         for target in targets:
@@ -486,6 +494,9 @@ def classify_value(
         base = value.value
         if isinstance(base, ast.Name) and base.id == "self" and func and func.cls:
             return func.cls.attrs.get(value.attr)
+        if dotted(base).endswith("state"):
+            # `model = request.app.state.model`: set elsewhere; the index resolves it
+            return Binding(kind=BindingKind.CALL, origin=f"{STATE_PREFIX}{value.attr}", line=line)
         return None
     if not isinstance(value, ast.Call):
         return None
