@@ -56,3 +56,24 @@ def test_a_commented_server_line_does_not_count(tmp_path: Path) -> None:
     _write(tmp_path, {"app.py": FLASK_APP, "Dockerfile": "FROM python\n# CMD gunicorn app:app\n"})
     (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
     assert finding.severity is Severity.MEDIUM
+
+
+def test_debug_run_stays_medium_when_a_container_runs_the_script(tmp_path: Path) -> None:
+    # heroku.yml starts gunicorn, but the image's own command is `python app.py`
+    _write(
+        tmp_path,
+        {
+            "app.py": FLASK_APP,
+            "heroku.yml": "run:\n  web: gunicorn app:app\n",
+            "Dockerfile": 'FROM python:3.12-slim\nCMD ["python", "app.py"]\n',
+        },
+    )
+    (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
+    assert finding.severity is Severity.MEDIUM
+
+
+def test_debug_run_is_low_when_heroku_yml_serves_with_gunicorn(tmp_path: Path) -> None:
+    _write(tmp_path, {"app.py": FLASK_APP, "heroku.yml": "run:\n  web: gunicorn app:app\n"})
+    (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
+    assert finding.severity is Severity.LOW
+    assert "heroku.yml serves the app" in finding.message

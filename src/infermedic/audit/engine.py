@@ -145,11 +145,25 @@ _PRODUCTION_SERVER = re.compile(
 )
 
 
+# `python app.py`, `python3 -u src/serve.py`: a script run as the service's command.
+_SCRIPT_RUN = re.compile(
+    r"\bpython[0-9.]*[\"']?(?:[\s,]+[\"']?-[\w-]+[\"']?)*[\s,]+[\"']?(?P<script>[\w./-]+\.py)\b"
+)
+# Deployment descriptors beside the Dockerfile that also say how the app starts.
+_DESCRIPTOR_NAMES = re.compile(
+    r"^(heroku\.ya?ml|app\.ya?ml|(docker-)?compose[\w.-]*\.ya?ml|fly\.toml)$", re.IGNORECASE
+)
+
+
 def _production_servers(discovery: Discovery) -> dict[str, str]:
-    """Procfiles and Dockerfiles that start a production server: path → that line."""
+    """Procfiles, Dockerfiles and deployment descriptors (heroku.yml, compose files, App
+    Engine app.yaml) that start a production server: path → that line. A script run with
+    `python x.py` is recorded as `script:x.py` → the line."""
     found: dict[str, str] = {}
     for source in discovery.files:
-        if source.kind not in {FileKind.PROCFILE, FileKind.DOCKERFILE}:
+        name = source.relpath.rsplit("/", 1)[-1]
+        descriptor = source.kind is FileKind.YAML and _DESCRIPTOR_NAMES.match(name)
+        if source.kind not in {FileKind.PROCFILE, FileKind.DOCKERFILE} and not descriptor:
             continue
         try:
             text = source.read_text()
@@ -159,7 +173,9 @@ def _production_servers(discovery: Discovery) -> dict[str, str]:
             stripped = line.strip()
             if stripped.startswith("#"):
                 continue
-            if _PRODUCTION_SERVER.search(stripped):
+            script = _SCRIPT_RUN.search(stripped)
+            if script is not None:
+                found.setdefault(f"script:{script.group('script').rsplit('/', 1)[-1]}", stripped)
+            if source.relpath not in found and _PRODUCTION_SERVER.search(stripped):
                 found[source.relpath] = stripped[:200]
-                break
     return found

@@ -22,8 +22,10 @@ class DebugModeEnabled(PythonRule):
     `Starlette(debug=True)`, `Quart(debug=True)`, `app.debug = True` and
     `app.config["DEBUG"] = True` on a Flask or Quart app, and `app.run(debug=True)` on a
     Flask, Quart or Sanic app. Under `if __name__ == "__main__":` while a Procfile or
-    Dockerfile starts a production server (gunicorn, uvicorn, …), `app.run(debug=True)` is
-    reported at low severity: only running the file directly starts the debugger.
+    Dockerfile (or heroku.yml, a compose file, App Engine's app.yaml) starts a production
+    server (gunicorn, uvicorn, …) and none runs the file as a script (`python app.py`),
+    `app.run(debug=True)` is reported at low severity: only running the file directly
+    starts the debugger.
 
     ## Why is this bad?
     Debug mode returns full tracebacks (file paths, library versions, sometimes request
@@ -115,8 +117,12 @@ class DebugModeEnabled(PythonRule):
         if not (isinstance(debug, ast.Constant) and debug.value is True):
             return
         text = f"`{unparse(node.func)}(debug=True)`"
-        served = sorted(scope.index.served_by.items())
-        if scope.flags & Flag.MAIN and served:
+        script = f"script:{scope.ctx.relpath.rsplit('/', 1)[-1]}"
+        run_as_script = script in scope.index.served_by  # `CMD python app.py`
+        served = sorted(
+            (k, v) for k, v in scope.index.served_by.items() if not k.startswith("script:")
+        )
+        if scope.flags & Flag.MAIN and served and not run_as_script:
             path, command = served[0]
             yield self.finding(
                 scope.ctx.location(node),
