@@ -19,8 +19,8 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
     a repo function it calls) that have no timeout: `requests.get/post/...`,
     `urllib.request.urlopen` and calls on a `requests.Session` without `timeout=`, and
     `httpx` calls with `timeout=None`. The same calls elsewhere in the service's code (an
-    alert or Slack sender, a start-up download, a background job; tests excluded) are
-    reported at low severity.
+    alert or Slack sender beside the handlers, a start-up hook, work a route hands to a
+    thread or task; not standalone scripts or tests) are reported at low severity.
 
     ## Why is this bad?
     `requests` waits forever by default. When a feature store or downstream model hangs,
@@ -129,7 +129,7 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
     ) -> Iterator[Finding]:
         """Service code outside the request path (an alert or Slack sender, a start-up
         fetch, a health-check script): a hung endpoint stalls that job for ever. Reported
-        at low severity, in the folders of a service that defines routes, outside tests."""
+        at low severity, for code that is part of the running service, outside tests."""
         function = scope.function
         if function is None or not scope.index.routes or _is_test(scope.ctx.relpath):
             return
@@ -157,11 +157,12 @@ def _is_test(relpath: str) -> bool:
 
 
 def _in_a_service(scope: Scope) -> bool:
-    """Whether the file sits in (or under) a folder that holds a route of the service."""
-    folder = scope.ctx.relpath.rsplit("/", 1)[0] if "/" in scope.ctx.relpath else ""
-    for route in scope.index.routes:
-        path = route.function.module.ctx.relpath
-        route_folder = path.rsplit("/", 1)[0] if "/" in path else ""
-        if route_folder == "" or folder == route_folder or folder.startswith(route_folder + "/"):
-            return True
-    return False
+    """Whether the call is part of the running service: work a route hands to a thread or
+    task, or code in a module that makes the app or defines routes (start-up hooks, alert
+    senders beside the handlers). A standalone script (`download_model.py`) is not."""
+    if scope.reaches():
+        return True
+    module = scope.module
+    if any(b.kind is BindingKind.APP for b in module.bindings.values()):
+        return True
+    return any(route.function.module is module for route in scope.index.routes)
