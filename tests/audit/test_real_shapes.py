@@ -77,3 +77,61 @@ def test_debug_run_is_low_when_heroku_yml_serves_with_gunicorn(tmp_path: Path) -
     (finding,) = audit([tmp_path], Settings(select=("SVC009",))).findings
     assert finding.severity is Severity.LOW
     assert "heroku.yml serves the app" in finding.message
+
+
+SERVICE = """\
+import joblib
+from fastapi import FastAPI
+
+app = FastAPI()
+model = joblib.load("model.joblib")
+
+
+@app.get("{probe}")
+def probe():
+    return {{"ok": True}}
+
+
+@app.post("/predict")
+def predict(features: list[float]):
+    return {{"label": int(model.predict([features])[0])}}
+"""
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: {name}
+          image: registry.example.com/{name}:1.0.0
+          command: ["uvicorn", "{name}.app:app", "--host", "0.0.0.0"]
+          ports: [{{containerPort: 8000}}]
+          readinessProbe:
+            httpGet: {{path: {probe}, port: 8000}}
+"""
+
+
+def test_probe_paths_are_judged_against_the_routes_of_the_service_they_run(
+    tmp_path: Path,
+) -> None:
+    # `ranker` probes `/ready`, which only `scorer` defines: pooled routes would hide it.
+    _write(
+        tmp_path,
+        {
+            "scorer/__init__.py": "",
+            "scorer/app.py": SERVICE.format(probe="/ready"),
+            "ranker/__init__.py": "",
+            "ranker/app.py": SERVICE.format(probe="/readyz"),
+            "deploy/scorer.yaml": DEPLOYMENT.format(name="scorer", probe="/ready"),
+            "deploy/ranker.yaml": DEPLOYMENT.format(name="ranker", probe="/ready"),
+        },
+    )
+    findings = audit([tmp_path], Settings(select=("K8S003",))).findings
+    assert [(f.location.path, f.location.line) for f in findings] == [("deploy/ranker.yaml", 16)]
+    assert "`/ready`, which the app does not define" in findings[0].message
