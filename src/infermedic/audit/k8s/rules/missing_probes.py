@@ -75,8 +75,9 @@ class MissingProbes(ProjectRule):
     A missing liveness probe is not reported: no liveness probe is safer than a wrong one.
     Route prefixes added outside the code the Python index reads (a proxy, `root_path`,
     a mounted sub-application) make a defined path look undefined; the path check runs only
-    for containers that probe at least one known route, or for the only HTTP-probed
-    container in the repository.
+    for containers that probe at least one known route, whose command names the app module
+    (`uvicorn serving.app:app`, then against that service's routes only), or for the only
+    HTTP-probed container in the repository.
     """
 
     code: ClassVar[str] = "K8S003"
