@@ -21,6 +21,7 @@ import numpy as np
 
 from infermedic.drift.profile import (
     KLL_K,
+    UNPARSED_EXAMPLES,
     ColumnKind,
     DatasetProfile,
     categorical_column,
@@ -32,6 +33,7 @@ from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,
     DataSource,
+    is_text,
     physical_kind,
     plan_columns,
     quote_ident,
@@ -58,6 +60,7 @@ class DuckDBEngine:
     """One DuckDB connection with a spill directory; use as a context manager."""
 
     name = "duckdb"
+    numbers_from_text = True  # reads numbers out of text columns and counts the rest
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
         self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
@@ -110,12 +113,13 @@ class DuckDBEngine:
         schema = self.schema(source)
         text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
         parts = ["count(*)"]
+        types = dict(schema)
         for name in text:
-            q = quote_ident(name)
+            t = _text(name, types[name])
             parts += [
-                f"count({q})",
-                f"approx_count_distinct(CAST({q} AS VARCHAR))",
-                f"count(TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE))",
+                f"count({quote_ident(name)})",
+                f"approx_count_distinct({t})",
+                f"count(TRY_CAST({t} AS DOUBLE))",
             ]
         row = self._query(source, f"SELECT {', '.join(parts)} FROM {source.table_sql()}")[0]
         rows = int(row[0])  # type: ignore[call-overload]
@@ -165,15 +169,20 @@ class DuckDBEngine:
         if numeric and (sketches or reference is None):
             if progress:
                 progress(f"sketching {len(numeric)} numeric columns of {source.label}")
-            built = self._kll_pass(source, numeric)
+            built = self._kll_pass(source, numeric, dtypes)
             for name, sketch in built.items():
                 kll[name] = None if sketch is None else bytes(sketch.serialize())
                 if reference is None and sketch is not None:
                     edges[name] = kll_edges(sketch, sketch.get_min_value(), sketch.get_max_value())
         if progress:
             progress(f"counting {source.label}")
-        rows, numeric_stats = self._numeric_pass(source, numeric, edges)
-        category_counts = self._categorical_pass(source, categorical)
+        rows, numeric_stats = self._numeric_pass(source, numeric, edges, dtypes)
+        examples = {
+            name: self._unparsed_examples(source, name, dtypes[name])
+            for name in numeric
+            if numeric_stats[name].unparsed > 0
+        }
+        category_counts = self._categorical_pass(source, categorical, dtypes)
         columns = [
             numeric_column(
                 name=name,
@@ -188,6 +197,8 @@ class DuckDBEngine:
                 sketch=kll[name],
                 edges=edges[name],
                 counts=numeric_stats[name].histogram,
+                unparsed=numeric_stats[name].unparsed,
+                unparsed_examples=examples.get(name),
             )
             if kind is ColumnKind.NUMERIC
             else categorical_column(
@@ -203,8 +214,10 @@ class DuckDBEngine:
             excluded=dict(excluded or {}),
         )
 
-    def _kll_pass(self, source: DataSource, numeric: Sequence[str]) -> dict[str, Any]:
-        exprs = ", ".join(_finite(n) for n in numeric)
+    def _kll_pass(
+        self, source: DataSource, numeric: Sequence[str], dtypes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        exprs = ", ".join(_finite(n, dtypes.get(n)) for n in numeric)
         sketches = {n: datasketches.kll_doubles_sketch(KLL_K) for n in numeric}
         try:
             reader = self.con.sql(f"SELECT {exprs} FROM {source.table_sql()}").to_arrow_reader(
@@ -225,13 +238,25 @@ class DuckDBEngine:
         source: DataSource,
         numeric: Sequence[str],
         edges: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
+        dtypes: Mapping[str, str],
     ) -> tuple[int, dict[str, _NumericStats]]:
         parts = ["count(*)"]
         inner = ["1 AS one"]
         for i, name in enumerate(numeric):
             q, f = f"r{i}", f"f{i}"
+            dtype = dtypes.get(name)
             # project once, aggregate many times: DuckDB does not share the CASE across aggregates
-            inner += [f"{quote_ident(name)} IS NOT NULL AS r{i}", f"{_finite(name)} AS f{i}"]
+            present = (
+                f"{_number_text(name, dtype)} IS NOT NULL"
+                if dtype is not None and is_text(dtype)
+                else f"{quote_ident(name)} IS NOT NULL"
+            )
+            inner += [f"{present} AS r{i}", f"{_finite(name, dtype)} AS f{i}"]
+            if dtype is not None and is_text(dtype):
+                inner.append(f"TRY_CAST({_number_text(name, dtype)} AS DOUBLE) IS NULL AS u{i}")
+            unparsed = (
+                f"count_if({q} AND u{i})" if dtype is not None and is_text(dtype) else "0"
+            )
             parts += [
                 f"count_if({q})",
                 f"count({f})",
@@ -239,6 +264,7 @@ class DuckDBEngine:
                 f"max({f})",
                 f"avg({f})",
                 f"var_pop({f})",
+                unparsed,
             ]
             e = edges.get(name)
             parts.append(
@@ -253,7 +279,7 @@ class DuckDBEngine:
         rows = int(row[0])  # type: ignore[call-overload]
         stats: dict[str, _NumericStats] = {}
         for i, name in enumerate(numeric):
-            non_null, finite, lo, hi, mean, var, hist = row[1 + 7 * i : 8 + 7 * i]
+            non_null, finite, lo, hi, mean, var, unparsed, hist = row[1 + 8 * i : 9 + 8 * i]
             e = edges.get(name)
             histogram = None
             if e is not None:
@@ -264,18 +290,30 @@ class DuckDBEngine:
                 minimum=None if lo is None else float(lo),  # type: ignore[arg-type]
                 maximum=None if hi is None else float(hi),  # type: ignore[arg-type]
                 mean=None if mean is None else float(mean),  # type: ignore[arg-type]
-                variance=None if var is None else float(var),  # type: ignore[arg-type]
+                # var_pop can come out a hair below zero on constant data (rounding)
+                variance=None if var is None else max(0.0, float(var)),  # type: ignore[arg-type]
                 histogram=histogram,
+                unparsed=int(unparsed),  # type: ignore[call-overload]
             )
         return rows, stats
 
+    def _unparsed_examples(self, source: DataSource, name: str, dtype: str) -> dict[str, int]:
+        """The most frequent values of a text column read as numbers that are not numbers."""
+        t = _number_text(name, dtype)
+        sql = (
+            f"SELECT v, count(*) AS n FROM (SELECT {t} AS v FROM {source.table_sql()}) "
+            f"WHERE v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL "
+            f"GROUP BY v ORDER BY n DESC, v LIMIT {UNPARSED_EXAMPLES}"
+        )
+        return {str(v): int(n) for v, n in self._query(source, sql)}  # type: ignore[call-overload]
+
     def _categorical_pass(
-        self, source: DataSource, categorical: Sequence[str]
+        self, source: DataSource, categorical: Sequence[str], dtypes: Mapping[str, str]
     ) -> dict[str, dict[str | None, int]]:
         out: dict[str, dict[str | None, int]] = {n: {} for n in categorical}
         if not categorical:
             return out
-        cols = [f"CAST({quote_ident(n)} AS VARCHAR) AS c{i}" for i, n in enumerate(categorical)]
+        cols = [f"{_text(n, dtypes.get(n))} AS c{i}" for i, n in enumerate(categorical)]
         flags = ", ".join(f"GROUPING(c{i})" for i in range(len(categorical)))
         names = ", ".join(f"c{i}" for i in range(len(categorical)))
         sets = ", ".join(f"(c{i})" for i in range(len(categorical)))
@@ -301,6 +339,8 @@ class DuckDBEngine:
         n_current: int,
         *,
         few_distinct: bool = False,
+        reference_dtype: str | None = None,
+        current_dtype: str | None = None,
     ) -> ExactNumeric:
         """Exact KS D and Wasserstein distance from the merged ECDF of both samples, in SQL.
 
@@ -309,12 +349,12 @@ class DuckDBEngine:
         value. `few_distinct` (the reference's quantile edges collapsed) groups values first,
         which is much faster on tied data and slower on continuous data.
         """
-        f = _finite(column)
+        f_ref, f_cur = _finite(column, reference_dtype), _finite(column, current_dtype)
         n_r, n_c = repr(float(n_reference)), repr(float(n_current))
         union = f"""
             WITH u AS (
-                SELECT {f} AS v, 1 AS r FROM {reference.table_sql()}
-                UNION ALL SELECT {f} AS v, 0 AS r FROM {current.table_sql()}
+                SELECT {f_ref} AS v, 1 AS r FROM {reference.table_sql()}
+                UNION ALL SELECT {f_cur} AS v, 0 AS r FROM {current.table_sql()}
             )"""
         if few_distinct:
             # Heavily tied data: collapse to distinct values first, then a running sum.
@@ -362,11 +402,31 @@ class _NumericStats:
     mean: float | None
     variance: float | None
     histogram: tuple[int, ...] | None
+    unparsed: int = 0
 
 
-def _finite(name: str) -> str:
-    """The column as DOUBLE with NaN and +-inf turned into NULL (they count as missing)."""
-    x = f"TRY_CAST({quote_ident(name)} AS DOUBLE)"
+def _text(name: str, dtype: str | None) -> str:
+    """The column as text; JSON strings without their quotes (so `"a"` in JSONL is the `a` of
+    a CSV; mixed JSON values come out as the JSON type)."""
+    q = quote_ident(name)
+    if dtype is not None and dtype.upper() == "JSON":
+        return f"json_extract_string({q}, '$')"
+    return f"CAST({q} AS VARCHAR)"
+
+
+def _number_text(name: str, dtype: str | None) -> str:
+    """A text column's values to read numbers from: blank text is a missing value, not text
+    that failed to be a number."""
+    return f"NULLIF(trim({_text(name, dtype)}), '')"
+
+
+def _finite(name: str, dtype: str | None = None) -> str:
+    """The column as DOUBLE with NaN and +-inf turned into NULL (they count as missing); a
+    text column's numbers are read from its text (what is not a number becomes NULL)."""
+    source = (
+        _number_text(name, dtype) if dtype is not None and is_text(dtype) else quote_ident(name)
+    )
+    x = f"TRY_CAST({source} AS DOUBLE)"
     return f"(CASE WHEN isfinite({x}) THEN {x} END)"
 
 

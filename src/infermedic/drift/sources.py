@@ -163,6 +163,9 @@ class ColumnPlan:
     dtypes: Mapping[str, str]
     excluded: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # things worth a notification (mixed types ...)
+    # Left out by a guess about this data alone (looks like an identifier, a type with no
+    # values to compare), not by the user: a reference that compared the column overrides it.
+    guessed: frozenset[str] = frozenset()
 
 
 def physical_kind(dtype: str) -> ColumnKind | None:
@@ -173,6 +176,16 @@ def physical_kind(dtype: str) -> ColumnKind | None:
     if TEXT_TYPES.match(upper) or upper == "UUID":
         return ColumnKind.CATEGORICAL
     return None
+
+
+def is_untyped(dtype: str) -> bool:
+    """A column the reader could not type because it holds no values (an all-null JSON key)."""
+    return dtype.strip('"').upper() == "NULL"
+
+
+def is_text(dtype: str) -> bool:
+    """Text the reader could not type as numbers (VARCHAR, JSON): may hold numbers as text."""
+    return dtype.upper() in {"VARCHAR", "JSON"}
 
 
 def plan_columns(
@@ -194,6 +207,7 @@ def plan_columns(
     dtypes: dict[str, str] = {}
     excluded: dict[str, str] = {}
     notes: list[str] = []
+    guessed: set[str] = set()
     for name, dtype in schema:
         dtypes[name] = dtype
         upper = dtype.upper()
@@ -215,18 +229,21 @@ def plan_columns(
             kinds[name] = ColumnKind.CATEGORICAL
         elif (kind := physical_kind(dtype)) is None:
             excluded[name] = f"type {dtype} is not compared (only numbers, text and booleans)"
+            if is_untyped(dtype):
+                guessed.add(name)
         elif kind is ColumnKind.CATEGORICAL and name in text_stats:
             present, distinct, numeric = text_stats[name]
             if present > 0 and 0 < numeric < present:
                 notes.append(
                     f"column {name!r} mixes types: {numeric} of {present} values are numbers, the "
-                    "rest text; it is compared as categorical (clean it, or --exclude it)"
+                    "rest text; it is read as text (clean it, or --exclude it)"
                 )
             if distinct > max_categories and distinct > 0.5 * max(rows, 1) and name not in named:
                 excluded[name] = (
                     f"looks like an identifier ({distinct} distinct of {present} values; "
                     "name it in --categorical to compare it)"
                 )
+                guessed.add(name)
             else:
                 kinds[name] = kind
         else:
@@ -238,4 +255,10 @@ def plan_columns(
             f"column(s) named in options not found: {', '.join(sorted(missing))}",
             hint="available: " + ", ".join(name for name, _ in schema),
         )
-    return ColumnPlan(kinds=kinds, dtypes=dtypes, excluded=excluded, notes=tuple(notes))
+    return ColumnPlan(
+        kinds=kinds,
+        dtypes=dtypes,
+        excluded=excluded,
+        notes=tuple(notes),
+        guessed=frozenset(guessed),
+    )
