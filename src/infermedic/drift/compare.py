@@ -442,12 +442,12 @@ def _categorical_tests(column: _Column) -> None:
         categories_current=len(cur_counts_by),
     )
     if normal.merged:
-        shown = ", ".join(f"{a!r} = {b!r}" for a, b, _ in normal.merged[:5])
+        spelled = ", ".join(f"{a!r} = {b!r}" for a, b, _ in normal.merged[:5])
         more = f" and {len(normal.merged) - 5} more" if len(normal.merged) > 5 else ""
         column.remarks.append(
             f"column {column.name!r}: values spelled differently in the two datasets were "
             f"compared as one category after normalising booleans, numbers and whitespace "
-            f"(reference = current: {shown}{more}); if the model's encoder matches raw strings, "
+            f"(reference = current: {spelled}{more}); if the model's encoder matches raw strings, "
             "these rows are unseen categories to it"
         )
     if not (r.exact and c.exact):

@@ -252,11 +252,10 @@ class DuckDBEngine:
                 else f"{quote_ident(name)} IS NOT NULL"
             )
             inner += [f"{present} AS r{i}", f"{_finite(name, dtype)} AS f{i}"]
-            if dtype is not None and is_text(dtype):
+            text = dtype is not None and is_text(dtype)
+            if text:
                 inner.append(f"TRY_CAST({_number_text(name, dtype)} AS DOUBLE) IS NULL AS u{i}")
-            unparsed = (
-                f"count_if({q} AND u{i})" if dtype is not None and is_text(dtype) else "0"
-            )
+            unparsed_sql = f"count_if({q} AND u{i})" if text else "0"
             parts += [
                 f"count_if({q})",
                 f"count({f})",
@@ -264,7 +263,7 @@ class DuckDBEngine:
                 f"max({f})",
                 f"avg({f})",
                 f"var_pop({f})",
-                unparsed,
+                unparsed_sql,
             ]
             e = edges.get(name)
             parts.append(

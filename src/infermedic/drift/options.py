@@ -107,14 +107,15 @@ def _float(value: Any, name: str, source: str) -> float:
         raise ConfigError(f"{source}: {name} must be finite, not {number}")
     if number < 0:
         raise ConfigError(f"{source}: {name} must not be negative ({number})")
-    if number < low or (number == low and not low_ok) or number > high or (
-        number == high and not high_ok
+    if (
+        number < low
+        or (number == low and not low_ok)
+        or number > high
+        or (number == high and not high_ok)
     ):
         lo = "[" if low_ok else "("
         hi = "]" if high_ok else ")"
-        raise ConfigError(
-            f"{source}: {name} must be in {lo}{low:g}, {high:g}{hi}, not {number:g}"
-        )
+        raise ConfigError(f"{source}: {name} must be in {lo}{low:g}, {high:g}{hi}, not {number:g}")
     return number
 
 

@@ -290,5 +290,7 @@ def _categorical(data: Mapping[str, Any], where: str) -> CategoricalSummary:
         try:
             datasketches.frequent_strings_sketch.deserialize(sketch)
         except Exception as exc:  # the library raises RuntimeError/ValueError/... on bad bytes
-            _fail(f"{where}.frequent_items", f"is not a frequent-items sketch ({type(exc).__name__})")
+            _fail(
+                f"{where}.frequent_items", f"is not a frequent-items sketch ({type(exc).__name__})"
+            )
     return CategoricalSummary(counts=counts, sketch=sketch, sketch_lg_max_k=lg_k)

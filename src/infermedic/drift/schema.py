@@ -97,7 +97,11 @@ def _retyped(
     loc = Location(dataset=cur_label, column_name=name)
     if r.kind is c.kind and c.unparsed > 0 and c.unparsed * r.rows > r.unparsed * c.rows:
         return _text_in_numbers(r, c, loc, action), None
-    if r.kind is c.kind and c.kind is ColumnKind.NUMERIC and not NUMERIC_TYPES.match(c.dtype.upper()):
+    if (
+        r.kind is c.kind
+        and c.kind is ColumnKind.NUMERIC
+        and not NUMERIC_TYPES.match(c.dtype.upper())
+    ):
         return None, (
             f"column {name!r} holds numbers as text ({r.dtype} -> {c.dtype}); every value "
             "reads as a number, so it is compared as numbers"
@@ -114,7 +118,9 @@ def _retyped(
         loc,
         f"column {name!r} changed type: {detail}"
         + ("; its distribution is not compared" if r.kind is not c.kind else ""),
-        evidence=(Evidence(kind=EvidenceKind.STATISTIC, action=action, observed=f"{name}: {detail}"),),
+        evidence=(
+            Evidence(kind=EvidenceKind.STATISTIC, action=action, observed=f"{name}: {detail}"),
+        ),
         severity=severity,
         fingerprint_key=f"retyped:{name}",
     )
@@ -143,8 +149,7 @@ def _text_in_numbers(r: ColumnProfile, c: ColumnProfile, loc: Location, action: 
         evidence=(
             Evidence(
                 kind=EvidenceKind.STATISTIC,
-                action=f"{action}; read the current values as numbers and count those that "
-                "are not",
+                action=f"{action}; read the current values as numbers and count those that are not",
                 observed=f"{c.unparsed} of {values} current values are not numbers{before}",
                 values={
                     "non_numeric_share": share,
