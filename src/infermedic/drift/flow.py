@@ -106,7 +106,9 @@ def kinds_like_reference(
             if col.name not in guessed or not numbers_from_text:
                 continue  # the user left it out (or the engine cannot read it as the reference)
             excluded.pop(col.name)
-            out[col.name] = physical_kind(dtype) or col.kind
+            # a type with no kind (a date read from `inf`) is compared as text: a type change
+            untyped_kind = col.kind if is_untyped(dtype) else ColumnKind.CATEGORICAL
+            out[col.name] = physical_kind(dtype) or untyped_kind
         elif col.name not in out:
             kind = physical_kind(dtype)
             if kind is None:
@@ -139,11 +141,20 @@ def profile_pair(
 ) -> ProfiledPair:
     """Profile the reference (unless it is a saved profile) and the current data on its edges."""
     notes: list[str] = []
+    if is_profile_file(Path(str(current))):
+        raise DatasetError(
+            f"{current} is a saved drift profile: only the reference may be a profile",
+            hint="give the current data itself (Parquet, CSV or JSONL)",
+        )
     current_source = engine.resolve(current)
     reference_path = Path(str(reference))
     reference_source: Any | None = None
     reference_profile: DatasetProfile | None = None
-    if is_profile_file(reference_path):
+    # A `.profile` file is read as a profile even when its head is damaged, so the error
+    # names the damage instead of a parse error of "data".
+    if is_profile_file(reference_path) or (
+        reference_path.suffix == ".profile" and reference_path.is_file()
+    ):
         reference_profile = load_profile(reference_path)
         reference_label = str(reference)
     else:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import glob
+import gzip
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from infermedic.drift.profile import ColumnKind
 from infermedic.errors import DatasetError
@@ -34,6 +36,8 @@ _SUFFIXES: dict[str, FileFormat] = {
     ".json": FileFormat.JSON,
 }
 _COMPRESSIONS = (".gz", ".zst")
+# Names that say nothing about the format: their content decides (Parquet magic, JSON, CSV).
+_GENERIC_SUFFIXES = frozenset({"", ".txt", ".dat", ".data", ".log", ".out"})
 
 # Columns that the prediction logs of `infermedic.instrument` (and most serving logs) carry
 # besides features: identifiers and clocks change every row and would only add noise.
@@ -122,6 +126,12 @@ def resolve_source(spec: str | Path) -> DataSource:
                 hint="name files *.parquet, *.csv or *.jsonl (optionally .gz)",
             )
     elif path.is_file():
+        if _format_of(path) is None and path.suffix.lower() not in _GENERIC_SUFFIXES:
+            raise DatasetError(
+                f"{text} is not a Parquet, CSV or JSONL file (its name ends in {path.suffix})",
+                hint="name data files *.parquet, *.csv or *.jsonl (a .txt or .dat file is read "
+                "as CSV)",
+            )
         candidates = [path]
     elif any(ch in text for ch in "*?["):
         candidates = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
@@ -138,9 +148,62 @@ def resolve_source(spec: str | Path) -> DataSource:
     empty = [str(p) for p in candidates if p.stat().st_size == 0]
     if empty:
         raise DatasetError(f"{empty[0]} is empty (0 bytes)")
+    file_format = formats.pop()
+    for candidate in candidates[:WIDTH_CHECKED_FILES]:
+        width = _width(candidate, file_format)
+        if width is not None and width > MAX_COLUMNS:
+            raise DatasetError(
+                f"{candidate} has about {width} columns; drift compares at most {MAX_COLUMNS}",
+                hint="write the model's features to their own file first (a one-line header "
+                "without newline, or a wrong delimiter, also reads as one very wide row)",
+            )
     return DataSource(
-        label=text, files=tuple(str(p) for p in candidates), file_format=formats.pop()
+        label=text, files=tuple(str(p) for p in candidates), file_format=file_format
     )
+
+
+# Reading a header of hundreds of thousands of columns takes DuckDB minutes and gigabytes
+# before the first row (an 800 KB one-line CSV ran out of a 2-minute budget at 2 GB): such a
+# file is refused up front, from its first line or its Parquet footer.
+MAX_COLUMNS = 5_000
+WIDTH_CHECKED_FILES = 100  # a directory of many files: the first ones stand for the rest
+_HEAD_BYTES = 4 << 20
+_DELIMITERS = (b",", b";", b"\t", b"|")
+
+
+def _first_line(path: Path) -> bytes:
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = bytearray()
+            while len(head) < _HEAD_BYTES:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    break
+                head += chunk
+                if b"\n" in chunk:
+                    break
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return b""  # unreadable here: the reader reports it with its own words
+    return bytes(head.split(b"\n", 1)[0])
+
+
+def _width(path: Path, file_format: FileFormat) -> int | None:
+    """About how many columns `path` has (None when it cannot tell cheaply)."""
+    if path.name.lower().endswith(".zst"):
+        return None
+    if file_format is FileFormat.PARQUET:
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.read_metadata(path).num_columns)
+        except Exception:  # a corrupt footer: DuckDB reports it when it reads the file
+            return None
+    line = _first_line(path)
+    if file_format is FileFormat.CSV:
+        return 1 + max(line.count(d) for d in _DELIMITERS)
+    # JSON lines: every key of a flat object is `"name":`; nested keys only add to it
+    return line.count(b'":')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,6 +286,7 @@ def plan_columns(
             )
         elif TIME_TYPES.match(upper) and name not in named:
             excluded[name] = f"a timestamp ({dtype})"
+            guessed.add(name)  # the reader's guess: `inf` or `2024-01-01` text reads as a date
         elif upper == "UUID" and name not in options.categorical:
             excluded[name] = "an identifier (UUID)"
         elif name in options.categorical:
