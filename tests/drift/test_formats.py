@@ -40,7 +40,9 @@ def _write(path: Path, columns: dict[str, list[object]]) -> Path:
             lines.append(",".join(f'"{c}"' if "," in c else c for c in cells))
         path.write_text("\n".join(lines) + "\n")
     else:
-        path.write_text("".join(json.dumps(dict(zip(names, row, strict=True))) + "\n" for row in rows))
+        path.write_text(
+            "".join(json.dumps(dict(zip(names, row, strict=True))) + "\n" for row in rows)
+        )
     return path
 
 
@@ -152,7 +154,9 @@ def test_parquet_booleans_match_their_spellings_in_other_formats(
     suffix: str, spell: object, tmp_path: Path
 ) -> None:
     rng = np.random.default_rng(106)
-    ref = _write(tmp_path / "ref.parquet", {"active": _bools(rng), "x": rng.normal(size=N).tolist()})
+    ref = _write(
+        tmp_path / "ref.parquet", {"active": _bools(rng), "x": rng.normal(size=N).tolist()}
+    )
     assert callable(spell)
     cur = _write(
         tmp_path / f"cur{suffix}",

@@ -82,7 +82,9 @@ def _truncated_parquet(path: Path) -> Path:
 
 
 def _empty_parquet(path: Path) -> Path:
-    pq.write_table(pa.table({"x": pa.array([], pa.float64()), "c": pa.array([], pa.string())}), path)
+    pq.write_table(
+        pa.table({"x": pa.array([], pa.float64()), "c": pa.array([], pa.string())}), path
+    )
     return path
 
 
@@ -348,9 +350,9 @@ def assert_clean_exit(code: int, out: str, err: str) -> None:
     if code == 2:
         lines = [line for line in err.splitlines() if line.strip()]
         assert lines and lines[0].startswith("error: "), err
-        assert len(lines) <= 2 and all(
-            line.startswith(("error: ", "hint: ")) for line in lines
-        ), err
+        assert len(lines) <= 2 and all(line.startswith(("error: ", "hint: ")) for line in lines), (
+            err
+        )
         assert len(lines[0]) < 600, lines[0]
     else:
         json.loads(out)

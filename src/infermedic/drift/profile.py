@@ -392,12 +392,20 @@ def save_profile(profile: DatasetProfile, path: Path) -> None:
     import tempfile
 
     text = json.dumps(to_json_dict(profile), allow_nan=False, separators=(",", ":"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # a full disk fails here, before the name is published
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -432,7 +440,9 @@ def load_profile(path: Path) -> DatasetProfile:
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        where = "truncated" if exc.pos >= len(text.rstrip()) else "damaged"
+        # an unterminated string runs to the end of the text: cut off as well
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        where = "truncated" if cut else "damaged"
         raise DatasetError(
             f"{path} is not a readable drift profile: {where} JSON ({exc.msg} at line "
             f"{exc.lineno}, column {exc.colno})",

@@ -157,9 +157,7 @@ def resolve_source(spec: str | Path) -> DataSource:
                 hint="write the model's features to their own file first (a one-line header "
                 "without newline, or a wrong delimiter, also reads as one very wide row)",
             )
-    return DataSource(
-        label=text, files=tuple(str(p) for p in candidates), file_format=file_format
-    )
+    return DataSource(label=text, files=tuple(str(p) for p in candidates), file_format=file_format)
 
 
 # Reading a header of hundreds of thousands of columns takes DuckDB minutes and gigabytes
