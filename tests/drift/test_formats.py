@@ -97,6 +97,23 @@ def test_text_in_a_numeric_column_is_found_against_a_saved_profile(tmp_path: Pat
     assert 0.08 < report.findings[0].evidence[0].values["non_numeric_share"] < 0.12
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_text_after_the_readers_type_sample_is_still_found(suffix: str, tmp_path: Path) -> None:
+    """DuckDB types CSV/JSON columns from the first 20,480 rows; text after them must not
+    turn into a read error or be missed."""
+    rng = np.random.default_rng(111)
+    n = 26_000
+    ref = _write(tmp_path / "ref.parquet", {"v": rng.normal(size=n).tolist()})
+    values: list[object] = [round(float(x), 4) for x in rng.normal(size=n)]
+    for i in range(23_000, n, 100):
+        values[i] = "n/a"
+    cur = _write(tmp_path / f"cur{suffix}", {"v": values})
+    report = drift(ref, cur)
+    assert _codes(report) == {("DRIFT006", "v")}
+    assert report.findings[0].evidence[0].values["non_numeric_count"] == 30
+    assert "'n/a' (0.1%)" in report.findings[0].message
+
+
 def test_numbers_stored_as_text_are_compared_as_numbers_without_a_finding(tmp_path: Path) -> None:
     rng = np.random.default_rng(103)
     ref = _write(tmp_path / "ref.parquet", {"v": rng.normal(size=N).tolist()})

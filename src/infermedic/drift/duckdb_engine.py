@@ -33,6 +33,7 @@ from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,
     DataSource,
+    FileFormat,
     is_text,
     physical_kind,
     plan_columns,
@@ -68,6 +69,7 @@ class DuckDBEngine:
         # Spilling needs a directory; insertion order is never needed and costs memory.
         self.con.execute(f"SET temp_directory = '{self._spill}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self._sample_all: set[DataSource] = set()  # CSV/JSON typed from all rows, not a sample
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
@@ -90,14 +92,22 @@ class DuckDBEngine:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _table(self, source: DataSource) -> str:
+        return source.table_sql(sample_all=source in self._sample_all)
+
     def _query(self, source: DataSource, sql: str) -> list[tuple[object, ...]]:
         try:
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
+            if _sampled_type_failed(exc) and source.file_format is not FileFormat.PARQUET:
+                if source in self._sample_all:
+                    raise _dataset_error(source, exc) from exc
+                error = _dataset_error(source, exc)
+                raise _SampledTypeError(str(error), hint=error.hint) from exc
             raise _dataset_error(source, exc) from exc
 
     def schema(self, source: DataSource) -> list[tuple[str, str]]:
-        rows = self._query(source, f"DESCRIBE SELECT * FROM {source.table_sql()}")
+        rows = self._query(source, f"DESCRIBE SELECT * FROM {self._table(source)}")
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def resolve(self, spec: str | Path) -> DataSource:
@@ -108,11 +118,24 @@ class DuckDBEngine:
     ) -> tuple[ColumnPlan, int]:
         """Column kinds for `source` and its row count, from one cheap pass over text columns.
 
+        A CSV or JSON column typed from the first rows can meet a value further in that does
+        not fit (`n/a` in row 40,000 of numbers): then the file is typed again from all its
+        rows, so the column is read as text and the change measured, not a read error.
+
         `sketches` is part of the engine contract (Spark sketches while it plans); DuckDB
         builds its sketches with the profile, so it has nothing to skip here."""
+        try:
+            return self._plan(source, options)
+        except _SampledTypeError:
+            self._sample_all.add(source)
+            return self._plan(source, options)
+
+    def _plan(self, source: DataSource, options: ColumnOptions) -> tuple[ColumnPlan, int]:
         schema = self.schema(source)
         text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
-        parts = ["count(*)"]
+        # count(*) alone would not read (and so not convert) the typed columns of a JSON file
+        parts = ["count(*)", *(f"count({quote_ident(n)})" for n, _ in schema if n not in text)]
+        skip = len(parts)
         types = dict(schema)
         for name in text:
             t = _text(name, types[name])
@@ -121,10 +144,10 @@ class DuckDBEngine:
                 f"approx_count_distinct({t})",
                 f"count(TRY_CAST({t} AS DOUBLE))",
             ]
-        row = self._query(source, f"SELECT {', '.join(parts)} FROM {source.table_sql()}")[0]
+        row = self._query(source, f"SELECT {', '.join(parts)} FROM {self._table(source)}")[0]
         rows = int(row[0])  # type: ignore[call-overload]
         stats = {
-            name: tuple(int(v) for v in row[1 + 3 * i : 4 + 3 * i])  # type: ignore[call-overload]
+            name: tuple(int(v) for v in row[skip + 3 * i : skip + 3 + 3 * i])  # type: ignore[call-overload]
             for i, name in enumerate(text)
         }
         plan = plan_columns(
@@ -220,7 +243,7 @@ class DuckDBEngine:
         exprs = ", ".join(_finite(n, dtypes.get(n)) for n in numeric)
         sketches = {n: datasketches.kll_doubles_sketch(KLL_K) for n in numeric}
         try:
-            reader = self.con.sql(f"SELECT {exprs} FROM {source.table_sql()}").to_arrow_reader(
+            reader = self.con.sql(f"SELECT {exprs} FROM {self._table(source)}").to_arrow_reader(
                 BATCH_ROWS
             )
             for batch in reader:
@@ -272,7 +295,7 @@ class DuckDBEngine:
                 else f"histogram({f}, [{', '.join(repr(v) for v in e[0])}]::DOUBLE[])"
             )
         sql = (
-            f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {source.table_sql()})"
+            f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {self._table(source)})"
         )
         row = self._query(source, sql)[0]
         rows = int(row[0])  # type: ignore[call-overload]
@@ -300,7 +323,7 @@ class DuckDBEngine:
         """The most frequent values of a text column read as numbers that are not numbers."""
         t = _number_text(name, dtype)
         sql = (
-            f"SELECT v, count(*) AS n FROM (SELECT {t} AS v FROM {source.table_sql()}) "
+            f"SELECT v, count(*) AS n FROM (SELECT {t} AS v FROM {self._table(source)}) "
             f"WHERE v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL "
             f"GROUP BY v ORDER BY n DESC, v LIMIT {UNPARSED_EXAMPLES}"
         )
@@ -318,7 +341,7 @@ class DuckDBEngine:
         sets = ", ".join(f"(c{i})" for i in range(len(categorical)))
         sql = (
             f"SELECT {flags}, {names}, count(*) FROM (SELECT {', '.join(cols)} FROM "
-            f"{source.table_sql()}) GROUP BY GROUPING SETS ({sets})"
+            f"{self._table(source)}) GROUP BY GROUPING SETS ({sets})"
         )
         k = len(categorical)
         for row in self._query(source, sql):
@@ -352,8 +375,8 @@ class DuckDBEngine:
         n_r, n_c = repr(float(n_reference)), repr(float(n_current))
         union = f"""
             WITH u AS (
-                SELECT {f_ref} AS v, 1 AS r FROM {reference.table_sql()}
-                UNION ALL SELECT {f_cur} AS v, 0 AS r FROM {current.table_sql()}
+                SELECT {f_ref} AS v, 1 AS r FROM {self._table(reference)}
+                UNION ALL SELECT {f_cur} AS v, 0 AS r FROM {self._table(current)}
             )"""
         if few_distinct:
             # Heavily tied data: collapse to distinct values first, then a running sum.
@@ -390,6 +413,20 @@ class DuckDBEngine:
             n_reference=n_reference,
             n_current=n_current,
         )
+
+
+def _sampled_type_failed(exc: duckdb.Error) -> bool:
+    """A CSV value that does not convert to its column's type, or a JSON one that fails to
+    cast: the type came from a sample of the rows."""
+    text = str(exc)
+    return isinstance(exc, duckdb.ConversionException) or (
+        isinstance(exc, duckdb.InvalidInputException)
+        and ("Failed to cast" in text or "Could not convert" in text)
+    )
+
+
+class _SampledTypeError(DatasetError):
+    """A value did not fit the type DuckDB chose from the first rows of a CSV/JSON file."""
 
 
 @dataclass(frozen=True, kw_only=True)

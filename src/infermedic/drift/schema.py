@@ -133,18 +133,18 @@ def _text_in_numbers(r: ColumnProfile, c: ColumnProfile, loc: Location, action: 
     share = c.unparsed / values
     numbers = c.numeric.count if c.numeric is not None else 0
     examples = dict(sorted(c.unparsed_examples.items(), key=lambda kv: (-kv[1], kv[0])))
-    shown = ", ".join(f"{k!r} ({n / values:.1%})" for k, n in list(examples.items())[:5])
+    shown = ", ".join(f"{k!r} ({_pct(n / values)})" for k, n in list(examples.items())[:5])
     more = c.unparsed - sum(list(examples.values())[:5])
     listed = f" (e.g. {shown}{' and others' if more > 0 else ''})" if shown else ""
     before = (
-        f"; {r.unparsed / (r.rows - r.nulls):.1%} in the reference"
+        f"; {_pct(r.unparsed / (r.rows - r.nulls))} in the reference"
         if r.unparsed and r.rows > r.nulls
         else ""
     )
     return SchemaChange().finding(
         loc,
         f"column {name!r} changed type: {r.dtype} (numbers) -> {c.dtype} (text): "
-        f"{share:.1%} of its {values} values are not numbers{listed}; the {numbers} numbers "
+        f"{_pct(share)} of its {values} values are not numbers{listed}; the {numbers} numbers "
         "among them are still compared",
         evidence=(
             Evidence(
@@ -164,3 +164,10 @@ def _text_in_numbers(r: ColumnProfile, c: ColumnProfile, loc: Location, action: 
         severity=Severity.HIGH,
         fingerprint_key=f"retyped:{name}",
     )
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage that never rounds a few rows down to 0.0%."""
+    if share == 0 or share >= 0.001:
+        return f"{share:.1%}"
+    return f"{share * 100:.2g}%"
