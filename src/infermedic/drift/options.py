@@ -35,6 +35,14 @@ class DriftOptions:
     min_rows: int = 100  # below this many rows in either dataset, warn that power is low
     max_plot_categories: int = 20
 
+    def __post_init__(self) -> None:
+        # the library's own callers get the same checks as the command line and config
+        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
+            if name in _FLOAT_RANGES:
+                _float(value, name, "DriftOptions")
+            elif name in _INT_RANGES:
+                _int(value, name, "DriftOptions")
+
     @classmethod
     def from_mapping(
         cls, table: Mapping[str, Any], *, source: str = "[tool.infermedic.drift]"
