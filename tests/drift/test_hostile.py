@@ -407,3 +407,14 @@ def test_no_common_columns_is_said(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 1
     assert {f["code"] for f in data["findings"]} == {"DRIFT006"}
     assert any("no column could be compared" in n["message"] for n in data["notifications"])
+
+
+def test_a_column_read_as_dates_is_a_type_change_not_a_silent_exclusion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB reads a CSV column of `inf` as DATE (infinity); the reference compared it as
+    numbers, so leaving it out as "a timestamp" would hide the change."""
+    ref, cur = CASES["all inf column"](tmp_path)
+    code, out, _ = _run(["drift", str(ref), str(cur), "--format", "json"], capsys)
+    found = {(f["code"], f["location"]["column_name"]) for f in json.loads(out)["findings"]}
+    assert code == 1 and ("DRIFT006", "x") in found
