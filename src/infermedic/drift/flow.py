@@ -249,7 +249,15 @@ def drift_report(
         inputs=(pair.reference_label, pair.current_source.label),
         tables=comparison.tables,
         plots=comparison.plots,
-        measurements={**comparison.measurements, **(measurements or {})},
+        measurements={
+            **comparison.measurements,
+            # which columns are the model's outputs: a finding on them is a prediction shift
+            "roles": {
+                "predictions": list(pair.columns.predictions),
+                "targets": list(pair.columns.targets),
+            },
+            **(measurements or {}),
+        },
         started_at=started_at,
         duration_s=time.perf_counter() - started,
     )
