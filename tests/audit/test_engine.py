@@ -121,7 +121,7 @@ def test_syntax_error_binary_and_non_utf8_are_notes_and_the_scan_goes_on(tmp_pat
             "binary.py": b"\x00\x01\x02import os\n",
             "latin.py": "x = 'caf\xe9'\n".encode("latin-1"),
             "declared.py": "# -*- coding: latin-1 -*-\nx = 'caf\xe9'\n".encode("latin-1"),
-            "deploy.yaml": b"\xff\xfe bad",
+            "deploy.yaml": b"\xc3\x28 bad",
             "app.py": BLOCKING.format(comment=""),
         },
     )

@@ -131,3 +131,51 @@ def test_cli_keeps_observations_beside_the_report_and_replays_them(tmp_path: Pat
     bad = run("--replay", str(tmp_path / "incident.md"))
     assert bad.returncode == 2 and "not a saved incident" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_range_finding_on_the_prediction_column_is_a_prediction_shift() -> None:
+    """DRIFT007 on the model's output is the predictions moving, not the inputs: it must not
+    explain away the training/serving skew that DRIFT002 points at."""
+    from infermedic.diagnose.model import CheckRun, CheckStatus
+    from infermedic.diagnose.replay import judge
+
+    def on(code: str, column: str) -> Finding:
+        return Finding(
+            code=code,
+            name=code.lower(),
+            severity=Severity.MEDIUM,
+            message=f"{code} on {column}",
+            location=Location(dataset="current.jsonl", column_name=column),
+        )
+
+    drift = Report(
+        tool="drift",
+        findings=(on("DRIFT002", "review_score"), on("DRIFT007", "review_score")),
+        rules_run=("DRIFT001", "DRIFT002", "DRIFT007"),
+        measurements={"roles": {"predictions": ["review_score"], "targets": []}},
+    )
+    run = CheckRun(kind=CheckKind.DRIFT, status=CheckStatus.RAN, command="drift", report=drift)
+    diagnosis = judge(
+        "way more payments end up in manual review",
+        [run],
+        inputs={},
+        started_at=None,
+        duration_s=None,
+    )
+    root = diagnosis.root_cause
+    assert root is not None and root.cause.key == "preprocessing-skew"
+    # the same finding on an input column is input drift
+    moved = Report(
+        tool="drift",
+        findings=(on("DRIFT002", "review_score"), on("DRIFT007", "amount")),
+        rules_run=("DRIFT001", "DRIFT002", "DRIFT007"),
+        measurements={"roles": {"predictions": ["review_score"], "targets": []}},
+    )
+    again = judge(
+        "way more payments end up in manual review",
+        [CheckRun(kind=CheckKind.DRIFT, status=CheckStatus.RAN, command="drift", report=moved)],
+        inputs={},
+        started_at=None,
+        duration_s=None,
+    )
+    assert again.root_cause is not None and again.root_cause.cause.key == "input-drift"

@@ -97,7 +97,9 @@ def test_mixed_type_column_in_csv_is_named(tmp_path: Path) -> None:
     assert any("mixes types" in n.message and "'v'" in n.message for n in report.notifications)
     schema = [f for f in report.findings if f.code == "DRIFT006"]
     assert [f.location.column_name for f in schema] == ["v"]
-    assert "numeric" in schema[0].message and "categorical" in schema[0].message
+    # the column is still read as numbers: the finding measures the text that broke in
+    assert "not numbers" in schema[0].message and "'oops' (2.0%)" in schema[0].message
+    assert schema[0].evidence[0].values["non_numeric_count"] == 6
 
 
 def test_schema_changes_are_findings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -40,7 +41,9 @@ class LeakyClassifier(_Wrapped):
         return self
 
     def predict_proba(self, X: Any) -> Any:
-        self.history_.append(np.repeat(np.asarray(X, dtype=float), 4, axis=0))
+        # ~130 KB a call at batch 64: well past the 1 MiB threshold within the few dozen calls
+        # a busy host leaves the memory phase time for
+        self.history_.append(np.repeat(np.asarray(X, dtype=float), 32, axis=0))
         return self.inner_.predict_proba(X)
 
 
@@ -55,6 +58,13 @@ class NoisyClassifier(_Wrapped):
 class RaisingClassifier(_Wrapped):
     def predict_proba(self, X: Any) -> Any:
         raise RuntimeError("feature store unavailable")
+
+
+class DyingClassifier(_Wrapped):
+    """The process ends inside predict, as a crashing native library would end it."""
+
+    def predict_proba(self, X: Any) -> Any:
+        os._exit(3)
 
 
 class HangingClassifier(_Wrapped):

@@ -3,12 +3,13 @@ apply suppressions, and return one sorted `Report`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, discover
+from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, Discovery, discover
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.runner import recursion_headroom, run_python
@@ -51,7 +52,9 @@ def run_audit(
     notes: list[Notification] = list(discovery.notifications)
 
     python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
-    python = run_python(python_files, python_rules, settings, progress)
+    python = run_python(
+        python_files, python_rules, settings, progress, served_by=_production_servers(discovery)
+    )
     notes.extend(python.notifications)
     findings: list[Finding] = list(python.findings)
 
@@ -133,3 +136,46 @@ def run_audit(
         started_at=started_at,
         duration_s=round(time.perf_counter() - clock, 3),
     ).sorted()
+
+
+# A command line that starts a production server (not `python app.py`).
+_PRODUCTION_SERVER = re.compile(
+    r"\b(gunicorn|uvicorn|hypercorn|waitress-serve|daphne|granian|uwsgi|bentoml\s+serve|"
+    r"fastapi\s+run|serve\s+run|litestar\s+run)\b"
+)
+
+
+# `python app.py`, `python3 -u src/serve.py`: a script run as the service's command.
+_SCRIPT_RUN = re.compile(
+    r"\bpython[0-9.]*[\"']?(?:[\s,]+[\"']?-[\w-]+[\"']?)*[\s,]+[\"']?(?P<script>[\w./-]+\.py)\b"
+)
+# Deployment descriptors beside the Dockerfile that also say how the app starts.
+_DESCRIPTOR_NAMES = re.compile(
+    r"^(heroku\.ya?ml|app\.ya?ml|(docker-)?compose[\w.-]*\.ya?ml|fly\.toml)$", re.IGNORECASE
+)
+
+
+def _production_servers(discovery: Discovery) -> dict[str, str]:
+    """Procfiles, Dockerfiles and deployment descriptors (heroku.yml, compose files, App
+    Engine app.yaml) that start a production server: path → that line. A script run with
+    `python x.py` is recorded as `script:x.py` → the line."""
+    found: dict[str, str] = {}
+    for source in discovery.files:
+        name = source.relpath.rsplit("/", 1)[-1]
+        descriptor = source.kind is FileKind.YAML and _DESCRIPTOR_NAMES.match(name)
+        if source.kind not in {FileKind.PROCFILE, FileKind.DOCKERFILE} and not descriptor:
+            continue
+        try:
+            text = source.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue  # reported when the file rules read it
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                continue
+            script = _SCRIPT_RUN.search(stripped)
+            if script is not None:
+                found.setdefault(f"script:{script.group('script').rsplit('/', 1)[-1]}", stripped)
+            if source.relpath not in found and _PRODUCTION_SERVER.search(stripped):
+                found[source.relpath] = stripped[:200]
+    return found

@@ -6,6 +6,7 @@ This is the contract between the audit engine and the rules. The engine builds o
 
 from __future__ import annotations
 
+import codecs
 import enum
 import os
 from collections.abc import Iterable, Iterator
@@ -49,6 +50,26 @@ def inside(path: Path | str, roots: Iterable[Path]) -> bool:
     return False
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Text decoded by its byte-order mark (Windows tools write UTF-16 files:
+    `pip freeze > requirements.txt` in PowerShell), else UTF-8. The BOM is dropped.
+
+    Raises `UnicodeDecodeError` for bytes that are not text in that encoding."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding)
+    return data.decode("utf-8")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourceFile:
     """One discovered file. `relpath` is POSIX-style, relative to the scan root."""
@@ -60,7 +81,7 @@ class SourceFile:
     def read_text(self) -> str:
         """The file's text; raises `OSError`/`UnicodeDecodeError` (the engine turns those into
         notifications before rules see the file, so rules may call this freely)."""
-        return self.path.read_text(encoding="utf-8")
+        return decode_text(self.path.read_bytes())
 
 
 @dataclass(frozen=True, kw_only=True)

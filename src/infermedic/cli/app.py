@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "profile": ("infermedic.cli.profile_cmd", "profile", "Where a model's time and memory go."),
     "diagnose": ("infermedic.cli.diagnose_cmd", "diagnose", "From a symptom to a root cause."),
     "demo": ("infermedic.cli.demo_cmd", "demo", "Run the whole product on demo services."),
+    "fix": ("infermedic.cli.fix_cmd", "fix", "Propose or apply verified fixes for findings."),
     "rules": ("infermedic.cli.rules_cmd", "rules", "List the rule catalogue."),
     "explain": ("infermedic.cli.rules_cmd", "explain", "Show one rule's documentation."),
 }

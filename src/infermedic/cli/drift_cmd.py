@@ -241,6 +241,20 @@ def drift() -> None:
     help="Absolute missing-share change floor [default: 0.01].",
 )
 @click.option(
+    "--category-share-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Share floor for new or vanished categories [default: 0.005].",
+)
+@click.option(
+    "--out-of-range-threshold",
+    type=float,
+    default=None,
+    show_envvar=True,
+    help="Floor for the share of current values outside the reference range [default: 0.01].",
+)
+@click.option(
     "--exact-ks/--no-exact-ks",
     default=None,
     show_envvar=True,
@@ -265,6 +279,8 @@ def compare(
     wasserstein_threshold: float | None,
     js_threshold: float | None,
     missing_rate_threshold: float | None,
+    category_share_threshold: float | None,
+    out_of_range_threshold: float | None,
     exact_ks: bool | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
@@ -300,6 +316,8 @@ def compare(
             "wasserstein_threshold": wasserstein_threshold,
             "js_threshold": js_threshold,
             "missing_rate_threshold": missing_rate_threshold,
+            "category_share_threshold": category_share_threshold,
+            "out_of_range_threshold": out_of_range_threshold,
             "exact_ks": exact_ks,
         },
         source="command line",

@@ -83,7 +83,8 @@ _PHASE_WEIGHTS = {
     type=click.IntRange(min=64),
     default=None,
     show_envvar=True,
-    help="Address-space limit for the worker in MB (RLIMIT_AS).",
+    help="Stop the worker when it and its child processes hold more than this many MB "
+    "resident [default: 75% of the available memory, or of the cgroup's headroom].",
 )
 @click.option(
     "--no-options",
@@ -149,7 +150,10 @@ def profile(
     MODEL is a scikit-learn estimator or Pipeline (joblib/pickle), an ONNX file, an
     XGBoost/LightGBM model file, TorchScript or torch.export, an MLflow model directory, or
     MODULE:ATTR (an object with predict/predict_proba, a plain callable, a torch nn.Module).
-    It is loaded in a separate worker process, killed at --budget. A pickle is code:
+    It is loaded in a separate worker process, killed at --budget (with every process the
+    model started) or past --memory-limit; the model's outputs must be one per row (and
+    numbers where scores are expected). Exit 2 when the run did not complete or the outputs
+    are invalid, with the measurements taken kept in the report. A pickle is code:
     loading one runs it, so only profile artifacts you trust. Torch models are also
     measured on a GPU when CUDA is present (--device).
 
@@ -202,8 +206,10 @@ def profile(
         fail_on=settings.fail_on,
         exit_zero=exit_zero,
     )
-    # A crash, hang or OOM inside the model leaves the run incomplete: exit 2, report kept.
+    # A crash, hang or OOM inside the model leaves the run incomplete, and outputs that are
+    # not one per row (or not numbers) leave it unjudged: exit 2, report kept.
     failed = report.measurements.get("status") in {"failed", "partial"}
+    failed = failed or report.measurements.get("outputs_valid") is False
     set_exit_code(ExitCode.ERROR if failed and not exit_zero else code)
 
 

@@ -253,25 +253,86 @@ def _run_model(
     options: DiagnoseOptions,
     earlier: Mapping[CheckKind, Report],
 ) -> Report:
-    """The model artifact measured offline, in a worker process, with the quick plan."""
-    from infermedic.profile import MeasurePlan, profile_model
+    """The model artifact measured offline, in a worker process, with the quick plan.
+
+    A service's request body is not always rows the bare model takes (wrappers, envelopes,
+    fields the service derives): when the run with the body fails in any way before the
+    model answered, rows synthesised from the model's own signature still measure it, and
+    the report says so. A run that did not complete (the model raised, hung past the
+    budget, passed the memory limit or died) raises `ProfileIncomplete` with its errors, so
+    the check is recorded as failed, never as a clean run."""
+    from infermedic.errors import EngineUnavailable, ModelLoadError
+    from infermedic.profile import (
+        MeasurePlan,
+        ProfileIncomplete,
+        profile_model,
+    )
 
     assert inputs.model is not None
     plan = MeasurePlan.quick(budget_s=options.model_budget_s)
     if inputs.model_input is None:
-        return profile_model(inputs.model, plan=plan, settings=settings)
+        return _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
+    rejected: str | None
     try:
-        return profile_model(inputs.model, input=inputs.model_input, plan=plan, settings=settings)
-    except InputError as exc:
-        # A service's request body is not always rows the bare model takes (wrappers,
-        # envelopes); rows synthesised from the model's own signature still measure it.
-        report = profile_model(inputs.model, plan=plan, settings=settings)
-        note = Notification(
-            level=NotificationLevel.WARNING,
-            message=f"--input {inputs.model_input} does not fit the bare model ({exc}); "
-            "it was profiled on rows synthesised from its signature instead",
-        )
-        return replace(report, notifications=(note, *report.notifications))
+        report = profile_model(inputs.model, input=inputs.model_input, plan=plan, settings=settings)
+    except (ModelLoadError, EngineUnavailable):
+        raise  # the model itself cannot be loaded: synthesised rows would not help
+    except Exception as exc:  # any error at all means the body did not fit the bare model
+        rejected = f"{type(exc).__name__}: {exc}"
+    else:
+        rejected = _body_rejected(report)
+        if rejected is None:
+            return _complete_or_cut(report)
+    both = f"--input {inputs.model_input} does not fit the bare model ({rejected})"
+    try:
+        report = _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
+    except ProfileIncomplete as exc:
+        message = f"{both}, and on rows synthesised from its signature: {exc}"
+        raise ProfileIncomplete(message, report=exc.report, hint=exc.hint) from exc
+    except InfermedicError as exc:
+        message = f"{both}, and no rows could be synthesised instead: {exc}"
+        raise InputError(message, hint=exc.hint) from exc
+    note = Notification(
+        level=NotificationLevel.WARNING,
+        message=f"{both}; it was profiled on rows synthesised from its signature instead",
+    )
+    return replace(report, notifications=(note, *report.notifications))
+
+
+def _complete_or_cut(report: Report) -> Report:
+    """A complete run, or one the time budget cut after the batch sweep: its phases that ran
+    are evidence, and the ones that did not leave their causes "not tested" (the judge reads
+    which phases are present). A run the model broke (raised, died, ran out of memory)
+    raises `ProfileIncomplete`, a failed check."""
+    from infermedic.profile import raise_if_incomplete
+
+    worker = report.measurements.get("worker", {})
+    cut = (
+        report.measurements.get("status") == "partial"
+        and worker.get("timed_out")
+        and not worker.get("memory_exceeded")
+    )
+    if not cut:
+        return raise_if_incomplete(report)
+    note = Notification(
+        level=NotificationLevel.WARNING,
+        message="the model profile was cut by its time budget (raise it with "
+        "INFERMEDIC_DIAGNOSE_MODEL_BUDGET or run `infermedic profile` alone); the causes its "
+        "missing phases would show are not tested",
+    )
+    return replace(report, notifications=(note, *report.notifications))
+
+
+def _body_rejected(report: Report) -> str | None:
+    """Why the model refused the body's rows, when the run failed at its first call (and
+    not by a hang, the memory limit or a crash, which synthesised rows would repeat)."""
+    worker = report.measurements.get("worker", {})
+    if report.measurements.get("status") != "failed" or worker.get("last_phase") != "first-call":
+        return None
+    if worker.get("timed_out") or worker.get("memory_exceeded"):
+        return None
+    errors = [n.message for n in report.notifications if n.level is NotificationLevel.ERROR]
+    return "; ".join(errors) or "the first call failed"
 
 
 Runner = Callable[

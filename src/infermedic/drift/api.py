@@ -74,7 +74,14 @@ def profile_dataset(
         kinds = dict(plan.kinds)
         excluded = dict(plan.excluded)
         if reference is not None:
-            kinds = kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
+            kinds = kinds_like_reference(
+                kinds,
+                dict(plan.dtypes),
+                reference,
+                excluded,
+                guessed=plan.guessed,
+                numbers_from_text=eng.numbers_from_text,
+            )
         profile = eng.build_profile(
             source,
             kinds,
@@ -168,6 +175,8 @@ def _exact_tests(
             ref_col.numeric.count,
             cur_col.numeric.count,
             few_distinct=binning is not None and len(binning.edges) < 900,
+            reference_dtype=ref_col.dtype,
+            current_dtype=cur_col.dtype,
         )
         exact[ref_col.name] = ExactResult(
             ks_statistic=result.ks_statistic, wasserstein=result.wasserstein

@@ -17,6 +17,7 @@ import datasketches
 import numpy as np
 
 from infermedic.drift import stats
+from infermedic.drift.categories import encoding_mismatch, normalise_pair
 from infermedic.drift.options import Correction, DriftOptions
 from infermedic.drift.profile import (
     PSI_BINS,
@@ -30,8 +31,8 @@ from infermedic.drift.rules.missing_rate_change import MissingRateChange
 from infermedic.drift.rules.new_category import NewCategory
 from infermedic.drift.rules.out_of_range_values import OutOfRangeValues
 from infermedic.drift.rules.prediction_distribution_shift import PredictionDistributionShift
-from infermedic.drift.rules.schema_change import SchemaChange
 from infermedic.drift.rules.vanished_category import VanishedCategory
+from infermedic.drift.schema import schema_findings
 from infermedic.model import (
     Evidence,
     EvidenceKind,
@@ -80,7 +81,8 @@ class _Column:
     tests: dict[str, _Test] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     plot: tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...]] | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings
+    remarks: list[str] = field(default_factory=list)  # notes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,8 +135,12 @@ def compare_profiles(
         for name in targets
         if name not in reference_names and name not in current_names
     )
-    findings += _schema_findings(
+    schema, schema_notes = schema_findings(
         reference, current, ref_label, cur_label, expected_absent=set(absent_targets)
+    )
+    findings += schema
+    notifications.extend(
+        Notification(level=NotificationLevel.NOTE, message=note) for note in schema_notes
     )
     for name, reason in sorted({**reference.excluded, **current.excluded}.items()):
         notifications.append(
@@ -176,6 +182,9 @@ def compare_profiles(
         notifications.extend(
             Notification(level=NotificationLevel.WARNING, message=note, rule=None)
             for note in column.notes
+        )
+        notifications.extend(
+            Notification(level=NotificationLevel.NOTE, message=note) for note in column.remarks
         )
     if not columns:
         notifications.append(
@@ -332,6 +341,13 @@ def _numeric_tests(column: _Column, exact: ExactResult | None) -> None:
     )
     if r.count == 0 or c.count == 0:
         side = "reference" if r.count == 0 else "current"
+        text = column.ref.unparsed if r.count == 0 else column.cur.unparsed
+        if text:
+            column.notes.append(
+                f"column {column.name!r} holds no numbers in the {side} data ({text} values "
+                "are text, see DRIFT006): its distribution cannot be compared"
+            )
+            return
         column.notes.append(
             f"column {column.name!r} has no values in the {side} data (all missing): its "
             "distribution "
@@ -414,13 +430,26 @@ def _categorical_tests(column: _Column) -> None:
     r, c = column.ref.categorical, column.cur.categorical
     assert r is not None and c is not None
     n_r, n_c = column.ref.present, column.cur.present
+    normal = normalise_pair(
+        r.counts, c.counts, reference_dtype=column.ref.dtype, current_dtype=column.cur.dtype
+    )
+    ref_counts_by, cur_counts_by = normal.reference, normal.current
     v = column.values
     v.update(
         n_reference=n_r,
         n_current=n_c,
-        categories_reference=len(r.counts),
-        categories_current=len(c.counts),
+        categories_reference=len(ref_counts_by),
+        categories_current=len(cur_counts_by),
     )
+    if normal.merged:
+        spelled = ", ".join(f"{a!r} = {b!r}" for a, b, _ in normal.merged[:5])
+        more = f" and {len(normal.merged) - 5} more" if len(normal.merged) > 5 else ""
+        column.remarks.append(
+            f"column {column.name!r}: values spelled differently in the two datasets were "
+            f"compared as one category after normalising booleans, numbers and whitespace "
+            f"(reference = current: {spelled}{more}); if the model's encoder matches raw strings, "
+            "these rows are unseen categories to it"
+        )
     if not (r.exact and c.exact):
         v["counts_error_bound"] = max(r.error_bound(), c.error_bound())
         column.notes.append(
@@ -436,18 +465,30 @@ def _categorical_tests(column: _Column) -> None:
             "cannot be compared; only its missing rate is"
         )
         return
+    mismatch = encoding_mismatch(column.name, ref_counts_by, cur_counts_by)
+    if mismatch is not None:
+        v["encoding_mismatch"] = True
+        column.notes.append(mismatch)
+        return
     categories = sorted(
-        set(r.counts) | set(c.counts), key=lambda k: (-(r.counts.get(k, 0) + c.counts.get(k, 0)), k)
+        set(ref_counts_by) | set(cur_counts_by),
+        key=lambda k: (-(ref_counts_by.get(k, 0) + cur_counts_by.get(k, 0)), k),
     )
-    ref_counts = [r.counts.get(k, 0) for k in categories]
-    cur_counts = [c.counts.get(k, 0) for k in categories]
+    ref_counts = [ref_counts_by.get(k, 0) for k in categories]
+    cur_counts = [cur_counts_by.get(k, 0) for k in categories]
     chi2 = stats.chi2_homogeneity(ref_counts, cur_counts)
     v.update(chi2=chi2.statistic, chi2_p=chi2.p_value, chi2_dof=max(0, len(categories) - 1))
     v["jensen_shannon"] = stats.jensen_shannon(ref_counts, cur_counts)
     column.tests["distribution"] = _Test(key="distribution", p_value=chi2.p_value)
-    new = {k: c.counts[k] for k in categories if r.counts.get(k, 0) == 0 and c.counts.get(k, 0) > 0}
+    new = {
+        k: cur_counts_by[k]
+        for k in categories
+        if ref_counts_by.get(k, 0) == 0 and cur_counts_by.get(k, 0) > 0
+    }
     gone = {
-        k: r.counts[k] for k in categories if c.counts.get(k, 0) == 0 and r.counts.get(k, 0) > 0
+        k: ref_counts_by[k]
+        for k in categories
+        if cur_counts_by.get(k, 0) == 0 and ref_counts_by.get(k, 0) > 0
     }
     new_total, gone_total = sum(new.values()), sum(gone.values())
     v["new_categories"] = {k: n / n_c for k, n in new.items()}
@@ -467,8 +508,8 @@ def _categorical_tests(column: _Column) -> None:
     shown = categories[:20]
     column.plot = (
         tuple(shown),
-        tuple(r.counts.get(k, 0) / n_r for k in shown),
-        tuple(c.counts.get(k, 0) / n_c for k in shown),
+        tuple(ref_counts_by.get(k, 0) / n_r for k in shown),
+        tuple(cur_counts_by.get(k, 0) / n_c for k in shown),
     )
 
 
@@ -725,74 +766,6 @@ def _category_findings(
             )
         )
     return out
-
-
-def _schema_findings(
-    reference: DatasetProfile,
-    current: DatasetProfile,
-    ref_label: str,
-    cur_label: str,
-    *,
-    expected_absent: set[str] | None = None,
-) -> list[Finding]:
-    rule = SchemaChange()
-    out: list[Finding] = []
-    ref_names = {c.name: c for c in reference.columns}
-    cur_names = {c.name: c for c in current.columns}
-    skipped = set(reference.excluded) | set(current.excluded)
-    action = f"compare column names and types of {ref_label} and {cur_label}"
-    for name in ref_names.keys() - cur_names.keys() - skipped - (expected_absent or set()):
-        col = ref_names[name]
-        out.append(
-            rule.finding(
-                Location(dataset=cur_label, column_name=name),
-                f"column {name!r} ({col.dtype}) is in the reference but not in the current data",
-                evidence=(
-                    Evidence(
-                        kind=EvidenceKind.STATISTIC,
-                        action=action,
-                        observed=f"{name}: {col.dtype} -> absent",
-                    ),
-                ),
-                fingerprint_key=f"removed:{name}",
-            )
-        )
-    for name in cur_names.keys() - ref_names.keys() - skipped:
-        col = cur_names[name]
-        out.append(
-            rule.finding(
-                Location(dataset=cur_label, column_name=name),
-                f"column {name!r} ({col.dtype}) is new in the current data",
-                evidence=(
-                    Evidence(
-                        kind=EvidenceKind.STATISTIC,
-                        action=action,
-                        observed=f"{name}: absent -> {col.dtype}",
-                    ),
-                ),
-                fingerprint_key=f"added:{name}",
-            )
-        )
-    for name in ref_names.keys() & cur_names.keys():
-        r, c = ref_names[name], cur_names[name]
-        if r.kind is not c.kind or r.dtype != c.dtype:
-            severity = Severity.HIGH if r.kind is not c.kind else Severity.LOW
-            detail = f"{r.dtype} ({r.kind.value}) -> {c.dtype} ({c.kind.value})"
-            out.append(
-                rule.finding(
-                    Location(dataset=cur_label, column_name=name),
-                    f"column {name!r} changed type: {detail}"
-                    + ("; its distribution is not compared" if r.kind is not c.kind else ""),
-                    evidence=(
-                        Evidence(
-                            kind=EvidenceKind.STATISTIC, action=action, observed=f"{name}: {detail}"
-                        ),
-                    ),
-                    severity=severity,
-                    fingerprint_key=f"retyped:{name}",
-                )
-            )
-    return sorted(out, key=lambda f: f.location.column_name or "")
 
 
 # -- table -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import numpy as np
 
 from infermedic.drift.profile import (
     KLL_K,
+    UNPARSED_EXAMPLES,
     ColumnKind,
     DatasetProfile,
     categorical_column,
@@ -32,6 +33,8 @@ from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,
     DataSource,
+    FileFormat,
+    is_text,
     physical_kind,
     plan_columns,
     quote_ident,
@@ -58,6 +61,7 @@ class DuckDBEngine:
     """One DuckDB connection with a spill directory; use as a context manager."""
 
     name = "duckdb"
+    numbers_from_text = True  # reads numbers out of text columns and counts the rest
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
         self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
@@ -65,6 +69,7 @@ class DuckDBEngine:
         # Spilling needs a directory; insertion order is never needed and costs memory.
         self.con.execute(f"SET temp_directory = '{self._spill}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self._sample_all: set[DataSource] = set()  # CSV/JSON typed from all rows, not a sample
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
@@ -87,14 +92,22 @@ class DuckDBEngine:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _table(self, source: DataSource) -> str:
+        return source.table_sql(sample_all=source in self._sample_all)
+
     def _query(self, source: DataSource, sql: str) -> list[tuple[object, ...]]:
         try:
             return self.con.execute(sql).fetchall()
         except duckdb.Error as exc:
+            if _sampled_type_failed(exc) and source.file_format is not FileFormat.PARQUET:
+                if source in self._sample_all:
+                    raise _dataset_error(source, exc) from exc
+                error = _dataset_error(source, exc)
+                raise _SampledTypeError(str(error), hint=error.hint) from exc
             raise _dataset_error(source, exc) from exc
 
     def schema(self, source: DataSource) -> list[tuple[str, str]]:
-        rows = self._query(source, f"DESCRIBE SELECT * FROM {source.table_sql()}")
+        rows = self._query(source, f"DESCRIBE SELECT * FROM {self._table(source)}")
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def resolve(self, spec: str | Path) -> DataSource:
@@ -105,22 +118,36 @@ class DuckDBEngine:
     ) -> tuple[ColumnPlan, int]:
         """Column kinds for `source` and its row count, from one cheap pass over text columns.
 
+        A CSV or JSON column typed from the first rows can meet a value further in that does
+        not fit (`n/a` in row 40,000 of numbers): then the file is typed again from all its
+        rows, so the column is read as text and the change measured, not a read error.
+
         `sketches` is part of the engine contract (Spark sketches while it plans); DuckDB
         builds its sketches with the profile, so it has nothing to skip here."""
+        try:
+            return self._plan(source, options)
+        except _SampledTypeError:
+            self._sample_all.add(source)
+            return self._plan(source, options)
+
+    def _plan(self, source: DataSource, options: ColumnOptions) -> tuple[ColumnPlan, int]:
         schema = self.schema(source)
         text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
-        parts = ["count(*)"]
+        # count(*) alone would not read (and so not convert) the typed columns of a JSON file
+        parts = ["count(*)", *(f"count({quote_ident(n)})" for n, _ in schema if n not in text)]
+        skip = len(parts)
+        types = dict(schema)
         for name in text:
-            q = quote_ident(name)
+            t = _text(name, types[name])
             parts += [
-                f"count({q})",
-                f"approx_count_distinct(CAST({q} AS VARCHAR))",
-                f"count(TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE))",
+                f"count({quote_ident(name)})",
+                f"approx_count_distinct({t})",
+                f"count(TRY_CAST({t} AS DOUBLE))",
             ]
-        row = self._query(source, f"SELECT {', '.join(parts)} FROM {source.table_sql()}")[0]
+        row = self._query(source, f"SELECT {', '.join(parts)} FROM {self._table(source)}")[0]
         rows = int(row[0])  # type: ignore[call-overload]
         stats = {
-            name: tuple(int(v) for v in row[1 + 3 * i : 4 + 3 * i])  # type: ignore[call-overload]
+            name: tuple(int(v) for v in row[skip + 3 * i : skip + 3 + 3 * i])  # type: ignore[call-overload]
             for i, name in enumerate(text)
         }
         plan = plan_columns(
@@ -165,15 +192,20 @@ class DuckDBEngine:
         if numeric and (sketches or reference is None):
             if progress:
                 progress(f"sketching {len(numeric)} numeric columns of {source.label}")
-            built = self._kll_pass(source, numeric)
+            built = self._kll_pass(source, numeric, dtypes)
             for name, sketch in built.items():
                 kll[name] = None if sketch is None else bytes(sketch.serialize())
                 if reference is None and sketch is not None:
                     edges[name] = kll_edges(sketch, sketch.get_min_value(), sketch.get_max_value())
         if progress:
             progress(f"counting {source.label}")
-        rows, numeric_stats = self._numeric_pass(source, numeric, edges)
-        category_counts = self._categorical_pass(source, categorical)
+        rows, numeric_stats = self._numeric_pass(source, numeric, edges, dtypes)
+        examples = {
+            name: self._unparsed_examples(source, name, dtypes[name])
+            for name in numeric
+            if numeric_stats[name].unparsed > 0
+        }
+        category_counts = self._categorical_pass(source, categorical, dtypes)
         columns = [
             numeric_column(
                 name=name,
@@ -188,6 +220,8 @@ class DuckDBEngine:
                 sketch=kll[name],
                 edges=edges[name],
                 counts=numeric_stats[name].histogram,
+                unparsed=numeric_stats[name].unparsed,
+                unparsed_examples=examples.get(name),
             )
             if kind is ColumnKind.NUMERIC
             else categorical_column(
@@ -203,11 +237,13 @@ class DuckDBEngine:
             excluded=dict(excluded or {}),
         )
 
-    def _kll_pass(self, source: DataSource, numeric: Sequence[str]) -> dict[str, Any]:
-        exprs = ", ".join(_finite(n) for n in numeric)
+    def _kll_pass(
+        self, source: DataSource, numeric: Sequence[str], dtypes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        exprs = ", ".join(_finite(n, dtypes.get(n)) for n in numeric)
         sketches = {n: datasketches.kll_doubles_sketch(KLL_K) for n in numeric}
         try:
-            reader = self.con.sql(f"SELECT {exprs} FROM {source.table_sql()}").to_arrow_reader(
+            reader = self.con.sql(f"SELECT {exprs} FROM {self._table(source)}").to_arrow_reader(
                 BATCH_ROWS
             )
             for batch in reader:
@@ -225,13 +261,24 @@ class DuckDBEngine:
         source: DataSource,
         numeric: Sequence[str],
         edges: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
+        dtypes: Mapping[str, str],
     ) -> tuple[int, dict[str, _NumericStats]]:
         parts = ["count(*)"]
         inner = ["1 AS one"]
         for i, name in enumerate(numeric):
             q, f = f"r{i}", f"f{i}"
+            dtype = dtypes.get(name)
             # project once, aggregate many times: DuckDB does not share the CASE across aggregates
-            inner += [f"{quote_ident(name)} IS NOT NULL AS r{i}", f"{_finite(name)} AS f{i}"]
+            present = (
+                f"{_number_text(name, dtype)} IS NOT NULL"
+                if dtype is not None and is_text(dtype)
+                else f"{quote_ident(name)} IS NOT NULL"
+            )
+            inner += [f"{present} AS r{i}", f"{_finite(name, dtype)} AS f{i}"]
+            text = dtype is not None and is_text(dtype)
+            if text:
+                inner.append(f"TRY_CAST({_number_text(name, dtype)} AS DOUBLE) IS NULL AS u{i}")
+            unparsed_sql = f"count_if({q} AND u{i})" if text else "0"
             parts += [
                 f"count_if({q})",
                 f"count({f})",
@@ -239,6 +286,7 @@ class DuckDBEngine:
                 f"max({f})",
                 f"avg({f})",
                 f"var_pop({f})",
+                unparsed_sql,
             ]
             e = edges.get(name)
             parts.append(
@@ -247,13 +295,13 @@ class DuckDBEngine:
                 else f"histogram({f}, [{', '.join(repr(v) for v in e[0])}]::DOUBLE[])"
             )
         sql = (
-            f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {source.table_sql()})"
+            f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(inner)} FROM {self._table(source)})"
         )
         row = self._query(source, sql)[0]
         rows = int(row[0])  # type: ignore[call-overload]
         stats: dict[str, _NumericStats] = {}
         for i, name in enumerate(numeric):
-            non_null, finite, lo, hi, mean, var, hist = row[1 + 7 * i : 8 + 7 * i]
+            non_null, finite, lo, hi, mean, var, unparsed, hist = row[1 + 8 * i : 9 + 8 * i]
             e = edges.get(name)
             histogram = None
             if e is not None:
@@ -264,24 +312,36 @@ class DuckDBEngine:
                 minimum=None if lo is None else float(lo),  # type: ignore[arg-type]
                 maximum=None if hi is None else float(hi),  # type: ignore[arg-type]
                 mean=None if mean is None else float(mean),  # type: ignore[arg-type]
-                variance=None if var is None else float(var),  # type: ignore[arg-type]
+                # var_pop can come out a hair below zero on constant data (rounding)
+                variance=None if var is None else max(0.0, float(var)),  # type: ignore[arg-type]
                 histogram=histogram,
+                unparsed=int(unparsed),  # type: ignore[call-overload]
             )
         return rows, stats
 
+    def _unparsed_examples(self, source: DataSource, name: str, dtype: str) -> dict[str, int]:
+        """The most frequent values of a text column read as numbers that are not numbers."""
+        t = _number_text(name, dtype)
+        sql = (
+            f"SELECT v, count(*) AS n FROM (SELECT {t} AS v FROM {self._table(source)}) "
+            f"WHERE v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL "
+            f"GROUP BY v ORDER BY n DESC, v LIMIT {UNPARSED_EXAMPLES}"
+        )
+        return {str(v): int(n) for v, n in self._query(source, sql)}  # type: ignore[call-overload]
+
     def _categorical_pass(
-        self, source: DataSource, categorical: Sequence[str]
+        self, source: DataSource, categorical: Sequence[str], dtypes: Mapping[str, str]
     ) -> dict[str, dict[str | None, int]]:
         out: dict[str, dict[str | None, int]] = {n: {} for n in categorical}
         if not categorical:
             return out
-        cols = [f"CAST({quote_ident(n)} AS VARCHAR) AS c{i}" for i, n in enumerate(categorical)]
+        cols = [f"{_text(n, dtypes.get(n))} AS c{i}" for i, n in enumerate(categorical)]
         flags = ", ".join(f"GROUPING(c{i})" for i in range(len(categorical)))
         names = ", ".join(f"c{i}" for i in range(len(categorical)))
         sets = ", ".join(f"(c{i})" for i in range(len(categorical)))
         sql = (
             f"SELECT {flags}, {names}, count(*) FROM (SELECT {', '.join(cols)} FROM "
-            f"{source.table_sql()}) GROUP BY GROUPING SETS ({sets})"
+            f"{self._table(source)}) GROUP BY GROUPING SETS ({sets})"
         )
         k = len(categorical)
         for row in self._query(source, sql):
@@ -301,6 +361,8 @@ class DuckDBEngine:
         n_current: int,
         *,
         few_distinct: bool = False,
+        reference_dtype: str | None = None,
+        current_dtype: str | None = None,
     ) -> ExactNumeric:
         """Exact KS D and Wasserstein distance from the merged ECDF of both samples, in SQL.
 
@@ -309,12 +371,12 @@ class DuckDBEngine:
         value. `few_distinct` (the reference's quantile edges collapsed) groups values first,
         which is much faster on tied data and slower on continuous data.
         """
-        f = _finite(column)
+        f_ref, f_cur = _finite(column, reference_dtype), _finite(column, current_dtype)
         n_r, n_c = repr(float(n_reference)), repr(float(n_current))
         union = f"""
             WITH u AS (
-                SELECT {f} AS v, 1 AS r FROM {reference.table_sql()}
-                UNION ALL SELECT {f} AS v, 0 AS r FROM {current.table_sql()}
+                SELECT {f_ref} AS v, 1 AS r FROM {self._table(reference)}
+                UNION ALL SELECT {f_cur} AS v, 0 AS r FROM {self._table(current)}
             )"""
         if few_distinct:
             # Heavily tied data: collapse to distinct values first, then a running sum.
@@ -353,6 +415,20 @@ class DuckDBEngine:
         )
 
 
+def _sampled_type_failed(exc: duckdb.Error) -> bool:
+    """A CSV value that does not convert to its column's type, or a JSON one that fails to
+    cast: the type came from a sample of the rows."""
+    text = str(exc)
+    return isinstance(exc, duckdb.ConversionException) or (
+        isinstance(exc, duckdb.InvalidInputException)
+        and ("Failed to cast" in text or "Could not convert" in text)
+    )
+
+
+class _SampledTypeError(DatasetError):
+    """A value did not fit the type DuckDB chose from the first rows of a CSV/JSON file."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class _NumericStats:
     non_null: int
@@ -362,11 +438,31 @@ class _NumericStats:
     mean: float | None
     variance: float | None
     histogram: tuple[int, ...] | None
+    unparsed: int = 0
 
 
-def _finite(name: str) -> str:
-    """The column as DOUBLE with NaN and +-inf turned into NULL (they count as missing)."""
-    x = f"TRY_CAST({quote_ident(name)} AS DOUBLE)"
+def _text(name: str, dtype: str | None) -> str:
+    """The column as text; JSON strings without their quotes (so `"a"` in JSONL is the `a` of
+    a CSV; mixed JSON values come out as the JSON type)."""
+    q = quote_ident(name)
+    if dtype is not None and dtype.upper() == "JSON":
+        return f"json_extract_string({q}, '$')"
+    return f"CAST({q} AS VARCHAR)"
+
+
+def _number_text(name: str, dtype: str | None) -> str:
+    """A text column's values to read numbers from: blank text is a missing value, not text
+    that failed to be a number."""
+    return f"NULLIF(trim({_text(name, dtype)}), '')"
+
+
+def _finite(name: str, dtype: str | None = None) -> str:
+    """The column as DOUBLE with NaN and +-inf turned into NULL (they count as missing); a
+    text column's numbers are read from its text (what is not a number becomes NULL)."""
+    source = (
+        _number_text(name, dtype) if dtype is not None and is_text(dtype) else quote_ident(name)
+    )
+    x = f"TRY_CAST({source} AS DOUBLE)"
     return f"(CASE WHEN isfinite({x}) THEN {x} END)"
 
 

@@ -17,7 +17,13 @@ from infermedic.drift.compare import ExactResult, compare_profiles
 from infermedic.drift.options import DriftOptions
 from infermedic.drift.profile import ColumnKind, DatasetProfile, is_profile_file, load_profile
 from infermedic.drift.rules import RULES
-from infermedic.drift.sources import ColumnOptions, ColumnPlan, physical_kind
+from infermedic.drift.sources import (
+    ColumnOptions,
+    ColumnPlan,
+    is_text,
+    is_untyped,
+    physical_kind,
+)
 from infermedic.errors import DatasetError
 from infermedic.model import Notification, NotificationLevel, Report
 from infermedic.rules import Registry
@@ -73,21 +79,45 @@ def kinds_like_reference(
     dtypes: dict[str, str],
     reference: DatasetProfile,
     excluded: dict[str, str],
+    *,
+    guessed: frozenset[str] = frozenset(),
+    numbers_from_text: bool = False,
 ) -> dict[str, ColumnKind]:
-    """Compare current columns as the reference did; an impossible kind is a schema change."""
+    """Compare current columns as the reference did; an impossible kind is a schema change.
+
+    A column the reference compared is compared even when this data alone would have left it
+    out by a guess (`guessed`: id-like text, a key with no values): a numeric column whose
+    values partly turned into text looks like an identifier on its own, and hiding it would
+    hide the type change. With `numbers_from_text` (an engine that can read numbers out of
+    text and count what is not a number), a text column the reference had as numbers is read
+    as numbers, so the type change is measured (share and examples of non-numbers) and the
+    numbers left are still compared.
+    """
     out = dict(kinds)
     for name, reason in reference.excluded.items():
         if name in out:
             out.pop(name)
             excluded[name] = reason
     for col in reference.columns:
-        if col.name in dtypes and col.name not in out and col.name not in excluded:
-            kind = physical_kind(dtypes[col.name])
-            if kind is not None:
-                out[col.name] = kind
-        if col.name in out and col.kind is ColumnKind.CATEGORICAL:
+        if col.name not in dtypes:
+            continue
+        dtype = dtypes[col.name]
+        if col.name in excluded:
+            if col.name not in guessed or not numbers_from_text:
+                continue  # the user left it out (or the engine cannot read it as the reference)
+            excluded.pop(col.name)
+            # a type with no kind (a date read from `inf`) is compared as text: a type change
+            untyped_kind = col.kind if is_untyped(dtype) else ColumnKind.CATEGORICAL
+            out[col.name] = physical_kind(dtype) or untyped_kind
+        elif col.name not in out:
+            kind = physical_kind(dtype)
+            if kind is None:
+                continue
+            out[col.name] = kind
+        if col.kind is ColumnKind.CATEGORICAL:
             out[col.name] = ColumnKind.CATEGORICAL  # numbers forced categorical in the reference
-        excluded.pop(col.name, None) if col.name in out else None
+        elif numbers_from_text and (is_text(dtype) or is_untyped(dtype)):
+            out[col.name] = ColumnKind.NUMERIC
     return out
 
 
@@ -111,11 +141,20 @@ def profile_pair(
 ) -> ProfiledPair:
     """Profile the reference (unless it is a saved profile) and the current data on its edges."""
     notes: list[str] = []
+    if is_profile_file(Path(str(current))):
+        raise DatasetError(
+            f"{current} is a saved drift profile: only the reference may be a profile",
+            hint="give the current data itself (Parquet, CSV or JSONL)",
+        )
     current_source = engine.resolve(current)
     reference_path = Path(str(reference))
     reference_source: Any | None = None
     reference_profile: DatasetProfile | None = None
-    if is_profile_file(reference_path):
+    # A `.profile` file is read as a profile even when its head is damaged, so the error
+    # names the damage instead of a parse error of "data".
+    if is_profile_file(reference_path) or (
+        reference_path.suffix == ".profile" and reference_path.is_file()
+    ):
         reference_profile = load_profile(reference_path)
         reference_label = str(reference)
     else:
@@ -141,7 +180,12 @@ def profile_pair(
     notes += current_plan.notes
     excluded = dict(current_plan.excluded)
     kinds = kinds_like_reference(
-        dict(current_plan.kinds), dict(current_plan.dtypes), reference_profile, excluded
+        dict(current_plan.kinds),
+        dict(current_plan.dtypes),
+        reference_profile,
+        excluded,
+        guessed=current_plan.guessed,
+        numbers_from_text=getattr(engine, "numbers_from_text", False),
     )
     if progress:
         progress("profiling the current data")
@@ -205,7 +249,15 @@ def drift_report(
         inputs=(pair.reference_label, pair.current_source.label),
         tables=comparison.tables,
         plots=comparison.plots,
-        measurements={**comparison.measurements, **(measurements or {})},
+        measurements={
+            **comparison.measurements,
+            # which columns are the model's outputs: a finding on them is a prediction shift
+            "roles": {
+                "predictions": list(pair.columns.predictions),
+                "targets": list(pair.columns.targets),
+            },
+            **(measurements or {}),
+        },
         started_at=started_at,
         duration_s=time.perf_counter() - started,
     )

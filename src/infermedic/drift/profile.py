@@ -102,6 +102,10 @@ class ColumnProfile:
     rows: int
     nulls: int
     non_finite: int = 0  # NaN and +-inf in numeric columns, counted as missing
+    # Text in a numeric column (a number column read from CSV/JSON as text): values that are
+    # not numbers, and the most frequent of them. Not missing: they are a type change.
+    unparsed: int = 0
+    unparsed_examples: Mapping[str, int] = field(default_factory=dict)
     numeric: NumericSummary | None = None
     categorical: CategoricalSummary | None = None
 
@@ -220,6 +224,8 @@ def _merge_columns(parts: Sequence[ColumnProfile]) -> ColumnProfile:
         rows=sum(p.rows for p in parts),
         nulls=sum(p.nulls for p in parts),
         non_finite=sum(p.non_finite for p in parts),
+        unparsed=sum(p.unparsed for p in parts),
+        unparsed_examples=top_counts([p.unparsed_examples for p in parts]),
         dtype=head.dtype
         if all(p.dtype == head.dtype for p in parts)
         else "/".join(sorted({p.dtype for p in parts})),
@@ -269,6 +275,18 @@ def _merge_numeric(parts: Sequence[NumericSummary]) -> NumericSummary:
         sketch_k=present[0].sketch_k,
         binning=binning,
     )
+
+
+UNPARSED_EXAMPLES = 10  # the most frequent non-numbers kept per column
+
+
+def top_counts(parts: Sequence[Mapping[str, int]], keep: int = UNPARSED_EXAMPLES) -> dict[str, int]:
+    """The `keep` largest of the summed counts (ties by value, so the result is stable)."""
+    total: dict[str, int] = {}
+    for part in parts:
+        for value, n in part.items():
+            total[value] = total.get(value, 0) + n
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
 
 
 def merge_categorical(parts: Sequence[CategoricalSummary]) -> CategoricalSummary:
@@ -329,6 +347,9 @@ def _column_to_dict(column: ColumnProfile) -> dict[str, Any]:
         "nulls": column.nulls,
         "non_finite": column.non_finite,
     }
+    if column.unparsed:
+        data["unparsed"] = column.unparsed
+        data["unparsed_examples"] = dict(column.unparsed_examples)
     if column.numeric is not None:
         n = column.numeric
         data["numeric"] = {
@@ -358,72 +379,11 @@ def _column_to_dict(column: ColumnProfile) -> dict[str, Any]:
 
 
 def from_json_dict(data: Mapping[str, Any], *, source: str = "profile") -> DatasetProfile:
-    if data.get("format") != PROFILE_FORMAT:
-        raise DatasetError(f"{source} is not an infermedic drift profile")
-    version = data.get("version")
-    if version != PROFILE_VERSION:
-        raise DatasetError(
-            f"{source} is a version {version} profile; this infermedic reads version "
-            f"{PROFILE_VERSION}",
-            hint="rebuild it with `infermedic drift profile DATA --output FILE`",
-        )
-    try:
-        columns = tuple(_column_from_dict(c) for c in data["columns"])
-        return DatasetProfile(
-            sources=tuple(data["sources"]),
-            rows=int(data["rows"]),
-            columns=columns,
-            engine=str(data.get("engine", "duckdb")),
-            created_at=data.get("created_at"),
-            excluded=dict(data.get("excluded", {})),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DatasetError(f"{source} is a damaged drift profile: {exc!r}") from exc
+    """A profile from its JSON form, every field checked (`DatasetError` naming the first
+    problem: a damaged profile must never be compared or merged as if it were sound)."""
+    from infermedic.drift.profile_check import read_profile
 
-
-def _unb64(text: str | None) -> bytes | None:
-    return None if text is None else base64.b64decode(text)
-
-
-def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
-    numeric = None
-    categorical = None
-    if data.get("numeric") is not None:
-        n = data["numeric"]
-        b = n.get("binning")
-        numeric = NumericSummary(
-            count=int(n["count"]),
-            minimum=n["min"],
-            maximum=n["max"],
-            mean=n["mean"],
-            variance=n["variance"],
-            sketch=_unb64(n.get("kll")),
-            sketch_k=int(n.get("kll_k", KLL_K)),
-            binning=None
-            if b is None
-            else Binning(
-                edges=tuple(float(v) for v in b["edges"]),
-                psi_edges=tuple(float(v) for v in b["psi_edges"]),
-                counts=tuple(int(v) for v in b["counts"]),
-            ),
-        )
-    if data.get("categorical") is not None:
-        c = data["categorical"]
-        categorical = CategoricalSummary(
-            counts={str(k): int(v) for k, v in c["counts"].items()},
-            sketch=_unb64(c.get("frequent_items")),
-            sketch_lg_max_k=int(c.get("frequent_items_lg_max_k", FREQUENT_ITEMS_LG_MAX_K)),
-        )
-    return ColumnProfile(
-        name=str(data["name"]),
-        kind=ColumnKind(data["kind"]),
-        dtype=str(data["dtype"]),
-        rows=int(data["rows"]),
-        nulls=int(data["nulls"]),
-        non_finite=int(data.get("non_finite", 0)),
-        numeric=numeric,
-        categorical=categorical,
-    )
+    return read_profile(data, source=source)
 
 
 def save_profile(profile: DatasetProfile, path: Path) -> None:
@@ -432,12 +392,20 @@ def save_profile(profile: DatasetProfile, path: Path) -> None:
     import tempfile
 
     text = json.dumps(to_json_dict(profile), allow_nan=False, separators=(",", ":"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # a full disk fails here, before the name is published
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -449,20 +417,48 @@ def is_profile_file(path: Path) -> bool:
         return False
     try:
         with path.open("rb") as handle:
-            head = handle.read(64)
+            head = handle.read(4096)
     except OSError:
         return False
+    # the format key is written first, but a hand-edited profile may have it further in
     return head.lstrip().startswith(b"{") and PROFILE_FORMAT.encode() in head
 
 
 def load_profile(path: Path) -> DatasetProfile:
+    """Read and check a saved profile; any damage is a one-line `DatasetError`."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"cannot read drift profile {path}: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read drift profile {path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(
+            f"{path} is not a drift profile: it is not UTF-8 text (binary data?)",
+            hint="give a file written by `infermedic drift profile DATA --output FILE`",
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        # an unterminated string runs to the end of the text: cut off as well
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        where = "truncated" if cut else "damaged"
+        raise DatasetError(
+            f"{path} is not a readable drift profile: {where} JSON ({exc.msg} at line "
+            f"{exc.lineno}, column {exc.colno})",
+            hint="rebuild it with `infermedic drift profile DATA --output FILE`",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise DatasetError(f"{path} is not a readable drift profile: {exc}") from None
     if not isinstance(data, dict):
-        raise DatasetError(f"{path} is not an infermedic drift profile")
+        raise DatasetError(f"{path} is not an infermedic drift profile (not a JSON object)")
     return from_json_dict(data, source=str(path))
+
+
+def _reject_constant(name: str) -> Any:
+    """`json.loads` accepts NaN and Infinity; a profile never holds them (they are written
+    with allow_nan=False), so one in a file is damage, refused by name."""
+    raise ValueError(f"it holds {name}, which a drift profile never contains")
 
 
 def numeric_column(
@@ -479,6 +475,8 @@ def numeric_column(
     sketch: bytes | None,
     edges: tuple[tuple[float, ...], tuple[float, ...]] | None,
     counts: tuple[int, ...] | None,
+    unparsed: int = 0,
+    unparsed_examples: Mapping[str, int] | None = None,
 ) -> ColumnProfile:
     """A numeric column's profile from what any engine measured of it (one constructor, so
     the DuckDB and Spark engines cannot drift apart in what a profile holds)."""
@@ -491,7 +489,9 @@ def numeric_column(
         dtype=dtype,
         rows=rows,
         nulls=rows - non_null,
-        non_finite=non_null - finite,
+        non_finite=non_null - finite - unparsed,
+        unparsed=unparsed,
+        unparsed_examples=dict(unparsed_examples or {}),
         numeric=NumericSummary(
             count=finite,
             minimum=minimum,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import glob
+import gzip
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from infermedic.drift.profile import ColumnKind
 from infermedic.errors import DatasetError
@@ -34,6 +36,8 @@ _SUFFIXES: dict[str, FileFormat] = {
     ".json": FileFormat.JSON,
 }
 _COMPRESSIONS = (".gz", ".zst")
+# Names that say nothing about the format: their content decides (Parquet magic, JSON, CSV).
+_GENERIC_SUFFIXES = frozenset({"", ".txt", ".dat", ".data", ".log", ".out"})
 
 # Columns that the prediction logs of `infermedic.instrument` (and most serving logs) carry
 # besides features: identifiers and clocks change every row and would only add noise.
@@ -68,17 +72,21 @@ class DataSource:
     files: tuple[str, ...]
     file_format: FileFormat
 
-    def table_sql(self) -> str:
+    def table_sql(self, *, sample_all: bool = False) -> str:
+        """The DuckDB table function reading these files. `sample_all` types the columns of
+        CSV and JSON from every row instead of the first 20,480 (one more pass over the data;
+        needed when a value further in does not fit the type the sample suggested)."""
         files = "[" + ", ".join(_quote(f) for f in self.files) + "]"
+        sample = ", sample_size=-1" if sample_all else ""
         match self.file_format:
             case FileFormat.PARQUET:
                 # can_have_nan: Parquet statistics exclude NaN and DuckDB would otherwise
                 # optimise isnan()/isfinite() filters away (duckdb #25521).
                 return f"read_parquet({files}, union_by_name=true, can_have_nan=true)"
             case FileFormat.CSV:
-                return f"read_csv({files}, union_by_name=true, header=true)"
+                return f"read_csv({files}, union_by_name=true, header=true{sample})"
             case FileFormat.JSON:
-                return f"read_json({files}, union_by_name=true, format='auto')"
+                return f"read_json({files}, union_by_name=true, format='auto'{sample})"
 
 
 def _quote(text: str) -> str:
@@ -122,6 +130,12 @@ def resolve_source(spec: str | Path) -> DataSource:
                 hint="name files *.parquet, *.csv or *.jsonl (optionally .gz)",
             )
     elif path.is_file():
+        if _format_of(path) is None and path.suffix.lower() not in _GENERIC_SUFFIXES:
+            raise DatasetError(
+                f"{text} is not a Parquet, CSV or JSONL file (its name ends in {path.suffix})",
+                hint="name data files *.parquet, *.csv or *.jsonl (a .txt or .dat file is read "
+                "as CSV)",
+            )
         candidates = [path]
     elif any(ch in text for ch in "*?["):
         candidates = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
@@ -138,9 +152,60 @@ def resolve_source(spec: str | Path) -> DataSource:
     empty = [str(p) for p in candidates if p.stat().st_size == 0]
     if empty:
         raise DatasetError(f"{empty[0]} is empty (0 bytes)")
-    return DataSource(
-        label=text, files=tuple(str(p) for p in candidates), file_format=formats.pop()
-    )
+    file_format = formats.pop()
+    for candidate in candidates[:WIDTH_CHECKED_FILES]:
+        width = _width(candidate, file_format)
+        if width is not None and width > MAX_COLUMNS:
+            raise DatasetError(
+                f"{candidate} has about {width} columns; drift compares at most {MAX_COLUMNS}",
+                hint="write the model's features to their own file first (a one-line header "
+                "without newline, or a wrong delimiter, also reads as one very wide row)",
+            )
+    return DataSource(label=text, files=tuple(str(p) for p in candidates), file_format=file_format)
+
+
+# Reading a header of hundreds of thousands of columns takes DuckDB minutes and gigabytes
+# before the first row (an 800 KB one-line CSV ran out of a 2-minute budget at 2 GB): such a
+# file is refused up front, from its first line or its Parquet footer.
+MAX_COLUMNS = 5_000
+WIDTH_CHECKED_FILES = 100  # a directory of many files: the first ones stand for the rest
+_HEAD_BYTES = 4 << 20
+_DELIMITERS = (b",", b";", b"\t", b"|")
+
+
+def _first_line(path: Path) -> bytes:
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = bytearray()
+            while len(head) < _HEAD_BYTES:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    break
+                head += chunk
+                if b"\n" in chunk:
+                    break
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return b""  # unreadable here: the reader reports it with its own words
+    return bytes(head.split(b"\n", 1)[0])
+
+
+def _width(path: Path, file_format: FileFormat) -> int | None:
+    """About how many columns `path` has (None when it cannot tell cheaply)."""
+    if path.name.lower().endswith(".zst"):
+        return None
+    if file_format is FileFormat.PARQUET:
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.read_metadata(path).num_columns)
+        except Exception:  # a corrupt footer: DuckDB reports it when it reads the file
+            return None
+    line = _first_line(path)
+    if file_format is FileFormat.CSV:
+        return 1 + max(line.count(d) for d in _DELIMITERS)
+    # JSON lines: every key of a flat object is `"name":`; nested keys only add to it
+    return line.count(b'":')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +228,9 @@ class ColumnPlan:
     dtypes: Mapping[str, str]
     excluded: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # things worth a notification (mixed types ...)
+    # Left out by a guess about this data alone (looks like an identifier, a type with no
+    # values to compare), not by the user: a reference that compared the column overrides it.
+    guessed: frozenset[str] = frozenset()
 
 
 def physical_kind(dtype: str) -> ColumnKind | None:
@@ -173,6 +241,16 @@ def physical_kind(dtype: str) -> ColumnKind | None:
     if TEXT_TYPES.match(upper) or upper == "UUID":
         return ColumnKind.CATEGORICAL
     return None
+
+
+def is_untyped(dtype: str) -> bool:
+    """A column the reader could not type because it holds no values (an all-null JSON key)."""
+    return dtype.strip('"').upper() == "NULL"
+
+
+def is_text(dtype: str) -> bool:
+    """Text the reader could not type as numbers (VARCHAR, JSON): may hold numbers as text."""
+    return dtype.upper() in {"VARCHAR", "JSON"}
 
 
 def plan_columns(
@@ -194,6 +272,7 @@ def plan_columns(
     dtypes: dict[str, str] = {}
     excluded: dict[str, str] = {}
     notes: list[str] = []
+    guessed: set[str] = set()
     for name, dtype in schema:
         dtypes[name] = dtype
         upper = dtype.upper()
@@ -209,24 +288,28 @@ def plan_columns(
             )
         elif TIME_TYPES.match(upper) and name not in named:
             excluded[name] = f"a timestamp ({dtype})"
+            guessed.add(name)  # the reader's guess: `inf` or `2024-01-01` text reads as a date
         elif upper == "UUID" and name not in options.categorical:
             excluded[name] = "an identifier (UUID)"
         elif name in options.categorical:
             kinds[name] = ColumnKind.CATEGORICAL
         elif (kind := physical_kind(dtype)) is None:
             excluded[name] = f"type {dtype} is not compared (only numbers, text and booleans)"
+            if is_untyped(dtype):
+                guessed.add(name)
         elif kind is ColumnKind.CATEGORICAL and name in text_stats:
             present, distinct, numeric = text_stats[name]
             if present > 0 and 0 < numeric < present:
                 notes.append(
                     f"column {name!r} mixes types: {numeric} of {present} values are numbers, the "
-                    "rest text; it is compared as categorical (clean it, or --exclude it)"
+                    "rest text; it is read as text (clean it, or --exclude it)"
                 )
             if distinct > max_categories and distinct > 0.5 * max(rows, 1) and name not in named:
                 excluded[name] = (
                     f"looks like an identifier ({distinct} distinct of {present} values; "
                     "name it in --categorical to compare it)"
                 )
+                guessed.add(name)
             else:
                 kinds[name] = kind
         else:
@@ -238,4 +321,10 @@ def plan_columns(
             f"column(s) named in options not found: {', '.join(sorted(missing))}",
             hint="available: " + ", ".join(name for name, _ in schema),
         )
-    return ColumnPlan(kinds=kinds, dtypes=dtypes, excluded=excluded, notes=tuple(notes))
+    return ColumnPlan(
+        kinds=kinds,
+        dtypes=dtypes,
+        excluded=excluded,
+        notes=tuple(notes),
+        guessed=frozenset(guessed),
+    )

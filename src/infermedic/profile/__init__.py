@@ -13,12 +13,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from infermedic.profile.api import (
         MeasurePlan,
+        ProfileIncomplete,
         ProfileThresholds,
         profile_model,
+        raise_if_incomplete,
         sample_process,
     )
 
-__all__ = ["MeasurePlan", "ProfileThresholds", "profile_model", "sample_process"]
+__all__ = [
+    "MeasurePlan",
+    "ProfileIncomplete",
+    "ProfileThresholds",
+    "profile_model",
+    "raise_if_incomplete",
+    "sample_process",
+]
 
 
 def __getattr__(name: str) -> Any:

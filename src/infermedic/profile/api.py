@@ -8,7 +8,14 @@ names is ever loaded, and only inside the worker process.
 from __future__ import annotations
 
 from infermedic.profile.config import MeasurePlan, ProfileThresholds
-from infermedic.profile.engine import profile_model
+from infermedic.profile.engine import ProfileIncomplete, profile_model, raise_if_incomplete
 from infermedic.profile.live import sample_process
 
-__all__ = ["MeasurePlan", "ProfileThresholds", "profile_model", "sample_process"]
+__all__ = [
+    "MeasurePlan",
+    "ProfileIncomplete",
+    "ProfileThresholds",
+    "profile_model",
+    "raise_if_incomplete",
+    "sample_process",
+]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infermedic.errors import EngineUnavailable, InputError, ModelLoadError
+from infermedic.errors import EngineUnavailable, InfermedicError, InputError, ModelLoadError
 from infermedic.model import Finding, Location, Notification, NotificationLevel, Plot, Report, Table
 from infermedic.profile import assemble
 from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
@@ -19,12 +19,43 @@ from infermedic.profile.context import ProfileContext, ProfileRule
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
 from infermedic.profile.runner import WorkerOutcome, run_worker
+from infermedic.profile.supervise import (
+    MIB,
+    MemoryLimit,
+    default_memory_limit,
+    explicit_limit,
+)
 from infermedic.rules import Registry
 from infermedic.settings import Settings
 
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".npy", ".json")
 
 ProgressCallback = Callable[[str, float], None]
+
+
+class ProfileIncomplete(InfermedicError):
+    """The worker did not finish: the model raised, hung past the budget, passed the memory
+    limit or died. Raised by callers that need a complete run (diagnose's model check);
+    `profile_model` itself returns the partial report, kept here as `report`."""
+
+    def __init__(self, message: str, *, report: Report, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+
+def raise_if_incomplete(report: Report) -> Report:
+    """`report` when its run completed; else `ProfileIncomplete` with the run's errors."""
+    status = report.measurements.get("status")
+    if status not in {"failed", "partial"}:
+        return report
+    errors = [n.message for n in report.notifications if n.level is NotificationLevel.ERROR]
+    worker = report.measurements.get("worker", {})
+    reason = "; ".join(errors) or f"the worker ended during {worker.get('last_phase')}"
+    raise ProfileIncomplete(
+        f"the model profile did not complete ({status}): {reason}",
+        report=report,
+        hint="run the profile command shown to see the partial measurements",
+    )
 
 
 def profile_model(
@@ -66,12 +97,18 @@ def profile_model(
         # The worker plans its phases to end well inside the budget; the parent kills it at
         # the budget itself. Start-up (imports) takes about a second of it.
         "deadline_s": max(1.0, plan.budget_s * 0.75 - 1.5),
-        "memory_limit_mb": plan.memory_limit_mb,
     }
-    outcome = run_worker(job, timeout_s=plan.budget_s, progress=progress, cwd=cwd)
-    _raise_for_setup_failure(outcome)
+    memory_limit = (
+        explicit_limit(plan.memory_limit_mb)
+        if plan.memory_limit_mb is not None
+        else default_memory_limit()
+    )
+    outcome = run_worker(
+        job, timeout_s=plan.budget_s, memory_limit=memory_limit, progress=progress, cwd=cwd
+    )
+    _raise_for_setup_failure(outcome, memory_limit)
     results = outcome.results
-    notifications = _notifications(outcome, plan, input_path)
+    notifications = _notifications(outcome, plan, input_path, memory_limit)
     action = f"infermedic profile {ref.text}" + (f" --input {input}" if input else "")
     context = ProfileContext(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
@@ -100,7 +137,13 @@ def profile_model(
             "timed_out": outcome.timed_out,
             "last_phase": outcome.last_phase,
             "phase_started_s": outcome.phase_started,
+            "memory_limit_bytes": memory_limit.limit_bytes,
+            "memory_limit_source": memory_limit.source,
+            "memory_exceeded": outcome.memory_exceeded,
+            "peak_rss_bytes": outcome.peak_rss_bytes,
+            "leftover_processes": outcome.leftover_processes,
         },
+        "outputs_valid": not output_problems(results),
         **results,
     }
     return Report(
@@ -139,9 +182,16 @@ def _selected_rules(settings: Settings) -> list[type[ProfileRule]]:
     return [r for r in RULES if r.code in chosen & ours and issubclass(r, ProfileRule)]
 
 
-def _raise_for_setup_failure(outcome: WorkerOutcome) -> None:
+def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) -> None:
     """Load and input failures end the run: there is nothing to measure."""
     failure = outcome.failure
+    if outcome.memory_exceeded and outcome.last_phase in {"start", "load", "input"}:
+        what = "reading the input" if outcome.last_phase == "input" else "loading the model"
+        error = InputError if outcome.last_phase == "input" else ModelLoadError
+        raise error(
+            f"{what} exceeded the worker's memory limit of {memory_limit.describe()}",
+            hint="give a larger --memory-limit (in MB) if the model needs more",
+        )
     if failure is None:
         if "load" not in outcome.results and not outcome.timed_out:
             raise ModelLoadError(
@@ -178,13 +228,13 @@ def _last_line(text: str) -> str | None:
 
 
 def _status(outcome: WorkerOutcome) -> str:
-    if outcome.finished and outcome.failure is None:
+    if outcome.finished and outcome.failure is None and not outcome.memory_exceeded:
         return "complete"
     return "partial" if "batch-sweep" in outcome.results else "failed"
 
 
 def _notifications(
-    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None
+    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None, memory_limit: MemoryLimit
 ) -> list[Notification]:
     results = outcome.results
     notes: list[Notification] = []
@@ -216,11 +266,24 @@ def _notifications(
         notes.append(
             Notification(level=NotificationLevel.WARNING, message="the model's output holds NaN")
         )
+    notes.extend(_output_notes(results))
     load = results.get("load")
     if load:
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
             for text in load.get("load_warnings", [])[:5]
+        )
+    threads = results.get("threads") or {}
+    if threads.get("stopped"):
+        notes.append(
+            Notification(
+                level=NotificationLevel.WARNING,
+                message=(
+                    f"threads: the sweep stopped at {threads['stopped']}, with "
+                    f"{len(threads['rows'])} of {threads['settings']} setting(s) timed; a "
+                    "setting timed in one pass only is not judged"
+                ),
+            )
         )
     for phase in ("stages", "gpu"):
         notes.extend(
@@ -253,16 +316,38 @@ def _notifications(
                     )
                 )
     failure = outcome.failure
-    if failure is not None and failure.get("kind") == "memory":
-        limit = (
-            f" under a {plan.memory_limit_mb} MB address-space limit"
-            if plan.memory_limit_mb
-            else ""
+    if outcome.leftover_processes:
+        notes.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                message=(
+                    f"{outcome.leftover_processes} process(es) started in the worker (by the "
+                    "model or its libraries, e.g. joblib workers) were still running when it "
+                    "ended and were killed with it"
+                ),
+            )
         )
+    if outcome.memory_exceeded:
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
-                message=f"the model ran out of memory{limit} during {failure['phase']}",
+                message=(
+                    "the model ran out of memory: the worker exceeded its memory limit of "
+                    f"{memory_limit.describe()} "
+                    f"during {outcome.last_phase} (resident {outcome.peak_rss_bytes / MIB:.0f} "
+                    "MiB with its child processes) and was stopped; measurements taken before "
+                    "it are reported. Give a larger --memory-limit if the model needs more"
+                ),
+            )
+        )
+    elif failure is not None and failure.get("kind") == "memory":
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the model ran out of memory during {failure['phase']} (an allocation "
+                    f"failed; the worker's limit is {memory_limit.describe()})"
+                ),
             )
         )
     elif failure is not None:
@@ -295,6 +380,53 @@ def _notifications(
             )
         )
     return notes
+
+
+def _output_notes(results: dict[str, Any]) -> list[Notification]:
+    """What is wrong with the model's outputs: the first call's and each sweep cell's."""
+    first = results.get("first-call") or {}
+    notes = [
+        Notification(level=NotificationLevel.WARNING, message=f"model output: {text}")
+        for text in first.get("output_warnings", [])
+    ]
+    problems = output_problems(results)
+    if problems:
+        notes.append(
+            Notification(
+                level=NotificationLevel.ERROR,
+                message=(
+                    f"the model's output is invalid: {'; '.join(problems)}. Rows per second "
+                    "across batch sizes compare nothing, so batching (PROF001) is not judged"
+                ),
+            )
+        )
+    return notes
+
+
+def output_problems(results: dict[str, Any]) -> list[str]:
+    """The model's output problems in a few words: wrong values, and batches answered with
+    the wrong number of rows (grouped by what came back)."""
+    first = results.get("first-call") or {}
+    cells = (results.get("batch-sweep") or {}).get("cells", [])
+    rows_for: dict[int, int | None] = {
+        int(batch): rows for batch, rows in (first.get("output_rows") or {}).items()
+    }
+    rows_for.update({int(c["batch"]): c.get("output_rows") for c in cells if "output_rows" in c})
+    wrong: dict[int | None, list[int]] = {}
+    for batch, rows in sorted(rows_for.items()):
+        if rows != batch:
+            wrong.setdefault(rows, []).append(batch)
+    problems = list(first.get("output_value_problems", []))
+    method = (results.get("load") or {}).get("method", "the model")
+    if problems:
+        wrong.pop(None, None)  # an output that is not an array has no rows: said above
+    for rows, batches in wrong.items():
+        sizes = ", ".join(str(b) for b in batches[:8]) + (", ..." if len(batches) > 8 else "")
+        answer = "one value" if rows is None else f"{rows} output row(s)"
+        problems.append(f"{method} returned {answer} for batches of {sizes} row(s)")
+    if wrong:
+        problems.append("one output per row is expected")
+    return problems
 
 
 def _tables_and_plots(

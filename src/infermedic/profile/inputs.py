@@ -43,11 +43,23 @@ class Sample:
         data = self.data
         if isinstance(data, np.ndarray) and data.ndim == 2:
             return data
-        if hasattr(data, "to_numpy") and all(
-            np.issubdtype(dtype, np.number) for dtype in data.dtypes
-        ):
-            return np.asarray(data.to_numpy(dtype=np.float64))
+        if hasattr(data, "to_numpy") and all(is_number(dtype) for dtype in data.dtypes):
+            return np.asarray(data.to_numpy(dtype=np.float64, na_value=np.nan))
         return None
+
+
+def is_number(dtype: Any) -> bool:
+    """A column of numbers or booleans. NumPy's `issubdtype` raises on pandas' own dtypes
+    (`string`, `category`, nullable `Int64`), which JSON bodies and Parquet files give."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return bool(is_numeric_dtype(dtype) or is_bool_dtype(dtype))
+
+
+def is_float(dtype: Any) -> bool:
+    from pandas.api.types import is_float_dtype
+
+    return bool(is_float_dtype(dtype)) and isinstance(dtype, np.dtype)
 
 
 def _head(data: Any, count: int) -> Any:
@@ -62,7 +74,7 @@ def _to_float32(data: Any) -> Any | None:
     if isinstance(data, np.ndarray):
         return data.astype(np.float32) if np.issubdtype(data.dtype, np.floating) else None
     if hasattr(data, "dtypes"):
-        if all(np.issubdtype(dtype, np.floating) for dtype in data.dtypes):
+        if all(is_float(dtype) for dtype in data.dtypes):
             return data.astype(np.float32)
         return None
     return None
@@ -88,28 +100,80 @@ def read_table(path: Path) -> Any:
 
 
 def frame_from_request(document: Any) -> Any:
-    """The rows of a JSON request body in the common serving shapes (KServe v1 `instances`,
-    MLflow `dataframe_split`/`dataframe_records`, `inputs`, a list, or one record)."""
+    """The rows of a JSON request body in the common serving shapes: KServe v1 `instances`,
+    MLflow `dataframe_split`/`dataframe_records`, `inputs` (rows or columns), a list of
+    records or of value lists, one record, or one of these under a single wrapping key
+    (`{"payload": {...}}`). Text values stay text: a pipeline with encoders takes them."""
     import pandas as pd
 
     body = document
-    if isinstance(body, dict):
-        if "dataframe_split" in body:
+    for _ in range(3):  # unwrap at most a few envelopes
+        if not isinstance(body, dict):
+            break
+        if "dataframe_split" in body and isinstance(body["dataframe_split"], dict):
             split = body["dataframe_split"]
-            return pd.DataFrame(split["data"], columns=split.get("columns"))
-        for key in ("instances", "inputs", "dataframe_records", "data", "rows"):
-            if key in body:
-                body = body[key]
-                break
-        else:
-            body = [body]
+            return _rows_frame(split.get("data"), split.get("columns"))
+        key = next((k for k in _ROW_KEYS if k in body), None)
+        if key is not None:
+            body = body[key]
+            continue
+        if _is_columnar(body):
+            return pd.DataFrame(body)
+        if len(body) == 1:
+            (inner,) = body.values()
+            if isinstance(inner, dict) or (
+                isinstance(inner, list) and inner and isinstance(inner[0], dict | list)
+            ):
+                body = inner
+                continue
+        break
     if isinstance(body, dict):
+        if _is_columnar(body):
+            return pd.DataFrame(body)
         body = [body]
     if not isinstance(body, list) or not body:
         raise InputFailure("the request body holds no rows")
     if all(isinstance(row, dict) for row in body):
         return pd.DataFrame(body)
-    return np.asarray(body, dtype=np.float64).reshape(len(body), -1)
+    if any(isinstance(row, dict) for row in body):
+        raise InputFailure("the request body mixes records and other values in one list")
+    return _rows_frame(body, None)
+
+
+_ROW_KEYS = ("instances", "inputs", "dataframe_records", "data", "rows")
+
+
+def _is_columnar(body: dict[str, Any]) -> bool:
+    """`{"a": [1, 2], "b": ["x", "y"]}`: every value a list of scalars, all one length."""
+    values = list(body.values())
+    if not values or not all(isinstance(v, list) and v for v in values):
+        return False
+    if len({len(v) for v in values}) != 1:
+        return False
+    return all(not isinstance(x, dict | list) for v in values for x in v)
+
+
+def _rows_frame(rows: Any, columns: Any) -> Any:
+    """Rows of values: a float matrix when all are numbers, else a table whose columns keep
+    their own types (numbers as numbers, text as text)."""
+    import pandas as pd
+
+    if not isinstance(rows, list) or not rows:
+        raise InputFailure("the request body holds no rows")
+    if not all(isinstance(row, list) for row in rows):
+        rows = [[value] for value in rows]  # one value per row
+    if len({len(row) for row in rows}) != 1:
+        raise InputFailure("the request body's rows do not all have the same length")
+    if columns is None:
+        try:
+            return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        except (ValueError, TypeError):
+            pass
+    try:
+        frame = pd.DataFrame(rows, columns=columns)
+    except (ValueError, TypeError) as exc:
+        raise InputFailure(f"the request body's rows do not form a table: {exc}") from exc
+    return frame.infer_objects()
 
 
 def prepare_input(model: LoadedModel, raw: Any) -> Any:
@@ -119,7 +183,7 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
     if model.kind in _BOOSTERS:
         return _booster_rows(model, raw)
     if model.feature_names is not None:
-        if not hasattr(raw, "columns"):
+        if _unnamed(raw):
             if raw.shape[1] != len(model.feature_names):
                 raise InputFailure(
                     f"the input has {raw.shape[1]} columns but the model expects "
@@ -127,7 +191,9 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
                 )
             import pandas as pd
 
-            return pd.DataFrame(raw, columns=list(model.feature_names))
+            values = raw.to_numpy() if hasattr(raw, "columns") else raw
+            frame = pd.DataFrame(values, columns=list(model.feature_names))
+            return frame.infer_objects() if hasattr(raw, "columns") else frame
         missing = [n for n in model.feature_names if n not in raw.columns]
         if missing:
             raise InputFailure(
@@ -135,7 +201,7 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
             )
         return raw[list(model.feature_names)]
     if hasattr(raw, "columns"):
-        non_numeric = [str(c) for c, t in raw.dtypes.items() if not np.issubdtype(t, np.number)]
+        non_numeric = [str(c) for c, t in raw.dtypes.items() if not is_number(t)]
         if non_numeric and model.kind != "callable":
             raise InputFailure(
                 f"the input has non-numeric column(s) {', '.join(non_numeric)} and the model "
@@ -153,6 +219,13 @@ def prepare_input(model: LoadedModel, raw: Any) -> Any:
 
 
 _BOOSTERS = {"xgboost", "lightgbm"}
+
+
+def _unnamed(raw: Any) -> bool:
+    """A matrix, or a table of value lists whose columns are only positions (0, 1, ...)."""
+    if not hasattr(raw, "columns"):
+        return True
+    return [str(c) for c in raw.columns] == [str(i) for i in range(raw.shape[1])]
 
 
 def _booster_rows(model: LoadedModel, raw: Any) -> Any:
@@ -185,8 +258,7 @@ def _booster_rows(model: LoadedModel, raw: Any) -> Any:
     unusable = [
         str(column)
         for column, dtype in frame.dtypes.items()
-        if str(dtype) != "category"
-        and not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+        if str(dtype) != "category" and not is_number(dtype)
     ]
     if unusable:
         raise InputFailure(
@@ -310,9 +382,67 @@ def synthesise(model: LoadedModel, rows: int, seed: int = 0) -> Sample:
             if sklearn
             else f"as a DataFrame of the model's {width} feature names"
         )
+        categories = encoder_categories(model.obj) if sklearn else {}
+        drawn = [name for name in model.feature_names if categories.get(name)]
+        for name in drawn:
+            values = np.asarray(categories[name], dtype=object)
+            frame[name] = values[rng.integers(0, len(values), rows)]
+        if drawn:
+            described += (
+                f", with {len(drawn)} categorical column(s) drawn from the fitted encoders' "
+                f"categories ({_listed(drawn)})"
+            )
         return Sample(data=frame, rows=rows, source="synthetic", description=described)
     described = f"n_features_in_={width}" if sklearn else f"the model's width ({width} features)"
     return Sample(data=matrix, rows=rows, source="synthetic", description=f"from {described}")
+
+
+def encoder_categories(estimator: Any) -> dict[str, list[Any]]:
+    """Input column -> the categories a fitted encoder learned for it (`OneHotEncoder`,
+    `OrdinalEncoder` and others with `categories_`), found through a Pipeline's first step
+    and a ColumnTransformer's column lists, so synthesised rows can hold values the
+    encoders accept."""
+    found: dict[str, list[Any]] = {}
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        return encoder_categories(steps[0][1])  # only the first step sees the input columns
+    transformers = getattr(estimator, "transformers_", None)
+    if isinstance(transformers, list):
+        for entry in transformers:
+            if len(entry) != 3:
+                continue
+            _name, transformer, columns = entry
+            if not isinstance(columns, list | tuple) or not all(
+                isinstance(c, str) for c in columns
+            ):
+                continue
+            learned = _learned_categories(transformer, len(columns))
+            if learned is not None:
+                found.update(zip(columns, learned, strict=True))
+        return found
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        learned = _learned_categories(estimator, len(names))
+        if learned is not None:
+            found.update(zip((str(n) for n in names), learned, strict=True))
+    return found
+
+
+def _learned_categories(transformer: Any, width: int) -> list[list[Any]] | None:
+    """One list of categories per input column of `transformer` (or of the step of a small
+    Pipeline that has them, behind column-preserving steps such as an imputer)."""
+    candidates = [transformer]
+    steps = getattr(transformer, "steps", None)
+    if isinstance(steps, list):
+        candidates = [step for _name, step in steps]
+    for candidate in candidates:
+        categories = getattr(candidate, "categories_", None)
+        if isinstance(categories, list) and len(categories) == width:
+            return [
+                [v for v in np.asarray(c, dtype=object).tolist() if v == v and v is not None]
+                for c in categories
+            ]
+    return None
 
 
 # MLflow's column types, as NumPy dtypes; tensor inputs name NumPy dtypes themselves.

@@ -198,6 +198,8 @@ def wrap_object(obj: Any, method: str, *, kind_hint: str) -> LoadedModel:
 
 
 def _is_sklearn_estimator(obj: Any) -> bool:
+    if "sklearn" not in sys.modules:
+        return False  # nothing loaded it, so the object cannot be one (and importing costs ~1 s)
     try:
         from sklearn.base import BaseEstimator
     except ImportError:

@@ -17,7 +17,7 @@ import numpy as np
 
 from infermedic.profile.inputs import Sample, frame_from_request, prepare_input
 from infermedic.profile.loaders import LoadedModel, load_onnx
-from infermedic.profile.outputs import output_array, parity
+from infermedic.profile.outputs import check_output, output_array, parity
 from infermedic.profile.timing import Timing, measure
 from infermedic.profile.torch_ops import is_torch_module, operator_stages
 
@@ -71,6 +71,10 @@ def traced_peak(call: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
+def _keep(outputs: list[Any], call: Callable[[Any], Any], batch: Any) -> None:
+    outputs.append(call(batch))
+
+
 def batch_sweep(
     model: LoadedModel,
     sample: Sample,
@@ -88,12 +92,24 @@ def batch_sweep(
     for index, size in enumerate(sizes):
         batch = sample.take(size)
         timing = budget.cell(partial(model.call, batch))
+        outputs: list[Any] = []
         cell = {
             "batch": size,
             "timing": timing.to_dict(),
             "rows_per_s": size / timing.median_s if timing.median_s > 0 else None,
-            "peak_alloc_bytes": traced_peak(partial(model.call, batch)),
+            "peak_alloc_bytes": traced_peak(partial(_keep, outputs, model.call, batch)),
         }
+        # rows/s only means something when the call answers every row it was given
+        checked = check_output(
+            outputs[0],
+            size,
+            method=model.method,
+            kind=model.kind,
+            classifier=model.is_classifier,
+            values=False,
+        )
+        cell["output_rows"] = checked.rows
+        cell["output_invalid"] = list(checked.invalid)
         cells.append(cell)
         progress((index + 1) / len(sizes))
         if latency_budget_s is not None and timing.median_s > latency_budget_s:
@@ -346,8 +362,14 @@ def thread_sweep(
         )
     passes: list[dict[int, dict[str, dict[str, Any]]]] = [{}, {}]
     order = list(enumerate(settings))
+    stopped = None
     for number, sequence in enumerate((order, order[::-1])):
         for index, setting in sequence:
+            # A setting can be slow to enter (n_jobs starts worker processes): past the
+            # deadline the sweep stops, and what it measured stays.
+            if budget.remaining() <= 0:
+                stopped = f"the time budget, in pass {number + 1}"
+                break
             setting.enter()
             try:
                 passes[number][index] = {
@@ -356,23 +378,23 @@ def thread_sweep(
                 }
             finally:
                 setting.leave()
+        if stopped:
+            break
     rows = []
     for index, setting in enumerate(settings):
+        measured = [p[index] for p in passes if index in p]
+        if not measured:
+            continue
         timings = {
-            key: min((passes[0][index][key], passes[1][index][key]), key=lambda t: t["median_s"])
-            for key in passes[0][index]
+            key: min((m[key] for m in measured), key=lambda t: t["median_s"]) for key in measured[0]
         }
-        rows.append(
-            {
-                **setting.row,
-                "timings": timings,
-                "pass_timings": [passes[0][index], passes[1][index]],
-            }
-        )
+        rows.append({**setting.row, "timings": timings, "pass_timings": measured})
     return {
         "cores": cores,
         "batches": batches,
         "rows": rows,
+        "stopped": stopped,
+        "settings": len(settings),
         "passes": 2,
         "pools": [
             {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")}

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import queue
+import selectors
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
+
+from infermedic.profile.supervise import TOKEN_VARIABLE, MemoryLimit, ProcessTree, new_token
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -31,74 +33,168 @@ class WorkerOutcome:
     stderr_tail: str = ""
     wall_s: float = 0.0
     phase_started: dict[str, float] = field(default_factory=dict)  # seconds after spawn
+    memory_limit_bytes: int | None = None
+    memory_exceeded: bool = False  # the tree's resident memory passed the limit: killed
+    peak_rss_bytes: int = 0  # the largest resident size of the tree the watchdog saw
+    leftover_processes: int = 0  # processes the model started that were killed at the end
 
 
 def run_worker(
     job: Mapping[str, Any],
     *,
     timeout_s: float,
+    memory_limit: MemoryLimit | None = None,
     progress: ProgressCallback | None = None,
     cwd: str | None = None,
 ) -> WorkerOutcome:
-    """Start `python -m infermedic.profile.worker`, feed it `job`, kill it at `timeout_s`."""
+    """Start `python -m infermedic.profile.worker`, feed it `job`, and end it, with every
+    process it started, when it is done, at `timeout_s`, or when the tree's resident memory
+    passes `memory_limit`."""
     started = time.monotonic()
+    token = new_token()
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("PYTHONWARNINGS", "ignore")
+    env[TOKEN_VARIABLE] = token  # inherited by every descendant: found again at the end
     process = subprocess.Popen(
         [sys.executable, "-m", "infermedic.profile.worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
         cwd=cwd,
         env=env,
-        start_new_session=True,  # a kill reaches the model's own child processes too
+        start_new_session=True,  # its own session and group, apart from ours
     )
     assert process.stdin is not None and process.stdout is not None
     assert process.stderr is not None
-    events: queue.Queue[str | None] = queue.Queue()
-    stderr_lines: deque[str] = deque(maxlen=40)
-    readers = [
-        threading.Thread(target=_pump, args=(process.stdout, events.put), daemon=True),
-        threading.Thread(target=_drain, args=(process.stderr, stderr_lines), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
+    tree = ProcessTree(process.pid, token)
+    outcome = WorkerOutcome()
+    if memory_limit is not None:
+        outcome.memory_limit_bytes = memory_limit.limit_bytes
     try:
-        process.stdin.write(json.dumps(job))
+        process.stdin.write(json.dumps(job).encode())
         process.stdin.close()
     except BrokenPipeError:
         pass
-    outcome = WorkerOutcome()
+    streams = _Streams(process.stdout.fileno(), process.stderr.fileno())
     deadline = started + timeout_s
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    next_refresh = 0.0
+    while streams.open:
+        now = time.monotonic()
+        if now >= deadline:
             outcome.timed_out = True
             break
-        try:
-            line = events.get(timeout=min(remaining, 0.5))
-        except queue.Empty:
-            continue
-        if line is None:
-            break
-        _apply(outcome, line, progress)
+        if now >= next_refresh:
+            tree.refresh()  # often enough to see children before they can slip away
+            next_refresh = now + _REFRESH_S
+        if memory_limit is not None:
+            rss = tree.rss_bytes()
+            outcome.peak_rss_bytes = max(outcome.peak_rss_bytes, rss)
+            if rss > memory_limit.limit_bytes:
+                outcome.memory_exceeded = True
+                break
+        for line in streams.read(min(_POLL_S, deadline - now)):
+            _apply(outcome, line, progress)
         if outcome.finished:
             break
-    if outcome.timed_out or process.poll() is None:
-        _kill(process, grace_s=0.0 if outcome.timed_out else 2.0)
-    outcome.exit_code = process.wait()
-    for reader in readers:
-        reader.join(timeout=1.0)
+        if process.poll() is not None:
+            # The worker is gone; a child it left may hold the pipes open, so take what is
+            # already written and stop waiting for an end-of-file.
+            for line in streams.read(0.2):
+                _apply(outcome, line, progress)
+            break
+    if outcome.finished and not (outcome.timed_out or outcome.memory_exceeded):
+        # let it exit by itself (atexit handlers, flushing), within the budget
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, min(2.0, deadline - time.monotonic())))
+    outcome.leftover_processes = _end(process, tree)
+    for line in streams.read(0.1):
+        _apply(outcome, line, progress)
+    streams.close()
     process.stdout.close()
     process.stderr.close()
-    outcome.stderr_tail = "".join(stderr_lines)[-2000:]
+    outcome.exit_code = process.returncode
+    outcome.stderr_tail = streams.stderr_tail()[-2000:]
     outcome.wall_s = time.monotonic() - started
     outcome.phase_started = {k: v - started for k, v in outcome.phase_started.items()}
     return outcome
+
+
+_POLL_S = 0.05  # how often the memory watchdog looks
+_REFRESH_S = 0.5  # how often the process tree is walked (a /proc scan: a few ms)
+
+
+def _end(process: subprocess.Popen[bytes], tree: ProcessTree) -> int:
+    """Kill the worker and everything it started; the count of other processes killed."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    leftovers = tree.kill_all()
+    process.wait()
+    return leftovers
+
+
+class _Streams:
+    """The worker's stdout (protocol lines) and stderr (a tail kept), read without threads,
+    so that a pipe held open by a stray child can never block the parent."""
+
+    def __init__(self, stdout: int, stderr: int) -> None:
+        self.stdout = stdout
+        self.selector = selectors.DefaultSelector()
+        self.buffers: dict[int, bytearray] = {stdout: bytearray(), stderr: bytearray()}
+        for fd in (stdout, stderr):
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ)
+        self.tail: deque[str] = deque(maxlen=40)
+
+    @property
+    def open(self) -> bool:
+        return bool(self.selector.get_map())
+
+    def read(self, timeout: float) -> list[str]:
+        """Protocol lines that arrived within `timeout` seconds."""
+        lines: list[str] = []
+        end = time.monotonic() + max(0.0, timeout)
+        while self.open:
+            ready = self.selector.select(max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            for key, _events in ready:
+                fd = int(key.fd)
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    self.selector.unregister(fd)
+                    chunk = b"\n"  # flush a last line without its newline
+                lines.extend(self._lines(fd, chunk))
+            if time.monotonic() >= end:
+                break
+        return lines
+
+    def _lines(self, fd: int, chunk: bytes) -> list[str]:
+        buffer = self.buffers[fd]
+        buffer.extend(chunk)
+        *complete, rest = bytes(buffer).split(b"\n")
+        if fd != self.stdout and len(rest) > _MAX_STDERR_LINE:
+            complete.append(rest[:_MAX_STDERR_LINE])  # a model printing without newlines
+            rest = b""
+        self.buffers[fd] = bytearray(rest)
+        texts = [c.decode("utf-8", errors="replace") for c in complete if c]
+        if fd == self.stdout:
+            return texts
+        self.tail.extend(t[:_MAX_STDERR_LINE] + "\n" for t in texts)
+        return []
+
+    def stderr_tail(self) -> str:
+        return "".join(self.tail)
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+_MAX_STDERR_LINE = 4000
 
 
 def _apply(outcome: WorkerOutcome, line: str, progress: ProgressCallback | None) -> None:
@@ -120,27 +216,3 @@ def _apply(outcome: WorkerOutcome, line: str, progress: ProgressCallback | None)
         outcome.finished = True
     elif kind == "progress" and progress is not None:
         progress(str(event["phase"]), float(event["fraction"]))
-
-
-def _pump(stream: IO[str], put: Callable[[str | None], None]) -> None:
-    for line in stream:
-        put(line)
-    put(None)
-
-
-def _drain(stream: IO[str], lines: deque[str]) -> None:
-    for line in stream:
-        lines.append(line)
-
-
-def _kill(process: subprocess.Popen[str], *, grace_s: float) -> None:
-    if grace_s > 0:
-        try:
-            process.wait(timeout=grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, 9)
-    except (ProcessLookupError, PermissionError):
-        process.kill()

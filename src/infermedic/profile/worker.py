@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 from infermedic.profile.detect import ModelFormat
 
 
@@ -52,12 +54,7 @@ def main() -> int:
     os.dup2(2, 1)  # anything the model prints to stdout goes to stderr instead
     sys.stdout = sys.stderr
     emitter = Emitter(protocol)
-    limit_mb = job.get("memory_limit_mb")
-    if limit_mb:
-        import resource
-
-        limit = int(limit_mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The memory limit is the parent's watchdog on this process tree (see supervise.py).
     warnings.simplefilter("ignore")  # the model's warnings are not ours to raise
     phase = "start"
     try:
@@ -173,8 +170,12 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             sample = synthesise(model, int(plan["max_batch"]))
     except InputFailure as exc:
         raise _Failure("input", "input", str(exc)) from exc
-    except (OSError, ValueError) as exc:
-        raise _Failure("input", "input", f"cannot read the input: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # a hostile file can make the readers raise anything
+        raise _Failure(
+            "input", "input", f"cannot read the input: {type(exc).__name__}: {exc}"
+        ) from exc
     out.result(
         "input",
         {
@@ -188,10 +189,12 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
 
     yield "first-call"
     one = sample.take(1)
+    wide = min(sample.rows, 8)
+    outputs: list[Any] = []
     try:
-        first_s = time_once(lambda: model.call(one))
+        first_s = time_once(lambda: outputs.append(model.call(one)))
         second_s = time_once(lambda: model.call(one))
-        output = model.call(sample.take(min(sample.rows, 8)))
+        output = model.call(sample.take(wide))
     except MemoryError:
         raise
     except Exception as exc:
@@ -201,18 +204,38 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             f"{model.method} raised {type(exc).__name__}: {exc}",
             error_type=type(exc).__name__,
         ) from exc
-    from infermedic.profile.outputs import output_array
+    from infermedic.profile.outputs import check_output
 
-    array = output_array(output)
-    nan_out = bool(array.dtype.kind == "f" and (array != array).any())
+    checks = [
+        check_output(
+            value,
+            rows,
+            method=model.method,
+            kind=model.kind,
+            classifier=model.is_classifier,
+        )
+        for value, rows in ((outputs[0], 1), (output, wide))
+    ]
+    invalid = list(dict.fromkeys(p for c in checks for p in c.invalid))
+    value_problems = list(dict.fromkeys(p for c in checks for p in c.value_problems))
+    shown = checks[-1]
+    nan_out = False
+    if shown.dtype is not None and shown.dtype.startswith("float"):
+        from infermedic.profile.outputs import output_array
+
+        nan_out = bool(np.isnan(output_array(output)).any())
     out.result(
         "first-call",
         {
             "first_s": first_s,
             "second_s": second_s,
-            "output_shape": list(array.shape),
-            "output_dtype": str(array.dtype),
+            "output_shape": list(shown.shape) if shown.shape is not None else None,
+            "output_dtype": shown.dtype,
             "output_has_nan": nan_out,
+            "output_invalid": invalid,
+            "output_value_problems": value_problems,
+            "output_rows": {"1": checks[0].rows, str(wide): checks[1].rows},
+            "output_warnings": list(dict.fromkeys(w for c in checks for w in c.warnings)),
         },
     )
 
@@ -292,7 +315,9 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         if budget.remaining() <= 0:
             out.note("warning", "options: skipped, the time budget was spent")
         else:
-            _measure_options(model, sample, budget, batches, job, out)
+            _guarded(
+                out, "options", lambda: _measure_options(model, sample, budget, batches, job, out)
+            )
 
     device = _accelerator(str(plan.get("device", "auto")), model, out)
     if device is not None:
@@ -336,7 +361,7 @@ def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:
 
 def _measure_options(
     model: Any, sample: Any, budget: Any, batches: list[int], job: dict[str, Any], out: Emitter
-) -> None:
+) -> dict[str, Any]:
     from infermedic.profile import alternatives
 
     with alternatives.scratch_dir() as scratch:
@@ -363,8 +388,8 @@ def _measure_options(
             )
         )
         results.extend(alternatives.torch_options(model, sample, budget, batches, base))
-        out.result("options", {"batches": batches, "baseline": base, "options": results})
         out.progress("options", 1.0)
+        return {"batches": batches, "baseline": base, "options": results}
 
 
 def _guarded(out: Emitter, name: str, run: Any) -> None:

@@ -3,11 +3,13 @@ options."""
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import pytest
 from filerules_support import make_project, routes_from, run, write_files
 
+from infermedic.audit import audit
 from infermedic.audit.deps.rules.exact_pinned_ml_package import ExactPinnedMlPackage
 from infermedic.audit.dockerfile.rules.model_copied_into_image import ModelCopiedIntoImage
 from infermedic.audit.dockerfile.rules.multiple_server_workers import MultipleServerWorkers
@@ -150,7 +152,8 @@ def test_pin_options_replace_or_extend_the_package_list(tmp_path: Path) -> None:
     default = run(ExactPinnedMlPackage, make_project(root))
     assert [f.location.line for f in default] == [2]
     extend = Settings(rule_options={"PKG001": {"extend-packages": ["NumPy"]}})
-    assert len(run(ExactPinnedMlPackage, make_project(root, settings=extend))) == 2
+    (grouped,) = run(ExactPinnedMlPackage, make_project(root, settings=extend))
+    assert grouped.location.line == 1 and "(numpy, torch)" in grouped.message
     replace = Settings(rule_options={"PKG001": {"packages": ["numpy"]}})
     assert [
         f.location.line for f in run(ExactPinnedMlPackage, make_project(root, settings=replace))
@@ -163,7 +166,11 @@ def test_pin_options_replace_or_extend_the_package_list(tmp_path: Path) -> None:
 def test_unparseable_dependency_files_become_notifications(tmp_path: Path) -> None:
     root = write_files(
         tmp_path,
-        {"pyproject.toml": "[project\n", "Pipfile": b"\xff\xfe", "requirements.txt": "torch==2\n"},
+        {
+            "pyproject.toml": "[project\n",
+            "Pipfile": b"\xc3\x28 = 1",
+            "requirements.txt": "torch==2\n",
+        },
     )
     project = make_project(root)
     assert len(run(ExactPinnedMlPackage, project)) == 1
@@ -185,3 +192,39 @@ def test_terraform_state_message_counts_resources_without_values(tmp_path: Path)
     (untracked,) = run(TerraformStateInGit, make_project(root))
     assert untracked.severity is Severity.MEDIUM
     assert "not a git repository" in untracked.message
+
+
+def test_pins_are_one_finding_per_file_listing_each_package(tmp_path: Path) -> None:
+    root = write_files(
+        tmp_path,
+        {
+            "requirements.txt": "fastapi>=0.110\ntorch==2.3.1\nscikit-learn==1.4.2\n",
+            "serving/requirements.txt": "xgboost==2.0.3\n",
+        },
+    )
+    findings = sorted(run(ExactPinnedMlPackage, make_project(root)), key=lambda f: f.location.path)
+    assert [(f.location.path, f.location.line) for f in findings] == [
+        ("requirements.txt", 2),
+        ("serving/requirements.txt", 1),
+    ]
+    grouped = findings[0]
+    assert grouped.message.startswith("2 ML packages are pinned exactly in requirements.txt")
+    assert grouped.location.end_line == 3
+    assert [e.values["package"] for e in grouped.evidence] == ["torch", "scikit-learn"]
+    assert "`torch>=2.3.1,<2.4`" in grouped.fix and "`scikit-learn>=1.4.2,<1.5`" in grouped.fix
+    assert findings[1].message.startswith("`xgboost==2.0.3` pins xgboost exactly")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_requirements_written_by_windows_tools_are_read(tmp_path: Path, encoding: str) -> None:
+    # PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a byte-order mark.
+    text = "fastapi>=0.110\r\ntorch==2.3.1\r\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    (tmp_path / "requirements.txt").write_bytes(data)
+    report = audit([tmp_path], Settings(select=("PKG001",)))
+    assert [(f.location.path, f.location.line) for f in report.findings] == [
+        ("requirements.txt", 2)
+    ]
+    assert not [n for n in report.notifications if n.path == "requirements.txt"]

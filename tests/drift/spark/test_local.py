@@ -196,7 +196,11 @@ def test_schema_change_and_all_null_column_are_reported_not_silent(
         .set_column(
             table.schema.get_field_index("x_int") - 1,
             "x_int",
-            pa.array([str(v) for v in table["x_int"].to_pylist()]),
+            # a tenth of the numbers turned into text: a type change for both engines
+            # (numbers that merely became text, all readable, are compared as numbers)
+            pa.array(
+                ["n/a" if i % 10 == 0 else str(v) for i, v in enumerate(table["x_int"].to_pylist())]
+            ),
         )
         .append_column("x_added", pa.array(np.zeros(n)))
         .set_column(0, "x_shift", pa.nulls(n, pa.float64()))

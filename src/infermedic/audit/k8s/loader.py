@@ -8,6 +8,7 @@ sequences and scalars defensively: a node of the wrong shape reads as absent.
 
 from __future__ import annotations
 
+import codecs
 import re
 import weakref
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from infermedic.audit.project import AuditProject, FileKind, SourceFile
+from infermedic.audit.project import AuditProject, FileKind, SourceFile, decode_text
 from infermedic.model import NotificationLevel
 
 # Bigger files are generated dumps, not manifests anyone reviews line by line.
@@ -172,10 +173,11 @@ def _load(path_text: str, relpath: str, in_chart: bool) -> YamlFile:
         raw = Path(path_text).read_bytes()
     except OSError as exc:
         return YamlFile(relpath=relpath, documents=(), skipped=f"cannot read: {exc}")
-    if b"\x00" in raw[:8192]:
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in raw[:8192] and not utf16:  # UTF-16 text holds NULs; binary has no BOM
         return YamlFile(relpath=relpath, documents=(), skipped="skipped: binary content")
     try:
-        source = raw.decode("utf-8-sig")
+        source = decode_text(raw)
     except UnicodeDecodeError as exc:
         return YamlFile(relpath=relpath, documents=(), skipped=f"skipped: not UTF-8 ({exc.reason})")
     return parse_yaml_text(source, relpath, in_chart=in_chart)

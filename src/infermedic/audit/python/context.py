@@ -71,6 +71,9 @@ class FileContext:
             base = ".".join([*package, *([base] if base else [])])
         for alias in node.names:
             if alias.name == "*":
+                # `from flask import *`: the framework names it exports become known here
+                for name in _STAR_EXPORTS.get(base, ()):
+                    self.imports.setdefault(name, f"{base}.{name}")
                 continue
             self.imports[alias.asname or alias.name] = (
                 f"{base}.{alias.name}" if base else alias.name
@@ -191,3 +194,21 @@ def has_kwargs_splat(node: ast.Call) -> bool:
 
 
 _BUILTINS = frozenset({"open", "print", "input", "eval", "exec", "getattr", "setattr"})
+
+# What `from <module> import *` brings in, for the modules whose names matter to the audit
+# (apps, request objects, routers, model loaders). Other star imports stay unknown.
+_WEB_EXPORTS = (
+    "request", "jsonify", "abort", "Response", "Blueprint", "make_response", "current_app",
+    "send_file", "render_template", "redirect", "url_for", "g", "session",
+)  # fmt: skip
+_STAR_EXPORTS: dict[str, tuple[str, ...]] = {
+    "flask": ("Flask", *_WEB_EXPORTS),
+    "quart": ("Quart", *_WEB_EXPORTS),
+    "fastapi": (
+        "FastAPI", "APIRouter", "Request", "Depends", "HTTPException", "Body", "Query",
+        "UploadFile", "File", "Form", "BackgroundTasks", "Response", "WebSocket",
+    ),
+    "sanic": ("Sanic", "Blueprint", "json", "text", "response"),
+    "keras.models": ("load_model", "Sequential", "Model"),
+    "tensorflow.keras.models": ("load_model", "Sequential", "Model"),
+}  # fmt: skip

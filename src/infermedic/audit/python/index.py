@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.walker import (
+    STATE_PREFIX,
     Binding,
     BindingKind,
     ClassInfo,
@@ -61,7 +62,12 @@ class Reach:
 class PythonIndex:
     """Every module of the audited repo, with lookups across modules."""
 
-    def __init__(self, modules: Iterable[ModuleInfo]) -> None:
+    def __init__(
+        self, modules: Iterable[ModuleInfo], served_by: Mapping[str, str] | None = None
+    ) -> None:
+        # Files outside Python that start a production server (`Procfile`, `Dockerfile`):
+        # path → the command line, so rules can tell how the app is really served.
+        self.served_by: dict[str, str] = dict(served_by or {})
         self.modules: dict[str, ModuleInfo] = {}
         suffixes: dict[str, list[ModuleInfo]] = {}
         for module in modules:
@@ -79,6 +85,9 @@ class PythonIndex:
         for module in self.modules.values():
             self.state_attrs.update(module.state_attrs)
         self._return_cache: dict[int, Binding | None] = {}
+        # parameter → what callers pass it (`run_inference(model, x)`), per function
+        self._arguments: dict[int, dict[str, Binding]] = {}
+        self._bind_arguments()
         self._reach: dict[int, list[Reach]] = {}
         self.routes: list[RouteInfo] = []
         # Routes answered by middleware rather than a repo function (`instrument(app)`).
@@ -165,7 +174,10 @@ class PythonIndex:
         if isinstance(expr, ast.Name):
             scope = func
             while scope is not None and found is None:
-                found = scope.locals.get(expr.id)
+                local = scope.locals.get(expr.id)
+                if local is not None and local.kind is BindingKind.CALL:
+                    local = self._concrete(local, depth)  # a parameter typed `x: Request`
+                found = local or self._arguments.get(id(scope), {}).get(expr.id)
                 scope = scope.parent
             if found is None:
                 found = module.bindings.get(expr.id)
@@ -205,9 +217,16 @@ class PythonIndex:
     def _concrete(self, binding: Binding | None, depth: int) -> Binding | None:
         if binding is None or binding.kind is not BindingKind.CALL:
             return binding
+        if depth > _MAX_DEPTH:
+            return None
+        if binding.origin.startswith(STATE_PREFIX):
+            held = self.state_attrs.get(binding.origin[len(STATE_PREFIX) :])
+            return None if held is binding else self._concrete(held, depth + 1)
         target = self.lookup(binding.origin)
         if isinstance(target, ClassInfo):
             return Binding(kind=BindingKind.INSTANCE, origin=target.qualname, line=binding.line)
+        if isinstance(target, Binding) and target.kind is BindingKind.SYNC_CLIENT:
+            return target  # `SessionLocal()` of `SessionLocal = sessionmaker(...)`
         if isinstance(target, FunctionInfo):
             if target.name == "__init__" and target.cls is not None:
                 return Binding(
@@ -275,6 +294,52 @@ class PythonIndex:
             found = self.lookup(qualified) if qualified else None
         return found if isinstance(found, ClassInfo) else None
 
+    # -- arguments -------------------------------------------------------------------------
+    def _bind_arguments(self) -> None:
+        """Record what repo functions are handed: a model, a client or a repo instance passed
+        as an argument is what the parameter holds inside the callee (the first binding
+        seen wins; a parameter passed different things keeps the first)."""
+        for module in self.modules.values():
+            for func in module.all_functions:
+                for site in func.calls:
+                    call = site.node
+                    if not isinstance(call, ast.Call) or site.target is not call.func:
+                        continue
+                    passed: list[tuple[int | str, ast.expr]] = [
+                        (i, a) for i, a in enumerate(call.args) if _named(a)
+                    ]
+                    passed += [(k.arg, k.value) for k in call.keywords if k.arg and _named(k.value)]
+                    if not passed:
+                        continue
+                    callee = self.callee(call.func, func, module)
+                    if callee is None:
+                        continue
+                    self._bind_call(callee, passed, func, module)
+
+    def _bind_call(
+        self,
+        callee: FunctionInfo,
+        passed: list[tuple[int | str, ast.expr]],
+        func: FunctionInfo,
+        module: ModuleInfo,
+    ) -> None:
+        args = callee.node.args
+        names = [a.arg for a in (*args.posonlyargs, *args.args)]
+        if callee.cls is not None and names and names[0] in {"self", "cls"}:
+            names = names[1:]  # called through an instance or the class
+        keywords = {*names, *(a.arg for a in args.kwonlyargs)}
+        bound = self._arguments.setdefault(id(callee), {})
+        for key, value in passed:
+            name = names[key] if isinstance(key, int) and key < len(names) else key
+            if not isinstance(name, str) or name not in keywords or name in bound:
+                continue
+            declared = callee.locals.get(name)
+            if declared is not None and self._concrete(declared, 0) is not None:
+                continue  # declared by the callee itself (a dependency, a repo class)
+            binding = self.binding_of(value, func, module)
+            if binding is not None and binding.kind is not BindingKind.APP:
+                bound[name] = binding
+
     # -- routes ----------------------------------------------------------------------------
     def _find_routes(self) -> None:
         for module in self.modules.values():
@@ -294,15 +359,26 @@ class PythonIndex:
         self, decorator: ast.expr, func: FunctionInfo, frameworks: set[str]
     ) -> RouteInfo | None:
         module = func.module
-        if not isinstance(decorator, ast.Call):
-            return None
-        qualified = module.ctx.qualified_name(decorator.func)
-        if qualified in {"bentoml.api", "bentoml.Service.api"}:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        qualified = module.ctx.qualified_name(target)
+        if qualified in kc.BENTOML_APIS:  # `@bentoml.api` and `@bentoml.api(batchable=True)`
             return RouteInfo(
                 function=func,
                 methods=("POST",),
                 path=f"/{func.name}",
                 framework="bentoml",
+                line=decorator.lineno,
+            )
+        if not isinstance(decorator, ast.Call):
+            return None
+        if qualified in kc.LITESTAR_HANDLERS:
+            path_arg = decorator.args[0] if decorator.args else keyword_value(decorator, "path")
+            path = path_arg.value if isinstance(path_arg, ast.Constant) else "/"
+            return RouteInfo(
+                function=func,
+                methods=_methods(decorator, kc.LITESTAR_HANDLERS[qualified], "litestar"),
+                path=str(path),
+                framework="litestar",
                 line=decorator.lineno,
             )
         if not isinstance(decorator.func, ast.Attribute):
@@ -338,6 +414,23 @@ class PythonIndex:
         )
 
     def _class_routes(self, cls: ClassInfo) -> None:
+        decorators = {
+            cls.module.ctx.qualified_name(d.func if isinstance(d, ast.Call) else d)
+            for d in cls.node.decorator_list
+        }
+        call = cls.methods.get("__call__")
+        if decorators & kc.RAY_SERVE_DEPLOYMENTS and call is not None:
+            # A Ray Serve deployment answers HTTP through `__call__` (unless it is an ingress
+            # of a FastAPI app, whose decorated methods are found as FastAPI routes).
+            self.routes.append(
+                RouteInfo(
+                    function=call,
+                    methods=("*",),
+                    path=f"<{cls.name}>",
+                    framework="ray",
+                    line=call.node.lineno,
+                )
+            )
         bases = self.base_names(cls)
         if bases & kc.RESTFUL_RESOURCE_BASES:
             for name, verb in kc.ROUTE_DECORATOR_METHODS.items():
@@ -374,6 +467,8 @@ class PythonIndex:
         path = call.args[0] if call.args else None
         if name == "add_resource":
             return  # class-based views are found from their base class
+        if self._aiohttp_route(call, func, module):
+            return
         handler_expr: ast.expr | None
         if name == "add_url_rule":
             handler_expr = next(
@@ -414,6 +509,44 @@ class PythonIndex:
                 line=call.lineno,
             )
         )
+
+    def _aiohttp_route(self, call: ast.Call, func: FunctionInfo | None, module: ModuleInfo) -> bool:
+        """`app.router.add_post("/p", handler)`, `app.router.add_route("POST", "/p", h)` and
+        `web.post("/p", handler)`; True when `call` is one of them (found or not)."""
+        qualified = module.ctx.qualified_name(call.func)
+        attr = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+        if qualified in kc.AIOHTTP_ROUTE_FUNCTIONS:
+            verb = kc.AIOHTTP_ROUTE_FUNCTIONS[qualified]
+        elif attr in kc.AIOHTTP_ADD_METHODS or (attr == "add_route" and len(call.args) == 3):
+            owner = call.func.value if isinstance(call.func, ast.Attribute) else None
+            if not (isinstance(owner, ast.Attribute) and owner.attr == "router"):
+                return False
+            app = self.binding_of(owner.value, func, module)
+            if app is None or app.origin != "aiohttp":
+                return False
+            verb = kc.AIOHTTP_ADD_METHODS.get(attr, "")
+        else:
+            return False
+        args = list(call.args)
+        if not verb:  # add_route(method, path, handler)
+            method = args.pop(0)
+            verb = str(method.value).upper() if isinstance(method, ast.Constant) else "*"
+        if len(args) < 2:
+            return True
+        handler = self.callee(args[1], func, module)
+        if handler is None:
+            return True
+        path = args[0]
+        self.routes.append(
+            RouteInfo(
+                function=handler,
+                methods=(verb,),
+                path=str(path.value) if isinstance(path, ast.Constant) else "?",
+                framework="aiohttp",
+                line=call.lineno,
+            )
+        )
+        return True
 
     def _find_provided_routes(self) -> None:
         for module in self.modules.values():
@@ -522,6 +655,14 @@ def _instrument_routes(call: ast.Call, module: ModuleInfo) -> list[Route]:
     ]
 
 
+def keyword_value(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _named(expr: ast.expr) -> bool:
+    return isinstance(expr, ast.Name | ast.Attribute)
+
+
 def _owner_class(func: FunctionInfo) -> ClassInfo | None:
     scope: FunctionInfo | None = func
     while scope is not None:
@@ -533,7 +674,7 @@ def _owner_class(func: FunctionInfo) -> ClassInfo | None:
 
 def _frameworks_imported(module: ModuleInfo) -> set[str]:
     roots = {q.split(".", 1)[0] for q in module.ctx.imports.values()}
-    known: tuple[str, ...] = ("fastapi", "starlette", "flask", "quart", "sanic")
+    known: tuple[str, ...] = ("fastapi", "starlette", "flask", "quart", "sanic", "aiohttp")
     found = {name for name in known if name in roots}
     if "fastapi" in found:
         found.discard("starlette")  # FastAPI apps import starlette pieces too

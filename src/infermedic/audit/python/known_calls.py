@@ -87,9 +87,47 @@ APP_CONSTRUCTORS = {
     "quart.Quart": "quart",
     "quart.Blueprint": "quart",
     "sanic.Sanic": "sanic",
+    "aiohttp.web.Application": "aiohttp",
+    "aiohttp.web.RouteTableDef": "aiohttp",
+    "aiohttp.web.UrlDispatcher": "aiohttp",
+    "litestar.Router": "litestar",
 }
 # Frameworks whose `async def` handlers run on the server's event loop.
-ASGI_FRAMEWORKS = frozenset({"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml"})
+ASGI_FRAMEWORKS = frozenset(
+    {"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml", "aiohttp", "ray", "litestar"}
+)
+# aiohttp: `app.router.add_post(path, handler)`, `web.post(path, handler)` in `add_routes`.
+AIOHTTP_ADD_METHODS = {
+    "add_get": "GET",
+    "add_post": "POST",
+    "add_put": "PUT",
+    "add_patch": "PATCH",
+    "add_delete": "DELETE",
+}
+AIOHTTP_ROUTE_FUNCTIONS = {
+    "aiohttp.web.get": "GET",
+    "aiohttp.web.post": "POST",
+    "aiohttp.web.put": "PUT",
+    "aiohttp.web.patch": "PATCH",
+    "aiohttp.web.delete": "DELETE",
+    "aiohttp.web.view": "*",
+}
+# Litestar's handler decorators are plain functions: `@post("/predict")`.
+LITESTAR_HANDLERS = {
+    f"litestar{where}.{verb}": method
+    for where in ("", ".handlers")
+    for verb, method in (
+        ("get", "GET"),
+        ("post", "POST"),
+        ("put", "PUT"),
+        ("patch", "PATCH"),
+        ("delete", "DELETE"),
+        ("route", "*"),
+    )
+}
+RAY_SERVE_DEPLOYMENTS = frozenset({"ray.serve.deployment", "ray.serve.api.deployment"})
+BENTOML_SERVICES = frozenset({"bentoml.service"})
+BENTOML_APIS = frozenset({"bentoml.api", "bentoml.Service.api", "bentoml.task"})
 ROUTE_DECORATOR_METHODS = {
     "get": "GET",
     "post": "POST",
@@ -151,6 +189,17 @@ SYNC_CLIENT_CONSTRUCTORS = frozenset(
         "cassandra.cluster.Cluster",
         "kafka.KafkaProducer",
         "google.cloud.bigquery.Client",
+        "boto3.Session",
+        "boto3.session.Session",
+        "sqlalchemy.orm.sessionmaker",
+        "sqlalchemy.orm.session.Session",
+        "pymssql.connect",
+        "cx_Oracle.connect",
+        "oracledb.connect",
+        "snowflake.connector.connect",
+        "minio.Minio",
+        "google.cloud.storage.Client",
+        "azure.storage.blob.BlobServiceClient",
     }
 )
 # Methods of a sync client that return another handle on the same connection (no I/O yet).
@@ -168,6 +217,12 @@ SYNC_CLIENT_HANDLES = frozenset(
         "get_collection",
         "get_database",
         "scalars",
+        "client",
+        "resource",
+        "bucket",
+        "get_bucket",
+        "get_blob_client",
+        "get_container_client",
     }
 )
 # Plain blocking calls (ruff ASYNC210/220/230/251 flag these when written directly in an
@@ -196,6 +251,22 @@ BLOCKING_CALLS = frozenset(
         "os.system",
         "open",
         "io.open",
+        # pandas reading a file or an upload: disk (or network) I/O plus parsing, all sync
+        "pandas.read_csv",
+        "pandas.read_parquet",
+        "pandas.read_excel",
+        "pandas.read_json",
+        "pandas.read_feather",
+        "pandas.read_pickle",
+        "pandas.read_sql",
+        "pandas.read_sql_query",
+        "pandas.read_table",
+        "shutil.copyfileobj",
+        "shutil.copy",
+        "shutil.copyfile",
+        "shutil.rmtree",
+        "json.load",
+        "json.dump",
     }
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -84,6 +84,7 @@ def run_python(
     rules: Sequence[PythonRule],
     settings: Settings,
     progress: ProgressCallback | None = None,
+    served_by: Mapping[str, str] | None = None,
 ) -> PythonRun:
     """Parse and walk `files`, build the index, run `rules`; failures become notifications,
     and a rule that raised is named in `failed_rules`.
@@ -114,7 +115,7 @@ def run_python(
         if progress is not None:
             progress(done, total, source.relpath)
     with recursion_headroom():
-        return _run_rules(modules, dispatch, rules, settings, notes, texts)
+        return _run_rules(modules, dispatch, rules, settings, notes, texts, served_by)
 
 
 def _run_rules(
@@ -124,8 +125,9 @@ def _run_rules(
     settings: Settings,
     notes: list[Notification],
     texts: dict[str, str],
+    served_by: Mapping[str, str] | None = None,
 ) -> PythonRun:
-    index = PythonIndex(modules)
+    index = PythonIndex(modules, served_by)
     result = PythonRun(index=index, notifications=notes, texts=texts)
     scope = Scope(index, settings)
     broken: set[tuple[str, str]] = set()

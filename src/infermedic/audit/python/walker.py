@@ -30,6 +30,7 @@ class Flag:
     BACKGROUND: Final = 64  # handed to `background_tasks.add_task`: thread if sync, loop if async
     DEPENDENCY: Final = 128  # a FastAPI `Depends(...)` target: thread if sync, loop if async
     CONDITIONAL: Final = 256  # inside an `if` (other than `if __name__ == "__main__"`)
+    MAIN: Final = 512  # inside `if __name__ == "__main__":` (runs only as a script)
 
 
 class BindingKind(enum.Enum):
@@ -131,6 +132,7 @@ _LEAF_FIELDS = frozenset(
     }
 )
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+STATE_PREFIX = "@state."  # a binding that names an `app.state`/`request.state` attribute
 REGISTRATION_METHODS = frozenset({"add_api_route", "add_url_rule", "add_resource", "add_route"})
 _MODEL_CHAIN_METHODS = frozenset({"eval", "to", "cuda", "cpu", "half", "float", "double"})
 
@@ -218,6 +220,7 @@ class Walker:
         if node.returns is not None:
             self.visit(node.returns, func, outer)
         self._dependencies(node.args, info)
+        self._parameter_bindings(node.args, info)
         self.class_stack.append(None)
         self.visit_all(node.body, info, Flag.NONE)
         self.class_stack.pop()
@@ -235,6 +238,64 @@ class Walker:
                     and sub.args
                 ):
                     info.calls.append(CallSite(node=sub, target=sub.args[0], flags=Flag.DEPENDENCY))
+
+    def _parameter_bindings(self, args: ast.arguments, info: FunctionInfo) -> None:
+        """What a parameter holds, where its declaration says: `svc = Depends(get_service)`
+        holds what `get_service` returns, `svc: Annotated[Svc, Depends()]` and `svc: Svc`
+        an instance of `Svc` (resolved later, against the repo's classes)."""
+        positional = [*args.posonlyargs, *args.args]
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        pairs = [
+            *zip(positional, [*defaults, *args.defaults], strict=True),
+            *zip(args.kwonlyargs, args.kw_defaults, strict=True),
+        ]
+        for arg, default in pairs:
+            if arg.arg in {"self", "cls"}:
+                continue
+            annotation = arg.annotation
+            metadata: list[ast.expr] = [default] if default is not None else []
+            if isinstance(annotation, ast.Subscript) and dotted(annotation.value).endswith(
+                "Annotated"
+            ):
+                inner = annotation.slice
+                elements = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+                annotation, metadata = elements[0], [*metadata, *elements[1:]]
+            origin: str | None = None
+            for meta in metadata:
+                if isinstance(meta, ast.Call) and dotted(meta.func).rsplit(".", 1)[-1] in {
+                    "Depends",
+                    "Security",
+                }:
+                    if meta.args and isinstance(meta.args[0], ast.Name | ast.Attribute):
+                        origin = self._name_of(meta.args[0])
+                    elif not meta.args and isinstance(annotation, ast.Name | ast.Attribute):
+                        origin = self._name_of(annotation)
+            if origin is None and isinstance(annotation, ast.Name | ast.Attribute):
+                origin = self._name_of(annotation)  # only a repo class resolves to anything
+                if origin in kc.SYNC_CLIENT_CONSTRUCTORS:  # `db: Session`, `r: redis.Redis`
+                    info.locals[arg.arg] = Binding(
+                        kind=BindingKind.SYNC_CLIENT, origin=origin, line=arg.lineno
+                    )
+                    continue
+            if origin is not None:
+                info.locals[arg.arg] = Binding(
+                    kind=BindingKind.CALL, origin=origin, line=arg.lineno
+                )
+
+    def _yield(self, node: ast.AST, func: FunctionInfo | None, flags: int) -> None:
+        """A lifespan that yields `{"model": ...}` hands it to `request.state.model`."""
+        assert isinstance(node, ast.Yield)
+        if node.value is None:
+            return
+        self.visit(node.value, func, flags & ~Flag.AWAITED)
+        if func is not None:
+            func.returns.append(node.value)  # a yield dependency injects what it yields
+        if func is not None and isinstance(node.value, ast.Dict):
+            for key, value in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    binding = classify_value(value, func, self.module)
+                    if binding is not None:
+                        self.module.state_attrs[key.value] = binding
 
     def _class(self, node: ast.AST, func: FunctionInfo | None, flags: int) -> None:
         assert isinstance(node, ast.ClassDef)
@@ -269,6 +330,11 @@ class Walker:
         for item in node.items:
             self.visit(item, func, outer)
             expr = item.context_expr
+            if item.optional_vars is not None and isinstance(node, ast.With):
+                # `with engine.connect() as conn:` holds what the context manager opens
+                binding = classify_value(expr, func, self.module)
+                if binding is not None:
+                    self._bind(item.optional_vars, binding, func)
             target = expr.func if isinstance(expr, ast.Call) else expr
             if self.ctx.qualified_name(target) in kc.NO_GRAD_CONTEXTS:
                 body_flags |= Flag.NO_GRAD
@@ -286,7 +352,7 @@ class Walker:
         assert isinstance(node, ast.If)
         outer = flags & ~Flag.AWAITED
         self.visit(node.test, func, outer)
-        branch = outer if _is_main_guard(node.test) else outer | Flag.CONDITIONAL
+        branch = outer | Flag.MAIN if _is_main_guard(node.test) else outer | Flag.CONDITIONAL
         self.visit_all(node.body, func, branch | Flag.ONCE if _is_lazy_guard(node.test) else branch)
         self.visit_all(node.orelse, func, branch)
 
@@ -312,6 +378,13 @@ class Walker:
         if node.value is None:
             return
         binding = classify_value(node.value, func, self.module)
+        if binding is None and isinstance(node, ast.AnnAssign):
+            # `model: HousePriceModel = request.app.state.model`: the annotation says it
+            annotation = node.annotation
+            if isinstance(annotation, ast.Name | ast.Attribute):
+                binding = Binding(
+                    kind=BindingKind.CALL, origin=self._name_of(annotation), line=node.lineno
+                )
         if binding is None:
             return
         for target in targets:
@@ -368,7 +441,12 @@ class Walker:
                 func.calls.append(
                     CallSite(node=node, target=target, flags=outer | Flag.OFF_LOOP | Flag.OFF_PATH)
                 )
-        if method in REGISTRATION_METHODS or (qualified or "").endswith("routing.Route"):
+        if (
+            method in REGISTRATION_METHODS
+            or method in kc.AIOHTTP_ADD_METHODS
+            or (qualified or "").endswith("routing.Route")
+            or qualified in kc.AIOHTTP_ROUTE_FUNCTIONS
+        ):
             self.module.registrations.append((node, func))
         self.visit(callee, func, outer)
         for index, arg in enumerate(node.args):
@@ -416,6 +494,9 @@ def classify_value(
         base = value.value
         if isinstance(base, ast.Name) and base.id == "self" and func and func.cls:
             return func.cls.attrs.get(value.attr)
+        if dotted(base).endswith("state"):
+            # `model = request.app.state.model`: set elsewhere; the index resolves it
+            return Binding(kind=BindingKind.CALL, origin=f"{STATE_PREFIX}{value.attr}", line=line)
         return None
     if not isinstance(value, ast.Call):
         return None
@@ -447,6 +528,12 @@ def classify_value(
             and callee.attr in _MODEL_CHAIN_METHODS
         ):
             return receiver
+        owner = callee.value
+        if isinstance(owner, ast.Name) and owner.id in {"self", "cls"} and func and func.cls:
+            # `self.model = self._load()`: what the method returns, resolved by the index
+            return Binding(
+                kind=BindingKind.CALL, origin=f"{func.cls.qualname}.{callee.attr}", line=line
+            )
         return None
     if isinstance(callee, ast.Name):
         return Binding(kind=BindingKind.CALL, origin=f"{module.name}.{callee.id}", line=line)
@@ -501,6 +588,7 @@ _HANDLERS = {
     ast.Global: Walker._global,
     ast.Nonlocal: Walker._global,
     ast.Return: Walker._return,
+    ast.Yield: Walker._yield,
     ast.Assign: Walker._assign,
     ast.AnnAssign: Walker._assign,
     ast.Call: Walker._call,

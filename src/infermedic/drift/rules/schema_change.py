@@ -20,8 +20,15 @@ class SchemaChange(Rule):
     ## How it's measured
     Compares the column names and DuckDB types of the two datasets (or of the saved
     profile). Added and removed columns and a change between numeric and categorical are high
-    severity; a storage type change within numbers (BIGINT to DOUBLE) is low. Columns left out
-    on purpose (`--exclude`, identifiers, timestamps) are not compared. No minimum sample.
+    severity; a storage type change within numbers (BIGINT to DOUBLE) is low. When a column
+    the reference holds as numbers is read as text, its values are read as numbers and those
+    that are not numbers are counted: the finding (high) gives their share and the most
+    frequent of them, and the numbers left are still compared. Not a change: a type guessed
+    for a column with no values (an all-empty CSV column is 100% missing, DRIFT005), numbers
+    stored as text that all read as numbers, and categories stored as another type by another
+    file format (compared after normalising booleans, numbers and whitespace); each is a note.
+    Columns left out on purpose (`--exclude`, identifiers, timestamps) are not compared. No
+    minimum sample.
     """
 
     code = "DRIFT006"

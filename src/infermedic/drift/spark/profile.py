@@ -72,10 +72,14 @@ class _NumericStats:
     mean: float | None
     variance: float | None
     sketch: bytes | None
+    unparsed: int = 0
 
 
 class SparkEngine:
     """Profiles datasets on an open SparkSession; `open_spark_engine` owns the session."""
+
+    # reads numbers out of text columns and counts the rest (without examples: no extra job)
+    numbers_from_text = True
 
     name = "spark"
 
@@ -240,6 +244,7 @@ class SparkEngine:
                 sketch=numeric_stats[name].sketch,
                 edges=edges[name],
                 counts=histograms.get(name),
+                unparsed=numeric_stats[name].unparsed,
             )
             if kind is ColumnKind.NUMERIC
             else categorical_column(
@@ -371,6 +376,12 @@ def _numeric_aggregates(numeric: Sequence[str], with_sketch: bool) -> list[Colum
             F.max(finite),
             F.avg(finite),
             F.var_pop(finite),
+            # present, not blank, and not a number: text in a column read as numbers
+            F.count_if(
+                _col(name).isNotNull()
+                & (F.trim(_col(name).cast("string")) != F.lit(""))
+                & _col(name).try_cast("double").isNull()
+            ),
         ]
         if with_sketch:
             aggregates.append(F.kll_sketch_agg_double(finite, F.lit(KLL_K)))
@@ -381,12 +392,12 @@ def _numeric_stats(
     values: Sequence[Any], numeric: Sequence[str], with_sketch: bool
 ) -> dict[str, _NumericStats]:
     """`_numeric_aggregates`' results, column by column."""
-    width = 7 if with_sketch else 6
+    width = 8 if with_sketch else 7
     stats: dict[str, _NumericStats] = {}
     for i, name in enumerate(numeric):
         part = values[width * i : width * (i + 1)]
-        non_null, finite_count, lo, hi, mean, variance = part[:6]
-        raw = part[6] if with_sketch else None
+        non_null, finite_count, lo, hi, mean, variance, unparsed = part[:7]
+        raw = part[7] if with_sketch else None
         stats[name] = _NumericStats(
             non_null=int(non_null),
             finite=int(finite_count),
@@ -395,6 +406,7 @@ def _numeric_stats(
             mean=None if mean is None else float(mean),
             variance=None if variance is None else float(variance),
             sketch=bytes(raw) if raw is not None and int(finite_count) > 0 else None,
+            unparsed=int(unparsed),
         )
     return stats
 
@@ -447,7 +459,14 @@ def profile_on_spark(
     kinds = dict(plan.kinds)
     excluded = dict(plan.excluded)
     if reference is not None:
-        kinds = kinds_like_reference(kinds, dict(plan.dtypes), reference, excluded)
+        kinds = kinds_like_reference(
+            kinds,
+            dict(plan.dtypes),
+            reference,
+            excluded,
+            guessed=plan.guessed,
+            numbers_from_text=engine.numbers_from_text,
+        )
     profile = engine.build_profile(
         source, kinds, plan.dtypes, reference=reference, excluded=excluded, progress=progress
     )

@@ -26,6 +26,10 @@ class BatchingWouldHelp(ProfileRule):
     (1.10) or a cell's median exceeds `--latency-budget`. The recommended batch is the
     smallest one within the budget reaching 90% of the best rows/s. Fires when rows/s at the
     recommended batch is at least `batch-min-gain` (default 2.0) times rows/s at batch 1.
+    Every cell's output is checked to hold one output per row it was given; when a cell's
+    output does not (one value for a whole batch, a shape that depends on the batch size)
+    or the first call's output is invalid (text or objects where numbers are expected),
+    rows/s compares nothing and the rule is not judged (the report says why).
 
     ## Known problems
     Batching only helps a service that has several rows to process at once; a service with
@@ -48,6 +52,9 @@ class BatchingWouldHelp(ProfileRule):
         sweep = context.phase("batch-sweep")
         if sweep is None or not sweep["cells"]:
             return []
+        first = context.phase("first-call") or {}
+        if first.get("output_invalid") or any(c.get("output_invalid") for c in sweep["cells"]):
+            return []  # rows/s of calls that do not answer their rows means nothing
         cells = {c["batch"]: c for c in sweep["cells"]}
         one = cells.get(1)
         best = cells.get(sweep["recommended_batch"])

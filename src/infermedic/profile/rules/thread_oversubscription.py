@@ -117,4 +117,6 @@ def _slowest_pass_speedup(loaded: dict[str, Any], row: dict[str, Any], batch: st
         for base, other in pairs
         if batch in base and batch in other and other[batch]["median_s"] > 0
     ]
+    if len(speedups) < 2 and "pass_timings" in row:
+        return 1.0  # a sweep cut short by the budget timed it once: not enough to judge
     return min(speedups) if speedups else float("inf")

@@ -54,6 +54,9 @@ class ExactPinnedMlPackage(ProjectRule):
     ```
     and keep the exact versions in a lock file.
 
+    One finding is reported per dependency file, on its first exact pin, listing every
+    pinned package (with a suggested range for each in the fix).
+
     ## Known problems
     This is debatable, hence the low severity: a pickled scikit-learn or xgboost model is
     only guaranteed to load with the version that saved it, so some teams pin that package
@@ -86,26 +89,66 @@ class ExactPinnedMlPackage(ProjectRule):
                 continue
             if (project.root / dependency_file.relpath).with_name("MLmodel").is_file():
                 continue  # written by MLflow beside a logged model: a record, not a declaration
-            for requirement in dependency_file.requirements:
-                if requirement.exact_version is not None and requirement.name in watched:
-                    yield self._finding(requirement)
+            pinned = [
+                r
+                for r in dependency_file.requirements
+                if r.exact_version is not None and r.name in watched
+            ]
+            if pinned:
+                yield self._finding(sorted(pinned, key=lambda r: r.line))
 
-    def _finding(self, requirement: DeclaredRequirement) -> Finding:
-        where = f"{requirement.relpath}:{requirement.line}"
-        version = requirement.exact_version or ""
-        replacement = _range_for(requirement, version)
+    def _finding(self, pinned: list[DeclaredRequirement]) -> Finding:
+        """One finding per dependency file, on its first pinned line, listing every pin:
+        the advice is the same for each, and one file is one decision."""
+        first = pinned[0]
+        evidence = []
+        replacements = []
+        for requirement in pinned:
+            replacement = _range_for(requirement, requirement.exact_version or "")
+            if replacement:
+                replacements.append(f"`{replacement}`")
+            evidence.append(
+                Evidence(
+                    kind=EvidenceKind.SOURCE,
+                    action=f"{requirement.relpath}:{requirement.line}",
+                    observed=requirement.written,
+                    values={
+                        "package": requirement.name,
+                        "section": requirement.section,
+                        "line": requirement.line,
+                        "replacement": replacement or "",
+                    },
+                )
+            )
+        names = ", ".join(dict.fromkeys(r.name for r in pinned))
+        where = PurePosixPath(first.relpath).name
+        if len(pinned) == 1:
+            message = (
+                f"`{first.written}` pins {first.name} exactly in {where} ({first.section}); "
+                "exact pins belong in a lock file"
+            )
+            fix = (
+                f"Replace it with {replacements[0]} and lock exact versions in a lock file"
+                if replacements
+                else self.fix
+            )
+        else:
+            message = (
+                f"{len(pinned)} ML packages are pinned exactly in {where} ({names}); "
+                "exact pins belong in a lock file"
+            )
+            fix = (
+                f"Replace them with {', '.join(replacements)} and lock exact versions in a "
+                "lock file"
+                if replacements
+                else self.fix
+            )
         return self.finding(
-            Location(path=requirement.relpath, line=requirement.line),
-            f"`{requirement.written}` pins {requirement.name} exactly in "
-            f"{PurePosixPath(requirement.relpath).name} ({requirement.section}); exact pins "
-            "belong in a lock file",
-            evidence=[
-                Evidence(kind=EvidenceKind.SOURCE, action=where, observed=requirement.written)
-            ],
-            fix=f"Replace it with `{replacement}` and lock exact versions in a lock file"
-            if replacement
-            else self.fix,
-            fingerprint_key=f"{requirement.section}/{requirement.name}",
+            Location(path=first.relpath, line=first.line, end_line=pinned[-1].line),
+            message,
+            evidence=evidence,
+            fix=fix,
+            fingerprint_key="exact-pins",  # the file is in the fingerprint; lines are not
         )
 
 

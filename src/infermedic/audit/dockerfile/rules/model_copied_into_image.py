@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-from infermedic.audit.dockerfile.parser import Instruction
+from infermedic.audit.dockerfile.parser import Instruction, env_pairs
 from infermedic.audit.dockerfile.reading import (
     context_model_files,
     dockerfiles,
@@ -24,7 +25,8 @@ class ModelCopiedIntoImage(ProjectRule):
     Checks for `COPY` and `ADD` instructions that put model artifacts into the image: files
     such as `*.pkl`, `*.joblib`, `*.pt`, `*.onnx`, `*.safetensors`, weights under a `models/`
     directory, or a `COPY . .` whose build context holds such files that `.dockerignore`
-    does not exclude.
+    does not exclude. Variables in the source (`COPY ${MODEL_PATH} ...`) are resolved from
+    the `ARG` defaults and `ENV` values above the instruction.
 
     ## Why is this bad?
     A model baked into the image ties the model version to the image build: a retrained
@@ -72,15 +74,29 @@ class ModelCopiedIntoImage(ProjectRule):
 
     def check(self, project: AuditProject) -> Iterator[Finding]:
         for file, dockerfile in dockerfiles(project):
+            variables: dict[str, str] = {}  # ARG defaults and ENV values seen so far
             for instruction in dockerfile.instructions:
-                if instruction.keyword in ("COPY", "ADD"):
-                    yield from self._check_copy(project, file, instruction)
+                if instruction.keyword == "ARG":
+                    for word in instruction.arguments.split():
+                        name, sep, default = word.partition("=")
+                        if sep:
+                            variables[name] = default.strip("\"'")
+                elif instruction.keyword == "ENV":
+                    variables.update(env_pairs(instruction.arguments))
+                elif instruction.keyword in ("COPY", "ADD"):
+                    yield from self._check_copy(project, file, instruction, variables)
 
     def _check_copy(
-        self, project: AuditProject, file: SourceFile, instruction: Instruction
+        self,
+        project: AuditProject,
+        file: SourceFile,
+        instruction: Instruction,
+        variables: dict[str, str],
     ) -> Iterator[Finding]:
         flags, _ = instruction.split_flags()
-        words = instruction.words()
+        # `COPY ${MODEL_PATH} /app/` copies what the ARG default names (a build may pass
+        # another value; the default is what a plain `docker build` copies)
+        words = [_expand(w, variables) for w in instruction.words()]
         if len(words) < 2 or any(w.startswith("<<") for w in words):
             return  # heredoc content or a malformed instruction
         where = f"{file.relpath}:{instruction.line}"
@@ -148,3 +164,23 @@ def _ignore_line(found: list[str], fallback: str) -> str:
         return directories.pop() + "/"
     suffixes = {f.rsplit(".", 1)[-1] for f in found}
     return f"**/*.{suffixes.pop()}" if len(suffixes) == 1 else fallback
+
+
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}|"
+    r"(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def _expand(word: str, variables: dict[str, str]) -> str:
+    """`${NAME}`, `$NAME` and `${NAME:-fallback}` replaced by known values; an unknown
+    variable is left as written (and then matches no model path)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("bare")
+        if name in variables:
+            return variables[name]
+        default = match.group("default")
+        return default if default is not None else match.group(0)
+
+    return _VARIABLE.sub(replace, word) if "$" in word else word

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import ClassVar
 
-from infermedic.audit.k8s.loader import YamlDocument, documents, source_line
+from infermedic.audit.k8s.loader import YamlDocument, documents, path, source_line, text
 from infermedic.audit.k8s.probes import route_defined
 from infermedic.audit.k8s.workloads import (
     SERVING_KINDS,
     Container,
     Service,
     Workload,
+    kind_of,
     services,
     workloads,
 )
@@ -22,9 +24,14 @@ from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 class MissingProbes(ProjectRule):
     """## What it does
     Checks for serving containers (in a Deployment, StatefulSet, DaemonSet, ReplicaSet,
-    Rollout or Pod) that declare a port or sit behind a Service but have no
-    `readinessProbe`, and, when the app's routes are known, for HTTP probes on a path the
-    app does not define.
+    Rollout or Pod) that declare a port, run a server command (`gunicorn`, `uvicorn`, …)
+    or sit behind a Service but have no `readinessProbe`, and, when the app's routes are
+    known, for HTTP probes on a path the app does not define. In multi-container pods, known
+    sidecars (proxies, log shippers, collectors) do not count: a sidecar that declares the
+    port does not hide the app container's missing probe. Third-party workloads (an image
+    from `registry.k8s.io`, `quay.io`…, a file that also declares an `APIService`, CRD or
+    webhook, or a `kube-system` object) are checked for a readiness probe only: their probe
+    paths are not compared with this repository's routes.
 
     ## Why is this bad?
     Without a readiness probe a pod gets traffic as soon as its process starts, before the
@@ -68,8 +75,9 @@ class MissingProbes(ProjectRule):
     A missing liveness probe is not reported: no liveness probe is safer than a wrong one.
     Route prefixes added outside the code the Python index reads (a proxy, `root_path`,
     a mounted sub-application) make a defined path look undefined; the path check runs only
-    for containers that probe at least one known route, or for the only HTTP-probed
-    container in the repository.
+    for containers that probe at least one known route, whose command names the app module
+    (`uvicorn serving.app:app`, then against that service's routes only), or for the only
+    HTTP-probed container in the repository.
     """
 
     code: ClassVar[str] = "K8S003"
@@ -84,19 +92,26 @@ class MissingProbes(ProjectRule):
         docs = documents(project)
         all_services = list(services(docs))
         serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS]
-        http_probed = [
-            c for w in serving for c in w.containers if any(p.path for p in c.probes.values())
+        addon_files = _addon_files(docs)
+        # Third-party workloads (metrics-server, an operator bundle) are judged only on what
+        # they declare: their probe paths are theirs, not routes of this repository's app.
+        ours = [
+            (w, c) for w in serving for c in w.containers if not _third_party(w, c, addon_files)
         ]
+        http_probed = [c for _, c in ours if any(p.path for p in c.probes.values())]
         for workload in serving:
             for container in workload.containers:
                 if "readiness" not in container.probes and _serves(
                     workload, container, all_services
                 ):
                     yield self._missing(docs, workload, container)
-                if project.routes and (
-                    len(http_probed) == 1 or _probes_known_route(container, project.routes)
+                if _third_party(workload, container, addon_files):
+                    continue
+                routes, matched = _routes_of(container, project.routes)
+                if routes and (
+                    matched or len(http_probed) == 1 or _probes_known_route(container, routes)
                 ):
-                    yield from self._undefined_paths(docs, project.routes, workload, container)
+                    yield from self._undefined_paths(docs, routes, workload, container)
 
     def _missing(
         self, docs: list[YamlDocument], workload: Workload, container: Container
@@ -156,17 +171,109 @@ class MissingProbes(ProjectRule):
 
 
 def _serves(workload: Workload, container: Container, all_services: list[Service]) -> bool:
-    """A container serves when it declares a port, or is the only one behind a Service.
+    """A container serves when it declares a port, when its command starts a server, or
+    when it is the only container behind a Service besides known sidecars (a proxy or log
+    shipper with a port must not hide the app container that declares none).
 
     A container without an image is a kustomize patch fragment, not a container spec."""
     if container.image is None:
         return False
     if container.serves_ports:
         return True
-    return len(workload.containers) == 1 and any(s.selects(workload) for s in all_services)
+    if is_sidecar(container):
+        return False
+    words = " ".join(w for w, _ in (*container.command, *container.args))
+    if _SERVER_COMMAND.search(words):
+        return True
+    main = [c for c in workload.containers if c.image is not None and not is_sidecar(c)]
+    return len(main) == 1 and any(s.selects(workload) for s in all_services)
+
+
+# Images and names of containers that run beside the app rather than serve it.
+_SIDECAR = re.compile(
+    r"envoy|istio|linkerd|proxy|fluent|filebeat|vector|promtail|otel|opentelemetry|"
+    r"datadog|vault-agent|cloud-sql|cloudsql|oauth2|jaeger|statsd|exporter|log-?shipper|"
+    r"sidecar",
+    re.IGNORECASE,
+)
+_SERVER_COMMAND = re.compile(
+    r"\b(uvicorn|gunicorn|hypercorn|waitress-serve|daphne|granian|bentoml|torchserve|"
+    r"tritonserver|mlserver|fastapi|flask|streamlit|serve)\b"
+)
+
+
+def is_sidecar(container: Container) -> bool:
+    return bool(_SIDECAR.search(f"{container.name} {container.image or ''}"))
 
 
 def _probes_known_route(container: Container, routes: tuple[Route, ...]) -> bool:
     return any(
         p.path is not None and route_defined(p.path, routes) for p in container.probes.values()
     )
+
+
+# Objects that mark a file as an add-on or operator bundle rather than this repo's app.
+_ADDON_KINDS = frozenset(
+    {
+        "APIService",
+        "CustomResourceDefinition",
+        "ClusterServiceVersion",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+    }
+)
+_SYSTEM_NAMESPACES = frozenset(
+    {"kube-system", "kube-public", "cert-manager", "ingress-nginx", "istio-system", "olm"}
+)
+_THIRD_PARTY_REGISTRIES = (
+    "registry.k8s.io/",
+    "k8s.gcr.io/",
+    "gcr.io/google-containers/",
+    "quay.io/",
+    "docker.io/bitnami/",
+    "bitnami/",
+    "mcr.microsoft.com/",
+    "public.ecr.aws/eks",
+)
+
+
+def _addon_files(docs: list[YamlDocument]) -> frozenset[str]:
+    found = set()
+    for document in docs:
+        _, kind = kind_of(document)
+        namespace = text(path(document.root, "metadata", "namespace"))
+        if kind in _ADDON_KINDS or namespace in _SYSTEM_NAMESPACES:
+            found.add(document.relpath)
+    return frozenset(found)
+
+
+def _third_party(workload: Workload, container: Container, addon_files: frozenset[str]) -> bool:
+    image = (container.image or "").lower()
+    return workload.relpath in addon_files or image.startswith(_THIRD_PARTY_REGISTRIES)
+
+
+# `uvicorn serving.app:app`, `gunicorn "api.main:create_app()"`: the module a server runs.
+_APP_SPEC = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):[A-Za-z_][\w]*(\(.*\))?$")
+
+
+def _routes_of(container: Container, routes: tuple[Route, ...]) -> tuple[tuple[Route, ...], bool]:
+    """The routes of the app this container runs, when its command names the module
+    (`uvicorn serving.app:app` → the routes under `serving/`), and True; else all routes and
+    False. Two services in one repository are then each judged on their own routes."""
+    for word, _ in (*container.command, *container.args):
+        match = _APP_SPEC.match(word.strip("\"'"))
+        if match is None:
+            continue
+        parts = match.group("module").split(".")
+        folder = "/".join(parts[:-1])
+        mine = tuple(
+            r
+            for r in routes
+            if (r.file.rsplit("/", 1)[0] if "/" in r.file else "") == folder
+            or r.file.startswith(f"{folder}/")
+            or (not folder and "/" not in r.file)
+        )
+        # an app module the routes do not live under (a src/ layout, a package root
+        # elsewhere) leaves the pooled routes in place rather than judging against none
+        return (mine, True) if mine else (routes, False)
+    return routes, False

@@ -17,9 +17,12 @@ class BlockingIoInAsyncRoute(PythonRule):
     ## What it does
     Checks for synchronous I/O on the event loop of an `async def` route: calls on
     synchronous Redis, SQL (`psycopg2`, `sqlite3`, `pymysql`, SQLAlchemy `Session`), MongoDB,
-    boto3 and `requests.Session`/`httpx.Client` clients anywhere on the route's call path,
-    and `requests`, `urlopen`, `open`, `time.sleep` and `subprocess` calls inside sync
-    helpers that an async route calls directly.
+    boto3, cloud-storage and `requests.Session`/`httpx.Client` clients anywhere on the
+    route's call path (module globals, `with engine.connect() as conn`, session factories,
+    parameters typed `Session`/`redis.Redis`, clients held by service objects), and
+    `requests`, `urlopen`, `open`, `time.sleep`, `subprocess`, `shutil` copies and pandas
+    readers (`pd.read_csv(upload.file)`, `read_parquet`, `read_sql`) in the async route or
+    the sync helpers it calls.
 
     ## Why is this bad?
     While a synchronous client waits for the network, the whole event loop waits with it:
@@ -54,11 +57,11 @@ class BlockingIoInAsyncRoute(PythonRule):
 
     ## Known problems
     `requests`, `open`, `time.sleep` and `subprocess` written directly in an `async def`
-    are left to ruff (ASYNC210, ASYNC230, ASYNC251, ASYNC220); this rule reports them only
-    when they hide in a sync helper. A prediction-log write on the loop is also reported by
-    SVC005, for a different cost: there the request waits for the sink, here every
-    concurrent request does; an async client fixes this rule's finding, not SVC005's. A
-    client that arrives as a function parameter is not recognised.
+    are also ruff's (ASYNC210, ASYNC230, ASYNC251, ASYNC220); both report them. A
+    prediction-log write on the loop is also reported by SVC005, for a different cost:
+    there the request waits for the sink, here every concurrent request does; an async
+    client fixes this rule's finding, not SVC005's. A client that arrives as an untyped
+    function parameter is recognised only when a repo caller passes a known client.
 
     ## References
     - ruff `ASYNC210`/`ASYNC230`/`ASYNC251`, flake8-async `ASYNC200`.
@@ -108,7 +111,5 @@ class BlockingIoInAsyncRoute(PythonRule):
                 return call_text(node)
         qualified = scope.qualified(func)
         if qualified in kc.BLOCKING_CALLS:
-            function = scope.function
-            if function is not None and not function.is_async:
-                return qualified  # an async def body is ruff ASYNC2xx's territory
+            return qualified
         return None

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import call_text
 from infermedic.audit.python.index import Reach
+from infermedic.audit.python.route_kinds import is_prediction_route, is_training_or_upload_route
 from infermedic.audit.python.rule import PythonRule, Scope, first
-from infermedic.audit.python.walker import BindingKind, Flag
+from infermedic.audit.python.walker import BindingKind, ClassInfo, Flag
 from infermedic.model import Finding, Severity
 
 _LOGGING_NAME = re.compile(r"log|record|save|store|persist|audit|track|write|sink", re.I)
@@ -74,7 +75,39 @@ def log_write(call: ast.Call, scope: Scope, reach: Reach) -> str | None:
                 return call_text(call)
     if method in {"writerow", "writerows", "write"} and names_logging:
         return call_text(call)
+    if (
+        method in _ORM_WRITES
+        and (names_logging or is_prediction_route(reach.route))
+        and _orm_model(func.value, scope)
+    ):
+        return call_text(call)
     return None
+
+
+# `row.save()`, `Prediction.create(...)` on an ORM model class of the repo.
+_ORM_WRITES = frozenset({"save", "create", "insert", "insert_many", "bulk_create"})
+_ORM_BASES = frozenset(
+    {
+        "peewee.Model",
+        "django.db.models.Model",
+        "django.db.models.base.Model",
+        "mongoengine.Document",
+        "mongoengine.document.Document",
+        "pony.orm.core.Entity",
+    }
+)
+
+
+def _orm_model(receiver: ast.expr, scope: Scope) -> bool:
+    """Whether `receiver` is an instance of (or is) a repo class built on a sync ORM model."""
+    cls = scope.index.class_called(receiver, scope.function, scope.module)
+    if cls is None:
+        holder = scope.binding(receiver)
+        if holder is None or holder.kind is not BindingKind.INSTANCE:
+            return False
+        found = scope.index.lookup(holder.origin)
+        cls = found if isinstance(found, ClassInfo) else None
+    return cls is not None and bool(scope.index.base_names(cls) & _ORM_BASES)
 
 
 def _ships_log_over_http(call: ast.Call, qualified: str | None, scope: Scope, reach: Reach) -> bool:
@@ -136,7 +169,9 @@ class BlockingPredictionLog(PythonRule):
     """
     ## What it does
     Checks for prediction logging written synchronously on the request path: a CSV or
-    Parquet append, a database `INSERT`, a MongoDB `insert_one`, an `open(..., "a")` file
+    Parquet append, a database `INSERT`, a MongoDB `insert_one`, an ORM row saved on a
+    prediction route (`Prediction(...).save()` on a peewee, Django or MongoEngine model
+    class of the repo), an `open(..., "a")` file
     append, an `mlflow.log_*` call, a synchronous HTTP `POST`/`PUT` to a log collector
     (`requests.post`, `urlopen` of a request with a body, a sync `httpx.Client`), executed by
     a route or by a repo function it calls (names like `log_prediction`, `save_record`,
@@ -190,6 +225,9 @@ class BlockingPredictionLog(PythonRule):
     ```
 
     ## Known problems
+    Writes on routes whose path or handler name says they train or take uploads
+    (`/train`, `/upload`, `/feedback`, `/datasets`) and not that they predict are the
+    route's job, not a prediction log, and are not reported.
     Standard `logging` calls are not reported: they are cheap unless a handler ships
     records over the network synchronously, which the rule cannot see. A write to a sink
     whose helper has a neutral name (`handle()`) is only reported when it is recognisably a
@@ -213,7 +251,8 @@ class BlockingPredictionLog(PythonRule):
 
     def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
         assert isinstance(node, ast.Call)
-        reaches = scope.on_request_path()
+        # On a training or upload route the write is the job, not a prediction log.
+        reaches = [r for r in scope.on_request_path() if not is_training_or_upload_route(r.route)]
         if not reaches:
             return
         reach = first(reaches)

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 
 from infermedic.audit.python.context import unparse
 from infermedic.audit.python.rule import PythonRule, Scope
-from infermedic.audit.python.walker import BindingKind
-from infermedic.model import Finding, Severity
+from infermedic.audit.python.walker import BindingKind, Flag
+from infermedic.model import Evidence, EvidenceKind, Finding, Severity
 
 _DEBUG_APPS = frozenset({"fastapi.FastAPI", "starlette.applications.Starlette", "quart.Quart"})
+# Apps whose own `.run(debug=True)` starts a development server with a debugger.
+_RUN_FRAMEWORKS = frozenset({"flask", "quart", "sanic"})
 
 
 class DebugModeEnabled(PythonRule):
@@ -18,7 +20,12 @@ class DebugModeEnabled(PythonRule):
     ## What it does
     Checks for debug mode switched on in code that ships: `FastAPI(debug=True)`,
     `Starlette(debug=True)`, `Quart(debug=True)`, `app.debug = True` and
-    `app.config["DEBUG"] = True` on a Flask or Quart app.
+    `app.config["DEBUG"] = True` on a Flask or Quart app, and `app.run(debug=True)` on a
+    Flask, Quart or Sanic app. Under `if __name__ == "__main__":` while a Procfile or
+    Dockerfile (or heroku.yml, a compose file, App Engine's app.yaml) starts a production
+    server (gunicorn, uvicorn, …) and none runs the file as a script (`python app.py`),
+    `app.run(debug=True)` is reported at low severity: only running the file directly
+    starts the debugger.
 
     ## Why is this bad?
     Debug mode returns full tracebacks (file paths, library versions, sometimes request
@@ -46,8 +53,9 @@ class DebugModeEnabled(PythonRule):
     production.
 
     ## References
-    - ruff `S201` / bandit `B201` report Flask's `app.run(debug=True)`; this rule covers the
-      ASGI frameworks and Flask's config switches, which they do not.
+    - ruff `S201` / bandit `B201` report Flask's `app.run(debug=True)` at one severity;
+      this rule also covers the ASGI frameworks and Flask's config switches, and weighs
+      `app.run` by how the app is really served.
     """
 
     code = "SVC009"
@@ -60,6 +68,9 @@ class DebugModeEnabled(PythonRule):
     node_types = (ast.Call, ast.Assign)
 
     def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
+        if isinstance(node, ast.Call) and _is_run_call(node, scope):
+            yield from self._debug_run(node, scope)
+            return
         if isinstance(node, ast.Call):
             qualified = scope.qualified(node.func)
             if qualified not in _DEBUG_APPS:
@@ -97,3 +108,43 @@ class DebugModeEnabled(PythonRule):
                     f"`{unparse(target)} = True` turns debug mode on",
                     evidence=scope.evidence(node),
                 )
+
+    def _debug_run(self, node: ast.Call, scope: Scope) -> Iterator[Finding]:
+        """`app.run(debug=True)`: the development server with its debugger. Under
+        `__main__` while a Procfile or Dockerfile starts a production server, only
+        `python app.py` runs it: still a finding, at lower severity."""
+        debug = next((k.value for k in node.keywords if k.arg == "debug"), None)
+        if not (isinstance(debug, ast.Constant) and debug.value is True):
+            return
+        text = f"`{unparse(node.func)}(debug=True)`"
+        script = f"script:{scope.ctx.relpath.rsplit('/', 1)[-1]}"
+        run_as_script = script in scope.index.served_by  # `CMD python app.py`
+        served = sorted(
+            (k, v) for k, v in scope.index.served_by.items() if not k.startswith("script:")
+        )
+        if scope.flags & Flag.MAIN and served and not run_as_script:
+            path, command = served[0]
+            yield self.finding(
+                scope.ctx.location(node),
+                f"{text} starts the debugger when the file is run as a script; {path} serves "
+                f"the app with `{command}`, but anyone running it directly exposes the debugger",
+                evidence=[
+                    *scope.evidence(node),
+                    Evidence(kind=EvidenceKind.SOURCE, action=path, observed=command),
+                ],
+                severity=Severity.LOW,
+            )
+            return
+        yield self.finding(
+            scope.ctx.location(node),
+            f"{text} serves the app with the development server and its interactive debugger",
+            evidence=scope.evidence(node),
+        )
+
+
+def _is_run_call(node: ast.Call, scope: Scope) -> bool:
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "run"):
+        return False
+    app = scope.binding(func.value)
+    return app is not None and app.kind is BindingKind.APP and app.origin in _RUN_FRAMEWORKS

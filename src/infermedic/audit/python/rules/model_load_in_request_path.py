@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import unparse
+from infermedic.audit.python.route_kinds import is_model_loading_route
 from infermedic.audit.python.rule import PythonRule, Scope, first
 from infermedic.model import Finding, Severity
 
@@ -60,7 +61,9 @@ class ModelLoadInRequestPath(PythonRule):
     ## Known problems
     A load behind a lazy-initialisation guard (`if model is None:`) or inside an
     `@lru_cache` function runs once and is not reported; the first request still pays for
-    it (a cold start, which `infermedic probe` measures).
+    it (a cold start, which `infermedic probe` measures). Routes whose path or handler
+    name says they train or (re)load a model (`/train`, `/retrain`, `/models/reload`) and
+    not that they predict load a model by design and are not reported.
 
     ## References
     - bandit B301/B614 flag `pickle`/`torch.load` anywhere, for safety; this rule is about
@@ -78,7 +81,8 @@ class ModelLoadInRequestPath(PythonRule):
 
     def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
         assert isinstance(node, ast.Call)
-        reaches = scope.on_request_path()
+        # A training or model-reload route loads a model by design.
+        reaches = [r for r in scope.on_request_path() if not is_model_loading_route(r.route)]
         if not reaches:
             return
         qualified = scope.qualified(node.func)

@@ -11,7 +11,11 @@ import yaml
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 
-_HEARTBEAT_EXPR = re.compile(r"\babsent(_over_time)?\s*\(|\bup\b[^=]*==\s*0|\bvector\s*\(\s*1\s*\)")
+_HEARTBEAT_EXPR = re.compile(
+    r"\babsent(_over_time)?\s*\(|\bup\b[^=<>]*(==\s*0|<\s*1|<=\s*0)\b|\bvector\s*\(\s*1\s*\)"
+)
+# Label matchers (`{job="api", env!="dev"}`) hold `=` signs: dropped before matching `up == 0`.
+_LABELS = re.compile(r"\{[^{}]*\}")
 _HEARTBEAT_NAME = re.compile(
     r"heartbeat|dead[-_ ]?man|watchdog|absent|no[-_ ]?data|"
     r"target[-_ ]?down|instance[-_ ]?down|service[-_ ]?down",
@@ -24,7 +28,8 @@ class NoHeartbeatAlert(ProjectRule):
     ## What it does
     Checks Prometheus alerting rules (rule files and `PrometheusRule` manifests) for an
     alert that fires when the service stops reporting: `absent(...)`,
-    `absent_over_time(...)`, `up == 0`, or a watchdog/dead-man's-switch alert. It only
+    `absent_over_time(...)`, `up == 0` (label matchers too:
+    `up{job="api"} == 0`, `sum(up{...}) < 1`), or a watchdog/dead-man's-switch alert. It only
     looks when the repository has alert rules at all.
 
     ## Why is this bad?
@@ -126,7 +131,7 @@ def _alert_rules(document: Any) -> Iterator[dict[str, Any]]:
 
 def _is_heartbeat(rule: dict[str, Any]) -> bool:
     return bool(
-        _HEARTBEAT_EXPR.search(str(rule.get("expr", "")))
+        _HEARTBEAT_EXPR.search(_LABELS.sub("", str(rule.get("expr", ""))))
         or _HEARTBEAT_NAME.search(str(rule.get("alert", "")))
     )
 

@@ -6,23 +6,32 @@ import ast
 import re
 from collections.abc import Iterator
 
+from infermedic.audit.python.context import dotted
 from infermedic.audit.python.index import PythonIndex, RouteInfo
 from infermedic.audit.python.rule import PythonRule
-from infermedic.audit.python.walker import BindingKind
+from infermedic.audit.python.walker import BindingKind, FunctionInfo, ModuleInfo
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 from infermedic.settings import Settings
 
-_READY = re.compile(r"read(y|iness)|startup", re.IGNORECASE)
-_HEALTH = re.compile(r"health|live|ping|status", re.IGNORECASE)
-_SELF_SERVING = frozenset({"kserve", "bentoml"})  # these servers provide readiness themselves
+_READY_WORDS = frozenset({"ready", "readyz", "readiness", "startup", "startupz", "warm", "warmup"})
+_HEALTH_WORDS = frozenset(
+    {"health", "healthz", "healthcheck", "healthy", "live", "livez", "liveness", "alive"}
+    | {"ping", "heartbeat", "hc"}
+)
+_SERVERLESS = frozenset({"mangum", "aws_lambda_powertools", "chalice", "zappa"})
+_SELF_SERVING = frozenset({"kserve", "bentoml", "ray"})  # these servers answer readiness
 
 
 class NoReadinessEndpoint(PythonRule):
     """
     ## What it does
-    Checks for HTTP model services (FastAPI, Starlette, Flask, Quart, Sanic routes in a repo
-    that loads a model) that define no readiness endpoint: no route whose path says
-    `ready`, `readiness` or `startup`, and no `infermedic.instrument` health pair.
+    Checks for HTTP model services (FastAPI, Starlette, Flask, Quart, Sanic routes that reach
+    a model) that define no readiness endpoint: no route whose path has the word `ready`,
+    `readyz`, `readiness` or `startup`, no health route (`/health`, `/healthz`, `/livez`,
+    `/ping`, `/heartbeat`, `/status`) whose handler looks at the model or can answer 503,
+    and no `infermedic.instrument` health pair. Each service (the folder that makes an app)
+    is judged on its own routes; apps wrapped for AWS Lambda (Mangum) have no probes and
+    are skipped.
 
     ## Why is this bad?
     Without a readiness endpoint, the orchestrator can only ask "is the process up?".
@@ -75,6 +84,8 @@ class NoReadinessEndpoint(PythonRule):
     Routes added by a library the rule does not know (other than `infermedic.instrument`)
     are not seen; a path string like `"/readyz"` anywhere in the code is taken as a
     readiness route. Whether the readiness handler really checks the model is not verified.
+    A model the index cannot recognise (a custom loader it does not know) makes the service
+    look model-free, and the rule stays silent.
     """
 
     code = "SVC010"
@@ -91,59 +102,196 @@ class NoReadinessEndpoint(PythonRule):
 
     def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
         routes = [r for r in index.routes if r.framework not in _SELF_SERVING]
-        if not routes or any(_READY.search(r.path) for r in routes):
+        if not routes or _readiness_elsewhere(index) or _serverless(index):
             return
-        if not _loads_model(index) or _readiness_elsewhere(index):
-            return
-        health = next((r for r in routes if _HEALTH.search(r.path)), None)
-        anchor: RouteInfo = health or min(routes, key=lambda r: (r.function.module.name, r.line))
-        ctx = anchor.function.module.ctx
-        listed = ", ".join(sorted({r.label for r in routes}))
-        message = (
-            f"`{anchor.label}` is the only probe endpoint: nothing says when the model is loaded"
-            if health
-            else f"the service defines no health or readiness endpoint (routes: {listed})"
-        )
-        yield self.finding(
-            Location(path=ctx.relpath, line=anchor.line),
+        for folder, group in _services(index, routes):
+            if any(is_readiness_path(r.path) for r in group) or _readiness_string(index, folder):
+                continue
+            if any(is_health_path(r.path) and _reports_model(index, r) for r in group):
+                continue  # `/health` (or `/ping`) that answers 503 until the model is up
+            if not _serves_model(index, group):
+                continue  # a report viewer, a data API: nothing to wait for
+            yield self._finding(index, group)
+
+    def _finding(self, index: PythonIndex, group: list[RouteInfo]) -> Finding:
+        health = next((r for r in group if is_health_path(r.path)), None)
+        listed = ", ".join(sorted({r.label for r in group}))
+        app = _app_binding(index, group)
+        if health is not None:
+            relpath = health.function.module.ctx.relpath
+            line = health.line
+            text = health.function.module.ctx.line_text(line)
+            message = (
+                f"`{health.label}` is the only probe endpoint: nothing says when the model "
+                "is loaded"
+            )
+        else:
+            # Anchored where the service is made (the app), not on some unrelated route.
+            if app is not None:
+                module, line = app
+            else:
+                first = min(group, key=lambda r: (r.function.module.name, r.line))
+                module, line = first.function.module, first.line
+            relpath, text = module.ctx.relpath, module.ctx.line_text(line)
+            message = f"the service defines no health or readiness endpoint (routes: {listed})"
+        return self.finding(
+            Location(path=relpath, line=line),
             message,
             evidence=[
-                Evidence(
-                    kind=EvidenceKind.SOURCE,
-                    action=f"{ctx.relpath}:{anchor.line}",
-                    observed=ctx.line_text(anchor.line),
-                ),
+                Evidence(kind=EvidenceKind.SOURCE, action=f"{relpath}:{line}", observed=text),
                 Evidence(
                     kind=EvidenceKind.SOURCE,
                     action="routes found",
                     observed=listed,
-                    values={"routes": sorted({r.label for r in routes})},
+                    values={"routes": sorted({r.label for r in group})},
                 ),
             ],
             fingerprint_key=listed,
         )
 
 
-def _loads_model(index: PythonIndex) -> bool:
+def _path_words(path: str) -> list[str]:
+    """The words of a route path: `/api/v1/healthCheck` → api, v, health, check."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", path)
+    return re.findall(r"[a-z]+", spaced.lower())
+
+
+def is_readiness_path(path: str) -> bool:
+    """`/ready`, `/readyz`, `/readiness`, `/health/ready`, `/startup` (whole words only)."""
+    return any(word in _READY_WORDS for word in _path_words(path))
+
+
+def is_health_path(path: str) -> bool:
+    """`/health`, `/healthz`, `/livez`, `/ping`, `/heartbeat`, a bare `/status`; not
+    `/deliver` or `/liver-segmentation`, nor `/jobs/{id}/status`."""
+    words = _path_words(path)
+    if any(word in _HEALTH_WORDS for word in words):
+        return True
+    segments = [s for s in path.strip("/").split("/") if s]
+    return (
+        bool(segments) and segments[-1].lower() == "status" and "{" not in path and "<" not in path
+    )
+
+
+def _services(index: PythonIndex, routes: list[RouteInfo]) -> list[tuple[str, list[RouteInfo]]]:
+    """Routes grouped by the service they belong to: each route goes to the deepest folder
+    above it that makes an app (`serving/`, `dashboard/`), so two services audited together
+    do not hide each other's gaps."""
+    app_dirs = sorted(
+        {_folder(m.ctx.relpath) for m in index.modules.values() if _module_app_lines(m)},
+        key=len,
+        reverse=True,
+    )
+    groups: dict[str, list[RouteInfo]] = {}
+    for route in routes:
+        folder = _folder(route.function.module.ctx.relpath)
+        owner = next((d for d in app_dirs if _inside(folder, d)), "")
+        groups.setdefault(owner, []).append(route)
+    return sorted(groups.items())
+
+
+def _folder(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+
+
+def _inside(folder: str, parent: str) -> bool:
+    return parent == "" or folder == parent or folder.startswith(parent + "/")
+
+
+def _module_app_lines(module: ModuleInfo) -> list[int]:
+    return sorted(b.line for b in module.bindings.values() if b.kind is BindingKind.APP)
+
+
+def _app_binding(index: PythonIndex, group: list[RouteInfo]) -> tuple[ModuleInfo, int] | None:
+    """The module-level `app = FastAPI()` of the group, preferring the module with routes."""
+    route_modules = {id(r.function.module) for r in group}
+    folders = {_folder(r.function.module.ctx.relpath) for r in group}
+    candidates = []
     for module in index.modules.values():
+        lines = _module_app_lines(module)
+        if not lines:
+            continue
+        folder = _folder(module.ctx.relpath)
+        if id(module) in route_modules or any(_inside(f, folder) for f in folders):
+            candidates.append((id(module) not in route_modules, module.name, lines[0], module))
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda c: (c[0], c[1], c[2]))
+    return best[3], best[2]
+
+
+def _serves_model(index: PythonIndex, group: list[RouteInfo]) -> bool:
+    """Whether a route of the group reaches a model (through calls, dependencies, methods
+    and `app.state`), or a module holding the group's routes loads one."""
+    for route in group:
+        module = route.function.module
         bindings = [*module.bindings.values(), *module.state_attrs.values()]
-        bindings += [b for c in module.all_classes for b in c.attrs.values()]
-        bindings += [b for f in module.all_functions for b in f.locals.values()]
         if any(b.kind is BindingKind.MODEL for b in bindings):
+            return True
+    ids = {id(r) for r in group}
+    for module in index.modules.values():
+        for func in module.all_functions:
+            if not any(id(reach.route) in ids for reach in index.reaches(func)):
+                continue
+            if _uses_model(index, func):
+                return True
+    return False
+
+
+def _uses_model(index: PythonIndex, func: FunctionInfo) -> bool:
+    if any(b.kind is BindingKind.MODEL for b in func.locals.values()):
+        return True
+    for node in ast.walk(func.node):
+        if isinstance(node, ast.Name | ast.Attribute) and isinstance(node.ctx, ast.Load):
+            found = index.binding_of(node, func, func.module)
+            if found is not None and found.kind is BindingKind.MODEL:
+                return True
+    return False
+
+
+def _reports_model(index: PythonIndex, route: RouteInfo) -> bool:
+    """A health handler that looks at the model or can answer 503 serves as readiness."""
+    func = route.function
+    if _uses_model(index, func):
+        return True
+    for node in ast.walk(func.node):
+        if isinstance(node, ast.Constant) and node.value in {500, 503}:
+            return True
+        if isinstance(node, ast.Attribute | ast.Name) and "503" in dotted(node):
+            return True
+        if isinstance(node, ast.Attribute | ast.Name) and "UNAVAILABLE" in dotted(node):
+            return True
+    return False
+
+
+def _serverless(index: PythonIndex) -> bool:
+    """An app wrapped for AWS Lambda (`Mangum(app)`): there is no orchestrator to probe it."""
+    for module in index.modules.values():
+        if any(q.split(".", 1)[0] in _SERVERLESS for q in module.ctx.imports.values()):
             return True
     return False
 
 
 def _readiness_elsewhere(index: PythonIndex) -> bool:
+    return any(
+        any(q.startswith("infermedic.instrument") for q in module.ctx.imports.values())
+        for module in index.modules.values()
+    )
+
+
+def _readiness_string(index: PythonIndex, folder: str) -> bool:
+    """A path string like `"/readyz"` in the service's folder: a route registered in a way
+    the index does not read."""
     for module in index.modules.values():
-        if any(q.startswith("infermedic.instrument") for q in module.ctx.imports.values()):
-            return True
+        if not _inside(_folder(module.ctx.relpath), folder):
+            continue
         for node in ast.walk(module.ctx.tree):
             if (
                 isinstance(node, ast.Constant)
                 and isinstance(node.value, str)
                 and node.value.startswith("/")
-                and _READY.search(node.value)
+                and len(node.value) < 80
+                and is_readiness_path(node.value)
             ):
                 return True
     return False

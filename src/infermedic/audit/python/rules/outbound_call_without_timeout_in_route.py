@@ -18,7 +18,9 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
     Checks for outbound HTTP calls made while a route serves a request (in the handler or
     a repo function it calls) that have no timeout: `requests.get/post/...`,
     `urllib.request.urlopen` and calls on a `requests.Session` without `timeout=`, and
-    `httpx` calls with `timeout=None`.
+    `httpx` calls with `timeout=None`. The same calls elsewhere in the service's code (an
+    alert or Slack sender beside the handlers, a start-up hook, work a route hands to a
+    thread or task; not standalone scripts or tests) are reported at low severity.
 
     ## Why is this bad?
     `requests` waits forever by default. When a feature store or downstream model hangs,
@@ -73,12 +75,12 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
 
     def check(self, node: ast.AST, scope: Scope) -> Iterator[Finding]:
         assert isinstance(node, ast.Call)
-        reaches = scope.on_request_path()
-        if not reaches or has_kwargs_splat(node):
+        if has_kwargs_splat(node):
             return
         what = self._outbound(node, scope)
         if what is None:
             return
+        reaches = scope.on_request_path()
         timeout = keyword(node, "timeout")
         is_httpx = what.startswith("httpx.")
         explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
@@ -88,6 +90,9 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
             return
         if what == "urllib.request.urlopen" and len(node.args) >= 3:
             return  # urlopen(url, data, timeout)
+        if not reaches:
+            yield from self._off_route(node, scope, what, explicit_none)
+            return
         reach = first(reaches)
         state = "`timeout=None`" if explicit_none else "no timeout"
         yield self.finding(
@@ -118,3 +123,46 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
                 prefix = "httpx." if receiver.origin == "httpx.Client" else ""
                 return prefix + call_text(node)
         return None
+
+    def _off_route(
+        self, node: ast.Call, scope: Scope, what: str, explicit_none: bool
+    ) -> Iterator[Finding]:
+        """Service code outside the request path (an alert or Slack sender, a start-up
+        fetch, a health-check script): a hung endpoint stalls that job for ever. Reported
+        at low severity, for code that is part of the running service, outside tests."""
+        function = scope.function
+        if function is None or not scope.index.routes or _is_test(scope.ctx.relpath):
+            return
+        if not _in_a_service(scope):
+            return
+        state = "`timeout=None`" if explicit_none else "no timeout"
+        yield self.finding(
+            scope.ctx.location(node),
+            f"`{what}` in `{function.name}` has {state}: a hung endpoint blocks it for ever",
+            evidence=scope.evidence(node),
+            severity=Severity.LOW,
+            fingerprint_key=f"{what}|{function.qualname}",
+        )
+
+
+def _is_test(relpath: str) -> bool:
+    parts = relpath.split("/")
+    name = parts[-1]
+    return (
+        any(p in {"tests", "test", "testing"} for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
+def _in_a_service(scope: Scope) -> bool:
+    """Whether the call is part of the running service: work a route hands to a thread or
+    task, or code in a module that makes the app or defines routes (start-up hooks, alert
+    senders beside the handlers). A standalone script (`download_model.py`) is not."""
+    if scope.reaches():
+        return True
+    module = scope.module
+    if any(b.kind is BindingKind.APP for b in module.bindings.values()):
+        return True
+    return any(route.function.module is module for route in scope.index.routes)

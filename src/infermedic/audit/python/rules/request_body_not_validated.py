@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 
 from infermedic.audit.python.context import unparse
@@ -41,7 +42,9 @@ class RequestBodyNotValidated(PythonRule):
     `await request.body()`, Flask's `request.get_json()` / `request.json`, a FastAPI body
     parameter typed `dict` or `dict[str, Any]`) and never pass it through a schema: no
     pydantic model (`Model(**data)`, `model_validate`), no marshmallow `schema.load`, no
-    `jsonschema.validate`.
+    `jsonschema.validate`, no call to a `validate_*` helper, and no hand-written check that
+    answers 4xx (`if "features" not in payload: abort(400)`, `return JSONResponse(
+    status_code=422)`, `raise HTTPException(400)`).
 
     ## Why is this bad?
     A model service trusts the shape of its input. Without a schema a missing field, a
@@ -77,8 +80,8 @@ class RequestBodyNotValidated(PythonRule):
     ```
 
     ## Known problems
-    Validation done by a helper that receives the request object is not seen; checks
-    written by hand (`if "features" not in payload: abort(400)`) are not recognised.
+    Validation done by a helper whose name does not say so is not seen. A hand-written
+    check is taken as validation without judging how much of the body it covers.
     """
 
     code = "SVC006"
@@ -210,11 +213,39 @@ def _last_name(node: ast.expr) -> str:
 
 
 def _is_validation(node: ast.AST) -> bool:
+    if isinstance(node, ast.If):
+        return _rejects_with_4xx(node)
     if not isinstance(node, ast.Call):
         return False
     func = node.func
     if isinstance(func, ast.Attribute) and func.attr in _VALIDATORS:
         return True
+    if "validat" in _last_name(func).lower():
+        return True  # `validate_payload(data)`, `check.validate_features(...)`
     # `PredictRequest(**payload)`: a class built from the whole payload
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     return name[:1].isupper() and any(k.arg is None for k in node.keywords)
+
+
+_CLIENT_ERROR_NAME = re.compile(r"HTTP_4\d\d|BAD_REQUEST|UNPROCESSABLE|BadRequest|Unprocessable")
+
+
+def _rejects_with_4xx(branch: ast.If) -> bool:
+    """Hand-written validation: an `if` whose branch answers 4xx (`return JSONResponse(
+    status_code=422)`, `return jsonify(...), 400`, `abort(400)`, `raise HTTPException(400)`)."""
+    for statement in [*branch.body, *branch.orelse]:
+        if not isinstance(statement, ast.Return | ast.Raise | ast.Expr):
+            continue
+        for sub in ast.walk(statement):
+            if (
+                isinstance(sub, ast.Constant)
+                and isinstance(sub.value, int)
+                and not isinstance(sub.value, bool)
+                and 400 <= sub.value < 500
+            ):
+                return True
+            if isinstance(sub, ast.Name | ast.Attribute) and _CLIENT_ERROR_NAME.search(
+                _last_name(sub)
+            ):
+                return True
+    return False

@@ -1,0 +1,202 @@
+"""libcst helpers shared by the Python fixes: parse, find a node by position, add imports.
+
+libcst keeps every comment, blank line and quote style, so a fix's diff shows only what the
+fix changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
+
+from infermedic.fix.base import Refused, Workspace
+
+
+class Parsed:
+    """A parsed file with node positions and parents."""
+
+    def __init__(self, workspace: Workspace, relpath: str) -> None:
+        text = workspace.read(relpath)
+        try:
+            module = cst.parse_module(text)
+        except cst.ParserSyntaxError as exc:
+            raise Refused(f"{relpath} does not parse: {exc.message} (line {exc.raw_line})") from exc
+        self.relpath = relpath
+        self.wrapper = MetadataWrapper(module)
+        self.module = self.wrapper.module
+        self.positions = self.wrapper.resolve(PositionProvider)
+        self.parents = self.wrapper.resolve(ParentNodeProvider)
+
+    def start(self, node: cst.CSTNode) -> tuple[int, int]:
+        """1-based line, 0-based column of `node`'s first character."""
+        pos = self.positions[node].start
+        return pos.line, pos.column
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int]:
+        pos = self.positions[node]
+        return pos.start.line, pos.end.line
+
+    def nodes(self, kind: type[cst.CSTNode]) -> list[cst.CSTNode]:
+        return [node for node in self.positions if isinstance(node, kind)]
+
+    def calls_at(self, line: int, column: int | None) -> list[cst.Call]:
+        """Calls starting at `line` (and 0-based `column` when given)."""
+        found = [
+            node
+            for node in self.nodes(cst.Call)
+            if isinstance(node, cst.Call)
+            and self.start(node)[0] == line
+            and (column is None or self.start(node)[1] == column)
+        ]
+        if column is not None and len(found) > 1:
+            # `m.predict(x)[:, 1].tolist()`: every call of the chain starts at the same
+            # place; the audit's position names the innermost one
+            def end(node: cst.Call) -> tuple[int, int]:
+                pos = self.positions[node].end
+                return pos.line, pos.column
+
+            first = min(end(node) for node in found)
+            found = [node for node in found if end(node) == first]
+        return found
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(node)
+
+    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        """The nearest function around `node`; refuses when a lambda, generator or class
+        body sits between (an `await` cannot go there)."""
+        current = self.parent(node)
+        while current is not None:
+            if isinstance(current, cst.FunctionDef):
+                return current
+            if isinstance(current, cst.Lambda):
+                raise Refused("the call is inside a lambda, where `await` cannot go")
+            if isinstance(current, cst.GeneratorExp):
+                raise Refused(
+                    "the call is inside a generator expression; `await` would turn it async"
+                )
+            if isinstance(current, cst.ClassDef):
+                return None
+            current = self.parent(current)
+        return None
+
+    def is_awaited(self, node: cst.CSTNode) -> bool:
+        return isinstance(self.parent(node), cst.Await)
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted(node.value)
+        return f"{head}.{node.attr.value}" if head is not None else None
+    return None
+
+
+def code_of(module: cst.Module, node: cst.CSTNode) -> str:
+    return module.code_for_node(node)
+
+
+def imported_modules(module: cst.Module) -> set[str]:
+    """Every module named in an import statement anywhere in the file."""
+    names: set[str] = set()
+
+    class Collect(cst.CSTVisitor):
+        def visit_Import(self, node: cst.Import) -> None:
+            for alias in node.names:
+                names.add(code_of(module, alias.name))
+
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+            if node.module is not None:
+                names.add(code_of(module, node.module))
+
+    module.visit(Collect())
+    return names
+
+
+def with_imports(module: cst.Module, imports: Sequence[tuple[str, str | None]]) -> cst.Module:
+    """`module` with `from a import b` (or `import a` when b is None) added where missing."""
+    context = CodemodContext()
+    for mod, obj in imports:
+        if obj is None:
+            AddImportsVisitor.add_needed_import(context, mod)
+        else:
+            AddImportsVisitor.add_needed_import(context, mod, obj)
+    return AddImportsVisitor(context).transform_module(module)
+
+
+def after_imports(module: cst.Module, statements: Sequence[cst.BaseStatement]) -> cst.Module:
+    """`module` with `statements` placed after its leading docstring and imports."""
+    body = list(module.body)
+    index = 0
+    for position, stmt in enumerate(body):
+        if isinstance(stmt, cst.SimpleStatementLine) and all(
+            isinstance(s, cst.Import | cst.ImportFrom)
+            or (isinstance(s, cst.Expr) and isinstance(s.value, cst.SimpleString))
+            for s in stmt.body
+        ):
+            index = position + 1
+        else:
+            break
+    return module.with_changes(body=[*body[:index], *statements, *body[index:]])
+
+
+def needs_parentheses(parsed: Parsed, node: cst.CSTNode) -> bool:
+    """Whether `await <node>` must be parenthesised to keep its meaning where `node` sits."""
+    parent = parsed.parent(node)
+    if isinstance(parent, cst.Attribute | cst.Subscript):
+        return parent.value is node
+    if isinstance(parent, cst.Call):
+        return parent.func is node
+    if isinstance(parent, cst.BinaryOperation):
+        return isinstance(parent.operator, cst.Power)
+    return False
+
+
+def replace_nodes(module: cst.Module, replacements: dict[cst.CSTNode, cst.CSTNode]) -> cst.Module:
+    """`module` with each original node swapped for its replacement."""
+
+    class Swap(cst.CSTTransformer):
+        # returns a node, never a removal sentinel: narrower than the base signature
+        def on_leave(  # type: ignore[override]
+            self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+        ) -> cst.CSTNode:
+            return replacements.get(original_node, updated_node)
+
+    result = module.visit(Swap())
+    assert isinstance(result, cst.Module)
+    return result
+
+
+def without_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """`call` without `arg`, keeping the layout (one line or one argument per line)."""
+    args = list(call.args)
+    index = args.index(arg)
+    del args[index]
+    if args and index == len(args):  # removed the last: its comma (or none) ends the list
+        args[-1] = args[-1].with_changes(comma=arg.comma)
+    return call.with_changes(args=args)
+
+
+def with_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    """`call` with `arg` appended, in the layout of the existing arguments."""
+    args = list(call.args)
+    if not args:
+        return call.with_changes(args=[arg])
+    last = args[-1]
+    if isinstance(last.comma, cst.Comma):  # a trailing comma: one argument per line
+        if len(args) >= 2 and isinstance(args[-2].comma, cst.Comma):
+            between = args[-2].comma
+        else:
+            between = cst.Comma(whitespace_after=call.whitespace_before_args)
+        args[-1] = last.with_changes(comma=between)
+        args.append(arg.with_changes(comma=last.comma))
+    else:
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        args.append(arg)
+    return call.with_changes(args=args)

@@ -1,0 +1,20 @@
+"""Every mechanical fix, one per rule code; `infermedic fix` tries them in this order."""
+
+from __future__ import annotations
+
+from infermedic.fix import dkr002, k8s001, k8s002, k8s003, svc001, svc002, svc004, svc008, svc009
+from infermedic.fix.base import Fixer
+
+FIXERS: tuple[Fixer, ...] = (
+    svc001.FIXER,
+    svc001.IO_FIXER,
+    svc002.FIXER,
+    svc002.EXPLAINER_FIXER,
+    svc004.FIXER,
+    svc008.FIXER,
+    svc009.FIXER,
+    k8s001.FIXER,
+    k8s002.FIXER,
+    k8s003.FIXER,
+    dkr002.FIXER,
+)

@@ -1,0 +1,148 @@
+"""SVC002: load the model once, not on every request.
+
+The per-request load call (`joblib.load(MODEL_PATH)`) becomes a call of a module-level
+`@functools.lru_cache(maxsize=1)` function with no parameters (`_cached_joblib_load()`),
+defined just above the function that loaded per request, whose body is the original call:
+the first request loads, every later one reuses the object. Having no parameters, the cache
+never hashes the arguments (a dict or a DataFrame would fail there). Refused when the
+arguments depend on the request or on the route's local variables (a cache keyed by
+request data is a model registry, not a mechanical fix). XPL001 (an explainer built per
+request) is the same fix.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from infermedic.fix.base import Change, Refused, Workspace, slug
+from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, with_imports
+from infermedic.model import Finding
+
+_WRAPPER = '''@functools.lru_cache(maxsize=1)
+def {name}():
+    """Runs once; every request reuses the result (`infermedic fix` {code})."""
+    return {call}
+'''
+
+
+class LoadOnce:
+    def __init__(self, code: str, title: str) -> None:
+        self.code = code
+        self.title = title
+
+    def apply(self, finding: Finding, workspace: Workspace) -> Change:
+        loc = finding.location
+        if loc.path is None or loc.line is None:
+            raise Refused("the finding has no file position")
+        parsed = Parsed(workspace, loc.path)
+        line = workspace.line(loc.path, loc.line)
+        calls = parsed.calls_at(line, (loc.column - 1) if loc.column else None)
+        if len(calls) != 1:
+            raise Refused(f"cannot tell which call at {loc.path}:{line} loads the model")
+        call = calls[0]
+        callee = dotted(call.func)
+        if callee is None:
+            raise Refused(f"the loader `{code_of(parsed.module, call.func)}` is not a plain name")
+        function = parsed.enclosing_function(call)
+        if function is None:
+            raise Refused("the load is not inside a function")
+        local = _local_names(function)
+        used = {n.value for arg in call.args for n in _names(arg.value)}
+        if used & local:
+            names = ", ".join(sorted(used & local))
+            raise Refused(f"the call depends on values of the request or route ({names})")
+        body = _WRAPPER.format(name="{name}", code=self.code, call=code_of(parsed.module, call))
+        name = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), body)
+        new = replace_nodes(
+            parsed.module,
+            {call: cst.Call(func=cst.Name(name), lpar=call.lpar, rpar=call.rpar)},
+        )
+        defined = {s.name.value for s in new.body if isinstance(s, cst.FunctionDef)}
+        if name not in defined:
+            top = _top_level_index(parsed, function)
+            wrapper = cst.parse_statement(body.replace("{name}", name))
+            wrapper = wrapper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+            statements = list(new.body)
+            new = new.with_changes(body=[*statements[:top], wrapper, *statements[top:]])
+        new = with_imports(new, [("functools", None)])
+        workspace.write(loc.path, new.code)
+        return Change(
+            code=self.code,
+            path=loc.path,
+            summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}()`",
+            review=f"{loc.path}: `{callee}` runs on the first request and its result is reused; "
+            "warm it at start-up (lifespan) so the first request does not pay, and reload "
+            f"by restarting (or `{name}.cache_clear()`)",
+            where=slug(loc.path, function.name.value),
+            finding=finding,
+        )
+
+
+def _free_name(module: cst.Module, base: str, body: str) -> str:
+    """`base`, or `base_2`…: a module-level name not taken by a different function (the
+    same function, from a fix of another call site with the same call, is reused)."""
+    taken = {
+        s.name.value: module.code_for_node(s.with_changes(leading_lines=[]))
+        for s in module.body
+        if isinstance(s, cst.FunctionDef)
+    }
+    for suffix in ("", *(f"_{n}" for n in range(2, 100))):
+        name = base + suffix
+        if name not in taken or taken[name] == body.replace("{name}", name):
+            return name
+    raise Refused(f"too many `{base}` functions already")
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False  # `x.attr`: only `x` is a variable
+
+    node.visit(Collect())
+    return found
+
+
+def _local_names(function: cst.FunctionDef) -> set[str]:
+    """Parameters and names assigned inside `function`."""
+    names = {p.name.value for p in function.params.params}
+    names |= {p.name.value for p in function.params.kwonly_params}
+    names |= {p.name.value for p in function.params.posonly_params}
+    for star in (function.params.star_arg, function.params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+
+    class Assigned(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            names.update(n.value for n in _names(node.target))
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            names.update(n.value for n in _names(node.target))
+
+        def visit_For(self, node: cst.For) -> None:
+            names.update(n.value for n in _names(node.target))
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            names.update(n.value for n in _names(node.target))
+
+    function.body.visit(Assigned())
+    return names
+
+
+def _top_level_index(parsed: Parsed, node: cst.CSTNode) -> int:
+    current: cst.CSTNode | None = node
+    while current is not None and parsed.parent(current) is not parsed.module:
+        current = parsed.parent(current)
+    for index, stmt in enumerate(parsed.module.body):
+        if stmt is current:
+            return index
+    raise Refused("cannot find the top-level statement around the load")
+
+
+FIXER = LoadOnce("SVC002", "load the model once (module-level cache)")
+EXPLAINER_FIXER = LoadOnce("XPL001", "build the explainer once (module-level cache)")

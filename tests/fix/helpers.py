@@ -1,0 +1,68 @@
+"""Helpers for the fix tests: run the real CLI, audit, run a generated test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infermedic.audit import audit
+from infermedic.model import Finding
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "infermedic", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def findings(root: Path, code: str) -> list[Finding]:
+    return [f for f in audit([root]).findings if f.code == code]
+
+
+def run_pytest(root: Path, test: str) -> subprocess.CompletedProcess[str]:
+    """Run one generated regression test inside the user's repo."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def imports(root: Path, module: str) -> subprocess.CompletedProcess[str]:
+    """Import `module` from `root` in a fresh interpreter (the fixed code must load)."""
+    return subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+    )
+
+
+def git_status(root: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
+def log_entries(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
