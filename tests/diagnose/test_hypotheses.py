@@ -293,3 +293,16 @@ def test_a_prevention_command_is_kept_only_when_it_fails_on_todays_code() -> Non
     items = measured_only.prevention()
     assert not any("infermedic audit" in i for i in items)
     assert any("--checks blocking" in i for i in items)
+
+
+def test_a_failed_check_is_named_in_the_reason_not_asked_for_again() -> None:
+    hypotheses = evaluate(
+        [Category.SPIKES],
+        {CheckKind.AUDIT: [finding("SVC001")]},
+        [CheckKind.AUDIT],
+        failed={CheckKind.PROBE: "InputError: cannot tell which route makes predictions"},
+    )
+    blocking = by_key(hypotheses, "event-loop-blocking")
+    assert blocking.status is Status.SUSPECTED
+    assert "the probe check failed (InputError: cannot tell which route" in blocking.reason
+    assert "needs --url URL;" not in blocking.reason  # only py-spy sampling still needs it

@@ -6,6 +6,7 @@ data, and writes only its report and the audit log.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -353,23 +354,32 @@ def _command(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> s
 
 
 def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions) -> str:
+    """The command line, every argument shell-quoted so it can be pasted as it is."""
+    q = shlex.quote
     match check.kind:
         case CheckKind.AUDIT:
-            return f"infermedic audit {inputs.repo or 'PATH'}"
+            return f"infermedic audit {q(str(inputs.repo or 'PATH'))}"
         case CheckKind.PROBE:
             parts = ",".join(check.probe_parts)
+            extra = ""
+            if options.predict_path:
+                extra += f" --predict-path {q(options.predict_path)}"
+            if inputs.repo is not None:
+                extra += f" --repo {q(str(inputs.repo))}"
+            if inputs.model_input is not None:
+                extra += f" --input {q(str(inputs.model_input))}"
             return (
-                f"infermedic probe {inputs.url or 'URL'} --checks {parts} "
-                f"--rate {options.rate:g} --duration {options.duration_s:g}"
+                f"infermedic probe {q(inputs.url or 'URL')} --checks {parts} "
+                f"--rate {options.rate:g} --duration {options.duration_s:g}{extra}"
             )
         case CheckKind.DRIFT:
-            return f"infermedic drift {inputs.reference or 'REF'} {inputs.current or 'CUR'}"
+            return f"infermedic drift {q(inputs.reference or 'REF')} {q(inputs.current or 'CUR')}"
         case CheckKind.MODEL:
-            given = f" --input {inputs.model_input}" if inputs.model_input else ""
-            return f"infermedic profile {inputs.model or 'MODEL'}{given} --quick"
+            given = f" --input {q(str(inputs.model_input))}" if inputs.model_input else ""
+            return f"infermedic profile {q(inputs.model or 'MODEL')}{given} --quick"
         case CheckKind.PROFILE:
             return (
-                f"infermedic profile --pid {inputs.pid or 'PID'} --url {inputs.url or 'URL'} "
+                f"infermedic profile --pid {inputs.pid or 'PID'} --url {q(inputs.url or 'URL')} "
                 f"--duration {options.profile_duration_s:g}"
             )
 

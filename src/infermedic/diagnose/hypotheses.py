@@ -133,6 +133,7 @@ def evaluate(
     coverage: Iterable[CheckKind] | Mapping[CheckKind, Coverage],
     *,
     stated: Sequence[Category] | None = None,
+    failed: Mapping[CheckKind, str] | None = None,
 ) -> list[Hypothesis]:
     """Judge every cause; the ones that explain the symptom's categories rank first (the
     others are "also found" and name the root cause only when no in-symptom cause has
@@ -146,9 +147,12 @@ def evaluate(
     all_codes = {f.code for f in findings}
     wanted = set(categories)
     named = set(stated if stated else categories)
+    broken = dict(failed or {})
     judged = [
         replace(
-            _judge(cause, findings, covered, all_codes, bool(wanted & set(cause.categories))),
+            _judge(
+                cause, findings, covered, all_codes, bool(wanted & set(cause.categories)), broken
+            ),
             stated=bool(named & set(cause.categories)),
         )
         for cause in CAUSES
@@ -191,6 +195,7 @@ def _judge(
     covered: Mapping[CheckKind, Coverage],
     all_codes: set[str],
     in_symptom: bool,
+    failed: Mapping[CheckKind, str],
 ) -> Hypothesis:
     support = tuple(f for f in findings if f.code in cause.codes)
     codes = {f.code for f in support}
@@ -273,7 +278,8 @@ def _judge(
         if weak:
             return judged(Status.SUSPECTED, f"static {static}; not measured: {_weak_text(weak)}")
         return judged(
-            Status.SUSPECTED, f"static {static}; not measured ({_needs(untested, covered)})"
+            Status.SUSPECTED,
+            f"static {static}; not measured ({_needs(untested, covered, failed)})",
         )
 
     if found_corroborating:
@@ -290,7 +296,8 @@ def _judge(
             )
         return judged(
             Status.NOT_TESTED,
-            f"{shared} measured is consistent with it; {_needs(list(deciding), covered)} to tell",
+            f"{shared} measured is consistent with it; "
+            f"{_needs(list(deciding), covered, failed)} to tell",
         )
 
     if judged_by:
@@ -304,7 +311,7 @@ def _judge(
         )
     if weak:
         return judged(Status.INCONCLUSIVE, _weak_text(weak))
-    needs = _needs(untested or list(cause.codes), covered)
+    needs = _needs(untested or list(cause.codes), covered, failed)
     if cause.static and CheckKind.AUDIT in covered:
         needs = f"the audit found no {', '.join(cause.static)} (its silence is no proof); {needs}"
     return judged(Status.NOT_TESTED, needs)
@@ -319,7 +326,11 @@ def _weak_text(weak: Mapping[str, str]) -> str:
     return "; ".join(f"{code} could not judge: {why}" for code, why in sorted(weak.items()))
 
 
-def _needs(codes: Sequence[str], covered: Mapping[CheckKind, Coverage]) -> str:
+def _needs(
+    codes: Sequence[str],
+    covered: Mapping[CheckKind, Coverage],
+    failed: Mapping[CheckKind, str],
+) -> str:
     """What would test these codes: the input to give, or the phase that did not run."""
     parts: list[str] = []
     for kind in CheckKind:
@@ -328,6 +339,8 @@ def _needs(codes: Sequence[str], covered: Mapping[CheckKind, Coverage]) -> str:
             continue
         if kind in covered:
             parts.append(f"{kind.value} ran but did not judge {', '.join(mine)}")
+        elif kind in failed:
+            parts.append(f"the {kind.value} check failed ({failed[kind]})")
         else:
             parts.append(f"needs {_input_for(kind)}")
     return "; ".join(dict.fromkeys(parts)) or "no check covers it"

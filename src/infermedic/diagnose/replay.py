@@ -122,7 +122,13 @@ def judge(
         route=routed,
         checks=tuple(runs),
         hypotheses=tuple(
-            evaluate(routed.categories, findings, coverage, stated=routed.stated or None)
+            evaluate(
+                routed.categories,
+                findings,
+                coverage,
+                stated=routed.stated or None,
+                failed={r.kind: r.reason for r in runs if r.status is CheckStatus.FAILED},
+            )
         ),
         inputs=dict(inputs),
         started_at=started_at,
