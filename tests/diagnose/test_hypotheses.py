@@ -306,3 +306,16 @@ def test_a_failed_check_is_named_in_the_reason_not_asked_for_again() -> None:
     assert blocking.status is Status.SUSPECTED
     assert "the probe check failed (InputError: cannot tell which route" in blocking.reason
     assert "needs --url URL;" not in blocking.reason  # only py-spy sampling still needs it
+
+
+def test_a_static_pattern_outside_the_symptom_is_never_the_root() -> None:
+    # "some requests return 500" on a service whose only finding is DKR002 (workers)
+    hypotheses = evaluate(
+        [Category.FAILURES], {CheckKind.AUDIT: [finding("DKR002")]}, [CheckKind.AUDIT]
+    )
+    workers = by_key(hypotheses, "worker-oversubscription")
+    assert workers.status is Status.SUSPECTED and not workers.in_symptom
+    diagnosis = Diagnosis(
+        route=route("some requests return 500"), checks=(), hypotheses=tuple(hypotheses)
+    )
+    assert diagnosis.root_cause is None

@@ -52,9 +52,9 @@ class Diagnosis:
     @property
     def root_cause(self) -> Hypothesis | None:
         """The best-supported cause that explains the symptom: confirmed, else suspected on
-        static evidence. A cause outside the symptom names the root only when no in-symptom
-        cause has any support; a lone measured effect the host's noise could explain never
-        does."""
+        static evidence. A cause outside the symptom names the root only when it is confirmed
+        and no in-symptom cause has any support; a lone measured effect the host's noise
+        could explain never does."""
         eligible = [h for h in self.hypotheses if h.eligible_root]
         supported_in_symptom = [
             h
@@ -67,10 +67,11 @@ class Diagnosis:
                     return hypothesis
         if supported_in_symptom:
             return None
-        for status in (Status.CONFIRMED, Status.SUSPECTED):
-            for hypothesis in eligible:
-                if hypothesis.status is status:
-                    return hypothesis
+        # outside the symptom, only a measured, confirmed cause is worth naming: a static
+        # pattern unrelated to what the user saw is "also found", not their root cause
+        for hypothesis in eligible:
+            if hypothesis.status is Status.CONFIRMED:
+                return hypothesis
         return None
 
     @property
