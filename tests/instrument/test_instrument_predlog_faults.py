@@ -6,10 +6,12 @@ The invariant checked throughout: every row `log()` accepted is either in a publ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -54,14 +56,15 @@ def _row(i: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+def tiny_tmpfs() -> Iterator[Path]:
     """A real 64 KiB file system, which fills up (ENOSPC) after a few files.
 
     Mounting needs root; without it this test is skipped, and the file-size-limit test below
-    (no root needed) checks the same invariant with the kernel's EFBIG write error.
+    (no root needed) checks the same invariant with the kernel's EFBIG write error. The mount
+    point is outside pytest's temporary tree, so a mount left behind can never break the
+    cleanup of that tree; it is detached lazily if a handle still holds it.
     """
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
+    mountpoint = Path(tempfile.mkdtemp(prefix="infermedic-full-disk-"))
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)],
         capture_output=True,
@@ -69,11 +72,16 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         timeout=30,
     )
     if result.returncode != 0:
+        mountpoint.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
     try:
         yield mountpoint
     finally:
-        subprocess.run(["umount", str(mountpoint)], check=False, timeout=30)
+        unmounted = subprocess.run(["umount", str(mountpoint)], check=False, timeout=30)
+        if unmounted.returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], check=False, timeout=30)
+        with contextlib.suppress(OSError):
+            mountpoint.rmdir()
 
 
 @pytest.mark.parametrize("format", FORMATS)
