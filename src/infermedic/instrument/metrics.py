@@ -157,7 +157,7 @@ def _create(registry: CollectorRegistry) -> InstrumentMetrics:
         ),
         prediction_log_written=Counter(
             "inference_prediction_log_rows_written",
-            "Prediction-log rows handed to the sink.",
+            "Prediction-log rows stored by the sink (for files: in published files).",
             registry=registry,
         ),
         prediction_log_queue_depth=Gauge(

@@ -41,13 +41,23 @@ Why a request can never wait on it: `log()` appends to a bounded in-memory queue
 waiting the row is dropped and counted
 (`inference_prediction_log_dropped_total{reason="queue_full"}`). One background thread
 drains the queue, builds rows and hands batches to the sink; a sink that raises loses that
-batch (counted as `reason="sink_error"`), one that hangs only fills the queue.
+batch (counted as `reason="sink_error"`), one that hangs only fills the queue (the
+`inference_prediction_log_queue_depth` gauge then follows the queue from `log()`, since the
+writer cannot update it).
+
+Counting: every row `log()` accepted ends as written or dropped, and for the file sink
+`written` means "in a published file". A write, fsync or rename error (a full disk) deletes
+the file in progress, so every row in it and the rest of the batch are counted as
+`sink_error`: the rows on disk plus the rows counted lost equal the rows logged. When
+`close()` times out (a hung sink), the rows still queued, in the writer's hands and in the
+unpublished file are counted as `reason="closed"`.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -99,6 +109,21 @@ class PredictionSink(ABC):
     def close(self) -> None:
         """Flush and release resources; the sink is not used afterwards."""
         self.flush()
+
+    def take_counts(self) -> tuple[int, int] | None:
+        """Rows `(published, lost)` since the last call, for a sink that publishes later.
+
+        None (the default) means a `write()` that returns has stored its rows and one that
+        raises has lost them. A sink that holds rows before publishing them (files completed
+        by rename) returns how many it published and how many it lost on its own, and then
+        counts the rows of a failed `write()` itself.
+        """
+        return None
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows accepted by `write()` but not yet published (lost if the process ends now)."""
+        return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,6 +251,12 @@ class _JsonlFile:
         os.fsync(self._handle.fileno())
         self._handle.close()
 
+    def abort(self) -> None:
+        # Closing flushes the buffer, which fails again on a full disk; the handle is closed
+        # all the same, and the file is deleted next.
+        with contextlib.suppress(OSError, ValueError):
+            self._handle.close()
+
 
 class _ParquetFile:
     suffix = ".parquet"
@@ -272,6 +303,12 @@ class _ParquetFile:
         with self._path.open("rb+") as handle:
             os.fsync(handle.fileno())
 
+    def abort(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):  # pyarrow raises OSError or ArrowException
+                writer.close()
+
 
 class RotatingFileSink(PredictionSink):
     """Batched JSONL or Parquet files in one directory, completed atomically (tmp + rename)."""
@@ -309,6 +346,8 @@ class RotatingFileSink(PredictionSink):
         self._opened_at = 0.0
         self._rows_in_file = 0
         self._sequence = 0
+        self._published = 0
+        self._lost = 0
         self.completed: list[Path] = []
 
     def _open(self) -> _JsonlFile | _ParquetFile:
@@ -327,30 +366,80 @@ class RotatingFileSink(PredictionSink):
         return self._file
 
     def _complete(self) -> None:
-        file, self._file = self._file, None
+        """Publish the current file: fsync, then rename; on any error delete it, rows lost."""
+        file = self._file
         if file is None or self._tmp_path is None or self._final_path is None:
             return
-        file.close()
-        if self._rows_in_file == 0:
-            self._tmp_path.unlink(missing_ok=True)
+        try:
+            file.close()
+            if self._rows_in_file == 0:
+                self._tmp_path.unlink(missing_ok=True)
+            else:
+                os.replace(self._tmp_path, self._final_path)
+        except BaseException:
+            self._abort()
+            raise
+        self._file = None
+        if self._rows_in_file:
+            self._fsync_directory()
+            self.completed.append(self._final_path)
+            self._published += self._rows_in_file
+            self._rows_in_file = 0
+
+    def _abort(self) -> None:
+        """Drop the file in progress (a write or fsync failed): its rows are lost, never
+        half-published."""
+        file, self._file = self._file, None
+        if file is None:
             return
-        os.replace(self._tmp_path, self._final_path)
-        self.completed.append(self._final_path)
+        file.abort()
+        if self._tmp_path is not None:
+            with contextlib.suppress(OSError):
+                self._tmp_path.unlink(missing_ok=True)
+        self._lost += self._rows_in_file
+        self._rows_in_file = 0
+
+    def _fsync_directory(self) -> None:
+        # The rename itself is durable only once the directory entry is on disk. Best effort:
+        # the file is complete either way, and some file systems refuse a directory fsync.
+        with contextlib.suppress(OSError):
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def write(self, rows: Sequence[Row]) -> None:
         start = 0
-        while start < len(rows):
-            file = self._file if self._file is not None else self._open()
-            room = self.rotate_rows - self._rows_in_file
-            chunk = rows[start : start + room]
-            if self._rows_in_file and not file.accepts(chunk):
-                self._complete()
-                continue
-            self._rows_in_file += file.append(chunk)
-            start += len(chunk)
-            if self._rows_in_file >= self.rotate_rows:
-                self._complete()
+        try:
+            while start < len(rows):
+                file = self._file if self._file is not None else self._open()
+                room = self.rotate_rows - self._rows_in_file
+                chunk = rows[start : start + room]
+                if self._rows_in_file and not file.accepts(chunk):
+                    self._complete()
+                    continue
+                self._rows_in_file += file.append(chunk)
+                start += len(chunk)
+                if self._rows_in_file >= self.rotate_rows:
+                    self._complete()
+        except BaseException:
+            # A full disk, a failed open or a row pyarrow cannot take: the file in progress
+            # may hold a torn row, so it is dropped with every row in it, and the rest of
+            # this batch is lost too. Nothing half-written is ever renamed into place.
+            self._abort()
+            self._lost += len(rows) - start
+            raise
         self.tick()
+
+    def take_counts(self) -> tuple[int, int]:
+        counts = (self._published, self._lost)
+        self._published = self._lost = 0
+        return counts
+
+    @property
+    def pending_rows(self) -> int:
+        return self._rows_in_file
 
     def tick(self) -> None:
         if self._file is not None and self._clock() - self._opened_at >= self.rotate_s:
@@ -440,6 +529,13 @@ class PredictionLogger:
         self._count_lock = threading.Lock()
         self.dropped = 0
         self.written = 0
+        # Rows the writer thread holds (taken from the queue, not yet counted either way), and
+        # whether close() gave up on the writer and counted those rows as lost itself.
+        self._in_flight = 0
+        self._abandoned = False
+        # When the current sink call is overdue (the writer is stuck in it); log() then keeps
+        # the queue-depth gauge current, since the writer cannot.
+        self._sink_overdue_at = math.inf
         self.last_error: BaseException | None = None
         self._last_error_logged = -math.inf
         self._thread = threading.Thread(
@@ -475,6 +571,7 @@ class PredictionLogger:
         buffer = self._buffer
         if len(buffer) >= self.max_queue:
             self._drop(self._dropped_full)
+            self._depth.set(len(buffer))
             return False
         if request_id is None:
             request_id = current_request_id()
@@ -483,6 +580,10 @@ class PredictionLogger:
         buffer.append((time.time(), request_id, model_version, features, prediction, outputs))
         if len(buffer) == self.batch_rows:
             self._wake.set()  # once per full batch, not per row
+        if time.monotonic() >= self._sink_overdue_at:
+            # The writer is stuck in the sink and cannot update the gauge: a scrape must
+            # see the queue grow behind it, not the value from before the hang.
+            self._depth.set(len(buffer))
         return True
 
     @property
@@ -520,10 +621,39 @@ class PredictionLogger:
             return not self._thread.is_alive()
         self._closed = True
         if not self._thread.is_alive():
+            self._abandon()
             return False
         if self._request(stop=True, timeout=timeout):
             self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            self._abandon()
+            return False
+        return True
+
+    def _abandon(self) -> None:
+        """Count as lost every row the writer did not finish (close() is giving up on it).
+
+        That is the rows still queued, the batch inside the stuck sink call and the rows the
+        sink holds unpublished. Should the sink recover later, the writer no longer counts
+        anything, so no row is counted twice; such rows may still reach disk.
+        """
+        with self._count_lock:
+            if self._abandoned:
+                return
+            self._abandoned = True
+            lost = self._in_flight + self.sink.pending_rows
+            self._in_flight = 0
+        while True:
+            try:
+                self._buffer.popleft()  # atomic: each row is taken by one thread only
+            except IndexError:
+                break
+            lost += 1
+        if lost:
+            with self._count_lock:
+                self.dropped += lost
+            self._dropped_closed.inc(lost)
+        self._depth.set(0)
 
     def __enter__(self) -> PredictionLogger:
         return self
@@ -570,6 +700,8 @@ class PredictionLogger:
             entries: list[tuple[Any, ...]] = []
             while buffer and len(entries) < self.batch_rows:
                 entries.append(buffer.popleft())
+            with self._count_lock:
+                self._in_flight = len(entries)
             self._write(entries)
 
     def _write(self, entries: list[tuple[Any, ...]]) -> None:
@@ -587,18 +719,39 @@ class PredictionLogger:
                     )
                 )
             except Exception as exc:  # a bad row must not stop the writer
+                with self._count_lock:
+                    self._in_flight -= 1
                 self._failed(exc, 1, self._dropped_invalid)
-        if rows and self._call_sink(lambda: self.sink.write(rows), rows=len(rows)):
-            self.written += len(rows)
-            self._written.inc(len(rows))
+        if rows:
+            self._call_sink(lambda: self.sink.write(rows), rows=len(rows))
 
-    def _call_sink(self, call: Callable[[], None], rows: int = 0) -> bool:
+    def _call_sink(self, call: Callable[[], None], rows: int = 0) -> None:
+        """Call the sink; count its rows as written or lost (by the sink's own account when
+        it publishes later, see `PredictionSink.take_counts`)."""
+        error: Exception | None = None
+        self._sink_overdue_at = time.monotonic() + self.flush_interval_s
         try:
             call()
         except Exception as exc:  # the sink is user code, or a full disk
-            self._failed(exc, rows)
-            return False
-        return True
+            error = exc
+        finally:
+            self._sink_overdue_at = math.inf
+        counts = self.sink.take_counts()
+        if counts is None:
+            written, lost = (0, rows) if error is not None else (rows, 0)
+        else:
+            written, lost = counts
+        with self._count_lock:
+            self._in_flight = max(0, self._in_flight - rows)
+            if self._abandoned:
+                return  # close() gave up on these rows and counted them as lost already
+            self.written += written
+        if written:
+            self._written.inc(written)
+        if lost:
+            self._drop(self._dropped_sink, lost)
+        if error is not None:
+            self._failed(error, 0)
 
     def _failed(self, exc: BaseException, rows: int, counter: Any = None) -> None:
         self.last_error = exc

@@ -12,6 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
+# title sequences; CR overwrites the line), DEL, C1 controls (0x9b is a one-byte CSI) and the
+# bidirectional overrides that reorder what is shown. Data (file and column names, messages
+# from the service) can carry any of them; the terminal view shows them as `\x1b`-style escapes.
+_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F)]
+_CONTROLS += [*range(0x2066, 0x206A)]
+_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}
+_ESCAPES_KEEP_LINES = {code: text for code, text in _ESCAPES.items() if chr(code) not in "\n\t"}
+
 SEVERITY_STYLE = {
     "critical": "bold white on red",
     "high": "bold red",
@@ -26,6 +35,7 @@ def render_terminal(
 ) -> str:
     """Render the JSON contract dict for a terminal; `color=False` gives plain text. The width
     is the real terminal's on a TTY (rich measures it), 110 columns otherwise."""
+    data = _printable_data(data)
     buffer = io.StringIO()
     if width is None and color:
         width = shutil.get_terminal_size((110, 24)).columns
@@ -58,7 +68,9 @@ def render_terminal(
         console.print()
         console.print(Text(f"Notifications ({len(notes)})", style="bold"))
         for note in notes:
-            where = " ".join(p for p in (note.get("rule"), note.get("path")) if p)
+            where = printable(
+                " ".join(p for p in (note.get("rule"), note.get("path")) if p), keep_newlines=False
+            )
             prefix = f"[{note['level']}] " + (f"{where}: " if where else "")
             console.print(Text(prefix + note["message"]), soft_wrap=False)
     console.print()
@@ -66,6 +78,26 @@ def render_terminal(
         console.print(Text(str(diagnosis.get("verdict", "")), style="bold"))
     console.print(Text(_summary_line(data), style="bold"))
     return buffer.getvalue()
+
+
+def printable(text: str, *, keep_newlines: bool = True) -> str:
+    """`text` with every terminal control character shown as an escape (`\x1b`, `\x0d`).
+
+    Newlines and tabs are kept for multi-line messages unless `keep_newlines` is False (names
+    and locations, which must stay on one line).
+    """
+    return text.translate(_ESCAPES_KEEP_LINES if keep_newlines else _ESCAPES)
+
+
+def _printable_data(value: Any) -> Any:
+    """Every string in the report dict made printable (the terminal view shows no raw data)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, Mapping):
+        return {key: _printable_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable_data(item) for item in value]
+    return value
 
 
 def _print_diagnosis_headline(console: Console, d: Mapping[str, Any]) -> None:
@@ -98,9 +130,10 @@ def _print_diagnosis_headline(console: Console, d: Mapping[str, Any]) -> None:
 
 
 def _print_table(console: Console, table: Mapping[str, Any]) -> None:
-    rich_table = Table(title=table["title"], title_justify="left", show_lines=False)
+    # Titles and column names come from data (drift's column names): rich markup is escaped.
+    rich_table = Table(title=escape(str(table["title"])), title_justify="left", show_lines=False)
     for column in table["columns"]:
-        rich_table.add_column(str(column), overflow="fold")
+        rich_table.add_column(escape(printable(str(column), keep_newlines=False)), overflow="fold")
     for row in table["rows"]:
         rich_table.add_row(*(escape(format_cell(cell)) for cell in row))
     console.print()
@@ -113,7 +146,7 @@ def _print_finding(console: Console, finding: Mapping[str, Any]) -> None:
     header.append(f"{severity.upper():<8} ", style=SEVERITY_STYLE.get(severity, ""))
     header.append(f"{finding['code']} ", style="bold")
     header.append(f"[{finding['name']}] ", style="dim")
-    header.append(describe_location(finding["location"]))
+    header.append(printable(describe_location(finding["location"]), keep_newlines=False))
     console.print()
     console.print(header)
     console.print(Text("  " + finding["message"]))
