@@ -14,6 +14,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from infermedic.fix.base import Refused, Workspace
+from infermedic.model import Finding
 
 
 class Parsed:
@@ -86,6 +87,27 @@ class Parsed:
 
     def is_awaited(self, node: cst.CSTNode) -> bool:
         return isinstance(self.parent(node), cst.Await)
+
+
+def finding_site(finding: Finding, workspace: Workspace) -> tuple[str, Parsed, int]:
+    """The finding's file (parsed) and its line as it stands in the workspace now."""
+    loc = finding.location
+    if loc.path is None or loc.line is None:
+        raise Refused("the finding has no file position")
+    return loc.path, Parsed(workspace, loc.path), workspace.line(loc.path, loc.line)
+
+
+def the_call(
+    finding: Finding, workspace: Workspace, role: str
+) -> tuple[str, Parsed, int, cst.Call]:
+    """The one call the finding points at (its file, parse, current line and the call);
+    refused when the line holds several candidates."""
+    path, parsed, line = finding_site(finding, workspace)
+    column = finding.location.column
+    calls = parsed.calls_at(line, (column - 1) if column else None)
+    if len(calls) != 1:
+        raise Refused(f"cannot tell which call at {path}:{line} {role}")
+    return path, parsed, line, calls[0]
 
 
 def dotted(node: cst.BaseExpression) -> str | None:

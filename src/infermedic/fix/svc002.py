@@ -15,7 +15,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, with_imports
+from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, the_call, with_imports
 from infermedic.model import Finding
 
 _WRAPPER = '''@functools.lru_cache(maxsize=1)
@@ -31,15 +31,7 @@ class LoadOnce:
         self.title = title
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        parsed = Parsed(workspace, loc.path)
-        line = workspace.line(loc.path, loc.line)
-        calls = parsed.calls_at(line, (loc.column - 1) if loc.column else None)
-        if len(calls) != 1:
-            raise Refused(f"cannot tell which call at {loc.path}:{line} loads the model")
-        call = calls[0]
+        path, parsed, line, call = the_call(finding, workspace, "loads the model")
         callee = dotted(call.func)
         if callee is None:
             raise Refused(f"the loader `{code_of(parsed.module, call.func)}` is not a plain name")
@@ -65,15 +57,15 @@ class LoadOnce:
             statements = list(new.body)
             new = new.with_changes(body=[*statements[:top], wrapper, *statements[top:]])
         new = with_imports(new, [("functools", None)])
-        workspace.write(loc.path, new.code)
+        workspace.write(path, new.code)
         return Change(
             code=self.code,
-            path=loc.path,
+            path=path,
             summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}()`",
-            review=f"{loc.path}: `{callee}` runs on the first request and its result is reused; "
+            review=f"{path}: `{callee}` runs on the first request and its result is reused; "
             "warm it at start-up (lifespan) so the first request does not pay, and reload "
             f"by restarting (or `{name}.cache_clear()`)",
-            where=slug(loc.path, function.name.value),
+            where=slug(path, function.name.value),
             finding=finding,
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, with_arg
+from infermedic.fix.pyedit import code_of, replace_nodes, the_call, with_arg
 from infermedic.model import Finding
 
 TIMEOUT_S = "10"
@@ -20,15 +20,7 @@ class AddTimeout:
     title = "add an explicit timeout"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        parsed = Parsed(workspace, loc.path)
-        line = workspace.line(loc.path, loc.line)
-        calls = parsed.calls_at(line, (loc.column - 1) if loc.column else None)
-        if len(calls) != 1:
-            raise Refused(f"cannot tell which call at {loc.path}:{line} is the outbound call")
-        call = calls[0]
+        path, parsed, line, call = the_call(finding, workspace, "is the outbound call")
         if any(a.star for a in call.args):
             raise Refused("the call passes *args/**kwargs: its timeout may come from them")
         value = cst.Integer(TIMEOUT_S)
@@ -49,15 +41,15 @@ class AddTimeout:
             )
             new_call = with_arg(call, timeout)
         new = replace_nodes(parsed.module, {call: new_call})
-        workspace.write(loc.path, new.code)
+        workspace.write(path, new.code)
         callee = code_of(parsed.module, call.func)
         return Change(
             code=self.code,
-            path=loc.path,
+            path=path,
             summary=f"`{callee}(...)` now passes `timeout={TIMEOUT_S}`",
-            review=f"{loc.path}:{line}: size the {TIMEOUT_S} s timeout to the route's latency "
+            review=f"{path}:{line}: size the {TIMEOUT_S} s timeout to the route's latency "
             "budget, and decide what the route answers when it expires",
-            where=slug(loc.path),
+            where=slug(path),
             finding=finding,
         )
 

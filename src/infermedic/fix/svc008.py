@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, with_imports
+from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, the_call, with_imports
 from infermedic.model import Finding
 
 
@@ -20,18 +20,11 @@ class InferenceMode:
     title = "wrap the forward pass in torch.inference_mode()"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        parsed = Parsed(workspace, loc.path)
-        line = workspace.line(loc.path, loc.line)
-        calls = parsed.calls_at(line, (loc.column - 1) if loc.column else None)
-        if len(calls) != 1:
-            raise Refused(f"cannot tell which call at {loc.path}:{line} is the forward pass")
-        statement = _statement(parsed, calls[0])
+        path, parsed, line, call = the_call(finding, workspace, "is the forward pass")
+        statement = _statement(parsed, call)
         if "await" in code_of(parsed.module, statement).split():
             raise Refused("the statement awaits; inference mode must not span a suspension")
-        function = parsed.enclosing_function(calls[0])
+        function = parsed.enclosing_function(call)
         wrapped = cst.With(
             items=[cst.WithItem(item=cst.parse_expression("torch.inference_mode()"))],
             body=cst.IndentedBlock(body=[statement.with_changes(leading_lines=[])]),
@@ -39,15 +32,15 @@ class InferenceMode:
         )
         new = replace_nodes(parsed.module, {statement: wrapped})
         new = with_imports(new, [("torch", None)])
-        workspace.write(loc.path, new.code)
-        where = function.name.value if function is not None else str(loc.line)
+        workspace.write(path, new.code)
+        where = function.name.value if function is not None else str(line)
         return Change(
             code=self.code,
-            path=loc.path,
-            summary=f"the forward pass at {loc.path}:{line} runs under `torch.inference_mode()`",
-            review=f"{loc.path}: tensors made under inference mode cannot be used for autograd "
+            path=path,
+            summary=f"the forward pass at {path}:{line} runs under `torch.inference_mode()`",
+            review=f"{path}: tensors made under inference mode cannot be used for autograd "
             "later; also call `model.eval()` once at load",
-            where=slug(loc.path, where),
+            where=slug(path, where),
             finding=finding,
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, replace_nodes, without_arg
+from infermedic.fix.pyedit import code_of, finding_site, replace_nodes, without_arg
 from infermedic.model import Finding
 
 
@@ -18,11 +18,7 @@ class DebugOff:
     title = "turn debug mode off"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        parsed = Parsed(workspace, loc.path)
-        line = workspace.line(loc.path, loc.line)
+        path, parsed, line = finding_site(finding, workspace)
         replacements: dict[cst.CSTNode, cst.CSTNode] = {}
         for call in parsed.calls_at(line, None):
             debug = [a for a in call.args if a.keyword is not None and a.keyword.value == "debug"]
@@ -38,15 +34,15 @@ class DebugOff:
                 target = code_of(parsed.module, node.targets[0].target)
                 what = f"`{target} = False`"
         if len(replacements) != 1:
-            raise Refused(f"cannot tell which statement at {loc.path}:{line} turns debug on")
-        workspace.write(loc.path, replace_nodes(parsed.module, replacements).code)
+            raise Refused(f"cannot tell which statement at {path}:{line} turns debug on")
+        workspace.write(path, replace_nodes(parsed.module, replacements).code)
         return Change(
             code=self.code,
-            path=loc.path,
+            path=path,
             summary=what,
-            review=f"{loc.path}:{line}: debug is off; if you need it locally, read it from an "
+            review=f"{path}:{line}: debug is off; if you need it locally, read it from an "
             "environment variable that is unset in production",
-            where=slug(loc.path),
+            where=slug(path),
             finding=finding,
         )
 
