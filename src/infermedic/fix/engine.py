@@ -118,6 +118,9 @@ def _add_tests(
     return created, notes
 
 
+WRAPPING_FIXES = frozenset({"SVC001", "SVC002", "SVC003", "SVC008", "XPL001"})
+
+
 def _build(
     root: Path, findings: list[Finding], dropped: dict[str, str]
 ) -> tuple[Workspace, list[Change], list[Refusal], list[Finding]]:
@@ -126,10 +129,17 @@ def _build(
     changes: list[Change] = []
     refusals: list[Refusal] = []
     no_fixer: list[Finding] = []
-    # from the end of each file backwards: an edit never moves a column still to be fixed
+    # from the end of each file backwards: an edit never moves a column still to be fixed;
+    # at one position, edits inside a call (a timeout, debug off) before the fixes that wrap
+    # the call in another (a thread, inference mode), which would hide it from the former
     ordered = sorted(
         findings,
-        key=lambda f: (f.location.path or "", -(f.location.line or 0), -(f.location.column or 0)),
+        key=lambda f: (
+            f.location.path or "",
+            -(f.location.line or 0),
+            -(f.location.column or 0),
+            f.code in WRAPPING_FIXES,
+        ),
     )
     for finding in ordered:
         fixer = fixers.get(finding.code)
