@@ -58,8 +58,14 @@ def demo(ctx: click.Context, run_all: bool, workdir: Path) -> None:
     show_envvar=True,
     help=WORKDIR_HELP,
 )
-def tour(scenarios: tuple[str, ...], run_all: bool, workdir: Path) -> None:
+@click.pass_context
+def tour(ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir: Path) -> None:
     """Diagnose demo scenarios end to end (the default when no subcommand is given)."""
+    # `infermedic demo --workdir DIR SCENARIO` puts --workdir on the group: honour it
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    if ctx.get_parameter_source("workdir") is click.core.ParameterSource.DEFAULT:
+        workdir = parent.get("workdir") or workdir
+        run_all = run_all or bool(parent.get("run_all"))
     import sys
 
     from rich.console import Console
