@@ -25,6 +25,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": ("infermedic.cli.diagnose_cmd", "diagnose", "From a symptom to a root cause."),
     "demo": ("infermedic.cli.demo_cmd", "demo", "Run the whole product on demo services."),
     "fix": ("infermedic.cli.fix_cmd", "fix", "Propose or apply verified fixes for findings."),
+    "monitoring": (
+        "infermedic.cli.monitoring_cmd",
+        "monitoring",
+        "Write a Grafana dashboard and Prometheus alerts for an instrumented service.",
+    ),
     "rules": ("infermedic.cli.rules_cmd", "rules", "List the rule catalogue."),
     "explain": ("infermedic.cli.rules_cmd", "explain", "Show one rule's documentation."),
 }

@@ -26,6 +26,10 @@ class CheckKind(enum.StrEnum):
         return self is not CheckKind.AUDIT
 
 
+# The alerts named in prevention advice ship with infermedic; this says where to get them.
+MONITORING = " (`infermedic monitoring DIR` writes it)"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cause:
     """One known cause: which findings support it, and what to do about it.
@@ -89,7 +93,7 @@ CAUSES: tuple[Cause, ...] = (
         "I/O, and CPU-heavy Python alike (the evidence names what holds the loop): run it in a "
         "thread or process pool (or a dedicated inference server) and bound its concurrency.",
         prevention=(
-            "alert on `python_asyncio_event_loop_lag_seconds` p99 > 50 ms for 5 min",
+            "alert `InferenceEventLoopBlocked`: event-loop lag p99 > 50 ms for 5 min" + MONITORING,
             "regression test: /health p99 stays flat while /predict is under load "
             "(`infermedic probe --checks blocking`)",
             "CI: `infermedic audit --select SVC001,SVC003 --fail-on high`",
@@ -107,7 +111,8 @@ CAUSES: tuple[Cause, ...] = (
         "or give each worker its own model copy; size the thread pool to the cores.",
         prevention=(
             "load test in CI: throughput at concurrency 4 ≥ 1.5× concurrency 1",
-            "alert on queue time (`Server-Timing` queue stage) p95 above budget",
+            "alert `InferenceSlowStage` on the queue stage of `inference_stage_duration_seconds`"
+            + MONITORING,
         ),
         excluded_by=("LIVE001",),
     ),
@@ -153,7 +158,8 @@ CAUSES: tuple[Cause, ...] = (
         long_term_fix="Log predictions through a bounded queue and a background writer "
         "(`infermedic.instrument.PredictionLogger`), dropping and counting on overflow.",
         prevention=(
-            "metric: `inference_prediction_log_dropped_total` and log-writer latency",
+            "alerts `InferencePredictionLogDropping` and `InferencePredictionLogBacklog`"
+            + MONITORING,
             "regression test: a hanging log sink does not slow /predict",
         ),
     ),
@@ -168,7 +174,8 @@ CAUSES: tuple[Cause, ...] = (
         long_term_fix="Give every outbound call a timeout, a pooled async client and a circuit "
         "breaker with a fallback (cached or default features).",
         prevention=(
-            "alert on the upstream stage's p99 (`inference_stage_duration_seconds`)",
+            "alert `InferenceSlowStage`: a stage's p99 (`inference_stage_duration_seconds`)"
+            + MONITORING,
             "CI: `infermedic audit --select SVC004`",
         ),
     ),
@@ -197,7 +204,8 @@ CAUSES: tuple[Cause, ...] = (
         long_term_fix="Bound every per-request cache (`functools.lru_cache(maxsize=…)`, TTL "
         "caches), and keep request data out of module-level state.",
         prevention=(
-            "alert on `process_resident_memory_bytes` slope over 1 h",
+            "alert `InferenceMemoryGrowth`: `process_resident_memory_bytes` slope over 1 h"
+            + MONITORING,
             "soak test: RSS flat after 10k identical requests",
         ),
     ),
@@ -223,7 +231,7 @@ CAUSES: tuple[Cause, ...] = (
         "ranges) so bad input is a 422, never a 500.",
         prevention=(
             "contract test: missing field, wrong type, NaN, empty body → 4xx",
-            "alert on 5xx rate per route",
+            "alert `InferenceServerErrors`: 5xx share per route" + MONITORING,
         ),
     ),
     Cause(
@@ -235,7 +243,9 @@ CAUSES: tuple[Cause, ...] = (
         confirming=("LIVE011",),
         long_term_fix="Bound concurrency (admission control), size pools to limits, and make "
         "shared state thread-safe.",
-        prevention=("load test in CI at the expected peak rate; alert on 5xx rate",),
+        prevention=(
+            "load test in CI at the expected peak rate; alert `InferenceServerErrors`" + MONITORING,
+        ),
     ),
     Cause(
         key="model-version-mismatch",
@@ -247,7 +257,8 @@ CAUSES: tuple[Cause, ...] = (
         long_term_fix="Pin the model URI to a version or alias, expose it in "
         "`inference_model_info`, and roll out with a version check.",
         prevention=(
-            "alert when `inference_model_info` shows more than one version",
+            "alert `InferenceMultipleModelVersions`: `inference_model_info` shows two versions"
+            + MONITORING,
             "deploy gate: `infermedic probe --expect-version`",
         ),
     ),
@@ -330,7 +341,10 @@ CAUSES: tuple[Cause, ...] = (
         confirming=("PROF009",),
         long_term_fix="Allocate less per call (reuse buffers, avoid per-row objects), and "
         "`gc.freeze()` after loading the model so its objects are not rescanned.",
-        prevention=("alert on p99/p50 ratio; track `python_gc_collections_total`",),
+        prevention=(
+            "alert `InferenceTailToMedianRatio` (p99/p50); track `python_gc_collections_total`"
+            + MONITORING,
+        ),
     ),
     Cause(
         key="artifact-version-skew",

@@ -1,0 +1,1 @@
+"""Data files shipped with `infermedic.instrument`: a Grafana dashboard and Prometheus alerts."""
