@@ -236,5 +236,9 @@ def test_global_lock_serialises_concurrent_requests(serve: Serve) -> None:
     # The better of two rounds each, so a burst of other work on the machine does not decide.
     serial = max((s for s, _ in rounds), key=lambda r: r.throughput_rps)
     concurrent = max((c for _, c in rounds), key=lambda r: r.throughput_rps)
-    assert concurrent.throughput_rps < 1.5 * serial.throughput_rps
+    # The lock shows as queueing: at concurrency 4 each request waits for those before it.
+    # Throughput is the weaker signal (a serial run on a loaded host measured 1.8x on a
+    # locked service, from client overhead that the concurrent run overlaps), so its bound
+    # only rules out the 4x a sleep-bound, unlocked service would reach.
     assert concurrent.latency_quantile(0.5) > 2.5 * serial.latency_quantile(0.5)
+    assert concurrent.throughput_rps < 2.5 * serial.throughput_rps
