@@ -220,6 +220,8 @@ class Plot:
     y_label: str
     series: tuple[Series, ...]
     key: str = ""
+    x_scale: str = "linear"  # "linear" | "log": log where values span decades (batch sizes)
+    y_scale: str = "linear"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

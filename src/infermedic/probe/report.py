@@ -312,6 +312,7 @@ def _sweep(
             x_label="concurrency",
             y_label="requests/s",
             key="sweep_throughput",
+            x_scale="log",  # concurrency doubles: 1, 2, 4, ... 64
             series=(Series(name="throughput", x=xs, y=tuple(s.throughput for s in ctx.sweep)),),
         )
     )
@@ -322,6 +323,7 @@ def _sweep(
             x_label="concurrency",
             y_label="latency (ms)",
             key="sweep_latency",
+            x_scale="log",  # concurrency doubles: 1, 2, 4, ... 64
             series=(
                 Series(name="p50", x=xs, y=tuple(_finite(s.p50_ms) for s in ctx.sweep)),
                 Series(name="p99", x=xs, y=tuple(_finite(s.p99_ms) for s in ctx.sweep)),

@@ -126,6 +126,9 @@ def batch_plots(sweep: Mapping[str, Any]) -> tuple[Plot, ...]:
             ),
         ),
         key="latency-vs-batch",
+        # batch sizes and their times span decades (1 ... 512 rows): both axes are log
+        x_scale="log",
+        y_scale="log",
     )
     throughput = Plot(
         title="Throughput vs batch size",
@@ -140,6 +143,9 @@ def batch_plots(sweep: Mapping[str, Any]) -> tuple[Plot, ...]:
             ),
         ),
         key="throughput-vs-batch",
+        # batch sizes and their times span decades (1 ... 512 rows): both axes are log
+        x_scale="log",
+        y_scale="log",
     )
     return latency, throughput
 

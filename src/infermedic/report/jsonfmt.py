@@ -144,6 +144,8 @@ def plot_to_dict(plot: Plot) -> dict[str, Any]:
         "kind": plot.kind,
         "x_label": plot.x_label,
         "y_label": plot.y_label,
+        "x_scale": plot.x_scale,
+        "y_scale": plot.y_scale,
         "series": [
             {"name": s.name, "x": clean(list(s.x)), "y": clean(list(s.y))} for s in plot.series
         ],
@@ -208,6 +210,8 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
                 kind=p["kind"],
                 x_label=p["x_label"],
                 y_label=p["y_label"],
+                x_scale=p.get("x_scale", "linear"),
+                y_scale=p.get("y_scale", "linear"),
                 series=tuple(
                     Series(
                         name=s["name"],

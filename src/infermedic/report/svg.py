@@ -1,7 +1,11 @@
 """Plots as inline SVG, so an HTML report opens with no network and no JavaScript library.
 
-Hand-written on purpose: a plotting library (matplotlib) would add a heavy dependency and
-start-up cost for three chart shapes (line, step and grouped bars).
+Hand-written on purpose: a plotting library (matplotlib, or Vega with its ~1 MB runtime
+inlined in every report) would add a heavy dependency or script to draw three chart shapes
+(line, step and grouped bars). What a library would give for free is kept here explicitly:
+round tick values (Heckbert's "nice numbers"), log axes where values span decades, legends
+and category labels that are never cut, a plot as wide as its column, and a maximum drawn
+under the percentiles so it cannot hide them.
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from html import escape
 from typing import Any
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2")
-WIDTH, HEIGHT = 640, 300
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 52
+WIDTH, HEIGHT = 960, 320
+LEFT, RIGHT, TOP, BOTTOM = 72, 20, 30, 44
+CHAR_W = 6.2  # average width of an 11 px sans-serif character, for laying out text
+LEGEND_ROW = 16
+# A series named like this is an envelope drawn under the others, thin and dashed.
+ENVELOPE_NAMES = frozenset({"max", "maximum", "min", "minimum"})
 
 
 def plot_to_svg(plot: Mapping[str, Any]) -> str:
@@ -23,59 +31,194 @@ def plot_to_svg(plot: Mapping[str, Any]) -> str:
     series = [s for s in plot.get("series", []) if _finite(s.get("y") or [])]
     title = escape(str(plot.get("title", "")))
     if not series:
-        return _frame(title, '<text x="50%" y="50%" text-anchor="middle">no data</text>', plot)
+        return _frame(title, _note("no data"), plot, height=70, axes=False)
+    values = {v for s in series for v in _finite(s["y"])}
+    points = sum(len(_finite(s["y"])) for s in series)
+    if plot.get("kind") != "bar" and len(values) == 1 and points > 1:
+        # A flat line shows nothing a sentence does not: say it instead of drawing it. (Equal
+        # bars are a shape worth seeing: a uniform distribution.)
+        (value,) = values
+        unit = str(plot.get("y_label", ""))
+        note = _note(f"flat: every value is {_tick(value)} {unit}".strip())
+        return _frame(title, note, plot, height=70, axes=False)
+    legend, rows = _legend(series)
+    height = HEIGHT + LEGEND_ROW * max(rows - 1, 0)
     if plot.get("kind") == "bar":
-        body = _bars(series)
+        labels = [str(x) for x in series[0]["x"]]
+        rotate = _needs_rotation(labels)
+        # rotated labels stand upright below the axis: they need height, never width
+        extra = int(max(map(len, labels), default=0) * CHAR_W * 0.85) if rotate else 0
+        height += extra
+        body = _bars(series, labels, rotate=rotate, bottom=height - BOTTOM - extra - 16 * rows)
     else:
-        body = _lines(series, step=plot.get("kind") == "step")
-    legend = "".join(
-        f'<rect x="{LEFT + 130 * i}" y="{HEIGHT - 16}" width="10" height="10" '
-        f'fill="{PALETTE[i % len(PALETTE)]}"/>'
-        f'<text x="{LEFT + 14 + 130 * i}" y="{HEIGHT - 7}" font-size="11">'
-        f"{escape(str(s['name']))[:18]}</text>"
-        for i, s in enumerate(series)
-    )
-    return _frame(title, body + legend, plot)
+        body = _lines(
+            series,
+            step=plot.get("kind") == "step",
+            log_x=plot.get("x_scale") == "log",
+            log_y=plot.get("y_scale") == "log",
+            bottom=height - BOTTOM - 16 * rows,
+        )
+    return _frame(title, body + _place_legend(legend, height), plot, height)
 
 
-def _frame(title: str, body: str, plot: Mapping[str, Any]) -> str:
-    x_label = escape(str(plot.get("x_label", "")))
-    y_label = escape(str(plot.get("y_label", "")))
+def _frame(
+    title: str, body: str, plot: Mapping[str, Any], height: int = HEIGHT, *, axes: bool = True
+) -> str:
+    labels = ""
+    if axes:
+        x_label = escape(str(plot.get("x_label", "")))
+        y_label = escape(str(plot.get("y_label", "")))
+        middle = (height - BOTTOM + TOP) // 2
+        labels = (
+            f'<text x="{(WIDTH + LEFT) // 2}" y="{height - 8}" font-size="11" '
+            f'text-anchor="middle">{x_label}</text>'
+            f'<text x="14" y="{middle}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 14 {middle})">{y_label}</text>'
+        )
     return (
-        f'<svg class="plot" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">'
-        f'<text x="{LEFT}" y="16" font-size="13" font-weight="bold">{title}</text>'
-        f'<text x="{(WIDTH + LEFT) // 2}" y="{HEIGHT - 22}" font-size="11" '
-        f'text-anchor="middle">{x_label}</text>'
-        f'<text x="12" y="{(HEIGHT - BOTTOM + TOP) // 2}" font-size="11" text-anchor="middle" '
-        f'transform="rotate(-90 12 {(HEIGHT - BOTTOM + TOP) // 2})">{y_label}</text>'
-        f"{body}</svg>"
+        f'<svg class="{"plot" if axes else "plot plot-note"}" role="img" aria-label="{title}" '
+        f'xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet">'
+        f"<title>{title}</title>"
+        f'<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{title}</text>'
+        f"{labels}{body}</svg>"
     )
+
+
+def _note(text: str) -> str:
+    return f'<text x="{LEFT}" y="46" font-size="12" fill="#555">{escape(text)}</text>'
 
 
 def _finite(values: Sequence[Any]) -> list[float]:
-    return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    return [float(v) for v in values if _is_number(v)]
 
 
-def _y_scale(series: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
-    ys = [v for s in series for v in _finite(s["y"])]
-    low = min(0.0, min(ys, default=0.0))
-    high = max(ys, default=1.0)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]: steps of 1, 2 or 5 times a power of ten."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
     if high <= low:
-        high = low + 1.0
-    return low, high
+        high = low + (abs(low) or 1.0)
+    step = _nice((high - low) / max(count - 1, 1), rounded=True)
+    start = math.floor(low / step) * step
+    stop = math.ceil(high / step) * step
+    n = round((stop - start) / step)
+    return [_clean(start + i * step) for i in range(n + 1)]
 
 
-def _axes(low: float, high: float) -> str:
-    inner_h = HEIGHT - TOP - BOTTOM
+def _nice(value: float, *, rounded: bool) -> float:
+    exponent = math.floor(math.log10(value))
+    fraction = value / 10.0**exponent
+    if rounded:
+        nice = 1.0 if fraction < 1.5 else 2.0 if fraction < 3 else 5.0 if fraction < 7 else 10.0
+    else:
+        nice = 1.0 if fraction <= 1 else 2.0 if fraction <= 2 else 5.0 if fraction <= 5 else 10.0
+    return nice * 10.0**exponent
+
+
+def _clean(value: float) -> float:
+    # 0.30000000000000004 -> 0.3: ticks are printed, so float noise must not show
+    return float(f"{value:.12g}")
+
+
+def log_ticks(low: float, high: float, data: Sequence[float] = ()) -> list[float]:
+    """Ticks for a log axis: the data's own values when they are few (batch sizes 1, 2, 4,
+    ... 512), else the powers of ten that cover the range."""
+    distinct = sorted({v for v in data if v > 0})
+    if 2 <= len(distinct) <= 12:
+        return distinct
+    first = math.floor(math.log10(low))
+    last = math.ceil(math.log10(high))
+    return [10.0**e for e in range(first, last + 1)]
+
+
+class _Axis:
+    """Maps data values to pixels, linearly or on a log scale."""
+
+    def __init__(self, low: float, high: float, start: float, end: float, *, log: bool) -> None:
+        self.log = log
+        self.low, self.high = (math.log10(low), math.log10(high)) if log else (low, high)
+        if self.high <= self.low:
+            self.high = self.low + 1.0
+        self.start, self.end = start, end
+
+    def __call__(self, value: float) -> float:
+        v = math.log10(value) if self.log else value
+        return self.start + (self.end - self.start) * (v - self.low) / (self.high - self.low)
+
+
+def _range(values: Sequence[float], *, log: bool, zero: bool) -> tuple[float, float, list[float]]:
+    if log:
+        positive = [v for v in values if v > 0] or [1.0]
+        ticks = log_ticks(min(positive), max(positive), positive)
+        return min(ticks[0], min(positive)), max(ticks[-1], max(positive)), ticks
+    low = min(min(values), 0.0) if zero else min(values)
+    ticks = nice_ticks(low, max(values))
+    return ticks[0], ticks[-1], ticks
+
+
+def _lines(
+    series: Sequence[Mapping[str, Any]], *, step: bool, log_x: bool, log_y: bool, bottom: float
+) -> str:
+    ys = [v for s in series for v in _finite(s["y"])]
+    xs_all = [v for s in series for v in _finite(s["x"])]
+    numeric_x = len(xs_all) == sum(len(s["x"]) for s in series) and bool(xs_all)
+    log_x = log_x and numeric_x and any(v > 0 for v in xs_all)
+    y_low, y_high, y_ticks = _range(ys, log=log_y and any(v > 0 for v in ys), zero=not log_y)
+    y_axis = _Axis(y_low, y_high, bottom, TOP, log=log_y and any(v > 0 for v in ys))
+    if numeric_x:
+        x_low, x_high, x_ticks = _range(xs_all, log=log_x, zero=False)
+        if not log_x:  # a time or size axis starts at its first value, not at a rounded one
+            x_low, x_high = min(xs_all), max(xs_all)
+            x_ticks = [t for t in x_ticks if x_low <= t <= x_high] or [x_low, x_high]
+    else:
+        longest = max(len(s["x"]) for s in series)
+        x_low, x_high, x_ticks = 0.0, float(max(longest - 1, 1)), []
+    x_axis = _Axis(x_low, x_high, LEFT, WIDTH - RIGHT, log=log_x)
+    parts = [_y_grid(y_ticks, y_axis, bottom), _x_ticks(x_ticks, x_axis, bottom)]
+    order = sorted(range(len(series)), key=lambda i: _is_envelope(series[i]), reverse=True)
+    for i in order:
+        s = series[i]
+        points: list[tuple[float, float]] = []
+        for j, (x, y) in enumerate(zip(s["x"], s["y"], strict=False)):
+            if not _is_number(y) or (y_axis.log and y <= 0):
+                continue
+            fx = float(x) if numeric_x else float(j)
+            if x_axis.log and fx <= 0:
+                continue
+            px, py = x_axis(fx), y_axis(float(y))
+            if step and points:
+                points.append((px, points[-1][1]))
+            points.append((px, py))
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        colour = PALETTE[i % len(PALETTE)]
+        style = (
+            'stroke-width="1.2" stroke-dasharray="4 3" stroke-opacity="0.7"'
+            if _is_envelope(s)
+            else 'stroke-width="2"'
+        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" {style} points="{path}"/>')
+        if len(points) == 1:  # one point draws no line: mark it
+            (px, py) = points[0]
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>')
+    return "".join(parts)
+
+
+def _is_envelope(series: Mapping[str, Any]) -> bool:
+    return str(series.get("name", "")).strip().lower() in ENVELOPE_NAMES
+
+
+def _y_grid(ticks: Sequence[float], axis: _Axis, bottom: float) -> str:
     parts = [
-        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" stroke="#888"/>',
-        f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" '
-        'stroke="#888"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#888"/>',
+        f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="#888"/>',
     ]
-    for i in range(5):
-        value = low + (high - low) * i / 4
-        y = HEIGHT - BOTTOM - inner_h * i / 4
+    for value in ticks:
+        y = axis(value)
         parts.append(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
             f"{_tick(value)}</text>"
@@ -84,70 +227,85 @@ def _axes(low: float, high: float) -> str:
     return "".join(parts)
 
 
-def _lines(series: Sequence[Mapping[str, Any]], *, step: bool) -> str:
-    low, high = _y_scale(series)
-    xs_all = [v for s in series for v in _finite(s["x"])]
-    numeric_x = len(xs_all) == sum(len(s["x"]) for s in series)
-    inner_w = WIDTH - LEFT - RIGHT
-    inner_h = HEIGHT - TOP - BOTTOM
-    x_low, x_high = (min(xs_all), max(xs_all)) if numeric_x and xs_all else (0.0, 1.0)
-    if x_high <= x_low:
-        x_high = x_low + 1.0
-    parts = [_axes(low, high)]
-    for i, s in enumerate(series):
-        points: list[tuple[float, float]] = []
-        n = len(s["y"])
-        for j, (x, y) in enumerate(zip(s["x"], s["y"], strict=False)):
-            if not (isinstance(y, int | float) and math.isfinite(y)):
-                continue
-            fx = (float(x) - x_low) / (x_high - x_low) if numeric_x else j / max(n - 1, 1)
-            px = LEFT + inner_w * fx
-            py = HEIGHT - BOTTOM - inner_h * (float(y) - low) / (high - low)
-            if step and points:
-                points.append((px, points[-1][1]))
-            points.append((px, py))
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        colour = PALETTE[i % len(PALETTE)]
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"/>'
-        )
-    if numeric_x:
-        parts.append(
-            f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 14}" font-size="10">{_tick(x_low)}</text>'
-            f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM + 14}" font-size="10" '
-            f'text-anchor="end">{_tick(x_high)}</text>'
-        )
-    return "".join(parts)
+def _x_ticks(ticks: Sequence[float], axis: _Axis, bottom: float) -> str:
+    return "".join(
+        f'<line x1="{axis(v):.1f}" y1="{bottom}" x2="{axis(v):.1f}" y2="{bottom + 4}" '
+        f'stroke="#888"/><text x="{axis(v):.1f}" y="{bottom + 15}" font-size="10" '
+        f'text-anchor="middle">{_tick(v)}</text>'
+        for v in ticks
+    )
 
 
-def _bars(series: Sequence[Mapping[str, Any]]) -> str:
-    low, high = _y_scale(series)
-    labels = [str(x) for x in series[0]["x"]]
+def _needs_rotation(labels: Sequence[str]) -> bool:
+    slot = (WIDTH - LEFT - RIGHT) / max(len(labels), 1)
+    return max((len(label) for label in labels), default=0) * CHAR_W * 0.85 > slot
+
+
+def _bars(
+    series: Sequence[Mapping[str, Any]], labels: Sequence[str], *, rotate: bool, bottom: float
+) -> str:
+    ys = [v for s in series for v in _finite(s["y"])]
+    low, high, ticks = _range(ys, log=False, zero=True)
+    axis = _Axis(low, high, bottom, TOP, log=False)
     groups = max(len(labels), 1)
-    inner_w = WIDTH - LEFT - RIGHT
-    inner_h = HEIGHT - TOP - BOTTOM
-    group_w = inner_w / groups
+    group_w = (WIDTH - LEFT - RIGHT) / groups
     bar_w = max(group_w * 0.8 / len(series), 0.5)
-    parts = [_axes(low, high)]
+    parts = [_y_grid(ticks, axis, bottom)]
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         for j, y in enumerate(s["y"]):
-            if not (isinstance(y, int | float) and math.isfinite(y)):
+            if not _is_number(y):
                 continue
-            height = inner_h * (float(y) - low) / (high - low)
+            top, base = axis(max(float(y), 0.0)), axis(min(float(y), 0.0))
             x = LEFT + group_w * j + group_w * 0.1 + bar_w * i
+            label = escape(f"{s['name']} · {labels[j] if j < len(labels) else j}: {_tick(y)}")
             parts.append(
-                f'<rect x="{x:.1f}" y="{HEIGHT - BOTTOM - height:.1f}" width="{bar_w:.1f}" '
-                f'height="{height:.1f}" fill="{colour}" fill-opacity="0.75"/>'
+                f'<rect x="{x:.1f}" y="{top:.1f}" width="{bar_w:.1f}" '
+                f'height="{max(base - top, 0.0):.1f}" fill="{colour}" fill-opacity="0.8">'
+                f"<title>{label}</title></rect>"
             )
-    every = max(1, groups // 10)
+    # every label when they fit (rotated if need be), else an evenly spaced subset
+    every = max(1, math.ceil(groups / 40)) if rotate else 1
     for j, label in enumerate(labels):
-        if j % every == 0:
-            x = LEFT + group_w * (j + 0.5)
+        if j % every:
+            continue
+        x = LEFT + group_w * (j + 0.5)
+        text = escape(label)
+        if rotate:
             parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 12}" font-size="9" '
-                f'text-anchor="middle">{escape(label[:10])}</text>'
+                f'<text x="{x + 3:.1f}" y="{bottom + 8}" font-size="9" text-anchor="end" '
+                f'transform="rotate(-90 {x + 3:.1f} {bottom + 8})">{text}</text>'
             )
+        else:
+            parts.append(
+                f'<text x="{x:.1f}" y="{bottom + 13}" font-size="10" '
+                f'text-anchor="middle">{text}</text>'
+            )
+    return "".join(parts)
+
+
+def _legend(series: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[int, int, str, str]], int]:
+    """Legend entries as (row, x, colour, escaped name), wrapped into rows; never cut."""
+    entries: list[tuple[int, int, str, str]] = []
+    row, x = 0, LEFT
+    for i, s in enumerate(series):
+        width = int(len(str(s["name"])) * CHAR_W) + 30
+        if x + width > WIDTH - RIGHT and x > LEFT:
+            row, x = row + 1, LEFT
+        entries.append((row, x, PALETTE[i % len(PALETTE)], escape(str(s["name"]))))
+        x += width
+    return entries, row + 1
+
+
+def _place_legend(entries: Sequence[tuple[int, int, str, str]], height: int) -> str:
+    rows = max((row for row, *_ in entries), default=0) + 1
+    parts = []
+    for row, x, colour, name in entries:
+        y = height - 24 - LEGEND_ROW * (rows - 1 - row)
+        parts.append(
+            f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
+            f'<text class="legend" x="{x + 14}" y="{y}" font-size="11">{name}</text>'
+        )
     return "".join(parts)
 
 
