@@ -46,7 +46,7 @@ def test_a_log_axis_places_decades_evenly() -> None:
     px = [float(p.split(",")[0]) for p in (line.get("points") or "").split()]
     gaps = [b - a for a, b in zip(px, px[1:], strict=False)]
     assert max(gaps) - min(gaps) < 0.5  # equal spacing per decade: a log axis
-    assert {"1", "10", "100", "1e+03"} <= set(_texts(svg))
+    assert {"1", "10", "100", "1000"} <= set(_texts(svg))
 
 
 def test_long_legend_and_category_names_are_never_cut() -> None:
@@ -81,3 +81,11 @@ def test_labels_are_escaped() -> None:
     svg = plot_to_svg(_plot("bar", series=[{"name": "<b>", "x": ["</svg>&"], "y": [1]}]))
     ET.fromstring(svg)  # well-formed: nothing leaked into the markup
     assert re.search(r"&lt;/svg&gt;&amp;", svg)
+
+
+def test_value_labels_read_like_numbers() -> None:
+    from infermedic.report.svg import _tick
+
+    assert [_tick(v) for v in (0, 0.25, 512, 1000, 25_000, 1.5e6, 0.001)] == [
+        "0", "0.25", "512", "1000", "25k", "1.5M", "0.001",
+    ]  # fmt: skip

@@ -280,8 +280,34 @@ def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
 def _solution(root: Hypothesis | None) -> dict[str, Any]:
     if root is None:
         return {"immediate": [], "long_term": ""}
-    fixes = list(dict.fromkeys(f.fix for f in root.findings if f.fix))
-    return {"immediate": fixes, "long_term": root.cause.long_term_fix}
+    return {"immediate": immediate_fixes(root), "long_term": root.cause.long_term_fix}
+
+
+def immediate_fixes(root: Hypothesis) -> list[str]:
+    """One list of things to do now, without near-duplicates.
+
+    A static finding's fix names the line to change ("in `predict`, call `score_customer`
+    through ..."); a measured finding's fix is the same advice in general terms ("run the
+    model call off the loop"). So when the code was read, its fixes are the list; otherwise
+    the measured fixes, each dropped when most of its words are already in one kept before.
+    """
+    static = [f.fix for f in root.findings if f.fix and f.code in root.cause.static]
+    candidates = static or [f.fix for f in root.findings if f.fix]
+    kept: list[str] = []
+    for fix in dict.fromkeys(candidates):
+        words = _content_words(fix)
+        if static or not any(_overlap(words, _content_words(k)) >= 0.6 for k in kept):
+            kept.append(fix)
+    return kept
+
+
+def _content_words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z_]{4,}", text.lower()))
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    """Share of the smaller set's words found in the other (the overlap coefficient)."""
+    return len(a & b) / min(len(a), len(b)) if a and b else 0.0
 
 
 def _guarded_codes(item: str) -> set[str] | None:

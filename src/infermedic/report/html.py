@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from infermedic.report.incident import LATENCY_COLUMNS, is_diagnosis, latency_summary
 from infermedic.report.svg import plot_to_svg
 from infermedic.report.terminal import describe_location, format_cell
 
@@ -21,7 +23,17 @@ def environment() -> Environment:
     )
     env.filters["cell"] = format_cell
     env.filters["where"] = describe_location
+    env.filters["md"] = inline_markdown
     return env
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+def inline_markdown(text: object) -> Markup:
+    """Render one line of Markdown (code spans, emphasis, links) as HTML; raw HTML in the
+    text is escaped, never passed through (`html: False`)."""
+    return Markup(_MARKDOWN.renderInline(str(text or "")))
 
 
 def render_html(
@@ -33,8 +45,6 @@ def render_html(
 ) -> str:
     """Render the JSON contract dict; `preamble` is trusted HTML placed before the summary
     (diagnose puts its incident summary there)."""
-    from infermedic.report.incident import incident_preamble_html, is_diagnosis
-
     if is_diagnosis(data) and not preamble:
         preamble = incident_preamble_html(data)
     plots = [Markup(plot_to_svg(p)) for p in data.get("plots", [])]
@@ -42,3 +52,9 @@ def render_html(
     return page.render(
         data=data, plots=plots, preamble=Markup(preamble), extra_css=Markup(extra_css)
     )
+
+
+def incident_preamble_html(data: Mapping[str, Any]) -> str:
+    """A diagnosis' summary, root cause, solution and prevention, for the top of the page."""
+    page = environment().get_template("incident.html.j2")
+    return page.render(data=data, latency=latency_summary(data), latency_columns=LATENCY_COLUMNS)

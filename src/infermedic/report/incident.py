@@ -8,7 +8,6 @@ and the findings of the same dict, so no view shows what the JSON lacks.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from html import escape
 from typing import Any
 
 from infermedic.report.markdown import escape_md, findings_section, markdown_table
@@ -248,75 +247,11 @@ def _code(text: str) -> str:
     return text.replace("`", "'").replace("\n", " ")
 
 
-def incident_preamble_html(data: Mapping[str, Any]) -> str:
-    """The incident summary, root cause, solution and prevention as HTML, for the page top."""
-    d = data["measurements"]["diagnosis"]
-    root = d.get("root_cause")
-    parts = [f"<p class='verdict'><strong>{escape(d.get('verdict', ''))}</strong></p>"]
-    parts.append("<h2>Issue summary</h2><ul>")
-    parts.append(f"<li><strong>Symptom:</strong> {escape(d['symptom'] or '(none)')}</li>")
-    parts.append(f"<li><strong>Severity:</strong> {escape(d['severity'])}</li>")
-    parts.append(
-        "<li><strong>Categories:</strong> "
-        + escape(", ".join(c["label"] for c in d["categories"]))
-        + f" <span class='meta'>({escape(d['routing'])})</span></li>"
-    )
-    if root:
-        parts.append(
-            f"<li><strong>Root cause:</strong> {escape(root['title'])} "
-            f"({escape(root['component'])}) — {escape(root['status'])}</li>"
-        )
-    else:
-        parts.append("<li><strong>Root cause:</strong> none named</li>")
-    parts.extend(
-        f"<li><strong>Busy host during {escape(h['check'])}:</strong> {escape(h['noisy'])}</li>"
-        for h in d.get("host", [])
-        if h.get("noisy")
-    )
-    parts.append("</ul>")
-    latency = latency_summary(data)
-    if latency:
-        parts.append("<h2>Latency</h2><table><tr>")
-        keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "throughput_rps", "requests")
-        parts.extend(f"<th>{escape(k)}</th>" for k in keys)
-        parts.append("</tr><tr>")
-        parts.extend(f"<td>{escape(format_cell(latency[k]))}</td>" for k in keys)
-        parts.append("</tr></table>")
-    parts.append("<h2>Root cause</h2>")
-    if root:
-        parts.append(
-            f"<p><strong>{escape(root['title'])}</strong> in {escape(root['component'])}: "
-            f"{escape(root['reason'])}</p><ul>"
-        )
-        for finding in root["evidence"]:
-            where = describe_location(finding["location"])
-            parts.append(
-                f"<li><code>{escape(finding['code'])}</code> at <code>{escape(where)}</code>: "
-                f"{escape(finding['message'])}<ul>"
-            )
-            parts.extend(
-                f"<li><code>{escape(e['action'])}</code> → {escape(e['observed'])}</li>"
-                for e in finding["evidence"]
-            )
-            parts.append("</ul></li>")
-        parts.append("</ul>")
-    else:
-        parts.append(f"<p>{escape(d.get('verdict', 'No root cause named.'))}</p>")
-        failed = [c for c in d.get("checks", []) if c.get("status") == "failed"]
-        parts.extend(
-            f"<p class='failed'>Failed: {escape(c['kind'])}: {escape(c['reason'])}</p>"
-            for c in failed
-        )
-    solution = d["solution"]
-    parts.append("<h2>Solution</h2>")
-    if solution["immediate"]:
-        parts.append("<p><strong>Immediate fix:</strong></p><ul>")
-        parts.extend(f"<li class='fix'>{escape(fix)}</li>" for fix in solution["immediate"])
-        parts.append("</ul>")
-    if solution["long_term"]:
-        parts.append(f"<p><strong>Long-term fix:</strong> {escape(solution['long_term'])}</p>")
-    if d["prevention"]:
-        parts.append("<h2>Prevention</h2><ul>")
-        parts.extend(f"<li>☐ {escape(item)}</li>" for item in d["prevention"])
-        parts.append("</ul>")
-    return "".join(parts)
+LATENCY_COLUMNS = (
+    ("p50 ms", "p50_ms"),
+    ("p95 ms", "p95_ms"),
+    ("p99 ms", "p99_ms"),
+    ("max ms", "max_ms"),
+    ("throughput req/s", "throughput_rps"),
+    ("requests", "requests"),
+)

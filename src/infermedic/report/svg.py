@@ -310,6 +310,12 @@ def _place_legend(entries: Sequence[tuple[int, int, str, str]], height: int) -> 
 
 
 def _tick(value: float) -> str:
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-2):
+    """A tick or value label: 0.25, 512, 1000, 25k, 1.5M; tiny values in exponent form."""
+    magnitude = abs(value)
+    if magnitude >= 1e4:
+        for suffix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+            if magnitude >= scale:
+                return f"{value / scale:.3g}{suffix}"
+    if value != 0 and magnitude < 1e-2:
         return f"{value:.2g}"
-    return f"{value:.3g}"
+    return f"{value:.4g}"
