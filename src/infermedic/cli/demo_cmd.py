@@ -68,14 +68,14 @@ def tour(ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir:
         run_all = run_all or bool(parent.get("run_all"))
     import sys
 
-    from rich.console import Console
     from rich.table import Table
 
     from infermedic.cli.app import set_exit_code
+    from infermedic.cli.console import console_for
     from infermedic.demo.runner import run_tour, tour_scenarios
 
     chosen = tour_scenarios(scenarios, everything=run_all)
-    console = Console(stderr=True, no_color=not sys.stderr.isatty())
+    console = console_for(sys.stderr)
     console.print(
         f"infermedic demo: {len(chosen)} scenario(s) in {workdir}/ "
         "(each: write, serve on 127.0.0.1, traffic, diagnose, stop)"
@@ -93,7 +93,7 @@ def tour(ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir:
             "yes" if outcome.correct else "NO",
             f"{outcome.seconds:.0f}",
         )
-    Console(no_color=not sys.stdout.isatty(), width=140).print(table)
+    console_for(sys.stdout).print(table)
     correct = sum(o.correct for o in result.outcomes)
     click.echo(
         f"{correct}/{len(result.outcomes)} planted faults diagnosed as planted "

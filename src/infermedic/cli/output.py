@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from infermedic.cli.console import use_color
 from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InputError
 from infermedic.model import Report, Severity
@@ -95,7 +96,7 @@ def emit_report(
 ) -> ExitCode:
     """Render and write `report`, and say which exit code the findings call for."""
     chosen = fmt or default_format(output)
-    color = output is None and sys.stdout.isatty()
+    color = output is None and use_color(sys.stdout)
     text = render(report, chosen, color=color)
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))

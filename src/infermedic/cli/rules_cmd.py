@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from infermedic.cli.console import console_for
 from infermedic.errors import ConfigError
 from infermedic.rules import Registry
 
@@ -52,7 +53,7 @@ def rules(fmt: str, select: str) -> None:
         table.add_column(column, overflow="fold")
     for r in chosen:
         table.add_row(r.code, r.name, r.severity.label, ", ".join(r.checklist), r.summary)
-    Console(no_color=not sys.stdout.isatty(), width=140).print(table)
+    console_for(sys.stdout).print(table)
 
 
 @click.command("explain")

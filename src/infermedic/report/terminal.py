@@ -37,8 +37,9 @@ def render_terminal(
     is the real terminal's on a TTY (rich measures it), 110 columns otherwise."""
     data = _printable_data(data)
     buffer = io.StringIO()
-    if width is None and color:
-        width = shutil.get_terminal_size((110, 24)).columns
+    if width is None:
+        # the real terminal's width (COLUMNS first), 110 off a terminal
+        width = max(40, shutil.get_terminal_size((110, 24)).columns)
     console = Console(
         file=buffer,
         force_terminal=color,

@@ -1,0 +1,45 @@
+"""One policy for colour and width in every command's terminal output.
+
+Colour follows the conventions users already set for other tools: `NO_COLOR` (any
+non-empty value) turns it off, `FORCE_COLOR` (non-empty, not "0") turns it on even when
+piped, otherwise colour only on a terminal. The width is the real terminal's; `COLUMNS`
+overrides it, and 110 columns is the fallback off a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TextIO
+
+from rich.console import Console
+
+FALLBACK_WIDTH = 110
+
+
+def use_color(stream: TextIO) -> bool:
+    """Whether output written to `stream` should carry colour."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    force = os.environ.get("FORCE_COLOR")
+    if force and force != "0":
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def terminal_width() -> int:
+    """The terminal's width in columns (`COLUMNS` first; 110 off a terminal)."""
+    return max(40, shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns)
+
+
+def console_for(stream: TextIO) -> Console:
+    """A rich console for `stream` that follows the colour and width policy above."""
+    color = use_color(stream)
+    return Console(
+        file=stream,
+        force_terminal=color,
+        no_color=not color,
+        width=terminal_width(),
+        highlight=False,
+    )
