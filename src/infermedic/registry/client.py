@@ -79,14 +79,7 @@ class RegistryClient:
         """The registered model, where `alias` points, its versions, and the training runs
         and logged libraries of the alias target and of `extra_versions` (the served ones)."""
         with self._mlflow() as client:
-            model = self._call(lambda: client.get_registered_model(name), what=f"model {name!r}")
-            aliases = {str(k): str(v) for k, v in (getattr(model, "aliases", None) or {}).items()}
-            if alias is not None and alias not in aliases:
-                known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
-                raise RegistryError(
-                    f"model {name!r} has no alias @{alias} in the registry at {self.shown_uri}",
-                    hint=f"its aliases: {known}",
-                )
+            model, aliases = self._model(client, name, alias)
             found = self._call(
                 lambda: client.search_model_versions(
                     f"name = '{_quoted(name)}'",
@@ -147,6 +140,23 @@ class RegistryClient:
                 runs=tuple(runs.values()),
                 fetched_ms=int(time.time() * 1000),
             )
+
+    def check_alias(self, name: str, alias: str | None) -> None:
+        """Fail fast (one `RegistryError`) when the server, the model or the alias is not
+        there, before a long check starts."""
+        with self._mlflow() as client:
+            self._model(client, name, alias)
+
+    def _model(self, client: Any, name: str, alias: str | None) -> tuple[Any, dict[str, str]]:
+        model = self._call(lambda: client.get_registered_model(name), what=f"model {name!r}")
+        aliases = {str(k): str(v) for k, v in (getattr(model, "aliases", None) or {}).items()}
+        if alias is not None and alias not in aliases:
+            known = ", ".join(f"@{a}" for a in sorted(aliases)) or "none"
+            raise RegistryError(
+                f"model {name!r} has no alias @{alias} in the registry at {self.shown_uri}",
+                hint=f"its aliases: {known}",
+            )
+        return model, aliases
 
     def _run(self, client: Any, run_id: str, *, missing_ok: bool = False) -> RunRecord | None:
         try:

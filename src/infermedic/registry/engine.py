@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,24 @@ def registry_options(settings: Settings) -> RegistryOptions:
     )
 
 
+def registry_client(tracking_uri: str | None, options: RegistryOptions) -> RegistryClient:
+    """The client for `--tracking-uri`, the settings' `tracking-uri` or MLFLOW_TRACKING_URI."""
+    return RegistryClient(
+        tracking_uri=tracking_uri_from(tracking_uri, options.tracking_uri),
+        timeout_s=options.timeout_s,
+        retries=options.retries,
+    )
+
+
+def precheck_registry(
+    model: str, *, tracking_uri: str | None = None, settings: Settings | None = None
+) -> None:
+    """Fail fast, before a live check, when the server, model or alias is not there."""
+    options = registry_options(settings or Settings())
+    name, alias = parse_registry_model(model, default_alias=options.alias)
+    registry_client(tracking_uri, options).check_alias(name, alias)
+
+
 def check_registry(
     model: str,
     *,
@@ -39,11 +58,7 @@ def check_registry(
     settings = settings or Settings()
     options = registry_options(settings)
     name, alias = parse_registry_model(model, default_alias=options.alias)
-    client = RegistryClient(
-        tracking_uri=tracking_uri_from(tracking_uri, options.tracking_uri),
-        timeout_s=options.timeout_s,
-        retries=options.retries,
-    )
+    client = registry_client(tracking_uri, options)
     numbers = [version_number(s.version) for s in served or ()]
     snapshot = client.snapshot(name, alias, extra_versions=numbers)
     report = judge_registry(snapshot, served=served, repo=repo, options=options, settings=settings)
@@ -169,10 +184,32 @@ def resolve_model_uri(
     from infermedic.registry.uri import parse_model_uri
 
     parse_model_uri(text)  # a malformed URI fails before any tracking server is asked
-    options = registry_options(settings or Settings())
-    client = RegistryClient(
-        tracking_uri=tracking_uri_from(tracking_uri, options.tracking_uri),
-        timeout_s=options.timeout_s,
-        retries=options.retries,
+    return registry_client(tracking_uri, registry_options(settings or Settings())).resolve(text)
+
+
+def served_from_probe(report: Report | None) -> list[ServedVersion] | None:
+    """The versions a probe report saw the service report; None when no contract ran."""
+    if report is None:
+        return None
+    contract = report.measurements.get("contract")
+    if not isinstance(contract, dict):
+        return None
+    rows = contract.get("served_versions", contract.get("model_versions")) or []
+    return [
+        ServedVersion(source=str(r["source"]), version=str(r["version"]))
+        for r in rows
+        if isinstance(r, dict) and "version" in r
+    ]
+
+
+def with_registry(report: Report, registry: Report) -> Report:
+    """A probe report with the registry check's findings, notes and measurements added."""
+    return replace(
+        report,
+        findings=(*report.findings, *registry.findings),
+        notifications=(*report.notifications, *registry.notifications),
+        rules_run=(*report.rules_run, *registry.rules_run),
+        inputs=(*report.inputs, *registry.inputs),
+        tables=(*report.tables, *registry.tables),
+        measurements={**report.measurements, "registry": registry.measurements},
     )
-    return client.resolve(text)
