@@ -71,3 +71,25 @@ def test_missing_mlflow_is_an_install_hint(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(EngineUnavailable) as caught:
         client.check_alias("churn", "champion")
     assert caught.value.hint is not None and "infermedic[registry]" in caught.value.hint
+
+
+def test_registry_refusals_map_to_one_line_with_a_hint() -> None:
+    # the exceptions MLflow's REST client raises, built as it builds them from a response
+    from mlflow.exceptions import RestException
+
+    client = RegistryClient(tracking_uri="https://mlflow.example.com")
+    denied = client._error(
+        RestException({"error_code": "PERMISSION_DENIED", "message": "Permission denied"}),
+        "model 'churn'",
+    )
+    assert "permission denied" in str(denied) and denied.hint is not None
+    assert "MLFLOW_TRACKING_TOKEN" in denied.hint
+    missing = client._error(
+        RestException(
+            {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model not found"}
+        ),
+        "model 'churn'",
+    )
+    assert str(missing) == (
+        "model 'churn' does not exist in the registry at https://mlflow.example.com"
+    )
