@@ -42,7 +42,7 @@ SERVICE = '''
 
     VERSION = MlflowClient().get_model_version_by_alias("churn", "champion").version
     MODEL = mlflow.sklearn.load_model(f"models:/churn/{VERSION}")
-    Number = Annotated[float, Field(allow_inf_nan=False)]
+    Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
 
     class Rows(BaseModel):
         rows: list[Annotated[list[Number], Field(min_length=3, max_length=3)]] = Field(

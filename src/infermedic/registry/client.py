@@ -207,13 +207,14 @@ class RegistryClient:
                 return _resolved(uri, self.shown_uri, name, version, alias, run_id, directory, True)
             source = f"models:/{name}/{version}" if version is not None else uri.text
             with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
-                self._download(source, Path(scratch))
-                if not (Path(scratch) / "MLmodel").is_file():
+                # runs:/RUN/PATH lands in scratch/PATH: MLflow returns where it put it
+                local = self._download(source, Path(scratch))
+                if not (local / "MLmodel").is_file():
                     raise RegistryError(
                         f"{uri.text} downloaded, but it is not an MLflow model (no MLmodel file)",
                         hint="name the model's artifact path (runs:/RUN_ID/model)",
                     )
-                _replace_dir(Path(scratch), directory)
+                _replace_dir(local, directory)
         return _resolved(uri, self.shown_uri, name, version, alias, run_id, directory, False)
 
     def _resolve(
