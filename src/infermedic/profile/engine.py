@@ -123,6 +123,8 @@ def profile_model(
     for rule in rules:
         findings.extend(rule().check(context))
     tables, plots = _tables_and_plots(ref, results, cores)
+    if resolved is not None:
+        tables = (_registry_table(resolved), *tables)
     status = _status(outcome)
     measurements: dict[str, Any] = {
         "status": status,
@@ -176,6 +178,20 @@ def _resolve_registry_uri(
     if not is_model_uri(text):
         return None
     return resolve_model_uri(text, tracking_uri=tracking_uri, settings=settings)
+
+
+def _registry_table(resolved: ResolvedModel) -> Table:
+    """What the registry resolved the URI to: the version measured, and where it came from."""
+    rows = [
+        ("uri", resolved.uri),
+        ("tracking server", resolved.tracking_uri),
+        ("registered model", resolved.name or "-"),
+        ("version", resolved.version or "-"),
+        ("alias", f"@{resolved.alias}" if resolved.alias else "-"),
+        ("run", resolved.run_id or "-"),
+        ("artifact", resolved.artifact_path + (" (cached)" if resolved.cached else "")),
+    ]
+    return Table(title="Registry", columns=("field", "value"), rows=tuple(rows), key="registry")
 
 
 def _check_input(input: str | os.PathLike[str] | None) -> Path | None:  # noqa: A002

@@ -99,7 +99,7 @@ class RegistryClient:
                 number = str(raw.version)
                 libraries: dict[str, str] = {}
                 if number in wanted:
-                    libraries = self._logged_libraries(name, number)
+                    libraries = self._logged_libraries(name, number, raw.run_id)
                     if raw.run_id and raw.run_id not in runs:
                         run = self._run(client, raw.run_id)
                         if run is not None:
@@ -178,12 +178,12 @@ class RegistryClient:
             tags={str(k): str(v) for k, v in (data.tags or {}).items()},
         )
 
-    def _logged_libraries(self, name: str, version: str) -> dict[str, str]:
+    def _logged_libraries(self, name: str, version: str, run_id: str | None) -> dict[str, str]:
         """The library versions a version's artifact records (MLmodel flavours and
         requirements.txt), by distribution name; only those two small files are fetched."""
         from infermedic.registry.libraries import logged_libraries
 
-        directory = self._cache_dir("meta", name, version)
+        directory = self._cache_dir("meta", name, _version_key(version, run_id))
         if not (directory / "MLmodel").is_file():
             with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
                 for file_name in _LIBRARY_FILES:
@@ -201,8 +201,13 @@ class RegistryClient:
         uri = parse_model_uri(text)
         with self._mlflow() as client:
             name, version, alias, run_id = self._resolve(client, uri)
-            key = ("run", run_id or "", uri.path or "") if version is None else ("models", name)
-            directory = self._cache_dir(*key, version or "")
+            # a version number can come back after a delete: the run is part of the key
+            key = (
+                ("run", run_id or "", uri.path or "")
+                if version is None
+                else ("models", name or "", _version_key(version, run_id))
+            )
+            directory = self._cache_dir(*key)
             if (directory / "MLmodel").is_file():
                 return _resolved(uri, self.shown_uri, name, version, alias, run_id, directory, True)
             source = f"models:/{name}/{version}" if version is not None else uri.text
@@ -388,6 +393,10 @@ def _replace_dir(source: Path, target: Path) -> None:
         staged.rename(target)
     except OSError:
         shutil.rmtree(staged, ignore_errors=True)
+
+
+def _version_key(version: str, run_id: str | None) -> str:
+    return f"{version}-{run_id[:12]}" if run_id else version
 
 
 def _safe(part: str) -> str:
