@@ -240,6 +240,17 @@ def test_model_uris_resolve_download_once_and_fail_in_one_line(
     assert detect_model(first.artifact_path).format is ModelFormat.MLFLOW
     again = client.resolve("models:/churn/1")
     assert again.cached and again.artifact_path == first.artifact_path
+    # the CLI profiles the alias's version from the same cache (the same INFERMEDIC_CACHE_DIR)
+    profiled = _cli(
+        "profile", "models:/churn/1", "--tracking-uri", registered.url, "--quick",
+        "--no-options", "--budget", "240", "--format", "json", "--output", "profile.json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert profiled.returncode in (0, 1), profiled.stderr
+    measured = json.loads((tmp_path / "profile.json").read_text())["measurements"]
+    assert measured["status"] == "complete"
+    assert measured["registry"]["version"] == "1" and measured["registry"]["cached"] is True
+    assert measured["registry"]["run_id"] == registered.run_ids["1"]
     by_run = client.resolve(f"runs:/{registered.run_ids['1']}/model")
     assert by_run.run_id == registered.run_ids["1"] and by_run.version is None
     for uri, expected in (
