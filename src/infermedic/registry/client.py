@@ -337,8 +337,9 @@ class RegistryClient:
                 "ConnectionError",
             )
         ):
+            cause = text.split(" Max retries exceeded")[0][:160].rstrip(" :")
             return RegistryError(
-                f"the tracking server at {where} cannot be reached ({text[:160]})",
+                f"the tracking server at {where} cannot be reached ({cause})",
                 hint="check --tracking-uri / MLFLOW_TRACKING_URI and that the server is up",
             )
         return RegistryError(f"the registry at {where} failed to return {what}: {text[:240]}")
