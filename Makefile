@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark,lightgbm,mlflow]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,lightgbm,mlflow,registry]'
 	# XGBoost's CPU-only build: the `xgboost` wheel pulls in NCCL (hundreds of MB) for GPUs.
 	$(BIN)/python -m pip install --quiet 'xgboost-cpu>=2.0'
 	touch $(STAMP)

@@ -5,7 +5,8 @@ InfermedicError
 ├── ConfigError          bad settings file, unknown rule code, invalid option value
 ├── InputError           a missing or unreadable path, or a dataset or model that cannot be used
 │   ├── DatasetError     data that cannot be read or compared
-│   └── ModelLoadError   a model artifact that cannot be loaded
+│   ├── ModelLoadError   a model artifact that cannot be loaded
+│   └── RegistryError    the model registry is unreachable, refuses, or lacks the model/alias
 ├── ProbeError           the live target cannot be probed
 │   └── TargetUnreachable every request failed to connect
 └── EngineUnavailable    an optional engine (Spark, torch, py-spy) is not installed or cannot start
@@ -43,6 +44,11 @@ class DatasetError(InputError):
 
 class ModelLoadError(InputError):
     """A model artifact that cannot be loaded."""
+
+
+class RegistryError(InputError):
+    """The model registry cannot be read: unreachable, permission denied, no such model,
+    version or alias, or an artifact that fails to download."""
 
 
 class ProbeError(InfermedicError):

@@ -36,6 +36,7 @@ DOMAIN_RULE_MODULES = (
     "infermedic.probe.rules",
     "infermedic.drift.rules",
     "infermedic.profile.rules",
+    "infermedic.registry.rules",
 )
 
 

@@ -41,6 +41,7 @@ KNOWN_TOP_LEVEL = frozenset(
         "profile",
         "diagnose",
         "demo",
+        "registry",
     }
 )
 
@@ -138,9 +139,13 @@ def _from_table(table: Mapping[str, Any], *, source: str) -> Settings:
         raise ConfigError(f"{source}: [tool.infermedic.rules] must hold one table per rule code")
     engines = {
         name: dict(table[name])
-        for name in ("audit", "probe", "drift", "profile", "diagnose", "demo")
+        for name in ("audit", "probe", "drift", "profile", "diagnose", "demo", "registry")
         if isinstance(table.get(name), dict)
     }
+    if "registry" in engines:  # its keys are checked now: a typo must not pass silently
+        from infermedic.registry.options import RegistryOptions
+
+        RegistryOptions.from_mapping(engines["registry"], source=source)
     return Settings(
         select=_string_list(table, "select", source),
         ignore=_string_list(table, "ignore", source),

@@ -38,7 +38,22 @@ from infermedic.settings import load_settings
 @click.option(
     "--model",
     show_envvar=True,
-    help="The model artifact (or MODULE:ATTR) the service loads, to measure it offline.",
+    help="The model artifact (or MODULE:ATTR) the service loads, to measure it offline; "
+    "models:/NAME@ALIAS, models:/NAME/VERSION and runs:/RUN_ID/PATH are resolved against "
+    "--tracking-uri and downloaded to a cache keyed by version.",
+)
+@click.option(
+    "--registry-model",
+    show_envvar=True,
+    help="NAME[@ALIAS] in the MLflow registry: compare what serves (--url) with where the "
+    "alias points now and since when, and judge the version's runs (MON005-MON009) "
+    "[default: the alias of a --model models:/NAME@ALIAS].",
+)
+@click.option(
+    "--tracking-uri",
+    show_envvar=True,
+    help="MLflow tracking server for --registry-model and models:/ URIs "
+    "[default: MLFLOW_TRACKING_URI].",
 )
 @click.option(
     "--rate",
@@ -119,6 +134,8 @@ def diagnose(
     current: str | None,
     pid: int | None,
     model: str | None,
+    registry_model: str | None,
+    tracking_uri: str | None,
     rate: float,
     duration: float,
     expect_version: str | None,
@@ -154,9 +171,10 @@ def diagnose(
         replayed = replay_incident(replay)
         _emit(replayed, fmt, output, fail_on, exit_zero, config)
         return
-    if not any((repo, url, reference, current, model)):
+    if not any((repo, url, reference, current, model, registry_model)):
         raise click.UsageError(
-            "give at least one of --repo, --url, --model, or --reference/--current"
+            "give at least one of --repo, --url, --model, --registry-model, or "
+            "--reference/--current"
         )
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
@@ -189,6 +207,8 @@ def diagnose(
         pid=pid,
         model=model,
         model_input=input_file,
+        registry_model=registry_model,
+        tracking_uri=tracking_uri,
     )
     show = sys.stderr.isatty()
     result = run_diagnose(

@@ -150,6 +150,19 @@ def _option(options: Mapping[str, Any], key: str, default: float) -> float:
     show_envvar=True,
     help="Lift the caps on rate, duration, concurrency and workers.",
 )
+@click.option(
+    "--registry-model",
+    default=None,
+    show_envvar=True,
+    help="NAME[@ALIAS] in the MLflow registry: compare the served version with the one the "
+    "alias points to now, and run the registry rules (MON005-MON009) [alias: champion].",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    show_envvar=True,
+    help="MLflow tracking server for --registry-model [default: MLFLOW_TRACKING_URI].",
+)
 @click.option("--select", multiple=True, show_envvar=True, help="Only these rules (codes).")
 @click.option("--ignore", multiple=True, show_envvar=True, help="Skip these rules (codes).")
 @common_report_options
@@ -173,6 +186,8 @@ def probe(
     timeout: float | None,
     max_body: int | None,
     allow_high_load: bool,
+    registry_model: str | None,
+    tracking_uri: str | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     fmt: str | None,
@@ -229,7 +244,22 @@ def probe(
             settings=settings,
         )
     )
+    if registry_model is not None:  # an unreachable registry fails before any load is sent
+        from infermedic.registry.engine import precheck_registry
+
+        precheck_registry(registry_model, tracking_uri=tracking_uri, settings=settings)
     report = _run_with_progress(run_probe, url, plan)
+    if registry_model is not None:
+        from infermedic.registry.engine import check_registry, served_from_probe, with_registry
+
+        registry = check_registry(
+            registry_model,
+            tracking_uri=tracking_uri,
+            served=served_from_probe(report),
+            repo=repo,
+            settings=settings,
+        )
+        report = with_registry(report, registry)
     code = emit_report(
         report,
         fmt=OutputFormat(fmt) if fmt else None,

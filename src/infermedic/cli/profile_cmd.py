@@ -119,6 +119,12 @@ _PHASE_WEIGHTS = {
     show_envvar=True,
     help="With --pid: seconds to sample.",
 )
+@click.option(
+    "--tracking-uri",
+    default=None,
+    show_envvar=True,
+    help="MLflow tracking server for models:/ and runs:/ URIs [default: MLFLOW_TRACKING_URI].",
+)
 @click.option("--select", multiple=True, show_envvar=True, help="Only these rules (codes).")
 @click.option("--ignore", multiple=True, show_envvar=True, help="Skip these rules (codes).")
 @common_report_options
@@ -137,6 +143,7 @@ def profile(
     pid: int | None,
     url: str | None,
     duration: float,
+    tracking_uri: str | None,
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     fmt: str | None,
@@ -148,8 +155,10 @@ def profile(
     """Where MODEL's time and memory go, and what would make it faster, measured.
 
     MODEL is a scikit-learn estimator or Pipeline (joblib/pickle), an ONNX file, an
-    XGBoost/LightGBM model file, TorchScript or torch.export, an MLflow model directory, or
-    MODULE:ATTR (an object with predict/predict_proba, a plain callable, a torch nn.Module).
+    XGBoost/LightGBM model file, TorchScript or torch.export, an MLflow model directory, a
+    registry URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH: resolved
+    against --tracking-uri and downloaded to a cache keyed by version), or MODULE:ATTR (an
+    object with predict/predict_proba, a plain callable, a torch nn.Module).
     It is loaded in a separate worker process, killed at --budget (with every process the
     model started) or past --memory-limit; the model's outputs must be one per row (and
     numbers where scores are expected). Exit 2 when the run did not complete or the outputs
@@ -198,7 +207,7 @@ def profile(
         }
         overrides.update({key: value for key, value in given.items() if value is not None})
         plan = MeasurePlan.quick(**overrides) if quick else MeasurePlan(**overrides)
-        report = _run_with_progress(model, input_path, plan, paths, settings)
+        report = _run_with_progress(model, input_path, plan, paths, settings, tracking_uri)
     code = emit_report(
         report,
         fmt=OutputFormat(fmt) if fmt else None,
@@ -214,14 +223,25 @@ def profile(
 
 
 def _run_with_progress(
-    model: str, input_path: str | None, plan: Any, paths: tuple[str, ...], settings: Any
+    model: str,
+    input_path: str | None,
+    plan: Any,
+    paths: tuple[str, ...],
+    settings: Any,
+    tracking_uri: str | None = None,
 ) -> Any:
     """A rich progress bar on a TTY (stderr); quiet otherwise."""
     from infermedic.profile import profile_model
 
     def run(progress: Any = None) -> Any:
         return profile_model(
-            model, input=input_path, plan=plan, paths=paths, settings=settings, progress=progress
+            model,
+            input=input_path,
+            plan=plan,
+            paths=paths,
+            settings=settings,
+            progress=progress,
+            tracking_uri=tracking_uri,
         )
 
     if not sys.stderr.isatty():

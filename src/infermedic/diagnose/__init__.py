@@ -100,6 +100,8 @@ def diagnose(
             "current": inputs.current,
             "pid": inputs.pid,
             "model": inputs.model,
+            "registry_model": inputs.registry_target,
+            "tracking_uri": redact(inputs.tracking_uri) if inputs.tracking_uri else None,
         },
         started_at=started_at,
         duration_s=round(time.perf_counter() - started, 3),
@@ -272,10 +274,20 @@ def _run_model(
     assert inputs.model is not None
     plan = MeasurePlan.quick(budget_s=options.model_budget_s)
     if inputs.model_input is None:
-        return _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
+        return _complete_or_cut(
+            profile_model(
+                inputs.model, plan=plan, settings=settings, tracking_uri=inputs.tracking_uri
+            )
+        )
     rejected: str | None
     try:
-        report = profile_model(inputs.model, input=inputs.model_input, plan=plan, settings=settings)
+        report = profile_model(
+            inputs.model,
+            input=inputs.model_input,
+            plan=plan,
+            settings=settings,
+            tracking_uri=inputs.tracking_uri,
+        )
     except (ModelLoadError, EngineUnavailable):
         raise  # the model itself cannot be loaded: synthesised rows would not help
     except Exception as exc:  # any error at all means the body did not fit the bare model
@@ -286,7 +298,11 @@ def _run_model(
             return _complete_or_cut(report)
     both = f"--input {inputs.model_input} does not fit the bare model ({rejected})"
     try:
-        report = _complete_or_cut(profile_model(inputs.model, plan=plan, settings=settings))
+        report = _complete_or_cut(
+            profile_model(
+                inputs.model, plan=plan, settings=settings, tracking_uri=inputs.tracking_uri
+            )
+        )
     except ProfileIncomplete as exc:
         message = f"{both}, and on rows synthesised from its signature: {exc}"
         raise ProfileIncomplete(message, report=exc.report, hint=exc.hint) from exc
@@ -336,6 +352,27 @@ def _body_rejected(report: Report) -> str | None:
     return "; ".join(errors) or "the first call failed"
 
 
+def _run_registry(
+    check: PlannedCheck,
+    inputs: Inputs,
+    settings: Settings,
+    options: DiagnoseOptions,
+    earlier: Mapping[CheckKind, Report],
+) -> Report:
+    """What the registry says should serve, against what the probe saw served."""
+    from infermedic.registry.engine import check_registry, served_from_probe
+
+    target = inputs.registry_target
+    assert target is not None
+    return check_registry(
+        target,
+        tracking_uri=inputs.tracking_uri,
+        served=served_from_probe(earlier.get(CheckKind.PROBE)),
+        repo=inputs.repo,
+        settings=settings,
+    )
+
+
 Runner = Callable[
     [PlannedCheck, Inputs, Settings, DiagnoseOptions, Mapping[CheckKind, Report]], Report
 ]
@@ -345,6 +382,7 @@ RUNNERS: dict[CheckKind, Runner] = {
     CheckKind.DRIFT: _run_drift,
     CheckKind.MODEL: _run_model,
     CheckKind.PROFILE: _run_profile,
+    CheckKind.REGISTRY: _run_registry,
 }
 
 
@@ -381,6 +419,16 @@ def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions)
             return (
                 f"infermedic profile --pid {inputs.pid or 'PID'} --url {q(inputs.url or 'URL')} "
                 f"--duration {options.profile_duration_s:g}"
+            )
+        case CheckKind.REGISTRY:
+            model = q(inputs.registry_target or "NAME@ALIAS")
+            server = f" --tracking-uri {q(inputs.tracking_uri)}" if inputs.tracking_uri else ""
+            repo = f" --repo {q(str(inputs.repo))}" if inputs.repo is not None else ""
+            if inputs.url is None:
+                return f"infermedic diagnose --registry-model {model}{server}{repo}"
+            return (
+                f"infermedic probe {q(inputs.url)} --checks contract --registry-model "
+                f"{model}{server}{repo}"
             )
 
 

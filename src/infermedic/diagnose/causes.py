@@ -20,6 +20,7 @@ class CheckKind(enum.StrEnum):
     DRIFT = "drift"  # data: reference vs current
     MODEL = "model"  # offline: the model artifact measured in a worker process
     PROFILE = "profile"  # live stacks of the service process (py-spy)
+    REGISTRY = "registry"  # the model registry: what should serve, and the runs behind it
 
     @property
     def measured(self) -> bool:
@@ -69,6 +70,8 @@ def check_for_code(code: str) -> CheckKind:
     prefix = code.rstrip("0123456789")
     if code in LIVE_PROFILE_CODES:
         return CheckKind.PROFILE
+    if code in REGISTRY_CODES:
+        return CheckKind.REGISTRY
     return {
         "LIVE": CheckKind.PROBE,
         "DRIFT": CheckKind.DRIFT,
@@ -79,6 +82,8 @@ def check_for_code(code: str) -> CheckKind:
 # The profile codes that come from sampling the running service (`profile --pid`); the
 # others come from measuring the model artifact offline (`profile MODEL`).
 LIVE_PROFILE_CODES = frozenset({"PROF013", "PROF014"})
+# The MON codes read from the model registry (`--registry-model`), not from the repository.
+REGISTRY_CODES = frozenset({"MON005", "MON006", "MON007", "MON008", "MON009"})
 
 
 CAUSES: tuple[Cause, ...] = (
@@ -263,6 +268,39 @@ CAUSES: tuple[Cause, ...] = (
         ),
     ),
     Cause(
+        key="registry-alias-moved",
+        refines="model-version-mismatch",
+        title="The registry alias moved: the served model changed without a deploy",
+        component="model",
+        categories=(Category.WRONG, Category.ACCURACY),
+        static=(),
+        confirming=("MON009",),
+        corroborating=("LIVE007", "MON007"),
+        long_term_fix="Resolve the alias to a version number at deploy time and pin it, so a "
+        "promotion in the registry goes through a deploy (and a rollback is one too); report "
+        "the version in `inference_model_info`.",
+        prevention=(
+            "alert when `inference_model_info` shows more than one version, or another than "
+            "the alias's",
+            "deploy gate: `infermedic probe URL --checks contract --registry-model NAME@ALIAS`",
+        ),
+    ),
+    Cause(
+        key="leaky-offline-evaluation",
+        title="Promoted on an offline score that leakage inflated",
+        component="model",
+        categories=(Category.ACCURACY, Category.WRONG),
+        static=("MON004",),
+        confirming=("MON005",),
+        long_term_fix="Re-evaluate on a time-based holdout with the leaking feature removed, "
+        "and gate promotion on that score against the current champion.",
+        prevention=(
+            "promotion gate: reject runs whose primary metric is above 0.99 without review",
+            "CI: `infermedic audit --select MON004`; the registry check MON005 before an "
+            "alias moves",
+        ),
+    ),
+    Cause(
         key="nondeterministic-prediction",
         title="Non-deterministic prediction for identical input",
         component="model",
@@ -352,7 +390,7 @@ CAUSES: tuple[Cause, ...] = (
         component="model",
         categories=(Category.WRONG, Category.ACCURACY, Category.FAILURES),
         static=(),
-        confirming=("PROF012",),
+        confirming=("PROF012", "MON008"),
         long_term_fix="Pin the serving image to the versions recorded with the artifact "
         "(MLmodel / requirements), or re-export the model with the serving versions.",
         prevention=("CI: load the artifact in the serving image and fail on PROF012",),

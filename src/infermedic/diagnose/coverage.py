@@ -74,7 +74,7 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             lag = _generator_lag(report.measurements)
             if lag is not None:
                 noisy = f"{noisy}; {lag}" if noisy else lag
-        case CheckKind.DRIFT:
+        case CheckKind.DRIFT | CheckKind.REGISTRY:
             pass
     return Coverage(
         kind=kind,

@@ -353,6 +353,7 @@ def _input_for(kind: CheckKind) -> str:
         CheckKind.DRIFT: "--reference REF --current CUR",
         CheckKind.MODEL: "--model PATH",
         CheckKind.PROFILE: "--url URL, --pid PID and --input BODY",
+        CheckKind.REGISTRY: "--registry-model NAME@ALIAS (with --url to compare what serves)",
     }[kind]
 
 

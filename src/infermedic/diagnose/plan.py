@@ -31,6 +31,18 @@ class Inputs:
     pid: int | None = None
     model: str | None = None  # a model artifact or MODULE:ATTR, profiled offline
     model_input: Path | None = None  # a request body or sample rows for the model
+    registry_model: str | None = None  # NAME[@ALIAS] in the MLflow registry
+    tracking_uri: str | None = None  # the registry's server [default: MLFLOW_TRACKING_URI]
+
+    @property
+    def registry_target(self) -> str | None:
+        """The registered model to judge: --registry-model, else the alias that a
+        `--model models:/NAME@ALIAS` names."""
+        if self.registry_model is not None:
+            return self.registry_model
+        if self.model is not None and self.model.startswith("models:/") and "@" in self.model:
+            return self.model
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,6 +107,18 @@ def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedC
                 if inputs.url is not None
                 else "give --url URL to measure the running service",
                 probe_parts=parts,
+            )
+        )
+    if CheckKind.REGISTRY in wanted:
+        target = inputs.registry_target
+        planned.append(
+            PlannedCheck(
+                kind=CheckKind.REGISTRY,
+                runnable=target is not None,
+                reason=f"the registry: where {target} points, since when, and its runs"
+                + ("" if inputs.url is not None else " (give --url to compare what serves)")
+                if target is not None
+                else "give --registry-model NAME@ALIAS to compare what serves with the registry",
             )
         )
     if CheckKind.PROFILE in wanted:

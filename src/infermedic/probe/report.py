@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from infermedic.model import Finding, Notification, NotificationLevel, Plot, Report, Series, Table
-from infermedic.probe.checks.contract import sane_prediction_body
+from infermedic.probe.checks.contract import sane_prediction_body, versions_in_response
 from infermedic.probe.checks.load import timing_stage_means
 from infermedic.probe.checks.sweep import knee
 from infermedic.probe.context import ProbeContext
@@ -125,6 +125,12 @@ def _contract(ctx: ProbeContext, measurements: dict[str, Any]) -> None:
         data["prediction"]["sane_body"] = sane_prediction_body(contract.prediction)[0]
     data["metrics_parse_error"] = contract.metrics_error
     data["model_versions"] = [{"source": s, "version": v} for s, v in contract.versions]
+    # every version any response named, the repeated requests included: behind a load
+    # balancer they reach other replicas (the registry check compares these with its alias)
+    served = dict.fromkeys(
+        [*contract.versions, *(p for e in ctx.repeats for p in versions_in_response(e))]
+    )
+    data["served_versions"] = [{"source": s, "version": v} for s, v in served]
     measurements["contract"] = data
 
 

@@ -25,6 +25,7 @@ from infermedic.profile.supervise import (
     default_memory_limit,
     explicit_limit,
 )
+from infermedic.registry.records import ResolvedModel
 from infermedic.rules import Registry
 from infermedic.settings import Settings
 
@@ -67,6 +68,7 @@ def profile_model(
     paths: Sequence[str | os.PathLike[str]] = (),
     settings: Settings | None = None,
     progress: ProgressCallback | None = None,
+    tracking_uri: str | None = None,
 ) -> Report:
     """Load `model_ref` in a worker process and measure it; see `infermedic profile --help`.
 
@@ -80,7 +82,10 @@ def profile_model(
     settings = settings or Settings()
     plan = plan or (MeasurePlan.quick() if quick else MeasurePlan())
     thresholds = thresholds_from_options(settings.options_for_engine("profile"))
-    ref = detect_model(os.fspath(model_ref))
+    resolved = _resolve_registry_uri(os.fspath(model_ref), tracking_uri, settings)
+    ref = detect_model(resolved.artifact_path if resolved else os.fspath(model_ref))
+    if resolved is not None:  # the report names the URI the user gave, not the cache path
+        ref = dataclasses.replace(ref, text=resolved.uri, detected_by="MLmodel (registry)")
     input_path = _check_input(input)
     cores = available_cores()
     cwd = os.getcwd()
@@ -118,6 +123,8 @@ def profile_model(
     for rule in rules:
         findings.extend(rule().check(context))
     tables, plots = _tables_and_plots(ref, results, cores)
+    if resolved is not None:
+        tables = (_registry_table(resolved), *tables)
     status = _status(outcome)
     measurements: dict[str, Any] = {
         "status": status,
@@ -144,6 +151,7 @@ def profile_model(
             "leftover_processes": outcome.leftover_processes,
         },
         "outputs_valid": not output_problems(results),
+        **({"registry": resolved.to_dict()} if resolved is not None else {}),
         **results,
     }
     return Report(
@@ -158,6 +166,32 @@ def profile_model(
         started_at=started_at,
         duration_s=time.monotonic() - begin,
     )
+
+
+def _resolve_registry_uri(
+    text: str, tracking_uri: str | None, settings: Settings
+) -> ResolvedModel | None:
+    """A `models:/` or `runs:/` URI resolved and downloaded (to the version-keyed cache);
+    None for a path or MODULE:ATTR."""
+    from infermedic.registry import is_model_uri, resolve_model_uri
+
+    if not is_model_uri(text):
+        return None
+    return resolve_model_uri(text, tracking_uri=tracking_uri, settings=settings)
+
+
+def _registry_table(resolved: ResolvedModel) -> Table:
+    """What the registry resolved the URI to: the version measured, and where it came from."""
+    rows = [
+        ("uri", resolved.uri),
+        ("tracking server", resolved.tracking_uri),
+        ("registered model", resolved.name or "-"),
+        ("version", resolved.version or "-"),
+        ("alias", f"@{resolved.alias}" if resolved.alias else "-"),
+        ("run", resolved.run_id or "-"),
+        ("artifact", resolved.artifact_path + (" (cached)" if resolved.cached else "")),
+    ]
+    return Table(title="Registry", columns=("field", "value"), rows=tuple(rows), key="registry")
 
 
 def _check_input(input: str | os.PathLike[str] | None) -> Path | None:  # noqa: A002
