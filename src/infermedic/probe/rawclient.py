@@ -179,6 +179,7 @@ class RawClient:
         self._open = 0  # connections open or being opened
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all: set[_Connection] = set()
+        self.opened = 0  # connections opened over the client's life (keep-alive reuses them)
 
     async def exchange(self, request: bytes, *, head: bool = False) -> Response:
         """One request and its complete response; `TimeoutError`, `OSError` or
@@ -250,6 +251,7 @@ class RawClient:
                 self._wake_one()
                 raise
         self._all.add(conn)
+        self.opened += 1
         return conn
 
     def _release(self, conn: _Connection, *, reuse: bool) -> None:
