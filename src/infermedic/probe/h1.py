@@ -15,6 +15,7 @@ is strict where a lenient parser would let a hostile server mislead the measurem
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -29,10 +30,18 @@ __all__ = [
 MAX_HEAD = 64 * 1024  # status line + headers (uvicorn/h11 accept 64 KiB too)
 MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
 _HEX = frozenset(b"0123456789abcdefABCDEF")
-_BAD_NAME = frozenset(b' \t"(),/:;<=>?@[\\]{}\x7f') | frozenset(range(32))
 
 # parser states
 _HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS, _UNTIL_CLOSE, _DONE = range(8)
+
+
+# A response head: status line, then header fields whose names are tokens (RFC 9110 §5.1)
+# and whose values hold no CR, LF or NUL; lines end in CRLF (the blank line is cut off).
+_HEAD_RE = re.compile(
+    r"HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n\x00]*))?"
+    r"((?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*)*)"
+)
+_FIELD_RE = re.compile(r"\r\n([^:]+):[ \t]*([^\r\n]*)")
 
 
 class HttpProtocolError(ValueError):
@@ -173,45 +182,27 @@ class ResponseParser:
 
     def _parse_head(self, head: bytes) -> bool:
         """Parse status line and headers; False for an interim 1xx answer (skipped)."""
-        # Every line ends in CRLF: a lone CR or LF, or a NUL, would let a header hide another.
-        crlf = head.count(b"\r\n")
-        if head.count(b"\r") != crlf or head.count(b"\n") != crlf or b"\x00" in head:
-            raise HttpProtocolError("malformed response head (bare CR/LF or NUL)")
-        lines = head.split(b"\r\n")
-        version, _, rest = lines[0].partition(b" ")
-        code = rest[:3]
-        if (
-            version not in (b"HTTP/1.1", b"HTTP/1.0")
-            or len(code) != 3
-            or not code.isdigit()
-            or rest[3:4] not in (b"", b" ")
-        ):
-            raise HttpProtocolError(f"malformed status line {lines[0][:80]!r}")
+        # One regular expression validates the whole head in C (the load path parses one
+        # head per request); `_diagnose` names what is wrong only when it does not match.
+        text = head.decode("latin-1")
+        match = _HEAD_RE.fullmatch(text)
+        if match is None:
+            raise _diagnose(head)
+        minor, code, reason, _ = match.groups()
         status = int(code)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or not _BAD_NAME.isdisjoint(name):
-                if line[:1] in (b" ", b"\t"):
-                    raise HttpProtocolError("folded header line (obs-fold) in response")
-                raise HttpProtocolError(f"malformed header line {line[:80]!r}")
-            key = name.decode("ascii").lower()
-            text = value.strip(b" \t").decode("latin-1")
-            if key in headers:
-                if key == "content-length" and headers[key] != text:
-                    raise HttpProtocolError("conflicting Content-Length headers")
-                if key != "content-length":
-                    headers[key] = f"{headers[key]}, {text}"
-            else:
-                headers[key] = text
+        fields = _FIELD_RE.findall(text, match.start(4))
+        headers = {name.lower(): value.rstrip(" \t") for name, value in fields}
+        if len(headers) != len(fields):
+            headers = _merged(fields)
         if 100 <= status < 200 and status != 101:
             return False
-        tokens = {t.strip() for t in headers.get("connection", "").lower().split(",")}
+        connection = headers.get("connection")
+        tokens = {t.strip() for t in connection.lower().split(",")} if connection else set()
         # HTTP/1.1 keeps the connection unless told not to; HTTP/1.0 only when told to.
-        keep_alive = "close" not in tokens if version == b"HTTP/1.1" else "keep-alive" in tokens
+        keep_alive = "close" not in tokens if minor == "1" else "keep-alive" in tokens
         self._response = Response(
             status=status,
-            reason=rest[4:].decode("latin-1"),
+            reason=reason or "",
             headers=headers,
             body=b"",
             body_size=0,
@@ -327,3 +318,35 @@ class ResponseParser:
             self._chunks = []
         self._response = None
         return response
+
+
+def _merged(fields: list[tuple[str, str]]) -> dict[str, str]:
+    """Headers with repeated names joined (RFC 9110 §5.3); differing lengths are an error."""
+    headers: dict[str, str] = {}
+    for name, raw in fields:
+        key, value = name.lower(), raw.rstrip(" \t")
+        if key not in headers:
+            headers[key] = value
+        elif key == "content-length":
+            if headers[key] != value:
+                raise HttpProtocolError("conflicting Content-Length headers")
+        else:
+            headers[key] = f"{headers[key]}, {value}"
+    return headers
+
+
+def _diagnose(head: bytes) -> HttpProtocolError:
+    """What is wrong with a head the expression refused, said precisely."""
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf or head.count(b"\n") != crlf or b"\x00" in head:
+        # A lone CR or LF, or a NUL, would let one header hide another.
+        return HttpProtocolError("malformed response head (bare CR/LF or NUL)")
+    lines = head.split(b"\r\n")
+    if not re.fullmatch(rb"HTTP/1\.[01] [0-9]{3}(?: .*)?", lines[0], re.DOTALL):
+        return HttpProtocolError(f"malformed status line {lines[0][:80]!r}")
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            return HttpProtocolError("folded header line (obs-fold) in response")
+        if not re.match(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:", line):
+            return HttpProtocolError(f"malformed header line {line[:80]!r}")
+    return HttpProtocolError("malformed response head")

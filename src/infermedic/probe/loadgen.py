@@ -417,9 +417,11 @@ async def closed_loop(
     used = range(max(completed - stable_windows, 0), completed) if completed else range(1)
     hist = LatencyHistogram()
     errors = requests = 0
+    total_s = 0.0
     for i in used:
         for service_s, error in per_window.get(i, []):
             hist.record(service_s)
+            total_s += service_s
             errors += error
             requests += 1
     span = max(len(used) * window_s, 1e-9) if completed else max(elapsed, 1e-9)
@@ -429,7 +431,8 @@ async def closed_loop(
         p50_ms=hist.percentile_ms(50),
         p95_ms=hist.percentile_ms(95),
         p99_ms=hist.percentile_ms(99),
-        mean_ms=hist.mean_ms(),
+        # the exact mean of the samples (hdrh's mean walks every bucket in Python)
+        mean_ms=total_s / requests * 1e3 if requests else float("nan"),
         requests=requests,
         errors=errors,
         windows=completed,

@@ -59,9 +59,11 @@ def generator_phases(ctx: ProbeContext) -> list[tuple[str, GeneratorStats]]:
     phases: list[tuple[str, GeneratorStats]] = []
     if ctx.load is not None and ctx.load.recorder.generator is not None:
         phases.append(("load", ctx.load.recorder.generator))
-    for step in ctx.sweep or []:
-        if step.generator is not None:
-            phases.append((f"sweep at concurrency {step.concurrency}", step.generator))
+    phases.extend(
+        (f"sweep at concurrency {step.concurrency}", step.generator)
+        for step in ctx.sweep or []
+        if step.generator is not None
+    )
     if ctx.blocking is not None:
         for name, stats in (
             ("blocking (canary under load)", ctx.blocking.loaded.generator),
