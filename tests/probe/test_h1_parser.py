@@ -8,6 +8,7 @@ load, when the kernel hands the bytes over in arbitrary pieces.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -227,3 +228,26 @@ def test_a_connection_closed_early_is_an_incomplete_response() -> None:
         with pytest.raises(IncompleteResponse) as caught:
             parser.eof()
         assert ("without a response" in str(caught.value)) == (cut == 0)
+
+
+def test_a_repeated_head_parses_the_same_from_the_cache() -> None:
+    """Under load the same head comes back again and again: the second parse of each comes
+    from the head cache and must equal the first, at every split, HEAD or not."""
+    shared: dict[Any, Any] = {}
+    for stream in (UVICORN, CHUNKED):
+        for pieces in splits(stream):
+            parser = ResponseParser(max_body=1 << 20, keep_body=True, head_cache=shared)
+            results = []
+            for _ in range(3):
+                parser.start()
+                done = None
+                for piece in pieces:
+                    done = parser.feed(piece) or done
+                assert done is not None
+                results.append((done.status, done.body, dict(done.headers), done.keep_alive))
+            assert results[0] == results[1] == results[2]
+    assert len(shared) == 2  # one entry per distinct head
+    head = ResponseParser(max_body=1 << 20, keep_body=True, head_cache=shared)
+    head.start(head=True)
+    answer = head.feed(UVICORN[: UVICORN.index(b"\r\n\r\n") + 4])
+    assert answer is not None and answer.body_size == 0  # a HEAD's head is its own entry

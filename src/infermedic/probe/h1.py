@@ -16,6 +16,7 @@ is strict where a lenient parser would let a hostile server mislead the measurem
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
 
 MAX_HEAD = 64 * 1024  # status line + headers (uvicorn/h11 accept 64 KiB too)
 MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
+HEAD_CACHE = 64  # distinct heads remembered (cleared when full)
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 # parser states
@@ -42,6 +44,10 @@ _HEAD_RE = re.compile(
     r"((?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*)*)"
 )
 _FIELD_RE = re.compile(r"\r\n([^:]+):[ \t]*([^\r\n]*)")
+
+
+# status, reason, headers, keep-alive, body state, body length: a parsed head, reusable
+_Parsed = tuple[int, str, Mapping[str, str], bool, int, int]
 
 
 class HttpProtocolError(ValueError):
@@ -59,11 +65,12 @@ class IncompleteResponse(HttpProtocolError):
 @dataclass(slots=True, kw_only=True)
 class Response:
     """One complete response. `headers` has lower-case names; repeated headers are joined
-    with `, ` (RFC 9110 §5.3). `body` is empty unless the parser keeps bodies."""
+    with `, ` (RFC 9110 §5.3); read-only (responses with the same head share it). `body` is
+    empty unless the parser keeps bodies."""
 
     status: int
     reason: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: bytes
     body_size: int
     keep_alive: bool
@@ -83,6 +90,7 @@ class ResponseParser:
         "_buf",
         "_chunks",
         "_head",
+        "_heads",
         "_remaining",
         "_response",
         "_size",
@@ -94,8 +102,19 @@ class ResponseParser:
         "received",
     )
 
-    def __init__(self, *, max_body: int, max_head: int = MAX_HEAD, keep_body: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        max_body: int,
+        max_head: int = MAX_HEAD,
+        keep_body: bool = False,
+        head_cache: dict[tuple[bytes, bool], _Parsed] | None = None,
+    ) -> None:
         self.max_body = max_body
+        # Parsed heads by their exact bytes: under load a server sends the same head again
+        # and again (the `date` changes once a second), so most heads are parsed once. Share
+        # one dict among the parsers of one client (same `max_body`).
+        self._heads: dict[tuple[bytes, bool], _Parsed] = {} if head_cache is None else head_cache
         self.max_head = max_head
         self.keep_body = keep_body
         self._buf = bytearray()
@@ -150,12 +169,17 @@ class ResponseParser:
                 if self._parse_head(head):
                     break
                 end = buf.find(b"\r\n\r\n")  # an interim 1xx answer: the real one follows
-        if self._state == _LENGTH:
-            take = min(self._remaining, len(buf))
+        if self._state == _LENGTH:  # the common case, inlined
+            remaining = self._remaining
+            take = remaining if remaining <= len(buf) else len(buf)
             if take:
-                self._take(buf, take)
-                self._remaining -= take
-            if self._remaining:
+                if self.keep_body:
+                    self._chunks.append(bytes(buf[:take]))
+                self._size += take
+                del buf[:take]
+                remaining -= take
+                self._remaining = remaining
+            if remaining:
                 return None
             return self._finish()
         if self._state == _UNTIL_CLOSE:
@@ -182,6 +206,19 @@ class ResponseParser:
 
     def _parse_head(self, head: bytes) -> bool:
         """Parse status line and headers; False for an interim 1xx answer (skipped)."""
+        key = (head, self._head)
+        known = self._heads.get(key)
+        if known is not None:
+            status, reason, headers, keep_alive, self._state, self._remaining = known
+            self._response = Response(
+                status=status,
+                reason=reason,
+                headers=headers,
+                body=b"",
+                body_size=0,
+                keep_alive=keep_alive,
+            )
+            return True
         # One regular expression validates the whole head in C (the load path parses one
         # head per request); `_diagnose` names what is wrong only when it does not match.
         text = head.decode("latin-1")
@@ -209,9 +246,20 @@ class ResponseParser:
             keep_alive=keep_alive,
         )
         self._frame(headers, status)
+        if len(self._heads) >= HEAD_CACHE:
+            self._heads.clear()
+        response = self._response
+        self._heads[key] = (
+            status,
+            response.reason,
+            headers,
+            response.keep_alive,
+            self._state,
+            self._remaining,
+        )
         return True
 
-    def _frame(self, headers: dict[str, str], status: int) -> None:
+    def _frame(self, headers: Mapping[str, str], status: int) -> None:
         """How the body is delimited (RFC 9112 §6.3)."""
         assert self._response is not None
         if self._head or status in (204, 304) or status == 101:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from infermedic.probe.h1 import (
@@ -91,8 +91,8 @@ def build_request(
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight on it."""
 
-    def __init__(self, max_body: int) -> None:
-        self.parser = ResponseParser(max_body=max_body)
+    def __init__(self, max_body: int, heads: dict[Any, Any]) -> None:
+        self.parser = ResponseParser(max_body=max_body, head_cache=heads)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
@@ -181,6 +181,7 @@ class RawClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._all: set[_Connection] = set()
         self.opened = 0  # connections opened over the client's life (keep-alive reuses them)
+        self._heads: dict[Any, Any] = {}  # parsed response heads, shared by its connections
 
     async def exchange(self, request: bytes, *, head: bool = False) -> Response:
         """One request and its complete response; `TimeoutError`, `OSError` or
@@ -245,7 +246,7 @@ class RawClient:
                 self._open += 1
             try:
                 _, conn = await loop.create_connection(
-                    lambda: _Connection(self.max_body), self.host, self.port
+                    lambda: _Connection(self.max_body, self._heads), self.host, self.port
                 )
             except BaseException:
                 self._open -= 1
