@@ -8,6 +8,7 @@ its own late sends and says when it fell behind (perf_analyzer's 1 %/1 ms rule).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
@@ -40,6 +41,14 @@ class SendResult:
 
 
 Sender = Callable[[], Awaitable[SendResult]]
+# A sender may also offer `fire(callback)`: send one request and call back with its result,
+# without a task or future per request (the raw client's fast path; see `rawclient`).
+Fire = Callable[[Callable[[SendResult], None]], None]
+
+
+def fire_of(sender: Sender) -> Fire | None:
+    fire: Fire | None = getattr(sender, "fire", None)
+    return fire
 
 
 def is_error(status: int) -> bool:
@@ -285,6 +294,32 @@ async def open_loop(
         finally:
             slots.release()
 
+    fire = fire_of(sender)
+    pending = 0  # requests sent through `fire` and not yet answered
+    drained = asyncio.Event()
+    counting = True  # answers after an interruption are not counted (as cancelled tasks)
+
+    def fire_one(intended: float) -> None:
+        nonlocal pending
+        assert fire is not None
+        sent = clock()
+
+        def landed(result: SendResult) -> None:
+            nonlocal pending
+            done = clock()
+            if counting:
+                recorder.record(
+                    intended - t0, done - intended, done - sent, sent - intended, result
+                )
+            slots.release()
+            pending -= 1
+            if not pending:
+                drained.set()
+
+        pending += 1
+        drained.clear()
+        fire(landed)
+
     monitor = GeneratorMonitor()
     total = math.ceil(duration_s * rate - 1e-9)
     index = worker_index
@@ -298,10 +333,14 @@ async def open_loop(
             await sleep(delay)
         # A full in-flight cap makes the send late; the lateness is counted, not hidden.
         await slots.acquire()
+        recorder.scheduled += 1
+        if fire is not None:
+            fire_one(intended)
+            index += worker_count
+            continue
         task = asyncio.ensure_future(one(intended))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
-        recorder.scheduled += 1
         index += worker_count
     if in_flight:
         if recorder.interrupted:
@@ -310,6 +349,13 @@ async def open_loop(
         await asyncio.wait(set(in_flight), timeout=timeout_s + 1.0)
         for task in set(in_flight):
             task.cancel()
+    if pending:
+        if recorder.interrupted:
+            counting = False
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), timeout_s + 1.0)
+        counting = False
     recorder.generator = monitor.stop()
     recorder.elapsed_s = max(clock() - t0, 1e-9) if recorder.interrupted else duration_s
     return recorder
@@ -387,8 +433,36 @@ async def closed_loop(
             index = int((done - t0) // window_s)
             per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
 
+    fire = fire_of(sender)
+    active = 0  # callback users still sending (the raw client's fast path)
+    idle = asyncio.Event()
+
+    def fire_user() -> None:
+        assert fire is not None
+        sent = clock()
+
+        def landed(result: SendResult) -> None:
+            nonlocal active
+            done = clock()
+            index = int((done - t0) // window_s)
+            per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
+            if not finished.is_set() and done < deadline:
+                fire_user()  # the next request of this user, from the callback
+                return
+            active -= 1
+            if not active:
+                idle.set()
+
+        fire(landed)
+
     monitor = GeneratorMonitor()
-    users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
+    users: list[asyncio.Future[None]] = []
+    if fire is not None:
+        active = concurrency
+        for _ in range(concurrency):
+            fire_user()
+    else:
+        users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
     stable = False
     completed = 0
     try:
@@ -409,7 +483,11 @@ async def closed_loop(
         finished.set()
         # Stopped (Ctrl-C): cancel the users at once instead of waiting out a hung request.
         stopped = stop is not None and stop.is_set()
-        await asyncio.wait(users, timeout=0.0 if stopped else 10.0)
+        if users:
+            await asyncio.wait(users, timeout=0.0 if stopped else 10.0)
+        elif active and not stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(idle.wait(), 10.0)
         for task in users:
             task.cancel()
         generator = monitor.stop()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -88,13 +88,32 @@ def build_request(
     return host, port, head + (body or b"")
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; at most one request in flight on it."""
+Callback = Callable[[Response | None, BaseException | None], None]
+SWEEP_S = 0.05  # how often deadlines are checked: a request ends within this past its own
 
-    def __init__(self, max_body: int, heads: dict[Any, Any]) -> None:
-        self.parser = ResponseParser(max_body=max_body, head_cache=heads)
+
+class _Job:
+    """One request on its way: the bytes, who to tell, and its total deadline."""
+
+    __slots__ = ("callback", "deadline", "head", "request", "retried")
+
+    def __init__(self, request: bytes, callback: Callback, head: bool, deadline: float) -> None:
+        self.request = request
+        self.callback = callback
+        self.head = head
+        self.deadline = deadline
+        self.retried = False
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; at most one request in flight on it. It tells its client
+    when a response is complete or the connection failed."""
+
+    def __init__(self, client: RawClient) -> None:
+        self.client = client
+        self.parser = ResponseParser(max_body=client.max_body, head_cache=client.heads)
         self.transport: asyncio.Transport | None = None
-        self.waiter: asyncio.Future[Response] | None = None
+        self.job: _Job | None = None
         self.closed = False
         self.used = 0  # complete responses read on it
 
@@ -106,19 +125,16 @@ class _Connection(asyncio.Protocol):
         try:
             response = self.parser.feed(data)
         except HttpProtocolError as exc:
-            self._fail(exc)
+            self.client._failed(self, exc)
             return
-        waiter = self.waiter
         if response is None:
-            if waiter is None:  # bytes no request asked for: the connection cannot be trusted
+            if self.job is None:  # bytes no request asked for: the connection is not trusted
                 self.abort()
             return
         self.used += 1
         if self.parser.leftover:  # bytes past the response: never reused (no pipelining)
             response.keep_alive = False
-        self.waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        self.client._landed(self, response)
 
     def eof_received(self) -> bool:
         self._end()
@@ -129,43 +145,30 @@ class _Connection(asyncio.Protocol):
         self._end()
 
     def _end(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is None or waiter.done():
+        if self.job is None:
             return
         try:
             response = self.parser.eof()
         except HttpProtocolError as exc:
-            waiter.set_exception(exc)
+            self.client._failed(self, exc)
             return
         if response is not None:
             self.used += 1
-            waiter.set_result(response)
-
-    def _fail(self, exc: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-        self.abort()
+            self.client._landed(self, response)
 
     def abort(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
 
-    def send(self, request: bytes, waiter: asyncio.Future[Response], *, head: bool) -> None:
-        assert self.transport is not None
-        self.waiter = waiter
-        self.parser.start(head=head)
-        self.transport.write(request)
-
-
-def _expire(waiter: asyncio.Future[Response]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
 
 class RawClient:
-    """A pool of keep-alive connections to one host and port."""
+    """A pool of keep-alive connections to one host and port, driven by callbacks.
+
+    `submit` sends a request and calls back with the complete response or the error: no
+    task or future per request (the closed and open loops call `submit` again from the
+    callback). `exchange` is the awaitable form. Deadlines are checked every `SWEEP_S`.
+    """
 
     def __init__(
         self, host: str, port: int, *, connections: int, timeout_s: float, max_body: int
@@ -175,116 +178,176 @@ class RawClient:
         self.connections = max(connections, 1)
         self.timeout_s = timeout_s
         self.max_body = max_body
-        self._idle: list[_Connection] = []
-        self._waiters: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
-        self._open = 0  # connections open or being opened
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._all: set[_Connection] = set()
+        self.heads: dict[Any, Any] = {}  # parsed response heads, shared by its connections
         self.opened = 0  # connections opened over the client's life (keep-alive reuses them)
-        self._heads: dict[Any, Any] = {}  # parsed response heads, shared by its connections
+        self._idle: list[_Connection] = []
+        self._queue: collections.deque[_Job] = collections.deque()  # waiting for a connection
+        self._open = 0  # connections open or being opened
+        self._all: set[_Connection] = set()
+        self._connecting: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
-    async def exchange(self, request: bytes, *, head: bool = False) -> Response:
-        """One request and its complete response; `TimeoutError`, `OSError` or
-        `HttpProtocolError` (`ResponseTooLarge` past the cap) when there is none."""
+    def submit(self, request: bytes, callback: Callback, *, head: bool = False) -> None:
+        """Send `request`; `callback(response, None)` once it is complete, or `callback(None,
+        error)`: `TimeoutError` past the deadline, `OSError`, `HttpProtocolError`."""
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        for attempt in (0, 1):
-            conn = self._take()
-            if conn is None:
-                conn = await self._acquire(loop, deadline)
-            reused = conn.used > 0
-            waiter: asyncio.Future[Response] = loop.create_future()
-            timer = loop.call_at(deadline, _expire, waiter)
-            conn.send(request, waiter, head=head)
-            try:
-                response = await waiter
-            except HttpProtocolError as exc:
-                self._release(conn, reuse=False)
-                stale = reused and isinstance(exc, IncompleteResponse) and not conn.parser.received
-                if attempt == 0 and stale and loop.time() < deadline:
-                    continue  # the server closed an idle keep-alive connection: once more
-                raise
-            except BaseException:
-                self._release(conn, reuse=False)  # timeout or cancel: the answer is unknown
-                raise
-            finally:
-                timer.cancel()
-            self._release(conn, reuse=response.keep_alive)
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        if self._closed:  # never synchronously: a loop calling again from it would recurse
+            loop.call_soon(callback, None, ConnectionError("client closed"))
+            return
+        self._dispatch(_Job(request, callback, head, loop.time() + self.timeout_s))
 
-    def _take(self) -> _Connection | None:
+    async def exchange(self, request: bytes, *, head: bool = False) -> Response:
+        """One request and its complete response (the errors `submit` reports, raised)."""
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[Response] = loop.create_future()
+
+        def done(response: Response | None, error: BaseException | None) -> None:
+            if future.done():
+                return  # the caller gave up (cancelled); the answer has nowhere to go
+            if error is not None:
+                future.set_exception(error)
+            else:
+                assert response is not None
+                future.set_result(response)
+
+        self.submit(request, done, head=head)
+        return await future
+
+    def _dispatch(self, job: _Job) -> None:
         idle = self._idle
         while idle:
             conn = idle.pop()
             if not conn.closed:
-                return conn
+                self._start(conn, job)
+                return
             self._forget(conn)
-        return None
+        if self._open < self.connections:
+            self._open += 1
+            assert self._loop is not None
+            task = self._loop.create_task(self._connect(job))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+            return
+        self._queue.append(job)
+        self._arm()
 
-    async def _acquire(self, loop: asyncio.AbstractEventLoop, deadline: float) -> _Connection:
-        """A fresh connection, or the next one released when all `connections` are busy."""
-        async with asyncio.timeout_at(deadline):
-            if self._open >= self.connections:
-                waiter: asyncio.Future[_Connection | None] = loop.create_future()
-                self._waiters.append(waiter)
-                try:
-                    given = await waiter
-                except BaseException:
-                    if waiter.done() and not waiter.cancelled():
-                        late = waiter.result()  # handed over as the deadline struck
-                        if late is not None:
-                            self._release(late, reuse=True)
-                        else:
-                            self._open -= 1
-                    raise
-                if given is not None:
-                    return given
-            else:
-                self._open += 1
-            try:
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self.max_body, self._heads), self.host, self.port
+    async def _connect(self, job: _Job) -> None:
+        assert self._loop is not None
+        try:
+            async with asyncio.timeout_at(job.deadline):
+                _, conn = await self._loop.create_connection(
+                    lambda: _Connection(self), self.host, self.port
                 )
-            except BaseException:
-                self._open -= 1
-                self._wake_one()
-                raise
+        except (OSError, TimeoutError) as exc:
+            self._open -= 1
+            self._serve_queue()
+            job.callback(None, exc)
+            return
+        except asyncio.CancelledError:
+            self._open -= 1
+            raise
         self._all.add(conn)
         self.opened += 1
-        return conn
-
-    def _release(self, conn: _Connection, *, reuse: bool) -> None:
-        if reuse and not conn.closed:
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(conn)
-                    return
-            self._idle.append(conn)
+        if self._closed:
+            conn.abort()
             return
+        self._start(conn, job)
+
+    def _start(self, conn: _Connection, job: _Job) -> None:
+        assert conn.transport is not None
+        conn.job = job
+        conn.parser.start(head=job.head)
+        conn.transport.write(job.request)
+        if self._sweeper is None:
+            self._arm()
+
+    def _landed(self, conn: _Connection, response: Response) -> None:
+        job, conn.job = conn.job, None
+        if job is None:
+            return
+        if response.keep_alive and not conn.closed:
+            if self._queue:
+                self._start(conn, self._queue.popleft())
+            else:
+                self._idle.append(conn)
+        else:
+            self._drop(conn)
+        job.callback(response, None)
+
+    def _failed(self, conn: _Connection, error: BaseException) -> None:
+        job, conn.job = conn.job, None
+        self._drop(conn)
+        if job is None:
+            return
+        # A reused keep-alive connection the server had closed: the request reached no
+        # application, so it goes once more on a fresh connection within its deadline.
+        stale = isinstance(error, IncompleteResponse) and not conn.parser.received
+        assert self._loop is not None
+        if stale and conn.used and not job.retried and self._loop.time() < job.deadline:
+            job.retried = True
+            self._dispatch(job)
+            return
+        job.callback(None, error)
+
+    def _drop(self, conn: _Connection) -> None:
         conn.abort()
         self._forget(conn)
-        self._wake_one()
+        self._serve_queue()
 
     def _forget(self, conn: _Connection) -> None:
         if conn in self._all:
             self._all.discard(conn)
             self._open -= 1
 
-    def _wake_one(self) -> None:
-        """A slot is free: the first waiter opens a connection in it."""
-        while self._waiters and self._open < self.connections:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self._open += 1
-                waiter.set_result(None)
-                return
+    def _serve_queue(self) -> None:
+        """A connection slot is free: the next waiting request opens one in it."""
+        if self._queue and self._open < self.connections and not self._closed:
+            self._dispatch(self._queue.popleft())
+
+    def _arm(self) -> None:
+        if self._sweeper is None and self._loop is not None and not self._closed:
+            self._sweeper = self._loop.call_later(SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        """End every request past its deadline: its connection is aborted, never reused."""
+        assert self._loop is not None
+        self._sweeper = None
+        now = self._loop.time()
+        busy = False
+        for conn in list(self._all):
+            job = conn.job
+            if job is None:
+                continue
+            if job.deadline <= now:
+                self._failed(conn, TimeoutError())
+            else:
+                busy = True
+        if self._queue:
+            waiting = list(self._queue)
+            self._queue.clear()
+            for job in waiting:
+                if job.deadline <= now:
+                    job.callback(None, TimeoutError())
+                else:
+                    self._queue.append(job)
+        if busy or self._queue or self._connecting:
+            self._arm()
 
     def close(self) -> None:
+        """Abort everything: requests in flight are dropped without a callback."""
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for task in self._connecting:
+            task.cancel()
+        self._queue.clear()
         for conn in list(self._all):
+            conn.job = None
             if conn.transport is not None:
                 conn.transport.close()
             conn.closed = True
@@ -327,18 +390,34 @@ class RawSender:
     async def __call__(self) -> SendResult:
         try:
             response = await self.client.exchange(self._request, head=self._head)
-        except TimeoutError:
+        except (TimeoutError, OSError, HttpProtocolError) as exc:
+            return send_result(None, exc)
+        return send_result(response, None)
+
+    def fire(self, callback: Callable[[SendResult], None]) -> None:
+        """Send one request and call `callback` with its result: the loops' fast path (no
+        task or future per request)."""
+        self.client.submit(
+            self._request,
+            lambda response, error: callback(send_result(response, error)),
+            head=self._head,
+        )
+
+
+def send_result(response: Response | None, error: BaseException | None) -> SendResult:
+    """The load loops' view of one exchange: a status (0 = none) and its timing headers."""
+    if response is None:
+        if isinstance(error, TimeoutError):
             return SendResult(0, error="timeout")
-        except ResponseTooLarge:
+        if isinstance(error, ResponseTooLarge):
             return SendResult(0, error=BODY_OVER_CAP)
-        except HttpProtocolError as exc:
-            return SendResult(0, error=f"bad response: {exc}")
-        except OSError as exc:
-            return SendResult(0, error=type(exc).__name__)
-        headers = response.headers
-        found = _TIMING.intersection(headers)  # one C-level pass; most answers have none
-        timing = {name: headers[name] for name in found} if found else None
-        return SendResult(response.status, timing)
+        if isinstance(error, HttpProtocolError):
+            return SendResult(0, error=f"bad response: {error}")
+        return SendResult(0, error=type(error).__name__)
+    headers = response.headers
+    found = _TIMING.intersection(headers)  # one C-level pass; most answers have none
+    timing = {name: headers[name] for name in found} if found else None
+    return SendResult(response.status, timing)
 
 
 FALLBACK_NOTE = (
