@@ -51,12 +51,43 @@ def test_a_lagging_load_generator_makes_the_probe_noisy() -> None:
     )
     covered = coverage_of(CheckKind.PROBE, report, noisy=None)
     assert covered.noisy is not None and "fell behind" in covered.noisy and "40%" in covered.noisy
+    # ... and its timing rules lacked power: their silence is no evidence
+    assert not covered.judges("LIVE004")
+    assert "fell behind" in covered.underpowered["LIVE004"]
     quiet = coverage_of(
         CheckKind.PROBE,
         Report(tool="probe", measurements={"load": {"percentiles_trustworthy": True}}),
         noisy=None,
     )
     assert quiet.noisy is None
+
+
+def test_a_saturated_generator_leaves_the_timing_rules_without_power() -> None:
+    """The generator measured its own CPU/loop lag at its limit in the sweep: the probe's
+    timing rules could have measured the generator, not the service."""
+    measurements = {
+        "load": {"percentiles_trustworthy": True},
+        "generator": {
+            "saturated": True,
+            "phases": {
+                "load": {"cpu_fraction": 0.4, "saturated": False},
+                "sweep at concurrency 64": {"cpu_fraction": 0.97, "saturated": True},
+            },
+        },
+    }
+    report = Report(
+        tool="probe", rules_run=("LIVE002", "LIVE004", "LIVE008"), measurements=measurements
+    )
+    covered = coverage_of(CheckKind.PROBE, report, noisy=None)
+    assert not covered.judges("LIVE002") and not covered.judges("LIVE004")
+    assert "sweep at concurrency 64" in covered.underpowered["LIVE002"]
+    assert covered.judges("LIVE008")  # memory growth is no timing effect
+    assert covered.noisy is not None and "saturated" in covered.noisy
+    calm = {**measurements, "generator": {"saturated": False, "phases": {}}}
+    quiet = coverage_of(
+        CheckKind.PROBE, Report(tool="probe", rules_run=("LIVE004",), measurements=calm), noisy=None
+    )
+    assert quiet.judges("LIVE004") and quiet.noisy is None
 
 
 def test_too_few_stack_samples_judge_nothing() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from infermedic.diagnose.causes import CheckKind
+from infermedic.diagnose.causes import TIMING_CODES, CheckKind
 from infermedic.diagnose.hypotheses import Coverage
 from infermedic.model import Report
 
@@ -74,6 +74,11 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             lag = _generator_lag(report.measurements)
             if lag is not None:
                 noisy = f"{noisy}; {lag}" if noisy else lag
+                # A generator at its limit may have measured itself: its timing rules lacked
+                # the power to see the service, so their silence is no evidence.
+                for code in sorted(TIMING_CODES):
+                    if code.startswith("LIVE"):
+                        underpowered.setdefault(code, lag)
         case CheckKind.DRIFT | CheckKind.REGISTRY:
             pass
     return Coverage(
@@ -105,15 +110,26 @@ def _total_samples(live: Mapping[str, Any]) -> int:
 
 
 def _generator_lag(measurements: Mapping[str, Any]) -> str | None:
-    """The probe's own load generator fell behind its schedule: its timings carry its lag."""
+    """The probe's own load generator fell behind its schedule, or was saturated (its own CPU
+    or event-loop lag) in any phase: its timings carry its own limit."""
     load = measurements.get("load")
-    if not isinstance(load, Mapping) or load.get("percentiles_trustworthy", True):
-        return None
-    late = load.get("late_send_fraction")
-    lag = load.get("max_send_lag_ms")
-    return (
-        f"the load generator fell behind its schedule ({_pct(late)} of sends late, up to {lag} ms)"
-    )
+    if isinstance(load, Mapping) and not load.get("percentiles_trustworthy", True):
+        late = load.get("late_send_fraction")
+        lag = load.get("max_send_lag_ms")
+        return (
+            f"the load generator fell behind its schedule ({_pct(late)} of sends late, "
+            f"up to {lag} ms)"
+        )
+    generator = measurements.get("generator")
+    if isinstance(generator, Mapping) and generator.get("saturated"):
+        phases = generator.get("phases")
+        busy = (
+            [n for n, s in phases.items() if isinstance(s, Mapping) and s.get("saturated")]
+            if isinstance(phases, Mapping)
+            else []
+        )
+        return f"the load generator was saturated ({', '.join(busy) or 'some phase'})"
+    return None
 
 
 def _pct(value: Any) -> str:

@@ -29,6 +29,7 @@ from infermedic.probe.http import ProbeClient, Redactor, Target, parse_target
 from infermedic.probe.loadgen import AiohttpSender, Clock, HttpxSender, Sender
 from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap, detect
+from infermedic.probe.rawclient import FALLBACK_NOTE, RawSender, load_sender, supports
 from infermedic.probe.report import build_report
 from infermedic.probe.rules import RULES
 from infermedic.probe.rules.base import MeasuredRule
@@ -37,6 +38,7 @@ from infermedic.redact import redact_url
 from infermedic.rules import Registry
 
 ProgressCallback = Callable[[str, float], None]  # (what is running, fraction done 0..1)
+NEEDS_LOAD = frozenset({CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING})
 NEEDS_BODY = frozenset(
     {CheckName.CONTRACT, CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING, CheckName.ROBUSTNESS}
 )
@@ -245,7 +247,7 @@ async def _run_checks(
         if not client.target.same_origin(url):
             # Never reached: routes are paths (the plan checks); load goes only to the target.
             raise ProbeError(f"refusing to send load to {redact_url(url)}: not the target")
-        sender: AiohttpSender | HttpxSender
+        sender: AiohttpSender | HttpxSender | RawSender
         if transport is not None:
             sender = HttpxSender(
                 url,
@@ -257,7 +259,7 @@ async def _run_checks(
                 max_body=plan.max_body,
             )
         else:
-            sender = AiohttpSender(
+            sender = load_sender(
                 url,
                 method=method,
                 body=payload,
@@ -281,6 +283,11 @@ async def _run_checks(
         )
         if c in checks
     ]
+    if transport is None and not supports(client.base_url) and checks & NEEDS_LOAD:
+        scheme = client.target.scheme
+        ctx.notifications.append(
+            Notification(level=NotificationLevel.NOTE, message=FALLBACK_NOTE.format(scheme=scheme))
+        )
     sampler_stop = asyncio.Event()
     sampler: asyncio.Task[None] | None = None
     for number, check in enumerate(steps):

@@ -8,6 +8,7 @@ its own late sends and says when it fell behind (perf_analyzer's 1 %/1 ms rule).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
@@ -23,6 +24,11 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 EARLY_KEPT = 50  # first requests kept one by one, for the cold-start rule
 BODY_OVER_CAP = "body over the --max-body cap"
+# The generator's own saturation: a process that used this share of a core, or whose event
+# loop ran this late on average, was at its limit and may have measured itself.
+SATURATED_CPU = 0.90
+SATURATED_LOOP_LAG_MS = 5.0
+MONITOR_TICK_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +41,91 @@ class SendResult:
 
 
 Sender = Callable[[], Awaitable[SendResult]]
+# A sender may also offer `fire(callback)`: send one request and call back with its result,
+# without a task or future per request (the raw client's fast path; see `rawclient`).
+Fire = Callable[[Callable[[SendResult], None]], None]
+
+
+def fire_of(sender: Sender) -> Fire | None:
+    fire: Fire | None = getattr(sender, "fire", None)
+    return fire
 
 
 def is_error(status: int) -> bool:
     """Anything but a 2xx: no response, a 4xx/5xx, and a 3xx (probe never follows a redirect,
     so a redirect is no prediction)."""
     return not 200 <= status < 300
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GeneratorStats:
+    """How busy the load generator itself was: its process's CPU time over the wall time of
+    the loop (1.0 = one full core) and how late its event loop ran a 20 ms timer."""
+
+    cpu_fraction: float
+    loop_lag_mean_ms: float
+    loop_lag_max_ms: float
+
+    @property
+    def saturated(self) -> bool:
+        return self.cpu_fraction >= SATURATED_CPU or self.loop_lag_mean_ms >= SATURATED_LOOP_LAG_MS
+
+    def describe(self) -> str:
+        return (
+            f"it used {self.cpu_fraction:.0%} of a CPU core and its event loop ran "
+            f"{self.loop_lag_mean_ms:.1f} ms late on average (max {self.loop_lag_max_ms:.1f} ms)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cpu_fraction": round(self.cpu_fraction, 3),
+            "loop_lag_mean_ms": round(self.loop_lag_mean_ms, 3),
+            "loop_lag_max_ms": round(self.loop_lag_max_ms, 3),
+            "saturated": self.saturated,
+        }
+
+    @classmethod
+    def worst(cls, stats: list[GeneratorStats]) -> GeneratorStats | None:
+        """Across generator processes: each runs on its own core, so the busiest one counts."""
+        if not stats:
+            return None
+        return cls(
+            cpu_fraction=max(s.cpu_fraction for s in stats),
+            loop_lag_mean_ms=max(s.loop_lag_mean_ms for s in stats),
+            loop_lag_max_ms=max(s.loop_lag_max_ms for s in stats),
+        )
+
+
+class GeneratorMonitor:
+    """Measures `GeneratorStats` while a load loop runs: process CPU time (wall clock, never
+    an injected test clock: CPU is real) and the lateness of a 20 ms timer on the loop."""
+
+    def __init__(self) -> None:
+        self._cpu0 = time.process_time()
+        self._wall0 = time.perf_counter()
+        self._lag_sum = 0.0
+        self._lag_max = 0.0
+        self._ticks = 0
+        self._task = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(MONITOR_TICK_S)
+            lag = max(time.perf_counter() - before - MONITOR_TICK_S, 0.0)
+            self._lag_sum += lag
+            self._lag_max = max(self._lag_max, lag)
+            self._ticks += 1
+
+    def stop(self) -> GeneratorStats:
+        self._task.cancel()
+        wall = max(time.perf_counter() - self._wall0, 1e-9)
+        mean = self._lag_sum / self._ticks if self._ticks else 0.0
+        return GeneratorStats(
+            cpu_fraction=(time.process_time() - self._cpu0) / wall,
+            loop_lag_mean_ms=mean * 1e3,
+            loop_lag_max_ms=self._lag_max * 1e3,
+        )
 
 
 @dataclass
@@ -65,6 +150,7 @@ class LoadRecorder:
     elapsed_s: float = 0.0
     scheduled: int = 0
     interrupted: bool = False
+    generator: GeneratorStats | None = None
 
     def __post_init__(self) -> None:
         self.windows = WindowedHistograms(self.window_s)
@@ -127,6 +213,7 @@ class LoadRecorder:
             "elapsed_s": self.elapsed_s,
             "scheduled": self.scheduled,
             "interrupted": self.interrupted,
+            "generator": self.generator.to_dict() if self.generator else None,
         }
 
     @classmethod
@@ -150,6 +237,17 @@ class LoadRecorder:
             merged.elapsed_s = max(merged.elapsed_s, payload["elapsed_s"])
             merged.scheduled += payload["scheduled"]
             merged.interrupted = merged.interrupted or payload["interrupted"]
+        merged.generator = GeneratorStats.worst(
+            [
+                GeneratorStats(
+                    cpu_fraction=g["cpu_fraction"],
+                    loop_lag_mean_ms=g["loop_lag_mean_ms"],
+                    loop_lag_max_ms=g["loop_lag_max_ms"],
+                )
+                for p in payloads
+                if (g := p.get("generator"))
+            ]
+        )
         merged.early = sorted(merged.early)[:EARLY_KEPT]
         merged.timing_examples = merged.timing_examples[:3]
         return merged
@@ -196,6 +294,33 @@ async def open_loop(
         finally:
             slots.release()
 
+    fire = fire_of(sender)
+    pending = 0  # requests sent through `fire` and not yet answered
+    drained = asyncio.Event()
+    counting = True  # answers after an interruption are not counted (as cancelled tasks)
+
+    def fire_one(intended: float) -> None:
+        nonlocal pending
+        assert fire is not None
+        sent = clock()
+
+        def landed(result: SendResult) -> None:
+            nonlocal pending
+            done = clock()
+            if counting:
+                recorder.record(
+                    intended - t0, done - intended, done - sent, sent - intended, result
+                )
+            slots.release()
+            pending -= 1
+            if not pending:
+                drained.set()
+
+        pending += 1
+        drained.clear()
+        fire(landed)
+
+    monitor = GeneratorMonitor()
     total = math.ceil(duration_s * rate - 1e-9)
     index = worker_index
     while index < total:
@@ -208,10 +333,14 @@ async def open_loop(
             await sleep(delay)
         # A full in-flight cap makes the send late; the lateness is counted, not hidden.
         await slots.acquire()
+        recorder.scheduled += 1
+        if fire is not None:
+            fire_one(intended)
+            index += worker_count
+            continue
         task = asyncio.ensure_future(one(intended))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
-        recorder.scheduled += 1
         index += worker_count
     if in_flight:
         if recorder.interrupted:
@@ -220,6 +349,14 @@ async def open_loop(
         await asyncio.wait(set(in_flight), timeout=timeout_s + 1.0)
         for task in set(in_flight):
             task.cancel()
+    if pending:
+        if recorder.interrupted:
+            counting = False
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), timeout_s + 1.0)
+        counting = False
+    recorder.generator = monitor.stop()
     recorder.elapsed_s = max(clock() - t0, 1e-9) if recorder.interrupted else duration_s
     return recorder
 
@@ -239,6 +376,7 @@ class StepResult:
     windows: int
     stable: bool
     elapsed_s: float
+    generator: GeneratorStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,6 +391,7 @@ class StepResult:
             "windows": self.windows,
             "stable": self.stable,
             "elapsed_s": round(self.elapsed_s, 3),
+            "generator": self.generator.to_dict() if self.generator else None,
         }
 
 
@@ -294,7 +433,36 @@ async def closed_loop(
             index = int((done - t0) // window_s)
             per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
 
-    users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
+    fire = fire_of(sender)
+    active = 0  # callback users still sending (the raw client's fast path)
+    idle = asyncio.Event()
+
+    def fire_user() -> None:
+        assert fire is not None
+        sent = clock()
+
+        def landed(result: SendResult) -> None:
+            nonlocal active
+            done = clock()
+            index = int((done - t0) // window_s)
+            per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
+            if not finished.is_set() and done < deadline:
+                fire_user()  # the next request of this user, from the callback
+                return
+            active -= 1
+            if not active:
+                idle.set()
+
+        fire(landed)
+
+    monitor = GeneratorMonitor()
+    users: list[asyncio.Future[None]] = []
+    if fire is not None:
+        active = concurrency
+        for _ in range(concurrency):
+            fire_user()
+    else:
+        users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
     stable = False
     completed = 0
     try:
@@ -315,16 +483,23 @@ async def closed_loop(
         finished.set()
         # Stopped (Ctrl-C): cancel the users at once instead of waiting out a hung request.
         stopped = stop is not None and stop.is_set()
-        await asyncio.wait(users, timeout=0.0 if stopped else 10.0)
+        if users:
+            await asyncio.wait(users, timeout=0.0 if stopped else 10.0)
+        elif active and not stopped:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(idle.wait(), 10.0)
         for task in users:
             task.cancel()
+        generator = monitor.stop()
     elapsed = clock() - t0
     used = range(max(completed - stable_windows, 0), completed) if completed else range(1)
     hist = LatencyHistogram()
     errors = requests = 0
+    total_s = 0.0
     for i in used:
         for service_s, error in per_window.get(i, []):
             hist.record(service_s)
+            total_s += service_s
             errors += error
             requests += 1
     span = max(len(used) * window_s, 1e-9) if completed else max(elapsed, 1e-9)
@@ -334,12 +509,14 @@ async def closed_loop(
         p50_ms=hist.percentile_ms(50),
         p95_ms=hist.percentile_ms(95),
         p99_ms=hist.percentile_ms(99),
-        mean_ms=hist.mean_ms(),
+        # the exact mean of the samples (hdrh's mean walks every bucket in Python)
+        mean_ms=total_s / requests * 1e3 if requests else float("nan"),
         requests=requests,
         errors=errors,
         windows=completed,
         stable=stable,
         elapsed_s=elapsed,
+        generator=generator,
     )
 
 

@@ -13,6 +13,7 @@ from infermedic.probe.checks.load import timing_stage_means
 from infermedic.probe.checks.sweep import knee
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.histogram import PERCENTILES, LatencyHistogram, percentile_key
+from infermedic.probe.loadgen import GeneratorStats
 
 MIB = 1024.0 * 1024.0
 
@@ -37,13 +38,12 @@ def build_report(
     _robustness(ctx, tables, measurements)
     _memory(ctx, plots, measurements)
     _body_memory(ctx, tables, measurements)
+    _generator(ctx, measurements, notes)
     return Report(
         tool="probe",
         findings=tuple(_redacted(f, ctx) for f in findings),
-        notifications=tuple(
-            Notification(level=n.level, message=ctx.redact(n.message), path=n.path, rule=n.rule)
-            for n in notes
-        ),
+        # `replace` keeps every field (`underpowered` tells diagnose a rule lacked power).
+        notifications=tuple(replace(n, message=ctx.redact(n.message)) for n in notes),
         rules_run=rules_run,
         inputs=(ctx.base_url, *((ctx.plan.input_source,) if ctx.plan.input_source else ())),
         tables=tuple(tables),
@@ -51,6 +51,54 @@ def build_report(
         measurements=measurements,
         started_at=started_at,
         duration_s=round(duration_s, 3),
+    )
+
+
+def generator_phases(ctx: ProbeContext) -> list[tuple[str, GeneratorStats]]:
+    """The load generator's own CPU share and loop lag in each phase that sent load."""
+    phases: list[tuple[str, GeneratorStats]] = []
+    if ctx.load is not None and ctx.load.recorder.generator is not None:
+        phases.append(("load", ctx.load.recorder.generator))
+    phases.extend(
+        (f"sweep at concurrency {step.concurrency}", step.generator)
+        for step in ctx.sweep or []
+        if step.generator is not None
+    )
+    if ctx.blocking is not None:
+        for name, stats in (
+            ("blocking (canary under load)", ctx.blocking.loaded.generator),
+            ("blocking (concurrent predictions)", ctx.blocking.concurrent.generator),
+        ):
+            if stats is not None:
+                phases.append((name, stats))
+    return phases
+
+
+def _generator(ctx: ProbeContext, measurements: dict[str, Any], notes: list[Notification]) -> None:
+    """The generator measures itself in every phase and says when it was the bottleneck, so
+    a report never silently presents the generator's limit as the service's."""
+    phases = generator_phases(ctx)
+    if not phases:
+        return
+    saturated = [(name, stats) for name, stats in phases if stats.saturated]
+    measurements["generator"] = {
+        "saturated": bool(saturated),
+        "phases": {name: stats.to_dict() for name, stats in phases},
+    }
+    if not saturated:
+        return
+    name, stats = max(saturated, key=lambda p: p[1].cpu_fraction)
+    where = ", ".join(n for n, _ in saturated)
+    notes.append(
+        Notification(
+            level=NotificationLevel.WARNING,
+            message=(
+                f"the load generator was saturated during {where} (worst, {name}: "
+                f"{stats.describe()}); there it may have measured its own limit, not the "
+                "service's: latency and throughput are bounds, not findings. Add --workers, "
+                "lower --rate, or run probe on a machine the service does not share"
+            ),
+        )
     )
 
 
@@ -215,6 +263,7 @@ def _load(
         "late_send_fraction": round(late, 5),
         "max_send_lag_ms": round(rec.max_lag_s * 1e3, 3),
         "percentiles_trustworthy": load.trustworthy,
+        "generator": rec.generator.to_dict() if rec.generator else None,
         "interrupted": rec.interrupted,
         "latency_over_time": [w.to_dict() for w in windows],
         "server_timing": timing_stage_means(rec),

@@ -1,4 +1,9 @@
-"""Several load-generator processes on one schedule, merging their histograms (`--workers`)."""
+"""Several load-generator processes on one schedule, merging their histograms (`--workers`).
+
+Each process sends every `workers`-th slot of the one schedule with its own client and
+reports its HDR histograms encoded; the parent decodes and adds them. Each also reports its
+own CPU share and event-loop lag, and the merged run keeps the busiest process's.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from infermedic.probe.loadgen import AiohttpSender, LoadRecorder, open_loop
+from infermedic.probe.loadgen import LoadRecorder, open_loop
 from infermedic.probe.plan import DEFAULT_MAX_BODY
+from infermedic.probe.rawclient import load_sender
 
 _stop_flag: Any = None  # the parent's stop event, inherited through the pool initializer
 
@@ -65,7 +71,7 @@ async def _run(spec: WorkerSpec) -> dict[str, Any]:
 
     watcher = asyncio.ensure_future(watch())
     connections = min(spec.max_in_flight, 64)
-    async with AiohttpSender(
+    async with load_sender(
         spec.url,
         method=spec.method,
         body=spec.body,

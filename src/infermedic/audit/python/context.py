@@ -155,16 +155,27 @@ UNPARSE_CHARS = 160
 
 def nesting_depth(node: ast.AST, stop: int | None = None) -> int:
     """How deep the tree under `node` goes (1 for a leaf), counted without recursion; stops
-    counting once past `stop`."""
+    counting once past `stop`. Every parsed file goes through it, so it reads `_fields`
+    directly: `ast.iter_child_nodes` (two generators per node) took twice as long."""
+    node_type = ast.AST
     deepest = 0
     stack: list[tuple[ast.AST, int]] = [(node, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        current, level = stack.pop()
+        current, level = pop()
         if level > deepest:
             deepest = level
             if stop is not None and deepest > stop:
                 return deepest
-        stack.extend((child, level + 1) for child in ast.iter_child_nodes(current))
+        level += 1
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        push((item, level))
+            elif isinstance(value, node_type):
+                push((value, level))
     return deepest
 
 

@@ -1,0 +1,101 @@
+"""The load generator's report on itself, from recorded measurements (no live timing).
+
+A generator at its limit measures itself: the report must say so in a notification, keep
+the numbers in its measurements, and a generator that kept up must stay silent.
+"""
+
+from __future__ import annotations
+
+from infermedic.model import NotificationLevel
+from infermedic.probe.context import LoadResult, ProbeContext
+from infermedic.probe.http import Redactor
+from infermedic.probe.loadgen import GeneratorStats, LoadRecorder, SendResult, StepResult
+from infermedic.probe.plan import ProbePlan
+from infermedic.probe.protocols import ServiceMap
+from infermedic.probe.report import build_report
+
+BUSY = GeneratorStats(cpu_fraction=0.97, loop_lag_mean_ms=1.2, loop_lag_max_ms=9.0)
+LAGGING = GeneratorStats(cpu_fraction=0.55, loop_lag_mean_ms=7.5, loop_lag_max_ms=40.0)
+CALM = GeneratorStats(cpu_fraction=0.31, loop_lag_mean_ms=0.4, loop_lag_max_ms=2.0)
+
+
+def step(concurrency: int, generator: GeneratorStats | None) -> StepResult:
+    return StepResult(
+        concurrency=concurrency,
+        throughput=1000.0,
+        p50_ms=1.0,
+        p95_ms=2.0,
+        p99_ms=3.0,
+        mean_ms=1.2,
+        requests=3000,
+        errors=0,
+        windows=3,
+        stable=True,
+        elapsed_s=3.0,
+        generator=generator,
+    )
+
+
+def context(load: GeneratorStats | None, sweep: list[GeneratorStats | None]) -> ProbeContext:
+    recorder = LoadRecorder()
+    for i in range(100):
+        recorder.record(i / 100, 0.002, 0.002, 0.0, SendResult(200))
+    recorder.elapsed_s = 1.0
+    recorder.generator = load
+    ctx = ProbeContext(
+        base_url="http://127.0.0.1:1",
+        plan=ProbePlan(),
+        redact=Redactor(()),
+        service=ServiceMap(predict_path="/predict"),
+    )
+    ctx.load = LoadResult(
+        recorder=recorder, rate=100.0, duration_s=1.0, workers=1, trustworthy=True
+    )
+    ctx.sweep = [step(2**i, g) for i, g in enumerate(sweep)]
+    return ctx
+
+
+def report_of(ctx: ProbeContext) -> tuple[list[str], dict[str, object]]:
+    report = build_report(ctx, [], started_at="t", duration_s=1.0, rules_run=())
+    warnings = [n.message for n in report.notifications if n.level is NotificationLevel.WARNING]
+    return warnings, dict(report.measurements)
+
+
+def test_a_saturated_sweep_step_is_reported_with_its_numbers() -> None:
+    warnings, measurements = report_of(context(CALM, [CALM, CALM, BUSY]))
+    [warning] = [w for w in warnings if "load generator was saturated" in w]
+    assert "sweep at concurrency 4" in warning and "97% of a CPU core" in warning
+    assert "load," not in warning  # the load phase kept up
+    generator = measurements["generator"]
+    assert isinstance(generator, dict) and generator["saturated"] is True
+    assert generator["phases"]["sweep at concurrency 4"]["cpu_fraction"] == 0.97
+    assert generator["phases"]["load"]["saturated"] is False
+    assert measurements["load"]["generator"]["cpu_fraction"] == 0.31
+
+
+def test_event_loop_lag_alone_is_saturation() -> None:
+    warnings, _ = report_of(context(LAGGING, []))
+    assert any("saturated during load" in w and "7.5 ms late" in w for w in warnings)
+
+
+def test_a_generator_that_kept_up_says_nothing() -> None:
+    warnings, measurements = report_of(context(CALM, [CALM, CALM]))
+    assert not [w for w in warnings if "generator" in w]
+    assert measurements["generator"] == {
+        "saturated": False,
+        "phases": {
+            "load": CALM.to_dict(),
+            "sweep at concurrency 1": CALM.to_dict(),
+            "sweep at concurrency 2": CALM.to_dict(),
+        },
+    }
+
+
+def test_worker_processes_merge_to_the_busiest() -> None:
+    one, two = LoadRecorder(), LoadRecorder()
+    one.generator, two.generator = CALM, BUSY
+    merged = LoadRecorder.merged([one.to_payload(), two.to_payload()])
+    assert merged.generator == GeneratorStats(
+        cpu_fraction=0.97, loop_lag_mean_ms=1.2, loop_lag_max_ms=9.0
+    )
+    assert LoadRecorder.merged([LoadRecorder().to_payload()]).generator is None
