@@ -91,7 +91,8 @@ class MissingProbes(ProjectRule):
     def check(self, project: AuditProject) -> Iterator[Finding]:
         docs = documents(project)
         all_services = list(services(docs))
-        serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS]
+        # A Helm hook (`helm test` pod, an install job) runs once and serves nothing.
+        serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS and w.hook is None]
         addon_files = _addon_files(docs)
         # Third-party workloads (metrics-server, an operator bundle) are judged only on what
         # they declare: their probe paths are theirs, not routes of this repository's app.
