@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, Discovery, discover
+from infermedic.audit.dockerfile.healthchecks import inline_python_checks
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.runner import recursion_headroom, run_python
@@ -53,7 +54,12 @@ def run_audit(
 
     python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
     python = run_python(
-        python_files, python_rules, settings, progress, served_by=_production_servers(discovery)
+        python_files,
+        python_rules,
+        settings,
+        progress,
+        served_by=_production_servers(discovery),
+        health_checks=inline_python_checks(discovery.files),
     )
     notes.extend(python.notifications)
     findings: list[Finding] = list(python.findings)

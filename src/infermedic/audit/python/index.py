@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
@@ -63,11 +64,16 @@ class PythonIndex:
     """Every module of the audited repo, with lookups across modules."""
 
     def __init__(
-        self, modules: Iterable[ModuleInfo], served_by: Mapping[str, str] | None = None
+        self,
+        modules: Iterable[ModuleInfo],
+        served_by: Mapping[str, str] | None = None,
+        health_checks: Iterable[InlineCheck] = (),
     ) -> None:
         # Files outside Python that start a production server (`Procfile`, `Dockerfile`):
         # path → the command line, so rules can tell how the app is really served.
         self.served_by: dict[str, str] = dict(served_by or {})
+        # `python -c` code that container health checks run (Dockerfile, compose)
+        self.health_checks = tuple(health_checks)
         self.modules: dict[str, ModuleInfo] = {}
         suffixes: dict[str, list[ModuleInfo]] = {}
         for module in modules:
