@@ -14,6 +14,7 @@ from infermedic.audit.dockerfile.healthchecks import inline_python_checks
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.runner import recursion_headroom, run_python
+from infermedic.audit.python.services import project_routes as service_routes
 from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.rules import Registry, Rule
@@ -87,7 +88,7 @@ def run_audit(
         root=discovery.root,
         files=tuple(readable),
         settings=settings,
-        routes=python.index.project_routes(),
+        routes=service_routes(python.index),
         tracked_files=discovery.tracked_files,
         roots=discovery.roots,
     )

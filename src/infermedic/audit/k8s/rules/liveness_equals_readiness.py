@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.audit.k8s.loader import documents, source_line
-from infermedic.audit.k8s.probes import is_liveness_path, is_readiness_path, route_defined
+from infermedic.audit.k8s.probes import (
+    container_routes,
+    is_liveness_path,
+    is_readiness_path,
+    route_defined,
+    services_in,
+)
 from infermedic.audit.k8s.workloads import Container, Probe, Workload, workloads
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, Route
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
@@ -88,7 +94,12 @@ class LivenessEqualsReadiness(ProjectRule):
         docs = documents(project)
         for workload in workloads(docs):
             for container in workload.containers:
-                finding = self._check_container(project.routes, workload, container)
+                routes, matched = container_routes(container, project.routes)
+                if not matched and services_in(routes) > 1:
+                    # which of several services this container runs is unknown: another
+                    # service's `/ready` says nothing about this one's
+                    routes = ()
+                finding = self._check_container(routes, workload, container)
                 if finding is not None:
                     probe, message, severity, fix = finding
                     where = f"{workload.relpath}:{probe.line}"
