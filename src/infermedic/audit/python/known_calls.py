@@ -91,11 +91,29 @@ APP_CONSTRUCTORS = {
     "aiohttp.web.RouteTableDef": "aiohttp",
     "aiohttp.web.UrlDispatcher": "aiohttp",
     "litestar.Router": "litestar",
+    "tornado.web.Application": "tornado",
 }
 # Frameworks whose `async def` handlers run on the server's event loop.
 ASGI_FRAMEWORKS = frozenset(
     {"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml", "aiohttp", "ray", "litestar"}
+    | {"tornado"}
 )
+# Frameworks whose plain `def` handlers run on the event loop too (Tornado's IOLoop).
+SYNC_ON_LOOP_FRAMEWORKS = frozenset({"tornado"})
+# Tornado: handler classes, and the calls that map URL patterns to them.
+TORNADO_HANDLER_BASES = frozenset({"tornado.web.RequestHandler"})
+TORNADO_URL_CALLS = frozenset(
+    {"tornado.web.Application", "tornado.web.url", "tornado.routing.URLSpec", "tornado.web.URLSpec"}
+)
+TORNADO_HANDLER_METHODS = {
+    "get": "GET",
+    "post": "POST",
+    "put": "PUT",
+    "delete": "DELETE",
+    "patch": "PATCH",
+    "head": "HEAD",
+    "options": "OPTIONS",
+}
 # aiohttp: `app.router.add_post(path, handler)`, `web.post(path, handler)` in `add_routes`.
 AIOHTTP_ADD_METHODS = {
     "add_get": "GET",

@@ -191,7 +191,7 @@ def _modules_of(index: PythonIndex, service: Service) -> list[ModuleInfo]:
 def _app_binding(
     index: PythonIndex, group: list[RouteInfo], service: Service
 ) -> tuple[ModuleInfo, int] | None:
-    """The module-level `app = FastAPI()` of the service, preferring the module with routes."""
+    """The module-level `app = FastAPI()` of the service (not a router it includes)."""
     route_modules = {id(r.function.module) for r in group}
     folders = {folder(r.function.module.ctx.relpath) for r in group}
     candidates = []
@@ -199,9 +199,11 @@ def _app_binding(
         lines = app_lines(module)
         if not lines:
             continue
-        mine = any(m is module for m in service.app_modules) or id(module) in route_modules
+        makes_app = any(m is module for m in service.app_modules)
+        mine = makes_app or id(module) in route_modules
         if mine or any(inside(f, folder(module.ctx.relpath)) for f in folders):
-            rank = (id(module) not in route_modules, not mine, module.name, lines[0])
+            # the module that makes the app first, then one holding routes (a router)
+            rank = (not makes_app, id(module) not in route_modules, module.name, lines[0])
             candidates.append((*rank, module))
     if not candidates:
         return None
