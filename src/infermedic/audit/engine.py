@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, Discovery, discover
+from infermedic.audit.dockerfile.debug_env import debug_switches
 from infermedic.audit.dockerfile.healthchecks import inline_python_checks
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
@@ -61,6 +62,7 @@ def run_audit(
         progress,
         served_by=_production_servers(discovery),
         health_checks=inline_python_checks(discovery.files),
+        debug_switches=debug_switches(discovery.files),
     )
     notes.extend(python.notifications)
     findings: list[Finding] = list(python.findings)

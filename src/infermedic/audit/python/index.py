@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from infermedic.audit.dockerfile.debug_env import DebugSwitch
 from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
@@ -77,12 +78,15 @@ class PythonIndex:
         modules: Iterable[ModuleInfo],
         served_by: Mapping[str, str] | None = None,
         health_checks: Iterable[InlineCheck] = (),
+        debug_switches: Iterable[DebugSwitch] = (),
     ) -> None:
         # Files outside Python that start a production server (`Procfile`, `Dockerfile`):
         # path → the command line, so rules can tell how the app is really served.
         self.served_by: dict[str, str] = dict(served_by or {})
         # `python -c` code that container health checks run (Dockerfile, compose)
         self.health_checks = tuple(health_checks)
+        # `FLASK_DEBUG=1` and `flask --debug run` in Dockerfiles, compose files, Procfiles
+        self.debug_switches = tuple(debug_switches)
         self.modules: dict[str, ModuleInfo] = {}
         suffixes: dict[str, list[ModuleInfo]] = {}
         for module in modules:

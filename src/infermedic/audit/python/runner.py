@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from infermedic.audit.dockerfile.debug_env import DebugSwitch
 from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import SourceFile
 from infermedic.audit.python.context import FileContext, nesting_depth
@@ -87,6 +88,7 @@ def run_python(
     progress: ProgressCallback | None = None,
     served_by: Mapping[str, str] | None = None,
     health_checks: Sequence[InlineCheck] = (),
+    debug_switches: Sequence[DebugSwitch] = (),
 ) -> PythonRun:
     """Parse and walk `files`, build the index, run `rules`; failures become notifications,
     and a rule that raised is named in `failed_rules`.
@@ -117,7 +119,7 @@ def run_python(
         if progress is not None:
             progress(done, total, source.relpath)
     with recursion_headroom():
-        index = PythonIndex(modules, served_by, health_checks)
+        index = PythonIndex(modules, served_by, health_checks, debug_switches)
         return _run_rules(index, modules, dispatch, rules, settings, notes, texts)
 
 
