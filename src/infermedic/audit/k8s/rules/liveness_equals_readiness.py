@@ -23,7 +23,10 @@ class LivenessEqualsReadiness(ProjectRule):
     Checks for containers whose liveness and readiness probes are the same check (same
     HTTP path and port, same TCP or gRPC port, or same command), for readiness probes on a
     liveness-style path (`/health`, `/healthz`) when the app defines a readiness route
-    (`/ready`), and for liveness probes on a readiness path.
+    (`/ready`), and for liveness probes on a readiness path. The app's routes are those of
+    the service the container runs (`uvicorn serving.app:app`); when several services
+    exist and the command names none, no service's routes are assumed. Helm chart
+    templates are read as rendered with the chart's default values.
 
     ## Why is this bad?
     The two probes answer different questions. Readiness asks "may I get traffic now?" and

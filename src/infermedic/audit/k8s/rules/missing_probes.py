@@ -31,7 +31,8 @@ class MissingProbes(ProjectRule):
     port does not hide the app container's missing probe. Third-party workloads (an image
     from `registry.k8s.io`, `quay.io`…, a file that also declares an `APIService`, CRD or
     webhook, or a `kube-system` object) are checked for a readiness probe only: their probe
-    paths are not compared with this repository's routes.
+    paths are not compared with this repository's routes. Helm chart templates are read
+    as rendered with the chart's default values; hook pods (`helm test`) do not serve.
 
     ## Why is this bad?
     Without a readiness probe a pod gets traffic as soon as its process starts, before the

@@ -30,9 +30,9 @@ class NoReadinessEndpoint(PythonRule):
     a model) that define no readiness endpoint: no route whose path has the word `ready`,
     `readyz`, `readiness` or `startup`, no health route (`/health`, `/healthz`, `/livez`,
     `/ping`, `/heartbeat`, `/status`) whose handler looks at the model or can answer 503,
-    and no `infermedic.instrument` health pair. Each service (the folder that makes an app)
-    is judged on its own routes; apps wrapped for AWS Lambda (Mangum) have no probes and
-    are skipped.
+    and no `infermedic.instrument` health pair. Each service (an app, the modules it
+    imports and the modules that import it, so its routers and blueprints) is judged on its
+    own routes; services wrapped for AWS Lambda (Mangum) have no probes and are skipped.
 
     ## Why is this bad?
     Without a readiness endpoint, the orchestrator can only ask "is the process up?".
