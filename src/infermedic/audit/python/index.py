@@ -452,7 +452,9 @@ class PythonIndex:
                 )
             )
         bases = self.base_names(cls)
-        if bases & kc.TORNADO_HANDLER_BASES:
+        if any(_grpc_servicer(base) for base in bases):
+            self._grpc_routes(cls)
+        elif bases & kc.TORNADO_HANDLER_BASES:
             self._tornado_routes(cls)
         elif bases & kc.RESTFUL_RESOURCE_BASES:
             for name, verb in kc.ROUTE_DECORATOR_METHODS.items():
@@ -481,6 +483,24 @@ class PythonIndex:
                             line=method.node.lineno,
                         )
                     )
+
+    def _grpc_routes(self, cls: ClassInfo) -> None:
+        """A gRPC servicer (a subclass of a generated `*_pb2_grpc.XServicer`): each method
+        taking `(self, request, context)` is an RPC; under `grpc.aio` an `async def` one
+        runs on the server's event loop."""
+        for name, method in cls.methods.items():
+            args = [a.arg for a in method.node.args.args]
+            if name.startswith("_") or len(args) != 3 or args[0] != "self":
+                continue
+            self.routes.append(
+                RouteInfo(
+                    function=method,
+                    methods=("RPC",),
+                    path=f"/{cls.name}/{name}",
+                    framework="grpc",
+                    line=method.node.lineno,
+                )
+            )
 
     def _tornado_routes(self, cls: ClassInfo) -> None:
         """A Tornado `RequestHandler`: each HTTP method it defines, at the URL pattern an
@@ -764,3 +784,9 @@ def tornado_paths(index: PythonIndex) -> dict[str, str]:
                 if handler is not None and isinstance(parts[0].value, str):
                     found.setdefault(handler.qualname, parts[0].value)
     return found
+
+
+def _grpc_servicer(base: str) -> bool:
+    """`predict_pb2_grpc.PredictorServicer`: the base class protoc generates for a service."""
+    module, _, name = base.rpartition(".")
+    return name.endswith("Servicer") and module.rsplit(".", 1)[-1].endswith("_pb2_grpc")

@@ -96,7 +96,7 @@ APP_CONSTRUCTORS = {
 # Frameworks whose `async def` handlers run on the server's event loop.
 ASGI_FRAMEWORKS = frozenset(
     {"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml", "aiohttp", "ray", "litestar"}
-    | {"tornado"}
+    | {"tornado", "grpc"}
 )
 # Frameworks whose plain `def` handlers run on the event loop too (Tornado's IOLoop).
 SYNC_ON_LOOP_FRAMEWORKS = frozenset({"tornado"})

@@ -21,6 +21,8 @@ _HEALTH_WORDS = frozenset(
 )
 _SERVERLESS = frozenset({"mangum", "aws_lambda_powertools", "chalice", "zappa"})
 _SELF_SERVING = frozenset({"kserve", "bentoml", "ray"})  # these servers answer readiness
+# gRPC services report health through the gRPC health protocol, not an HTTP route.
+_NOT_HTTP = frozenset({"grpc"})
 
 
 class NoReadinessEndpoint(PythonRule):
@@ -102,7 +104,7 @@ class NoReadinessEndpoint(PythonRule):
     node_types = ()
 
     def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
-        routes = [r for r in index.routes if r.framework not in _SELF_SERVING]
+        routes = [r for r in index.routes if r.framework not in _SELF_SERVING | _NOT_HTTP]
         if not routes:
             return
         for service in services(index, routes):
