@@ -28,8 +28,20 @@ class InlineCheck:
     relpath: str
     line: int
     source_line: str  # what a reader sees at `line`
-    code: str
+    code: str  # `python -c` code ("" when the check runs a script)
     origin: str  # "HEALTHCHECK" or "compose healthcheck"
+    script: str = ""  # `python healthcheck.py`: the script's path as written
+
+    def runs(self, relpath: str) -> bool:
+        """Whether the check runs the repo file at `relpath` as its script."""
+        script = self.script.lstrip("./")
+        if not script:
+            return False
+        return (
+            relpath == script
+            or script.endswith("/" + relpath)
+            or relpath.rsplit("/", 1)[-1] == script.rsplit("/", 1)[-1]
+        )
 
 
 def inline_python_checks(files: Iterable[SourceFile]) -> tuple[InlineCheck, ...]:
@@ -63,14 +75,15 @@ def _dockerfile_checks(source: SourceFile) -> list[InlineCheck]:
     head, _, command = rest.partition(" ")
     if head.upper() != "CMD":
         return []  # `HEALTHCHECK NONE`
-    code = python_code(_command_words(command.strip()))
-    if code is None:
+    run = python_run(_command_words(command.strip()))
+    if run is None:
         return []
     check = InlineCheck(
         relpath=source.relpath,
         line=instruction.line,
         source_line=instruction.source_line,
-        code=code,
+        code=run[0],
+        script=run[1],
         origin="HEALTHCHECK",
     )
     return [check]
@@ -109,13 +122,19 @@ def _shell_words(command: str) -> list[str]:
         return []
 
 
-def python_code(words: list[str]) -> str | None:
-    """The code of `python -c CODE` among `words` (a `CMD-SHELL` string is split first)."""
+def python_run(words: list[str]) -> tuple[str, str] | None:
+    """What Python a check runs: (code, "") for `python -c CODE`, ("", path) for
+    `python path/check.py`; a `CMD-SHELL` string is split first."""
     if words and words[0] in {"CMD-SHELL", "CMD"}:
         words = _shell_words(words[1]) if words[0] == "CMD-SHELL" and len(words) == 2 else words[1:]
-    for index, word in enumerate(words[:-2]):
-        if _PYTHON.match(word) and words[index + 1] == "-c":
-            return words[index + 2]
+    for index, word in enumerate(words[:-1]):
+        if not _PYTHON.match(word):
+            continue
+        rest = [w for w in words[index + 1 :] if w not in {"-u", "-B", "-O"}]
+        if len(rest) >= 2 and rest[0] == "-c":
+            return rest[1], ""
+        if rest and rest[0].endswith(".py"):
+            return "", rest[0]
     return None
 
 
@@ -132,15 +151,16 @@ def _compose_checks(source: SourceFile) -> list[InlineCheck]:
                 continue
             listed = [t for item in items(test) if (t := text(item)) is not None]
             words = listed or _shell_words(text(test) or "")
-            code = python_code(words)
-            if code is not None:
+            run = python_run(words)
+            if run is not None:
                 line = line_of(test)
                 found.append(
                     InlineCheck(
                         relpath=source.relpath,
                         line=line,
                         source_line=document.source_line(line),
-                        code=code,
+                        code=run[0],
+                        script=run[1],
                         origin="compose healthcheck",
                     )
                 )

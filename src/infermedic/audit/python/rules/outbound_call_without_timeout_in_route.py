@@ -25,7 +25,8 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
     alert or Slack sender beside the handlers, a start-up hook, work a route hands to a
     thread or task; not standalone scripts or tests) are reported at low severity, and so
     are the same calls in a container health check that runs `python -c` (the HEALTHCHECK
-    a Dockerfile's image keeps, a compose service's `healthcheck.test`).
+    a Dockerfile's image keeps, a compose service's `healthcheck.test`) or in the repo
+    script such a check runs (`HEALTHCHECK CMD python healthcheck.py`).
 
     ## Why is this bad?
     `requests` waits forever by default. When a feature store or downstream model hangs,
@@ -150,12 +151,30 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
         """Service code outside the request path (an alert or Slack sender, a start-up
         fetch, a health-check script): a hung endpoint stalls that job for ever. Reported
         at low severity, for code that is part of the running service, outside tests."""
+        state = "`timeout=None`" if explicit_none else "no timeout"
+        check = next((c for c in scope.index.health_checks if c.runs(scope.ctx.relpath)), None)
+        if check is not None:  # the script a container health check runs
+            yield self.finding(
+                scope.ctx.location(node),
+                f"`{what}` has {state} in the script the {check.origin} runs "
+                f"({check.relpath}:{check.line}): a hung server leaves each check hanging",
+                evidence=[
+                    *scope.evidence(node),
+                    Evidence(
+                        kind=EvidenceKind.SOURCE,
+                        action=f"{check.relpath}:{check.line}",
+                        observed=check.source_line,
+                    ),
+                ],
+                severity=Severity.LOW,
+                fingerprint_key=f"{what}|{scope.ctx.relpath}|health-check",
+            )
+            return
         function = scope.function
         if function is None or not scope.index.routes or _is_test(scope.ctx.relpath):
             return
         if not _in_a_service(scope):
             return
-        state = "`timeout=None`" if explicit_none else "no timeout"
         yield self.finding(
             scope.ctx.location(node),
             f"`{what}` in `{function.name}` has {state}: a hung endpoint blocks it for ever",
