@@ -19,9 +19,10 @@ class BlockingModelCallInAsyncRoute(PythonRule):
     torch forward written `model(x)`, an ONNX `session.run`, a `transformers` pipeline call)
     that run on the event loop of an `async def` route of FastAPI, Starlette, Quart, KServe
     or BentoML, of an `async def` RPC of a `grpc.aio` servicer, or of any Tornado handler
-    method (Tornado runs plain `def` handlers on its IOLoop too), either in the handler itself or in a repo function it calls without
-    delegating to a thread (`run_in_threadpool`, `asyncio.to_thread`,
-    `loop.run_in_executor`, `anyio.to_thread.run_sync`, an executor's `submit`).
+    method (Tornado runs plain `def` handlers on its IOLoop too), either in the handler
+    itself or in a repo function it calls without delegating to a thread
+    (`run_in_threadpool`, `asyncio.to_thread`, `loop.run_in_executor`,
+    `anyio.to_thread.run_sync`, an executor's `submit`).
 
     ## Why is this bad?
     An async server runs every request of a worker on one event loop. A 50 ms `predict`
