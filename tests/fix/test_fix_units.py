@@ -4,6 +4,7 @@ manifest round trips, each through a real audit of a tiny repo where a finding i
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 from pathlib import Path
 
@@ -202,3 +203,14 @@ def test_two_calls_on_one_line_and_one_shared_executor(tmp_path: Path) -> None:
         sys.modules.pop("quart", None)
     b = scope["b"]
     assert asyncio.run(b([[0, 0], [1, 1]])) == {"p": [0.0, 1.0], "n": 2}  # type: ignore[operator]
+
+
+def test_findings_in_helm_templates_and_health_checks_are_refused(tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    shutil.copytree(fixtures / "k8s" / "K8S001_helm_values", tmp_path / "chart-repo")
+    result = plan(tmp_path / "chart-repo", Settings(select=("K8S001",)), ("K8S001",))
+    assert not result.changes and "is a Helm template" in result.refusals[0].reason
+    shutil.copytree(fixtures / "python" / "SVC004_healthcheck", tmp_path / "check-repo")
+    result = plan(tmp_path / "check-repo", Settings(select=("SVC004",)), ("SVC004",))
+    assert not result.changes and len(result.refusals) == 3
+    assert all("health check command" in r.reason for r in result.refusals)

@@ -10,9 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from infermedic.audit.discover import DEFAULT_MAX_FILE_BYTES, Discovery, discover
+from infermedic.audit.dockerfile.debug_env import debug_switches
+from infermedic.audit.dockerfile.healthchecks import inline_python_checks
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.runner import recursion_headroom, run_python
+from infermedic.audit.python.services import project_routes as service_routes
 from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.rules import Registry, Rule
@@ -53,7 +56,13 @@ def run_audit(
 
     python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
     python = run_python(
-        python_files, python_rules, settings, progress, served_by=_production_servers(discovery)
+        python_files,
+        python_rules,
+        settings,
+        progress,
+        served_by=_production_servers(discovery),
+        health_checks=inline_python_checks(discovery.files),
+        debug_switches=debug_switches(discovery.files),
     )
     notes.extend(python.notifications)
     findings: list[Finding] = list(python.findings)
@@ -81,7 +90,7 @@ def run_audit(
         root=discovery.root,
         files=tuple(readable),
         settings=settings,
-        routes=python.index.project_routes(),
+        routes=service_routes(python.index),
         tracked_files=discovery.tracked_files,
         roots=discovery.roots,
     )

@@ -94,6 +94,9 @@ class Route:
     is_async: bool
     file: str  # relpath
     line: int
+    # The service the route belongs to: the folder of the app that serves it ("" when no
+    # app is found), so file rules judge a manifest against one service's routes.
+    service: str = ""
 
 
 @dataclass(kw_only=True)

@@ -20,6 +20,9 @@ class AddTimeout:
     title = "add an explicit timeout"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
+        if not (finding.location.path or "").endswith(".py"):
+            # a container health check's `python -c` string (Dockerfile, compose file)
+            raise Refused("the call is inside a health check command: add `timeout=` by hand")
         path, parsed, line, call = the_call(finding, workspace, "is the outbound call")
         if any(a.star for a in call.args):
             raise Refused("the call passes *args/**kwargs: its timeout may come from them")

@@ -18,6 +18,8 @@ class DebugOff:
     title = "turn debug mode off"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
+        if not (finding.location.path or "").endswith(".py"):
+            raise Refused("debug mode is on in deployment configuration: remove it by hand")
         path, parsed, line = finding_site(finding, workspace)
         replacements: dict[cst.CSTNode, cst.CSTNode] = {}
         for call in parsed.calls_at(line, None):

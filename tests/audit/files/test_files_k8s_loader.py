@@ -127,13 +127,14 @@ def test_project_notifications_for_skipped_files(tmp_path: Path) -> None:
         assert run(rule, project) == []
     notes = {n.path: n for n in project.notifications}
     assert set(notes) == {
-        "chart/templates/deployment.yaml",
+        "chart",  # a chart's template is rendered: the chart gets one note saying how
         "loose/template.yaml",
         "broken.yaml",
         "binary.yaml",
         "latin1.yaml",
     }
-    assert notes["chart/templates/deployment.yaml"].level is NotificationLevel.NOTE
+    assert notes["chart"].level is NotificationLevel.NOTE
+    assert notes["chart"].message.startswith("Helm templates read without helm")
     assert "helm template" in notes["loose/template.yaml"].message
     assert notes["broken.yaml"].level is NotificationLevel.WARNING
     # three rules read the same files; each skip is noted once

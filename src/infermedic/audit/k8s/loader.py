@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from infermedic.audit.k8s.helm import chart_of, render_template
 from infermedic.audit.project import AuditProject, FileKind, SourceFile, decode_text
 from infermedic.model import NotificationLevel
 
@@ -48,6 +49,9 @@ class YamlFile:
     documents: tuple[YamlDocument, ...]
     skipped: str | None = None  # reason, when the file (or its tail) could not be read
     level: NotificationLevel = NotificationLevel.WARNING
+    # How a Helm template was read (with `helm`, or by the best-effort reader), for the
+    # chart it belongs to: (chart relpath, message), one notification per chart.
+    note: tuple[str, str] | None = None
 
 
 def line_of(node: yaml.Node) -> int:
@@ -118,7 +122,7 @@ def load_yaml_file(file: SourceFile, root: Path | None = None) -> YamlFile:
     if stat.st_size > MAX_BYTES:
         reason = f"skipped: {stat.st_size} bytes is more than the {MAX_BYTES} read for manifests"
         return YamlFile(relpath=file.relpath, documents=(), skipped=reason)
-    return _load(str(file.path), file.relpath, _in_chart(file))
+    return _load(file.path, file.relpath)
 
 
 def yaml_files(project: AuditProject) -> Iterator[YamlFile]:
@@ -127,6 +131,8 @@ def yaml_files(project: AuditProject) -> Iterator[YamlFile]:
         loaded = load_yaml_file(file)
         if loaded.skipped is not None:
             project.notify(loaded.skipped, path=file.relpath, level=loaded.level)
+        if loaded.note is not None:
+            project.notify(loaded.note[1], path=loaded.note[0], level=NotificationLevel.NOTE)
         yield loaded
 
 
@@ -168,9 +174,9 @@ def parse_yaml_text(source: str, relpath: str, *, in_chart: bool = False) -> Yam
     return YamlFile(relpath=relpath, documents=tuple(composed))
 
 
-def _load(path_text: str, relpath: str, in_chart: bool) -> YamlFile:
+def _load(file_path: Path, relpath: str) -> YamlFile:
     try:
-        raw = Path(path_text).read_bytes()
+        raw = file_path.read_bytes()
     except OSError as exc:
         return YamlFile(relpath=relpath, documents=(), skipped=f"cannot read: {exc}")
     utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
@@ -180,7 +186,53 @@ def _load(path_text: str, relpath: str, in_chart: bool) -> YamlFile:
         source = decode_text(raw)
     except UnicodeDecodeError as exc:
         return YamlFile(relpath=relpath, documents=(), skipped=f"skipped: not UTF-8 ({exc.reason})")
-    return parse_yaml_text(source, relpath, in_chart=in_chart)
+    chart = chart_of(file_path, relpath)
+    if chart is not None and any(_TEMPLATE.search(line) for line in source.splitlines()):
+        return _chart_template(file_path, relpath, source, *chart)
+    return parse_yaml_text(source, relpath)
+
+
+def _chart_template(
+    file_path: Path, relpath: str, source: str, chart_dir: Path, chart_relpath: str
+) -> YamlFile:
+    """A chart's template, rendered; its documents' lines are the template's lines."""
+    rendered, note = render_template(file_path, chart_dir, chart_relpath)
+    noted = (chart_relpath, note)
+    if rendered.text is None:
+        reason = rendered.skipped or "skipped: could not be rendered"
+        return YamlFile(relpath=relpath, documents=(), skipped=reason, note=noted)
+    lines = tuple(source.splitlines())
+    composed: list[YamlDocument] = []
+    try:
+        for index, root in enumerate(yaml.compose_all(rendered.text, Loader=_Loader)):
+            if root is not None:
+                _remap(root, rendered.source_lines, set())
+            composed.append(YamlDocument(relpath=relpath, index=index, root=root, lines=lines))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = ""
+        if mark is not None and 0 <= mark.line < len(rendered.source_lines):
+            where = f" near template line {rendered.source_lines[mark.line]}"
+        reason = f"skipped: the rendered Helm template is not valid YAML{where}"
+        return YamlFile(relpath=relpath, documents=tuple(composed), skipped=reason, note=noted)
+    return YamlFile(relpath=relpath, documents=tuple(composed), note=noted)
+
+
+def _remap(node: yaml.Node, source_lines: tuple[int, ...], seen: set[int]) -> None:
+    """Point every node at the template line its rendered line came from."""
+    if id(node) in seen:
+        return  # an alias shares its node
+    seen.add(id(node))
+    line = int(node.start_mark.line)
+    mapped = source_lines[line] if 0 <= line < len(source_lines) else line + 1
+    node.start_mark = yaml.error.Mark("", 0, mapped - 1, int(node.start_mark.column), None, 0)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _remap(key, source_lines, seen)
+            _remap(value, source_lines, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _remap(item, source_lines, seen)
 
 
 def _template_skip(relpath: str) -> YamlFile:
@@ -191,15 +243,6 @@ def _template_skip(relpath: str) -> YamlFile:
         "audit the output of `helm template` instead",
         level=NotificationLevel.NOTE,
     )
-
-
-def _in_chart(file: SourceFile) -> bool:
-    """Whether the file is under a Helm chart's `templates/` directory."""
-    parts = Path(file.relpath).parts
-    if "templates" not in parts[:-1]:
-        return False
-    chart_dir = file.path.parents[len(parts) - 1 - parts.index("templates")]
-    return (chart_dir / "Chart.yaml").is_file() or (chart_dir / "Chart.yml").is_file()
 
 
 def source_line(docs: list[YamlDocument], relpath: str, line: int) -> str:

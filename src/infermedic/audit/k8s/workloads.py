@@ -89,6 +89,7 @@ class Workload:
     line: int  # the `kind:` line
     labels: dict[str, str]  # the pod template's labels
     containers: tuple[Container, ...]
+    hook: str | None = None  # `helm.sh/hook`: a test or install job, not a serving pod
 
     def describe(self) -> str:
         return f"{self.kind} {self.name}"
@@ -172,6 +173,7 @@ def workloads(docs: Iterator[YamlDocument] | list[YamlDocument]) -> Iterator[Wor
             line=_kind_line(document),
             labels={k: v for k, node in pairs(labels_node) if (v := text(node)) is not None},
             containers=tuple(_container(node) for node in items(get(pod_spec, "containers"))),
+            hook=text(path(document.root, "metadata", "annotations", "helm.sh/hook")),
         )
 
 

@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from infermedic.audit.dockerfile.debug_env import DebugSwitch
+from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
@@ -41,7 +43,16 @@ class RouteInfo:
     @property
     def on_loop(self) -> bool:
         """Whether the handler body runs on the server's event loop."""
+        if self.framework in kc.SYNC_ON_LOOP_FRAMEWORKS:
+            return True
         return self.function.is_async and self.framework in kc.ASGI_FRAMEWORKS
+
+    @property
+    def loop_kind(self) -> str:
+        """How to name the route when its body holds the loop."""
+        if self.framework in kc.SYNC_ON_LOOP_FRAMEWORKS and not self.function.is_async:
+            return f"{self.framework.capitalize()} handler (it runs on the IOLoop)"
+        return "async route"
 
     @property
     def label(self) -> str:
@@ -63,11 +74,19 @@ class PythonIndex:
     """Every module of the audited repo, with lookups across modules."""
 
     def __init__(
-        self, modules: Iterable[ModuleInfo], served_by: Mapping[str, str] | None = None
+        self,
+        modules: Iterable[ModuleInfo],
+        served_by: Mapping[str, str] | None = None,
+        health_checks: Iterable[InlineCheck] = (),
+        debug_switches: Iterable[DebugSwitch] = (),
     ) -> None:
         # Files outside Python that start a production server (`Procfile`, `Dockerfile`):
         # path → the command line, so rules can tell how the app is really served.
         self.served_by: dict[str, str] = dict(served_by or {})
+        # `python -c` code that container health checks run (Dockerfile, compose)
+        self.health_checks = tuple(health_checks)
+        # `FLASK_DEBUG=1` and `flask --debug run` in Dockerfiles, compose files, Procfiles
+        self.debug_switches = tuple(debug_switches)
         self.modules: dict[str, ModuleInfo] = {}
         suffixes: dict[str, list[ModuleInfo]] = {}
         for module in modules:
@@ -90,6 +109,7 @@ class PythonIndex:
         self._bind_arguments()
         self._reach: dict[int, list[Reach]] = {}
         self.routes: list[RouteInfo] = []
+        self._tornado_paths: dict[str, str] | None = None
         # Routes answered by middleware rather than a repo function (`instrument(app)`).
         self.provided_routes: list[Route] = []
         self._find_routes()
@@ -432,7 +452,11 @@ class PythonIndex:
                 )
             )
         bases = self.base_names(cls)
-        if bases & kc.RESTFUL_RESOURCE_BASES:
+        if any(_grpc_servicer(base) for base in bases):
+            self._grpc_routes(cls)
+        elif bases & kc.TORNADO_HANDLER_BASES:
+            self._tornado_routes(cls)
+        elif bases & kc.RESTFUL_RESOURCE_BASES:
             for name, verb in kc.ROUTE_DECORATOR_METHODS.items():
                 method = cls.methods.get(name)
                 if method is not None and verb not in {"*", "WEBSOCKET"}:
@@ -459,6 +483,43 @@ class PythonIndex:
                             line=method.node.lineno,
                         )
                     )
+
+    def _grpc_routes(self, cls: ClassInfo) -> None:
+        """A gRPC servicer (a subclass of a generated `*_pb2_grpc.XServicer`): each method
+        taking `(self, request, context)` is an RPC; under `grpc.aio` an `async def` one
+        runs on the server's event loop."""
+        for name, method in cls.methods.items():
+            args = [a.arg for a in method.node.args.args]
+            if name.startswith("_") or len(args) != 3 or args[0] != "self":
+                continue
+            self.routes.append(
+                RouteInfo(
+                    function=method,
+                    methods=("RPC",),
+                    path=f"/{cls.name}/{name}",
+                    framework="grpc",
+                    line=method.node.lineno,
+                )
+            )
+
+    def _tornado_routes(self, cls: ClassInfo) -> None:
+        """A Tornado `RequestHandler`: each HTTP method it defines, at the URL pattern an
+        `Application([...])` or `url(...)` maps to it (else `<ClassName>`)."""
+        if self._tornado_paths is None:
+            self._tornado_paths = tornado_paths(self)
+        path = self._tornado_paths.get(cls.qualname, f"<{cls.name}>")
+        for name, verb in kc.TORNADO_HANDLER_METHODS.items():
+            method = cls.methods.get(name)
+            if method is not None:
+                self.routes.append(
+                    RouteInfo(
+                        function=method,
+                        methods=(verb,),
+                        path=path,
+                        framework="tornado",
+                        line=method.node.lineno,
+                    )
+                )
 
     def _route_from_registration(
         self, call: ast.Call, func: FunctionInfo | None, module: ModuleInfo
@@ -694,3 +755,38 @@ def _methods(call: ast.Call, default: str, framework: str) -> tuple[str, ...]:
     if default == "*" and framework == "flask":
         return ("GET",)
     return (default,)
+
+
+def tornado_paths(index: PythonIndex) -> dict[str, str]:
+    """Handler class qualname → URL pattern, from `Application([(r"/p", Handler), ...])`,
+    `url(r"/p", Handler)` and `add_handlers(host, [...])` anywhere in the repo."""
+    found: dict[str, str] = {}
+    for module in index.modules.values():
+        for node in ast.walk(module.ctx.tree):
+            if not isinstance(node, ast.Call):
+                continue
+            qualified = module.ctx.qualified_name(node.func)
+            specs: list[ast.expr] = []
+            if qualified in kc.TORNADO_URL_CALLS or (
+                isinstance(node.func, ast.Attribute) and node.func.attr == "add_handlers"
+            ):
+                for arg in node.args:
+                    specs += arg.elts if isinstance(arg, ast.List | ast.Tuple) else []
+                if qualified is not None and qualified.endswith(("url", "URLSpec")):
+                    specs = [ast.Tuple(elts=list(node.args), ctx=ast.Load())]
+            for spec in specs:
+                parts = spec.elts if isinstance(spec, ast.Tuple | ast.List) else []
+                if isinstance(spec, ast.Call):
+                    parts = list(spec.args)  # `url(r"/p", Handler)` inside the list
+                if len(parts) < 2 or not isinstance(parts[0], ast.Constant):
+                    continue
+                handler = index.class_called(parts[1], None, module)
+                if handler is not None and isinstance(parts[0].value, str):
+                    found.setdefault(handler.qualname, parts[0].value)
+    return found
+
+
+def _grpc_servicer(base: str) -> bool:
+    """`predict_pb2_grpc.PredictorServicer`: the base class protoc generates for a service."""
+    module, _, name = base.rpartition(".")
+    return name.endswith("Servicer") and module.rsplit(".", 1)[-1].endswith("_pb2_grpc")

@@ -91,11 +91,29 @@ APP_CONSTRUCTORS = {
     "aiohttp.web.RouteTableDef": "aiohttp",
     "aiohttp.web.UrlDispatcher": "aiohttp",
     "litestar.Router": "litestar",
+    "tornado.web.Application": "tornado",
 }
 # Frameworks whose `async def` handlers run on the server's event loop.
 ASGI_FRAMEWORKS = frozenset(
     {"fastapi", "starlette", "quart", "sanic", "kserve", "bentoml", "aiohttp", "ray", "litestar"}
+    | {"tornado", "grpc"}
 )
+# Frameworks whose plain `def` handlers run on the event loop too (Tornado's IOLoop).
+SYNC_ON_LOOP_FRAMEWORKS = frozenset({"tornado"})
+# Tornado: handler classes, and the calls that map URL patterns to them.
+TORNADO_HANDLER_BASES = frozenset({"tornado.web.RequestHandler"})
+TORNADO_URL_CALLS = frozenset(
+    {"tornado.web.Application", "tornado.web.url", "tornado.routing.URLSpec", "tornado.web.URLSpec"}
+)
+TORNADO_HANDLER_METHODS = {
+    "get": "GET",
+    "post": "POST",
+    "put": "PUT",
+    "delete": "DELETE",
+    "patch": "PATCH",
+    "head": "HEAD",
+    "options": "OPTIONS",
+}
 # aiohttp: `app.router.add_post(path, handler)`, `web.post(path, handler)` in `add_routes`.
 AIOHTTP_ADD_METHODS = {
     "add_get": "GET",
@@ -347,9 +365,27 @@ NO_GRAD_CONTEXTS = frozenset(
 )
 
 
+# Model zoos: a call builds a network (with pretrained weights when asked).
+MODEL_ZOO_FUNCTIONS = frozenset({"timm.create_model", "torchvision.models.get_model"})
+_ZOO_NOT_MODELS = frozenset({"get_weight", "get_model_weights", "list_models", "get_model_builder"})
+_ZOO_UPPERCASE = ("tensorflow.keras.applications.", "keras.applications.")
+
+
+def _zoo_model(qualified: str) -> bool:
+    """`torchvision.models.resnet18(weights=...)`, `torchvision.models.detection.
+    fasterrcnn_resnet50_fpn(...)`, `timm.create_model(...)`, `keras.applications.ResNet50(...)`;
+    not the weights enums (`ResNet18_Weights`) nor helpers (`preprocess_input`)."""
+    if qualified in MODEL_ZOO_FUNCTIONS:
+        return True
+    last = qualified.rsplit(".", 1)[-1]
+    if qualified.startswith("torchvision.models."):
+        return last[:1].islower() and last not in _ZOO_NOT_MODELS and not last.startswith("_")
+    return qualified.startswith(_ZOO_UPPERCASE) and last[:1].isupper()
+
+
 def is_model_loader(qualified: str) -> bool:
     """Whether a call to `qualified` loads or builds a model."""
-    if qualified in MODEL_LOADERS:
+    if qualified in MODEL_LOADERS or _zoo_model(qualified):
         return True
     if qualified.endswith(MODEL_LOADER_SUFFIXES):
         return True

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from infermedic.audit.dockerfile.debug_env import DebugSwitch
+from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import SourceFile
 from infermedic.audit.python.context import FileContext, nesting_depth
 from infermedic.audit.python.index import PythonIndex
@@ -85,6 +87,8 @@ def run_python(
     settings: Settings,
     progress: ProgressCallback | None = None,
     served_by: Mapping[str, str] | None = None,
+    health_checks: Sequence[InlineCheck] = (),
+    debug_switches: Sequence[DebugSwitch] = (),
 ) -> PythonRun:
     """Parse and walk `files`, build the index, run `rules`; failures become notifications,
     and a rule that raised is named in `failed_rules`.
@@ -115,19 +119,19 @@ def run_python(
         if progress is not None:
             progress(done, total, source.relpath)
     with recursion_headroom():
-        return _run_rules(modules, dispatch, rules, settings, notes, texts, served_by)
+        index = PythonIndex(modules, served_by, health_checks, debug_switches)
+        return _run_rules(index, modules, dispatch, rules, settings, notes, texts)
 
 
 def _run_rules(
+    index: PythonIndex,
     modules: list[ModuleInfo],
     dispatch: dict[type[ast.AST], list[PythonRule]],
     rules: Sequence[PythonRule],
     settings: Settings,
     notes: list[Notification],
     texts: dict[str, str],
-    served_by: Mapping[str, str] | None = None,
 ) -> PythonRun:
-    index = PythonIndex(modules, served_by)
     result = PythonRun(index=index, notifications=notes, texts=texts)
     scope = Scope(index, settings)
     broken: set[tuple[str, str]] = set()

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.audit.k8s.loader import documents, source_line
-from infermedic.audit.k8s.probes import is_liveness_path, is_readiness_path, route_defined
+from infermedic.audit.k8s.probes import (
+    container_routes,
+    is_liveness_path,
+    is_readiness_path,
+    route_defined,
+    services_in,
+)
 from infermedic.audit.k8s.workloads import Container, Probe, Workload, workloads
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, Route
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
@@ -17,7 +23,10 @@ class LivenessEqualsReadiness(ProjectRule):
     Checks for containers whose liveness and readiness probes are the same check (same
     HTTP path and port, same TCP or gRPC port, or same command), for readiness probes on a
     liveness-style path (`/health`, `/healthz`) when the app defines a readiness route
-    (`/ready`), and for liveness probes on a readiness path.
+    (`/ready`), and for liveness probes on a readiness path. The app's routes are those of
+    the service the container runs (`uvicorn serving.app:app`); when several services
+    exist and the command names none, no service's routes are assumed. Helm chart
+    templates are read as rendered with the chart's default values.
 
     ## Why is this bad?
     The two probes answer different questions. Readiness asks "may I get traffic now?" and
@@ -88,7 +97,12 @@ class LivenessEqualsReadiness(ProjectRule):
         docs = documents(project)
         for workload in workloads(docs):
             for container in workload.containers:
-                finding = self._check_container(project.routes, workload, container)
+                routes, matched = container_routes(container, project.routes)
+                if not matched and services_in(routes) > 1:
+                    # which of several services this container runs is unknown: another
+                    # service's `/ready` says nothing about this one's
+                    routes = ()
+                finding = self._check_container(routes, workload, container)
                 if finding is not None:
                     probe, message, severity, fix = finding
                     where = f"{workload.relpath}:{probe.line}"

@@ -15,7 +15,9 @@ class MemoryBasedHpa(ProjectRule):
     """## What it does
     Checks for HorizontalPodAutoscalers (`autoscaling/v2`, `v2beta2`, `v2beta1`) with a
     `Resource` or `ContainerResource` metric on `memory`, and KEDA `ScaledObject`s with a
-    `memory` trigger.
+    `memory` trigger. Helm chart templates are read as `helm template` renders them with
+    the chart's default values (by `helm` when it is on PATH, else by a best-effort reader
+    of values, helpers and `toYaml`; a note says which).
 
     ## Why is this bad?
     A model server's memory is mostly the model, loaded once per pod: it is flat under load

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.audit.k8s.loader import YamlDocument, documents, path, source_line, text
-from infermedic.audit.k8s.probes import route_defined
+from infermedic.audit.k8s.probes import container_routes, route_defined
 from infermedic.audit.k8s.workloads import (
     SERVING_KINDS,
     Container,
@@ -31,7 +31,8 @@ class MissingProbes(ProjectRule):
     port does not hide the app container's missing probe. Third-party workloads (an image
     from `registry.k8s.io`, `quay.io`…, a file that also declares an `APIService`, CRD or
     webhook, or a `kube-system` object) are checked for a readiness probe only: their probe
-    paths are not compared with this repository's routes.
+    paths are not compared with this repository's routes. Helm chart templates are read
+    as rendered with the chart's default values; hook pods (`helm test`) do not serve.
 
     ## Why is this bad?
     Without a readiness probe a pod gets traffic as soon as its process starts, before the
@@ -91,7 +92,8 @@ class MissingProbes(ProjectRule):
     def check(self, project: AuditProject) -> Iterator[Finding]:
         docs = documents(project)
         all_services = list(services(docs))
-        serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS]
+        # A Helm hook (`helm test` pod, an install job) runs once and serves nothing.
+        serving = [w for w in workloads(docs) if w.kind in SERVING_KINDS and w.hook is None]
         addon_files = _addon_files(docs)
         # Third-party workloads (metrics-server, an operator bundle) are judged only on what
         # they declare: their probe paths are theirs, not routes of this repository's app.
@@ -107,7 +109,7 @@ class MissingProbes(ProjectRule):
                     yield self._missing(docs, workload, container)
                 if _third_party(workload, container, addon_files):
                     continue
-                routes, matched = _routes_of(container, project.routes)
+                routes, matched = container_routes(container, project.routes)
                 if routes and (
                     matched or len(http_probed) == 1 or _probes_known_route(container, routes)
                 ):
@@ -250,30 +252,3 @@ def _addon_files(docs: list[YamlDocument]) -> frozenset[str]:
 def _third_party(workload: Workload, container: Container, addon_files: frozenset[str]) -> bool:
     image = (container.image or "").lower()
     return workload.relpath in addon_files or image.startswith(_THIRD_PARTY_REGISTRIES)
-
-
-# `uvicorn serving.app:app`, `gunicorn "api.main:create_app()"`: the module a server runs.
-_APP_SPEC = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):[A-Za-z_][\w]*(\(.*\))?$")
-
-
-def _routes_of(container: Container, routes: tuple[Route, ...]) -> tuple[tuple[Route, ...], bool]:
-    """The routes of the app this container runs, when its command names the module
-    (`uvicorn serving.app:app` → the routes under `serving/`), and True; else all routes and
-    False. Two services in one repository are then each judged on their own routes."""
-    for word, _ in (*container.command, *container.args):
-        match = _APP_SPEC.match(word.strip("\"'"))
-        if match is None:
-            continue
-        parts = match.group("module").split(".")
-        folder = "/".join(parts[:-1])
-        mine = tuple(
-            r
-            for r in routes
-            if (r.file.rsplit("/", 1)[0] if "/" in r.file else "") == folder
-            or r.file.startswith(f"{folder}/")
-            or (not folder and "/" not in r.file)
-        )
-        # an app module the routes do not live under (a src/ layout, a package root
-        # elsewhere) leaves the pooled routes in place rather than judging against none
-        return (mine, True) if mine else (routes, False)
-    return routes, False

@@ -93,7 +93,7 @@ class BlockingIoInAsyncRoute(PythonRule):
         via = "" if len(reach.chain) == 1 else f" through `{' → '.join(reach.chain)}`"
         yield self.finding(
             scope.ctx.location(node),
-            f"`{what}` does blocking I/O on the event loop of async route "
+            f"`{what}` does blocking I/O on the event loop of {reach.route.loop_kind} "
             f"`{reach.route.label}`{via}",
             evidence=scope.evidence(node, reach, what),
             fingerprint_key=f"{what}|{reach.route.label}",

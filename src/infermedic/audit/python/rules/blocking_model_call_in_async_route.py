@@ -18,9 +18,11 @@ class BlockingModelCallInAsyncRoute(PythonRule):
     Checks for model computations (`.predict`, `.predict_proba`, `.decision_function`, a
     torch forward written `model(x)`, an ONNX `session.run`, a `transformers` pipeline call)
     that run on the event loop of an `async def` route of FastAPI, Starlette, Quart, KServe
-    or BentoML, either in the handler itself or in a repo function it calls without
-    delegating to a thread (`run_in_threadpool`, `asyncio.to_thread`,
-    `loop.run_in_executor`, `anyio.to_thread.run_sync`, an executor's `submit`).
+    or BentoML, of an `async def` RPC of a `grpc.aio` servicer, or of any Tornado handler
+    method (Tornado runs plain `def` handlers on its IOLoop too), either in the handler
+    itself or in a repo function it calls without delegating to a thread
+    (`run_in_threadpool`, `asyncio.to_thread`, `loop.run_in_executor`,
+    `anyio.to_thread.run_sync`, an executor's `submit`).
 
     ## Why is this bad?
     An async server runs every request of a worker on one event loop. A 50 ms `predict`
@@ -94,7 +96,7 @@ class BlockingModelCallInAsyncRoute(PythonRule):
         runs = "runs preprocessing" if _is_transform(node) else "runs the model"
         if len(reach.chain) == 1:
             args = ", ".join(unparse(a) for a in node.args) or "..."
-            message = f"`{what}` {runs} on the event loop of async route `{route}`"
+            message = f"`{what}` {runs} on the event loop of {reach.route.loop_kind} `{route}`"
             fix = (
                 f"`await run_in_threadpool({unparse(node.func)}, {args})`, "
                 "or declare the route with plain `def`"
@@ -102,12 +104,18 @@ class BlockingModelCallInAsyncRoute(PythonRule):
         else:
             via = " → ".join((*reach.chain, what))
             message = (
-                f"`{what}` {runs} on the event loop: async route `{route}` "
+                f"`{what}` {runs} on the event loop: {reach.route.loop_kind} `{route}` "
                 f"reaches it through `{via}` without a thread"
             )
             fix = (
                 f"in `{reach.chain[0]}`, call `{reach.chain[1]}` through "
                 f"`await run_in_threadpool({reach.chain[1]}, ...)`"
+            )
+        if not reach.route.function.is_async:  # a Tornado handler: plain `def` runs on the loop
+            moved = reach.chain[1] if len(reach.chain) > 1 else what
+            fix = (
+                f"make `{reach.chain[0]}` `async def` and run `{moved}` with "
+                "`await IOLoop.current().run_in_executor(executor, ...)`"
             )
         delegated = _delegated_model_calls(reach.route.function)
         if delegated:

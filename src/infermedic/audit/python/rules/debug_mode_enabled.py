@@ -6,9 +6,11 @@ import ast
 from collections.abc import Iterator
 
 from infermedic.audit.python.context import unparse
+from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope
 from infermedic.audit.python.walker import BindingKind, Flag
-from infermedic.model import Evidence, EvidenceKind, Finding, Severity
+from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
+from infermedic.settings import Settings
 
 _DEBUG_APPS = frozenset({"fastapi.FastAPI", "starlette.applications.Starlette", "quart.Quart"})
 # Apps whose own `.run(debug=True)` starts a development server with a debugger.
@@ -25,7 +27,11 @@ class DebugModeEnabled(PythonRule):
     Dockerfile (or heroku.yml, a compose file, App Engine's app.yaml) starts a production
     server (gunicorn, uvicorn, …) and none runs the file as a script (`python app.py`),
     `app.run(debug=True)` is reported at low severity: only running the file directly
-    starts the debugger.
+    starts the debugger. For a Flask app it also checks the deployed configuration:
+    `FLASK_DEBUG=1` (or `FLASK_ENV=development`) in a Dockerfile's `ENV` (the final stage
+    and the stages it is built from), a compose service's `environment` or a Procfile
+    line, and `flask --debug run` as the command; at low severity when a production server,
+    not `flask run`, serves the app there.
 
     ## Why is this bad?
     Debug mode returns full tracebacks (file paths, library versions, sometimes request
@@ -109,6 +115,42 @@ class DebugModeEnabled(PythonRule):
                     evidence=scope.evidence(node),
                 )
 
+    def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
+        """Debug mode switched on where the app is deployed (an image's `ENV`, a compose
+        service, a Procfile line): with `flask run` it brings the debugger; under a
+        production server it only turns `app.debug` on."""
+        if not index.debug_switches or not _flask_app(index):
+            return
+        for switch in index.debug_switches:
+            if switch.dev_server:
+                message = (
+                    f"`{switch.setting}` turns Flask's debug mode on, and `flask run` there "
+                    "serves the app with the development server and its interactive debugger"
+                )
+                severity = self.severity
+            else:
+                message = (
+                    f"`{switch.setting}` turns Flask's debug mode on (`app.debug`); a "
+                    "production server there keeps the debugger off, but anyone starting "
+                    "the app with `flask run` from this setup exposes it"
+                )
+                severity = Severity.LOW
+            yield self.finding(
+                Location(path=switch.relpath, line=switch.line),
+                message,
+                evidence=[
+                    Evidence(
+                        kind=EvidenceKind.SOURCE,
+                        action=f"{switch.relpath}:{switch.line}",
+                        observed=switch.source_line,
+                    )
+                ],
+                severity=severity,
+                fix="Remove the switch from the deployed configuration (keep it in a local "
+                ".env or a dev compose override)",
+                fingerprint_key=f"{switch.setting}|{switch.relpath}",
+            )
+
     def _debug_run(self, node: ast.Call, scope: Scope) -> Iterator[Finding]:
         """`app.run(debug=True)`: the development server with its debugger. Under
         `__main__` while a Procfile or Dockerfile starts a production server, only
@@ -140,6 +182,15 @@ class DebugModeEnabled(PythonRule):
             f"{text} serves the app with the development server and its interactive debugger",
             evidence=scope.evidence(node),
         )
+
+
+def _flask_app(index: PythonIndex) -> bool:
+    """Whether the repository makes a Flask app (FLASK_DEBUG means nothing elsewhere)."""
+    return any(
+        b.kind is BindingKind.APP and b.origin == "flask"
+        for module in index.modules.values()
+        for b in module.bindings.values()
+    ) or any(r.framework == "flask" for r in index.routes)
 
 
 def _is_run_call(node: ast.Call, scope: Scope) -> bool:

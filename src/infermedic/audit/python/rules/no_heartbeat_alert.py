@@ -30,7 +30,9 @@ class NoHeartbeatAlert(ProjectRule):
     alert that fires when the service stops reporting: `absent(...)`,
     `absent_over_time(...)`, `up == 0` (label matchers too:
     `up{job="api"} == 0`, `sum(up{...}) < 1`), or a watchdog/dead-man's-switch alert. It only
-    looks when the repository has alert rules at all.
+    looks when the repository has alert rules at all. When the heartbeats name their jobs
+    (`up{job="api"} == 0`), every job the other alerts watch needs one of its own: one
+    service's heartbeat does not cover another's.
 
     ## Why is this bad?
     Every other alert is a condition on metrics the service reports. When the service, its
@@ -79,8 +81,7 @@ class NoHeartbeatAlert(ProjectRule):
     file_kinds = (FileKind.YAML,)
 
     def check(self, project: AuditProject) -> Iterator[Finding]:
-        first_file: tuple[str, int, str] | None = None
-        names: list[str] = []
+        read: list[tuple[str, str, list[dict[str, Any]]]] = []  # (path, text, rules)
         for source in project.files_of(FileKind.YAML):
             text = source.read_text()
             if "alert" not in text or "expr" not in text:
@@ -90,20 +91,55 @@ class NoHeartbeatAlert(ProjectRule):
             except yaml.YAMLError:
                 continue  # unparseable YAML is the manifest rules' concern
             rules = [r for doc in documents for r in _alert_rules(doc)]
-            if not rules:
-                continue
-            if any(_is_heartbeat(r) for r in rules):
-                return
-            names += [str(r.get("alert")) for r in rules]
-            if first_file is None:
-                line, line_text = _first_alert_line(text)
-                first_file = (source.relpath, line, line_text)
-        if first_file is None:
+            if rules:
+                read.append((source.relpath, text, rules))
+        if not read:
             return
-        path, line, line_text = first_file
-        yield self.finding(
+        every = [r for _, _, rules in read for r in rules]
+        beats = [r for r in every if _is_heartbeat(r)]
+        if not beats:
+            path, text, _ = read[0]
+            line, line_text = _first_alert_line(text)
+            names = [str(r.get("alert")) for r in every]
+            yield self._finding(
+                path,
+                line,
+                line_text,
+                f"none of the {len(names)} alert rule(s) fires when the service stops reporting",
+                names,
+                "no-heartbeat",
+            )
+            return
+        covered = [_jobs(r) for r in beats]
+        if any(jobs is None for jobs in covered):
+            return  # a heartbeat on every target (`up == 0`, a watchdog, a job regex)
+        watched = set().union(*(j for j in covered if j is not None))
+        # Each service (Prometheus job) its alerts watch needs its own heartbeat: one
+        # service's `up{job="a"} == 0` says nothing when job "b" stops reporting.
+        for path, text, rules in read:
+            for rule in rules:
+                jobs = _jobs(rule) or set()
+                for job in sorted(jobs - watched):
+                    watched.add(job)  # one finding per job
+                    name = str(rule.get("alert"))
+                    line, line_text = _alert_line(text, name)
+                    yield self._finding(
+                        path,
+                        line,
+                        line_text,
+                        f"alert `{name}` watches job `{job}`, but no heartbeat alert fires when "
+                        f"`{job}` stops reporting (heartbeats cover: "
+                        f"{', '.join(sorted(j for c in covered if c for j in c))})",
+                        [name],
+                        f"no-heartbeat|{job}",
+                    )
+
+    def _finding(
+        self, path: str, line: int, line_text: str, message: str, names: list[str], key: str
+    ) -> Finding:
+        return self.finding(
             Location(path=path, line=line),
-            f"none of the {len(names)} alert rule(s) fires when the service stops reporting",
+            message,
             evidence=[
                 Evidence(kind=EvidenceKind.SOURCE, action=f"{path}:{line}", observed=line_text),
                 Evidence(
@@ -113,8 +149,28 @@ class NoHeartbeatAlert(ProjectRule):
                     values={"alerts": names},
                 ),
             ],
-            fingerprint_key="no-heartbeat",
+            fingerprint_key=key,
         )
+
+
+_JOB = re.compile(r"\bjob\s*(=~|!=|!~|=)\s*\"([^\"]*)\"")
+
+
+def _jobs(rule: dict[str, Any]) -> set[str] | None:
+    """The jobs an alert names with `job="x"`; None when it is not tied to named jobs
+    (no job matcher, or a regex or negative matcher)."""
+    found = _JOB.findall(str(rule.get("expr", "")))
+    if not found or any(op != "=" for op, _ in found):
+        return None
+    return {value for _, value in found}
+
+
+def _alert_line(text: str, name: str) -> tuple[int, str]:
+    pattern = re.compile(rf"\s*-?\s*alert\s*:\s*[\"']?{re.escape(name)}[\"']?\s*(#.*)?$")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number, line.strip()
+    return _first_alert_line(text)
 
 
 def _alert_rules(document: Any) -> Iterator[dict[str, Any]]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.index import PythonIndex, RouteInfo
 from infermedic.audit.python.rule import PythonRule
+from infermedic.audit.python.services import Service, app_lines, folder, inside, services
 from infermedic.audit.python.walker import BindingKind, FunctionInfo, ModuleInfo
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 from infermedic.settings import Settings
@@ -20,6 +21,8 @@ _HEALTH_WORDS = frozenset(
 )
 _SERVERLESS = frozenset({"mangum", "aws_lambda_powertools", "chalice", "zappa"})
 _SELF_SERVING = frozenset({"kserve", "bentoml", "ray"})  # these servers answer readiness
+# gRPC services report health through the gRPC health protocol, not an HTTP route.
+_NOT_HTTP = frozenset({"grpc"})
 
 
 class NoReadinessEndpoint(PythonRule):
@@ -29,9 +32,9 @@ class NoReadinessEndpoint(PythonRule):
     a model) that define no readiness endpoint: no route whose path has the word `ready`,
     `readyz`, `readiness` or `startup`, no health route (`/health`, `/healthz`, `/livez`,
     `/ping`, `/heartbeat`, `/status`) whose handler looks at the model or can answer 503,
-    and no `infermedic.instrument` health pair. Each service (the folder that makes an app)
-    is judged on its own routes; apps wrapped for AWS Lambda (Mangum) have no probes and
-    are skipped.
+    and no `infermedic.instrument` health pair. Each service (an app, the modules it
+    imports and the modules that import it, so its routers and blueprints) is judged on its
+    own routes; services wrapped for AWS Lambda (Mangum) have no probes and are skipped.
 
     ## Why is this bad?
     Without a readiness endpoint, the orchestrator can only ask "is the process up?".
@@ -101,22 +104,30 @@ class NoReadinessEndpoint(PythonRule):
     node_types = ()
 
     def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
-        routes = [r for r in index.routes if r.framework not in _SELF_SERVING]
-        if not routes or _readiness_elsewhere(index) or _serverless(index):
+        routes = [r for r in index.routes if r.framework not in _SELF_SERVING | _NOT_HTTP]
+        if not routes:
             return
-        for folder, group in _services(index, routes):
-            if any(is_readiness_path(r.path) for r in group) or _readiness_string(index, folder):
+        for service in services(index, routes):
+            group = list(service.routes)
+            if not group:
+                continue
+            # Each service on its own: one wrapped for Lambda or instrumented by
+            # infermedic must not hide another's missing readiness route.
+            modules = _modules_of(index, service)
+            if _readiness_elsewhere(modules) or _serverless(modules):
+                continue
+            if any(is_readiness_path(r.path) for r in group) or _readiness_string(modules):
                 continue
             if any(is_health_path(r.path) and _reports_model(index, r) for r in group):
                 continue  # `/health` (or `/ping`) that answers 503 until the model is up
             if not _serves_model(index, group):
                 continue  # a report viewer, a data API: nothing to wait for
-            yield self._finding(index, group)
+            yield self._finding(index, group, service)
 
-    def _finding(self, index: PythonIndex, group: list[RouteInfo]) -> Finding:
+    def _finding(self, index: PythonIndex, group: list[RouteInfo], service: Service) -> Finding:
         health = next((r for r in group if is_health_path(r.path)), None)
         listed = ", ".join(sorted({r.label for r in group}))
-        app = _app_binding(index, group)
+        app = _app_binding(index, group, service)
         if health is not None:
             relpath = health.function.module.ctx.relpath
             line = health.line
@@ -173,51 +184,33 @@ def is_health_path(path: str) -> bool:
     )
 
 
-def _services(index: PythonIndex, routes: list[RouteInfo]) -> list[tuple[str, list[RouteInfo]]]:
-    """Routes grouped by the service they belong to: each route goes to the deepest folder
-    above it that makes an app (`serving/`, `dashboard/`), so two services audited together
-    do not hide each other's gaps."""
-    app_dirs = sorted(
-        {_folder(m.ctx.relpath) for m in index.modules.values() if _module_app_lines(m)},
-        key=len,
-        reverse=True,
-    )
-    groups: dict[str, list[RouteInfo]] = {}
-    for route in routes:
-        folder = _folder(route.function.module.ctx.relpath)
-        owner = next((d for d in app_dirs if _inside(folder, d)), "")
-        groups.setdefault(owner, []).append(route)
-    return sorted(groups.items())
+def _modules_of(index: PythonIndex, service: Service) -> list[ModuleInfo]:
+    """The service's modules: those its app reaches, and those holding its routes."""
+    route_modules = {id(r.function.module) for r in service.routes}
+    return [m for m in index.modules.values() if service.holds(m) or id(m) in route_modules]
 
 
-def _folder(relpath: str) -> str:
-    return relpath.rsplit("/", 1)[0] if "/" in relpath else ""
-
-
-def _inside(folder: str, parent: str) -> bool:
-    return parent == "" or folder == parent or folder.startswith(parent + "/")
-
-
-def _module_app_lines(module: ModuleInfo) -> list[int]:
-    return sorted(b.line for b in module.bindings.values() if b.kind is BindingKind.APP)
-
-
-def _app_binding(index: PythonIndex, group: list[RouteInfo]) -> tuple[ModuleInfo, int] | None:
-    """The module-level `app = FastAPI()` of the group, preferring the module with routes."""
+def _app_binding(
+    index: PythonIndex, group: list[RouteInfo], service: Service
+) -> tuple[ModuleInfo, int] | None:
+    """The module-level `app = FastAPI()` of the service (not a router it includes)."""
     route_modules = {id(r.function.module) for r in group}
-    folders = {_folder(r.function.module.ctx.relpath) for r in group}
+    folders = {folder(r.function.module.ctx.relpath) for r in group}
     candidates = []
-    for module in index.modules.values():
-        lines = _module_app_lines(module)
+    for module in (*service.app_modules, *index.modules.values()):
+        lines = app_lines(module)
         if not lines:
             continue
-        folder = _folder(module.ctx.relpath)
-        if id(module) in route_modules or any(_inside(f, folder) for f in folders):
-            candidates.append((id(module) not in route_modules, module.name, lines[0], module))
+        makes_app = any(m is module for m in service.app_modules)
+        mine = makes_app or id(module) in route_modules
+        if mine or any(inside(f, folder(module.ctx.relpath)) for f in folders):
+            # the module that makes the app first, then one holding routes (a router)
+            rank = (not makes_app, id(module) not in route_modules, module.name, lines[0])
+            candidates.append((*rank, module))
     if not candidates:
         return None
-    best = min(candidates, key=lambda c: (c[0], c[1], c[2]))
-    return best[3], best[2]
+    best = min(candidates, key=lambda c: c[:4])
+    return best[4], best[3]
 
 
 def _serves_model(index: PythonIndex, group: list[RouteInfo]) -> bool:
@@ -264,27 +257,25 @@ def _reports_model(index: PythonIndex, route: RouteInfo) -> bool:
     return False
 
 
-def _serverless(index: PythonIndex) -> bool:
+def _serverless(modules: list[ModuleInfo]) -> bool:
     """An app wrapped for AWS Lambda (`Mangum(app)`): there is no orchestrator to probe it."""
-    for module in index.modules.values():
-        if any(q.split(".", 1)[0] in _SERVERLESS for q in module.ctx.imports.values()):
-            return True
-    return False
-
-
-def _readiness_elsewhere(index: PythonIndex) -> bool:
     return any(
-        any(q.startswith("infermedic.instrument") for q in module.ctx.imports.values())
-        for module in index.modules.values()
+        any(q.split(".", 1)[0] in _SERVERLESS for q in module.ctx.imports.values())
+        for module in modules
     )
 
 
-def _readiness_string(index: PythonIndex, folder: str) -> bool:
-    """A path string like `"/readyz"` in the service's folder: a route registered in a way
+def _readiness_elsewhere(modules: list[ModuleInfo]) -> bool:
+    return any(
+        any(q.startswith("infermedic.instrument") for q in module.ctx.imports.values())
+        for module in modules
+    )
+
+
+def _readiness_string(modules: list[ModuleInfo]) -> bool:
+    """A path string like `"/readyz"` in the service's modules: a route registered in a way
     the index does not read."""
-    for module in index.modules.values():
-        if not _inside(_folder(module.ctx.relpath), folder):
-            continue
+    for module in modules:
         for node in ast.walk(module.ctx.tree):
             if (
                 isinstance(node, ast.Constant)

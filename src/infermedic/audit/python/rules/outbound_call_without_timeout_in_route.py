@@ -5,11 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.python import known_calls as kc
-from infermedic.audit.python.context import call_text, has_kwargs_splat, keyword
+from infermedic.audit.python.context import FileContext, call_text, has_kwargs_splat, keyword
+from infermedic.audit.python.index import PythonIndex
 from infermedic.audit.python.rule import PythonRule, Scope, first
 from infermedic.audit.python.walker import BindingKind
-from infermedic.model import Finding, Severity
+from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
+from infermedic.settings import Settings
 
 
 class OutboundCallWithoutTimeoutInRoute(PythonRule):
@@ -20,7 +23,10 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
     `urllib.request.urlopen` and calls on a `requests.Session` without `timeout=`, and
     `httpx` calls with `timeout=None`. The same calls elsewhere in the service's code (an
     alert or Slack sender beside the handlers, a start-up hook, work a route hands to a
-    thread or task; not standalone scripts or tests) are reported at low severity.
+    thread or task; not standalone scripts or tests) are reported at low severity, and so
+    are the same calls in a container health check that runs `python -c` (the HEALTHCHECK
+    a Dockerfile's image keeps, a compose service's `healthcheck.test`) or in the repo
+    script such a check runs (`HEALTHCHECK CMD python healthcheck.py`).
 
     ## Why is this bad?
     `requests` waits forever by default. When a feature store or downstream model hangs,
@@ -80,16 +86,11 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
         what = self._outbound(node, scope)
         if what is None:
             return
+        missing = _missing_timeout(node, what)
+        if missing is None:
+            return
+        explicit_none = missing == "explicit-none"
         reaches = scope.on_request_path()
-        timeout = keyword(node, "timeout")
-        is_httpx = what.startswith("httpx.")
-        explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
-        if is_httpx and not explicit_none:
-            return
-        if timeout is not None and not explicit_none:
-            return
-        if what == "urllib.request.urlopen" and len(node.args) >= 3:
-            return  # urlopen(url, data, timeout)
         if not reaches:
             yield from self._off_route(node, scope, what, explicit_none)
             return
@@ -101,6 +102,26 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
             evidence=scope.evidence(node, reach, what),
             fingerprint_key=f"{what}|{reach.route.label}",
         )
+
+    def check_project(self, index: PythonIndex, settings: Settings) -> Iterator[Finding]:
+        for check in index.health_checks:
+            for what, state in _inline_calls(check):
+                yield self.finding(
+                    Location(path=check.relpath, line=check.line),
+                    f"the {check.origin} runs `{what}` with {state}: a server that accepts "
+                    "the connection and never answers leaves each check hanging until the "
+                    "container runtime kills it, and the hang reads as a failed check",
+                    evidence=[
+                        Evidence(
+                            kind=EvidenceKind.SOURCE,
+                            action=f"{check.relpath}:{check.line}",
+                            observed=check.source_line,
+                        )
+                    ],
+                    severity=Severity.LOW,
+                    fix=f"Pass `timeout=` to `{what}` shorter than the check's own timeout",
+                    fingerprint_key=f"{what}|{check.origin}",
+                )
 
     def _outbound(self, node: ast.Call, scope: Scope) -> str | None:
         qualified = scope.qualified(node.func)
@@ -130,12 +151,30 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
         """Service code outside the request path (an alert or Slack sender, a start-up
         fetch, a health-check script): a hung endpoint stalls that job for ever. Reported
         at low severity, for code that is part of the running service, outside tests."""
+        state = "`timeout=None`" if explicit_none else "no timeout"
+        check = next((c for c in scope.index.health_checks if c.runs(scope.ctx.relpath)), None)
+        if check is not None:  # the script a container health check runs
+            yield self.finding(
+                scope.ctx.location(node),
+                f"`{what}` has {state} in the script the {check.origin} runs "
+                f"({check.relpath}:{check.line}): a hung server leaves each check hanging",
+                evidence=[
+                    *scope.evidence(node),
+                    Evidence(
+                        kind=EvidenceKind.SOURCE,
+                        action=f"{check.relpath}:{check.line}",
+                        observed=check.source_line,
+                    ),
+                ],
+                severity=Severity.LOW,
+                fingerprint_key=f"{what}|{scope.ctx.relpath}|health-check",
+            )
+            return
         function = scope.function
         if function is None or not scope.index.routes or _is_test(scope.ctx.relpath):
             return
         if not _in_a_service(scope):
             return
-        state = "`timeout=None`" if explicit_none else "no timeout"
         yield self.finding(
             scope.ctx.location(node),
             f"`{what}` in `{function.name}` has {state}: a hung endpoint blocks it for ever",
@@ -143,6 +182,43 @@ class OutboundCallWithoutTimeoutInRoute(PythonRule):
             severity=Severity.LOW,
             fingerprint_key=f"{what}|{function.qualname}",
         )
+
+
+def _missing_timeout(node: ast.Call, what: str) -> str | None:
+    """ "missing" or "explicit-none" when the call can wait for ever, else None."""
+    timeout = keyword(node, "timeout")
+    explicit_none = isinstance(timeout, ast.Constant) and timeout.value is None
+    if what.startswith("httpx.") and not explicit_none:
+        return None  # httpx times out after 5 s unless told not to
+    if timeout is not None and not explicit_none:
+        return None
+    if what == "urllib.request.urlopen" and len(node.args) >= 3:
+        return None  # urlopen(url, data, timeout)
+    return "explicit-none" if explicit_none else "missing"
+
+
+def _inline_calls(check: InlineCheck) -> Iterator[tuple[str, str]]:
+    """The HTTP calls without a timeout in a health check's `python -c` code:
+    (what, "no timeout" | "`timeout=None`")."""
+    try:
+        ctx = FileContext.parse(check.relpath, check.code.encode("utf-8"))
+    except (SyntaxError, ValueError, UnicodeError):
+        return  # not Python this rule can read; the check fails at run time anyway
+    for node in ast.walk(ctx.tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            ctx.add_import(node)
+    for node in ast.walk(ctx.tree):
+        if not isinstance(node, ast.Call) or has_kwargs_splat(node):
+            continue
+        what = ctx.qualified_name(node.func)
+        if what is None or not (
+            what in kc.HTTP_CALLS_NEEDING_TIMEOUT
+            or (what.startswith("httpx.") and what.rsplit(".", 1)[-1] in kc.HTTP_CLIENT_METHODS)
+        ):
+            continue
+        missing = _missing_timeout(node, what)
+        if missing is not None:
+            yield what, "`timeout=None`" if missing == "explicit-none" else "no timeout"
 
 
 def _is_test(relpath: str) -> bool:
