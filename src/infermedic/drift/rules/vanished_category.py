@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from infermedic.model import Severity
-from infermedic.rules import Rule
+from collections.abc import Iterable
+
+from infermedic.drift.observations import DriftObservations
+from infermedic.drift.rules.base import DriftRule
+from infermedic.drift.rules.new_category import changed_categories
+from infermedic.model import Finding, Severity
 
 
-class VanishedCategory(Rule):
+class VanishedCategory(DriftRule):
     """## What it does
     Checks for categorical values that occur in the reference but not at all in the current
     data, and names them with their reference shares.
@@ -37,4 +41,10 @@ class VanishedCategory(Rule):
         "arrive under another value or not at all."
     )
     checklist = ()
-    measured = True
+
+    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+        for column in observations.columns:
+            if not column.is_output:
+                found = changed_categories(self, observations, column, vanished=True)
+                if found is not None:
+                    yield found
