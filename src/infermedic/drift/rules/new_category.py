@@ -35,7 +35,8 @@ class NewCategory(DriftRule):
     reference, tested against zero with a pooled two-proportion z-test (reference 0 of n,
     current k of m), adjusted with every other test of the run. Flagged when the adjusted
     p < `alpha` (0.05) and the share >= `category-share-threshold` (0.5%). The finding lists
-    the new values with their shares (largest first).
+    the new values with their shares (largest first). On a model output (`--prediction`,
+    `--target`) a new class is reported as DRIFT002.
     """
 
     code = "DRIFT003"

@@ -34,6 +34,7 @@ class OutOfRangeValues(DriftRule):
     distribution, each current value would fall outside with probability 2/(n+1); the p-value
     is the binomial tail of that, adjusted with every other test of the run. Flagged when the
     adjusted p < `alpha` (0.05) and the outside share >= `out-of-range-threshold` (1%).
+    On a model output (`--prediction`, `--target`) it is reported as DRIFT002.
     """
 
     code = "DRIFT007"

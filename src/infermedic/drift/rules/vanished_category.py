@@ -25,7 +25,8 @@ class VanishedCategory(DriftRule):
     Per categorical column: the total reference share of values absent from the current data,
     tested against zero with a pooled two-proportion z-test, adjusted with every other test of
     the run. Flagged when the adjusted p < `alpha` (0.05) and the share >=
-    `category-share-threshold` (0.5%).
+    `category-share-threshold` (0.5%). On a model output (`--prediction`, `--target`) a class
+    no longer predicted is reported as DRIFT002.
     """
 
     code = "DRIFT004"
