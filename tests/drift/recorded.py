@@ -424,8 +424,10 @@ def _write(path: Path, columns: Columns) -> None:
     elif path.suffix == ".csv":
         names = list(columns)
         lines = [",".join(names)]
-        for row in zip(*columns.values(), strict=True):
-            lines.append(",".join("" if v is None else str(v) for v in row))
+        lines += [
+            ",".join("" if v is None else str(v) for v in row)
+            for row in zip(*columns.values(), strict=True)
+        ]
         path.write_text("\n".join(lines) + "\n")
     else:
         path.write_text(
