@@ -11,13 +11,21 @@ import difflib
 import importlib
 import inspect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from infermedic.errors import ConfigError
-from infermedic.model import Effect, Evidence, Finding, Location, Severity
+from infermedic.model import (
+    Effect,
+    Evidence,
+    Finding,
+    Location,
+    Notification,
+    NotificationLevel,
+    Severity,
+)
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,4}\d{3}$")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -235,6 +243,49 @@ class Registry:
             dropped = {r.code for r in matched}
             chosen = [r for r in chosen if r.code not in dropped]
         return chosen
+
+
+AnyRule = TypeVar("AnyRule", bound=Rule)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RulesOutcome:
+    """What running a set of rules gave: their findings, a notification per rule that
+    crashed, and the codes of those (a report with any is incomplete: `status` "partial")."""
+
+    findings: tuple[Finding, ...]
+    notifications: tuple[Notification, ...]
+    failed: tuple[str, ...]
+
+
+def run_isolated(
+    rules: Iterable[type[AnyRule]], check: Callable[[type[AnyRule]], Iterable[Finding]]
+) -> RulesOutcome:
+    """Run `check` on each rule; one that raises is a notification naming it (the findings it
+    gave before raising are dropped: half a judgement is not evidence) and the run goes on.
+
+    A `ConfigError` (a badly typed rule option) is the user's to fix: it ends the run.
+    """
+    findings: list[Finding] = []
+    notes: list[Notification] = []
+    failed: list[str] = []
+    for rule in rules:
+        try:
+            findings.extend(list(check(rule)))
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one rule must not end the run
+            failed.append(rule.code)
+            notes.append(
+                Notification(
+                    level=NotificationLevel.ERROR,
+                    message=f"internal error in {rule.code}: {type(exc).__name__}: {exc}",
+                    rule=rule.code,
+                    # its silence is no evidence that its fault is absent
+                    underpowered=True,
+                )
+            )
+    return RulesOutcome(findings=tuple(findings), notifications=tuple(notes), failed=tuple(failed))
 
 
 def _checklist_matches(item: str, query: str) -> bool:

@@ -134,48 +134,48 @@ def test_cli_keeps_observations_beside_the_report_and_replays_them(tmp_path: Pat
 
 
 def test_a_range_finding_on_the_prediction_column_is_a_prediction_shift() -> None:
-    """DRIFT007 on the model's output is the predictions moving, not the inputs: it must not
-    explain away the training/serving skew that DRIFT002 points at."""
+    """Model outputs outside the reference range are the predictions moving, not the inputs:
+    the drift rules report them as DRIFT002 (not DRIFT007), so they do not explain away the
+    training/serving skew it points at. The same measurements on an input column are input
+    drift. (Recorded observations: tests/fixtures/drift/DRIFT002_out_of_range.json.)"""
+    from dataclasses import replace
+
     from infermedic.diagnose.model import CheckRun, CheckStatus
     from infermedic.diagnose.replay import judge
+    from infermedic.drift.compare import judge as judge_drift
+    from infermedic.drift.observations import ColumnRole, DriftObservations
+    from tests.drift.recorded import FIXTURES, observations_of
 
-    def on(code: str, column: str) -> Finding:
-        return Finding(
-            code=code,
-            name=code.lower(),
-            severity=Severity.MEDIUM,
-            message=f"{code} on {column}",
-            location=Location(dataset="current.jsonl", column_name=column),
+    recorded = observations_of(json.loads((FIXTURES / "DRIFT002_out_of_range.json").read_text()))
+
+    def diagnosed(observations: DriftObservations) -> str | None:
+        comparison = judge_drift(observations)
+        report = Report(
+            tool="drift",
+            findings=comparison.findings,
+            rules_run=comparison.rules_run,
+            measurements=comparison.measurements,
         )
+        run = CheckRun(kind=CheckKind.DRIFT, status=CheckStatus.RAN, command="drift", report=report)
+        diagnosis = judge(
+            "way more payments end up in manual review",
+            [run],
+            inputs={},
+            started_at=None,
+            duration_s=None,
+        )
+        root = diagnosis.root_cause
+        return None if root is None else root.cause.key
 
-    drift = Report(
-        tool="drift",
-        findings=(on("DRIFT002", "review_score"), on("DRIFT007", "review_score")),
-        rules_run=("DRIFT001", "DRIFT002", "DRIFT007"),
-        measurements={"roles": {"predictions": ["review_score"], "targets": []}},
-    )
-    run = CheckRun(kind=CheckKind.DRIFT, status=CheckStatus.RAN, command="drift", report=drift)
-    diagnosis = judge(
-        "way more payments end up in manual review",
-        [run],
-        inputs={},
-        started_at=None,
-        duration_s=None,
-    )
-    root = diagnosis.root_cause
-    assert root is not None and root.cause.key == "preprocessing-skew"
+    codes = {(f.code, f.location.column_name) for f in judge_drift(recorded).findings}
+    assert codes == {("DRIFT002", "score")}
+    assert diagnosed(recorded) == "preprocessing-skew"
     # the same finding on an input column is input drift
-    moved = Report(
-        tool="drift",
-        findings=(on("DRIFT002", "review_score"), on("DRIFT007", "amount")),
-        rules_run=("DRIFT001", "DRIFT002", "DRIFT007"),
-        measurements={"roles": {"predictions": ["review_score"], "targets": []}},
+    as_input = replace(
+        recorded,
+        predictions=(),
+        columns=tuple(replace(c, role=ColumnRole.FEATURE) for c in recorded.columns),
     )
-    again = judge(
-        "way more payments end up in manual review",
-        [CheckRun(kind=CheckKind.DRIFT, status=CheckStatus.RAN, command="drift", report=moved)],
-        inputs={},
-        started_at=None,
-        duration_s=None,
-    )
-    assert again.root_cause is not None and again.root_cause.cause.key == "input-drift"
+    codes = {(f.code, f.location.column_name) for f in judge_drift(as_input).findings}
+    assert codes == {("DRIFT007", "score")}
+    assert diagnosed(as_input) == "input-drift"

@@ -60,8 +60,7 @@ def audit(
     rule fails with an internal error: the report is still written, and names the rule.
     """
     from infermedic.audit import audit as run_audit
-    from infermedic.cli.exit_codes import ExitCode
-    from infermedic.cli.output import emit_report
+    from infermedic.cli.output import emit_report, exit_for_failed_rules
     from infermedic.model import Severity
     from infermedic.report import OutputFormat
     from infermedic.settings import load_settings
@@ -81,16 +80,7 @@ def audit(
         fail_on=settings.fail_on,
         exit_zero=exit_zero,
     )
-    # A rule that crashed leaves the audit incomplete: never "No findings" with exit 0.
-    crashed = report.measurements.get("rules_failed") or []
-    if crashed and not exit_zero:
-        click.echo(
-            f"error: audit incomplete: rule(s) {', '.join(crashed)} failed with an internal "
-            "error (see the notifications); exit 2",
-            err=True,
-        )
-        code = ExitCode.ERROR
-    set_exit_code(code)
+    set_exit_code(exit_for_failed_rules(report, code, command="audit", exit_zero=exit_zero))
 
 
 def _run_with_progress(run: Any, paths: list[Path], settings: Any) -> Any:

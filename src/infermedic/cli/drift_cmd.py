@@ -296,7 +296,7 @@ def compare(
     config: str | None,
 ) -> None:
     """Compare CURRENT with REFERENCE (data or a saved profile) and report drift."""
-    from infermedic.cli.output import emit_report
+    from infermedic.cli.output import emit_report, exit_for_failed_rules
     from infermedic.drift import DriftOptions
     from infermedic.drift import drift as run_drift
     from infermedic.model import Severity
@@ -353,7 +353,8 @@ def compare(
         fail_on=settings.fail_on,
         exit_zero=exit_zero,
     )
-    set_exit_code(code)
+    # a DRIFT rule that crashed leaves the comparison incomplete: exit 2, not "no drift"
+    set_exit_code(exit_for_failed_rules(report, code, command="drift", exit_zero=exit_zero))
 
 
 @drift.group("profile", cls=_DefaultGroup)

@@ -107,3 +107,19 @@ def emit_report(
         return ExitCode.OK
     worst = report.worst()
     return ExitCode.FINDINGS if worst is not None and worst >= fail_on else ExitCode.OK
+
+
+def exit_for_failed_rules(
+    report: Report, code: ExitCode, *, command: str, exit_zero: bool = False
+) -> ExitCode:
+    """A rule that crashed leaves the run incomplete (`measurements.rules_failed`): never
+    "No findings" with exit 0. Says so on stderr and exits 2, unless `--exit-zero`."""
+    crashed = report.measurements.get("rules_failed") or []
+    if not crashed or exit_zero:
+        return code
+    click.echo(
+        f"error: {command} incomplete: rule(s) {', '.join(crashed)} failed with an internal "
+        "error (see the notifications); exit 2",
+        err=True,
+    )
+    return ExitCode.ERROR

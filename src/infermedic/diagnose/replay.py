@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
 from infermedic.diagnose.router import route
 from infermedic.diagnose.timeline import redact
 from infermedic.errors import InputError
-from infermedic.model import Finding, Report
+from infermedic.model import Finding
 from infermedic.report.jsonfmt import clean, report_from_dict, to_dict
 
 OBSERVATIONS_SCHEMA = 1
@@ -109,10 +108,7 @@ def judge(
     routed = route(symptom)
     findings: dict[CheckKind, list[Finding]] = {}
     for run in runs:
-        found = run.findings
-        if run.kind is CheckKind.DRIFT and run.report is not None:
-            found = _outputs_as_prediction_shift(run.report)
-        findings.setdefault(run.kind, []).extend(found)
+        findings.setdefault(run.kind, []).extend(run.findings)
     coverage: dict[CheckKind, Coverage] = {
         r.kind: coverage_of(r.kind, r.report, r.host.noisy if r.host is not None else None)
         for r in runs
@@ -161,26 +157,4 @@ def _check_from_dict(data: Mapping[str, Any]) -> CheckRun:
         duration_s=float(data.get("duration_s") or 0.0),
         host=HostLoad(**host) if isinstance(host, Mapping) else None,
         report=report_from_dict(report) if isinstance(report, Mapping) else None,
-    )
-
-
-# input-drift codes that, on a model-output column, describe the predictions instead
-_INPUT_DRIFT_CODES = frozenset({"DRIFT001", "DRIFT003", "DRIFT004", "DRIFT007"})
-
-
-def _outputs_as_prediction_shift(report: Report) -> tuple[Finding, ...]:
-    """A distribution, category or range finding on a prediction or target column is a
-    prediction shift (judged as DRIFT002), not evidence that the inputs moved: counting it
-    as input drift would explain away the training/serving skew it points at."""
-    roles = report.measurements.get("roles")
-    if not isinstance(roles, Mapping):
-        return report.findings
-    outputs = {str(c) for key in ("predictions", "targets") for c in roles.get(key) or []}
-    if not outputs:
-        return report.findings
-    return tuple(
-        replace(f, code="DRIFT002", message=f"{f.message} (a {f.code} finding on a model output)")
-        if f.code in _INPUT_DRIFT_CODES and f.location.column_name in outputs
-        else f
-        for f in report.findings
     )

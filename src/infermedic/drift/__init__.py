@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         DriftOptions,
         drift,
         merge_profile_files,
+        observe_drift,
         profile_dataset,
     )
 
@@ -28,6 +29,7 @@ __all__ = [
     "DriftOptions",
     "drift",
     "merge_profile_files",
+    "observe_drift",
     "profile_dataset",
 ]
 

@@ -14,14 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from infermedic.drift.compare import ExactResult
+from infermedic.drift.compare import selected_rules
 from infermedic.drift.duckdb_engine import DuckDBEngine
 from infermedic.drift.flow import (
+    ProfiledPair,
     check_rows,
     drift_report,
     kinds_like_reference,
     profile_pair,
 )
+from infermedic.drift.measure import ExactResult, observe
+from infermedic.drift.observations import DriftObservations
 from infermedic.drift.options import Correction, DriftOptions
 from infermedic.drift.profile import (
     ColumnKind,
@@ -43,6 +46,7 @@ __all__ = [
     "DriftOptions",
     "drift",
     "merge_profile_files",
+    "observe_drift",
     "profile_dataset",
 ]
 
@@ -110,31 +114,69 @@ def drift(
     started = time.perf_counter()
     started_at = _now()
     opts = options or DriftOptions()
+    # an unknown --select/--ignore entry is a usage error before any data is read
+    if settings is not None:
+        selected_rules(settings.select, settings.ignore)
+    pair, exact = _measure(reference, current, opts, column_options, progress)
+    return drift_report(
+        pair, options=opts, exact=exact, settings=settings, started=started, started_at=started_at
+    )
+
+
+def observe_drift(
+    reference: str | Path,
+    current: str | Path,
+    *,
+    options: DriftOptions | None = None,
+    column_options: ColumnOptions | None = None,
+    progress: Progress | None = None,
+) -> DriftObservations:
+    """What `drift` measures, before any rule judges it: the typed per-column statistics."""
+    opts = options or DriftOptions()
+    pair, exact = _measure(reference, current, opts, column_options, progress)
+    return observe(
+        pair.reference,
+        pair.current,
+        options=opts,
+        predictions=pair.columns.predictions,
+        targets=pair.columns.targets,
+        exact=exact,
+        reference_label=pair.reference_label,
+        current_label=pair.current_source.label,
+    )
+
+
+def _measure(
+    reference: str | Path,
+    current: str | Path,
+    options: DriftOptions,
+    column_options: ColumnOptions | None,
+    progress: Progress | None,
+) -> tuple[ProfiledPair, dict[str, ExactResult]]:
+    """Both profiles, and exact KS and Wasserstein per numeric column where raw data allows."""
     with DuckDBEngine() as engine:
         pair = profile_pair(
             engine, reference, current, column_options or ColumnOptions(), progress=progress
         )
         exact: dict[str, ExactResult] = {}
-        if pair.reference_source is not None and opts.exact_ks:
+        if pair.reference_source is not None and options.exact_ks:
             exact, skipped = _exact_tests(
                 engine,
                 pair.reference_source,
                 pair.current_source,
                 pair.reference,
                 pair.current,
-                opts,
+                options,
                 progress,
             )
             if skipped:
                 pair.notes.append(skipped)
-        elif opts.exact_ks:
+        elif options.exact_ks:
             pair.notes.append(
                 "KS and Wasserstein come from the reference profile's ~1000 quantile bins "
                 "(bounds stated per column); compare raw data for exact values"
             )
-    return drift_report(
-        pair, options=opts, exact=exact, settings=settings, started=started, started_at=started_at
-    )
+    return pair, exact
 
 
 def _exact_tests(

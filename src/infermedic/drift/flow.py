@@ -13,10 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from infermedic.drift.compare import ExactResult, compare_profiles
+from infermedic.drift.compare import ExactResult, compare_profiles, selected_rules
 from infermedic.drift.options import DriftOptions
 from infermedic.drift.profile import ColumnKind, DatasetProfile, is_profile_file, load_profile
-from infermedic.drift.rules import RULES
 from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,
@@ -26,7 +25,6 @@ from infermedic.drift.sources import (
 )
 from infermedic.errors import DatasetError
 from infermedic.model import Notification, NotificationLevel, Report
-from infermedic.rules import Registry
 from infermedic.settings import Settings
 
 Progress = Callable[[str], None]
@@ -220,6 +218,7 @@ def drift_report(
     measurements: Mapping[str, Any] | None = None,
 ) -> Report:
     """Compare the pair's profiles and turn the comparison into the drift report."""
+    rules = selected_rules(settings.select, settings.ignore) if settings else selected_rules()
     comparison = compare_profiles(
         pair.reference,
         pair.current,
@@ -229,11 +228,8 @@ def drift_report(
         exact=exact,
         reference_label=pair.reference_label,
         current_label=pair.current_source.label,
+        rules=rules,
     )
-    findings = comparison.findings
-    if settings is not None and (settings.select or settings.ignore):
-        chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-        findings = tuple(f for f in findings if f.code in chosen)
     notifications = [
         Notification(
             level=NotificationLevel.WARNING if "mixes types" in n else NotificationLevel.NOTE,
@@ -243,9 +239,9 @@ def drift_report(
     ]
     return Report(
         tool="drift",
-        findings=findings,
+        findings=comparison.findings,
         notifications=(*notifications, *comparison.notifications),
-        rules_run=tuple(r.code for r in RULES),
+        rules_run=comparison.rules_run,
         inputs=(pair.reference_label, pair.current_source.label),
         tables=comparison.tables,
         plots=comparison.plots,

@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
-from infermedic.model import Severity
-from infermedic.rules import Rule
+from collections.abc import Iterable
+
+from infermedic.drift.observations import DriftObservations, TestKey
+from infermedic.drift.rules.base import (
+    DriftRule,
+    json_safe,
+    location,
+    p_text,
+    role_text,
+    samples_text,
+    significant,
+)
+from infermedic.model import Evidence, EvidenceKind, Finding, Severity
 
 
-class MissingRateChange(Rule):
+class MissingRateChange(DriftRule):
     """## What it does
     Checks for a change in the share of missing values of every compared column (NULL and
     NaN are both missing; so are infinities in numeric columns).
@@ -38,4 +49,40 @@ class MissingRateChange(Rule):
         "default then drives predictions."
     )
     checklist = ()
-    measured = True
+
+    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+        options = observations.options
+        for column in observations.columns:
+            missing = column.missing
+            delta = missing.share_current - missing.share_reference
+            if not (
+                significant(observations, column.name, TestKey.MISSING)
+                and abs(delta) >= options.missing_rate_threshold
+            ):
+                continue
+            adjusted = observations.adjusted_p(column.name, TestKey.MISSING)
+            samples = samples_text(
+                observations, column, missing.rows_reference, missing.rows_current
+            )
+            yield self.finding(
+                location(observations, column),
+                f"{column.name}{role_text(column)} missing rate {missing.share_reference:.2%} -> "
+                f"{missing.share_current:.2%}",
+                evidence=(
+                    Evidence(
+                        kind=EvidenceKind.STATISTIC,
+                        action=f"two-proportion z-test on missing (NULL/NaN) shares of {samples}",
+                        observed=f"{missing.missing_reference} -> {missing.missing_current} "
+                        f"missing; {p_text(missing.p_value, adjusted, options.correction)}",
+                        values=json_safe(
+                            {
+                                "missing_reference": missing.share_reference,
+                                "missing_current": missing.share_current,
+                                "p": missing.p_value,
+                                "p_adjusted": adjusted,
+                            }
+                        ),
+                    ),
+                ),
+                fingerprint_key=f"{self.code}:{column.name}",
+            )

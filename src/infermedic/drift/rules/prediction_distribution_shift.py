@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-from infermedic.model import Severity
-from infermedic.rules import Rule
+from collections.abc import Iterable, Iterator
+
+from infermedic.drift.observations import ColumnStats, DriftObservations
+from infermedic.drift.rules.base import DriftRule
+from infermedic.drift.rules.feature_distribution_shift import distribution_shift
+from infermedic.drift.rules.new_category import changed_categories
+from infermedic.drift.rules.out_of_range_values import outside_range
+from infermedic.model import Finding, Severity
 
 
-class PredictionDistributionShift(Rule):
+class PredictionDistributionShift(DriftRule):
     """## What it does
     Checks for a shift in the distribution of the columns named by `--prediction` (or a
     column named `prediction`) and `--target`, reported apart from the input features.
@@ -24,6 +30,11 @@ class PredictionDistributionShift(Rule):
     class labels), on the prediction and target columns; their p-values join the same
     multiple-testing correction. Default: adjusted p < 0.05 and PSI >= 0.1 or
     Wasserstein/std >= 0.05 (JS >= 0.05 for labels).
+
+    On these columns the input tests of DRIFT003, DRIFT004 and DRIFT007 are reported as
+    this rule too: a predicted class never seen in the reference, a class no longer
+    predicted, or outputs outside the reference's [min, max] (same tests, same floors) are
+    the predictions moving, not the inputs. Each is its own finding, named in the message.
     """
 
     code = "DRIFT002"
@@ -43,4 +54,25 @@ class PredictionDistributionShift(Rule):
         "decisions change even when each input looks normal."
     )
     checklist = ()
-    measured = True
+
+    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+        for column in observations.columns:
+            if column.is_output:
+                yield from self._output_shift(observations, column)
+
+    def _output_shift(
+        self, observations: DriftObservations, column: ColumnStats
+    ) -> Iterator[Finding]:
+        yield from distribution_shift(self, observations, column)
+        key = f"{self.code}:{column.name}"
+        for found in (
+            changed_categories(
+                self, observations, column, vanished=False, fingerprint_key=f"{key}:new"
+            ),
+            changed_categories(
+                self, observations, column, vanished=True, fingerprint_key=f"{key}:vanished"
+            ),
+            outside_range(self, observations, column, fingerprint_key=f"{key}:out-of-range"),
+        ):
+            if found is not None:
+                yield found

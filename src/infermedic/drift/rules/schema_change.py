@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from infermedic.model import Severity
-from infermedic.rules import Rule
+from collections.abc import Iterable
+
+from infermedic.drift.observations import ColumnSchema, DriftObservations
+from infermedic.drift.rules.base import DriftRule
+from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 
 
-class SchemaChange(Rule):
+class SchemaChange(DriftRule):
     """## What it does
     Checks for columns present in only one of the two datasets, and for columns whose kind
     (numeric vs text) or storage type differs between them.
@@ -44,4 +47,152 @@ class SchemaChange(Rule):
         "that feature."
     )
     checklist = ()
-    measured = True
+
+    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+        return self._judge(observations)[0]
+
+    def notes(self, observations: DriftObservations) -> Iterable[str]:
+        return self._judge(observations)[1]
+
+    def _judge(self, observations: DriftObservations) -> tuple[list[Finding], list[str]]:
+        """DRIFT006 findings, and notes on type differences that are not changes.
+
+        A type is only evidence when the reader saw values: a column with no values at all is
+        typed by a guess (an all-empty CSV column is read as text, an all-null JSON key as
+        NULL), so it is reported as 100% missing by DRIFT005, never as a type change.
+        """
+        reference, current = observations.reference, observations.current
+        out: list[Finding] = []
+        notes: list[str] = []
+        ref_names = {c.name: c for c in reference.columns}
+        cur_names = {c.name: c for c in current.columns}
+        skipped = set(reference.excluded) | set(current.excluded)
+        action = f"compare column names and types of {reference.label} and {current.label}"
+        removed = ref_names.keys() - cur_names.keys() - skipped - set(observations.absent_targets)
+        for name in removed:
+            col = ref_names[name]
+            out.append(
+                self.finding(
+                    Location(dataset=current.label, column_name=name),
+                    f"column {name!r} ({col.dtype}) is in the reference but not in the current "
+                    "data",
+                    evidence=(
+                        Evidence(
+                            kind=EvidenceKind.STATISTIC,
+                            action=action,
+                            observed=f"{name}: {col.dtype} -> absent",
+                        ),
+                    ),
+                    fingerprint_key=f"removed:{name}",
+                )
+            )
+        for name in cur_names.keys() - ref_names.keys() - skipped:
+            col = cur_names[name]
+            out.append(
+                self.finding(
+                    Location(dataset=current.label, column_name=name),
+                    f"column {name!r} ({col.dtype}) is new in the current data",
+                    evidence=(
+                        Evidence(
+                            kind=EvidenceKind.STATISTIC,
+                            action=action,
+                            observed=f"{name}: absent -> {col.dtype}",
+                        ),
+                    ),
+                    fingerprint_key=f"added:{name}",
+                )
+            )
+        location = {n: Location(dataset=current.label, column_name=n) for n in cur_names}
+        for name in ref_names.keys() & cur_names.keys():
+            finding, note = self._retyped(ref_names[name], cur_names[name], location[name], action)
+            if finding is not None:
+                out.append(finding)
+            if note is not None:
+                notes.append(note)
+        return sorted(out, key=lambda f: f.location.column_name or ""), sorted(notes)
+
+    def _retyped(
+        self, r: ColumnSchema, c: ColumnSchema, loc: Location, action: str
+    ) -> tuple[Finding | None, str | None]:
+        name = r.name
+        if r.kind == c.kind and r.dtype == c.dtype and c.unparsed <= r.unparsed:
+            return None, None
+        if not r.has_values or not c.has_values:
+            side, column = ("reference", r) if not r.has_values else ("current", c)
+            if r.dtype == c.dtype:
+                return None, None
+            return None, (
+                f"column {name!r} has no values in the {side} data, so its type there "
+                f"({column.dtype}) is the reader's guess: not a type change"
+            )
+        if r.kind == c.kind and c.unparsed > 0 and c.unparsed * r.rows > r.unparsed * c.rows:
+            return self._text_in_numbers(r, c, loc, action), None
+        if r.kind == c.kind == "numeric" and not c.numeric_type:
+            return None, (
+                f"column {name!r} holds numbers as text ({r.dtype} -> {c.dtype}); every value "
+                "reads as a number, so it is compared as numbers"
+            )
+        if r.kind == c.kind == "categorical":
+            return None, (
+                f"column {name!r} is stored as {r.dtype} in the reference and {c.dtype} in the "
+                "current data; its categories are compared after normalising booleans, numbers "
+                "and surrounding whitespace"
+            )
+        detail = f"{r.dtype} ({r.kind}) -> {c.dtype} ({c.kind})"
+        return self.finding(
+            loc,
+            f"column {name!r} changed type: {detail}"
+            + ("; its distribution is not compared" if r.kind != c.kind else ""),
+            evidence=(
+                Evidence(kind=EvidenceKind.STATISTIC, action=action, observed=f"{name}: {detail}"),
+            ),
+            severity=Severity.HIGH if r.kind != c.kind else Severity.LOW,
+            fingerprint_key=f"retyped:{name}",
+        ), None
+
+    def _text_in_numbers(
+        self, r: ColumnSchema, c: ColumnSchema, loc: Location, action: str
+    ) -> Finding:
+        name = r.name
+        values = c.rows - c.nulls
+        share = c.unparsed / values
+        examples = dict(sorted(c.unparsed_examples.items(), key=lambda kv: (-kv[1], kv[0])))
+        shown = ", ".join(f"{k!r} ({_pct(n / values)})" for k, n in list(examples.items())[:5])
+        more = c.unparsed - sum(list(examples.values())[:5])
+        listed = f" (e.g. {shown}{' and others' if more > 0 else ''})" if shown else ""
+        before = (
+            f"; {_pct(r.unparsed / (r.rows - r.nulls))} in the reference"
+            if r.unparsed and r.rows > r.nulls
+            else ""
+        )
+        return self.finding(
+            loc,
+            f"column {name!r} changed type: {r.dtype} (numbers) -> {c.dtype} (text): "
+            f"{_pct(share)} of its {values} values are not numbers{listed}; the {c.numbers} "
+            "numbers among them are still compared",
+            evidence=(
+                Evidence(
+                    kind=EvidenceKind.STATISTIC,
+                    action=f"{action}; read the current values as numbers and count those that "
+                    "are not",
+                    observed=f"{c.unparsed} of {values} current values are not numbers{before}",
+                    values={
+                        "non_numeric_share": share,
+                        "non_numeric_count": c.unparsed,
+                        "values": values,
+                        "examples": examples,
+                        "reference_type": r.dtype,
+                        "current_type": c.dtype,
+                    },
+                ),
+            ),
+            severity=Severity.HIGH,
+            fingerprint_key=f"retyped:{name}",
+        )
+
+
+def _pct(share: float) -> str:
+    """A share as a percentage that never rounds a few rows down to 0.0%."""
+    if share == 0 or share >= 0.001:
+        return f"{share:.1%}"
+    return f"{share * 100:.2g}%"

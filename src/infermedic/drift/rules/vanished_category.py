@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from infermedic.model import Severity
-from infermedic.rules import Rule
+from collections.abc import Iterable
+
+from infermedic.drift.observations import DriftObservations
+from infermedic.drift.rules.base import DriftRule
+from infermedic.drift.rules.new_category import changed_categories
+from infermedic.model import Finding, Severity
 
 
-class VanishedCategory(Rule):
+class VanishedCategory(DriftRule):
     """## What it does
     Checks for categorical values that occur in the reference but not at all in the current
     data, and names them with their reference shares.
@@ -21,7 +25,8 @@ class VanishedCategory(Rule):
     Per categorical column: the total reference share of values absent from the current data,
     tested against zero with a pooled two-proportion z-test, adjusted with every other test of
     the run. Flagged when the adjusted p < `alpha` (0.05) and the share >=
-    `category-share-threshold` (0.5%).
+    `category-share-threshold` (0.5%). On a model output (`--prediction`, `--target`) a class
+    no longer predicted is reported as DRIFT002.
     """
 
     code = "DRIFT004"
@@ -37,4 +42,10 @@ class VanishedCategory(Rule):
         "arrive under another value or not at all."
     )
     checklist = ()
-    measured = True
+
+    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+        for column in observations.columns:
+            if not column.is_output:
+                found = changed_categories(self, observations, column, vanished=True)
+                if found is not None:
+                    yield found
