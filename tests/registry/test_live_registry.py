@@ -9,11 +9,14 @@ registry answers (`recorded.py`).
 from __future__ import annotations
 
 import contextlib
+import http.server
+import itertools
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,6 +155,44 @@ def _service(tmp: Path, tracking: str) -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def _round_robin(upstreams: list[str]) -> Iterator[str]:
+    """A load balancer in front of two replicas: each request goes to the next one."""
+    turn = itertools.count()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            upstream = upstreams[next(turn) % len(upstreams)]
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() == "content-type"}
+            reply = httpx.request(
+                self.command, upstream + self.path, content=body, headers=headers, timeout=30
+            )
+            self.send_response(reply.status_code)
+            for key in ("content-type", "x-model-version"):
+                if key in reply.headers:
+                    self.send_header(key, reply.headers[key])
+            self.send_header("content-length", str(len(reply.content)))
+            self.end_headers()
+            self.wfile.write(reply.content)
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -199,17 +240,30 @@ def test_predictions_changed_without_a_deploy_is_the_alias_move(
         assert (
             "the service serves version 1, but @champion points to churn v2" in messages["MON009"]
         )
-    # the pod restarts (an eviction, a scale-up): it loads whatever @champion points to now
-    with _service(tmp_path / "after", registered.url) as after:
-        new_scores, new_version = _scores(after)
-        assert new_version == "2" and new_scores != old_scores  # the fault shows
-        result = _cli(
-            "diagnose", "predictions changed but we did not deploy", "--url", after,
-            "--registry-model", "churn@champion", "--tracking-uri", with_password,
-            "--input", "body.json", "--predict-path", "/predict", "--rate", "5",
-            "--duration", "2", "--format", "json", "--output", "report.json",
-            "--audit-log", "ops/audit.jsonl", cwd=tmp_path,
-        )  # fmt: skip
+        # one pod restarts (an eviction, a scale-up): it loads what @champion points to now
+        with _service(tmp_path / "after", registered.url) as after:
+            new_scores, new_version = _scores(after)
+            assert new_version == "2" and new_scores != old_scores  # the fault shows
+            # behind one load balancer, the two replicas serve two versions at once (the
+            # robustness check repeats the known-good request: consecutive ones alternate)
+            with _round_robin([before, after]) as balanced:
+                mixed = _cli(
+                    "probe", balanced, "--checks", "contract,robustness", "--input", "body.json",
+                    "--registry-model", "churn@champion", "--tracking-uri", registered.url,
+                    "--format", "json", "--output", "mixed.json", cwd=tmp_path,
+                )  # fmt: skip
+            assert mixed.returncode in (0, 1), mixed.stderr
+            found = json.loads((tmp_path / "mixed.json").read_text())["findings"]
+            codes = {f["code"]: f["message"] for f in found}
+            assert codes["MON009"].startswith("replicas serve 2 versions at once (1, 2)")
+            assert "LIVE007" in codes  # the probe's own rule sees the sources disagree
+            result = _cli(
+                "diagnose", "predictions changed but we did not deploy", "--url", after,
+                "--registry-model", "churn@champion", "--tracking-uri", with_password,
+                "--input", "body.json", "--predict-path", "/predict", "--rate", "5",
+                "--duration", "2", "--format", "json", "--output", "report.json",
+                "--audit-log", "ops/audit.jsonl", cwd=tmp_path,
+            )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr
     report_text = (tmp_path / "report.json").read_text()
     audit_text = (tmp_path / "ops" / "audit.jsonl").read_text()

@@ -54,7 +54,7 @@ def test_service_behind_the_alias_and_mixed_replicas() -> None:
         "was last updated 2026-11-30T08:27:40+00:00): the next restart or reload changes "
         "predictions"
     ]
-    mixed = _judge(snapshot(), ["churn/1", "2"], select=("MON009",))["MON009"]
+    mixed = _judge(snapshot(), ["2", "churn/1"], select=("MON009",))["MON009"]
     assert mixed[0].startswith("replicas serve 2 versions at once (1, 2)")
 
 

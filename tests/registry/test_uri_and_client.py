@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,14 @@ def test_registry_refusals_map_to_one_line_with_a_hint() -> None:
     assert str(missing) == (
         "model 'churn' does not exist in the registry at https://mlflow.example.com"
     )
+
+
+def test_a_failed_download_is_one_line(tmp_path: Path) -> None:
+    client = RegistryClient(tracking_uri=f"http://127.0.0.1:{_closed_port()}", retries=0)
+    started = time.monotonic()
+    # downloads run inside the client's bounded environment, as `resolve` runs them
+    with pytest.raises(RegistryError) as caught, client._mlflow():
+        client._download("runs:/0123456789abcdef0123456789abcdef/model", tmp_path)
+    assert time.monotonic() - started < 60
+    assert str(caught.value).startswith("cannot download runs:/0123456789abcdef")
+    assert "\n" not in str(caught.value) and caught.value.hint is not None

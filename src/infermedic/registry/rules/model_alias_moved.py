@@ -80,7 +80,7 @@ class ModelAliasMoved(RegistryRule):
         )
         if len(served) > 1:
             message = (
-                f"replicas serve {len(served)} versions at once ({', '.join(served)}); "
+                f"replicas serve {len(served)} versions at once ({', '.join(_ordered(served))}); "
                 f"{alias} points to {target.version}, {moved}"
             )
         elif served and served[0] != target.version:
@@ -129,6 +129,11 @@ def _moved_text(target: VersionRecord) -> str:
     ):
         text += f" (the version was last updated {iso(target.last_updated_ms)})"
     return text
+
+
+def _ordered(versions: list[str]) -> list[str]:
+    """Version numbers in numeric order (names that are not numbers after them)."""
+    return sorted(versions, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
 
 
 def _previous(versions: tuple[VersionRecord, ...], target: VersionRecord) -> VersionRecord | None:
