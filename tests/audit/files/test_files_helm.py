@@ -182,3 +182,16 @@ def test_a_failing_helm_falls_back_to_the_reader(
     (note,) = project.notifications
     assert note.message.startswith("Helm templates read without helm: `helm template` failed")
     assert "missing in charts/" in note.message
+
+
+def test_hostile_templates_end() -> None:
+    # a helper that includes itself, a range over a huge count, an unclosed action
+    loop = '{{- define "loop" -}}\nx: {{ include "loop" . }}\n{{- end -}}'
+    source = 'a: {{ include "loop" . }}\n{{- range 100000000 }}\n- {{ . }}\n{{- end }}\nb: {{ .x\n'
+    _, defines = Renderer.parse(loop)
+    tree, _ = Renderer.parse(source)
+    renderer = Renderer({"Values": {}}, defines)
+    text = renderer.render(tree).text
+    assert text.startswith("a: \n")  # the loop gave up as unknown, and was left out
+    assert text.count("\n- ") == 1000  # a range over a number is capped
+    assert text.endswith("b: {{ .x\n")  # an unclosed action is left as text

@@ -9,11 +9,10 @@ debugger; under gunicorn or uwsgi it only turns `app.debug` on.
 
 from __future__ import annotations
 
-import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from infermedic.audit.dockerfile.healthchecks import COMPOSE_NAME, shell_words
 from infermedic.audit.dockerfile.parser import (
     Dockerfile,
     Instruction,
@@ -24,7 +23,6 @@ from infermedic.audit.dockerfile.parser import (
 from infermedic.audit.k8s.loader import get, items, line_of, pairs, parse_yaml_text, text
 from infermedic.audit.project import FileKind, SourceFile
 
-_COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$", re.IGNORECASE)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
@@ -44,7 +42,7 @@ def debug_switches(files: Iterable[SourceFile]) -> tuple[DebugSwitch, ...]:
         try:
             if source.kind is FileKind.DOCKERFILE:
                 found += _dockerfile(source.relpath, source.read_text())
-            elif source.kind is FileKind.YAML and _COMPOSE.match(name):
+            elif source.kind is FileKind.YAML and COMPOSE_NAME.match(name):
                 found += _compose(source.relpath, source.read_text())
             elif source.kind is FileKind.PROCFILE:
                 found += _procfile(source.relpath, source.read_text())
@@ -109,15 +107,8 @@ def _stage_chain(dockerfile: Dockerfile) -> list[Stage]:
 def _command_words(instruction: Instruction) -> list[str]:
     words = instruction.words()
     if len(words) >= 3 and words[0].endswith("sh") and words[1] == "-c":
-        return _split(words[2])
+        return shell_words(words[2])
     return [w.rsplit("/", 1)[-1] for w in words]
-
-
-def _split(command: str) -> list[str]:
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return command.split()
 
 
 def _switch(relpath: str, instruction: Instruction, setting: str, dev: bool) -> DebugSwitch:
@@ -138,7 +129,7 @@ def _compose(relpath: str, content: str) -> list[DebugSwitch]:
         for _, service in pairs(get(document.root, "services")):
             command_node = get(service, "command")
             listed = [t for item in items(command_node) if (t := text(item)) is not None]
-            words = listed or _split(text(command_node) or "")
+            words = listed or shell_words(text(command_node) or "")
             dev = _dev_server(words)
             environment = get(service, "environment")
             entries = [(k, text(v) or "", line_of(v)) for k, v in pairs(environment)]
@@ -175,7 +166,7 @@ def _procfile(relpath: str, content: str) -> list[DebugSwitch]:
     found = []
     for number, raw in enumerate(content.splitlines(), start=1):
         _, _, command = raw.partition(":")
-        words = _split(command)
+        words = shell_words(command)
         settings = [
             s for w in words if "=" in w and (s := debug_setting(*w.split("=", 1))) is not None
         ]

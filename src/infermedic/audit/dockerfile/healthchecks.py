@@ -18,7 +18,7 @@ from infermedic.audit.k8s.loader import get, items, line_of, pairs, parse_yaml_t
 from infermedic.audit.project import FileKind, SourceFile
 
 _PYTHON = re.compile(r"^(?:.*/)?python[0-9.]*$")
-_COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$", re.IGNORECASE)
+COMPOSE_NAME = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,7 +52,7 @@ def inline_python_checks(files: Iterable[SourceFile]) -> tuple[InlineCheck, ...]
         name = source.relpath.rsplit("/", 1)[-1]
         if source.kind is FileKind.DOCKERFILE:
             found += _dockerfile_checks(source)
-        elif source.kind is FileKind.YAML and _COMPOSE.match(name):
+        elif source.kind is FileKind.YAML and COMPOSE_NAME.match(name):
             found += _compose_checks(source)
     return tuple(found)
 
@@ -112,10 +112,10 @@ def _command_words(command: str) -> list[str]:
         except ValueError:
             return []
         return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-    return _shell_words(command)
+    return shell_words(command)
 
 
-def _shell_words(command: str) -> list[str]:
+def shell_words(command: str) -> list[str]:
     try:
         return shlex.split(command, comments=False, posix=True)
     except ValueError:
@@ -126,7 +126,7 @@ def python_run(words: list[str]) -> tuple[str, str] | None:
     """What Python a check runs: (code, "") for `python -c CODE`, ("", path) for
     `python path/check.py`; a `CMD-SHELL` string is split first."""
     if words and words[0] in {"CMD-SHELL", "CMD"}:
-        words = _shell_words(words[1]) if words[0] == "CMD-SHELL" and len(words) == 2 else words[1:]
+        words = shell_words(words[1]) if words[0] == "CMD-SHELL" and len(words) == 2 else words[1:]
     for index, word in enumerate(words[:-1]):
         if not _PYTHON.match(word):
             continue
@@ -150,7 +150,7 @@ def _compose_checks(source: SourceFile) -> list[InlineCheck]:
             if test is None:
                 continue
             listed = [t for item in items(test) if (t := text(item)) is not None]
-            words = listed or _shell_words(text(test) or "")
+            words = listed or shell_words(text(test) or "")
             run = python_run(words)
             if run is not None:
                 line = line_of(test)

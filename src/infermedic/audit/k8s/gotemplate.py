@@ -192,6 +192,7 @@ class Renderer:
         self.context = context
         self.helpers: dict[str, list[Any]] = dict(helpers)
         self.unknown: list[str] = []  # what could not be evaluated, as written
+        self.dropped: list[int] = []  # template lines where a block was left out
 
     # .. public ..............................................................................
     @staticmethod
@@ -201,8 +202,9 @@ class Renderer:
     def render(self, tree: list[Any]) -> Rendered:
         out = _Output()
         scope = _Scope(dot=self.context, root=self.context, variables={"$": self.context})
+        self.dropped = []
         self._nodes(tree, scope, out, depth=0, line=None)
-        return out.finish()
+        return out.finish(tuple(sorted(set(self.dropped))))
 
     # .. nodes ...............................................................................
     def _nodes(
@@ -215,7 +217,7 @@ class Renderer:
                 out.write(node.text, line if line is not None else node.line, follow=line is None)
             elif isinstance(node, _Action):
                 at = line if line is not None else node.line
-                out.write(self._action(node.body, scope, depth), at, follow=False)
+                out.write(self._action(node.body, scope, depth, at), at, follow=False)
             else:
                 self._block(node, scope, out, depth, line)
 
@@ -266,6 +268,8 @@ class Renderer:
         value = self._pipeline(expr, scope)
         if value is UNKNOWN:
             self.unknown.append(f"range {expr}")
+            if line is None:
+                self.dropped.append(_first_line(body))
             return True  # an unknown list renders nothing (no else either)
         if isinstance(value, Mapping):
             pairs = [(k, value[k]) for k in sorted(value, key=str)]
@@ -284,7 +288,7 @@ class Renderer:
             self._nodes(body, _Scope(item, scope.root, variables), out, depth + 1, line)
         return bool(pairs)
 
-    def _action(self, body: str, scope: _Scope, depth: int) -> str:
+    def _action(self, body: str, scope: _Scope, depth: int, line: int) -> str:
         assigned = re.match(r"^(\$\w+)\s*:?=\s*(.*)$", body, re.DOTALL)
         if assigned:
             scope.variables[assigned.group(1)] = self._pipeline(assigned.group(2), scope, depth)
@@ -294,7 +298,10 @@ class Renderer:
             self.unknown.append(body)
             # A block (toYaml, an include, anything indented) is left out; a scalar keeps a
             # placeholder so that `name: {{ ... }}` stays a mapping entry.
-            return "" if re.search(r"\b(n?indent|toYaml|include)\b", body) else PLACEHOLDER
+            if re.search(r"\b(n?indent|toYaml|include)\b", body):
+                self.dropped.append(line)
+                return ""
+            return PLACEHOLDER
         return _text(value)
 
     # .. pipelines ...........................................................................
@@ -518,9 +525,20 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "coalesce": _coalesce,
     "ternary": lambda yes, no, cond: yes if _truthy(cond) else no,
     "toPrettyJson": lambda v: json.dumps(v, indent=2, sort_keys=True),
+    "omit": lambda m, *keys: {k: v for k, v in m.items() if k not in keys},
+    "pick": lambda m, *keys: {k: v for k, v in m.items() if k in keys},
 }
 # Functions whose answer may not depend on an unknown argument.
 _UNKNOWN_TOLERANT = frozenset({"and", "or", "coalesce", "default"})
+
+
+def _first_line(body: list[Any]) -> int:
+    for node in body:
+        if isinstance(node, _Text | _Action):
+            return node.line
+        if isinstance(node, _Block):
+            return node.line
+    return 0
 
 
 def _index(value: Any, keys: tuple[Any, ...]) -> Any:
@@ -541,6 +559,7 @@ class Rendered:
 
     text: str
     source_lines: tuple[int, ...]
+    dropped_lines: tuple[int, ...] = ()  # template lines where a block was left out
 
 
 class _Output:
@@ -559,7 +578,7 @@ class _Output:
             if follow and char == "\n":
                 line += 1
 
-    def finish(self) -> Rendered:
+    def finish(self, dropped: tuple[int, ...] = ()) -> Rendered:
         text = "".join(self.chars)
         source_lines: list[int] = []
         start = 0
@@ -573,4 +592,4 @@ class _Output:
             elif source_lines:
                 source_lines.append(source_lines[-1])
             start = end + 1
-        return Rendered(text=text, source_lines=tuple(source_lines))
+        return Rendered(text=text, source_lines=tuple(source_lines), dropped_lines=dropped)

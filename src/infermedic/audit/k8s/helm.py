@@ -34,6 +34,7 @@ class RenderedTemplate:
     text: str | None
     source_lines: tuple[int, ...] = ()  # per rendered line, the template's 1-based line
     skipped: str | None = None
+    dropped_lines: tuple[int, ...] = ()  # template lines whose block the reader left out
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -190,7 +191,11 @@ def _without_helm(chart_dir: Path) -> tuple[dict[str, RenderedTemplate], list[st
         except TemplateError as exc:
             rendered[relpath] = RenderedTemplate(text=None, skipped=f"skipped: {exc}")
             continue
-        rendered[relpath] = RenderedTemplate(text=output.text, source_lines=output.source_lines)
+        rendered[relpath] = RenderedTemplate(
+            text=output.text,
+            source_lines=output.source_lines,
+            dropped_lines=output.dropped_lines,
+        )
     return rendered, renderer.unknown
 
 

@@ -35,6 +35,9 @@ class YamlDocument:
     index: int
     root: yaml.Node | None
     lines: tuple[str, ...] = ()  # the whole file's lines, shared by its documents
+    # A Helm template read without helm: template lines where the reader left a block out
+    # (an expression it could not evaluate), so the document may lack what they render.
+    dropped_lines: tuple[int, ...] = ()
 
     def source_line(self, line: int) -> str:
         """The stripped text of a 1-based line of the file, for evidence."""
@@ -204,10 +207,19 @@ def _chart_template(
     lines = tuple(source.splitlines())
     composed: list[YamlDocument] = []
     try:
-        for index, root in enumerate(yaml.compose_all(rendered.text, Loader=_Loader)):
+        roots = list(yaml.compose_all(rendered.text, Loader=_Loader))
+        for root in roots:
             if root is not None:
                 _remap(root, rendered.source_lines, set())
-            composed.append(YamlDocument(relpath=relpath, index=index, root=root, lines=lines))
+        starts = [line_of(r) if r is not None else 0 for r in roots]
+        for index, root in enumerate(roots):
+            end = next((s for s in starts[index + 1 :] if s > starts[index]), len(lines) + 1)
+            dropped = tuple(d for d in rendered.dropped_lines if starts[index] <= d < end)
+            composed.append(
+                YamlDocument(
+                    relpath=relpath, index=index, root=root, lines=lines, dropped_lines=dropped
+                )
+            )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = ""

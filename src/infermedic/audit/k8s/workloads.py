@@ -90,6 +90,7 @@ class Workload:
     labels: dict[str, str]  # the pod template's labels
     containers: tuple[Container, ...]
     hook: str | None = None  # `helm.sh/hook`: a test or install job, not a serving pod
+    dropped_lines: tuple[int, ...] = ()  # Helm template lines the reader left out
 
     def describe(self) -> str:
         return f"{self.kind} {self.name}"
@@ -174,6 +175,7 @@ def workloads(docs: Iterator[YamlDocument] | list[YamlDocument]) -> Iterator[Wor
             labels={k: v for k, node in pairs(labels_node) if (v := text(node)) is not None},
             containers=tuple(_container(node) for node in items(get(pod_spec, "containers"))),
             hook=text(path(document.root, "metadata", "annotations", "helm.sh/hook")),
+            dropped_lines=document.dropped_lines,
         )
 
 

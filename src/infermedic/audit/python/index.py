@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from infermedic.audit.dockerfile.debug_env import DebugSwitch
 from infermedic.audit.dockerfile.healthchecks import InlineCheck
 from infermedic.audit.project import Route
+from infermedic.audit.python import class_routes
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.walker import (
@@ -452,10 +453,10 @@ class PythonIndex:
                 )
             )
         bases = self.base_names(cls)
-        if any(_grpc_servicer(base) for base in bases):
-            self._grpc_routes(cls)
+        if any(class_routes.grpc_servicer(base) for base in bases):
+            self._framework_class_routes(cls, "grpc")
         elif bases & kc.TORNADO_HANDLER_BASES:
-            self._tornado_routes(cls)
+            self._framework_class_routes(cls, "tornado")
         elif bases & kc.RESTFUL_RESOURCE_BASES:
             for name, verb in kc.ROUTE_DECORATOR_METHODS.items():
                 method = cls.methods.get(name)
@@ -484,42 +485,25 @@ class PythonIndex:
                         )
                     )
 
-    def _grpc_routes(self, cls: ClassInfo) -> None:
-        """A gRPC servicer (a subclass of a generated `*_pb2_grpc.XServicer`): each method
-        taking `(self, request, context)` is an RPC; under `grpc.aio` an `async def` one
-        runs on the server's event loop."""
-        for name, method in cls.methods.items():
-            args = [a.arg for a in method.node.args.args]
-            if name.startswith("_") or len(args) != 3 or args[0] != "self":
-                continue
+    def _framework_class_routes(self, cls: ClassInfo, framework: str) -> None:
+        """gRPC servicers and Tornado handlers (read in `class_routes.py`)."""
+        if framework == "tornado" and self._tornado_paths is None:
+            self._tornado_paths = class_routes.tornado_paths(self)
+        found = (
+            class_routes.grpc_methods(cls)
+            if framework == "grpc"
+            else class_routes.tornado_methods(cls, self._tornado_paths or {})
+        )
+        for method, verb, path in found:
             self.routes.append(
                 RouteInfo(
                     function=method,
-                    methods=("RPC",),
-                    path=f"/{cls.name}/{name}",
-                    framework="grpc",
+                    methods=(verb,),
+                    path=path,
+                    framework=framework,
                     line=method.node.lineno,
                 )
             )
-
-    def _tornado_routes(self, cls: ClassInfo) -> None:
-        """A Tornado `RequestHandler`: each HTTP method it defines, at the URL pattern an
-        `Application([...])` or `url(...)` maps to it (else `<ClassName>`)."""
-        if self._tornado_paths is None:
-            self._tornado_paths = tornado_paths(self)
-        path = self._tornado_paths.get(cls.qualname, f"<{cls.name}>")
-        for name, verb in kc.TORNADO_HANDLER_METHODS.items():
-            method = cls.methods.get(name)
-            if method is not None:
-                self.routes.append(
-                    RouteInfo(
-                        function=method,
-                        methods=(verb,),
-                        path=path,
-                        framework="tornado",
-                        line=method.node.lineno,
-                    )
-                )
 
     def _route_from_registration(
         self, call: ast.Call, func: FunctionInfo | None, module: ModuleInfo
@@ -755,38 +739,3 @@ def _methods(call: ast.Call, default: str, framework: str) -> tuple[str, ...]:
     if default == "*" and framework == "flask":
         return ("GET",)
     return (default,)
-
-
-def tornado_paths(index: PythonIndex) -> dict[str, str]:
-    """Handler class qualname → URL pattern, from `Application([(r"/p", Handler), ...])`,
-    `url(r"/p", Handler)` and `add_handlers(host, [...])` anywhere in the repo."""
-    found: dict[str, str] = {}
-    for module in index.modules.values():
-        for node in ast.walk(module.ctx.tree):
-            if not isinstance(node, ast.Call):
-                continue
-            qualified = module.ctx.qualified_name(node.func)
-            specs: list[ast.expr] = []
-            if qualified in kc.TORNADO_URL_CALLS or (
-                isinstance(node.func, ast.Attribute) and node.func.attr == "add_handlers"
-            ):
-                for arg in node.args:
-                    specs += arg.elts if isinstance(arg, ast.List | ast.Tuple) else []
-                if qualified is not None and qualified.endswith(("url", "URLSpec")):
-                    specs = [ast.Tuple(elts=list(node.args), ctx=ast.Load())]
-            for spec in specs:
-                parts = spec.elts if isinstance(spec, ast.Tuple | ast.List) else []
-                if isinstance(spec, ast.Call):
-                    parts = list(spec.args)  # `url(r"/p", Handler)` inside the list
-                if len(parts) < 2 or not isinstance(parts[0], ast.Constant):
-                    continue
-                handler = index.class_called(parts[1], None, module)
-                if handler is not None and isinstance(parts[0].value, str):
-                    found.setdefault(handler.qualname, parts[0].value)
-    return found
-
-
-def _grpc_servicer(base: str) -> bool:
-    """`predict_pb2_grpc.PredictorServicer`: the base class protoc generates for a service."""
-    module, _, name = base.rpartition(".")
-    return name.endswith("Servicer") and module.rsplit(".", 1)[-1].endswith("_pb2_grpc")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -25,7 +26,8 @@ class ModelCopiedIntoImage(ProjectRule):
     Checks for `COPY` and `ADD` instructions that put model artifacts into the image: files
     such as `*.pkl`, `*.joblib`, `*.pt`, `*.onnx`, `*.safetensors`, weights under a `models/`
     directory, or a `COPY . .` whose build context holds such files that `.dockerignore`
-    does not exclude. Variables in the source (`COPY ${MODEL_PATH} ...`) are resolved from
+    does not exclude, and `RUN wget`/`curl`/`aws s3 cp`/`gsutil cp` of a model file at build
+    time. Variables in the source (`COPY ${MODEL_PATH} ...`) are resolved from
     the `ARG` defaults and `ENV` values above the instruction.
 
     ## Why is this bad?
@@ -85,6 +87,29 @@ class ModelCopiedIntoImage(ProjectRule):
                     variables.update(env_pairs(instruction.arguments))
                 elif instruction.keyword in ("COPY", "ADD"):
                     yield from self._check_copy(project, file, instruction, variables)
+                elif instruction.keyword == "RUN":
+                    yield from self._check_download(file, instruction, variables)
+
+    def _check_download(
+        self, file: SourceFile, instruction: Instruction, variables: dict[str, str]
+    ) -> Iterator[Finding]:
+        """`RUN wget/curl URL`, `aws s3 cp`, `gsutil cp` of a model file at build time."""
+        for command in re.split(r"&&|\|\||;|\|", instruction.arguments):
+            words = [_expand(w, variables) for w in _words(command)]
+            if not words or not _downloads(words):
+                continue
+            model = next((w for w in words[1:] if not w.startswith("-") and is_model_path(w)), None)
+            if model is None:
+                continue
+            where = f"{file.relpath}:{instruction.line}"
+            seen = instruction.source_line
+            yield self.finding(
+                Location(path=file.relpath, line=instruction.line),
+                f"`{words[0]}` downloads the model artifact `{model}` into the image at build time",
+                evidence=[Evidence(kind=EvidenceKind.SOURCE, action=where, observed=seen)],
+                fix="Download the model by version at start-up (or mount it) instead of at build",
+                fingerprint_key=f"download|{model}",
+            )
 
     def _check_copy(
         self,
@@ -155,6 +180,25 @@ class ModelCopiedIntoImage(ProjectRule):
                     evidence=evidence,
                     fingerprint_key=source,
                 )
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def _downloads(words: list[str]) -> bool:
+    """`wget`, `curl`, `aws s3 cp`, `gsutil cp`, `azcopy copy` (a tool, not its install)."""
+    tool = words[0].rsplit("/", 1)[-1]
+    if tool in {"wget", "curl"}:
+        return True
+    if tool == "aws":
+        return words[1:3] == ["s3", "cp"]
+    if tool in {"gsutil", "azcopy"}:
+        return len(words) > 1 and words[1] in {"cp", "copy"}
+    return False
 
 
 def _ignore_line(found: list[str], fallback: str) -> str:

@@ -106,7 +106,18 @@ class MissingProbes(ProjectRule):
                 if "readiness" not in container.probes and _serves(
                     workload, container, all_services
                 ):
-                    yield self._missing(docs, workload, container)
+                    if workload.dropped_lines:
+                        # the best-effort Helm reader left a block out: the probe may be in it
+                        lines = ", ".join(str(n) for n in workload.dropped_lines[:3])
+                        project.notify(
+                            f"could not tell whether container `{container.name}` has a "
+                            f"readinessProbe: the Helm template reader left out what line(s) "
+                            f"{lines} render",
+                            path=workload.relpath,
+                            rule=self.code,
+                        )
+                    else:
+                        yield self._missing(docs, workload, container)
                 if _third_party(workload, container, addon_files):
                     continue
                 routes, matched = container_routes(container, project.routes)
