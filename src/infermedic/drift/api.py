@@ -2,8 +2,9 @@
 
 `drift(reference, current, ...)` is the library entry point (the CLI is a thin layer over
 it); `profile_dataset` and `merge_profile_files` build and merge the saved profiles that
-`drift` accepts in place of raw reference data. Engines build profiles; `compare` compares
-them and knows nothing of engines.
+`drift` accepts in place of raw reference data; `observe_drift` stops before judging and
+returns the typed per-column statistics. Engines build profiles; `measure.observe` turns two
+profiles into `DriftObservations`, the DRIFT rules judge those, and neither knows of engines.
 """
 
 from __future__ import annotations
