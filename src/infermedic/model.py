@@ -238,6 +238,9 @@ class Report:
     measurements: Mapping[str, Any] = field(default_factory=dict)
     started_at: str | None = None
     duration_s: float | None = None
+    # one line that answers "what is wrong", shown first by every format ("3 of 25 columns
+    # drifted; predictions shifted")
+    headline: str = ""
 
     def sorted(self) -> Report:
         return replace(self, findings=tuple(sorted(self.findings, key=Finding.sort_key)))

@@ -16,7 +16,12 @@ from typing import Any
 from infermedic.drift.measure import ExactResult, observe
 from infermedic.drift.observations import DriftObservations
 from infermedic.drift.options import DriftOptions
-from infermedic.drift.presentation import drift_measurements, drift_plots, drift_table
+from infermedic.drift.presentation import (
+    drift_headline,
+    drift_measurements,
+    drift_plots,
+    drift_table,
+)
 from infermedic.drift.profile import PSI_BINS, DatasetProfile
 from infermedic.drift.rules import RULES
 from infermedic.drift.rules.base import DriftRule
@@ -36,6 +41,7 @@ class Comparison:
     measurements: Mapping[str, Any]
     rules_run: tuple[str, ...] = ()
     observations: DriftObservations | None = None
+    headline: str = ""
 
 
 def selected_rules(
@@ -108,6 +114,7 @@ def judge(
         measurements=measurements,
         rules_run=tuple(r.code for r in rules),
         observations=observations,
+        headline=drift_headline(observations, findings, complete=not outcome.failed),
     )
 
 

@@ -256,4 +256,5 @@ def drift_report(
         },
         started_at=started_at,
         duration_s=time.perf_counter() - started,
+        headline=comparison.headline,
     )

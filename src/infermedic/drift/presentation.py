@@ -140,6 +140,42 @@ def drift_measurements(observations: DriftObservations) -> dict[str, Any]:
     }
 
 
+# findings that say a feature column's data moved (schema changes are counted apart)
+DRIFTED_CODES = frozenset({"DRIFT001", "DRIFT003", "DRIFT004", "DRIFT005", "DRIFT007"})
+
+
+def drift_headline(
+    observations: DriftObservations, findings: Iterable[Finding], *, complete: bool = True
+) -> str:
+    """The dataset-level verdict, one line: how many columns drifted (the worst named),
+    whether the model's outputs shifted, and schema changes."""
+    findings = list(findings)
+    features = [c for c in observations.columns if not c.is_output]
+    order = {c.name: i for i, c in enumerate(features)}
+    effects = {c.name: _effect_ratio(c, observations.options) for c in features}
+    named = {f.location.column_name or "" for f in findings if f.code in DRIFTED_CODES}
+    drifted = sorted(named & set(order), key=lambda name: (-effects[name], order[name]))
+    schema = sorted({f.location.column_name or "?" for f in findings if f.code == "DRIFT006"})
+    outputs = sorted({f.location.column_name or "?" for f in findings if f.code == "DRIFT002"})
+    parts = []
+    if drifted:
+        shown = ", ".join(drifted[:5])
+        more = f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
+        parts.append(f"{len(drifted)} of {len(features)} columns drifted ({shown}{more})")
+    else:
+        parts.append(f"no drift in {len(features)} columns")
+    if outputs:
+        parts.append(f"predictions shifted ({', '.join(outputs)})")
+    elif any(c.is_output for c in observations.columns):
+        parts.append("predictions stable")
+    if schema:
+        parts.append(f"schema changed in {len(schema)} column(s)")
+    if not complete:
+        parts.append("incomplete: a rule crashed (see notifications)")
+    headline = "; ".join(parts)
+    return headline[0].upper() + headline[1:]
+
+
 def drift_plots(observations: DriftObservations, findings: Iterable[Finding]) -> list[Plot]:
     """Both distributions of every column with a distribution, category or range finding."""
     drifted = {f.location.column_name for f in findings if f.code in PLOTTED_CODES}

@@ -35,6 +35,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "inputs": list(report.inputs),
         "started_at": report.started_at,
         "duration_s": _number(report.duration_s),
+        "headline": report.headline,
         "summary": _summary(ordered),
         "rules_run": list(report.rules_run),
         "findings": [finding_to_dict(f) for f in ordered.findings],
@@ -225,6 +226,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
         ),
         measurements=dict(data.get("measurements", {})),
         started_at=data.get("started_at"),
+        headline=str(data.get("headline") or ""),
         duration_s=data.get("duration_s"),
     )
 

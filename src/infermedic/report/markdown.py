@@ -12,6 +12,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
     """A report of any command but diagnose (whose incident layout is in `incident.py`)."""
     tool = data["tool"]
     lines = [f"# infermedic {tool['command']} report", ""]
+    if data.get("headline"):
+        lines.extend([f"**{escape_md(data['headline'])}**", ""])
     lines.append(f"- version: `{tool['version']}`")
     if data.get("inputs"):
         lines.append("- inputs: " + ", ".join(f"`{i}`" for i in data["inputs"]))

@@ -53,6 +53,8 @@ def render_terminal(
         Text(f"infermedic {tool['command']} · {tool['version']}", style="bold"),
         Text(" · ".join(data.get("inputs", [])), style="dim"),
     )
+    if data.get("headline"):
+        console.print(Text(str(data["headline"]), style="bold"))
     diagnosis = data.get("measurements", {}).get("diagnosis")
     if isinstance(diagnosis, Mapping):
         _print_diagnosis_headline(console, diagnosis)
