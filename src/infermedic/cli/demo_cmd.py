@@ -135,6 +135,18 @@ def write_command(scenario: str, directory: Path, overwrite: bool) -> None:
     click.echo(f"run it: cd {root} && python -m uvicorn app.main:app --port 8000")
 
 
+@demo.command("models")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace example models already there.")
+def models_command(directory: Path, overwrite: bool) -> None:
+    """Write the README's example models (model.joblib, scoring.py) into DIRECTORY."""
+    from infermedic.demo.models import write_models
+
+    for path in write_models(directory, overwrite=overwrite):
+        click.echo(f"wrote {path}")
+    click.echo(f"profile them: cd {directory} && infermedic profile model.joblib --quick")
+
+
 @demo.command("serve")
 @click.argument("scenario", type=_SCENARIO)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_envvar=True)
