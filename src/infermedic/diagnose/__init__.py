@@ -415,3 +415,8 @@ def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
         "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
         "duration_s": diagnosis.duration_s,
     }
+
+
+from infermedic._entry import make_callable  # noqa: E402 - after the entry point
+
+make_callable(__name__)
