@@ -36,9 +36,24 @@ from infermedic.settings import load_settings
     help="The service's process id, to sample its stacks with py-spy.",
 )
 @click.option(
-    "--model",
+    "--model-path",
+    "model",
     show_envvar=True,
     help="The model artifact (or MODULE:ATTR) the service loads, to measure it offline.",
+)
+@click.option(
+    # `--model` names a served model in `probe`; here it was the artifact. Kept, hidden.
+    "--model",
+    "model_deprecated",
+    hidden=True,
+    help="Deprecated spelling of --model-path.",
+)
+@click.option(
+    "--model-budget",
+    type=click.FloatRange(min=2.0),
+    default=30.0,
+    show_envvar=True,
+    help="Seconds for measuring --model-path (`infermedic profile --quick --budget`).",
 )
 @click.option(
     "--rate",
@@ -119,6 +134,8 @@ def diagnose(
     current: str | None,
     pid: int | None,
     model: str | None,
+    model_deprecated: str | None,
+    model_budget: float,
     rate: float,
     duration: float,
     expect_version: str | None,
@@ -140,7 +157,8 @@ def diagnose(
     config: str | None,
 ) -> None:
     """Route SYMPTOM (free text, e.g. "p99 latency spikes") to the checks that fit, run them
-    on what you give (--repo, --url, --model, --reference/--current), rank the causes and name the
+    on what you give (--repo, --url, --model-path, --reference/--current), rank the causes and name
+    the
     root cause with its evidence, fix and prevention. Without a symptom, every check the
     inputs allow runs."""
     from infermedic.diagnose import DiagnoseOptions, audit_log_entry
@@ -154,9 +172,16 @@ def diagnose(
         replayed = replay_incident(replay)
         _emit(replayed, fmt, output, fail_on, exit_zero, config)
         return
+    if model_deprecated is not None:
+        click.echo(
+            "warning: `diagnose --model` is deprecated (in `probe`, --model is a served model's "
+            "name); use --model-path",
+            err=True,
+        )
+        model = model or model_deprecated
     if not any((repo, url, reference, current, model)):
         raise click.UsageError(
-            "give at least one of --repo, --url, --model, or --reference/--current"
+            "give at least one of --repo, --url, --model-path, or --reference/--current"
         )
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
@@ -180,6 +205,7 @@ def diagnose(
         predict_path=predict_path,
         prediction_columns=prediction,
         target_columns=target,
+        model_budget_s=model_budget,
     )
     inputs = Inputs(
         repo=repo,
