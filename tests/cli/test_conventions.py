@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,3 +166,49 @@ def test_error_hints_speak_cli(tmp_path: Path) -> None:
     result = run_cli("demo", "write", "healthy", str(tmp_path / "taken"))
     assert result.returncode == 2
     assert "--overwrite" in result.stderr and "overwrite=True" not in result.stderr
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_demo_serve_stops_its_service_on_sigterm_and_ctrl_c(
+    how: signal.Signals, tmp_path: Path
+) -> None:
+    cli_process = subprocess.Popen(
+        [sys.executable, "-m", "infermedic", "demo", "serve", "healthy", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert cli_process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = cli_process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    text = "".join(lines)
+    found = re.search(r"\(pid (\d+)\)", text)
+    repository = re.search(r"repository:\s+(\S+)", text)
+    assert found and repository, text
+    service_pid = int(found.group(1))
+    group = os.getpgid(service_pid)
+    assert group != os.getpgid(cli_process.pid)  # its own session: the signal is ours to pass
+    cli_process.send_signal(how)
+    cli_process.wait(timeout=60)
+    cli_process.stdout.close()
+    # The service and everything in its process group are gone, and its temporary repo too.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(group, signal.SIGKILL)
+        pytest.fail(f"the service's process group {group} outlived the CLI")
+    assert not Path(repository.group(1)).exists()

@@ -179,16 +179,24 @@ def models_command(directory: Path, overwrite: bool) -> None:
     help="Write the scenario here and keep it [default: a temporary directory].",
 )
 def serve_command(scenario: str, port: int, directory: Path | None) -> None:
-    """Serve SCENARIO on 127.0.0.1 until Ctrl-C."""
+    """Serve SCENARIO on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    import signal
+
     from infermedic.demo.service import running_scenario
 
+    def stop_on_term(signum: int, frame: object) -> None:
+        # SIGTERM (`kill`, a process manager) stops the service as Ctrl-C does: its own
+        # session does not see the signal, and the default action would leave it running.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     chosen = get_scenario(scenario)
     with running_scenario(chosen, directory, port) as service:
         click.echo(f"{chosen.name} is serving at {service.url} (pid {service.pid})")
         click.echo(f"  predict:        POST {service.endpoint(chosen.predict_path)}")
         click.echo(f"  repository:     {service.directory}")
         click.echo(f"  prediction log: {service.prediction_log_dir}")
-        click.echo("Press Ctrl-C to stop.")
+        click.echo("Press Ctrl-C (or send SIGTERM) to stop.")
         try:
             while True:
                 time.sleep(1.0)
