@@ -59,7 +59,7 @@ def test_outside_a_repository_paths_are_relative_to_the_audited_directory(
 def test_information_and_help_uris_point_at_the_project_and_its_rule_docs() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["urls"]["Homepage"] == PROJECT_URL
-    assert DOCS_BASE == f"{PROJECT_URL}/blob/main/docs/rules/"
+    assert f"{PROJECT_URL}/blob/main/docs/rules/" == DOCS_BASE
     # every helpUri names a page this repository has
     from infermedic.rules import Registry
 
