@@ -133,7 +133,7 @@ def missing_lines(shown: list[str], output: str, *, timing: bool) -> list[str]:
 def cli_bin(tmp_path: Path) -> Path:
     """A directory with an `infermedic` that runs this checkout's CLI."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+    bin_dir.mkdir(exist_ok=True)
     shim = bin_dir / "infermedic"
     shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m infermedic "$@"\n')
     shim.chmod(0o755)
