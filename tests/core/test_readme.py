@@ -151,6 +151,11 @@ def run_console(block: Block, tmp_path: Path) -> subprocess.CompletedProcess[str
         "PYTHONPATH": str(ROOT / "src"),
         "COLUMNS": "100",
         "NO_COLOR": "1",
+        # `git commit` in an example needs an identity; a CI machine may have none
+        "GIT_AUTHOR_NAME": "readme",
+        "GIT_AUTHOR_EMAIL": "readme@example.invalid",
+        "GIT_COMMITTER_NAME": "readme",
+        "GIT_COMMITTER_EMAIL": "readme@example.invalid",
     }
     env.pop("FORCE_COLOR", None)
     return subprocess.run(
@@ -171,6 +176,7 @@ def test_the_readme_marks_its_runnable_examples() -> None:
     commands = [c for b in CONSOLE for c in split_console(b.text)[0]]
     assert any(c.startswith("infermedic audit") or " audit " in c for c in commands)
     assert any("profile scoring:predict" in c for c in commands)
+    assert any(c.startswith("infermedic fix . --apply") for c in commands)
     assert any(b.flags.get("file") == "service.py" for b in readme_blocks())
 
 
