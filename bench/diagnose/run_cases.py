@@ -446,7 +446,7 @@ def diagnose_command(
         ("input", "--input"),
         ("reference", "--reference"),
         ("current", "--current"),
-        ("model", "--model"),
+        ("model", "--model-path"),
         ("expect_version", "--expect-version"),
     ):
         if key in spec:

@@ -61,3 +61,13 @@ class TargetUnreachable(ProbeError):
 
 class EngineUnavailable(InfermedicError):
     """An optional engine or tool is missing or cannot start."""
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`; did you mean 'audit'?` for the closest choices to a mistyped `word`, else ``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"

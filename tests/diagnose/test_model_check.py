@@ -34,7 +34,7 @@ def test_offline_profile_codes_come_from_the_model_check_and_live_ones_from_samp
 def test_the_model_check_needs_a_model_and_says_so() -> None:
     without = {c.kind: c for c in plan_checks([Category.MEMORY], Inputs(url="http://x"))}
     assert not without[CheckKind.MODEL].runnable
-    assert "--model PATH" in without[CheckKind.MODEL].reason
+    assert "--model-path PATH" in without[CheckKind.MODEL].reason
     with_model = {c.kind: c for c in plan_checks([Category.MEMORY], Inputs(model="m.joblib"))}
     assert with_model[CheckKind.MODEL].runnable
 
@@ -72,7 +72,7 @@ def test_cli_accepts_a_model_alone(leaky_model: Path, tmp_path: Path) -> None:
             "infermedic",
             "diagnose",
             "predictions are wrong",
-            "--model",
+            "--model-path",
             str(leaky_model),
             "--audit-log",
             str(tmp_path / "audit.jsonl"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,33 @@ def good(write_parquet: Callable[[str, dict[str, object]], Path]) -> Path:
 def test_nonexistent_path(good: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
         drift(good, tmp_path / "nope.parquet")
+
+
+def test_a_directory_with_only_log_files_in_progress_says_so(good: Path, tmp_path: Path) -> None:
+    """A real PredictionLogger, rows logged, not yet rotated: its file is hidden until it is
+    published, and drift says that rather than 'no data files'."""
+    from prometheus_client import CollectorRegistry
+
+    from infermedic.instrument import PredictionLogger
+
+    logs = tmp_path / "logs"
+    logger = PredictionLogger(logs, registry=CollectorRegistry(), flush_interval_s=0.05)
+    try:
+        for i in range(40):
+            logger.log({"x": float(i % 7), "c": "ab"[i % 2]}, 0.5)
+        deadline = time.monotonic() + 10
+        while not list(logs.glob(".*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(DatasetError, match="still being written") as info:
+            drift(good, logs)
+        assert info.value.hint is not None and "flush()" in info.value.hint
+        logger.flush()
+        assert list(logs.glob("*.jsonl"))  # published: drift reads it now
+        from infermedic.drift.sources import resolve_source
+
+        assert resolve_source(logs)  # a data source now
+    finally:
+        logger.close()
 
 
 def test_empty_file(good: Path, tmp_path: Path) -> None:

@@ -173,7 +173,12 @@ async def test_readyz_is_503_until_the_model_is_loaded_and_warmed_up(
         assert (await client.get("/livez")).status_code == 200
         first = await client.get("/readyz")
         assert first.status_code == 503
-        assert first.json() == {"ready": False, "model_loaded": False, "warmed_up": False}
+        assert first.json() == {
+            "ready": False,
+            "model_loaded": False,
+            "warmed_up": False,
+            "waiting_for": "readiness.warm_up(predict, example) or mark_ready()",
+        }
         readiness.model_loaded()
         assert (await client.get("/readyz")).status_code == 503
         assert readiness.warm_up(lambda rows: [r * 2 for r in rows], [1, 2]) == [2, 4]

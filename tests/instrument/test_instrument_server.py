@@ -163,3 +163,52 @@ def test_multiprocess_metrics_merge_workers(tmp_path: Path) -> None:
     assert sample_value(text, "inference_model_info", version="5") == 1
     assert any(name.endswith(".db") for name in os.listdir(tmp_path))
     json.dumps(text)  # the exposition is plain text
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("form", ["ignored", "returned"])
+def test_instrument_works_whether_its_return_value_is_served_or_ignored(
+    form: str, registry: CollectorRegistry
+) -> None:
+    """`instrument(app)` alone (as OpenTelemetry's `instrument_app`) and `app = instrument(app)`
+    behave the same under uvicorn: headers, health routes, metrics, each request counted once.
+    (A raising route's 500 is checked in test_instrument_middleware: uvicorn resets the
+    connection of a request whose app raised after responding, which would make it flaky.)"""
+    started: list[bool] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        started.append(True)  # the model would load here
+        yield
+
+    api = FastAPI(lifespan=lifespan)
+
+    @api.post("/predict")
+    def predict(body: dict[str, float]) -> dict[str, float]:
+        with stage("predict"):
+            return {"score": body["x"] / 2}
+
+    returned = instrument(api, registry=registry)
+    served: Any = api if form == "ignored" else returned
+    assert returned.readiness is not None  # the returned object still carries the state
+    with _serve(served) as url, httpx.Client(base_url=url, timeout=10) as client:
+        assert started == [True]
+        ready = client.get("/readyz")
+        # No Readiness of the user's: ready once the app's own startup has completed.
+        assert ready.status_code == 200, ready.text
+        for _ in range(3):
+            response = client.post("/predict", json={"x": 4.0})
+            assert response.status_code == 200
+            assert [n for n, _ in parse_server_timing(response.headers["server-timing"])] == [
+                "predict",
+                "total",
+            ]
+            assert response.headers["x-request-id"]
+        text = client.get("/metrics").text
+    count = sample_value(
+        text,
+        "http_server_request_duration_seconds_count",
+        http_route="/predict",
+        http_response_status_code="200",
+    )
+    assert count == 3  # once per request, not twice

@@ -151,6 +151,42 @@ def test_thread_rule_ignores_differences_within_the_spread() -> None:
     assert not ThreadOversubscription().check(_context(threads(3.0, 3.1, 0.1)))
 
 
+def test_a_measured_thread_speedup_without_a_finding_says_why() -> None:
+    from infermedic.profile.rules.thread_oversubscription import unjudged_thread_effects
+
+    def row(setting: str, workers: int, loaded: bool, passes: list[float]) -> dict[str, object]:
+        cells = [{"1": _timing(ms, 0.5)} for ms in passes]
+        best = min(passes)
+        return {
+            "dimension": "n_jobs",
+            "setting": setting,
+            "workers": workers,
+            "as_loaded": loaded,
+            "timings": {"1": _timing(best, 0.5)},
+            "pass_timings": cells,
+        }
+
+    def threads(loaded: list[float], single: list[float]) -> dict[str, object]:
+        rows = [row("n_jobs=-1", 2, True, loaded), row("n_jobs=1", 1, False, single)]
+        return {"cores": 2, "batches": [1], "rows": rows}
+
+    # Cut short: each setting timed once. No finding, and a note with the measured effect.
+    once = threads([12.0], [4.0])
+    assert not ThreadOversubscription().check(_context({"threads": once}))
+    (reason,) = unjudged_thread_effects(once, 1.2)
+    assert "n_jobs=1 3.0x faster at batch 1" in reason and "one pass only" in reason
+    # Two passes that disagree: the weaker pass is named.
+    split = threads([12.0, 12.0], [4.0, 11.5])
+    assert not ThreadOversubscription().check(_context({"threads": split}))
+    (reason,) = unjudged_thread_effects(split, 1.2)
+    assert "only 1.0x in one of the two passes" in reason
+    # Reported as a finding: nothing to explain. No effect at all: nothing either.
+    both = threads([12.0, 12.0], [4.0, 4.2])
+    assert ThreadOversubscription().check(_context({"threads": both}))
+    assert unjudged_thread_effects(both, 1.2) == []
+    assert unjudged_thread_effects(threads([4.0, 4.0], [4.0, 4.1]), 1.2) == []
+
+
 SP = "/venv/lib/python3.11/site-packages"
 STD = "/usr/lib/python3.11"
 LOOP = (

@@ -26,3 +26,8 @@ def audit(
     from infermedic.audit.engine import run_audit
 
     return run_audit([Path(p) for p in paths], settings or Settings(), progress=progress)
+
+
+from infermedic._entry import make_callable  # noqa: E402 - after the entry point
+
+make_callable(__name__)

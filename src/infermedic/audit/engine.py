@@ -124,6 +124,8 @@ def run_audit(
         rules_run=rules_run,
         inputs=tuple(str(p) for p in paths),
         measurements={
+            # Finding paths are relative to this directory (SARIF anchors them in the repo).
+            "root": str(discovery.root),
             "files": len(discovery.files),
             "python_files": len(python_files),
             "python_files_parsed": len(python.index.modules),

@@ -47,7 +47,20 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(entry[0])
         command: click.Command = getattr(module, entry[1])
+        assign_envvars(command, (cmd_name,))
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in SUBCOMMANDS:
+            from infermedic.errors import did_you_mean
+
+            raise click.UsageError(
+                f"no such command {name!r}{did_you_mean(name, list(SUBCOMMANDS))}", ctx
+            )
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, entry[2]) for name, entry in SUBCOMMANDS.items()]
@@ -70,6 +83,46 @@ def cli() -> None:
     Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
     2 usage, configuration or input error.
     """
+
+
+def _long_name(option: click.Option) -> str:
+    long_names = [o for o in option.opts if o.startswith("--")]
+    return (long_names[0] if long_names else option.opts[0]).lstrip("-")
+
+
+def envvar_name(path: tuple[str, ...], option: click.Option) -> str:
+    """INFERMEDIC_<COMMAND>_<OPTION>: the command path (a group's default subcommand left
+    out, as users leave it out) and the option's long name, dashes as underscores."""
+    parts = ("INFERMEDIC", *path, _long_name(option))
+    return "_".join(p.upper().replace("-", "_") for p in parts)
+
+
+def assign_envvars(command: click.Command, path: tuple[str, ...]) -> None:
+    """Give every option of `command` (and of its subcommands) its environment variable,
+    named one way everywhere (click's automatic names follow the Python parameter name,
+    `INFERMEDIC_PROFILE_INPUT_PATH`, and the subcommand a user leaves out,
+    `INFERMEDIC_DRIFT_COMPARE_SELECT`). The common options also read INFERMEDIC_<OPTION>."""
+    if getattr(command, "_infermedic_envvars", None) == path:
+        return
+    command._infermedic_envvars = path  # type: ignore[attr-defined]
+    for param in command.params:
+        if not isinstance(param, click.Option) or not param.expose_value:
+            continue
+        name = envvar_name(path, param)
+        shared = envvar_name((), param)
+        # The common report options (declared with INFERMEDIC_<OPTION>) and the rule
+        # selection keep the shared name as a fallback; another command's --output does not.
+        if param.envvar == shared or (
+            _long_name(param) in {"select", "ignore"} and param.envvar != name
+        ):
+            param.envvar = [name, shared]
+        else:
+            param.envvar = name
+        param.show_envvar = True
+    if isinstance(command, click.Group):
+        default = getattr(command, "default_command", None)
+        for sub_name, sub in command.commands.items():
+            assign_envvars(sub, path if sub_name == default else (*path, sub_name))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,32 @@ import click
 
 from infermedic.demo.scenarios import SCENARIOS, get_scenario, list_scenarios, write_scenario
 
-_SCENARIO = click.Choice(list(SCENARIOS))
+
+class _ScenarioChoice(click.Choice):  # type: ignore[type-arg]
+    """A scenario name; a mistyped one gets a did-you-mean rather than all thirteen."""
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> object:
+        if isinstance(value, str) and value not in SCENARIOS:
+            from infermedic.errors import did_you_mean
+
+            self.fail(
+                f"no scenario {value!r}{did_you_mean(value, list(SCENARIOS))} "
+                "(`infermedic demo list` lists them)",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)
+
+
+_SCENARIO = _ScenarioChoice(list(SCENARIOS))
 
 
 class DemoGroup(click.Group):
     """Subcommands as usual; a scenario name in the subcommand's place runs the tour on it."""
+
+    default_command = "tour"
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -49,7 +70,7 @@ def demo(ctx: click.Context, run_all: bool, workdir: Path) -> None:
 
 
 @demo.command("tour")
-@click.argument("scenarios", nargs=-1, type=_SCENARIO)
+@click.argument("scenarios", nargs=-1, type=_SCENARIO, metavar="[SCENARIO]...")
 @click.option("--all", "run_all", is_flag=True, help="Run every scenario.", show_envvar=True)
 @click.option(
     "--workdir",
@@ -125,7 +146,7 @@ def list_command(as_json: bool) -> None:
 
 
 @demo.command("write")
-@click.argument("scenario", type=_SCENARIO)
+@click.argument("scenario", type=_SCENARIO, metavar="SCENARIO")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty directory.")
 def write_command(scenario: str, directory: Path, overwrite: bool) -> None:
@@ -135,8 +156,20 @@ def write_command(scenario: str, directory: Path, overwrite: bool) -> None:
     click.echo(f"run it: cd {root} && python -m uvicorn app.main:app --port 8000")
 
 
+@demo.command("models")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace example models already there.")
+def models_command(directory: Path, overwrite: bool) -> None:
+    """Write the README's example models (model.joblib, scoring.py) into DIRECTORY."""
+    from infermedic.demo.models import write_models
+
+    for path in write_models(directory, overwrite=overwrite):
+        click.echo(f"wrote {path}")
+    click.echo(f"profile them: cd {directory} && infermedic profile model.joblib --quick")
+
+
 @demo.command("serve")
-@click.argument("scenario", type=_SCENARIO)
+@click.argument("scenario", type=_SCENARIO, metavar="SCENARIO")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_envvar=True)
 @click.option(
     "--directory",
@@ -146,16 +179,24 @@ def write_command(scenario: str, directory: Path, overwrite: bool) -> None:
     help="Write the scenario here and keep it [default: a temporary directory].",
 )
 def serve_command(scenario: str, port: int, directory: Path | None) -> None:
-    """Serve SCENARIO on 127.0.0.1 until Ctrl-C."""
+    """Serve SCENARIO on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    import signal
+
     from infermedic.demo.service import running_scenario
 
+    def stop_on_term(signum: int, frame: object) -> None:
+        # SIGTERM (`kill`, a process manager) stops the service as Ctrl-C does: its own
+        # session does not see the signal, and the default action would leave it running.
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     chosen = get_scenario(scenario)
     with running_scenario(chosen, directory, port) as service:
         click.echo(f"{chosen.name} is serving at {service.url} (pid {service.pid})")
         click.echo(f"  predict:        POST {service.endpoint(chosen.predict_path)}")
         click.echo(f"  repository:     {service.directory}")
         click.echo(f"  prediction log: {service.prediction_log_dir}")
-        click.echo("Press Ctrl-C to stop.")
+        click.echo("Press Ctrl-C (or send SIGTERM) to stop.")
         try:
             while True:
                 time.sleep(1.0)
@@ -164,7 +205,7 @@ def serve_command(scenario: str, port: int, directory: Path | None) -> None:
 
 
 @demo.command("traffic")
-@click.argument("scenario", type=_SCENARIO)
+@click.argument("scenario", type=_SCENARIO, metavar="SCENARIO")
 @click.argument("url")
 @click.option("--requests", type=click.IntRange(min=1), default=None, show_envvar=True)
 @click.option(

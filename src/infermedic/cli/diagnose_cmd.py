@@ -36,7 +36,8 @@ from infermedic.settings import load_settings
     help="The service's process id, to sample its stacks with py-spy.",
 )
 @click.option(
-    "--model",
+    "--model-path",
+    "model",
     show_envvar=True,
     help="The model artifact (or MODULE:ATTR) the service loads, to measure it offline; "
     "models:/NAME@ALIAS, models:/NAME/VERSION and runs:/RUN_ID/PATH are resolved against "
@@ -54,6 +55,20 @@ from infermedic.settings import load_settings
     show_envvar=True,
     help="MLflow tracking server for --registry-model and models:/ URIs "
     "[default: MLFLOW_TRACKING_URI].",
+)
+@click.option(
+    # `--model` names a served model in `probe`; here it was the artifact. Kept, hidden.
+    "--model",
+    "model_deprecated",
+    hidden=True,
+    help="Deprecated spelling of --model-path.",
+)
+@click.option(
+    "--model-budget",
+    type=click.FloatRange(min=2.0),
+    default=30.0,
+    show_envvar=True,
+    help="Seconds for measuring --model-path (`infermedic profile --quick --budget`).",
 )
 @click.option(
     "--rate",
@@ -136,6 +151,8 @@ def diagnose(
     model: str | None,
     registry_model: str | None,
     tracking_uri: str | None,
+    model_deprecated: str | None,
+    model_budget: float,
     rate: float,
     duration: float,
     expect_version: str | None,
@@ -157,7 +174,8 @@ def diagnose(
     config: str | None,
 ) -> None:
     """Route SYMPTOM (free text, e.g. "p99 latency spikes") to the checks that fit, run them
-    on what you give (--repo, --url, --model, --reference/--current), rank the causes and name the
+    on what you give (--repo, --url, --model-path, --reference/--current), rank the causes and name
+    the
     root cause with its evidence, fix and prevention. Without a symptom, every check the
     inputs allow runs."""
     from infermedic.diagnose import DiagnoseOptions, audit_log_entry
@@ -171,9 +189,16 @@ def diagnose(
         replayed = replay_incident(replay)
         _emit(replayed, fmt, output, fail_on, exit_zero, config)
         return
+    if model_deprecated is not None:
+        click.echo(
+            "warning: `diagnose --model` is deprecated (in `probe`, --model is a served model's "
+            "name); use --model-path",
+            err=True,
+        )
+        model = model or model_deprecated
     if not any((repo, url, reference, current, model, registry_model)):
         raise click.UsageError(
-            "give at least one of --repo, --url, --model, --registry-model, or "
+            "give at least one of --repo, --url, --model-path, --registry-model, or "
             "--reference/--current"
         )
     if (reference is None) != (current is None):
@@ -198,6 +223,7 @@ def diagnose(
         predict_path=predict_path,
         prediction_columns=prediction,
         target_columns=target,
+        model_budget_s=model_budget,
     )
     inputs = Inputs(
         repo=repo,

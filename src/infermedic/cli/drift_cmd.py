@@ -180,7 +180,7 @@ def drift() -> None:
     """
 
 
-@drift.command("compare", hidden=True)
+@drift.command("compare")
 @click.argument("reference")
 @click.argument("current")
 @click.option(
@@ -365,7 +365,7 @@ def profile_group() -> None:
 profile_group.default_command = "build"  # type: ignore[attr-defined]
 
 
-@profile_group.command("build", hidden=True)
+@profile_group.command("build")
 @click.argument("data")
 @click.option(
     "--output",

@@ -318,7 +318,7 @@ def write_scenario(name: str | Scenario, directory: Path | str, *, overwrite: bo
     if root.is_dir() and any(root.iterdir()) and not overwrite:
         raise InputError(
             f"{root} is not empty",
-            hint="choose a new directory, or pass overwrite=True (--overwrite)",
+            hint="choose a new directory, or pass --overwrite",
         )
     try:
         _write_files(scenario, root)

@@ -44,7 +44,7 @@ class DiagnoseOptions:
     prediction_columns: tuple[str, ...] = ()
     target_columns: tuple[str, ...] = ()
     profile_duration_s: float = 4.0
-    model_budget_s: float = 20.0
+    model_budget_s: float = 30.0  # as `profile --quick`: its phases fit on 2 busy cores
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -333,9 +333,9 @@ def _complete_or_cut(report: Report) -> Report:
         return raise_if_incomplete(report)
     note = Notification(
         level=NotificationLevel.WARNING,
-        message="the model profile was cut by its time budget (raise it with "
-        "INFERMEDIC_DIAGNOSE_MODEL_BUDGET or run `infermedic profile` alone); the causes its "
-        "missing phases would show are not tested",
+        message="the model profile was cut by its time budget (raise it with --model-budget, "
+        "or run `infermedic profile` alone); the causes its missing phases would show are not "
+        "tested",
     )
     return replace(report, notifications=(note, *report.notifications))
 
@@ -463,3 +463,8 @@ def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
         "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
         "duration_s": diagnosis.duration_s,
     }
+
+
+from infermedic._entry import make_callable  # noqa: E402 - after the entry point
+
+make_callable(__name__)

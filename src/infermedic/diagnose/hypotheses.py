@@ -351,7 +351,7 @@ def _input_for(kind: CheckKind) -> str:
         CheckKind.AUDIT: "--repo PATH",
         CheckKind.PROBE: "--url URL",
         CheckKind.DRIFT: "--reference REF --current CUR",
-        CheckKind.MODEL: "--model PATH",
+        CheckKind.MODEL: "--model-path PATH",
         CheckKind.PROFILE: "--url URL, --pid PID and --input BODY",
         CheckKind.REGISTRY: "--registry-model NAME@ALIAS (with --url to compare what serves)",
     }[kind]

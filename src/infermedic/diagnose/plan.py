@@ -94,7 +94,7 @@ def plan_checks(categories: Sequence[Category], inputs: Inputs) -> list[PlannedC
                 runnable=inputs.model is not None,
                 reason="the model itself, measured in a worker: stages, threads, memory, options"
                 if inputs.model is not None
-                else "give --model PATH to measure the model artifact",
+                else "give --model-path PATH to measure the model artifact",
             )
         )
     if CheckKind.PROBE in wanted:

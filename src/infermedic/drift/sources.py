@@ -114,6 +114,24 @@ def _sniff(path: Path) -> FileFormat:
     return FileFormat.CSV
 
 
+def _no_published_files(path: Path, text: str) -> None:
+    """A directory whose only data files are a prediction logger's files in progress
+    (`.<name>.jsonl.tmp`): say so, since they turn into data once the logger publishes them."""
+    pending = [
+        p
+        for p in path.rglob(".*.tmp")
+        if p.is_file() and _format_of(Path(p.name[1:].removesuffix(".tmp"))) is not None
+    ]
+    if pending:
+        raise DatasetError(
+            f"directory {text} holds only {len(pending)} file(s) still being written "
+            f"({pending[0].name}): a prediction logger publishes a file when it is rotate_s "
+            "seconds old (30 by default), on flush() and when the service shuts down",
+            hint="wait for the logger to publish, call PredictionLogger.flush(), or stop the "
+            "service, then run drift again",
+        )
+
+
 def resolve_source(spec: str | Path) -> DataSource:
     """Resolve a path, directory or glob into a `DataSource`; a clear `DatasetError` otherwise."""
     text = str(spec)
@@ -125,6 +143,7 @@ def resolve_source(spec: str | Path) -> DataSource:
             if p.is_file() and not p.name.startswith(".") and _format_of(p) is not None
         )
         if not candidates:
+            _no_published_files(path, text)
             raise DatasetError(
                 f"directory {text} holds no Parquet, CSV or JSONL files",
                 hint="name files *.parquet, *.csv or *.jsonl (optionally .gz)",

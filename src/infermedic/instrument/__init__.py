@@ -56,12 +56,17 @@ What the wrapped app does
   `inference_stage_duration_seconds{stage}`, `inference_errors_total{http_route,error_type}`,
   `inference_model_info{name,version,uri}`, `python_asyncio_event_loop_lag_seconds` (from
   a sampler started on lifespan startup) and the prediction-log counters.
-  Without `readiness=`, the wrapper makes its own (`app.readiness`): mark it, or `/readyz`
-  stays 503.
+  Without `readiness=`, the wrapper makes its own (`app.readiness`) and marks it ready
+  when the app's own startup (where the model loads) has completed; with yours, `/readyz`
+  answers 503 (its body names the missing `warm_up` call) until you mark it.
 - On lifespan startup (after the app's own) the loop-lag sampler starts; when shutdown
   begins `/readyz` turns 503; after the app's shutdown the sampler stops and the
   prediction logger is closed (its queue flushed to files). An app without lifespan
   support gets the protocol answered by the middleware, so this works for any ASGI app.
+- `instrument(app)` instruments a Starlette or FastAPI app in place (the outermost layer
+  of its middleware stack, added before its first request), so the return value may be
+  ignored, as with OpenTelemetry's `instrument_app(app)`; serving the returned object is the
+  same. Any other ASGI app is wrapped: serve the returned object.
 - `app.add_middleware(InstrumentMiddleware, ...)` works too; attributes the wrapper does
   not have are read from the wrapped app (`@app.get` on `instrument(FastAPI())`).
 

@@ -41,6 +41,9 @@ class Readiness:
             }
             if self._reason is not None:
                 body["reason"] = self._reason
+            elif not self._warmed:
+                # A 503 that names the call the service still has to make.
+                body["waiting_for"] = "readiness.warm_up(predict, example) or mark_ready()"
             return body
 
     def model_loaded(self) -> None:

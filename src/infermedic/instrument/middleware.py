@@ -98,6 +98,13 @@ class InstrumentMiddleware:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.app = app
+        # Where requests go after this middleware: the wrapped app, or (installed in place
+        # by `instrument()`) the next layer of that app's own middleware stack.
+        self._downstream: ASGIApp = app
+        self._in_place = False
+        # Without a Readiness of the user's, nothing else can mark one: the app is ready when
+        # its own startup (where models load) has completed.
+        self._ready_on_startup = readiness is None
         self.readiness = readiness if readiness is not None else Readiness()
         self.prediction_logger = prediction_logger
         self.registry = registry
@@ -141,6 +148,13 @@ class InstrumentMiddleware:
         return getattr(self.app, name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._in_place:
+            # Installed in the app's own stack: the app runs this middleware there, once.
+            await self.app(scope, receive, send)
+            return
+        await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type == "http":
             handler = self._intercepts.get(scope["path"])
@@ -151,7 +165,7 @@ class InstrumentMiddleware:
         elif scope_type == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self._downstream(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
@@ -192,7 +206,7 @@ class InstrumentMiddleware:
         token = _bind(context)
         error_type: str | None = None
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self._downstream(scope, receive, send_with_headers)
         except BaseException as exc:
             error_type = type(exc).__name__
             if not response_started:
@@ -301,7 +315,7 @@ class InstrumentMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive_and_hook, send_and_hook)
+            await self._downstream(scope, receive_and_hook, send_and_hook)
         except Exception:
             if sent:  # the app speaks lifespan and failed (Starlette sends *.failed first)
                 raise
@@ -318,6 +332,8 @@ class InstrumentMiddleware:
             await send({"type": "lifespan.shutdown.complete"})
 
     def _on_startup(self) -> None:
+        if self._ready_on_startup:
+            self.readiness.mark_ready()
         # Started after the app's own startup so model loading is not counted as lag.
         if self.loop_lag is not None:
             self.loop_lag.start()
@@ -350,8 +366,15 @@ def instrument(
     prediction_logger: PredictionLogger | None = None,
     registry: CollectorRegistry | None = None,
 ) -> InstrumentMiddleware:
-    """Wrap an ASGI app (FastAPI, Starlette, any) with infermedic's instrumentation."""
-    return InstrumentMiddleware(
+    """Instrument an ASGI app (FastAPI, Starlette, any); returns the instrumented app.
+
+    A Starlette or FastAPI app that has not started is instrumented in place (its
+    `add_middleware`), so `instrument(app)` with the result ignored works, as
+    OpenTelemetry's `instrument_app(app)` does; serving the returned object instead is the
+    same (it hands every request to the app, whose stack runs the middleware once). Any
+    other ASGI app is wrapped: serve the returned object.
+    """
+    middleware = InstrumentMiddleware(
         app,
         model_name=model_name,
         model_version=model_version,
@@ -364,3 +387,26 @@ def instrument(
         prediction_logger=prediction_logger,
         registry=registry,
     )
+    build = getattr(app, "build_middleware_stack", None)
+    if callable(build) and getattr(app, "middleware_stack", True) is None:
+        # Starlette builds its stack on the first call: until then the stack can gain an
+        # outermost layer (outside ServerErrorMiddleware, so a 500 still gets the headers and
+        # is counted), as OpenTelemetry's FastAPI instrumentation does.
+        def build_instrumented() -> ASGIApp:
+            middleware._downstream = build()
+            return _InStack(middleware)
+
+        setattr(app, "build_middleware_stack", build_instrumented)  # noqa: B010 - a method
+        middleware._in_place = True
+    return middleware
+
+
+class _InStack:
+    """The outermost layer of an in-place `instrument()`ed app's stack: runs the shared
+    `InstrumentMiddleware`, whose downstream is the stack the app built."""
+
+    def __init__(self, instrumented: InstrumentMiddleware) -> None:
+        self._instrumented = instrumented
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._instrumented._handle(scope, receive, send)

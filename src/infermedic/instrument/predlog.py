@@ -31,8 +31,9 @@ Files are named `<prefix>-<UTC open time %Y%m%dT%H%M%S.%fZ>-<pid>-<seq>.jsonl` (
 processes can share one directory. A file is written under a hidden temporary name
 (`.<name>.tmp`), fsynced and renamed into place only when complete, so a reader that globs
 `*.jsonl` or `*.parquet` never sees half a file. A file is completed when it reaches
-`rotate_rows` rows, when it is `rotate_s` seconds old, on `flush()` and on `close()`. Parquet
-files each have one schema; when a later batch brings a new column or a type that does not
+`rotate_rows` rows, when it is `rotate_s` seconds old (30 by default, so drift sees a quiet
+service's rows within half a minute), on `flush()` and on `close()`. Parquet files each have
+one schema; when a later batch brings a new column or a type that does not
 fit, the current file is completed and a new one started, so read a directory of them with
 DuckDB's `read_parquet('dir/*.parquet', union_by_name=true)`.
 
@@ -319,7 +320,7 @@ class RotatingFileSink(PredictionSink):
         *,
         format: LogFormat = "jsonl",
         rotate_rows: int = 100_000,
-        rotate_s: float = 300.0,
+        rotate_s: float = 30.0,
         prefix: str = "predictions",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -482,7 +483,7 @@ class PredictionLogger:
         batch_rows: int = 1_000,
         flush_interval_s: float = 1.0,
         rotate_rows: int = 100_000,
-        rotate_s: float = 300.0,
+        rotate_s: float = 30.0,
         prefix: str = "predictions",
         registry: CollectorRegistry | None = None,
     ) -> None:

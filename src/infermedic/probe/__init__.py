@@ -30,3 +30,8 @@ def __getattr__(name: str) -> Any:
         return getattr(api, name)
     except AttributeError:
         raise AttributeError(f"module 'infermedic.probe' has no attribute {name!r}") from None
+
+
+from infermedic._entry import make_callable  # noqa: E402 - after the entry point
+
+make_callable(__name__)

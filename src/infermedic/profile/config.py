@@ -80,7 +80,7 @@ class MeasurePlan:
     @classmethod
     def quick(cls, **overrides: Any) -> MeasurePlan:
         base: dict[str, Any] = {
-            "budget_s": 20.0,
+            "budget_s": 30.0,
             "max_batch": 256,
             "cell_min_s": 0.02,
             "cell_max_s": 0.1,

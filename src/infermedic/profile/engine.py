@@ -113,7 +113,7 @@ def profile_model(
     )
     _raise_for_setup_failure(outcome, memory_limit)
     results = outcome.results
-    notifications = _notifications(outcome, plan, input_path, memory_limit)
+    notifications = _notifications(outcome, plan, input_path, memory_limit, thresholds)
     action = f"infermedic profile {ref.text}" + (f" --input {input}" if input else "")
     context = ProfileContext(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
@@ -268,7 +268,11 @@ def _status(outcome: WorkerOutcome) -> str:
 
 
 def _notifications(
-    outcome: WorkerOutcome, plan: MeasurePlan, input_path: Path | None, memory_limit: MemoryLimit
+    outcome: WorkerOutcome,
+    plan: MeasurePlan,
+    input_path: Path | None,
+    memory_limit: MemoryLimit,
+    thresholds: ProfileThresholds,
 ) -> list[Notification]:
     results = outcome.results
     notes: list[Notification] = []
@@ -318,6 +322,13 @@ def _notifications(
                     "setting timed in one pass only is not judged"
                 ),
             )
+        )
+    if threads.get("rows"):
+        from infermedic.profile.rules.thread_oversubscription import unjudged_thread_effects
+
+        notes.extend(
+            Notification(level=NotificationLevel.NOTE, message=text)
+            for text in unjudged_thread_effects(threads, thresholds.thread_min_speedup)
         )
     for phase in ("stages", "gpu"):
         notes.extend(

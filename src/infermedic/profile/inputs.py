@@ -15,6 +15,17 @@ from infermedic.profile.loaders import LoadedModel
 class InputFailure(Exception):
     """The input cannot be used with this model (width, columns, format)."""
 
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# What to pass when no rows can be synthesised: in the CLI's words.
+INPUT_HINT = (
+    "pass --input FILE with a few real rows: CSV, Parquet or JSONL (one column per feature), "
+    ".npy, or a JSON request body"
+)
+
 
 @dataclass(kw_only=True)
 class Sample:
@@ -360,8 +371,8 @@ def synthesise(model: LoadedModel, rows: int, seed: int = 0) -> Sample:
     if model.categorical_features:
         raise InputFailure(
             f"the model treats feature(s) {_listed(list(model.categorical_features))} as "
-            "categories, which standard-normal rows cannot hold, so no rows are synthesised; "
-            "pass --input with real rows"
+            "categories, which standard-normal rows cannot hold, so no rows are synthesised",
+            hint=INPUT_HINT,
         )
     width: int | None = model.n_features
     if width is None and model.feature_names is not None:
@@ -369,7 +380,8 @@ def synthesise(model: LoadedModel, rows: int, seed: int = 0) -> Sample:
     if width is None:
         raise InputFailure(
             "the model states no input width (no n_features_in_, feature names or MLflow "
-            "signature), so no rows can be synthesised; pass --input"
+            "signature), so no rows can be synthesised",
+            hint=INPUT_HINT,
         )
     matrix = rng.standard_normal((rows, width))
     sklearn = model.kind == "sklearn"

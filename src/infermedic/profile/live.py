@@ -107,6 +107,7 @@ def check_traceable(pid: int) -> None:
             f"PID {pid} belongs to another user and cannot be traced",
             hint="run infermedic as that user, or with sudo",
         ) from None
+    _check_python(pid)
     scope_file = Path("/proc/sys/kernel/yama/ptrace_scope")
     if scope_file.is_file() and os.geteuid() != 0:
         scope = scope_file.read_text().strip()
@@ -121,6 +122,24 @@ def check_traceable(pid: int) -> None:
                 hint="run with sudo, or `sysctl kernel.yama.ptrace_scope=0`; in a container "
                 "add the SYS_PTRACE capability",
             )
+
+
+def _check_python(pid: int) -> None:
+    """A clear error for a process that runs no Python interpreter (a shell, a process
+    manager, a native server): py-spy would fail on it with an internal error line."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        exe = os.path.basename(os.readlink(proc / "exe"))
+        maps = (proc / "maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # not Linux, or not readable: py-spy will say what it can
+    if "python" in exe.lower() or "libpython" in maps:
+        return
+    raise InputError(
+        f"PID {pid} ({exe}) is not a Python process",
+        hint="give the PID of the service's Python process, e.g. `pgrep -f uvicorn`; behind "
+        "gunicorn, one worker's PID (`pgrep -P MASTER_PID`), not a shell or wrapper",
+    )
 
 
 def record(

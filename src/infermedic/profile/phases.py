@@ -33,6 +33,15 @@ class Budget:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
+    def share(self, fraction: float) -> Budget:
+        """A budget that ends when `fraction` of the time now remaining has passed, so a
+        greedy early phase (the batch sweep) leaves the later ones (threads, options) theirs."""
+        return Budget(
+            deadline=time.monotonic() + max(0.0, self.remaining()) * fraction,
+            cell_min_s=self.cell_min_s,
+            cell_max_s=self.cell_max_s,
+        )
+
     def cell(self, call: Callable[[], object]) -> Timing:
         # Shrink cells as the deadline nears, so every phase still gets a measurement.
         cap = max(0.005, min(self.cell_max_s, self.remaining() / 20))
@@ -471,15 +480,23 @@ def memory_growth(
 ) -> dict[str, Any]:
     """Python heap (tracemalloc) and RSS across repeated identical calls, after a warm-up."""
     data = sample.take(batch)
-    for _ in range(10):
+    warm_start = time.monotonic()
+    warm_calls = 0
+    # A slow model (or a busy host) stops the warm-up early: the cap holds for the phase.
+    while warm_calls < 10 and (warm_calls < 2 or time.monotonic() - warm_start < time_cap_s / 4):
         model.call(data)
+        warm_calls += 1
+    per_call_s = (time.monotonic() - warm_start) / warm_calls
     gc.collect()
     rss_start = rss_bytes()
     tracemalloc.start()
     try:
         gc.collect()
         readings = [tracemalloc.get_traced_memory()[0]]
-        quarter = max(1, calls // 4)
+        # Four readings at least, each interval sized to fit the cap at the measured call time
+        # (tracemalloc slows calls, hence the margin), and never more than `calls` in all.
+        fits = int(time_cap_s / 8 / max(per_call_s, 1e-6))
+        quarter = max(1, min(calls // 4, fits))
         done = 0
         started = time.monotonic()
         while done < calls:

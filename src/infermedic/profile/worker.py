@@ -169,7 +169,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         else:
             sample = synthesise(model, int(plan["max_batch"]))
     except InputFailure as exc:
-        raise _Failure("input", "input", str(exc)) from exc
+        raise _Failure("input", "input", str(exc), hint=exc.hint) from exc
     except MemoryError:
         raise
     except Exception as exc:  # a hostile file can make the readers raise anything
@@ -244,10 +244,16 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
 
     yield "batch-sweep"
     latency_budget = plan.get("latency_budget_ms")
+    # The phases up to GC share part of the time left; the thread sweep and the measured
+    # options keep the rest, so a short budget (--quick) on a slow host still judges them.
+    try_options = bool(plan.get("try_options", True))
+    # A plain Python model's main measurement is its sampled stages, and it has few options.
+    many_options = try_options and model.kind not in {"callable", "object"}
+    early = budget.share(_EARLY_SHARE_WITH_OPTIONS if many_options else _EARLY_SHARE)
     sweep = phases.batch_sweep(
         model,
         sample,
-        budget,
+        early,
         max_batch=int(plan["max_batch"]),
         latency_budget_s=latency_budget / 1e3 if latency_budget else None,
         flat_gain=float(job["thresholds"]["batch_flat_gain"]),
@@ -263,7 +269,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         (
             "stages",
             lambda: phases.stage_times(
-                model, sample, budget, sorted({1, min(int(plan["max_batch"]), sample.rows)})
+                model, sample, early, sorted({1, min(int(plan["max_batch"]), sample.rows)})
             ),
         ),
         ("determinism", lambda: phases.determinism(model, sample, batch=wide)),
@@ -274,7 +280,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
                 sample,
                 batch=min(64, sample.rows),
                 calls=int(plan["memory_calls"]),
-                time_cap_s=min(float(plan["memory_time_cap_s"]), max(0.2, budget.remaining() / 8)),
+                time_cap_s=min(float(plan["memory_time_cap_s"]), max(0.2, early.remaining() / 4)),
             ),
         ),
         (
@@ -283,7 +289,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
                 model,
                 sample,
                 batch=wide,
-                time_s=min(float(plan["gc_window_s"]), max(0.05, budget.remaining() / 10)),
+                time_s=min(float(plan["gc_window_s"]), max(0.05, early.remaining() / 4)),
             ),
         ),
         (
@@ -291,7 +297,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             lambda: phases.thread_sweep(
                 model,
                 sample,
-                budget,
+                budget.share(_THREADS_SHARE_WITH_OPTIONS if try_options else 1.0),
                 cores=cores,
                 batches=batches,
                 onnx_path=job["path"] if model.kind == "onnx" else None,
@@ -305,15 +311,15 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     for name, run in guarded:
         yield name
         if budget.remaining() <= 0:
-            out.note("warning", f"{name}: skipped, the time budget was spent")
+            out.note("warning", _spent(name, plan))
             continue
         _guarded(out, name, run)
         out.progress(name, 1.0)
 
-    if plan.get("try_options", True):
+    if try_options:
         yield "options"
         if budget.remaining() <= 0:
-            out.note("warning", "options: skipped, the time budget was spent")
+            out.note("warning", _spent("options", plan))
         else:
             _guarded(
                 out, "options", lambda: _measure_options(model, sample, budget, batches, job, out)
@@ -323,7 +329,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     if device is not None:
         yield "gpu"
         if budget.remaining() <= 0:
-            out.note("warning", "gpu: skipped, the time budget was spent")
+            out.note("warning", _spent("gpu", plan))
             return
         from infermedic.profile import gpu
 
@@ -340,6 +346,21 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             ),
         )
         out.progress("gpu", 1.0)
+
+
+# Shares of the time left after the first call: the early phases (batch sweep, stages,
+# determinism, memory, GC) get 45% of it when options are measured (75% without, or for a
+# plain Python model), and the thread sweep half of what then remains; the options the rest.
+_EARLY_SHARE_WITH_OPTIONS = 0.45
+_EARLY_SHARE = 0.75
+_THREADS_SHARE_WITH_OPTIONS = 0.5
+
+
+def _spent(phase: str, plan: dict[str, Any]) -> str:
+    """Why `phase` did not run, and the option that would let it."""
+    given = float(plan.get("budget_s") or 0)
+    more = f"; rerun with --budget {2 * given:g}" if given else ""
+    return f"{phase}: skipped, the time budget (--budget {given:g} s) was spent{more}"
 
 
 def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:

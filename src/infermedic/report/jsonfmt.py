@@ -46,6 +46,17 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of what `to_dict` writes: `schema/report-v<SCHEMA_VERSION>.json`,
+    shipped in the package. Adding a field keeps the version; removing or changing one
+    raises it, and the old schema file stays beside the new one."""
+    from importlib.resources import files
+
+    name = f"schema/report-v{SCHEMA_VERSION}.json"
+    data: dict[str, Any] = json.loads(files("infermedic.report").joinpath(name).read_text("utf-8"))
+    return data
+
+
 def dumps(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 

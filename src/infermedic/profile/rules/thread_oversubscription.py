@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
@@ -47,35 +48,14 @@ class ThreadOversubscription(ProfileRule):
         threads = context.phase("threads")
         if threads is None:
             return []
-        by_dimension: dict[str, list[dict[str, Any]]] = {}
-        for row in threads["rows"]:
-            by_dimension.setdefault(row["dimension"], []).append(row)
         findings = []
         limits = context.thresholds
-        for dimension, rows in by_dimension.items():
+        for dimension, rows in _by_dimension(threads).items():
             loaded = next((r for r in rows if r["as_loaded"]), None)
             if loaded is None:
                 continue
-            best: tuple[float, dict[str, Any], str] | None = None
-            for row in rows:
-                if row["workers"] >= loaded["workers"]:
-                    continue
-                for batch, timing in row["timings"].items():
-                    base = loaded["timings"].get(batch)
-                    if base is None or timing["median_s"] <= 0:
-                        continue
-                    speedup = base["median_s"] / timing["median_s"]
-                    # Only a difference beyond the spread counts: the faster cell's upper
-                    # quartile must sit below the loaded cell's lower quartile.
-                    if timing["q3_s"] >= base["q1_s"]:
-                        continue
-                    # And each of the two passes must show the speed-up on its own, so a
-                    # burst of background load during one cell cannot make a finding.
-                    if _slowest_pass_speedup(loaded, row, batch) < limits.thread_min_speedup:
-                        continue
-                    if best is None or speedup > best[0]:
-                        best = (speedup, row, batch)
-            if best is None or best[0] < limits.thread_min_speedup:
+            best, _ = _judge(loaded, rows, limits.thread_min_speedup)
+            if best is None:
                 continue
             speedup, row, batch = best
             base = loaded["timings"][batch]
@@ -107,6 +87,71 @@ class ThreadOversubscription(ProfileRule):
                 )
             )
         return findings
+
+
+def _by_dimension(threads: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in threads["rows"]:
+        grouped.setdefault(row["dimension"], []).append(row)
+    return grouped
+
+
+def _judge(
+    loaded: dict[str, Any], rows: list[dict[str, Any]], min_speedup: float
+) -> tuple[tuple[float, dict[str, Any], str] | None, str | None]:
+    """The fastest setting with fewer workers that beats the loaded one beyond noise, or
+    None and why the largest measured speed-up was not enough (None when there was none)."""
+    best: tuple[float, dict[str, Any], str] | None = None
+    rejected: tuple[float, str] | None = None
+    for row in rows:
+        if row["workers"] >= loaded["workers"]:
+            continue
+        for batch, timing in row["timings"].items():
+            base = loaded["timings"].get(batch)
+            if base is None or timing["median_s"] <= 0:
+                continue
+            speedup = base["median_s"] / timing["median_s"]
+            if speedup < min_speedup:
+                continue
+            where = f"{row['setting']} {speedup:.1f}x faster at batch {batch}"
+            reason = None
+            # Only a difference beyond the spread counts: the faster cell's upper
+            # quartile must sit below the loaded cell's lower quartile.
+            if timing["q3_s"] >= base["q1_s"]:
+                reason = f"{where}, within the spread of the timings (quartiles overlap)"
+            else:
+                # And each of the two passes must show the speed-up on its own, so a
+                # burst of background load during one cell cannot make a finding.
+                slowest = _slowest_pass_speedup(loaded, row, batch)
+                passes = min(len(loaded.get("pass_timings", ())), len(row.get("pass_timings", ())))
+                if "pass_timings" in row and passes < 2:
+                    reason = f"{where}, timed in one pass only (the sweep was cut short)"
+                elif slowest < min_speedup:
+                    reason = f"{where}, but only {slowest:.1f}x in one of the two passes"
+            if reason is not None:
+                if rejected is None or speedup > rejected[0]:
+                    rejected = (speedup, reason)
+            elif best is None or speedup > best[0]:
+                best = (speedup, row, batch)
+    if best is not None:
+        return best, None
+    return None, rejected[1] if rejected else None
+
+
+def unjudged_thread_effects(threads: Mapping[str, Any], min_speedup: float) -> list[str]:
+    """Why each measured thread speed-up of at least `min_speedup` made no PROF003."""
+    reasons = []
+    for dimension, rows in _by_dimension(threads).items():
+        loaded = next((r for r in rows if r["as_loaded"]), None)
+        if loaded is None:
+            continue
+        best, reason = _judge(loaded, rows, min_speedup)
+        if best is None and reason is not None:
+            reasons.append(
+                f"threads: {dimension}: measured {reason}; not reported as PROF003 "
+                f"(it needs {min_speedup:g}x beyond the spread in each of two passes)"
+            )
+    return reasons
 
 
 def _slowest_pass_speedup(loaded: dict[str, Any], row: dict[str, Any], batch: str) -> float:
