@@ -48,7 +48,7 @@ from infermedic.settings import load_settings
     show_envvar=True,
     help="NAME[@ALIAS] in the MLflow registry: compare what serves (--url) with where the "
     "alias points now and since when, and judge the version's runs (MON005-MON009) "
-    "[default: the alias of a --model models:/NAME@ALIAS].",
+    "[default: the alias of a --model-path models:/NAME@ALIAS].",
 )
 @click.option(
     "--tracking-uri",

@@ -37,7 +37,7 @@ class Inputs:
     @property
     def registry_target(self) -> str | None:
         """The registered model to judge: --registry-model, else the alias that a
-        `--model models:/NAME@ALIAS` names."""
+        `--model-path models:/NAME@ALIAS` names."""
         if self.registry_model is not None:
             return self.registry_model
         if self.model is not None and self.model.startswith("models:/") and "@" in self.model:
