@@ -104,5 +104,14 @@ def emit_report(
         click.echo(f"wrote {chosen.value} report to {output}", err=True)
     if exit_zero:
         return ExitCode.OK
+    # A rule that crashed leaves the run incomplete: never "No findings" with exit 0.
+    crashed = report.measurements.get("rules_failed") or []
+    if crashed:
+        click.echo(
+            f"error: {report.tool} incomplete: rule(s) {', '.join(map(str, crashed))} failed "
+            "with an internal error (see the notifications); exit 2",
+            err=True,
+        )
+        return ExitCode.ERROR
     worst = report.worst()
     return ExitCode.FINDINGS if worst is not None and worst >= fail_on else ExitCode.OK

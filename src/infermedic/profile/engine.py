@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from infermedic.errors import EngineUnavailable, InfermedicError, InputError, ModelLoadError
-from infermedic.model import Finding, Location, Notification, NotificationLevel, Plot, Report, Table
+from infermedic.model import Location, Notification, NotificationLevel, Plot, Report, Table
 from infermedic.profile import assemble
 from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileContext
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
+from infermedic.profile.rules import RULES
 from infermedic.profile.runner import WorkerOutcome, run_worker
 from infermedic.profile.supervise import (
     MIB,
@@ -25,7 +26,7 @@ from infermedic.profile.supervise import (
     default_memory_limit,
     explicit_limit,
 )
-from infermedic.rules import Registry
+from infermedic.runner import run_rules, select_rules
 from infermedic.settings import Settings
 
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".npy", ".json")
@@ -113,10 +114,8 @@ def profile_model(
     context = ProfileContext(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
     )
-    rules = _selected_rules(settings)
-    findings: list[Finding] = []
-    for rule in rules:
-        findings.extend(rule().check(context))
+    judged = run_rules(select_rules(RULES, settings.select, settings.ignore), context)
+    notifications.extend(judged.notifications)
     tables, plots = _tables_and_plots(ref, results, cores)
     status = _status(outcome)
     measurements: dict[str, Any] = {
@@ -144,13 +143,14 @@ def profile_model(
             "leftover_processes": outcome.leftover_processes,
         },
         "outputs_valid": not output_problems(results),
+        "rules_failed": list(judged.rules_failed),
         **results,
     }
     return Report(
         tool="profile",
-        findings=tuple(findings),
+        findings=judged.findings,
         notifications=tuple(notifications),
-        rules_run=tuple(r.code for r in rules),
+        rules_run=judged.rules_run,
         inputs=tuple(x for x in (ref.text, str(input) if input else None) if x),
         tables=tables,
         plots=plots,
@@ -172,14 +172,6 @@ def _check_input(input: str | os.PathLike[str] | None) -> Path | None:  # noqa: 
             hint="give a Parquet, CSV, JSONL or .npy sample, or a JSON request body",
         )
     return path.resolve()
-
-
-def _selected_rules(settings: Settings) -> list[type[ProfileRule]]:
-    from infermedic.profile.rules import RULES
-
-    ours = {r.code for r in RULES}
-    chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-    return [r for r in RULES if r.code in chosen & ours and issubclass(r, ProfileRule)]
 
 
 def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) -> None:
