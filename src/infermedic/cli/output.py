@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from infermedic import atomic
 from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InputError
 from infermedic.model import Report, Severity
@@ -25,26 +25,13 @@ def write_atomically(path: Path, text: str) -> None:
     """
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a directory")
-    mode = _mode_for(path)
-    tmp_name: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        atomic.write_atomically(path, text, mode=_mode_for(path))
     except OSError as exc:
         raise InputError(
             f"cannot write {path}: {exc.strerror or exc}",
             hint="choose another --output path, or free space / write access there",
         ) from exc
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:

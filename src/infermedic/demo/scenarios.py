@@ -28,12 +28,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from infermedic.diagnose.categories import Category
 from infermedic.errors import InputError
 
 __all__ = [
     "SCENARIOS",
     "Scenario",
-    "SymptomCategory",
     "TrafficProfile",
     "get_scenario",
     "list_scenarios",
@@ -45,18 +45,6 @@ _TEMPLATE_PACKAGE = "infermedic.demo.templates"
 _BASE_MODULES = ("__init__", "churn", "ops", "prediction_log", "validation")
 # `infermedic.instrument` provides health, metrics and the prediction log.
 _INSTRUMENTED_BASE = ("__init__", "churn", "validation")
-
-
-class SymptomCategory(StrEnum):
-    """The symptom families of the field checklist (CHECKLIST.md), as `diagnose` routes them."""
-
-    NONE = "none"
-    SLOW_INFERENCE = "slow-inference"
-    LATENCY_SPIKES = "latency-spikes"
-    WRONG_PREDICTIONS = "wrong-predictions"
-    ACCURACY_DROP = "accuracy-drop"
-    ERRORS = "errors"
-    MEMORY = "memory"
 
 
 class TrafficProfile(StrEnum):
@@ -79,7 +67,7 @@ class Scenario:
     name: str
     fault: str
     symptom: str
-    category: SymptomCategory
+    category: Category | None  # None: the healthy scenario
     expected_codes: tuple[str, ...]
     fault_files: tuple[str, ...]
     modules: tuple[tuple[str, str], ...]
@@ -118,7 +106,7 @@ class Scenario:
             "name": self.name,
             "fault": self.fault,
             "symptom": self.symptom,
-            "category": self.category.value,
+            "category": self.category.value if self.category is not None else "none",
             "expected_codes": list(self.expected_codes),
             "static_codes": list(self.static_codes),
             "measured_codes": list(self.measured_codes),
@@ -152,7 +140,7 @@ _SCENARIO_LIST = (
         fault="none: model trained and warmed up before ready, inference off the event loop, "
         "prediction log off the request path",
         symptom="routine check before launch: is anything wrong with latency or predictions?",
-        category=SymptomCategory.NONE,
+        category=None,
         expected_codes=(),
         fault_files=(),
         modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
@@ -165,7 +153,7 @@ _SCENARIO_LIST = (
         fault="sync `predict_proba` called inside an `async def` route, through a helper, "
         "blocks the event loop",
         symptom="p99 latency spikes under load, and even /health times out",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("SVC001", "LIVE001"),
         fault_files=("app/main.py", "app/scoring.py"),
         modules=_modules("main_blocking_predict", "scoring"),
@@ -174,7 +162,7 @@ _SCENARIO_LIST = (
         name="load-per-request",
         fault="`joblib.load` of a 10 MB model inside the route, on every request",
         symptom="every prediction is slow, even with a single user",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("SVC002",),
         fault_files=("app/main.py",),
         modules=_modules("main_load_per_request", "scoring"),
@@ -184,7 +172,7 @@ _SCENARIO_LIST = (
         fault="the explainer (k-means background summary, as shap's KernelExplainer wants) "
         "is built inside the route for every `?explain=true` request",
         symptom="requests with explain=true take hundreds of milliseconds",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("XPL001",),
         fault_files=("app/main.py", "app/explain.py"),
         modules=_modules("main_explainer_per_request", "scoring", "explain"),
@@ -194,7 +182,7 @@ _SCENARIO_LIST = (
         fault="each prediction is shipped synchronously to a slow log collector from the "
         "`async def` route, blocking the event loop",
         symptom="latency went up for everyone after we added prediction logging",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("SVC005", "SVC003", "LIVE001"),
         fault_files=("app/main.py", "app/prediction_sink.py"),
         modules=_modules("main_blocking_log", "scoring", "prediction_sink", "dev_log_collector"),
@@ -204,7 +192,7 @@ _SCENARIO_LIST = (
         fault="a feature-store call without a timeout in the route; the store is slow on a "
         "few percent of calls",
         symptom="p99 latency spikes while p50 looks fine",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("SVC004", "LIVE004"),
         fault_files=("app/enrichment.py",),
         modules=_modules("main_slow_upstream", "scoring", "enrichment", "dev_feature_store"),
@@ -213,7 +201,7 @@ _SCENARIO_LIST = (
         name="memory-leak",
         fault="a per-request cache keyed by request id keeps ~100 KB per request forever",
         symptom="pods are OOM-killed every few hours; memory only ever goes up",
-        category=SymptomCategory.MEMORY,
+        category=Category.MEMORY,
         expected_codes=("LIVE008",),
         fault_files=("app/similar_customers.py",),
         modules=_modules("main_memory_leak", "scoring", "similar_customers"),
@@ -223,7 +211,7 @@ _SCENARIO_LIST = (
         fault="no warm-up: the model is prepared by the first request while /ready already "
         "answers 200",
         symptom="the first requests after every deploy are very slow or time out",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("LIVE003",),
         fault_files=("app/main.py",),
         modules=_modules("main_cold_start", "scoring"),
@@ -233,7 +221,7 @@ _SCENARIO_LIST = (
         fault="serving scales features by hand with stale constants instead of the fitted "
         "pipeline; inputs are fine, predictions shift",
         symptom="since the serving rewrite the model flags far more customers as churners",
-        category=SymptomCategory.WRONG_PREDICTIONS,
+        category=Category.WRONG,
         expected_codes=("DRIFT002",),
         fault_files=("app/features.py",),
         modules=_modules("main_preprocessing_skew", "features"),
@@ -243,7 +231,7 @@ _SCENARIO_LIST = (
         fault="none in the service: production customers come from a shifted population "
         "(newer, younger, pricier plans, a new `enterprise` plan)",
         symptom="accuracy dropped over the last weeks",
-        category=SymptomCategory.ACCURACY_DROP,
+        category=Category.ACCURACY,
         expected_codes=("DRIFT001", "DRIFT003", "DRIFT007"),
         fault_files=(),
         modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
@@ -257,7 +245,7 @@ _SCENARIO_LIST = (
         fault="the service loads `models:/churn/latest` (version 4) while the deployment "
         "pins version 3",
         symptom="predictions changed although we did not deploy a new model",
-        category=SymptomCategory.WRONG_PREDICTIONS,
+        category=Category.WRONG,
         expected_codes=("SVC007", "LIVE007"),
         fault_files=("app/main.py",),
         modules=_modules("main_version_mismatch", "scoring", "registry"),
@@ -267,7 +255,7 @@ _SCENARIO_LIST = (
         name="no-validation",
         fault="the route takes a raw dict, so malformed input fails inside the model as a 500",
         symptom="intermittent 500 errors from /predict",
-        category=SymptomCategory.ERRORS,
+        category=Category.FAILURES,
         expected_codes=("SVC006", "LIVE005"),
         fault_files=("app/main.py",),
         modules=_modules("main_no_validation", base=("__init__", "churn", "ops", "prediction_log")),
@@ -277,7 +265,7 @@ _SCENARIO_LIST = (
         fault="one `threading.Lock` around the model and its ~50 ms uncertainty band "
         "serialises all requests",
         symptom="latency grows with every concurrent user and throughput never goes up",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("LIVE002",),
         fault_files=("app/main.py",),
         modules=_modules("main_global_lock", "scoring", "uncertainty"),

@@ -7,8 +7,9 @@ clients) to do so. The engine lives in `api.py`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from infermedic.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from infermedic.profile.api import (
@@ -30,11 +31,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:  # submodules (`from infermedic.drift import stats`) load as usual
-        raise AttributeError(name)
-    api = importlib.import_module("infermedic.profile.api")
-    try:
-        return getattr(api, name)
-    except AttributeError:
-        raise AttributeError(f"module 'infermedic.profile' has no attribute {name!r}") from None
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "infermedic.profile.api"))
