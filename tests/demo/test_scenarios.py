@@ -12,12 +12,12 @@ import pytest
 import yaml
 
 from infermedic.demo.data import drifted_customers, reference_frame, request_bodies
+from infermedic.demo.repository import write_scenario
 from infermedic.demo.scenarios import (
     SCENARIOS,
     TrafficProfile,
     get_scenario,
     list_scenarios,
-    write_scenario,
 )
 from infermedic.demo.templates.app.churn import FEATURES, Customer
 from infermedic.errors import InputError

@@ -34,7 +34,7 @@ from infermedic.profile.inputs import (
     prepare_input,
     synthesise,
 )
-from infermedic.profile.loaders import LoadedModel
+from infermedic.profile.loaded import LoadedModel
 from infermedic.profile.outputs import check_output
 from infermedic.profile.phases import Budget, thread_sweep
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp

@@ -1,7 +1,7 @@
 """The demo scenarios: one healthy churn service and twelve with one planted fault each.
 
-`SCENARIOS` maps a scenario name to its `Scenario` metadata; `write_scenario` writes the
-scenario as a small, readable repository:
+`SCENARIOS` maps a scenario name to its `Scenario` metadata; `repository.write_scenario`
+writes the scenario as a small, readable repository:
 
 ```
 DIR/
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,10 @@ __all__ = [
     "TrafficProfile",
     "get_scenario",
     "list_scenarios",
-    "write_scenario",
 ]
 
 SCENARIO_FILE = "scenario.json"
-_TEMPLATE_PACKAGE = "infermedic.demo.templates"
+TEMPLATE_PACKAGE = "infermedic.demo.templates"
 _BASE_MODULES = ("__init__", "churn", "ops", "prediction_log", "validation")
 # `infermedic.instrument` provides health, metrics and the prediction log.
 _INSTRUMENTED_BASE = ("__init__", "churn", "validation")
@@ -291,83 +289,6 @@ def get_scenario(name: str | Scenario) -> Scenario:
             f"unknown demo scenario {name!r}",
             hint=f"choose one of: {', '.join(SCENARIOS)}",
         ) from None
-
-
-def write_scenario(name: str | Scenario, directory: Path | str, *, overwrite: bool = False) -> Path:
-    """Write scenario `name` as a small repository in `directory`; returns its resolved path.
-
-    `directory` may exist only if it is empty, unless `overwrite` is true (files this function
-    writes are then replaced; others are left alone).
-    """
-    scenario = get_scenario(name)
-    root = Path(directory).expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise InputError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise InputError(
-            f"{root} is not empty",
-            hint="choose a new directory, or pass overwrite=True (--overwrite)",
-        )
-    try:
-        _write_files(scenario, root)
-    except OSError as exc:
-        raise InputError(f"cannot write scenario {scenario.name!r} to {root}: {exc}") from exc
-    return root
-
-
-def _write_files(scenario: Scenario, root: Path) -> None:
-    from infermedic.demo.data import reference_frame
-
-    app_templates = resources.files(_TEMPLATE_PACKAGE).joinpath("app")
-    for module, written_path in scenario.modules:
-        text = app_templates.joinpath(f"{module}.py").read_text(encoding="utf-8")
-        _write_text(root / written_path, text)
-    context = _template_context(scenario)
-    for template, written_path in (
-        ("Dockerfile.j2", "Dockerfile"),
-        ("requirements.txt.j2", "requirements.txt"),
-        ("deployment.yaml.j2", "k8s/deployment.yaml"),
-        ("hpa.yaml.j2", "k8s/hpa.yaml"),
-        ("README.md.j2", "README.md"),
-    ):
-        _write_text(root / written_path, _render(template, context))
-    reference = root / scenario.reference_path
-    reference.parent.mkdir(parents=True, exist_ok=True)
-    reference_frame().to_parquet(reference, index=False)
-    metadata = json.dumps(scenario.metadata(), indent=2) + "\n"
-    _write_text(root / SCENARIO_FILE, metadata)
-
-
-def _template_context(scenario: Scenario) -> dict[str, Any]:
-    return {
-        "scenario": scenario.name,
-        "service_name": f"churn-{scenario.name}",
-        "symptom": scenario.symptom,
-        "pinned_model_version": scenario.pinned_model_version,
-        "env": scenario.env,
-        "extra_requirements": scenario.extra_requirements,
-        "liveness_path": scenario.liveness_path,
-        "readiness_path": scenario.readiness_path,
-        "predict_path": scenario.predict_path,
-        "metrics_path": scenario.metrics_path,
-        "version_path": scenario.version_path,
-        "prediction_log_dir": scenario.prediction_log_dir,
-    }
-
-
-def _render(template: str, context: dict[str, Any]) -> str:
-    import jinja2
-
-    source = resources.files(_TEMPLATE_PACKAGE).joinpath("files", template)
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
-    return environment.from_string(source.read_text(encoding="utf-8")).render(context)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def read_scenario_metadata(directory: Path | str) -> dict[str, Any]:

@@ -3,6 +3,15 @@
 The package namespace is loaded lazily (PEP 562): the rule catalogue imports this package's
 `rules` subpackage on every command, and must not pay for the engine (DuckDB, scipy, HTTP
 clients) to do so. The engine lives in `api.py`.
+
+Two processes, two sets of modules (tests/core/test_imports.py keeps them apart):
+- worker side, run by `python -m infermedic.profile.worker`, the only place a model is loaded
+  and called: `worker`, `loaded`, `loaders`, `boosters`, `torch_ops`, `mlflow_model`,
+  `inputs`, `phases`, `timing`, `outputs`, `gpu`, `alternatives`, `sampling`;
+- parent side, which supervises the worker, reads its JSON lines and judges: `api`, `engine`,
+  `runner`, `supervise`, `assemble`, `context`, `cores`, `rules/`, and for a running service
+  `live` (py-spy under load) and `live_verdicts`;
+- shared: `config`, `detect`, and py-spy's stacks (`pyspy`, `stacks`, `attribution`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from infermedic.profile.inputs import Sample, frame_from_request, prepare_input
-from infermedic.profile.loaders import LoadedModel, load_onnx
+from infermedic.profile.loaded import LoadedModel
+from infermedic.profile.loaders import load_onnx
 from infermedic.profile.outputs import check_output, output_array, parity
 from infermedic.profile.timing import Timing, measure
 from infermedic.profile.torch_ops import is_torch_module, operator_stages

@@ -96,7 +96,8 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     """Each phase in turn; yields the phase name so a failure can say where it happened."""
     from infermedic.profile import phases
     from infermedic.profile.inputs import InputFailure, load_sample, synthesise
-    from infermedic.profile.loaders import LoadFailure, load_model
+    from infermedic.profile.loaded import LoadFailure
+    from infermedic.profile.loaders import load_model
     from infermedic.profile.timing import time_once
 
     started = time.monotonic()

@@ -48,9 +48,10 @@ def _render(report: Report, fmt: OutputFormat, *, color: bool) -> str:
 
             return render_terminal(data, color=color)
         case OutputFormat.MARKDOWN:
+            from infermedic.report.incident import is_diagnosis, render_incident_markdown
             from infermedic.report.markdown import render_markdown
 
-            return render_markdown(data)
+            return render_incident_markdown(data) if is_diagnosis(data) else render_markdown(data)
         case OutputFormat.HTML:
             from infermedic.report.html import render_html
 

@@ -9,10 +9,8 @@ from infermedic.report.terminal import describe_location, format_cell
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:
-    from infermedic.report.incident import is_diagnosis, render_incident_markdown
-
-    if is_diagnosis(data):
-        return render_incident_markdown(data)
+    """One engine's report; a diagnosis has its own layout (`incident.py`, which builds on
+    the helpers here)."""
     tool = data["tool"]
     lines = [f"# infermedic {tool['command']} report", ""]
     lines.append(f"- version: `{tool['version']}`")
