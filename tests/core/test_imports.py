@@ -187,6 +187,7 @@ PROFILE_WORKER = {
     "gpu",
     "alternatives",
     "sampling",
+    "thread_sweep",
 }
 PROFILE_PARENT = {
     "api",

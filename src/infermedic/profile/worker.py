@@ -98,6 +98,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     from infermedic.profile.inputs import InputFailure, load_sample, synthesise
     from infermedic.profile.loaded import LoadFailure
     from infermedic.profile.loaders import load_model
+    from infermedic.profile.thread_sweep import thread_sweep
     from infermedic.profile.timing import time_once
 
     started = time.monotonic()
@@ -289,7 +290,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         ),
         (
             "threads",
-            lambda: phases.thread_sweep(
+            lambda: thread_sweep(
                 model,
                 sample,
                 budget,
