@@ -172,7 +172,7 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
 
 # The profile package runs in two processes. The worker loads and calls the user's model (a
 # pickle is code: it must never be loaded by the parent); the parent supervises it, reads its
-# JSON lines and judges. Shared: settings, format detection and py-spy stack reading.
+# JSON lines and judges. Shared: settings, format detection, the worker protocol and py-spy.
 PROFILE_WORKER = {
     "worker",
     "loaded",
@@ -228,4 +228,4 @@ def test_profile_worker_and_parent_code_stay_apart() -> None:
         if m.startswith(f"{PACKAGE}.profile.") and m.split(".")[2] not in named
     }
     # every other module is shared on purpose; a new one must be placed in a set above
-    assert unnamed == {"config", "detect", "attribution", "stacks", "pyspy"}
+    assert unnamed == {"config", "detect", "attribution", "stacks", "pyspy", "protocol"}

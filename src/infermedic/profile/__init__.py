@@ -11,7 +11,8 @@ Two processes, two sets of modules (tests/core/test_imports.py keeps them apart)
 - parent side, which supervises the worker, reads its JSON lines and judges: `api`, `engine`,
   `runner`, `supervise`, `assemble`, `context`, `cores`, `rules/`, and for a running service
   `live` (py-spy under load) and `live_verdicts`;
-- shared: `config`, `detect`, and py-spy's stacks (`pyspy`, `stacks`, `attribution`).
+- shared: `config`, `detect`, the JSON-lines `protocol`, and py-spy (`pyspy`, `stacks`,
+  `attribution`).
 """
 
 from __future__ import annotations

@@ -191,16 +191,16 @@ def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) 
                 hint=_last_line(outcome.stderr_tail),
             )
         return
-    kind = failure.get("kind")
-    message = str(failure.get("message", ""))
-    hint = failure.get("hint")
-    if failure.get("phase") == "load":
+    kind = failure.kind
+    message = failure.message
+    hint = failure.hint
+    if failure.phase == "load":
         if kind == "engine-unavailable":
             raise EngineUnavailable(message, hint=hint)
         if kind == "memory":
             raise ModelLoadError("loading the model ran out of memory", hint=hint)
         raise ModelLoadError(f"cannot load the model: {message}", hint=hint)
-    if failure.get("phase") == "input":
+    if failure.phase == "input":
         raise InputError(f"cannot use the input: {message}", hint=hint)
 
 
@@ -283,9 +283,9 @@ def _notifications(
             for text in (results.get(phase) or {}).get("notes", [])
         )
     notes.extend(
-        Notification(level=NotificationLevel(n["level"]), message=n["message"])
+        Notification(level=NotificationLevel(n.level), message=n.message)
         for n in outcome.notes
-        if n["level"] in {"note", "warning", "error"}
+        if n.level in {"note", "warning", "error"}
     )
     options = [
         *(results.get("options") or {}).get("options", []),
@@ -332,12 +332,12 @@ def _notifications(
                 ),
             )
         )
-    elif failure is not None and failure.get("kind") == "memory":
+    elif failure is not None and failure.kind == "memory":
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
                 message=(
-                    f"the model ran out of memory during {failure['phase']} (an allocation "
+                    f"the model ran out of memory during {failure.phase} (an allocation "
                     f"failed; the worker's limit is {memory_limit.describe()})"
                 ),
             )
@@ -346,7 +346,7 @@ def _notifications(
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
-                message=f"{failure['phase']}: {failure['message']}",
+                message=f"{failure.phase}: {failure.message}",
             )
         )
     elif outcome.timed_out:
