@@ -44,3 +44,20 @@ def test_prof_rule_fixture(path: Path) -> None:
     assert found == data["expect"]["findings"]
     assert notes == data["expect"]["notifications"]
     assert bool(found) != path.stem.endswith("_ok")
+
+
+# Rules whose phases the recorded run did not reach (threads, options, GC, autograd, GPU,
+# version skew) and that have no recorded fixture yet; PROF013/PROF014 live in ../live/.
+NOT_YET_RECORDED = {"PROF003", "PROF006", "PROF007", "PROF009", "PROF010", "PROF011", "PROF012"}
+
+
+def test_every_prof_rule_has_fixtures_or_is_listed_as_missing() -> None:
+    live = {p.stem.split("_")[0] for p in (FIXTURES.parent / "live").glob("PROF*.json")}
+    stems = [p.stem for p in CASES]
+    covered = {
+        rule.code
+        for rule in RULES
+        if any(s.startswith(rule.code + "_") and s.endswith("_ok") for s in stems)
+        and any(s.startswith(rule.code + "_") and not s.endswith("_ok") for s in stems)
+    }
+    assert {r.code for r in RULES} - covered - live == NOT_YET_RECORDED
