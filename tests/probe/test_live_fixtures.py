@@ -91,3 +91,36 @@ def test_another_schema_version_is_refused() -> None:
 
     with pytest.raises(InputError, match="schema version 99"):
         ProbeObservations.from_json('{"schema_version": 99}')
+
+
+def test_a_crashing_live_rule_leaves_a_partial_report_that_exits_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rule made to raise (the only way to crash a correct rule on purpose) becomes an error
+    notification naming it; the report is partial and the CLI's exit code says so."""
+    import httpx
+
+    from infermedic.cli.exit_codes import ExitCode
+    from infermedic.cli.output import emit_report
+    from infermedic.model import NotificationLevel, Severity
+    from infermedic.probe import CheckName, ProbePlan, probe
+    from infermedic.probe.rules.model_version_mismatch import ModelVersionMismatch
+    from infermedic.report import OutputFormat
+    from tests.probe import fakes
+
+    def broken(self: object, observations: object) -> list[object]:
+        raise KeyError("model_versions")
+
+    monkeypatch.setattr(ModelVersionMismatch, "check", broken)
+    transport = httpx.ASGITransport(app=fakes.fastapi_app(), raise_app_exceptions=False)
+    report = probe(
+        "http://svc.test",
+        ProbePlan(checks=frozenset({CheckName.CONTRACT})),
+        transport=transport,
+    )
+    assert report.measurements["rules_failed"] == ["LIVE007"]
+    assert report.measurements["status"] == "partial"
+    [note] = [n for n in report.notifications if n.level is NotificationLevel.ERROR]
+    assert note.rule == "LIVE007" and "KeyError" in note.message
+    code = emit_report(report, fmt=OutputFormat.JSON, output=None, fail_on=Severity.HIGH)
+    assert code is ExitCode.ERROR
