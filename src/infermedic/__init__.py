@@ -6,11 +6,9 @@ that `import infermedic.instrument` inside a model service stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from infermedic._version import __version__
 from infermedic.errors import InfermedicError
+from infermedic.lazy import lazy_exports
 from infermedic.model import (
     Evidence,
     EvidenceKind,
@@ -50,7 +48,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'infermedic' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from infermedic.audit import audit
-from infermedic.demo.scenarios import SCENARIOS, write_scenario
+from infermedic.demo.repository import write_scenario
+from infermedic.demo.scenarios import SCENARIOS
 from infermedic.model import NotificationLevel
 
 

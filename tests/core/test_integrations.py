@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from tests.core.test_readme import cli_bin
 
 ROOT = Path(__file__).resolve().parents[2]

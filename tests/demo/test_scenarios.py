@@ -12,13 +12,12 @@ import pytest
 import yaml
 
 from infermedic.demo.data import drifted_customers, reference_frame, request_bodies
+from infermedic.demo.repository import write_scenario
 from infermedic.demo.scenarios import (
     SCENARIOS,
-    SymptomCategory,
     TrafficProfile,
     get_scenario,
     list_scenarios,
-    write_scenario,
 )
 from infermedic.demo.templates.app.churn import FEATURES, Customer
 from infermedic.errors import InputError
@@ -51,7 +50,7 @@ def test_metadata_is_complete(name: str) -> None:
     assert scenario.symptom and scenario.fault
     assert all(ALL_CODES.match(code) for code in scenario.expected_codes)
     assert set(scenario.static_codes) | set(scenario.measured_codes) == set(scenario.expected_codes)
-    assert (scenario.category is SymptomCategory.NONE) == scenario.is_healthy
+    assert (scenario.category is None) == scenario.is_healthy
     assert scenario.liveness_path != scenario.readiness_path
     assert json.loads(json.dumps(scenario.metadata()))["name"] == name
 

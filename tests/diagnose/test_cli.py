@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from infermedic.diagnose.timeline import read_entries
 
 

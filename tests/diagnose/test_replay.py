@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infermedic import diagnose as diagnose_module
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from infermedic.diagnose import diagnose, replay, save_observations
 from infermedic.diagnose.hypotheses import CheckKind, Status
 from infermedic.diagnose.plan import Inputs

@@ -143,3 +143,13 @@ def test_demo_scenario_symptoms_route_as_their_causes_need() -> None:
     assert set(churn.categories) == {Category.WRONG, Category.ACCURACY}
     for routed in by_symptom.values():
         assert routed.matched, f"{routed.symptom!r} fell through to the fallback"
+
+
+def test_each_demo_scenario_symptom_routes_to_its_own_category() -> None:
+    """The demo and the router share one `Category` enum: a scenario's symptom, in a user's
+    words, must state the category the scenario was written for."""
+    from infermedic.demo.scenarios import SCENARIOS
+
+    for scenario in SCENARIOS.values():
+        if scenario.category is not None:
+            assert scenario.category in route(scenario.symptom).stated, scenario.name

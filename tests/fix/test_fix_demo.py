@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from tests.fix.helpers import git_status, imports, log_entries, run_cli, run_pytest
 from tests.fix.services import git_commit_all
 

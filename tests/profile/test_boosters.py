@@ -24,7 +24,8 @@ from infermedic.model import NotificationLevel, Report
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.detect import ModelFormat, detect_model
 from infermedic.profile.inputs import InputFailure, synthesise
-from infermedic.profile.loaders import LoadedModel, load_model
+from infermedic.profile.loaded import LoadedModel
+from infermedic.profile.loaders import load_model
 from infermedic.profile.rules.artifact_version_skew import recorded_skews
 from tests.profile.extras import optional_extra
 

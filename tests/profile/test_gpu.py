@@ -35,7 +35,7 @@ def _require_torch() -> Any:
 
 
 def _loaded_mlp(torch: Any) -> Any:
-    from infermedic.profile.loaders import LoadedModel
+    from infermedic.profile.loaded import LoadedModel
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(

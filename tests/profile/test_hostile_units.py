@@ -34,9 +34,9 @@ from infermedic.profile.inputs import (
     prepare_input,
     synthesise,
 )
-from infermedic.profile.loaders import LoadedModel
+from infermedic.profile.loaded import LoadedModel
 from infermedic.profile.outputs import check_output
-from infermedic.profile.phases import Budget, thread_sweep
+from infermedic.profile.phases import Budget
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.supervise import (
     MIB,
@@ -45,6 +45,7 @@ from infermedic.profile.supervise import (
     default_memory_limit,
     new_token,
 )
+from infermedic.profile.thread_sweep import thread_sweep
 
 GIB = 1 << 30
 

@@ -18,7 +18,7 @@ import pytest
 from infermedic.model import Finding, Location, Notification
 from infermedic.profile.attribution import share_test, summarise, wilson_interval
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.live import judge
+from infermedic.profile.live_verdicts import judge
 from infermedic.profile.rules.work_in_event_loop_thread import fix_for
 from infermedic.profile.stacks import Stack
 
@@ -421,7 +421,7 @@ def test_an_off_cpu_line_is_blocking_only_when_its_code_calls_something_that_wai
 
 
 def test_a_reading_that_straddles_the_threshold_is_reported_inconclusive() -> None:
-    from infermedic.profile.live import live_notes
+    from infermedic.profile.live_verdicts import live_notes
 
     loop = {"name": "MainThread", "event_loop": True, "samples": 120, "held_samples": 30}
     summary = {"threads": [loop], "loop_thread": loop, "model_off_loop": {"samples": 0}}
@@ -438,7 +438,7 @@ def test_a_reading_that_straddles_the_threshold_is_reported_inconclusive() -> No
 
 
 def test_a_parent_of_server_workers_is_pointed_at_its_workers() -> None:
-    from infermedic.profile.live import live_notes
+    from infermedic.profile.live_verdicts import live_notes
 
     parent = {"name": "MainThread", "event_loop": False, "samples": 300, "category_samples": {}}
     summary = {"threads": [parent], "loop_thread": None, "child_pids": [41, 42]}

@@ -32,7 +32,8 @@ from infermedic.profile.alternatives import (
 )
 from infermedic.profile.detect import ModelFormat
 from infermedic.profile.inputs import Sample
-from infermedic.profile.loaders import LoadedModel, load_model, load_onnx, wrap_object
+from infermedic.profile.loaded import LoadedModel
+from infermedic.profile.loaders import load_model, load_onnx, wrap_object
 from infermedic.profile.phases import Budget
 from infermedic.profile.timing import Timing
 from infermedic.profile.torch_ops import (

@@ -12,15 +12,16 @@ import pytest
 
 from infermedic.errors import ConfigError, ModelLoadError
 from infermedic.model import Location
+from infermedic.profile.attribution import summarise
 from infermedic.profile.config import ProfileThresholds, thresholds_from_options
 from infermedic.profile.context import ProfileContext
 from infermedic.profile.cores import available_cores, cgroup_quota
 from infermedic.profile.detect import ModelFormat, detect_model
-from infermedic.profile.live import BLOCKING, MODEL, Frame, classify, parse_raw, summarise
 from infermedic.profile.rules import RULES
 from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
 from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
 from infermedic.profile.sampling import stages_from_samples
+from infermedic.profile.stacks import BLOCKING, MODEL, Frame, classify, parse_raw
 from infermedic.profile.timing import measure, quartiles
 from infermedic.rules import Registry
 
@@ -309,12 +310,12 @@ def test_label_agreement_of_one_probability_per_row_uses_the_decision_side() -> 
 def test_sampling_without_py_spy_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in for a machine without py-spy: the real lookup is replaced to fail as it would.
     from infermedic.errors import EngineUnavailable
-    from infermedic.profile import live, sampling
+    from infermedic.profile import pyspy, sampling
 
     def missing() -> str:
         raise EngineUnavailable("py-spy is not installed")
 
-    monkeypatch.setattr(live, "find_py_spy", missing)
+    monkeypatch.setattr(pyspy, "find_py_spy", missing)
     calls: list[int] = []
     result = sampling.sample_call(lambda: calls.append(1), seconds=1.0)
     assert result == {"status": "unavailable", "reason": "py-spy is not installed"}

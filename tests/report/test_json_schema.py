@@ -46,7 +46,7 @@ def test_the_schema_is_packaged_beside_the_renderer() -> None:
 
 def test_audit_output(validator: jsonschema.Draft202012Validator, tmp_path: Path) -> None:
     from infermedic.audit import audit
-    from infermedic.demo.scenarios import write_scenario
+    from infermedic.demo.repository import write_scenario
 
     data = _valid(validator, audit([write_scenario("blocking-predict", tmp_path / "bp")]))
     assert [f["code"] for f in data["findings"]] == ["SVC001"]

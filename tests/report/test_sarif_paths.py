@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from infermedic.report.sarif import DOCS_BASE, PROJECT_URL, SRCROOT
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,6 +19,7 @@ from infermedic.audit.python.services import project_routes as service_routes
 from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
 from infermedic.rules import Registry, Rule
+from infermedic.runner import run_rules
 from infermedic.settings import Settings
 from infermedic.suppression import apply_suppressions
 
@@ -51,7 +52,7 @@ def run_audit(
     discovery = discover(list(paths), exclude=settings.exclude, max_file_bytes=max_bytes)
     chosen = select_audit_rules(settings, registry or Registry.default())
     python_rules = [rule() for rule in chosen if issubclass(rule, PythonRule)]
-    project_rules = [rule() for rule in chosen if issubclass(rule, ProjectRule)]
+    project_rules = [rule for rule in chosen if issubclass(rule, ProjectRule)]
     notes: list[Notification] = list(discovery.notifications)
 
     python_files = [f for f in discovery.files if f.kind is FileKind.PYTHON]
@@ -94,22 +95,13 @@ def run_audit(
         tracked_files=discovery.tracked_files,
         roots=discovery.roots,
     )
-    failed = set(python.failed_rules)
-    for rule in project_rules:
-        try:
-            with recursion_headroom():
-                findings.extend(rule.check(project))
-        except ConfigError:
-            raise  # a badly typed rule option is the user's to fix: the run stops, exit 2
-        except Exception as exc:  # noqa: BLE001 - one rule must not end the run
-            failed.add(rule.code)
-            notes.append(
-                Notification(
-                    level=NotificationLevel.ERROR,
-                    message=f"internal error in {rule.code}: {type(exc).__name__}: {exc}",
-                    rule=rule.code,
-                )
-            )
+    # Project rules run through the one runner (per-rule isolation, crash notifications);
+    # the Python rules run per file in run_python, which isolates them per node.
+    with recursion_headroom():
+        judged = run_rules(project_rules, project)
+    findings.extend(judged.findings)
+    notes.extend(judged.notifications)
+    failed = set(python.failed_rules) | set(judged.rules_failed)
 
     # Manifests a rule skipped, dependency files it could not read: recorded by the rules.
     notes.extend(project.notifications)

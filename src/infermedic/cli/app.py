@@ -15,6 +15,7 @@ import click
 from infermedic._version import __version__
 from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InfermedicError
+from infermedic.model import Severity
 
 # name -> (module, attribute, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -195,7 +196,8 @@ def common_report_options(func: Any) -> Any:
         ),
         click.option(
             "--fail-on",
-            type=click.Choice(["info", "low", "medium", "high", "critical"]),
+            # the choices are Severity's labels, parsed by `Severity.parse` (one parser)
+            type=click.Choice([s.label for s in Severity], case_sensitive=False),
             default=None,
             envvar="INFERMEDIC_FAIL_ON",
             show_envvar=True,

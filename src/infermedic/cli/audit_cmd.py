@@ -60,7 +60,7 @@ def audit(
     rule fails with an internal error: the report is still written, and names the rule.
     """
     from infermedic.audit import audit as run_audit
-    from infermedic.cli.output import emit_report, exit_for_failed_rules
+    from infermedic.cli.output import emit_report
     from infermedic.model import Severity
     from infermedic.report import OutputFormat
     from infermedic.settings import load_settings
@@ -80,7 +80,7 @@ def audit(
         fail_on=settings.fail_on,
         exit_zero=exit_zero,
     )
-    set_exit_code(exit_for_failed_rules(report, code, command="audit", exit_zero=exit_zero))
+    set_exit_code(code)
 
 
 def _run_with_progress(run: Any, paths: list[Path], settings: Any) -> Any:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from infermedic.demo.scenarios import SCENARIOS, get_scenario, list_scenarios, write_scenario
+from infermedic.demo.repository import write_scenario
+from infermedic.demo.scenarios import SCENARIOS, get_scenario, list_scenarios
 
 
 class _ScenarioChoice(click.Choice):  # type: ignore[type-arg]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from infermedic import atomic
 from infermedic.cli.console import use_color
 from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InputError
@@ -26,26 +26,13 @@ def write_atomically(path: Path, text: str) -> None:
     """
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a directory")
-    mode = _mode_for(path)
-    tmp_name: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-        tmp_name = None
+        atomic.write_atomically(path, text, mode=_mode_for(path))
     except OSError as exc:
         raise InputError(
             f"cannot write {path}: {exc.strerror or exc}",
             hint="choose another --output path, or free space / write access there",
         ) from exc
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
 
 
 def _mode_for(path: Path) -> int:
@@ -105,21 +92,14 @@ def emit_report(
         click.echo(f"wrote {chosen.value} report to {output}", err=True)
     if exit_zero:
         return ExitCode.OK
+    # A rule that crashed leaves the run incomplete: never "No findings" with exit 0.
+    crashed = report.measurements.get("rules_failed") or []
+    if crashed:
+        click.echo(
+            f"error: {report.tool} incomplete: rule(s) {', '.join(map(str, crashed))} failed "
+            "with an internal error (see the notifications); exit 2",
+            err=True,
+        )
+        return ExitCode.ERROR
     worst = report.worst()
     return ExitCode.FINDINGS if worst is not None and worst >= fail_on else ExitCode.OK
-
-
-def exit_for_failed_rules(
-    report: Report, code: ExitCode, *, command: str, exit_zero: bool = False
-) -> ExitCode:
-    """A rule that crashed leaves the run incomplete (`measurements.rules_failed`): never
-    "No findings" with exit 0. Says so on stderr and exits 2, unless `--exit-zero`."""
-    crashed = report.measurements.get("rules_failed") or []
-    if not crashed or exit_zero:
-        return code
-    click.echo(
-        f"error: {command} incomplete: rule(s) {', '.join(crashed)} failed with an internal "
-        "error (see the notifications); exit 2",
-        err=True,
-    )
-    return ExitCode.ERROR

@@ -1,7 +1,7 @@
 """The demo scenarios: one healthy churn service and twelve with one planted fault each.
 
-`SCENARIOS` maps a scenario name to its `Scenario` metadata; `write_scenario` writes the
-scenario as a small, readable repository:
+`SCENARIOS` maps a scenario name to its `Scenario` metadata; `repository.write_scenario`
+writes the scenario as a small, readable repository:
 
 ```
 DIR/
@@ -24,39 +24,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from infermedic.diagnose.categories import Category
 from infermedic.errors import InputError
 
 __all__ = [
     "SCENARIOS",
     "Scenario",
-    "SymptomCategory",
     "TrafficProfile",
     "get_scenario",
     "list_scenarios",
-    "write_scenario",
 ]
 
 SCENARIO_FILE = "scenario.json"
-_TEMPLATE_PACKAGE = "infermedic.demo.templates"
+TEMPLATE_PACKAGE = "infermedic.demo.templates"
 _BASE_MODULES = ("__init__", "churn", "ops", "prediction_log", "validation")
 # `infermedic.instrument` provides health, metrics and the prediction log.
 _INSTRUMENTED_BASE = ("__init__", "churn", "validation")
-
-
-class SymptomCategory(StrEnum):
-    """The symptom families of the field checklist (CHECKLIST.md), as `diagnose` routes them."""
-
-    NONE = "none"
-    SLOW_INFERENCE = "slow-inference"
-    LATENCY_SPIKES = "latency-spikes"
-    WRONG_PREDICTIONS = "wrong-predictions"
-    ACCURACY_DROP = "accuracy-drop"
-    ERRORS = "errors"
-    MEMORY = "memory"
 
 
 class TrafficProfile(StrEnum):
@@ -79,7 +65,7 @@ class Scenario:
     name: str
     fault: str
     symptom: str
-    category: SymptomCategory
+    category: Category | None  # None: the healthy scenario
     expected_codes: tuple[str, ...]
     fault_files: tuple[str, ...]
     modules: tuple[tuple[str, str], ...]
@@ -118,7 +104,7 @@ class Scenario:
             "name": self.name,
             "fault": self.fault,
             "symptom": self.symptom,
-            "category": self.category.value,
+            "category": self.category.value if self.category is not None else "none",
             "expected_codes": list(self.expected_codes),
             "static_codes": list(self.static_codes),
             "measured_codes": list(self.measured_codes),
@@ -152,7 +138,7 @@ _SCENARIO_LIST = (
         fault="none: model trained and warmed up before ready, inference off the event loop, "
         "prediction log off the request path",
         symptom="routine check before launch: is anything wrong with latency or predictions?",
-        category=SymptomCategory.NONE,
+        category=None,
         expected_codes=(),
         fault_files=(),
         modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
@@ -165,7 +151,7 @@ _SCENARIO_LIST = (
         fault="sync `predict_proba` called inside an `async def` route, through a helper, "
         "blocks the event loop",
         symptom="p99 latency spikes under load, and even /health times out",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("SVC001", "LIVE001"),
         fault_files=("app/main.py", "app/scoring.py"),
         modules=_modules("main_blocking_predict", "scoring"),
@@ -174,7 +160,7 @@ _SCENARIO_LIST = (
         name="load-per-request",
         fault="`joblib.load` of a 10 MB model inside the route, on every request",
         symptom="every prediction is slow, even with a single user",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("SVC002",),
         fault_files=("app/main.py",),
         modules=_modules("main_load_per_request", "scoring"),
@@ -184,7 +170,7 @@ _SCENARIO_LIST = (
         fault="the explainer (k-means background summary, as shap's KernelExplainer wants) "
         "is built inside the route for every `?explain=true` request",
         symptom="requests with explain=true take hundreds of milliseconds",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("XPL001",),
         fault_files=("app/main.py", "app/explain.py"),
         modules=_modules("main_explainer_per_request", "scoring", "explain"),
@@ -194,7 +180,7 @@ _SCENARIO_LIST = (
         fault="each prediction is shipped synchronously to a slow log collector from the "
         "`async def` route, blocking the event loop",
         symptom="latency went up for everyone after we added prediction logging",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("SVC005", "SVC003", "LIVE001"),
         fault_files=("app/main.py", "app/prediction_sink.py"),
         modules=_modules("main_blocking_log", "scoring", "prediction_sink", "dev_log_collector"),
@@ -204,7 +190,7 @@ _SCENARIO_LIST = (
         fault="a feature-store call without a timeout in the route; the store is slow on a "
         "few percent of calls",
         symptom="p99 latency spikes while p50 looks fine",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("SVC004", "LIVE004"),
         fault_files=("app/enrichment.py",),
         modules=_modules("main_slow_upstream", "scoring", "enrichment", "dev_feature_store"),
@@ -213,7 +199,7 @@ _SCENARIO_LIST = (
         name="memory-leak",
         fault="a per-request cache keyed by request id keeps ~100 KB per request forever",
         symptom="pods are OOM-killed every few hours; memory only ever goes up",
-        category=SymptomCategory.MEMORY,
+        category=Category.MEMORY,
         expected_codes=("LIVE008",),
         fault_files=("app/similar_customers.py",),
         modules=_modules("main_memory_leak", "scoring", "similar_customers"),
@@ -223,7 +209,7 @@ _SCENARIO_LIST = (
         fault="no warm-up: the model is prepared by the first request while /ready already "
         "answers 200",
         symptom="the first requests after every deploy are very slow or time out",
-        category=SymptomCategory.LATENCY_SPIKES,
+        category=Category.SPIKES,
         expected_codes=("LIVE003",),
         fault_files=("app/main.py",),
         modules=_modules("main_cold_start", "scoring"),
@@ -233,7 +219,7 @@ _SCENARIO_LIST = (
         fault="serving scales features by hand with stale constants instead of the fitted "
         "pipeline; inputs are fine, predictions shift",
         symptom="since the serving rewrite the model flags far more customers as churners",
-        category=SymptomCategory.WRONG_PREDICTIONS,
+        category=Category.WRONG,
         expected_codes=("DRIFT002",),
         fault_files=("app/features.py",),
         modules=_modules("main_preprocessing_skew", "features"),
@@ -243,7 +229,7 @@ _SCENARIO_LIST = (
         fault="none in the service: production customers come from a shifted population "
         "(newer, younger, pricier plans, a new `enterprise` plan)",
         symptom="accuracy dropped over the last weeks",
-        category=SymptomCategory.ACCURACY_DROP,
+        category=Category.ACCURACY,
         expected_codes=("DRIFT001", "DRIFT003", "DRIFT007"),
         fault_files=(),
         modules=_modules("main_healthy", "scoring", base=_INSTRUMENTED_BASE),
@@ -257,7 +243,7 @@ _SCENARIO_LIST = (
         fault="the service loads `models:/churn/latest` (version 4) while the deployment "
         "pins version 3",
         symptom="predictions changed although we did not deploy a new model",
-        category=SymptomCategory.WRONG_PREDICTIONS,
+        category=Category.WRONG,
         expected_codes=("SVC007", "LIVE007"),
         fault_files=("app/main.py",),
         modules=_modules("main_version_mismatch", "scoring", "registry"),
@@ -267,7 +253,7 @@ _SCENARIO_LIST = (
         name="no-validation",
         fault="the route takes a raw dict, so malformed input fails inside the model as a 500",
         symptom="intermittent 500 errors from /predict",
-        category=SymptomCategory.ERRORS,
+        category=Category.FAILURES,
         expected_codes=("SVC006", "LIVE005"),
         fault_files=("app/main.py",),
         modules=_modules("main_no_validation", base=("__init__", "churn", "ops", "prediction_log")),
@@ -277,7 +263,7 @@ _SCENARIO_LIST = (
         fault="one `threading.Lock` around the model and its ~50 ms uncertainty band "
         "serialises all requests",
         symptom="latency grows with every concurrent user and throughput never goes up",
-        category=SymptomCategory.SLOW_INFERENCE,
+        category=Category.SLOW,
         expected_codes=("LIVE002",),
         fault_files=("app/main.py",),
         modules=_modules("main_global_lock", "scoring", "uncertainty"),
@@ -303,83 +289,6 @@ def get_scenario(name: str | Scenario) -> Scenario:
             f"unknown demo scenario {name!r}",
             hint=f"choose one of: {', '.join(SCENARIOS)}",
         ) from None
-
-
-def write_scenario(name: str | Scenario, directory: Path | str, *, overwrite: bool = False) -> Path:
-    """Write scenario `name` as a small repository in `directory`; returns its resolved path.
-
-    `directory` may exist only if it is empty, unless `overwrite` is true (files this function
-    writes are then replaced; others are left alone).
-    """
-    scenario = get_scenario(name)
-    root = Path(directory).expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise InputError(f"{root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not overwrite:
-        raise InputError(
-            f"{root} is not empty",
-            hint="choose a new directory, or pass --overwrite",
-        )
-    try:
-        _write_files(scenario, root)
-    except OSError as exc:
-        raise InputError(f"cannot write scenario {scenario.name!r} to {root}: {exc}") from exc
-    return root
-
-
-def _write_files(scenario: Scenario, root: Path) -> None:
-    from infermedic.demo.data import reference_frame
-
-    app_templates = resources.files(_TEMPLATE_PACKAGE).joinpath("app")
-    for module, written_path in scenario.modules:
-        text = app_templates.joinpath(f"{module}.py").read_text(encoding="utf-8")
-        _write_text(root / written_path, text)
-    context = _template_context(scenario)
-    for template, written_path in (
-        ("Dockerfile.j2", "Dockerfile"),
-        ("requirements.txt.j2", "requirements.txt"),
-        ("deployment.yaml.j2", "k8s/deployment.yaml"),
-        ("hpa.yaml.j2", "k8s/hpa.yaml"),
-        ("README.md.j2", "README.md"),
-    ):
-        _write_text(root / written_path, _render(template, context))
-    reference = root / scenario.reference_path
-    reference.parent.mkdir(parents=True, exist_ok=True)
-    reference_frame().to_parquet(reference, index=False)
-    metadata = json.dumps(scenario.metadata(), indent=2) + "\n"
-    _write_text(root / SCENARIO_FILE, metadata)
-
-
-def _template_context(scenario: Scenario) -> dict[str, Any]:
-    return {
-        "scenario": scenario.name,
-        "service_name": f"churn-{scenario.name}",
-        "symptom": scenario.symptom,
-        "pinned_model_version": scenario.pinned_model_version,
-        "env": scenario.env,
-        "extra_requirements": scenario.extra_requirements,
-        "liveness_path": scenario.liveness_path,
-        "readiness_path": scenario.readiness_path,
-        "predict_path": scenario.predict_path,
-        "metrics_path": scenario.metrics_path,
-        "version_path": scenario.version_path,
-        "prediction_log_dir": scenario.prediction_log_dir,
-    }
-
-
-def _render(template: str, context: dict[str, Any]) -> str:
-    import jinja2
-
-    source = resources.files(_TEMPLATE_PACKAGE).joinpath("files", template)
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
-    return environment.from_string(source.read_text(encoding="utf-8")).render(context)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def read_scenario_metadata(directory: Path | str) -> dict[str, Any]:

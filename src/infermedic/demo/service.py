@@ -25,12 +25,12 @@ from pathlib import Path
 
 import httpx
 
+from infermedic.demo.repository import write_scenario
 from infermedic.demo.scenarios import (
     SCENARIO_FILE,
     Scenario,
     get_scenario,
     read_scenario_metadata,
-    write_scenario,
 )
 from infermedic.errors import EngineUnavailable, InputError
 

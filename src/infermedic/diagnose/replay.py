@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infermedic.atomic import write_atomically
 from infermedic.diagnose.coverage import coverage_of
 from infermedic.diagnose.host import HostLoad
 from infermedic.diagnose.hypotheses import CheckKind, Coverage, evaluate
@@ -60,12 +61,13 @@ def _observations(diagnosis: Diagnosis) -> dict[str, Any]:
 def save_observations(diagnosis: Diagnosis, path: Path) -> Path:
     """Write the observations to `path` (a directory gets `observations.json`), atomically
     and fsynced, and return the file's path."""
-    from infermedic.cli.output import write_atomically
-
     if path.is_dir():
         path = path / FILE_NAME
     text = json.dumps(observations(diagnosis), indent=1, ensure_ascii=False, allow_nan=False)
-    write_atomically(path, text + "\n")
+    try:
+        write_atomically(path, text + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 

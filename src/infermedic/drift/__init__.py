@@ -7,8 +7,9 @@ clients) to do so. The engine lives in `api.py`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from infermedic.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from infermedic.drift.api import (
@@ -34,14 +35,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:  # submodules (`from infermedic.drift import stats`) load as usual
-        raise AttributeError(name)
-    api = importlib.import_module("infermedic.drift.api")
-    try:
-        return getattr(api, name)
-    except AttributeError:
-        raise AttributeError(f"module 'infermedic.drift' has no attribute {name!r}") from None
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "infermedic.drift.api"))
 
 
 from infermedic._entry import make_callable  # noqa: E402 - after the entry point

@@ -387,28 +387,14 @@ def from_json_dict(data: Mapping[str, Any], *, source: str = "profile") -> Datas
 
 
 def save_profile(profile: DatasetProfile, path: Path) -> None:
-    """Write the profile as JSON (temp file + rename, so a reader never sees half of it)."""
-    import os
-    import tempfile
+    """Write the profile as JSON, atomically (a reader never sees half of it)."""
+    from infermedic.atomic import write_atomically
 
     text = json.dumps(to_json_dict(profile), allow_nan=False, separators=(",", ":"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        write_atomically(path, text)
     except OSError as exc:
         raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())  # a full disk fails here, before the name is published
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise DatasetError(f"cannot write drift profile {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def is_profile_file(path: Path) -> bool:

@@ -7,8 +7,9 @@ clients) to do so. The engine lives in `api.py`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from infermedic.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from infermedic.probe.api import (
@@ -22,14 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["CheckName", "ProbePlan", "ProgressCallback", "Thresholds", "probe"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:  # submodules (`from infermedic.drift import stats`) load as usual
-        raise AttributeError(name)
-    api = importlib.import_module("infermedic.probe.api")
-    try:
-        return getattr(api, name)
-    except AttributeError:
-        raise AttributeError(f"module 'infermedic.probe' has no attribute {name!r}") from None
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "infermedic.probe.api"))
 
 
 from infermedic._entry import make_callable  # noqa: E402 - after the entry point

@@ -1,4 +1,5 @@
-"""What the checks measured, handed to the LIVE rules to judge."""
+"""What the checks measure into while a probe runs; `observations.observe` freezes it for
+the LIVE rules and the report."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 
 import httpx
 
-from infermedic.model import Finding, Location, Notification
+from infermedic.model import Location, Notification
 from infermedic.probe.http import Exchange, Redactor
 from infermedic.probe.loadgen import LoadRecorder, StepResult
 from infermedic.probe.metrics import StageTime
+from infermedic.probe.observations import BodyMemoryPhase, MemorySample, RobustnessCase
 from infermedic.probe.plan import ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap
 
@@ -25,13 +27,6 @@ class ContractResult:
     versions: list[tuple[str, str]] = field(default_factory=list)  # (source, version)
     unauthenticated: Exchange | None = None
     version_requests: list[Exchange] = field(default_factory=list)
-
-
-@dataclass
-class MemorySample:
-    at_s: float
-    rss_bytes: float
-    source: str  # "psutil pid 1234" | "/metrics process_resident_memory_bytes"
 
 
 @dataclass
@@ -55,62 +50,6 @@ class BlockingResult:
 
 
 @dataclass
-class RobustnessCase:
-    """One varied or malformed request and its answer.
-
-    `kind` is `malformed` (must get a 4xx) or `omitted`/`null`/`boundary` (a production-like
-    variation: `valid` says whether the schema says it must be accepted). `recheck` is the
-    same request again on a fresh connection after a 5xx or no answer; the case counts as a
-    server error only when the recheck fails too. `non_json` marks a body with NaN or
-    Infinity, which JSON (RFC 8259) has no numbers for.
-    """
-
-    name: str
-    exchange: Exchange
-    kind: str = "malformed"
-    field: str | None = None
-    body: Any = None
-    valid: bool | None = None
-    non_json: bool = False
-    recheck: Exchange | None = None
-    raw: bytes | None = None  # a malformed case's exact bytes
-    content_type: str = "application/json"
-
-    @property
-    def failed(self) -> bool:
-        """A 5xx or no answer, reproduced on a fresh connection when it was re-checked."""
-        first = self.exchange.status == 0 or self.exchange.status >= 500
-        if not first or self.recheck is None:
-            return first
-        return self.recheck.status == 0 or self.recheck.status >= 500
-
-    @property
-    def transient(self) -> bool:
-        """A 5xx that a fresh connection did not reproduce."""
-        first = self.exchange.status == 0 or self.exchange.status >= 500
-        return first and self.recheck is not None and not self.failed
-
-
-@dataclass
-class BodyMemoryPhase:
-    """Resident memory around one phase of the body-cache check."""
-
-    kind: str  # identical | distinct
-    round: int
-    requests: int
-    errors: int
-    rss_before: float
-    rss_after: float
-    source: str
-    body_example: Any = None
-    median_ms: float | None = None  # median time to answer one request of the phase
-
-    @property
-    def growth(self) -> float:
-        return self.rss_after - self.rss_before
-
-
-@dataclass
 class ProbeContext:
     """Every measurement of one probe run."""
 
@@ -131,7 +70,6 @@ class ProbeContext:
     identical_load_end_s: float | None = None
     notifications: list[Notification] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    findings_so_far: list[Finding] = field(default_factory=list)  # rules run in catalogue order
     # the injected transport (tests), so a check can open a fresh connection on it
     transport: httpx.AsyncBaseTransport | None = None
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from infermedic.errors import ConfigError, InputError, ProbeError, TargetUnreachable
-from infermedic.model import Finding, Notification, NotificationLevel, Report
+from infermedic.model import Notification, NotificationLevel, Report
 from infermedic.probe.checks.blocking import run_blocking
 from infermedic.probe.checks.bodies import run_body_memory
 from infermedic.probe.checks.contract import run_contract
@@ -27,15 +27,15 @@ from infermedic.probe.checks.sweep import run_sweep
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import ProbeClient, Redactor, Target, parse_target
 from infermedic.probe.loadgen import AiohttpSender, Clock, HttpxSender, Sender
+from infermedic.probe.observations import ProbeObservations, observe
 from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap, detect
 from infermedic.probe.rawclient import FALLBACK_NOTE, RawSender, load_sender, supports
 from infermedic.probe.report import build_report
 from infermedic.probe.rules import RULES
-from infermedic.probe.rules.base import MeasuredRule
 from infermedic.probe.rules.coverage import unjudged_reason
 from infermedic.redact import redact_url
-from infermedic.rules import Registry
+from infermedic.runner import run_rules, select_rules
 
 ProgressCallback = Callable[[str, float], None]  # (what is running, fraction done 0..1)
 NEEDS_LOAD = frozenset({CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING})
@@ -51,8 +51,12 @@ def probe(
     progress: ProgressCallback | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
+    on_observations: Callable[[ProbeObservations], None] | None = None,
 ) -> Report:
     """Probe the service at `target` as `plan` says and return the report.
+
+    `on_observations` receives the run's frozen observations (what the rules judged) before
+    the report is built: to save them (`to_json`) and judge them again later.
 
     `transport` replaces the network (tests pass `httpx.ASGITransport`); the load then goes
     through httpx too. `clock` replaces `time.perf_counter` in the load generator.
@@ -61,7 +65,9 @@ def probe(
     chosen = (plan or ProbePlan()).validated()
     named = parse_target(target)
     _check_credentials(named, chosen)
-    coroutine = _probe(named, chosen, progress, transport, clock or time.perf_counter)
+    coroutine = _probe(
+        named, chosen, progress, transport, clock or time.perf_counter, on_observations
+    )
     if transport is None:
         try:
             import uvloop
@@ -130,6 +136,7 @@ async def _probe(
     progress: ProgressCallback | None,
     transport: httpx.AsyncBaseTransport | None,
     clock: Clock,
+    on_observations: Callable[[ProbeObservations], None] | None = None,
 ) -> Report:
     started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
@@ -177,7 +184,15 @@ async def _probe(
             tell("judging", 1.0)
     finally:
         await client.aclose()
-    findings, judged = _evaluate(ctx)
+    observations = observe(ctx)
+    if on_observations is not None:
+        on_observations(observations)
+    judged = run_rules(
+        select_rules(RULES, plan.settings.select, plan.settings.ignore),
+        observations,
+        unjudged=unjudged_reason,
+    )
+    ctx.notifications.extend(judged.notifications)
     if stop.is_set():
         ctx.notifications.append(
             Notification(
@@ -187,10 +202,9 @@ async def _probe(
         )
     return build_report(
         ctx,
-        findings,
+        judged,
         started_at=started_at,
         duration_s=time.perf_counter() - started,
-        rules_run=judged,
     )
 
 
@@ -365,52 +379,3 @@ def _prediction_works(ctx: ProbeContext) -> bool:
     if contract is None or contract.prediction is None:
         return True
     return contract.prediction.ok
-
-
-def _selected_rules(plan: ProbePlan) -> list[type[MeasuredRule]]:
-    """The LIVE rules `select`/`ignore` leave on. Entries naming other domains' rules are
-    fine here (one config serves every command); the CLI checks for typos project-wide."""
-    registry = Registry(RULES)
-    select = [s for s in plan.settings.select if s.strip() and s.upper() != "ALL"]
-    chosen = list(registry)
-    if select:
-        wanted = {r.code for entry in select for r in registry.resolve(entry)}
-        chosen = [r for r in chosen if r.code in wanted]
-    dropped = {
-        r.code for entry in plan.settings.ignore if entry.strip() for r in registry.resolve(entry)
-    }
-    return [r for r in chosen if r.code not in dropped and issubclass(r, MeasuredRule)]
-
-
-def _evaluate(ctx: ProbeContext) -> tuple[list[Finding], tuple[str, ...]]:
-    """The findings of the selected rules, and the codes of those that had the measurements
-    to judge (`rules_run`). A rule without them is a notification, never a silent pass."""
-    findings: list[Finding] = []
-    judged: list[str] = []
-    for rule in _selected_rules(ctx.plan):
-        reason = unjudged_reason(rule.code, ctx)
-        if reason is not None:
-            ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.NOTE,
-                    rule=rule.code,
-                    message=f"{rule.code} not judged: {reason}",
-                    underpowered=True,
-                )
-            )
-            continue
-        judged.append(rule.code)
-        try:
-            found = rule().evaluate(ctx)
-            findings.extend(found)
-            ctx.findings_so_far.extend(found)
-        except (ArithmeticError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            ctx.notifications.append(
-                Notification(
-                    level=NotificationLevel.ERROR,
-                    rule=rule.code,
-                    message=f"rule {rule.code} crashed: {type(exc).__name__}: {exc}",
-                    underpowered=True,
-                )
-            )
-    return findings, tuple(judged)

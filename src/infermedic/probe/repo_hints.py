@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from infermedic.audit.project import FileKind
-from infermedic.audit.python.index import PythonIndex, RouteInfo
+from infermedic.audit.python.index import PythonIndex
+from infermedic.audit.python.routes import RouteInfo
 from infermedic.audit.python.rule import Scope
 from infermedic.audit.python.walker import FunctionInfo, ModuleInfo
 from infermedic.errors import InputError

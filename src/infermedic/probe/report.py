@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,21 +14,21 @@ from infermedic.probe.checks.sweep import knee
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.histogram import PERCENTILES, LatencyHistogram, percentile_key
 from infermedic.probe.loadgen import GeneratorStats
+from infermedic.runner import RuleOutcome
 
 MIB = 1024.0 * 1024.0
 
 
 def build_report(
     ctx: ProbeContext,
-    findings: Sequence[Finding],
+    judged: RuleOutcome,
     *,
     started_at: str,
     duration_s: float,
-    rules_run: tuple[str, ...],
 ) -> Report:
     tables: list[Table] = []
     plots: list[Plot] = []
-    measurements: dict[str, Any] = {"target": ctx.base_url}
+    measurements: dict[str, Any] = {"target": ctx.base_url, **judged.status()}
     notes = list(ctx.notifications)
     _service(ctx, tables, measurements)
     _contract(ctx, measurements)
@@ -41,10 +41,10 @@ def build_report(
     _generator(ctx, measurements, notes)
     return Report(
         tool="probe",
-        findings=tuple(_redacted(f, ctx) for f in findings),
+        findings=tuple(_redacted(f, ctx) for f in judged.findings),
         # `replace` keeps every field (`underpowered` tells diagnose a rule lacked power).
         notifications=tuple(replace(n, message=ctx.redact(n.message)) for n in notes),
-        rules_run=rules_run,
+        rules_run=judged.rules_run,
         inputs=(ctx.base_url, *((ctx.plan.input_source,) if ctx.plan.input_source else ())),
         tables=tuple(tables),
         plots=tuple(plots),

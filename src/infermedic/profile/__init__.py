@@ -3,12 +3,23 @@
 The package namespace is loaded lazily (PEP 562): the rule catalogue imports this package's
 `rules` subpackage on every command, and must not pay for the engine (DuckDB, scipy, HTTP
 clients) to do so. The engine lives in `api.py`.
+
+Two processes, two sets of modules (tests/core/test_imports.py keeps them apart):
+- worker side, run by `python -m infermedic.profile.worker`, the only place a model is loaded
+  and called: `worker`, `loaded`, `loaders`, `boosters`, `torch_ops`, `mlflow_model`,
+  `inputs`, `phases`, `timing`, `outputs`, `gpu`, `alternatives`, `sampling`;
+- parent side, which supervises the worker, reads its JSON lines and judges: `api`, `engine`,
+  `runner`, `supervise`, `assemble`, `context`, `cores`, `rules/`, and for a running service
+  `live` (py-spy under load) and `live_verdicts`;
+- shared: `config`, `detect`, the JSON-lines `protocol`, and py-spy (`pyspy`, `stacks`,
+  `attribution`).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from infermedic.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from infermedic.profile.api import (
@@ -30,11 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:  # submodules (`from infermedic.drift import stats`) load as usual
-        raise AttributeError(name)
-    api = importlib.import_module("infermedic.profile.api")
-    try:
-        return getattr(api, name)
-    except AttributeError:
-        raise AttributeError(f"module 'infermedic.profile' has no attribute {name!r}") from None
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "infermedic.profile.api"))

@@ -20,7 +20,8 @@ import numpy as np
 
 from infermedic.profile import torch_ops
 from infermedic.profile.inputs import Sample
-from infermedic.profile.loaders import LoadedModel, LoadFailure, load_onnx
+from infermedic.profile.loaded import LoadedModel, LoadFailure
+from infermedic.profile.loaders import load_onnx
 from infermedic.profile.outputs import output_array, parity
 from infermedic.profile.phases import Budget, pipeline_steps
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from infermedic.errors import EngineUnavailable, InfermedicError, InputError, ModelLoadError
-from infermedic.model import Finding, Location, Notification, NotificationLevel, Plot, Report, Table
+from infermedic.model import Location, Notification, NotificationLevel, Plot, Report, Table
 from infermedic.profile import assemble
 from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileContext
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
+from infermedic.profile.rules import RULES
 from infermedic.profile.runner import WorkerOutcome, run_worker
 from infermedic.profile.supervise import (
     MIB,
@@ -26,7 +27,7 @@ from infermedic.profile.supervise import (
     explicit_limit,
 )
 from infermedic.registry.records import ResolvedModel
-from infermedic.rules import Registry
+from infermedic.runner import run_rules, select_rules
 from infermedic.settings import Settings
 
 INPUT_SUFFIXES = (".parquet", ".pq", ".csv", ".jsonl", ".ndjson", ".npy", ".json")
@@ -118,10 +119,8 @@ def profile_model(
     context = ProfileContext(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
     )
-    rules = _selected_rules(settings)
-    findings: list[Finding] = []
-    for rule in rules:
-        findings.extend(rule().check(context))
+    judged = run_rules(select_rules(RULES, settings.select, settings.ignore), context)
+    notifications.extend(judged.notifications)
     tables, plots = _tables_and_plots(ref, results, cores)
     if resolved is not None:
         tables = (_registry_table(resolved), *tables)
@@ -152,13 +151,14 @@ def profile_model(
         },
         "outputs_valid": not output_problems(results),
         **({"registry": resolved.to_dict()} if resolved is not None else {}),
+        "rules_failed": list(judged.rules_failed),
         **results,
     }
     return Report(
         tool="profile",
-        findings=tuple(findings),
+        findings=judged.findings,
         notifications=tuple(notifications),
-        rules_run=tuple(r.code for r in rules),
+        rules_run=judged.rules_run,
         inputs=tuple(x for x in (ref.text, str(input) if input else None) if x),
         tables=tables,
         plots=plots,
@@ -208,14 +208,6 @@ def _check_input(input: str | os.PathLike[str] | None) -> Path | None:  # noqa: 
     return path.resolve()
 
 
-def _selected_rules(settings: Settings) -> list[type[ProfileRule]]:
-    from infermedic.profile.rules import RULES
-
-    ours = {r.code for r in RULES}
-    chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-    return [r for r in RULES if r.code in chosen & ours and issubclass(r, ProfileRule)]
-
-
 def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) -> None:
     """Load and input failures end the run: there is nothing to measure."""
     failure = outcome.failure
@@ -233,16 +225,16 @@ def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) 
                 hint=_last_line(outcome.stderr_tail),
             )
         return
-    kind = failure.get("kind")
-    message = str(failure.get("message", ""))
-    hint = failure.get("hint")
-    if failure.get("phase") == "load":
+    kind = failure.kind
+    message = failure.message
+    hint = failure.hint
+    if failure.phase == "load":
         if kind == "engine-unavailable":
             raise EngineUnavailable(message, hint=hint)
         if kind == "memory":
             raise ModelLoadError("loading the model ran out of memory", hint=hint)
         raise ModelLoadError(f"cannot load the model: {message}", hint=hint)
-    if failure.get("phase") == "input":
+    if failure.phase == "input":
         raise InputError(f"cannot use the input: {message}", hint=hint)
 
 
@@ -336,9 +328,9 @@ def _notifications(
             for text in (results.get(phase) or {}).get("notes", [])
         )
     notes.extend(
-        Notification(level=NotificationLevel(n["level"]), message=n["message"])
+        Notification(level=NotificationLevel(n.level), message=n.message)
         for n in outcome.notes
-        if n["level"] in {"note", "warning", "error"}
+        if n.level in {"note", "warning", "error"}
     )
     options = [
         *(results.get("options") or {}).get("options", []),
@@ -385,12 +377,12 @@ def _notifications(
                 ),
             )
         )
-    elif failure is not None and failure.get("kind") == "memory":
+    elif failure is not None and failure.kind == "memory":
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
                 message=(
-                    f"the model ran out of memory during {failure['phase']} (an allocation "
+                    f"the model ran out of memory during {failure.phase} (an allocation "
                     f"failed; the worker's limit is {memory_limit.describe()})"
                 ),
             )
@@ -399,7 +391,7 @@ def _notifications(
         notes.append(
             Notification(
                 level=NotificationLevel.ERROR,
-                message=f"{failure['phase']}: {failure['message']}",
+                message=f"{failure.phase}: {failure.message}",
             )
         )
     elif outcome.timed_out:

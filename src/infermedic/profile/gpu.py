@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from infermedic.profile.inputs import Sample
-from infermedic.profile.loaders import LoadedModel
+from infermedic.profile.loaded import LoadedModel
 from infermedic.profile.outputs import parity
 from infermedic.profile.torch_ops import as_tensor, weights_dtype
 

@@ -14,6 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infermedic.profile.protocol import (
+    Done,
+    PhaseResult,
+    PhaseStarted,
+    Progress,
+    WorkerFailure,
+    WorkerNote,
+    decode,
+)
 from infermedic.profile.supervise import TOKEN_VARIABLE, MemoryLimit, ProcessTree, new_token
 
 ProgressCallback = Callable[[str, float], None]
@@ -24,8 +33,8 @@ class WorkerOutcome:
     """Everything the worker said, and how it ended."""
 
     results: dict[str, Any] = field(default_factory=dict)
-    notes: list[dict[str, str]] = field(default_factory=list)
-    failure: dict[str, Any] | None = None
+    notes: list[WorkerNote] = field(default_factory=list)
+    failure: WorkerFailure | None = None
     finished: bool = False  # the worker said `done`
     timed_out: bool = False
     exit_code: int | None = None
@@ -198,21 +207,19 @@ _MAX_STDERR_LINE = 4000
 
 
 def _apply(outcome: WorkerOutcome, line: str, progress: ProgressCallback | None) -> None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return  # not ours: the protocol stream only carries JSON lines
-    kind = event.get("event")
-    if kind == "phase":
-        outcome.last_phase = str(event.get("name"))
-        outcome.phase_started[outcome.last_phase] = time.monotonic()
-    elif kind == "result":
-        outcome.results[str(event["phase"])] = event["data"]
-    elif kind == "notification":
-        outcome.notes.append({"level": str(event["level"]), "message": str(event["message"])})
-    elif kind == "failure":
-        outcome.failure = event
-    elif kind == "done":
-        outcome.finished = True
-    elif kind == "progress" and progress is not None:
-        progress(str(event["phase"]), float(event["fraction"]))
+    match decode(line):
+        case PhaseStarted(name=name):
+            outcome.last_phase = name
+            outcome.phase_started[name] = time.monotonic()
+        case PhaseResult(phase=phase, data=data):
+            outcome.results[phase] = data
+        case WorkerNote() as note:
+            outcome.notes.append(note)
+        case WorkerFailure() as failure:
+            outcome.failure = failure
+        case Done():
+            outcome.finished = True
+        case Progress(phase=phase, fraction=fraction) if progress is not None:
+            progress(phase, fraction)
+        case _:
+            pass  # not ours: the protocol stream only carries protocol lines

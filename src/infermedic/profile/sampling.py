@@ -28,18 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from infermedic.errors import EngineUnavailable
-from infermedic.profile import live
+from infermedic.profile import pyspy, stacks
 
 # A stage holding at least this share of the entry's samples, in the user's own code, is
 # looked into: a `predict` that only calls `self._predict(X)` has its stages one level down.
 _DESCEND_SHARE = 0.9
 _MAX_STAGES = 8
 _ROLE_OF_CATEGORY = {
-    live.MODEL: "model",
-    live.PREPROCESSING: "preprocessing",
-    live.SERIALISATION: "decode",
-    live.BLOCKING: "blocking-io",
-    live.LOCK: "lock-wait",
+    stacks.MODEL: "model",
+    stacks.PREPROCESSING: "preprocessing",
+    stacks.SERIALISATION: "decode",
+    stacks.BLOCKING: "blocking-io",
+    stacks.LOCK: "lock-wait",
 }
 
 
@@ -82,7 +82,7 @@ def sample_call(
 ) -> dict[str, Any]:
     """Sample this process while it repeats `call`; the stages, or why there are none."""
     try:
-        py_spy = live.find_py_spy()
+        py_spy = pyspy.find_py_spy()
     except EngineUnavailable as exc:
         return {"status": "unavailable", "reason": str(exc)}
     allow_tracing_by_children()
@@ -91,7 +91,7 @@ def sample_call(
         out = Path(scratch) / "samples.txt"
         # Blocking mode: py-spy pauses the worker for each sample. Without it, stacks of
         # short calls are read while they change and mix frames of different stages.
-        recorder = live.record(py_spy, os.getpid(), duration, rate, False, out, nonblocking=False)
+        recorder = pyspy.record(py_spy, os.getpid(), duration, rate, False, out, nonblocking=False)
         try:
             calls = _sampling_loop(call, recorder, cap_s=duration + 5.0)
             recorder.wait(timeout=10)
@@ -105,22 +105,22 @@ def sample_call(
     if recorder.returncode != 0 or not text:
         return {
             "status": "unavailable",
-            "reason": f"py-spy could not sample the worker: {live.py_spy_reason(output)}",
+            "reason": f"py-spy could not sample the worker: {pyspy.py_spy_reason(output)}",
         }
-    result = stages_from_samples(live.parse_raw(text))
+    result = stages_from_samples(stacks.parse_raw(text))
     result["calls"] = calls
     return result
 
 
-def _is_marker(frame: live.Frame) -> bool:
+def _is_marker(frame: stacks.Frame) -> bool:
     return frame.function == _in_model.__name__ and frame.path.endswith("sampling.py")
 
 
-def stages_from_samples(samples: Counter[live.Stack]) -> dict[str, Any]:
+def stages_from_samples(samples: Counter[stacks.Stack]) -> dict[str, Any]:
     """Group samples by the function the model's entry point was running in, level by level."""
-    below: list[tuple[tuple[live.Frame, ...], int]] = []
+    below: list[tuple[tuple[stacks.Frame, ...], int]] = []
     for (_thread, texts), count in samples.items():
-        frames = tuple(live.parse_frame(t) for t in texts)
+        frames = tuple(stacks.parse_frame(t) for t in texts)
         index = next((i for i, f in enumerate(frames) if _is_marker(f)), None)
         if index is not None and len(frames) > index + 1:
             below.append((frames[index + 1 :], count))
@@ -144,8 +144,8 @@ def stages_from_samples(samples: Counter[live.Stack]) -> dict[str, Any]:
             depth += 1
             continue
         break
-    reaches_model = any(_entry_category(key) == live.MODEL for key in groups) or any(
-        live.classify(frames) == live.MODEL for frames, _ in below
+    reaches_model = any(_entry_category(key) == stacks.MODEL for key in groups) or any(
+        stacks.classify(frames) == stacks.MODEL for frames, _ in below
     )
     stages: list[dict[str, Any]] = []
     for key, (count, members) in sorted(groups.items(), key=lambda item: -item[1][0]):
@@ -199,25 +199,25 @@ def _entry_category(key: _Key) -> str | None:
     preprocessing: most of its time there is input validation."""
     if key is None:
         return None
-    frame = live.Frame(function=key[0], path=key[1], line=None)
-    if live.is_own_code(frame):
+    frame = stacks.Frame(function=key[0], path=key[1], line=None)
+    if stacks.is_own_code(frame):
         return None
-    category = live.classify((frame,))
-    return None if category in {live.OTHER, live.FRAMEWORK} else category
+    category = stacks.classify((frame,))
+    return None if category in {stacks.OTHER, stacks.FRAMEWORK} else category
 
 
-def _is_wrapper(key: _Key, members: list[tuple[tuple[live.Frame, ...], int]]) -> bool:
+def _is_wrapper(key: _Key, members: list[tuple[tuple[stacks.Frame, ...], int]]) -> bool:
     """A function holding both model work and other work, material each, and not itself a
     recognised stage (the user's wrapper, or a serving library's such as mlflow's pyfunc):
     its callees are the stages worth naming."""
     if key is None or _entry_category(key) is not None:
         return False
     total = sum(count for _, count in members)
-    model = sum(count for frames, count in members if live.classify(frames) == live.MODEL)
+    model = sum(count for frames, count in members if stacks.classify(frames) == stacks.MODEL)
     return 0.1 * total <= model <= 0.9 * total
 
 
-def _key(frames: tuple[live.Frame, ...], depth: int) -> _Key:
+def _key(frames: tuple[stacks.Frame, ...], depth: int) -> _Key:
     if len(frames) <= depth:
         return None
     frame = frames[depth]
@@ -225,9 +225,9 @@ def _key(frames: tuple[live.Frame, ...], depth: int) -> _Key:
 
 
 def _group(
-    below: list[tuple[tuple[live.Frame, ...], int]], depth: int
-) -> dict[_Key, tuple[int, list[tuple[tuple[live.Frame, ...], int]]]]:
-    groups: dict[_Key, tuple[int, list[tuple[tuple[live.Frame, ...], int]]]] = {}
+    below: list[tuple[tuple[stacks.Frame, ...], int]], depth: int
+) -> dict[_Key, tuple[int, list[tuple[tuple[stacks.Frame, ...], int]]]]:
+    groups: dict[_Key, tuple[int, list[tuple[tuple[stacks.Frame, ...], int]]]] = {}
     for frames, count in below:
         key = _key(frames, depth)
         previous, members = groups.get(key, (0, []))
@@ -236,7 +236,9 @@ def _group(
     return groups
 
 
-def _common_frame(below: list[tuple[tuple[live.Frame, ...], int]], depth: int) -> live.Frame | None:
+def _common_frame(
+    below: list[tuple[tuple[stacks.Frame, ...], int]], depth: int
+) -> stacks.Frame | None:
     frames = [f[depth] for f, _ in below if len(f) > depth]
     return Counter(frames).most_common(1)[0][0] if frames else None
 
@@ -245,7 +247,7 @@ def _stage(
     key: _Key,
     count: int,
     total: int,
-    members: list[tuple[tuple[live.Frame, ...], int]],
+    members: list[tuple[tuple[stacks.Frame, ...], int]],
     depth: int,
     reaches_model: bool,
 ) -> dict[str, Any]:
@@ -253,7 +255,7 @@ def _stage(
     innermost: Counter[str] = Counter()
     call_sites: Counter[str] = Counter()
     for frames, weight in members:
-        categories[live.classify(frames)] += weight
+        categories[stacks.classify(frames)] += weight
         innermost[frames[-1].describe()] += weight
         caller = frames[depth - 1]
         if key is not None and caller.line:
@@ -262,7 +264,7 @@ def _stage(
     if category is None:
         category, most = categories.most_common(1)[0]
         if most < 0.5 * count:
-            category = live.OTHER
+            category = stacks.OTHER
     role = _ROLE_OF_CATEGORY.get(category)
     if key is None:
         # Lines of the caller itself (numpy arithmetic, say) may well be the model: not judged.
@@ -272,7 +274,7 @@ def _stage(
         name = key[0]
         # Unrecognised library code (a serving wrapper, say) is not judged: only the user's
         # own functions beside a model call are preprocessing or postprocessing.
-        own = live.is_own_code(live.Frame(function=key[0], path=key[1], line=None))
+        own = stacks.is_own_code(stacks.Frame(function=key[0], path=key[1], line=None))
         role = role or ("preprocessing" if reaches_model and own else "code")
     return {
         "name": name,

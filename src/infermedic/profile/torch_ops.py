@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infermedic.profile.loaders import LoadedModel
+from infermedic.profile.loaded import LoadedModel
 from infermedic.profile.timing import Timing, quartiles
 
 if TYPE_CHECKING:  # phases imports this module; a runtime import back would be circular

@@ -20,32 +20,36 @@ from typing import IO, Any
 import numpy as np
 
 from infermedic.profile.detect import ModelFormat
+from infermedic.profile.protocol import (
+    Done,
+    PhaseResult,
+    PhaseStarted,
+    Progress,
+    WorkerEvent,
+    WorkerFailure,
+    WorkerNote,
+    encode,
+)
 
 
 class Emitter:
+    """Writes the protocol's events (`protocol.py`) to the parent, one line each."""
+
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def emit(self, event: str, **data: Any) -> None:
-        self.stream.write(json.dumps({"event": event, **data}, default=_jsonable) + "\n")
+    def send(self, event: WorkerEvent) -> None:
+        self.stream.write(encode(event) + "\n")
         self.stream.flush()
 
     def result(self, phase: str, data: Any) -> None:
-        self.emit("result", phase=phase, data=data)
+        self.send(PhaseResult(phase=phase, data=data))
 
     def progress(self, phase: str, fraction: float) -> None:
-        self.emit("progress", phase=phase, fraction=round(fraction, 3))
+        self.send(Progress(phase=phase, fraction=round(fraction, 3)))
 
     def note(self, level: str, message: str) -> None:
-        self.emit("notification", level=level, message=message)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+        self.send(WorkerNote(level=level, message=message))
 
 
 def main() -> int:
@@ -59,25 +63,27 @@ def main() -> int:
     phase = "start"
     try:
         for phase in run_job(job, emitter):
-            emitter.emit("phase", name=phase)
+            emitter.send(PhaseStarted(name=phase))
     except MemoryError:
-        emitter.emit(
-            "failure",
-            phase=phase,
-            kind="memory",
-            error_type="MemoryError",
-            message="the model ran out of memory",
+        emitter.send(
+            WorkerFailure(
+                phase=phase,
+                kind="memory",
+                error_type="MemoryError",
+                message="the model ran out of memory",
+            )
         )
     except _Failure as failure:
-        emitter.emit(
-            "failure",
-            phase=failure.phase,
-            kind=failure.kind,
-            error_type=failure.error_type,
-            message=str(failure),
-            hint=failure.hint,
+        emitter.send(
+            WorkerFailure(
+                phase=failure.phase,
+                kind=failure.kind,
+                error_type=failure.error_type,
+                message=str(failure),
+                hint=failure.hint,
+            )
         )
-    emitter.emit("done")
+    emitter.send(Done())
     return 0
 
 
@@ -96,7 +102,9 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     """Each phase in turn; yields the phase name so a failure can say where it happened."""
     from infermedic.profile import phases
     from infermedic.profile.inputs import InputFailure, load_sample, synthesise
-    from infermedic.profile.loaders import LoadFailure, load_model
+    from infermedic.profile.loaded import LoadFailure
+    from infermedic.profile.loaders import load_model
+    from infermedic.profile.thread_sweep import thread_sweep
     from infermedic.profile.timing import time_once
 
     started = time.monotonic()
@@ -294,7 +302,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         ),
         (
             "threads",
-            lambda: phases.thread_sweep(
+            lambda: thread_sweep(
                 model,
                 sample,
                 budget.share(_THREADS_SHARE_WITH_OPTIONS if try_options else 1.0),

@@ -9,7 +9,8 @@ from infermedic.report.terminal import describe_location, format_cell
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:
-    """A report of any command but diagnose (whose incident layout is in `incident.py`)."""
+    """One engine's report; a diagnosis has its own layout (`incident.py`, which builds on
+    the helpers here)."""
     tool = data["tool"]
     lines = [f"# infermedic {tool['command']} report", ""]
     if data.get("headline"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from infermedic.audit.python.index import RouteInfo
+from infermedic.audit.python.routes import RouteInfo
 
 # A route whose words say it predicts is a prediction route whatever else it says.
 _PREDICTION_WORDS = frozenset(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from infermedic.audit.project import Route
 from infermedic.audit.python import known_calls as kc
-from infermedic.audit.python.index import PythonIndex, RouteInfo
+from infermedic.audit.python.index import PythonIndex
+from infermedic.audit.python.routes import RouteInfo
 from infermedic.audit.python.walker import BindingKind, ModuleInfo
 
 # Constructors of whole applications (not their routers or blueprints).

@@ -14,8 +14,9 @@ import time
 
 from infermedic.model import Notification, NotificationLevel
 from infermedic.probe.checks.memory import sample_memory
-from infermedic.probe.context import BodyMemoryPhase, ProbeContext
+from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import ProbeClient
+from infermedic.probe.observations import BodyMemoryPhase
 from infermedic.probe.payload import unique_bodies
 
 CONCURRENCY = 4

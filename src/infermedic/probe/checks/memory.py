@@ -7,9 +7,10 @@ import time
 
 import psutil
 
-from infermedic.probe.context import MemorySample, ProbeContext
+from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import ProbeClient
 from infermedic.probe.metrics import MetricsParseError, parse_metrics, resident_memory_bytes
+from infermedic.probe.observations import MemorySample
 
 
 async def sample_memory(ctx: ProbeContext, client: ProbeClient) -> MemorySample | None:

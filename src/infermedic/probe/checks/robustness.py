@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from infermedic.probe.checks.bodies import mark_varied_traffic
-from infermedic.probe.context import ProbeContext, RobustnessCase
+from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import Exchange, ProbeClient
+from infermedic.probe.observations import RobustnessCase
 from infermedic.probe.payload import body_variants
 
 OVERSIZED_BYTES = 2 * 1024 * 1024
@@ -178,15 +179,16 @@ async def _recheck(
     ctx: ProbeContext, client: ProbeClient, path: str, results: list[RobustnessCase]
 ) -> None:
     """Send each failed request again, each on its own new connection."""
-    for case in results:
+    for number, case in enumerate(results):
         if not (case.exchange.status == 0 or case.exchange.status >= 500):
             continue
         if case.raw is not None:
-            case.recheck = await send_fresh(
+            recheck = await send_fresh(
                 ctx, client, path, content=case.raw, content_type=case.content_type
             )
         else:
-            case.recheck = await send_fresh(ctx, client, path, json_body=case.body)
+            recheck = await send_fresh(ctx, client, path, json_body=case.body)
+        results[number] = replace(case, recheck=recheck)
 
 
 async def send_fresh(

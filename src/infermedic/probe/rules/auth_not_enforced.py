@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from infermedic.model import Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext
-from infermedic.probe.rules.base import MeasuredRule
+from infermedic.probe.observations import ProbeObservations
+from infermedic.probe.rules.base import REDACT, MeasuredRule
 
 
 class AuthNotEnforced(MeasuredRule):
@@ -36,12 +36,13 @@ class AuthNotEnforced(MeasuredRule):
         "router, or the gateway), and test that a request without it gets 401."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        contract = ctx.contract
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        contract = obs.contract
         if contract is None or contract.unauthenticated is None:
             return []
+        notes: list[Finding | Notification] = []
         if contract.prediction is not None and contract.prediction.status in (401, 403):
-            ctx.notifications.append(
+            notes.append(
                 Notification(
                     level=NotificationLevel.WARNING,
                     rule=self.code,
@@ -51,12 +52,12 @@ class AuthNotEnforced(MeasuredRule):
             )
         bare = contract.unauthenticated
         if not bare.ok:
-            return []
+            return notes
         message = (
             f"a prediction request without credentials got {bare.status}: "
             "authentication is not enforced"
         )
-        evidence = [bare.evidence(ctx.redact)]
+        evidence = [bare.evidence(REDACT)]
         if contract.prediction is not None:  # the same request with credentials, for contrast
-            evidence.insert(0, contract.prediction.evidence(ctx.redact))
-        return [self.finding(ctx.predict_location(), message, evidence=evidence)]
+            evidence.insert(0, contract.prediction.evidence(REDACT))
+        return [*notes, self.finding(obs.predict_location(), message, evidence=evidence)]

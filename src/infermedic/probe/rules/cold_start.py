@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import statistics
 
-from infermedic.model import Effect, Finding, Severity
-from infermedic.probe.context import ProbeContext
-from infermedic.probe.rules.base import MeasuredRule, measurement
+from infermedic.model import Effect, Finding, Notification, Severity
+from infermedic.probe.observations import ProbeObservations
+from infermedic.probe.rules.base import REDACT, MeasuredRule, measurement
 
 STANDALONE_EXCESS_MS = 250.0
 
@@ -51,24 +51,24 @@ class ColdStart(MeasuredRule):
     )
     checklist = ("D-23",)
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        contract = ctx.contract
-        limits = ctx.thresholds
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        contract = obs.contract
+        limits = obs.thresholds
         if contract is None or contract.prediction is None or not contract.prediction.ok:
             return []
         first = [contract.prediction.elapsed_s * 1000.0]
-        first += [e.elapsed_s * 1000.0 for e in ctx.repeats if e.ok]
+        first += [e.elapsed_s * 1000.0 for e in obs.repeats if e.ok]
         first = first[: limits.cold_start_requests]
-        if ctx.load is not None and ctx.load.recorder.service.count >= limits.min_samples:
-            steady = ctx.load.recorder.service.percentile_ms(50)
-            tail = ctx.load.recorder.service.percentile_ms(99)
-            source = f"median service time of {ctx.load.recorder.service.count} load requests"
-        elif ctx.blocking is not None and ctx.blocking.single.requests >= limits.min_samples:
-            steady = ctx.blocking.single.p50_ms
-            tail = ctx.blocking.single.p99_ms
-            source = f"median of {ctx.blocking.single.requests} requests at concurrency 1"
-        elif len(ctx.repeats) >= 5:
-            later = [e.elapsed_s * 1000.0 for e in ctx.repeats[1:]]
+        if obs.load is not None and obs.load.service.count >= limits.min_samples:
+            steady = obs.load.service.percentile_ms(50)
+            tail = obs.load.service.percentile_ms(99)
+            source = f"median service time of {obs.load.service.count} load requests"
+        elif obs.blocking is not None and obs.blocking.single.requests >= limits.min_samples:
+            steady = obs.blocking.single.p50_ms
+            tail = obs.blocking.single.p99_ms
+            source = f"median of {obs.blocking.single.requests} requests at concurrency 1"
+        elif len(obs.repeats) >= 5:
+            later = [e.elapsed_s * 1000.0 for e in obs.repeats[1:]]
             steady = statistics.median(later)
             tail = max(later)
             source = "median of the repeated requests"
@@ -90,17 +90,17 @@ class ColdStart(MeasuredRule):
             f"the first prediction took {slowest:.0f} ms against a steady-state median of "
             f"{steady:.1f} ms ({slowest / steady:.0f}×){said}"
         )
-        evidence = [contract.prediction.evidence(ctx.redact)]
+        evidence = [contract.prediction.evidence(REDACT)]
         evidence.append(
             measurement(
-                f"POST {ctx.base_url}{ctx.service.predict_path} (steady state)",
+                f"POST {obs.base_url}{obs.predict_path} (steady state)",
                 f"{source}: {steady:.1f} ms",
                 first_requests_ms=first,
                 steady_p50_ms=steady,
             )
         )
         if ready is not None:
-            evidence.insert(0, ready.evidence(ctx.redact))
+            evidence.insert(0, ready.evidence(REDACT))
         # The steady state's own tail, measured on the same host in the same run, is what
         # the host's noise does to one request: a first request twice as slow as the slowest
         # steady-state percentile is beyond it and stands alone.
@@ -113,4 +113,4 @@ class ColdStart(MeasuredRule):
             threshold=1.0,
             strong=2.0 if slowest - tail >= STANDALONE_EXCESS_MS else math.inf,
         )
-        return [self.finding(ctx.predict_location(), message, evidence=evidence, effect=effect)]
+        return [self.finding(obs.predict_location(), message, evidence=evidence, effect=effect)]

@@ -11,9 +11,9 @@ from infermedic.model import (
     Severity,
 )
 from infermedic.probe.checks.contract import sane_prediction_body
-from infermedic.probe.context import ProbeContext
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.protocols import LIVENESS_CANDIDATES, READINESS_CANDIDATES
-from infermedic.probe.rules.base import MeasuredRule
+from infermedic.probe.rules.base import REDACT, MeasuredRule
 
 
 class ContractEndpointMissing(MeasuredRule):
@@ -52,20 +52,20 @@ class ContractEndpointMissing(MeasuredRule):
     )
     checklist = ("D-23",)
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        contract = ctx.contract
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        contract = obs.contract
         if contract is None:
             return []
-        findings: list[Finding] = []
-        tried = ctx.service.exchanges
+        findings: list[Finding | Notification] = []
+        tried = obs.detection
 
         def looked(paths: tuple[str, ...]) -> list[Evidence]:
-            return [tried[p].evidence(ctx.redact) for p in paths if p in tried][:3]
+            return [tried[p].evidence(REDACT) for p in paths if p in tried][:3]
 
         if contract.liveness is None:
             findings.append(
                 self.finding(
-                    ctx.location(None),
+                    obs.location(None),
                     "no liveness endpoint answered (tried "
                     + ", ".join(LIVENESS_CANDIDATES)
                     + "); give --health-path if it has another name",
@@ -74,19 +74,19 @@ class ContractEndpointMissing(MeasuredRule):
                 )
             )
         elif not contract.liveness.ok:
-            path = ctx.service.liveness_path
+            path = obs.liveness_path
             findings.append(
                 self.finding(
-                    ctx.location(path, "GET"),
+                    obs.location(path, "GET"),
                     f"liveness `GET {path}` answered {contract.liveness.status}",
-                    evidence=[contract.liveness.evidence(ctx.redact)],
+                    evidence=[contract.liveness.evidence(REDACT)],
                     severity=Severity.HIGH,
                 )
             )
         if contract.readiness is None:
             findings.append(
                 self.finding(
-                    ctx.location(None),
+                    obs.location(None),
                     "no readiness endpoint separate from liveness (tried "
                     + ", ".join(READINESS_CANDIDATES)
                     + ")",
@@ -95,18 +95,18 @@ class ContractEndpointMissing(MeasuredRule):
                 )
             )
         elif not contract.readiness.ok:
-            ctx.notifications.append(
+            findings.append(
                 Notification(
                     level=NotificationLevel.WARNING,
                     rule=self.code,
-                    message=f"readiness `GET {ctx.service.readiness_path}` answered "
+                    message=f"readiness `GET {obs.readiness_path}` answered "
                     f"{contract.readiness.status}: the service says it is not ready",
                 )
             )
         if contract.metrics is None:
             findings.append(
                 self.finding(
-                    ctx.location("/metrics", "GET"),
+                    obs.location("/metrics", "GET"),
                     "no `/metrics` endpoint",
                     evidence=looked(("/metrics",)),
                     severity=Severity.LOW,
@@ -115,10 +115,10 @@ class ContractEndpointMissing(MeasuredRule):
         elif contract.metrics_error is not None:
             findings.append(
                 self.finding(
-                    ctx.location("/metrics", "GET"),
+                    obs.location("/metrics", "GET"),
                     f"`/metrics` does not parse as Prometheus text: {contract.metrics_error}",
                     evidence=[
-                        contract.metrics.evidence(ctx.redact),
+                        contract.metrics.evidence(REDACT),
                         Evidence(
                             kind=EvidenceKind.COMMAND,
                             action="prometheus_client.parser.text_string_to_metric_families(body)",
@@ -133,17 +133,17 @@ class ContractEndpointMissing(MeasuredRule):
             if not sane:
                 findings.append(
                     self.finding(
-                        ctx.predict_location(),
-                        f"the {_origin(ctx)} prediction request {why}",
-                        evidence=[prediction.evidence(ctx.redact)],
+                        obs.predict_location(),
+                        f"the {_origin(obs)} prediction request {why}",
+                        evidence=[prediction.evidence(REDACT)],
                         severity=Severity.HIGH,
                     )
                 )
         return findings
 
 
-def _origin(ctx: ProbeContext) -> str:
+def _origin(obs: ProbeObservations) -> str:
     """Whose request it was: the user's (`--input`) or one the probe built."""
-    if ctx.plan.input_body is not None:
+    if obs.user_input:
         return "known-good (--input)"
-    return f"{ctx.service.body_source or 'synthesised'} (give a real one with --input)"
+    return f"{obs.body_source or 'synthesised'} (give a real one with --input)"

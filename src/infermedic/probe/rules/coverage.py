@@ -3,29 +3,29 @@
 A rule whose phase did not run (not planned, skipped because the known-good request failed,
 no health endpoint, interrupted) did not look, so it is left out of `rules_run` and a
 notification says why: diagnose then calls its causes "not tested" rather than "refuted".
-Kept in one table beside the rules so the engine can ask before evaluating.
+Kept in one table beside the rules; the rule runner asks it before each rule (`unjudged`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from infermedic.probe.context import ProbeContext
+from infermedic.probe.observations import ProbeObservations
 
 MIN_MEMORY_SAMPLES = 6  # as LIVE008 needs
 
 
-def _blocking(ctx: ProbeContext) -> str | None:
+def _blocking(ctx: ProbeObservations) -> str | None:
     if ctx.blocking is None:
         return "the event-loop blocking check did not run (not planned, or no health endpoint)"
     return None
 
 
-def _load(ctx: ProbeContext) -> str | None:
+def _load(ctx: ProbeObservations) -> str | None:
     return "the open-loop load check did not run" if ctx.load is None else None
 
 
-def _contract_prediction(ctx: ProbeContext) -> str | None:
+def _contract_prediction(ctx: ProbeObservations) -> str | None:
     contract = ctx.contract
     if contract is None:
         return "the contract check did not run"
@@ -34,21 +34,21 @@ def _contract_prediction(ctx: ProbeContext) -> str | None:
     return None
 
 
-def _contract(ctx: ProbeContext) -> str | None:
+def _contract(ctx: ProbeObservations) -> str | None:
     return "the contract check did not run" if ctx.contract is None else None
 
 
-def _robustness(ctx: ProbeContext) -> str | None:
+def _robustness(ctx: ProbeObservations) -> str | None:
     return "the robustness check did not run" if not ctx.robustness else None
 
 
-def _repeats(ctx: ProbeContext) -> str | None:
+def _repeats(ctx: ProbeObservations) -> str | None:
     if _contract_prediction(ctx) is not None or not ctx.repeats:
         return "the same request was not repeated (robustness check not run)"
     return None
 
 
-def _memory(ctx: ProbeContext) -> str | None:
+def _memory(ctx: ProbeObservations) -> str | None:
     # LIVE008 judges the load run's samples (those taken while one body was repeated) and,
     # on its own, the rounds of identical and distinct bodies; either is enough
     end = ctx.identical_load_end_s
@@ -63,13 +63,13 @@ def _memory(ctx: ProbeContext) -> str | None:
     return None
 
 
-def _any_load(ctx: ProbeContext) -> str | None:
+def _any_load(ctx: ProbeObservations) -> str | None:
     if ctx.load is None and not ctx.sweep and ctx.blocking is None:
         return "no load phase ran"
     return None
 
 
-NEEDS: dict[str, Callable[[ProbeContext], str | None]] = {
+NEEDS: dict[str, Callable[[ProbeObservations], str | None]] = {
     "LIVE001": _blocking,
     "LIVE002": _blocking,
     "LIVE003": _contract_prediction,
@@ -85,7 +85,7 @@ NEEDS: dict[str, Callable[[ProbeContext], str | None]] = {
 }
 
 
-def unjudged_reason(code: str, ctx: ProbeContext) -> str | None:
+def unjudged_reason(code: str, ctx: ProbeObservations) -> str | None:
     """Why `code` cannot judge this run's measurements, or None when it can."""
     need = NEEDS.get(code)
     return need(ctx) if need is not None else None

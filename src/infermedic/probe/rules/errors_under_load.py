@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from infermedic.model import Finding, Severity
-from infermedic.probe.context import ProbeContext
+from infermedic.model import Finding, Notification, Severity
 from infermedic.probe.loadgen import is_error
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.rules.base import MeasuredRule, measurement
 
 
@@ -39,28 +39,28 @@ class ErrorsUnderLoad(MeasuredRule):
         "5xx → a race or exhausted resource in the handler; timeouts → bound the queue."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        contract = ctx.contract
-        limits = ctx.thresholds
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        contract = obs.contract
+        limits = obs.thresholds
         if contract is not None and contract.prediction is not None and not contract.prediction.ok:
             return []  # the request fails alone: LIVE010 says so
         phases: list[tuple[str, int, int, dict[int, int]]] = []
-        if ctx.load is not None:
-            statuses = dict(ctx.load.recorder.statuses)
+        if obs.load is not None:
+            statuses = dict(obs.load.statuses)
             phases.append(
                 (
-                    f"open loop at {ctx.load.rate:g} req/s for {ctx.load.duration_s:g} s",
-                    ctx.load.recorder.requests,
-                    ctx.load.recorder.errors,
+                    f"open loop at {obs.load.rate:g} req/s for {obs.load.duration_s:g} s",
+                    obs.load.requests,
+                    obs.load.errors,
                     statuses,
                 )
             )
         phases.extend(
             (f"closed loop at concurrency {step.concurrency}", step.requests, step.errors, {})
-            for step in ctx.sweep
+            for step in obs.sweep
         )
-        if ctx.blocking is not None:
-            step = ctx.blocking.concurrent
+        if obs.blocking is not None:
+            step = obs.blocking.concurrent
             phases.append(
                 (f"closed loop at concurrency {step.concurrency}", step.requests, step.errors, {})
             )
@@ -78,7 +78,7 @@ class ErrorsUnderLoad(MeasuredRule):
         )
         evidence = [
             measurement(
-                f"POST {ctx.base_url}{ctx.service.predict_path}, {name}",
+                f"POST {obs.base_url}{obs.predict_path}, {name}",
                 f"{errors} of {sent} failed"
                 + (
                     ": "
@@ -94,4 +94,4 @@ class ErrorsUnderLoad(MeasuredRule):
             )
             for name, sent, errors, st in failing
         ]
-        return [self.finding(ctx.predict_location(), message, evidence=evidence)]
+        return [self.finding(obs.predict_location(), message, evidence=evidence)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.rules.base import (
     MeasuredRule,
     blocking_evidence,
@@ -61,21 +61,20 @@ class EventLoopBlocked(MeasuredRule):
     )
     checklist = ("D-03",)
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        blocking = ctx.blocking
-        limits = ctx.thresholds
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        blocking = obs.blocking
+        limits = obs.thresholds
         if blocking is None:
             return []
         if min(blocking.idle.latency.count, blocking.loaded.latency.count) < limits.min_samples:
-            ctx.notifications.append(
+            return [
                 Notification(
                     level=NotificationLevel.NOTE,
                     rule=self.code,
                     message="too few health-canary samples to judge event-loop blocking",
                     underpowered=True,
                 )
-            )
-            return []
+            ]
         if not canary_inflated(blocking, limits):
             return []
         idle = blocking.idle.service.percentile_ms(99)
@@ -107,13 +106,10 @@ class EventLoopBlocked(MeasuredRule):
                 "CPU or GIL contention shared fairly, not a blocked loop"
             )
         if innocent is not None:
-            ctx.notifications.append(
-                Notification(level=NotificationLevel.NOTE, rule=self.code, message=innocent)
-            )
-            return []
+            return [Notification(level=NotificationLevel.NOTE, rule=self.code, message=innocent)]
         message = (
             f"`GET {blocking.health_path}` p99 went from {idle:.1f} ms idle to {loaded:.1f} ms "
-            f"while `{ctx.service.predict_path}` was loaded at concurrency "
+            f"while `{obs.predict_path}` was loaded at concurrency "
             f"{blocking.concurrent.concurrency}, {loaded / predict_tail:.1f}× the predictions' "
             f"own p99 ({predict_tail:.1f} ms): the cheap request queues behind predictions, so "
             "the prediction blocks the event loop"
@@ -130,9 +126,9 @@ class EventLoopBlocked(MeasuredRule):
         )
         return [
             self.finding(
-                ctx.predict_location(),
+                obs.predict_location(),
                 message,
-                evidence=blocking_evidence(ctx, blocking),
+                evidence=blocking_evidence(obs, blocking),
                 effect=effect,
             )
         ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 from infermedic.model import Evidence, Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import BodyMemoryPhase, ProbeContext
+from infermedic.probe.observations import BodyMemoryPhase, ProbeObservations
 from infermedic.probe.rules.base import MeasuredRule, measurement
 
 MIB = 1024.0 * 1024.0
@@ -80,18 +81,18 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         "requests to module-level lists, and release tensors/arrays after each request."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        under_load = self._under_load(ctx)
-        per_body = self._per_distinct_body(ctx)
-        if not under_load and not per_body:
-            per_body = self._per_request_in_rounds(ctx)
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        under_load = self._under_load(obs)
+        per_body = self._per_distinct_body(obs)
+        if not any(isinstance(r, Finding) for r in (*under_load, *per_body)):
+            per_body = [*per_body, *self._per_request_in_rounds(obs)]
         return [*under_load, *per_body]
 
-    def _per_request_in_rounds(self, ctx: ProbeContext) -> list[Finding]:
+    def _per_request_in_rounds(self, obs: ProbeObservations) -> list[Finding]:
         """Every round after warm-up grew, repeated and distinct bodies alike: memory kept
         per request whatever its body (seen here when the load run had too few samples)."""
-        phases = ctx.body_memory
-        limits = ctx.thresholds
+        phases = obs.body_memory
+        limits = obs.thresholds
         settled = [p for p in phases if p.round > 1 or p.kind == "distinct"]
         if len(settled) < 2 or not any(p.kind == "identical" for p in settled):
             return []
@@ -109,23 +110,23 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         )
         return [
             self.finding(
-                ctx.predict_location(),
+                obs.predict_location(),
                 message,
-                evidence=[_rounds_evidence(ctx, phases)],
+                evidence=[_rounds_evidence(obs, phases)],
                 fingerprint_key="every-request",
             )
         ]
 
-    def _per_distinct_body(self, ctx: ProbeContext) -> list[Finding]:
-        phases = ctx.body_memory
-        limits = ctx.thresholds
+    def _per_distinct_body(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        phases = obs.body_memory
+        limits = obs.thresholds
         identical = [p for p in phases if p.kind == "identical"]
         distinct = [p for p in phases if p.kind == "distinct"]
         if len(distinct) < 2 or not identical:
             return []
         # the first identical phase warms the service up; later ones are the baseline
         settled = [p for p in identical if p.round > 1] or identical
-        self._note_cached_latency(ctx, settled, distinct)
+        notes = self._note_cached_latency(settled, distinct)
         baseline = max(max(p.growth, 0.0) for p in settled)
         smallest = min(p.growth for p in distinct)
         total = sum(p.growth for p in distinct)
@@ -134,7 +135,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             or smallest < limits.memory_distinct_ratio * baseline
             or total < limits.memory_growth_mb * MIB
         ):
-            return []
+            return notes
         requests = sum(p.requests for p in distinct)
         per_distinct = total / requests
         per_identical = baseline / settled[0].requests
@@ -146,7 +147,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             f"request that did not stop growing over {requests} distinct bodies (unbounded, "
             "or bounded above that)"
         )
-        rounds = _rounds_evidence(ctx, phases)
+        rounds = _rounds_evidence(obs, phases)
         evidence = measurement(
             rounds.action,
             rounds.observed,
@@ -160,26 +161,27 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             ),
         )
         return [
+            *notes,
             self.finding(
-                ctx.predict_location(),
+                obs.predict_location(),
                 message,
                 evidence=[evidence],
                 fingerprint_key="distinct-bodies",
-            )
+            ),
         ]
 
     def _note_cached_latency(
-        self, ctx: ProbeContext, settled: list[BodyMemoryPhase], distinct: list[BodyMemoryPhase]
-    ) -> None:
+        self, settled: list[BodyMemoryPhase], distinct: list[BodyMemoryPhase]
+    ) -> list[Finding | Notification]:
         """Say so when repeated bodies are answered much faster than distinct ones: the load
         run's latency (one repeated body) is then a cache's, not production's."""
         same = [p.median_ms for p in settled if p.median_ms is not None]
         new = [p.median_ms for p in distinct if p.median_ms is not None]
         if not same or not new:
-            return
+            return []
         fast, slow = max(same), min(new)
         if slow >= CACHED_LATENCY_RATIO * fast and slow - fast >= CACHED_LATENCY_MIN_MS:
-            ctx.notifications.append(
+            return [
                 Notification(
                     level=NotificationLevel.WARNING,
                     rule=self.code,
@@ -189,12 +191,13 @@ class MemoryGrowthUnderLoad(MeasuredRule):
                         "latency measured with one repeated body understates production's"
                     ),
                 )
-            )
+            ]
+        return []
 
-    def _under_load(self, ctx: ProbeContext) -> list[Finding]:
-        end = ctx.identical_load_end_s
-        samples = [s for s in ctx.memory if end is None or s.at_s <= end]
-        limits = ctx.thresholds
+    def _under_load(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        end = obs.identical_load_end_s
+        samples = [s for s in obs.memory if end is None or s.at_s <= end]
+        limits = obs.thresholds
         if len(samples) < MIN_MEMORY_SAMPLES:
             return []
         times = [s.at_s for s in samples]
@@ -206,7 +209,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         correlation = statistics.correlation(times, rss)
         rising = sum(b > a + RISE_EPSILON for a, b in zip(rss, rss[1:], strict=False))
         steady_share = rising / (len(rss) - 1)
-        rate = ctx.load.rate if ctx.load is not None else ctx.plan.rate
+        rate = obs.load.rate if obs.load is not None else obs.rate
         per_10k = slope / rate * 10_000 if rate > 0 else 0.0
         if (
             growth < limits.memory_growth_mb * MIB
@@ -214,7 +217,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         ):
             return []
         if steady_share < limits.memory_steady_share or correlation < limits.memory_min_correlation:
-            ctx.notifications.append(
+            return [
                 Notification(
                     level=NotificationLevel.NOTE,
                     rule=self.code,
@@ -224,8 +227,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
                         "allocator or thread arena warming up, not a leak; run longer to tell"
                     ),
                 )
-            )
-            return []
+            ]
         elapsed = samples[-1].at_s - samples[0].at_s
         message = (
             "with one request body repeated, "
@@ -248,13 +250,13 @@ class MemoryGrowthUnderLoad(MeasuredRule):
             kib_per_request=round(slope / rate / 1024, 1) if rate > 0 else None,
             samples=len(samples),
         )
-        return [self.finding(ctx.location(None), message, evidence=[evidence])]
+        return [self.finding(obs.location(None), message, evidence=[evidence])]
 
 
-def _rounds_evidence(ctx: ProbeContext, phases: list[BodyMemoryPhase]) -> Evidence:
+def _rounds_evidence(obs: ProbeObservations, phases: Sequence[BodyMemoryPhase]) -> Evidence:
     """The body-cache rounds as evidence: each phase's growth, errors and first body."""
     return measurement(
-        f"POST {ctx.base_url}{ctx.service.predict_path}: rounds of identical then distinct "
+        f"POST {obs.base_url}{obs.predict_path}: rounds of identical then distinct "
         f"bodies; {phases[0].source} around each phase",
         "; ".join(
             f"round {p.round} {p.kind} ×{p.requests}: {p.growth / MIB:+.1f} MiB"

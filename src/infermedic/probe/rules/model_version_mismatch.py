@@ -11,8 +11,8 @@ from infermedic.model import (
     Severity,
 )
 from infermedic.probe.checks.contract import versions_in_response
-from infermedic.probe.context import ProbeContext
-from infermedic.probe.rules.base import MeasuredRule
+from infermedic.probe.observations import ProbeObservations
+from infermedic.probe.rules.base import REDACT, MeasuredRule
 
 
 class ModelVersionMismatch(MeasuredRule):
@@ -46,24 +46,24 @@ class ModelVersionMismatch(MeasuredRule):
         "time), redeploy, and report it in responses and an `*_info` metric."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        if ctx.contract is None:
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        if obs.contract is None:
             return []
-        versions = list(ctx.contract.versions)
-        for exchange in ctx.repeats:
+        versions = list(obs.contract.versions)
+        for exchange in obs.repeats:
             versions.extend(versions_in_response(exchange))
         distinct = sorted({v for _, v in versions})
-        expected = ctx.plan.expect_version
+        expected = obs.expect_version
         if not distinct:
             if expected:
-                ctx.notifications.append(
+                return [
                     Notification(
                         level=NotificationLevel.WARNING,
                         rule=self.code,
                         message=f"--expect-version {expected!r} could not be checked: the service "
                         "reports no model version (responses, metadata or metrics)",
                     )
-                )
+                ]
             return []
         problems: list[str] = []
         if expected is not None and expected not in distinct:
@@ -87,7 +87,7 @@ class ModelVersionMismatch(MeasuredRule):
             )
             for source, version in dict.fromkeys(versions)
         ]
-        if ctx.contract.prediction is not None:
-            evidence.append(ctx.contract.prediction.evidence(ctx.redact))
+        if obs.contract.prediction is not None:
+            evidence.append(obs.contract.prediction.evidence(REDACT))
         message = "model version mismatch: " + "; ".join(problems)
-        return [self.finding(ctx.predict_location(), message, evidence=evidence)]
+        return [self.finding(obs.predict_location(), message, evidence=evidence)]

@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from infermedic.model import Finding, Severity
-from infermedic.probe.context import ProbeContext
+from infermedic.model import Finding, Notification, Severity
 from infermedic.probe.http import Exchange
-from infermedic.probe.rules.base import MeasuredRule
+from infermedic.probe.observations import ProbeObservations
+from infermedic.probe.rules.base import REDACT, MeasuredRule
 
 # Response fields that legitimately change per request.
 VOLATILE_KEY = re.compile(
@@ -63,9 +63,9 @@ class NondeterministicPrediction(MeasuredRule):
         "sure every replica serves the same artifact."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        first = ctx.contract.prediction if ctx.contract else None
-        answers: list[Exchange] = [e for e in (first, *ctx.repeats) if e is not None and e.ok]
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        first = obs.contract.prediction if obs.contract else None
+        answers: list[Exchange] = [e for e in (first, *obs.repeats) if e is not None and e.ok]
         bodies = [(e, e.json()) for e in answers]
         bodies = [(e, b) for e, b in bodies if b is not None]
         if len(bodies) < 2:
@@ -76,8 +76,8 @@ class NondeterministicPrediction(MeasuredRule):
         message = f"{len(bodies)} identical requests got {len(forms)} different predictions"
         return [
             self.finding(
-                ctx.predict_location(),
+                obs.predict_location(),
                 message,
-                evidence=[e.evidence(ctx.redact) for e, _ in bodies],
+                evidence=[e.evidence(REDACT) for e, _ in bodies],
             )
         ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.rules.base import (
     MeasuredRule,
     blocking_evidence,
     speedup,
 )
+from infermedic.probe.rules.event_loop_blocked import EventLoopBlocked
 
 
 class SerializedInference(MeasuredRule):
@@ -53,16 +54,16 @@ class SerializedInference(MeasuredRule):
         "concurrently), raise the thread/worker limit, or batch requests."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        blocking = ctx.blocking
-        limits = ctx.thresholds
-        if blocking is None or any(f.code == "LIVE001" for f in ctx.findings_so_far):
-            return []
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        blocking = obs.blocking
+        limits = obs.thresholds
+        if blocking is None or any(isinstance(r, Finding) for r in EventLoopBlocked().check(obs)):
+            return []  # a blocked loop serializes too: LIVE001 names the cause
         single, concurrent = blocking.single, blocking.concurrent
         if single.requests < 3 or concurrent.requests < limits.min_samples / 2:
             return []
         if single.mean_ms < limits.serial_min_service_ms:
-            ctx.notifications.append(
+            return [
                 Notification(
                     level=NotificationLevel.NOTE,
                     rule=self.code,
@@ -72,8 +73,7 @@ class SerializedInference(MeasuredRule):
                     ),
                     underpowered=True,
                 )
-            )
-            return []
+            ]
         gain = speedup(blocking)
         grows = concurrent.mean_ms >= 0.6 * concurrent.concurrency * single.mean_ms
         if gain >= limits.serial_speedup or not grows:
@@ -94,9 +94,9 @@ class SerializedInference(MeasuredRule):
         )
         return [
             self.finding(
-                ctx.predict_location(),
+                obs.predict_location(),
                 message,
-                evidence=blocking_evidence(ctx, blocking),
+                evidence=blocking_evidence(obs, blocking),
                 effect=effect,
             )
         ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from infermedic.model import Evidence, Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext, RobustnessCase
-from infermedic.probe.rules.base import MeasuredRule, measurement
+from infermedic.probe.observations import ProbeObservations, RobustnessCase
+from infermedic.probe.rules.base import REDACT, MeasuredRule, measurement
 
 MAX_EVIDENCE_CASES = 4  # per finding: the first failing requests, each with its re-check
 
@@ -53,42 +53,44 @@ class ServerErrorOnBadInput(MeasuredRule):
         "handle optional fields being absent or null."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        cases = ctx.robustness
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        cases = obs.robustness
+        notes: list[Finding | Notification] = []
         transient = [c for c in cases if c.transient]
         if transient:
-            self._note(
-                ctx,
-                NotificationLevel.NOTE,
-                f"{len(transient)} server error(s) did not recur on a fresh connection and "
-                "are not counted: "
-                + ", ".join(f"{c.name} ({c.exchange.status})" for c in transient),
+            notes.append(
+                self.note(
+                    f"{len(transient)} server error(s) did not recur on a fresh connection and "
+                    "are not counted: "
+                    + ", ".join(f"{c.name} ({c.exchange.status})" for c in transient)
+                )
             )
         failed = [c for c in cases if c.failed]
         non_json = [c for c in failed if c.non_json]
         if non_json:
             statuses = ", ".join(str(c.exchange.status or "no response") for c in non_json)
-            self._note(
-                ctx,
-                NotificationLevel.WARNING,
-                f"a body holding NaN (not a JSON number) got {statuses}: the server's JSON "
-                "handling, not missing validation (a framework that cannot encode NaN in its "
-                "response, or in a 422 that echoes the input, answers 500); reject non-finite "
-                "numbers when parsing (`allow_inf_nan=False`), or add a "
-                "RequestValidationError handler that drops `input`",
+            notes.append(
+                self.note(
+                    f"a body holding NaN (not a JSON number) got {statuses}: the server's JSON "
+                    "handling, not missing validation (a framework that cannot encode NaN in its "
+                    "response, or in a 422 that echoes the input, answers 500); reject non-finite "
+                    "numbers when parsing (`allow_inf_nan=False`), or add a "
+                    "RequestValidationError handler that drops `input`",
+                    level=NotificationLevel.WARNING,
+                )
             )
         counted = [c for c in failed if not c.non_json]
         if not counted:
-            return []
+            return notes
         groups: dict[str, list[RobustnessCase]] = {}
         for case in counted:
             groups.setdefault(case.field or "", []).append(case)
-        return [self._finding(ctx, field, group, len(cases)) for field, group in groups.items()]
+        return [*notes, *(self._finding(obs, f, group) for f, group in groups.items())]
 
     def _finding(
-        self, ctx: ProbeContext, field: str, group: Sequence[RobustnessCase], total: int
+        self, obs: ProbeObservations, field: str, group: Sequence[RobustnessCase]
     ) -> Finding:
-        path = ctx.service.predict_path
+        path = obs.predict_path
         described = "; ".join(_described(c) for c in group)
         where = f"field `{field}`" if field else "the request body"
         message = f"POST {path} fails with a server error on {where}: {described}" + (
@@ -99,12 +101,12 @@ class ServerErrorOnBadInput(MeasuredRule):
             message += "; the schema allows " + ", ".join(allowed)
         evidence: list[Evidence] = []
         for case in group[:MAX_EVIDENCE_CASES]:
-            evidence.append(case.exchange.evidence(ctx.redact))
+            evidence.append(case.exchange.evidence(REDACT))
             if case.recheck is not None:
-                evidence.append(case.recheck.evidence(ctx.redact))
+                evidence.append(case.recheck.evidence(REDACT))
             evidence.append(
                 measurement(
-                    f"POST {ctx.base_url}{path}: {case.name}",
+                    f"POST {obs.base_url}{path}: {case.name}",
                     f"{case.exchange.status or 'no response'}"
                     + (
                         f", again {case.recheck.status or 'no response'} on a fresh connection"
@@ -122,15 +124,12 @@ class ServerErrorOnBadInput(MeasuredRule):
             )
         severity = Severity.HIGH if any(c.valid for c in group) else None
         return self.finding(
-            ctx.predict_location(),
+            obs.predict_location(),
             message,
             evidence=evidence,
             severity=severity,
             fingerprint_key=field or "body",
         )
-
-    def _note(self, ctx: ProbeContext, level: NotificationLevel, message: str) -> None:
-        ctx.notifications.append(Notification(level=level, rule=self.code, message=message))
 
 
 def _described(case: RobustnessCase) -> str:

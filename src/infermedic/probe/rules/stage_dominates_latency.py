@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infermedic.model import Finding, Severity
-from infermedic.probe.checks.load import timing_stage_means
-from infermedic.probe.context import ProbeContext
+from infermedic.model import Finding, Notification, Severity
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.rules.base import MeasuredRule, measurement
 
 TOTAL_NAMES = frozenset({"total", "app", "e2e", "request", "server", "replica"})
@@ -60,22 +59,21 @@ class StageDominatesLatency(MeasuredRule):
         "an upstream call, add a timeout and a cache or call it concurrently."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        load = ctx.load
-        limits = ctx.thresholds
-        if load is None or load.recorder.service.count < limits.min_samples:
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        load = obs.load
+        limits = obs.thresholds
+        if load is None or load.service.count < limits.min_samples:
             return []
         stages: list[_Stage] = []
-        header_means = timing_stage_means(load.recorder)
-        reference = load.recorder.service.mean_ms()
+        reference = load.service.mean_ms
         reference_source = "client-side mean service time"
-        for name, data in header_means.items():
-            if data["responses"] < limits.min_samples:
+        for name, data in load.header_stages.items():
+            if data.responses < limits.min_samples:
                 continue
             if name.lower() in TOTAL_NAMES:
-                reference, reference_source = data["mean_ms"], f"Server-Timing `{name}`"
+                reference, reference_source = data.mean_ms, f"Server-Timing `{name}`"
                 continue
-            stages.append(_Stage(name, data["mean_ms"], "Server-Timing / x-*-time headers"))
+            stages.append(_Stage(name, data.mean_ms, "Server-Timing / x-*-time headers"))
         if not stages:
             stages.extend(
                 _Stage(s.stage, s.mean_ms, s.source)
@@ -96,11 +94,11 @@ class StageDominatesLatency(MeasuredRule):
             f"({share:.0%}) under {load.rate:g} req/s"
         )
         evidence = measurement(
-            f"POST {ctx.base_url}{ctx.service.predict_path} open loop at {load.rate:g} req/s; "
+            f"POST {obs.base_url}{obs.predict_path} open loop at {load.rate:g} req/s; "
             f"stage times from {top.source}",
             ", ".join(f"{s.name} {s.mean_ms:.1f} ms" for s in stages)
             + f"; reference {reference:.1f} ms ({reference_source})",
             stages={s.name: round(s.mean_ms, 3) for s in stages},
             reference_ms=round(reference, 3),
         )
-        return [self.finding(ctx.predict_location(), message, evidence=[evidence])]
+        return [self.finding(obs.predict_location(), message, evidence=[evidence])]

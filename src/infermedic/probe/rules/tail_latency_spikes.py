@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from infermedic.model import Effect, Finding, Notification, NotificationLevel, Severity
-from infermedic.probe.context import ProbeContext
+from infermedic.probe.observations import ProbeObservations
 from infermedic.probe.rules.base import MeasuredRule, latency_text, measurement
 
 MIN_P99_SAMPLES = 100
@@ -46,14 +46,14 @@ class TailLatencySpikes(MeasuredRule):
         "on upstream calls, cache or prefetch them, and cap in-flight requests."
     )
 
-    def evaluate(self, ctx: ProbeContext) -> list[Finding]:
-        load = ctx.load
-        limits = ctx.thresholds
+    def check(self, obs: ProbeObservations) -> list[Finding | Notification]:
+        load = obs.load
+        limits = obs.thresholds
         if load is None:
             return []
-        hist = load.recorder.latency
+        hist = load.latency
         if hist.count < MIN_P99_SAMPLES:
-            ctx.notifications.append(
+            return [
                 Notification(
                     level=NotificationLevel.NOTE,
                     rule=self.code,
@@ -61,10 +61,9 @@ class TailLatencySpikes(MeasuredRule):
                     f"{MIN_P99_SAMPLES}); raise --rate or --duration",
                     underpowered=True,
                 )
-            )
-            return []
+            ]
         p50, p99 = hist.percentile_ms(50), hist.percentile_ms(99)
-        lag_ms = load.recorder.max_lag_s * 1000.0
+        lag_ms = load.max_lag_s * 1000.0
         if not load.trustworthy and p99 - p50 < 3 * lag_ms:
             return []  # the generator's own lateness could explain the tail
         if p99 < limits.tail_ratio * p50 or p99 - p50 < limits.tail_min_ms:
@@ -74,7 +73,7 @@ class TailLatencySpikes(MeasuredRule):
             f"{load.rate:g} req/s"
         )
         evidence = measurement(
-            f"POST {ctx.base_url}{ctx.service.predict_path} open loop at {load.rate:g} req/s "
+            f"POST {obs.base_url}{obs.predict_path} open loop at {load.rate:g} req/s "
             f"for {load.duration_s:g} s",
             latency_text(hist),
             **hist.summary(),
@@ -86,4 +85,4 @@ class TailLatencySpikes(MeasuredRule):
             threshold=limits.tail_ratio,
             strong=math.inf,
         )
-        return [self.finding(ctx.predict_location(), message, evidence=[evidence], effect=effect)]
+        return [self.finding(obs.predict_location(), message, evidence=[evidence], effect=effect)]

@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterator
 
 from infermedic.audit.python.context import dotted
-from infermedic.audit.python.index import PythonIndex, RouteInfo
+from infermedic.audit.python.index import PythonIndex
+from infermedic.audit.python.routes import RouteInfo
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.services import Service, app_lines, folder, inside, services
 from infermedic.audit.python.walker import BindingKind, FunctionInfo, ModuleInfo
