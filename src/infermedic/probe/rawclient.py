@@ -146,6 +146,7 @@ class _Connection(asyncio.Protocol):
 
     def _end(self) -> None:
         if self.job is None:
+            self.client._lost_idle(self)
             return
         try:
             response = self.parser.eof()
@@ -292,6 +293,13 @@ class RawClient:
             self._dispatch(job)
             return
         job.callback(None, error)
+
+    def _lost_idle(self, conn: _Connection) -> None:
+        """An idle keep-alive connection ended (the server's idle timeout): its slot is free."""
+        if conn in self._idle:
+            self._idle.remove(conn)
+        self._forget(conn)
+        self._serve_queue()
 
     def _drop(self, conn: _Connection) -> None:
         conn.abort()
