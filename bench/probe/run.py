@@ -12,6 +12,7 @@ average is printed before each pair: the machine is shared.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import os
@@ -26,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import httpx
 import uvloop
@@ -80,6 +82,35 @@ async def probe_closed(url: str, concurrency: int, seconds: float) -> StepResult
 async def probe_open(url: str, rate: float, seconds: float) -> LoadRecorder:
     async with RawSender(url, method="GET", connections=CONNECTIONS) as sender:
         return await open_loop(sender, rate=rate, duration_s=seconds, max_in_flight=512)
+
+
+async def floor(url: str, connections: int, seconds: float) -> float:
+    """The floor of any Python generator on this host right now: a bare `asyncio.Protocol`
+    client that counts status lines and writes the next request at once (no parser, no
+    deadline, no bounds: unfit for a probe, kept here only as a yardstick)."""
+    parts = url.split("/", 3)
+    host, port = parts[2].split(":")
+    request = f"GET /{parts[3]} HTTP/1.1\r\nHost: {parts[2]}\r\n\r\n".encode()
+    count = 0
+
+    class Bare(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.Transport, transport)
+            self.transport.write(request)
+
+        def data_received(self, data: bytes) -> None:
+            nonlocal count
+            count += data.count(b"HTTP/1.1 ")
+            self.transport.write(request)
+
+    loop = asyncio.get_running_loop()
+    opened = [await loop.create_connection(Bare, host, int(port)) for _ in range(connections)]
+    await asyncio.sleep(1.0)  # the same first second probe's closed loop leaves out
+    start = count
+    await asyncio.sleep(seconds - 1.0)
+    for transport, _ in opened:
+        transport.close()
+    return (count - start) / (seconds - 1.0)
 
 
 def free_port() -> int:
@@ -141,9 +172,9 @@ def capacity(workers: int, reps: int, seconds: float) -> tuple[list[str], float]
         f"## Capacity, {workers} uvicorn worker{'s' if workers > 1 else ''} "
         f"(GET /fast, closed loop, {CONNECTIONS} connections, {seconds:g} s each)",
         "",
-        "| pair | load avg | wrk req/s | probe req/s | ratio | wrk CPU | probe CPU | "
-        "probe loop lag ms | probe saturated |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| pair | load avg | wrk req/s | probe req/s | ratio | bare Python req/s | "
+        "bare / wrk | wrk CPU | probe CPU | probe loop lag ms | probe saturated |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ratios: list[float] = []
     with uvicorn("bench.probe.server:app", workers) as base:
@@ -157,13 +188,15 @@ def capacity(workers: int, reps: int, seconds: float) -> tuple[list[str], float]
             else:
                 p = uvloop.run(probe_closed(url, CONNECTIONS, seconds))
                 w = wrk(url, CONNECTIONS, seconds)
+            bare = uvloop.run(floor(url, CONNECTIONS, seconds))
             ratio = p.throughput / w["rps"] if w["rps"] else float("nan")
             ratios.append(ratio)
             gen = p.generator
             assert gen is not None
             lines.append(
                 f"| {rep + 1} ({'wrk first' if rep % 2 == 0 else 'probe first'}) | {load:.2f} | "
-                f"{w['rps']:.0f} | {p.throughput:.0f} | {ratio:.3f} | {w['cpu']:.0%} | "
+                f"{w['rps']:.0f} | {p.throughput:.0f} | {ratio:.3f} | {bare:.0f} | "
+                f"{bare / w['rps'] if w['rps'] else float('nan'):.3f} | {w['cpu']:.0%} | "
                 f"{gen.cpu_fraction:.0%} | {gen.loop_lag_mean_ms:.2f} | {gen.saturated} |"
             )
             print(lines[-1], flush=True)
@@ -172,7 +205,9 @@ def capacity(workers: int, reps: int, seconds: float) -> tuple[list[str], float]
         "",
         f"Median ratio probe / wrk: **{median:.3f}** (goal ≥ 0.95; per pair: "
         f"{', '.join(f'{r:.3f}' for r in ratios)}). CPU is each tool's own CPU time over the "
-        "wall time (100 % = one core).",
+        "wall time (100 % = one core). *Bare Python* is a yardstick run after each pair: a "
+        "minimal `asyncio.Protocol` client without parser, deadlines or bounds, the floor "
+        "of any Python generator on this host at that moment.",
         "",
     ]
     return lines, median

@@ -64,12 +64,18 @@ def parse_directives(text: str, *, python: bool = False) -> list[Directive]:
     if "infermedic:" not in text and "noqa:" not in text:
         return []
     lines = text.splitlines()
+    found = [
+        (number, raw, match)
+        for number, raw in enumerate(lines, start=1)
+        if (match := _DIRECTIVE.search(raw)) is not None
+    ]
+    if not found:  # e.g. only flake8 directives (one-letter codes): no need to tokenize
+        return []
     comment_lines = _python_comment_lines(text) if python else None
     directives: list[Directive] = []
     open_ranges: dict[frozenset[str] | None, Directive] = {}
-    for number, raw in enumerate(lines, start=1):
-        match = _DIRECTIVE.search(raw)
-        if match is None or (comment_lines is not None and number not in comment_lines):
+    for number, raw, match in found:
+        if comment_lines is not None and number not in comment_lines:
             continue
         codes_text = match.group("bracket") or match.group("equals") or match.group("noqa")
         codes = _codes(codes_text)

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from infermedic.errors import ConfigError, InfermedicError
 from infermedic.probe import probe
 from infermedic.probe.http import ProbeClient, parse_target
-from infermedic.probe.loadgen import HttpxSender, is_error
+from infermedic.probe.loadgen import is_error
 from infermedic.probe.plan import CheckName, ProbePlan
+from infermedic.probe.senders import HttpxSender
 from infermedic.probe.servertiming import read_timing
 
 

@@ -26,7 +26,7 @@ from infermedic.probe.checks.robustness import run_repeats, run_robustness
 from infermedic.probe.checks.sweep import run_sweep
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import ProbeClient, Redactor, Target, parse_target
-from infermedic.probe.loadgen import AiohttpSender, Clock, HttpxSender, Sender
+from infermedic.probe.loadgen import Clock, Sender
 from infermedic.probe.observations import ProbeObservations, observe
 from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap, detect
@@ -34,6 +34,7 @@ from infermedic.probe.rawclient import FALLBACK_NOTE, RawSender, load_sender, su
 from infermedic.probe.report import build_report
 from infermedic.probe.rules import RULES
 from infermedic.probe.rules.coverage import unjudged_reason
+from infermedic.probe.senders import AiohttpSender, HttpxSender
 from infermedic.redact import redact_url
 from infermedic.runner import run_rules, select_rules
 

@@ -14,7 +14,7 @@ and keeps every guarantee of the probe's other clients:
 - a reused keep-alive connection the server closed before answering is retried once, on a
   fresh connection, within the same deadline (the request reached no application).
 
-Plain `http://` only: TLS and HTTP/2 go through aiohttp (`loadgen.AiohttpSender`), and the
+Plain `http://` only: TLS and HTTP/2 go through aiohttp (`senders.AiohttpSender`), and the
 probe says so in a notification.
 """
 
@@ -33,8 +33,9 @@ from infermedic.probe.h1 import (
     ResponseParser,
     ResponseTooLarge,
 )
-from infermedic.probe.loadgen import BODY_OVER_CAP, AiohttpSender, SendResult
+from infermedic.probe.loadgen import BODY_OVER_CAP, SendResult
 from infermedic.probe.plan import DEFAULT_MAX_BODY
+from infermedic.probe.senders import AiohttpSender
 from infermedic.probe.servertiming import TIMING_HEADERS
 
 __all__ = ["FALLBACK_NOTE", "RawClient", "RawSender", "build_request", "load_sender", "supports"]
@@ -146,6 +147,7 @@ class _Connection(asyncio.Protocol):
 
     def _end(self) -> None:
         if self.job is None:
+            self.client._lost_idle(self)
             return
         try:
             response = self.parser.eof()
@@ -292,6 +294,13 @@ class RawClient:
             self._dispatch(job)
             return
         job.callback(None, error)
+
+    def _lost_idle(self, conn: _Connection) -> None:
+        """An idle keep-alive connection ended (the server's idle timeout): its slot is free."""
+        if conn in self._idle:
+            self._idle.remove(conn)
+        self._forget(conn)
+        self._serve_queue()
 
     def _drop(self, conn: _Connection) -> None:
         conn.abort()
