@@ -17,6 +17,8 @@ from infermedic.report.terminal import describe_location, format_cell
 INFRA_PREFIXES = ("LIVE", "DKR", "K8S", "SVC", "XPL", "PKG", "REP")
 MODEL_PREFIXES = ("PROF",)
 DATA_PREFIXES = ("DRIFT", "MON")
+# how to use the `infermedic fix` commands a diagnosis offers
+FIX_HINT = "`infermedic fix` shows the diff; add `--apply --tests` to write it and a regression test"
 
 
 def is_diagnosis(data: Mapping[str, Any]) -> bool:
@@ -189,6 +191,15 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
         for fix in solution["immediate"]:
             yield f"- {escape_md(fix)}"
         yield ""
+    if d.get("fixes"):
+        yield f"**Mechanical fix available** ({FIX_HINT}):"
+        yield ""
+        for offer in d["fixes"]:
+            yield (
+                f"- `{_code(offer['command'])}` — {offer['code']} at `{_code(offer['finding'])}`: "
+                f"{escape_md(offer['summary'])}"
+            )
+        yield ""
     if solution["long_term"]:
         yield f"**Long-term fix:** {escape_md(solution['long_term'])}"
         yield ""
@@ -312,6 +323,14 @@ def incident_preamble_html(data: Mapping[str, Any]) -> str:
     if solution["immediate"]:
         parts.append("<p><strong>Immediate fix:</strong></p><ul>")
         parts.extend(f"<li class='fix'>{escape(fix)}</li>" for fix in solution["immediate"])
+        parts.append("</ul>")
+    if d.get("fixes"):
+        parts.append(f"<p><strong>Mechanical fix available</strong> ({escape(FIX_HINT.replace('`', ''))}):</p><ul>")
+        parts.extend(
+            f"<li class='fix'><code>{escape(offer['command'])}</code> — {escape(offer['code'])} "
+            f"at <code>{escape(offer['finding'])}</code>: {escape(offer['summary'])}</li>"
+            for offer in d["fixes"]
+        )
         parts.append("</ul>")
     if solution["long_term"]:
         parts.append(f"<p><strong>Long-term fix:</strong> {escape(solution['long_term'])}</p>")
