@@ -18,7 +18,9 @@ INFRA_PREFIXES = ("LIVE", "DKR", "K8S", "SVC", "XPL", "PKG", "REP")
 MODEL_PREFIXES = ("PROF",)
 DATA_PREFIXES = ("DRIFT", "MON")
 # how to use the `infermedic fix` commands a diagnosis offers
-FIX_HINT = "`infermedic fix` shows the diff; add `--apply --tests` to write it and a regression test"
+FIX_HINT = (
+    "`infermedic fix` shows the diff; add `--apply --tests` to write it and a regression test"
+)
 
 
 def is_diagnosis(data: Mapping[str, Any]) -> bool:
@@ -325,7 +327,8 @@ def incident_preamble_html(data: Mapping[str, Any]) -> str:
         parts.extend(f"<li class='fix'>{escape(fix)}</li>" for fix in solution["immediate"])
         parts.append("</ul>")
     if d.get("fixes"):
-        parts.append(f"<p><strong>Mechanical fix available</strong> ({escape(FIX_HINT.replace('`', ''))}):</p><ul>")
+        hint = escape(FIX_HINT.replace("`", ""))
+        parts.append(f"<p><strong>Mechanical fix available</strong> ({hint}):</p><ul>")
         parts.extend(
             f"<li class='fix'><code>{escape(offer['command'])}</code> — {escape(offer['code'])} "
             f"at <code>{escape(offer['finding'])}</code>: {escape(offer['summary'])}</li>"
