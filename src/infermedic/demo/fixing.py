@@ -55,7 +55,7 @@ class Load:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class TestRun:
+class RegressionRun:
     """The generated regression tests, run with pytest in the scenario's repository."""
 
     passed: int
@@ -81,7 +81,7 @@ class FixResult:
     refused: tuple[str, ...]
     before: Load | None
     after: Load | None
-    tests: TestRun | None
+    tests: RegressionRun | None
     note: str = ""  # why nothing was fixed, or what failed
 
     @property
@@ -226,12 +226,14 @@ def _snapshot(root: Path) -> None:
             raise EngineUnavailable(f"git {command[0]} in {root} failed: {done.stderr.strip()}")
 
 
-def run_regression_tests(root: Path) -> TestRun:
+def run_regression_tests(root: Path) -> RegressionRun:
     """`pytest tests/regression` in the repo, with this interpreter."""
     if not (root / "tests" / "regression").is_dir():
-        return TestRun(passed=0, failed=0, summary="no regression test was written", ran=False)
+        return RegressionRun(
+            passed=0, failed=0, summary="no regression test was written", ran=False
+        )
     if importlib.util.find_spec("pytest") is None:
-        return TestRun(
+        return RegressionRun(
             passed=0,
             failed=0,
             summary="pytest is not installed: run `pytest tests/regression` there",
@@ -248,10 +250,10 @@ def run_regression_tests(root: Path) -> TestRun:
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
     except subprocess.TimeoutExpired:
-        return TestRun(passed=0, failed=0, summary="pytest timed out", ran=False)
+        return RegressionRun(passed=0, failed=0, summary="pytest timed out", ran=False)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     last = lines[-1] if lines else done.stderr.strip()[-200:]
-    return TestRun(passed=_count(last, "passed"), failed=_count(last, "failed"), summary=last)
+    return RegressionRun(passed=_count(last, "passed"), failed=_count(last, "failed"), summary=last)
 
 
 def _count(summary: str, word: str) -> int:
