@@ -35,6 +35,7 @@ from infermedic.fix.pyedit import (
 from infermedic.model import Finding
 
 EXECUTOR = "_EXECUTOR"
+LOG_WRITER = "_PREDICTION_LOG"  # the SVC005 fix's background writer
 # Bounded on purpose: one model call per core is the most a CPU-bound model can use, and
 # a fixed bound keeps a burst of requests from starting a thread each.
 EXECUTOR_LINE = f'{EXECUTOR} = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")\n'
@@ -102,7 +103,7 @@ def _where(finding: Finding) -> tuple[str, int, int | None]:
     return loc.path, loc.line, (loc.column - 1) if loc.column else None
 
 
-def _route(parsed: Parsed, name: str, line: int) -> cst.FunctionDef:
+def _route(parsed: Parsed, name: str, line: int, *, need_async: bool = True) -> cst.FunctionDef:
     candidates = [
         node
         for node in parsed.nodes(cst.FunctionDef)
@@ -112,7 +113,7 @@ def _route(parsed: Parsed, name: str, line: int) -> cst.FunctionDef:
     chosen = around or candidates
     if len(chosen) != 1:
         raise Refused(f"found {len(chosen)} functions named `{name}` in {parsed.relpath}")
-    if chosen[0].asynchronous is None:
+    if need_async and chosen[0].asynchronous is None:
         raise Refused(f"`{name}` in {parsed.relpath} is not async")
     return chosen[0]
 
@@ -146,6 +147,11 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
         raise Refused(
             f"ambiguous: `{route.name.value}` calls {len(texts)} different `{last}` "
             f"({', '.join(sorted(texts))}); wrap the blocking one by hand"
+        )
+    if not found and f"{LOG_WRITER}.submit(" in code_of(parsed.module, route):
+        raise Refused(
+            f"`{route.name.value}` already hands `{callee}` to the background log writer "
+            "(the SVC005 fix), off the event loop"
         )
     if not found:
         raise Refused(
