@@ -135,18 +135,23 @@ def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     assert "refused" not in out, out
     text = (repo / "server/main.py").read_text()
     assert "    with torch.inference_mode():\n        out = net(tensor)\n" in text
-    assert "model = _cached_joblib_load()" in text and "return joblib.load(ARTIFACT)" in text
-    assert 'FastAPI(title="torch")' in text
+    # a FastAPI app without a lifespan gets one; the model goes onto app.state
+    assert "model = request.app.state.model" in text
+    assert "    app.state.model = joblib.load(ARTIFACT)\n    yield\n" in text
+    assert 'FastAPI(title="torch", lifespan=_lifespan)' in text
+    assert "def tree(values: list[float], request: Request)" in text
     served = _python(
         repo,
         "from fastapi.testclient import TestClient\n"
         "from server import main\n"
-        "client = TestClient(main.app)\n"
-        "assert client.post('/score', json=[1, 2, 3, 4]).status_code == 200\n"
-        "for _ in range(3):\n"
-        "    assert client.post('/tree', json=[1, 1, 1, 1]).json() == {'label': 1}\n"
-        "info = main._cached_joblib_load.cache_info()\n"
-        "assert (info.misses, info.hits) == (1, 2), info\n",
+        "loads = []\n"
+        "real = main.joblib.load\n"
+        "main.joblib.load = lambda *a, **k: loads.append(a) or real(*a, **k)\n"
+        "with TestClient(main.app) as client:\n"
+        "    assert client.post('/score', json=[1, 2, 3, 4]).status_code == 200\n"
+        "    for _ in range(3):\n"
+        "        assert client.post('/tree', json=[1, 1, 1, 1]).json() == {'label': 1}\n"
+        "assert len(loads) == 1, loads\n",
     )
     assert served.returncode == 0, served.stderr
     left = {f.code for f in audit([repo]).findings}
