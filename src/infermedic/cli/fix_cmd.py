@@ -57,6 +57,10 @@ def fix(
     place, and a fix whose finding is still reported is dropped. --apply never commits;
     it writes only inside a git work tree whose affected files are clean. Nothing here
     touches a running service or a cluster.
+
+    Codes with a fix: SVC001-SVC005, SVC008-SVC010, XPL001, MON001, K8S001-K8S003, DKR002.
+    `diagnose` prints this command for its root cause when a fix is verified for it;
+    `infermedic demo SCENARIO --fix` shows a fix end to end, before and after.
     """
     from infermedic.diagnose.timeline import append_entry
     from infermedic.errors import InputError
