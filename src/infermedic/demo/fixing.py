@@ -143,7 +143,9 @@ def fix_and_verify(
     title = root_cause.cause.title if root_cause is not None else "no root cause"
     codes = tuple(sorted({offer.code for offer in before.fixes}))
     if not codes:
-        note = before.fixes_note or "no mechanical fix for this root cause"
+        note = before.fixes_note or (
+            "no mechanical fix for this root cause" if cause else "no root cause: nothing to fix"
+        )
         return _unfixed(cause, title, before_load, note)
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _snapshot(root)
