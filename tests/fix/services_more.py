@@ -78,19 +78,25 @@ def explain():
 SRC_STARLETTE = {
     "pyproject.toml": '[project]\nname = "scorer"\nversion = "0"\n',
     "src/scorer/__init__.py": "",
-    "src/scorer/app.py": '''"""Starlette scorer (src/ layout): the model is built at start-up."""
+    "src/scorer/app.py": '''"""Starlette scorer (src/ layout); the model is loaded at start-up."""
 
-from sklearn.tree import DecisionTreeClassifier
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import joblib
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+ARTIFACT = Path(__file__).with_name("model.joblib")
 model = None
 
 
-async def startup():
+@asynccontextmanager
+async def lifespan(app):
     global model
-    model = DecisionTreeClassifier(max_depth=2).fit([[0, 0], [1, 1]], [0, 1])
+    model = joblib.load(ARTIFACT)
+    yield
 
 
 async def livez(request):
@@ -104,7 +110,7 @@ async def score(request):
 
 app = Starlette(
     routes=[Route("/livez", livez), Route("/score", score, methods=["POST"])],
-    on_startup=[startup],
+    lifespan=lifespan,
 )
 ''',
 }
@@ -115,13 +121,15 @@ FASTAPI_STATE = {
 
 from contextlib import asynccontextmanager
 
+from pathlib import Path
+
+import joblib
 from fastapi import FastAPI, Request
-from sklearn.dummy import DummyClassifier
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    app.state.model = DummyClassifier(strategy="constant", constant=1).fit([[0]], [1])
+    app.state.model = joblib.load(Path(__file__).with_name("model.joblib"))
     yield
 
 
@@ -136,15 +144,15 @@ async def predict(request: Request, rows: list[list[float]]) -> dict[str, list[i
 
 FASTAPI_ON_EVENT = {
     "api/__init__.py": "",
-    "api/main.py": '''"""FastAPI, an on_event hook; the route loads its model per request."""
+    "api/main.py": '''"""FastAPI with an on_event hook; the route loads its model per request."""
 
-import pickle
 from pathlib import Path
 
+import joblib
 from fastapi import FastAPI
 
 app = FastAPI()
-ARTIFACT = Path(__file__).with_name("model.pkl")
+ARTIFACT = Path(__file__).with_name("model.joblib")
 STARTED = []
 
 
@@ -165,7 +173,7 @@ def ready():
 
 @app.post("/predict")
 def predict(value: float) -> dict[str, float]:
-    model = pickle.loads(ARTIFACT.read_bytes())
+    model = joblib.load(ARTIFACT)
     return {"score": float(model.predict([[value]])[0])}
 ''',
 }

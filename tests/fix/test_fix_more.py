@@ -47,6 +47,17 @@ def _python(root: Path, script: str, path: str = ".") -> subprocess.CompletedPro
     )
 
 
+def _model(root: Path, relpath: str, kind: str, rows: str) -> None:
+    """Train a small seeded model and save it where the service loads it."""
+    module = "sklearn.tree" if kind.startswith("Decision") else "sklearn.dummy"
+    made = _python(
+        root,
+        f"import joblib\nfrom {module} import {kind}\n"
+        f"joblib.dump({kind}().fit({rows}, [0, 1]), {relpath!r})\n",
+    )
+    assert made.returncode == 0, made.stderr
+
+
 def _guarded(repo: Path, pristine: Path, code: str) -> None:
     """The regression tests written for `code` pass on `repo` and fail on `pristine`."""
     tests = sorted((repo / "tests" / "regression").glob(f"test_{code.lower()}_*.py"))
@@ -126,6 +137,8 @@ def test_flask_log_before_the_fix_makes_the_answer_wait(tmp_path: Path) -> None:
 def test_src_layout_starlette_gets_ready_gated_on_the_startup_global(tmp_path: Path) -> None:
     repo = write(tmp_path / "repo", SRC_STARLETTE)
     pristine = write(tmp_path / "pristine", SRC_STARLETTE)
+    for root in (repo, pristine):
+        _model(root, "src/scorer/model.joblib", "DecisionTreeClassifier", "[[0, 0], [1, 1]]")
     git_commit_all(repo)
     assert findings(repo, "SVC010")
     out = _fix(repo, tmp_path, "SVC010", "--tests")
@@ -155,11 +168,12 @@ def test_fastapi_ready_reads_app_state_and_on_event_keeps_the_cache(tmp_path: Pa
     repo = write(tmp_path / "repo", {**FASTAPI_STATE, **FASTAPI_ON_EVENT})
     made = _python(
         repo,
-        "import pickle\nfrom sklearn.dummy import DummyRegressor\n"
+        "import joblib\nfrom sklearn.dummy import DummyRegressor\n"
         "model = DummyRegressor(strategy='constant', constant=0.5).fit([[0]], [0.5])\n"
-        "open('api/model.pkl', 'wb').write(pickle.dumps(model))\n",
+        "joblib.dump(model, 'api/model.joblib')\n",
     )
     assert made.returncode == 0, made.stderr
+    _model(repo, "svc/model.joblib", "DummyClassifier", "[[0], [1]]")
     git_commit_all(repo)
     out = _fix(repo, tmp_path, "SVC010,SVC002")
     assert "refused" not in out, out
@@ -167,7 +181,7 @@ def test_fastapi_ready_reads_app_state_and_on_event_keeps_the_cache(tmp_path: Pa
     assert 'getattr(request.app.state, "model", None) is not None' in api
     main = (repo / "api/main.py").read_text()
     # a lifespan would silence the on_event hook: the module-level cache is kept
-    assert "lifespan" not in main and "model = _cached_pickle_loads()" in main
+    assert "lifespan" not in main and "model = _cached_joblib_load()" in main
     served = _python(
         repo,
         "import warnings\nwarnings.simplefilter('ignore')\n"
@@ -180,7 +194,7 @@ def test_fastapi_ready_reads_app_state_and_on_event_keeps_the_cache(tmp_path: Pa
         "    for _ in range(3):\n"
         "        assert client.post('/predict?value=1').json() == {'score': 0.5}\n"
         "    assert main.STARTED == [True]\n"
-        "info = main._cached_pickle_loads.cache_info()\n"
+        "info = main._cached_joblib_load.cache_info()\n"
         "assert (info.misses, info.hits) == (1, 2), info\n",
     )
     assert served.returncode == 0, served.stderr
@@ -232,7 +246,8 @@ def test_blocking_log_scenario_log_goes_to_the_background(tmp_path: Path) -> Non
     out = _fix(repo, tmp_path, "SVC005,SVC003", "--tests")
     assert "fix     SVC005" in out
     # the SVC005 fix takes the write off the loop too: SVC003 has nothing left to wrap
-    assert "refused SVC003" in out and "already hands `write` to the background" in out
+    assert "fix     SVC003" in out and "already hands `write` to _PREDICTION_LOG" in out
+    assert "refused" not in out, out
     text = (repo / "app/main.py").read_text()
     assert '    _PREDICTION_LOG.submit(state["sink"].write, record)\n' in text
     assert not findings(repo, "SVC005") and not findings(repo, "SVC003")

@@ -68,7 +68,18 @@ class BlockingModelCall:
             steps, relpath, route_line = chain
             parsed = Parsed(workspace, relpath)
             route = _route(parsed, steps[0], workspace.line(relpath, route_line))
-            targets = _calls_to(parsed, route, steps[1])
+            try:
+                targets = _calls_to(parsed, route, steps[1])
+            except HandedToLogWriter as done:
+                # the SVC005 fix moved the write to its background thread: off the loop too
+                return Change(
+                    code=self.code,
+                    path=relpath,
+                    summary=f"{done}: the SVC005 fix's background thread, off the event loop",
+                    review=f"{relpath}: nothing more to change for this finding",
+                    where=slug(relpath, route.name.value),
+                    finding=finding,
+                )
         style = "to_thread" if self.to_thread else _style(parsed.module)
         module = _wrap(parsed, targets, style)
         workspace.write(relpath, module.code)
@@ -148,11 +159,8 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
             f"ambiguous: `{route.name.value}` calls {len(texts)} different `{last}` "
             f"({', '.join(sorted(texts))}); wrap the blocking one by hand"
         )
-    if not found and f"{LOG_WRITER}.submit(" in code_of(parsed.module, route):
-        raise Refused(
-            f"`{route.name.value}` already hands `{callee}` to the background log writer "
-            "(the SVC005 fix), off the event loop"
-        )
+    if not found and _submitted(parsed, route, last):
+        raise HandedToLogWriter(f"`{route.name.value}` already hands `{callee}` to {LOG_WRITER}")
     if not found:
         raise Refused(
             f"`{route.name.value}` in {parsed.relpath} has no direct call of `{callee}` to wrap"
@@ -161,6 +169,23 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
         if any(arg.keyword is not None and arg.keyword.value == "func" for arg in node.args):
             raise Refused(f"`{callee}` takes a `func=` argument, which the thread helper shadows")
     return found
+
+
+class HandedToLogWriter(Refused):  # noqa: N818 - an outcome, as Refused
+    """The route already passes the call to the SVC005 fix's background writer."""
+
+
+def _submitted(parsed: Parsed, route: cst.FunctionDef, last: str) -> bool:
+    """Whether `route` hands a callable named `last` to `_PREDICTION_LOG.submit(...)`."""
+    for node in parsed.nodes(cst.Call):
+        assert isinstance(node, cst.Call)
+        if dotted(node.func) != f"{LOG_WRITER}.submit" or not node.args:
+            continue
+        first = node.args[0].value
+        name = first.attr.value if isinstance(first, cst.Attribute) else dotted(first)
+        if name == last and parsed.enclosing_function(node) is route:
+            return True
+    return False
 
 
 def _style(module: cst.Module) -> str:

@@ -23,7 +23,7 @@ from infermedic.fix.pyedit import (
     the_call,
     with_imports,
 )
-from infermedic.fix.svc001 import LOG_WRITER, _calls_to, _route
+from infermedic.fix.svc001 import LOG_WRITER, HandedToLogWriter, _calls_to, _route
 from infermedic.model import Finding
 
 LOGGER = LOG_WRITER
@@ -82,7 +82,17 @@ class FireAndForgetLog:
             steps, path, route_line = chain
             parsed = Parsed(workspace, path)
             route = _route(parsed, steps[0], workspace.line(path, route_line), need_async=False)
-            targets = _calls_to(parsed, route, steps[1])
+            try:
+                targets = _calls_to(parsed, route, steps[1])
+            except HandedToLogWriter as done:  # another write of the same chain, same fix
+                return Change(
+                    code=self.code,
+                    path=path,
+                    summary=f"{done}: fire-and-forget already",
+                    review=f"{path}: nothing more to change for this finding",
+                    where=slug(path, route.name.value),
+                    finding=finding,
+                )
         replacements: dict[cst.CSTNode, cst.CSTNode] = {}
         for call in targets:
             statement = parsed.parent(parsed.parent(call) or call)
