@@ -10,14 +10,12 @@ pass after it.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infermedic.demo.scenarios import write_scenario
-from tests.fix.helpers import findings, run_cli, run_pytest
+from tests.fix.helpers import findings, run_cli, run_pytest, run_python
 from tests.fix.services import git_commit_all, write
 from tests.fix.services_more import (
     FASTAPI_ON_EVENT,
@@ -36,21 +34,10 @@ def _fix(repo: Path, tmp_path: Path, codes: str, *extra: str) -> str:
     return done.stdout
 
 
-def _python(root: Path, script: str, path: str = ".") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=root / path,
-    )
-
-
 def _model(root: Path, relpath: str, kind: str, rows: str) -> None:
     """Train a small seeded model and save it where the service loads it."""
     module = "sklearn.tree" if kind.startswith("Decision") else "sklearn.dummy"
-    made = _python(
+    made = run_python(
         root,
         f"import joblib\nfrom {module} import {kind}\n"
         f"joblib.dump({kind}().fit({rows}, [0, 1]), {relpath!r})\n",
@@ -94,7 +81,7 @@ def test_flask_log_readiness_and_per_request_load(tmp_path: Path) -> None:
     for code in ("SVC005", "SVC010", "SVC002"):
         assert not findings(repo, code), code
         _guarded(repo, pristine, code)
-    served = _python(
+    served = run_python(
         repo,
         "from scoring import sink, web\n"
         "client = web.app.test_client()\n"
@@ -123,7 +110,7 @@ def test_flask_log_before_the_fix_makes_the_answer_wait(tmp_path: Path) -> None:
     """The control for the test above: unfixed, the write runs inside the request, before
     the test can open the gate, so it waits out its timeout."""
     repo = write(tmp_path / "repo", FLASK_LOGGING)
-    served = _python(
+    served = run_python(
         repo,
         "from scoring import sink, web\n"
         "answer = web.app.test_client().post('/predict', json={'features': [2.0, 0.0]})\n"
@@ -148,7 +135,7 @@ def test_src_layout_starlette_gets_ready_gated_on_the_startup_global(tmp_path: P
     assert "from starlette.responses import JSONResponse" in text
     assert not findings(repo, "SVC010")
     _guarded(repo, pristine, "SVC010")
-    served = _python(
+    served = run_python(
         repo,
         "from starlette.testclient import TestClient\n"
         "from scorer.app import app\n"
@@ -166,7 +153,7 @@ def test_src_layout_starlette_gets_ready_gated_on_the_startup_global(tmp_path: P
 @pytest.mark.slow
 def test_fastapi_ready_reads_app_state_and_on_event_keeps_the_cache(tmp_path: Path) -> None:
     repo = write(tmp_path / "repo", {**FASTAPI_STATE, **FASTAPI_ON_EVENT})
-    made = _python(
+    made = run_python(
         repo,
         "import joblib\nfrom sklearn.dummy import DummyRegressor\n"
         "model = DummyRegressor(strategy='constant', constant=0.5).fit([[0]], [0.5])\n"
@@ -182,7 +169,7 @@ def test_fastapi_ready_reads_app_state_and_on_event_keeps_the_cache(tmp_path: Pa
     main = (repo / "api/main.py").read_text()
     # a lifespan would silence the on_event hook: the module-level cache is kept
     assert "lifespan" not in main and "model = _cached_joblib_load()" in main
-    served = _python(
+    served = run_python(
         repo,
         "import warnings\nwarnings.simplefilter('ignore')\n"
         "from fastapi.testclient import TestClient\n"
@@ -230,7 +217,7 @@ def test_psi_over_reference_quantiles(tmp_path: Path) -> None:
         "shares = np.histogram(ref, edges)[0] / len(ref)\n"
         "assert np.allclose(shares, 0.1, atol=0.002), shares\n"
     )
-    fixed = _python(repo, check)
+    fixed = run_python(repo, check)
     assert fixed.returncode == 0, fixed.stderr
     same, moved, stability, frame = (float(v) for v in fixed.stdout.split())
     assert same < 0.02 and stability < 0.05 and frame < 0.02 and moved > 0.25
@@ -252,6 +239,6 @@ def test_blocking_log_scenario_log_goes_to_the_background(tmp_path: Path) -> Non
     assert '    _PREDICTION_LOG.submit(state["sink"].write, record)\n' in text
     assert not findings(repo, "SVC005") and not findings(repo, "SVC003")
     _guarded(repo, pristine, "SVC005")
-    loaded = _python(repo, "import app.main as m; assert m._PREDICTION_LOG.failed == 0")
+    loaded = run_python(repo, "import app.main as m; assert m._PREDICTION_LOG.failed == 0")
     assert loaded.returncode == 0, loaded.stderr
     _idempotent(repo, tmp_path, "SVC005,SVC003")

@@ -6,14 +6,12 @@ files it edits, no longer show the fixed findings, and change nothing on a secon
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infermedic.audit import audit
-from tests.fix.helpers import run_cli, run_pytest
+from tests.fix.helpers import run_cli, run_pytest, run_python
 from tests.fix.services import (
     QUART_LIKE,
     QUART_STANDIN,
@@ -28,17 +26,6 @@ def _apply(repo: Path, tmp_path: Path, *extra: str) -> str:
     result = run_cli("fix", str(repo), "--apply", "--audit-log", str(tmp_path / "log"), *extra)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def _python(repo: Path, script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=repo,
-    )
 
 
 @pytest.mark.slow
@@ -76,7 +63,7 @@ def test_starlette_raw_routes_helper_module_manifests_and_dockerfile(tmp_path: P
     assert "# serve" in docker
 
     assert not codes & {f.code for f in audit([repo]).findings}
-    served = _python(
+    served = run_python(
         repo,
         "from starlette.testclient import TestClient\n"
         "from service.app import app\n"
@@ -105,7 +92,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
         "assert len(out['labels']) == 2\n"
         "print(api.CALLS[-1])\n"
     )
-    unfixed = _python(repo, probe)
+    unfixed = run_python(repo, probe)
     assert unfixed.returncode == 0 and unfixed.stdout.strip() == "MainThread", unfixed.stderr
 
     out = _apply(repo, tmp_path, "--select", "SVC001")
@@ -114,7 +101,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
     assert 'ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")' in text
     assert "await asyncio.get_running_loop().run_in_executor(_EXECUTOR, functools.partial(" in text
     assert "fix     SVC001" in out
-    fixed = _python(repo, probe)
+    fixed = run_python(repo, probe)
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.strip().startswith("model"), "the model call must leave the loop thread"
     assert not [f for f in audit([repo]).findings if f.code == "SVC001"]
@@ -123,7 +110,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     repo = write(tmp_path / "repo", TORCH_ROUTE)
-    made = _python(
+    made = run_python(
         repo,
         "import joblib\nfrom sklearn.tree import DecisionTreeClassifier\n"
         "joblib.dump(DecisionTreeClassifier().fit([[0]*4, [1]*4], [0, 1]), "
@@ -140,7 +127,7 @@ def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     assert "    app.state.model = joblib.load(ARTIFACT)\n    yield\n" in text
     assert 'FastAPI(title="torch", lifespan=_lifespan)' in text
     assert "def tree(values: list[float], request: Request)" in text
-    served = _python(
+    served = run_python(
         repo,
         "from fastapi.testclient import TestClient\n"
         "from server import main\n"

@@ -72,14 +72,7 @@ class BlockingModelCall:
                 targets = _calls_to(parsed, route, steps[1])
             except HandedToLogWriter as done:
                 # the SVC005 fix moved the write to its background thread: off the loop too
-                return Change(
-                    code=self.code,
-                    path=relpath,
-                    summary=f"{done}: the SVC005 fix's background thread, off the event loop",
-                    review=f"{relpath}: nothing more to change for this finding",
-                    where=slug(relpath, route.name.value),
-                    finding=finding,
-                )
+                return done.change(finding, relpath, route, "off the event loop")
         style = "to_thread" if self.to_thread else _style(parsed.module)
         module = _wrap(parsed, targets, style)
         workspace.write(relpath, module.code)
@@ -173,6 +166,17 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
 
 class HandedToLogWriter(Refused):  # noqa: N818 - an outcome, as Refused
     """The route already passes the call to the SVC005 fix's background writer."""
+
+    def change(self, finding: Finding, path: str, route: cst.FunctionDef, what: str) -> Change:
+        """The finding counts as fixed by that earlier edit; nothing more is changed."""
+        return Change(
+            code=finding.code,
+            path=path,
+            summary=f"{self}: {what} already (the SVC005 fix)",
+            review=f"{path}: nothing more to change for this finding",
+            where=slug(path, route.name.value),
+            finding=finding,
+        )
 
 
 def _submitted(parsed: Parsed, route: cst.FunctionDef, last: str) -> bool:

@@ -85,14 +85,7 @@ class FireAndForgetLog:
             try:
                 targets = _calls_to(parsed, route, steps[1])
             except HandedToLogWriter as done:  # another write of the same chain, same fix
-                return Change(
-                    code=self.code,
-                    path=path,
-                    summary=f"{done}: fire-and-forget already",
-                    review=f"{path}: nothing more to change for this finding",
-                    where=slug(path, route.name.value),
-                    finding=finding,
-                )
+                return done.change(finding, path, route, "fire-and-forget")
         replacements: dict[cst.CSTNode, cst.CSTNode] = {}
         for call in targets:
             statement = parsed.parent(parsed.parent(call) or call)
