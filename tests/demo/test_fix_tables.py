@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infermedic.demo.fixing import FixResult, Load, RegressionRun, comparison_table, fixed_cell
-from infermedic.demo.runner import ScenarioOutcome, tour_table
+from infermedic.demo.runner import ScenarioOutcome, _index_html, tour_table
 from infermedic.demo.scenarios import get_scenario
 
 # measured on a busy 2-core host (blocking-predict, `infermedic demo blocking-predict --fix`)
@@ -86,3 +86,10 @@ def test_tour_gains_a_fixed_column_only_with_fix() -> None:
 
 def _fields(result: FixResult) -> dict[str, object]:
     return {name: getattr(result, name) for name in result.__slots__}  # type: ignore[attr-defined]
+
+
+def test_the_tour_index_page_gains_the_fixed_column_too() -> None:
+    assert "<th>fixed</th>" not in _index_html([_outcome(None)])
+    page = _index_html([_outcome(FIXED)])
+    assert "<th>fixed</th>" in page
+    assert "<td>yes: SVC001; p99 846 ms → 661 ms; tests 2 passed in 23.24s</td>" in page

@@ -310,6 +310,7 @@ def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
 
 
 def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
+    fixed = any(o.fixed is not None for o in outcomes)  # `--fix`: a "fixed" column
     rows = []
     for o in outcomes:
         link = (
@@ -322,7 +323,8 @@ def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
             f"<tr><td>{escape(o.scenario.name)}</td><td>{escape(o.scenario.symptom)}</td>"
             f"<td>{escape(o.found_title)} ({escape(o.status)})</td>"
             f"<td>{escape(', '.join(o.sources) or '-')}</td><td>{verdict}</td>"
-            f"<td>{o.seconds:.1f}</td><td>{link}</td></tr>"
+            + (f"<td>{escape(fixed_cell(o.fixed))}</td>" if fixed else "")
+            + f"<td>{o.seconds:.1f}</td><td>{link}</td></tr>"
         )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -330,7 +332,9 @@ def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
         "margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}table{border-collapse:"
         "collapse}</style></head><body><h1>infermedic demo tour</h1><table><tr>"
         "<th>scenario</th><th>symptom</th><th>root cause found</th><th>evidence from</th>"
-        "<th>as planted</th><th>seconds</th><th>report</th></tr>"
+        "<th>as planted</th>"
+        + ("<th>fixed</th>" if fixed else "")
+        + "<th>seconds</th><th>report</th></tr>"
         + "".join(rows)
         + "</table></body></html>\n"
     )
