@@ -66,3 +66,15 @@ def git_status(root: Path) -> str:
 
 def log_entries(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_python(root: Path, script: str, where: str = ".") -> subprocess.CompletedProcess[str]:
+    """Run `script` in a fresh interpreter in `root / where` (the fixed code must serve)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=root / where,
+    )

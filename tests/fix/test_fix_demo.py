@@ -20,7 +20,7 @@ from tests.fix.services import git_commit_all
 # scenario -> (code fixed, file the fix edits, text the fixed file contains)
 CASES = {
     "blocking-predict": ("SVC001", "app/main.py", "await run_in_threadpool(score_customer, "),
-    "load-per-request": ("SVC002", "app/main.py", "model = _cached_joblib_load()"),
+    "load-per-request": ("SVC002", "app/main.py", "model = request.app.state.model"),
     "slow-upstream": ("SVC004", "app/enrichment.py", "timeout=10"),
     "blocking-log": ("SVC003", "app/main.py", 'await asyncio.to_thread(state["sink"].write'),
 }

@@ -6,14 +6,12 @@ files it edits, no longer show the fixed findings, and change nothing on a secon
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from infermedic.audit import audit
-from tests.fix.helpers import run_cli, run_pytest
+from tests.fix.helpers import run_cli, run_pytest, run_python
 from tests.fix.services import (
     QUART_LIKE,
     QUART_STANDIN,
@@ -28,17 +26,6 @@ def _apply(repo: Path, tmp_path: Path, *extra: str) -> str:
     result = run_cli("fix", str(repo), "--apply", "--audit-log", str(tmp_path / "log"), *extra)
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def _python(repo: Path, script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=repo,
-    )
 
 
 @pytest.mark.slow
@@ -76,7 +63,7 @@ def test_starlette_raw_routes_helper_module_manifests_and_dockerfile(tmp_path: P
     assert "# serve" in docker
 
     assert not codes & {f.code for f in audit([repo]).findings}
-    served = _python(
+    served = run_python(
         repo,
         "from starlette.testclient import TestClient\n"
         "from service.app import app\n"
@@ -105,7 +92,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
         "assert len(out['labels']) == 2\n"
         "print(api.CALLS[-1])\n"
     )
-    unfixed = _python(repo, probe)
+    unfixed = run_python(repo, probe)
     assert unfixed.returncode == 0 and unfixed.stdout.strip() == "MainThread", unfixed.stderr
 
     out = _apply(repo, tmp_path, "--select", "SVC001")
@@ -114,7 +101,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
     assert 'ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")' in text
     assert "await asyncio.get_running_loop().run_in_executor(_EXECUTOR, functools.partial(" in text
     assert "fix     SVC001" in out
-    fixed = _python(repo, probe)
+    fixed = run_python(repo, probe)
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.strip().startswith("model"), "the model call must leave the loop thread"
     assert not [f for f in audit([repo]).findings if f.code == "SVC001"]
@@ -123,7 +110,7 @@ def test_non_starlette_app_gets_a_bounded_executor(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     repo = write(tmp_path / "repo", TORCH_ROUTE)
-    made = _python(
+    made = run_python(
         repo,
         "import joblib\nfrom sklearn.tree import DecisionTreeClassifier\n"
         "joblib.dump(DecisionTreeClassifier().fit([[0]*4, [1]*4], [0, 1]), "
@@ -135,18 +122,23 @@ def test_torch_forward_and_per_request_load(tmp_path: Path) -> None:
     assert "refused" not in out, out
     text = (repo / "server/main.py").read_text()
     assert "    with torch.inference_mode():\n        out = net(tensor)\n" in text
-    assert "model = _cached_joblib_load()" in text and "return joblib.load(ARTIFACT)" in text
-    assert 'FastAPI(title="torch")' in text
-    served = _python(
+    # a FastAPI app without a lifespan gets one; the model goes onto app.state
+    assert "model = request.app.state.model" in text
+    assert "    app.state.model = joblib.load(ARTIFACT)\n    yield\n" in text
+    assert 'FastAPI(title="torch", lifespan=_lifespan)' in text
+    assert "def tree(values: list[float], request: Request)" in text
+    served = run_python(
         repo,
         "from fastapi.testclient import TestClient\n"
         "from server import main\n"
-        "client = TestClient(main.app)\n"
-        "assert client.post('/score', json=[1, 2, 3, 4]).status_code == 200\n"
-        "for _ in range(3):\n"
-        "    assert client.post('/tree', json=[1, 1, 1, 1]).json() == {'label': 1}\n"
-        "info = main._cached_joblib_load.cache_info()\n"
-        "assert (info.misses, info.hits) == (1, 2), info\n",
+        "loads = []\n"
+        "real = main.joblib.load\n"
+        "main.joblib.load = lambda *a, **k: loads.append(a) or real(*a, **k)\n"
+        "with TestClient(main.app) as client:\n"
+        "    assert client.post('/score', json=[1, 2, 3, 4]).status_code == 200\n"
+        "    for _ in range(3):\n"
+        "        assert client.post('/tree', json=[1, 1, 1, 1]).json() == {'label': 1}\n"
+        "assert len(loads) == 1, loads\n",
     )
     assert served.returncode == 0, served.stderr
     left = {f.code for f in audit([repo]).findings}

@@ -47,6 +47,11 @@ class DemoGroup(click.Group):
 
 
 WORKDIR_HELP = "Where the scenario repos, logs and reports go."
+FIX_HELP = (
+    "Then fix each scenario's repo (`infermedic fix --apply --tests`, mode apply-in-dev, in a "
+    "scratch git work tree), restart it, diagnose it again and show before/after: root "
+    "cause, p99 and throughput under the same load, the regression tests' result."
+)
 
 
 @click.group(cls=DemoGroup, invoke_without_command=True)
@@ -58,16 +63,18 @@ WORKDIR_HELP = "Where the scenario repos, logs and reports go."
     show_envvar=True,
     help=WORKDIR_HELP,
 )
+@click.option("--fix", "do_fix", is_flag=True, help=FIX_HELP)
 @click.pass_context
-def demo(ctx: click.Context, run_all: bool, workdir: Path) -> None:
+def demo(ctx: click.Context, run_all: bool, workdir: Path, do_fix: bool) -> None:
     """Run infermedic on small real services, each with one planted fault.
 
     With no subcommand, runs the tour: each scenario is written, served on 127.0.0.1, fed
     traffic, diagnosed from its symptom, and reported. `infermedic demo SCENARIO ...` runs
-    it on the scenarios named; `--all` on every one.
+    it on the scenarios named; `--all` on every one; `--fix` then fixes each, serves and
+    diagnoses it again, and compares before and after.
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(tour, scenarios=(), run_all=run_all, workdir=workdir)
+        ctx.invoke(tour, scenarios=(), run_all=run_all, workdir=workdir, do_fix=do_fix)
 
 
 @demo.command("tour")
@@ -80,21 +87,24 @@ def demo(ctx: click.Context, run_all: bool, workdir: Path) -> None:
     show_envvar=True,
     help=WORKDIR_HELP,
 )
+@click.option("--fix", "do_fix", is_flag=True, help=FIX_HELP)
 @click.pass_context
-def tour(ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir: Path) -> None:
+def tour(
+    ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir: Path, do_fix: bool
+) -> None:
     """Diagnose demo scenarios end to end (the default when no subcommand is given)."""
     # `infermedic demo --workdir DIR SCENARIO` puts --workdir on the group: honour it
     parent = ctx.parent.params if ctx.parent is not None else {}
     if ctx.get_parameter_source("workdir") is click.core.ParameterSource.DEFAULT:
         workdir = parent.get("workdir") or workdir
         run_all = run_all or bool(parent.get("run_all"))
+    do_fix = do_fix or bool(parent.get("do_fix"))
     import sys
-
-    from rich.table import Table
 
     from infermedic.cli.app import set_exit_code
     from infermedic.cli.console import console_for
-    from infermedic.demo.runner import run_tour, tour_scenarios
+    from infermedic.demo.fixing import comparison_table
+    from infermedic.demo.runner import run_tour, tour_scenarios, tour_table
 
     chosen = tour_scenarios(scenarios, everything=run_all)
     console = console_for(sys.stderr)
@@ -102,26 +112,26 @@ def tour(ctx: click.Context, scenarios: tuple[str, ...], run_all: bool, workdir:
         f"infermedic demo: {len(chosen)} scenario(s) in {workdir}/ "
         "(each: write, serve on 127.0.0.1, traffic, diagnose, stop)"
     )
-    result = run_tour(chosen, workdir, progress=lambda message: console.print(message))
-    table = Table(title="infermedic demo", title_justify="left")
-    for column in ("scenario", "symptom", "root cause found", "evidence from", "ok", "s"):
-        table.add_column(column, overflow="fold")
+    result = run_tour(chosen, workdir, progress=lambda message: console.print(message), fix=do_fix)
+    out = console_for(sys.stdout)
+    out.print(tour_table(result.outcomes, fix=do_fix))
     for outcome in result.outcomes:
-        table.add_row(
-            outcome.scenario.name,
-            outcome.scenario.symptom,
-            outcome.error or f"{outcome.found_title} ({outcome.status})",
-            ", ".join(outcome.sources) or "-",
-            "yes" if outcome.correct else "NO",
-            f"{outcome.seconds:.0f}",
-        )
-    console_for(sys.stdout).print(table)
+        if outcome.fixed is not None and outcome.fixed.applied:
+            out.print(comparison_table(outcome.scenario.name, outcome.fixed))
     correct = sum(o.correct for o in result.outcomes)
     click.echo(
         f"{correct}/{len(result.outcomes)} planted faults diagnosed as planted "
         f"in {result.seconds:.0f} s. HTML report: {result.index_html.resolve()}"
     )
-    set_exit_code(0 if result.all_correct else 1)
+    fixes_failed = [o for o in result.outcomes if o.fixed is not None and not o.fixed_ok]
+    if fixes_failed:
+        click.echo(
+            "fixed but not verified (root cause still there, or a regression test failed): "
+            + ", ".join(o.scenario.name for o in fixes_failed)
+        )
+    if do_fix:
+        click.echo(f"timeline (symptom → diagnosis → fix → verify): {workdir / 'ops/audit.jsonl'}")
+    set_exit_code(0 if result.all_correct and not fixes_failed else 1)
 
 
 @demo.command("list")

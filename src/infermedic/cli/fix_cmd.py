@@ -57,10 +57,14 @@ def fix(
     place, and a fix whose finding is still reported is dropped. --apply never commits;
     it writes only inside a git work tree whose affected files are clean. Nothing here
     touches a running service or a cluster.
+
+    Codes with a fix: SVC001-SVC005, SVC008-SVC010, XPL001, MON001, K8S001-K8S003, DKR002.
+    `diagnose` prints this command for its root cause when a fix is verified for it;
+    `infermedic demo SCENARIO --fix` shows a fix end to end, before and after.
     """
     from infermedic.diagnose.timeline import append_entry
     from infermedic.errors import InputError
-    from infermedic.fix.engine import git_dirty, plan, write
+    from infermedic.fix.engine import git_dirty, log_entry, plan, write
     from infermedic.settings import load_settings
 
     codes = tuple(c.strip().upper() for c in select.split(",") if c.strip())
@@ -96,35 +100,7 @@ def fix(
                 )
         write(root, {rel: after for rel, (_before, after) in result.texts.items()})
         written = sorted(result.texts)
-    append_entry(
-        audit_log,
-        {
-            "time": started,
-            "step": "fix",
-            "mode": mode,
-            "repo": str(root),
-            "select": list(codes),
-            "fixes": [
-                {
-                    "code": c.code,
-                    "finding": c.finding.location.describe(),
-                    "file": c.path,
-                    "summary": c.summary,
-                    "fingerprint": c.finding.fingerprint,
-                }
-                for c in result.changes
-            ],
-            "refused": [
-                {
-                    "code": r.finding.code,
-                    "finding": r.finding.location.describe(),
-                    "reason": r.reason,
-                }
-                for r in result.refusals
-            ],
-            "written": written,
-        },
-    )
+    append_entry(audit_log, log_entry(result, mode=mode, select=codes, written=written, at=started))
     if not result.changes:
         out("nothing to fix" if not result.refusals else "no fix could be made safely")
     elif do_apply:

@@ -15,8 +15,18 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from rich.table import Table
+
 from infermedic.cli.output import write_atomically
+from infermedic.demo.fixing import (
+    FixResult,
+    fix_and_verify,
+    fixed_cell,
+    measure_load,
+    tour_columns,
+)
 from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
+from infermedic.demo.service import RunningService
 from infermedic.diagnose.model import Diagnosis
 from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InfermedicError, InputError
@@ -69,10 +79,20 @@ class ScenarioOutcome:
     seconds: float
     report_html: Path | None
     error: str | None = None
+    fixed: FixResult | None = None  # with `--fix`: before and after the fix
 
     @property
     def correct(self) -> bool:
         return self.error is None and self.found_cause == self.expected_cause
+
+    @property
+    def fixed_ok(self) -> bool:
+        """No fix was applied, or the applied fix removed the root cause and its regression
+        tests pass."""
+        fixed = self.fixed
+        if fixed is None or not fixed.applied:
+            return True
+        return fixed.root_cause_gone and fixed.tests is not None and fixed.tests.ok
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +104,25 @@ class TourResult:
     @property
     def all_correct(self) -> bool:
         return all(o.correct for o in self.outcomes)
+
+
+def tour_table(outcomes: Sequence[ScenarioOutcome], *, fix: bool) -> Table:
+    """The tour's summary table; with `fix`, a "fixed" column says what the fix did."""
+    table = Table(title="infermedic demo", title_justify="left")
+    for column in tour_columns(fix):
+        table.add_column(column, overflow="fold")
+    for outcome in outcomes:
+        row = [
+            outcome.scenario.name,
+            outcome.scenario.symptom,
+            outcome.error or f"{outcome.found_title} ({outcome.status})",
+            ", ".join(outcome.sources) or "-",
+            "yes" if outcome.correct else "NO",
+        ]
+        if fix:
+            row.append(fixed_cell(outcome.fixed))
+        table.add_row(*row, f"{outcome.seconds:.0f}")
+    return table
 
 
 def tour_scenarios(names: Sequence[str], *, everything: bool) -> list[Scenario]:
@@ -101,6 +140,7 @@ def run_tour(
     *,
     progress: Progress | None = None,
     duration_s: float = 5.0,
+    fix: bool = False,
 ) -> TourResult:
     """Run every scenario in turn; one scenario failing is recorded, and the tour goes on."""
     say = progress or (lambda _message: None)
@@ -109,7 +149,9 @@ def run_tour(
     outcomes = []
     for number, scenario in enumerate(scenarios, start=1):
         say(f"[{number}/{len(scenarios)}] {scenario.name}: {scenario.symptom}")
-        outcomes.append(run_scenario(scenario, workdir, progress=say, duration_s=duration_s))
+        outcomes.append(
+            run_scenario(scenario, workdir, progress=say, duration_s=duration_s, fix=fix)
+        )
     index = workdir / "index.html"
     write_atomically(index, _index_html(outcomes))
     return TourResult(
@@ -123,13 +165,13 @@ def run_scenario(
     *,
     progress: Progress | None = None,
     duration_s: float = 5.0,
+    fix: bool = False,
 ) -> ScenarioOutcome:
-    """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`."""
-    from infermedic.demo.data import request_bodies
+    """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`.
+    With `fix`, then fix it, serve it again and compare (`demo.fixing`; the fixed run's
+    reports land in `workdir/NAME/after/`)."""
     from infermedic.demo.service import running_scenario
-    from infermedic.demo.traffic import generate_traffic
-    from infermedic.diagnose import DiagnoseOptions, audit_log_entry, diagnose
-    from infermedic.diagnose.plan import Inputs
+    from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry
 
     say = progress or (lambda _message: None)
@@ -138,43 +180,26 @@ def run_scenario(
     expected = EXPECTED_CAUSE.get(scenario.name)
     service_dir = directory / "service"
     try:
-        _clear_previous_run(service_dir)
+        clear_previous_run(service_dir)
         with running_scenario(scenario, service_dir) as service:
-            say(f"  serving on {service.url} (pid {service.pid})")
-            if _needs_prediction_log(scenario):
-                # Production traffic that wrote the prediction log before anyone looked. Only
-                # when the symptom calls for the data checks: the first requests of a cold
-                # service must be the probe's, or a cold start is invisible.
-                say(f"  sending {TRAFFIC_REQUESTS} requests of production-like traffic")
-                generate_traffic(
-                    scenario,
-                    service.url,
-                    requests=TRAFFIC_REQUESTS,
-                    duration=TRAFFIC_MAX_S,
-                    concurrency=4,
-                )
-                time.sleep(LOG_FLUSH_WAIT_S)
-            say("  diagnosing")
-            diagnosis = diagnose(
-                scenario.symptom,
-                Inputs(
-                    repo=service.directory,
-                    url=service.url,
-                    reference=str(service.reference_path),
-                    current=str(service.prediction_log_dir),
-                    pid=service.pid,
-                ),
-                options=DiagnoseOptions(
-                    duration_s=duration_s,
-                    input_body=request_bodies(scenario, 1, seed=7)[0],
-                    expect_version=scenario.pinned_model_version,
-                    prediction_columns=("churn_probability",),
-                    target_columns=("churned",),
-                ),
-                progress=lambda message: say(f"    {message}"),
+            diagnosis = diagnose_service(scenario, service, say, duration_s=duration_s)
+            before_load = measure_load(scenario, service) if fix else None
+        html = write_reports(diagnosis, directory)
+        audit_log = workdir / "ops" / "audit.jsonl"
+        entry = audit_log_entry(diagnosis)
+        append_entry(audit_log, {**entry, "step": "diagnosis"} if fix else entry)
+        fixed = None
+        if before_load is not None:
+            fixed = fix_and_verify(
+                scenario,
+                service_dir.resolve(),
+                diagnosis,
+                before_load,
+                directory=directory,
+                audit_log=audit_log,
+                say=say,
+                duration_s=duration_s,
             )
-        html = _write_reports(diagnosis, directory)
-        append_entry(workdir / "ops" / "audit.jsonl", audit_log_entry(diagnosis))
     except InfermedicError as exc:
         return ScenarioOutcome(
             scenario=scenario,
@@ -197,6 +222,51 @@ def run_scenario(
         sources=tuple(s.value for s in root.sources) if root is not None else (),
         seconds=time.perf_counter() - started,
         report_html=html,
+        fixed=fixed,
+    )
+
+
+def diagnose_service(
+    scenario: Scenario, service: RunningService, say: Progress, *, duration_s: float
+) -> Diagnosis:
+    """Feed a running scenario what its symptom needs and diagnose it as a user would."""
+    from infermedic.demo.data import request_bodies
+    from infermedic.demo.traffic import generate_traffic
+    from infermedic.diagnose import DiagnoseOptions, diagnose
+    from infermedic.diagnose.plan import Inputs
+
+    say(f"  serving on {service.url} (pid {service.pid})")
+    if _needs_prediction_log(scenario):
+        # Production traffic that wrote the prediction log before anyone looked. Only when
+        # the symptom calls for the data checks: the first requests of a cold service must
+        # be the probe's, or a cold start is invisible.
+        say(f"  sending {TRAFFIC_REQUESTS} requests of production-like traffic")
+        generate_traffic(
+            scenario,
+            service.url,
+            requests=TRAFFIC_REQUESTS,
+            duration=TRAFFIC_MAX_S,
+            concurrency=4,
+        )
+        time.sleep(LOG_FLUSH_WAIT_S)
+    say("  diagnosing")
+    return diagnose(
+        scenario.symptom,
+        Inputs(
+            repo=service.directory,
+            url=service.url,
+            reference=str(service.reference_path),
+            current=str(service.prediction_log_dir),
+            pid=service.pid,
+        ),
+        options=DiagnoseOptions(
+            duration_s=duration_s,
+            input_body=request_bodies(scenario, 1, seed=7)[0],
+            expect_version=scenario.pinned_model_version,
+            prediction_columns=("churn_probability",),
+            target_columns=("churned",),
+        ),
+        progress=lambda message: say(f"    {message}"),
     )
 
 
@@ -209,7 +279,7 @@ def _needs_prediction_log(scenario: Scenario) -> bool:
     return any(check.kind is CheckKind.DRIFT for check in planned)
 
 
-def _clear_previous_run(service_dir: Path) -> None:
+def clear_previous_run(service_dir: Path) -> None:
     """Remove an earlier tour's copy of the scenario, and only that: a directory that is not
     a written scenario is never deleted."""
     import shutil
@@ -226,7 +296,7 @@ def _clear_previous_run(service_dir: Path) -> None:
     shutil.rmtree(service_dir)
 
 
-def _write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
+def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
     report = diagnosis.to_report()
     for fmt, suffix in (
         (OutputFormat.MARKDOWN, "md"),
@@ -240,6 +310,7 @@ def _write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
 
 
 def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
+    fixed = any(o.fixed is not None for o in outcomes)  # `--fix`: a "fixed" column
     rows = []
     for o in outcomes:
         link = (
@@ -252,7 +323,8 @@ def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
             f"<tr><td>{escape(o.scenario.name)}</td><td>{escape(o.scenario.symptom)}</td>"
             f"<td>{escape(o.found_title)} ({escape(o.status)})</td>"
             f"<td>{escape(', '.join(o.sources) or '-')}</td><td>{verdict}</td>"
-            f"<td>{o.seconds:.1f}</td><td>{link}</td></tr>"
+            + (f"<td>{escape(fixed_cell(o.fixed))}</td>" if fixed else "")
+            + f"<td>{o.seconds:.1f}</td><td>{link}</td></tr>"
         )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -260,7 +332,9 @@ def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:
         "margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}table{border-collapse:"
         "collapse}</style></head><body><h1>infermedic demo tour</h1><table><tr>"
         "<th>scenario</th><th>symptom</th><th>root cause found</th><th>evidence from</th>"
-        "<th>as planted</th><th>seconds</th><th>report</th></tr>"
+        "<th>as planted</th>"
+        + ("<th>fixed</th>" if fixed else "")
+        + "<th>seconds</th><th>report</th></tr>"
         + "".join(rows)
         + "</table></body></html>\n"
     )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from infermedic.diagnose.host import HostMonitor, service_pids
@@ -90,7 +91,7 @@ def diagnose(
         with monitor.window() as host:
             run = _run(check, inputs, settings, options, earlier)
         runs.append(replace(run, host=host[0] if host else None))
-    return judge(
+    judged = judge(
         symptom,
         runs,
         inputs={
@@ -106,6 +107,19 @@ def diagnose(
         started_at=started_at,
         duration_s=round(time.perf_counter() - started, 3),
     )
+    return _with_fixes(judged, inputs, settings)
+
+
+def _with_fixes(diagnosis: Diagnosis, inputs: Inputs, settings: Settings) -> Diagnosis:
+    """The diagnosis with the fixes `infermedic fix` verifies for its root cause's findings
+    (a dry run on the repo; nothing is written)."""
+    from infermedic.fix.offers import available_fixes
+
+    root = diagnosis.root_cause
+    if inputs.repo is None or root is None or not root.findings:
+        return diagnosis
+    offers, note = available_fixes(Path(inputs.repo), root.findings, settings)
+    return replace(diagnosis, fixes=offers, fixes_note=note)
 
 
 def _run(
@@ -460,6 +474,7 @@ def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
             "codes": sorted({f.code for f in root.findings}),
         },
         "fix": summary["solution"] if root is not None else None,
+        "fixes_available": [offer.command for offer in diagnosis.fixes],
         "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
         "duration_s": diagnosis.duration_s,
     }

@@ -38,6 +38,24 @@ class CheckRun:
         return self.report.findings if self.report is not None else ()
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FixOffer:
+    """A mechanical fix `infermedic fix` verified for a finding behind the root cause."""
+
+    code: str
+    finding: str  # where the finding is (`app/main.py:41:19`)
+    summary: str  # what the fix changes
+    command: str  # the exact `infermedic fix PATH --select CODE` line (propose mode)
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "code": self.code,
+            "finding": self.finding,
+            "summary": self.summary,
+            "command": self.command,
+        }
+
+
 @dataclass(frozen=True, kw_only=True)
 class Diagnosis:
     """The result of `diagnose`: everything the incident report shows."""
@@ -48,6 +66,9 @@ class Diagnosis:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     started_at: str | None = None
     duration_s: float | None = None
+    # fixes `infermedic fix` verified (a dry run) for the root cause's findings in this run
+    fixes: tuple[FixOffer, ...] = ()
+    fixes_note: str = ""  # why no fix could be looked for (the dry run failed), else ""
 
     @property
     def root_cause(self) -> Hypothesis | None:
@@ -193,6 +214,8 @@ class Diagnosis:
             "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
             "root_cause": _hypothesis_dict(root) if root is not None else None,
             "solution": _solution(root),
+            "fixes": [offer.to_dict() for offer in self.fixes],
+            "fixes_note": self.fixes_note,
             "prevention": self.prevention(),
         }
 

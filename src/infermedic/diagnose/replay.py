@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from infermedic.atomic import write_atomically
 from infermedic.diagnose.coverage import coverage_of
 from infermedic.diagnose.host import HostLoad
 from infermedic.diagnose.hypotheses import CheckKind, Coverage, evaluate
-from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis, FixOffer
 from infermedic.diagnose.router import route
 from infermedic.diagnose.timeline import redact
 from infermedic.errors import InputError
@@ -55,6 +56,9 @@ def _observations(diagnosis: Diagnosis) -> dict[str, Any]:
             }
             for c in diagnosis.checks
         ],
+        # what the fix dry run verified in this run (it read the repo, as the audit did)
+        "fixes": [offer.to_dict() for offer in diagnosis.fixes],
+        "fixes_note": diagnosis.fixes_note,
     }
 
 
@@ -86,15 +90,24 @@ def replay(source: Path) -> Diagnosis:
             hint="it must be the observations.json a diagnose run wrote",
         )
     try:
-        return judge(
+        judged = judge(
             data.get("symptom") or None,
             [_check_from_dict(c) for c in data["checks"]],
             inputs=data.get("inputs") or {},
             started_at=data.get("started_at"),
             duration_s=data.get("duration_s"),
         )
+        offers = [FixOffer(**offer) for offer in data.get("fixes") or []]
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path} is damaged: {type(exc).__name__}: {exc}") from exc
+    # the saved fix offers, for the findings that are still behind the root cause
+    root = judged.root_cause
+    codes = {f.code for f in root.findings} if root is not None else set()
+    return replace(
+        judged,
+        fixes=tuple(o for o in offers if o.code in codes),
+        fixes_note=str(data.get("fixes_note") or ""),
+    )
 
 
 def judge(

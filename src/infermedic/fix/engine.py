@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from infermedic.audit import audit
 from infermedic.errors import InputError
@@ -238,6 +239,35 @@ def git_dirty(root: Path, relpaths: list[str]) -> list[str]:
         if status.returncode != 0 or status.stdout.strip():
             dirty.append(relpath)
     return dirty
+
+
+def log_entry(
+    result: FixPlan, *, mode: str, select: tuple[str, ...], written: list[str], at: str
+) -> dict[str, Any]:
+    """The `ops/audit.jsonl` line of one fix run: the mode, each fix and refusal, what was
+    written (after the diagnose lines, the timeline reads symptom → diagnosis → fix)."""
+    return {
+        "time": at,
+        "step": "fix",
+        "mode": mode,
+        "repo": str(result.root),
+        "select": list(select),
+        "fixes": [
+            {
+                "code": c.code,
+                "finding": c.finding.location.describe(),
+                "file": c.path,
+                "summary": c.summary,
+                "fingerprint": c.finding.fingerprint,
+            }
+            for c in result.changes
+        ],
+        "refused": [
+            {"code": r.finding.code, "finding": r.finding.location.describe(), "reason": r.reason}
+            for r in result.refusals
+        ],
+        "written": written,
+    }
 
 
 def write(root: Path, texts: dict[str, str]) -> None:

@@ -19,11 +19,8 @@ class CpuMetric:
     title = "scale on CPU instead of memory"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        manifest = Manifest(workspace, loc.path)
-        line = workspace.line(loc.path, loc.line) - 1
+        manifest, line = Manifest.of(finding, workspace)
+        line -= 1
         for doc in manifest.docs:
             if not isinstance(doc, CommentedMap) or doc.get("kind") != "HorizontalPodAutoscaler":
                 continue
@@ -37,18 +34,18 @@ class CpuMetric:
                 if isinstance(target, CommentedMap) and target.get("type") != "Utilization":
                     raise Refused("the memory target is an absolute value; pick a CPU target")
                 resource["name"] = "cpu"
-                workspace.write(loc.path, manifest.text())
+                manifest.save(workspace)
                 name = str(doc.get("metadata", {}).get("name", "hpa"))
                 return Change(
                     code=self.code,
-                    path=loc.path,
+                    path=manifest.relpath,
                     summary=f"HorizontalPodAutoscaler `{name}` scales on cpu",
-                    review=f"{loc.path}: check the utilisation target suits CPU, and that the "
-                    "pods set CPU requests (utilisation is relative to them)",
-                    where=slug(loc.path, name),
+                    review=f"{manifest.relpath}: check the utilisation target suits CPU, and that "
+                    "the pods set CPU requests (utilisation is relative to them)",
+                    where=slug(manifest.relpath, name),
                     finding=finding,
                 )
-        raise Refused(f"no memory metric found at {loc.path}:{loc.line}")
+        raise Refused(f"no memory metric found at {manifest.relpath}:{line + 1}")
 
 
 FIXER = CpuMetric()

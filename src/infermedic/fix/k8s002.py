@@ -9,7 +9,7 @@ from __future__ import annotations
 from ruamel.yaml.comments import CommentedMap
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.yamledit import LIVE_PATHS, READY_PATHS, Manifest, app_routes, first_of
+from infermedic.fix.yamledit import READY_PATHS, Manifest, probe_routes
 from infermedic.model import Finding
 
 
@@ -18,14 +18,8 @@ class SplitProbes:
     title = "split liveness (/health) from readiness (/ready)"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        manifest = Manifest(workspace, loc.path)
-        container = manifest.container_at(workspace.line(loc.path, loc.line))
-        routes = app_routes(workspace.root)
-        ready = first_of(routes, READY_PATHS)
-        live = first_of(routes, LIVE_PATHS)
+        manifest, container = Manifest.container_of(finding, workspace)
+        ready, live = probe_routes(workspace.root)
         if ready is None:
             raise Refused("the app registers no readiness route (`/ready`); add one first")
         done: list[str] = []
@@ -42,15 +36,15 @@ class SplitProbes:
                 done.append(f"livenessProbe → {live}")
         if not done:
             raise Refused("the probes already point at the readiness and liveness routes")
-        workspace.write(loc.path, manifest.text())
+        manifest.save(workspace)
         name = str(container.get("name", "container"))
         return Change(
             code=self.code,
-            path=loc.path,
+            path=manifest.relpath,
             summary=f"container `{name}`: " + ", ".join(done),
-            review=f"{loc.path}: `{ready}` must fail until the model is loaded and warm; "
+            review=f"{manifest.relpath}: `{ready}` must fail until the model is loaded and warm; "
             f"liveness must stay a cheap check that never waits on the model",
-            where=slug(loc.path, name),
+            where=slug(manifest.relpath, name),
             finding=finding,
         )
 

@@ -10,14 +10,7 @@ from __future__ import annotations
 from ruamel.yaml.comments import CommentedMap
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.yamledit import (
-    LIVE_PATHS,
-    READY_PATHS,
-    Manifest,
-    app_routes,
-    first_of,
-    new_map,
-)
+from infermedic.fix.yamledit import Manifest, new_map, probe_routes
 from infermedic.model import Finding
 
 
@@ -26,14 +19,8 @@ class AddProbes:
     title = "add probes on real routes"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
-        loc = finding.location
-        if loc.path is None or loc.line is None:
-            raise Refused("the finding has no file position")
-        manifest = Manifest(workspace, loc.path)
-        container = manifest.container_at(workspace.line(loc.path, loc.line))
-        routes = app_routes(workspace.root)
-        ready = first_of(routes, READY_PATHS)
-        live = first_of(routes, LIVE_PATHS)
+        manifest, container = Manifest.container_of(finding, workspace)
+        ready, live = probe_routes(workspace.root)
         if ready is None and live is None:
             raise Refused("the app registers no health or readiness route to probe")
         port = _port(container)
@@ -51,15 +38,16 @@ class AddProbes:
             added.append(f"livenessProbe {live}")
         if not added:
             raise Refused("the container already has its probes")
-        workspace.write(loc.path, manifest.text())
+        manifest.save(workspace)
         name = str(container.get("name", "container"))
         return Change(
             code=self.code,
-            path=loc.path,
+            path=manifest.relpath,
             summary=f"container `{name}`: added " + ", ".join(added),
-            review=f"{loc.path}: check the probe periods, and that readiness fails until the "
-            "model is loaded" + ("" if ready else " (the app has no /ready route: add one)"),
-            where=slug(loc.path, name),
+            review=f"{manifest.relpath}: check the probe periods, and that readiness fails "
+            "until the model is loaded"
+            + ("" if ready else " (the app has no /ready route: add one)"),
+            where=slug(manifest.relpath, name),
             finding=finding,
         )
 

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from infermedic.fix import dkr002, k8s001, k8s002, k8s003, svc001, svc002, svc004, svc008, svc009
+from infermedic.fix import (
+    dkr002,
+    k8s001,
+    k8s002,
+    k8s003,
+    mon001,
+    svc001,
+    svc002,
+    svc004,
+    svc005,
+    svc008,
+    svc009,
+    svc010,
+)
 from infermedic.fix.base import Fixer
 
 FIXERS: tuple[Fixer, ...] = (
@@ -11,10 +24,13 @@ FIXERS: tuple[Fixer, ...] = (
     svc002.FIXER,
     svc002.EXPLAINER_FIXER,
     svc004.FIXER,
+    svc005.FIXER,
     svc008.FIXER,
     svc009.FIXER,
+    svc010.FIXER,
     k8s001.FIXER,
     k8s002.FIXER,
     k8s003.FIXER,
     dkr002.FIXER,
+    mon001.FIXER,
 )

@@ -35,6 +35,7 @@ from infermedic.fix.pyedit import (
 from infermedic.model import Finding
 
 EXECUTOR = "_EXECUTOR"
+LOG_WRITER = "_PREDICTION_LOG"  # the SVC005 fix's background writer
 # Bounded on purpose: one model call per core is the most a CPU-bound model can use, and
 # a fixed bound keeps a burst of requests from starting a thread each.
 EXECUTOR_LINE = f'{EXECUTOR} = ThreadPoolExecutor(max_workers=4, thread_name_prefix="model")\n'
@@ -67,7 +68,11 @@ class BlockingModelCall:
             steps, relpath, route_line = chain
             parsed = Parsed(workspace, relpath)
             route = _route(parsed, steps[0], workspace.line(relpath, route_line))
-            targets = _calls_to(parsed, route, steps[1])
+            try:
+                targets = _calls_to(parsed, route, steps[1])
+            except HandedToLogWriter as done:
+                # the SVC005 fix moved the write to its background thread: off the loop too
+                return done.change(finding, relpath, route, "off the event loop")
         style = "to_thread" if self.to_thread else _style(parsed.module)
         module = _wrap(parsed, targets, style)
         workspace.write(relpath, module.code)
@@ -102,7 +107,7 @@ def _where(finding: Finding) -> tuple[str, int, int | None]:
     return loc.path, loc.line, (loc.column - 1) if loc.column else None
 
 
-def _route(parsed: Parsed, name: str, line: int) -> cst.FunctionDef:
+def _route(parsed: Parsed, name: str, line: int, *, need_async: bool = True) -> cst.FunctionDef:
     candidates = [
         node
         for node in parsed.nodes(cst.FunctionDef)
@@ -112,7 +117,7 @@ def _route(parsed: Parsed, name: str, line: int) -> cst.FunctionDef:
     chosen = around or candidates
     if len(chosen) != 1:
         raise Refused(f"found {len(chosen)} functions named `{name}` in {parsed.relpath}")
-    if chosen[0].asynchronous is None:
+    if need_async and chosen[0].asynchronous is None:
         raise Refused(f"`{name}` in {parsed.relpath} is not async")
     return chosen[0]
 
@@ -147,6 +152,8 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
             f"ambiguous: `{route.name.value}` calls {len(texts)} different `{last}` "
             f"({', '.join(sorted(texts))}); wrap the blocking one by hand"
         )
+    if not found and _submitted(parsed, route, last):
+        raise HandedToLogWriter(f"`{route.name.value}` already hands `{callee}` to {LOG_WRITER}")
     if not found:
         raise Refused(
             f"`{route.name.value}` in {parsed.relpath} has no direct call of `{callee}` to wrap"
@@ -155,6 +162,34 @@ def _calls_to(parsed: Parsed, route: cst.FunctionDef, callee: str) -> list[cst.C
         if any(arg.keyword is not None and arg.keyword.value == "func" for arg in node.args):
             raise Refused(f"`{callee}` takes a `func=` argument, which the thread helper shadows")
     return found
+
+
+class HandedToLogWriter(Refused):  # noqa: N818 - an outcome, as Refused
+    """The route already passes the call to the SVC005 fix's background writer."""
+
+    def change(self, finding: Finding, path: str, route: cst.FunctionDef, what: str) -> Change:
+        """The finding counts as fixed by that earlier edit; nothing more is changed."""
+        return Change(
+            code=finding.code,
+            path=path,
+            summary=f"{self}: {what} already (the SVC005 fix)",
+            review=f"{path}: nothing more to change for this finding",
+            where=slug(path, route.name.value),
+            finding=finding,
+        )
+
+
+def _submitted(parsed: Parsed, route: cst.FunctionDef, last: str) -> bool:
+    """Whether `route` hands a callable named `last` to `_PREDICTION_LOG.submit(...)`."""
+    for node in parsed.nodes(cst.Call):
+        assert isinstance(node, cst.Call)
+        if dotted(node.func) != f"{LOG_WRITER}.submit" or not node.args:
+            continue
+        first = node.args[0].value
+        name = first.attr.value if isinstance(first, cst.Attribute) else dotted(first)
+        if name == last and parsed.enclosing_function(node) is route:
+            return True
+    return False
 
 
 def _style(module: cst.Module) -> str:

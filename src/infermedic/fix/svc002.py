@@ -1,6 +1,9 @@
 """SVC002: load the model once, not on every request.
 
-The per-request load call (`joblib.load(MODEL_PATH)`) becomes a call of a module-level
+In a route of a FastAPI app made in the same file, the load moves into the app's lifespan
+and the model onto `app.state` (`fix.lifespan`). Elsewhere (Flask, a router in another
+module, a dependency function, `on_event` handlers), the per-request load call
+(`joblib.load(MODEL_PATH)`) becomes a call of a module-level
 `@functools.lru_cache(maxsize=1)` function with no parameters (`_cached_joblib_load()`),
 defined just above the function that loaded per request, whose body is the original call:
 the first request loads, every later one reuses the object. Having no parameters, the cache
@@ -15,6 +18,7 @@ from __future__ import annotations
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
+from infermedic.fix.lifespan import NotApplicable, hoist
 from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, the_call, with_imports
 from infermedic.model import Finding
 
@@ -43,6 +47,26 @@ class LoadOnce:
         if used & local:
             names = ", ".join(sorted(used & local))
             raise Refused(f"the call depends on values of the request or route ({names})")
+        if self.code == "SVC002":
+            try:
+                module, attr, imports = hoist(parsed, function, call, callee)
+            except NotApplicable as exc:
+                why = str(exc)
+            else:
+                workspace.write(path, with_imports(module, imports).code)
+                return Change(
+                    code=self.code,
+                    path=path,
+                    summary=f"`{callee}(...)` in `{function.name.value}` now runs once, in the "
+                    f"app's lifespan, onto `app.state.{attr}`",
+                    review=f"{path}: `{callee}` now runs at start-up, before the app takes "
+                    f"traffic; routes read `request.app.state.{attr}` (reload by restarting)",
+                    where=slug(path, function.name.value),
+                    finding=finding,
+                    details={"form": "lifespan", "attribute": attr},
+                )
+        else:
+            why = ""
         body = _WRAPPER.format(name="{name}", code=self.code, call=code_of(parsed.module, call))
         name = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), body)
         new = replace_nodes(
@@ -64,7 +88,8 @@ class LoadOnce:
             summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}()`",
             review=f"{path}: `{callee}` runs on the first request and its result is reused; "
             "warm it at start-up (lifespan) so the first request does not pay, and reload "
-            f"by restarting (or `{name}.cache_clear()`)",
+            f"by restarting (or `{name}.cache_clear()`)"
+            + (f" [no lifespan form: {why}]" if why else ""),
             where=slug(path, function.name.value),
             finding=finding,
         )

@@ -18,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from infermedic.fix.base import Refused, Workspace
+from infermedic.model import Finding
 
 # (mapping, sequence, offset): Kubernetes docs style first, then PyYAML's default, then 4s
 _STYLES = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0))
@@ -49,6 +50,23 @@ class Manifest:
             f"ruamel.yaml cannot reproduce {relpath} exactly (unusual indentation or "
             "layout); edit it by hand"
         )
+
+    @classmethod
+    def of(cls, finding: Finding, workspace: Workspace) -> tuple[Manifest, int]:
+        """The finding's manifest and its line as the workspace has it now (1-based)."""
+        loc = finding.location
+        if loc.path is None or loc.line is None:
+            raise Refused("the finding has no file position")
+        return cls(workspace, loc.path), workspace.line(loc.path, loc.line)
+
+    @classmethod
+    def container_of(cls, finding: Finding, workspace: Workspace) -> tuple[Manifest, CommentedMap]:
+        """The finding's manifest and the container it points at."""
+        manifest, line = cls.of(finding, workspace)
+        return manifest, manifest.container_at(line)
+
+    def save(self, workspace: Workspace) -> None:
+        workspace.write(self.relpath, self.text())
 
     def text(self) -> str:
         return _dump(self.yaml, self.docs)
@@ -108,6 +126,12 @@ def app_routes(root: Path) -> set[str]:
 
 def first_of(routes: set[str], candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in routes), None)
+
+
+def probe_routes(root: Path) -> tuple[str | None, str | None]:
+    """The app's readiness route and its liveness route (either None when it has none)."""
+    routes = app_routes(root)
+    return first_of(routes, READY_PATHS), first_of(routes, LIVE_PATHS)
 
 
 def new_map(**items: Any) -> CommentedMap:

@@ -9,7 +9,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from infermedic.report.incident import LATENCY_COLUMNS, is_diagnosis, latency_summary
+from infermedic.report.incident import (
+    FIX_HINT,
+    LATENCY_COLUMNS,
+    is_diagnosis,
+    latency_summary,
+)
 from infermedic.report.svg import plot_to_svg
 from infermedic.report.terminal import describe_location, format_cell
 
@@ -57,4 +62,9 @@ def render_html(
 def incident_preamble_html(data: Mapping[str, Any]) -> str:
     """A diagnosis' summary, root cause, solution and prevention, for the top of the page."""
     page = environment().get_template("incident.html.j2")
-    return page.render(data=data, latency=latency_summary(data), latency_columns=LATENCY_COLUMNS)
+    return page.render(
+        data=data,
+        latency=latency_summary(data),
+        latency_columns=LATENCY_COLUMNS,
+        fix_hint=FIX_HINT,
+    )

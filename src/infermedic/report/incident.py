@@ -16,6 +16,10 @@ from infermedic.report.terminal import describe_location, format_cell
 INFRA_PREFIXES = ("LIVE", "DKR", "K8S", "SVC", "XPL", "PKG", "REP")
 MODEL_PREFIXES = ("PROF",)
 DATA_PREFIXES = ("DRIFT", "MON")
+# how to use the `infermedic fix` commands a diagnosis offers
+FIX_HINT = (
+    "`infermedic fix` shows the diff; add `--apply --tests` to write it and a regression test"
+)
 
 
 def is_diagnosis(data: Mapping[str, Any]) -> bool:
@@ -187,6 +191,15 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
         yield ""
         for fix in solution["immediate"]:
             yield f"- {escape_md(fix)}"
+        yield ""
+    if d.get("fixes"):
+        yield f"**Mechanical fix available** ({FIX_HINT}):"
+        yield ""
+        for offer in d["fixes"]:
+            yield (
+                f"- `{_code(offer['command'])}` — {offer['code']} at `{_code(offer['finding'])}`: "
+                f"{escape_md(offer['summary'])}"
+            )
         yield ""
     if solution["long_term"]:
         yield f"**Long-term fix:** {escape_md(solution['long_term'])}"

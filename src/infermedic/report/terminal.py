@@ -117,6 +117,10 @@ def _print_diagnosis_headline(console: Console, d: Mapping[str, Any]) -> None:
         fixes = d.get("solution", {}).get("immediate", [])
         if fixes:
             console.print(Text(f"  fix: {fixes[0]}", style="green"))
+        for offer in d.get("fixes", []):
+            console.print(
+                Text(f"  mechanical fix ({offer['code']}): {offer['command']}", style="green")
+            )
     for check in d.get("checks", []):
         if check.get("status") == "failed":
             console.print(Text(f"  FAILED {check['kind']}: {check['reason']}", style="red"))

@@ -1,0 +1,327 @@
+"""`infermedic demo SCENARIO --fix`: diagnose, fix, restart, diagnose again, compare.
+
+After the scenario's first diagnosis (`runner.run_scenario`), its written repository is made
+a scratch git work tree (one commit, so `git diff` there shows the fix), the fixes that
+diagnosis offered are applied in mode apply-in-dev with their regression tests, the service
+is started again from the fixed code, and it is diagnosed again. Both runs get the same load
+plan (`LOAD_PLAN`) after their diagnosis, so p99 and throughput compare like with like.
+Finally the generated regression tests run with pytest in the scenario's repository.
+
+The audit log gets the whole timeline: the diagnosis (symptom → root cause), the fix (mode,
+each change) and the verifying diagnosis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from infermedic.demo.scenarios import Scenario
+from infermedic.demo.service import RunningService
+from infermedic.diagnose.hypotheses import Status
+from infermedic.diagnose.model import Diagnosis
+
+Progress = Callable[[str], None]
+
+# The load both runs get after their diagnosis: closed loop, bounded in count and time.
+LOAD_REQUESTS = 240
+LOAD_MAX_S = 15.0
+LOAD_CONCURRENCY = 8
+LOAD_SEED = 11
+PYTEST_TIMEOUT_S = 300.0
+_GIT = ("-c", "user.email=demo@infermedic", "-c", "user.name=infermedic demo")
+_GIT_NO_SIGN = ("-c", "commit.gpgsign=false")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Load:
+    """What the same load plan measured on one version of the service."""
+
+    requests: int
+    answered: int
+    errors: int  # non-2xx answers and requests with no answer
+    p50_ms: float | None
+    p99_ms: float | None
+    throughput_rps: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RegressionRun:
+    """The generated regression tests, run with pytest in the scenario's repository."""
+
+    passed: int
+    failed: int
+    summary: str  # pytest's last line, or why the tests did not run
+    ran: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.ran and self.failed == 0 and self.passed > 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FixResult:
+    """Before and after one scenario's fix."""
+
+    cause: str | None  # the root cause key before the fix
+    cause_title: str
+    after_cause: str | None  # the root cause key after it
+    after_title: str
+    after_supported: tuple[str, ...]  # causes confirmed or suspected after the fix
+    applied: tuple[str, ...]  # "SVC001 app/main.py: summary"
+    refused: tuple[str, ...]
+    before: Load | None
+    after: Load | None
+    tests: RegressionRun | None
+    note: str = ""  # why nothing was fixed, or what failed
+
+    @property
+    def root_cause_gone(self) -> bool:
+        return (
+            bool(self.applied)
+            and self.cause is not None
+            and (self.cause not in self.after_supported)
+        )
+
+
+def measure_load(scenario: Scenario, service: RunningService) -> Load:
+    """The load plan, sent to the running service."""
+    from infermedic.demo.traffic import generate_traffic
+
+    result = generate_traffic(
+        scenario,
+        service.url,
+        requests=LOAD_REQUESTS,
+        duration=LOAD_MAX_S,
+        concurrency=LOAD_CONCURRENCY,
+        seed=LOAD_SEED,
+    )
+    answered = result.succeeded + result.failed
+    quantile = (
+        (lambda q: round(result.latency_quantile(q) * 1000, 1)) if result.latencies_s else None
+    )
+    return Load(
+        requests=result.sent,
+        answered=answered,
+        errors=result.failed + result.transport_errors,
+        p50_ms=quantile(0.5) if quantile else None,
+        p99_ms=quantile(0.99) if quantile else None,
+        throughput_rps=round(result.throughput_rps, 1),
+    )
+
+
+def fix_and_verify(
+    scenario: Scenario,
+    root: Path,
+    before: Diagnosis,
+    before_load: Load,
+    *,
+    directory: Path,
+    audit_log: Path,
+    say: Progress,
+    duration_s: float,
+) -> FixResult:
+    """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again."""
+    from infermedic.demo.runner import diagnose_service, write_reports
+    from infermedic.demo.service import serving_directory
+    from infermedic.diagnose import audit_log_entry
+    from infermedic.diagnose.timeline import append_entry
+    from infermedic.fix.engine import log_entry, plan, write
+    from infermedic.settings import Settings
+
+    root_cause = before.root_cause
+    cause = root_cause.cause.key if root_cause is not None else None
+    title = root_cause.cause.title if root_cause is not None else "no root cause"
+    codes = tuple(sorted({offer.code for offer in before.fixes}))
+    if not codes:
+        note = before.fixes_note or (
+            "no mechanical fix for this root cause" if cause else "no root cause: nothing to fix"
+        )
+        return _unfixed(cause, title, before_load, note)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    _snapshot(root)
+    say(f"  fixing {', '.join(codes)} (mode apply-in-dev, with regression tests)")
+    result = plan(root, Settings().override(select=codes), codes, tests=True)
+    write(root, {rel: text for rel, (_before, text) in result.texts.items()})
+    written = sorted(result.texts)
+    append_entry(
+        audit_log, log_entry(result, mode="apply-in-dev", select=codes, written=written, at=at)
+    )
+    applied = tuple(f"{c.code} {c.path}: {c.summary}" for c in result.changes)
+    refused = tuple(f"{r.finding.code}: {r.reason}" for r in result.refusals)
+    if not applied:
+        return _unfixed(cause, title, before_load, "every fix was refused", refused)
+    say("  restarting the fixed service")
+    with serving_directory(root) as service:
+        after = diagnose_service(scenario, service, say, duration_s=duration_s)
+        say("  the same load plan again")
+        after_load = measure_load(scenario, service)
+    write_reports(after, directory / "after")
+    append_entry(audit_log, {**audit_log_entry(after), "step": "verify"})
+    say("  running the regression tests")
+    tests = run_regression_tests(root)
+    after_root = after.root_cause
+    return FixResult(
+        cause=cause,
+        cause_title=title,
+        after_cause=after_root.cause.key if after_root is not None else None,
+        after_title=after_root.cause.title if after_root is not None else "no root cause",
+        after_supported=tuple(
+            h.cause.key
+            for h in after.hypotheses
+            if h.status in (Status.CONFIRMED, Status.SUSPECTED)
+        ),
+        applied=applied,
+        refused=refused,
+        before=before_load,
+        after=after_load,
+        tests=tests,
+    )
+
+
+def _unfixed(
+    cause: str | None, title: str, load: Load, note: str, refused: tuple[str, ...] = ()
+) -> FixResult:
+    return FixResult(
+        cause=cause,
+        cause_title=title,
+        after_cause=cause,
+        after_title=title,
+        after_supported=(cause,) if cause else (),
+        applied=(),
+        refused=refused,
+        before=load,
+        after=None,
+        tests=None,
+        note=note,
+    )
+
+
+def _snapshot(root: Path) -> None:
+    """Make `root` a git work tree with its code committed, so the fix shows in `git diff`
+    (the service's logs stay untracked)."""
+    commands = (
+        ("init", "-q"),
+        ("add", "-A", "--", ".", ":!logs", ":!server.log"),
+        (*_GIT_NO_SIGN, "commit", "-q", "--allow-empty", "-m", "demo scenario as written"),
+    )
+    for command in commands:
+        done = subprocess.run(
+            ["git", *_GIT, "-C", str(root), *command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            from infermedic.errors import EngineUnavailable
+
+            raise EngineUnavailable(f"git {command[0]} in {root} failed: {done.stderr.strip()}")
+
+
+def run_regression_tests(root: Path) -> RegressionRun:
+    """`pytest tests/regression` in the repo, with this interpreter."""
+    if not (root / "tests" / "regression").is_dir():
+        return RegressionRun(
+            passed=0, failed=0, summary="no regression test was written", ran=False
+        )
+    if importlib.util.find_spec("pytest") is None:
+        return RegressionRun(
+            passed=0,
+            failed=0,
+            summary="pytest is not installed: run `pytest tests/regression` there",
+            ran=False,
+        )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/regression"],
+            capture_output=True,
+            text=True,
+            timeout=PYTEST_TIMEOUT_S,
+            check=False,
+            cwd=root,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+    except subprocess.TimeoutExpired:
+        return RegressionRun(passed=0, failed=0, summary="pytest timed out", ran=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    last = lines[-1] if lines else done.stderr.strip()[-200:]
+    return RegressionRun(passed=_count(last, "passed"), failed=_count(last, "failed"), summary=last)
+
+
+def _count(summary: str, word: str) -> int:
+    match = re.search(rf"(\d+) {word}", summary)
+    return int(match.group(1)) if match else 0
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _load_row(label: str, before: Load | None, after: Load | None, attr: str) -> tuple[str, ...]:
+    def cell(load: Load | None) -> str:
+        if load is None:
+            return "-"
+        value = getattr(load, attr)
+        return f"{value:.1f}/s" if attr == "throughput_rps" else _ms(value)
+
+    return (label, cell(before), cell(after))
+
+
+def comparison_table(name: str, result: FixResult) -> Table:
+    """Before and after side by side, for one scenario."""
+    table = Table(title=f"{name}: before and after `infermedic fix`", title_justify="left")
+    for column in ("", "before", "after"):
+        table.add_column(column, overflow="fold")
+    gone = "gone" if result.root_cause_gone else "still there"
+    table.add_row(
+        "root cause",
+        result.cause_title,
+        f"{result.after_title} ({result.cause or '-'} {gone})" if result.applied else "-",
+    )
+    table.add_row("fixes applied", "-", "\n".join(result.applied) or result.note or "-")
+    if result.refused:
+        table.add_row("fixes refused", "-", "\n".join(result.refused))
+    plan = f"{LOAD_REQUESTS} requests, {LOAD_CONCURRENCY} at a time"
+    table.add_row(f"load ({plan})", "", "")
+    table.add_row(*_load_row("  p50", result.before, result.after, "p50_ms"))
+    table.add_row(*_load_row("  p99", result.before, result.after, "p99_ms"))
+    table.add_row(*_load_row("  throughput", result.before, result.after, "throughput_rps"))
+    errors = [str(load.errors) if load else "-" for load in (result.before, result.after)]
+    table.add_row("  errors", *errors)
+    tests = result.tests
+    table.add_row("regression tests", "-", tests.summary if tests else "-")
+    return table
+
+
+def fixed_cell(result: FixResult | None) -> str:
+    """The tour's "fixed" column: what the fix did, in one cell."""
+    if result is None:
+        return "-"
+    if not result.applied:
+        return f"no: {result.note}"
+    before = result.before.p99_ms if result.before else None
+    after = result.after.p99_ms if result.after else None
+    tests = result.tests
+    verdict = "yes" if result.root_cause_gone and (tests is not None and tests.ok) else "NO"
+    codes = ", ".join(sorted({line.split(" ", 1)[0] for line in result.applied}))
+    return (
+        f"{verdict}: {codes}; p99 {_ms(before)} → {_ms(after)}; "
+        f"tests {tests.summary if tests else '-'}"
+    )
+
+
+def tour_columns(fix: bool) -> Sequence[str]:
+    columns = ["scenario", "symptom", "root cause found", "evidence from", "ok"]
+    if fix:
+        columns.append("fixed")
+    return [*columns, "s"]
