@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from tests.fix.helpers import findings, run_cli, run_pytest, run_python
 from tests.fix.services import git_commit_all, write
 from tests.fix.services_more import (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infermedic.demo.scenarios import write_scenario
+from infermedic.demo.repository import write_scenario
 from tests.fix.helpers import git_status, run_cli
 from tests.fix.services import git_commit_all
 

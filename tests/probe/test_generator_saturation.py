@@ -13,6 +13,7 @@ from infermedic.probe.loadgen import GeneratorStats, LoadRecorder, SendResult, S
 from infermedic.probe.plan import ProbePlan
 from infermedic.probe.protocols import ServiceMap
 from infermedic.probe.report import build_report
+from infermedic.runner import RuleOutcome
 
 BUSY = GeneratorStats(cpu_fraction=0.97, loop_lag_mean_ms=1.2, loop_lag_max_ms=9.0)
 LAGGING = GeneratorStats(cpu_fraction=0.55, loop_lag_mean_ms=7.5, loop_lag_max_ms=40.0)
@@ -56,7 +57,8 @@ def context(load: GeneratorStats | None, sweep: list[GeneratorStats | None]) -> 
 
 
 def report_of(ctx: ProbeContext) -> tuple[list[str], dict[str, object]]:
-    report = build_report(ctx, [], started_at="t", duration_s=1.0, rules_run=())
+    judged = RuleOutcome(findings=(), notifications=(), rules_run=(), rules_failed=())
+    report = build_report(ctx, judged, started_at="t", duration_s=1.0)
     warnings = [n.message for n in report.notifications if n.level is NotificationLevel.WARNING]
     return warnings, dict(report.measurements)
 
