@@ -110,7 +110,8 @@ def drift(
     started = time.perf_counter()
     started_at = _now()
     opts = options or DriftOptions()
-    with DuckDBEngine() as engine:
+    # exact tests are computed while each column's sorted values are at hand
+    with DuckDBEngine(exact_max_rows=opts.exact_ks_max_rows if opts.exact_ks else 0) as engine:
         pair = profile_pair(
             engine, reference, current, column_options or ColumnOptions(), progress=progress
         )

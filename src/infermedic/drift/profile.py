@@ -23,6 +23,7 @@ from typing import Any
 
 import datasketches
 import numpy as np
+from numpy.typing import NDArray
 
 from infermedic.errors import DatasetError
 
@@ -148,6 +149,25 @@ def kll_edges(
     """Fine and PSI edges from a reference KLL sketch and its exact min and max."""
     ranks = [i / FINE_BINS for i in range(1, FINE_BINS)]
     quantiles = np.asarray(sketch.get_quantiles(ranks), dtype=np.float64)
+    return _edges(quantiles, minimum, maximum)
+
+
+def quantile_edges(
+    sorted_values: NDArray[np.float64],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Fine and PSI edges from all of a reference's finite values, sorted: the exact
+    quantiles at 1/1000..999/1000, each the smallest value whose share of values at or below
+    it reaches the rank (the definition of the KLL sketch's inclusive quantiles)."""
+    n = int(sorted_values.size)
+    ranks = np.arange(1, FINE_BINS, dtype=np.int64)
+    index = (ranks * n + FINE_BINS - 1) // FINE_BINS - 1  # ceil(rank * n) - 1
+    quantiles = sorted_values[index]
+    return _edges(quantiles, float(sorted_values[0]), float(sorted_values[-1]))
+
+
+def _edges(
+    quantiles: NDArray[np.float64], minimum: float, maximum: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     below = float(np.nextafter(minimum, -np.inf))
     fine = np.unique(np.concatenate(([below], quantiles, [maximum])))
     step = FINE_BINS // PSI_BINS
