@@ -30,7 +30,7 @@ from infermedic.drift.sources import DataSource, FileFormat
 from infermedic.errors import DatasetError
 
 FloatArray = NDArray[np.float64]
-_BLOCK = 1 << 20  # positions per block when walking the merged ECDFs (bounds temporaries)
+_BLOCK = 1 << 18  # quantile steps per block of the Wasserstein walk (bounds temporaries)
 
 
 @dataclass(frozen=True, kw_only=True)
