@@ -128,7 +128,10 @@ def run(script: str, args: list[str], env: dict[str, str]) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, check=False
     )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"wall_s"')]
+    # an older tree lets DuckDB draw its progress bar on stdout, on the same line
+    lines = [
+        line[line.index('{"wall_s"') :] for line in proc.stdout.splitlines() if '{"wall_s"' in line
+    ]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
         return {"error": tail, "wall_s": time.perf_counter() - started}

@@ -89,8 +89,10 @@ def _moments(v: FloatArray) -> tuple[float, float]:
     """Mean and population variance that do not overflow on values near the float limit
     (computed on values scaled into [-1, 1]); a variance beyond the largest double is stored
     as the largest double, since a profile holds only finite numbers."""
-    mean = float(np.mean(v))
-    variance = float(np.var(v))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone
+        mean = float(np.mean(v))
+        deviation = v - mean
+        variance = float(np.dot(deviation, deviation)) / v.size
     if math.isfinite(mean) and math.isfinite(variance):
         return mean, variance
     scale = max(abs(float(v[0])), abs(float(v[-1])))
@@ -272,13 +274,17 @@ class ParquetColumns:
     def sorted_numbers(self, name: str) -> SortedColumn:
         """The column's finite values, sorted; NULLs counted, NaN and +-inf dropped (missing)."""
         array = self._read(name)
-        parts = []
-        for chunk in array.chunks:
-            values = np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.float64)
-            parts.append(values[np.isfinite(values)])
+        parts = [
+            np.asarray(chunk.to_numpy(zero_copy_only=False), dtype=np.float64)
+            for chunk in array.chunks
+        ]  # NULLs come out as NaN
         values = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+        del parts
+        # numpy sorts -inf first and +inf, then NaN, last: the finite values are one slice
         values.sort()
-        return SortedColumn(rows=len(array), nulls=array.null_count, values=values)
+        low = int(np.searchsorted(values, -np.inf, side="right"))
+        high = int(np.searchsorted(values, np.inf, side="left"))
+        return SortedColumn(rows=len(array), nulls=array.null_count, values=values[low:high])
 
     def value_counts(self, name: str) -> pa.StructArray:
         """Counts of each text value (NULL as a null value), as DuckDB's `CAST(x AS VARCHAR)`
