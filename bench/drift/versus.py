@@ -50,7 +50,8 @@ for c in ref.columns:
         out[c] = float(stats.chi2_contingency(counts.to_numpy().T, correction=False).pvalue)
 wall = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "drifted": sum(p < 0.05 for p in out.values())}))
+drifted = sum(p < 0.05 for p in out.values())
+print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "drifted": drifted}))
 """
 
 DUCKDB_BY_HAND = r"""
@@ -66,7 +67,11 @@ out = {}
 for name, dtype, *_ in cols:
     q = f'"{name}"'
     if dtype in ("DOUBLE", "BIGINT", "FLOAT", "INTEGER"):
-        n, m = (con.execute(f"SELECT count({q}) FROM read_parquet('{f}') WHERE isfinite({q})").fetchall()[0][0] for f in (ref, cur))
+        n, m = (
+            con.execute(f"SELECT count({q}) FROM read_parquet('{f}') WHERE isfinite({q})")
+            .fetchall()[0][0]
+            for f in (ref, cur)
+        )
         d = con.execute(f'''
             WITH u AS (SELECT {q} AS v, 1 AS r FROM read_parquet('{ref}') WHERE isfinite({q})
                        UNION ALL SELECT {q}, 0 FROM read_parquet('{cur}') WHERE isfinite({q})),
@@ -78,12 +83,14 @@ for name, dtype, *_ in cols:
         rows = con.execute(f'''
             SELECT v, sum(r), sum(c) FROM (
                 SELECT {q} AS v, 1 AS r, 0 AS c FROM read_parquet('{ref}')
-                UNION ALL SELECT {q}, 0, 1 FROM read_parquet('{cur}')) WHERE v IS NOT NULL GROUP BY v''').fetchall()
+                UNION ALL SELECT {q}, 0, 1 FROM read_parquet('{cur}'))
+            WHERE v IS NOT NULL GROUP BY v''').fetchall()
         table = np.array([[r[1] for r in rows], [r[2] for r in rows]], dtype=float)
         out[name] = float(stats.chi2_contingency(table, correction=False).pvalue)
 wall = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "drifted": sum(p < 0.05 for p in out.values())}))
+drifted = sum(p < 0.05 for p in out.values())
+print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "drifted": drifted}))
 """
 
 INFERMEDIC = r"""
