@@ -197,6 +197,42 @@ def main() -> None:
     results["sizes"] = sizes
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+
+
+def markdown(results: dict[str, object]) -> str:
+    """The run as a table of median ratios (wall / pandas+scipy's), loads and peak RSS."""
+    sizes = results["sizes"]
+    assert isinstance(sizes, dict)
+    names: list[str] = []
+    for size in sizes.values():
+        names += [n for n in size["median_ratio"] if n not in names]
+    lines = [
+        "| rows | " + " | ".join(names) + " | load avg (1 min) | repetitions |",
+        "| --- " * (len(names) + 3) + "|",
+    ]
+    for rows, size in sizes.items():
+        reps = size["repetitions"]
+        loads = [r["load_before"] for r in reps] + [r["load_after"] for r in reps]
+        cells = [f"{size['median_ratio'].get(n, float('nan')):.2f}" for n in names]
+        lines.append(
+            f"| {int(rows):,} | "
+            + " | ".join(cells)
+            + f" | {min(loads):.1f}-{max(loads):.1f} | {len(reps)} |"
+        )
+    rss = []
+    for rows, size in sizes.items():
+        peaks = {
+            n: max(
+                float(r[n]["peak_rss_mb"])
+                for r in size["repetitions"]
+                if "peak_rss_mb" in r.get(n, {})
+            )
+            for n in names
+            if any("peak_rss_mb" in r.get(n, {}) for r in size["repetitions"])
+        }
+        rss.append(f"{int(rows):,} rows: " + ", ".join(f"{n} {v:.0f} MB" for n, v in peaks.items()))
+    return "\n".join(lines) + "\n\nPeak RSS: " + "; ".join(rss)
 
 
 def _ratios(reps: list[dict[str, object]], contenders: dict[str, object]) -> dict[str, float]:
