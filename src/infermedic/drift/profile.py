@@ -46,9 +46,10 @@ class Binning:
     """Exact counts of finite values in right-closed bins `(-inf, e0], (e0, e1], ..., (e_n, inf)`.
 
     `edges` come from the reference: a sentinel just below its minimum (so bin 0 holds values
-    below the reference range), its KLL-sketch quantiles at 1/1000..999/1000 with ties merged,
-    and its maximum (so the last bin holds values above the range). `psi_edges` is the subset
-    at the deciles.
+    below the reference range), its quantiles at 1/1000..999/1000 with ties merged (exact,
+    from the sorted values, for Parquet columns read by `columnar`; from the KLL sketch
+    otherwise), and its maximum (so the last bin holds values above the range). `psi_edges`
+    is the subset at the deciles.
     """
 
     edges: tuple[float, ...]
