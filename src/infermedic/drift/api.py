@@ -155,7 +155,10 @@ def _measure(
     progress: Progress | None,
 ) -> tuple[ProfiledPair, dict[str, ExactResult]]:
     """Both profiles, and exact KS and Wasserstein per numeric column where raw data allows."""
-    with DuckDBEngine() as engine:
+    # exact tests are computed while each column's sorted values are at hand
+    with DuckDBEngine(
+        exact_max_rows=options.exact_ks_max_rows if options.exact_ks else 0
+    ) as engine:
         pair = profile_pair(
             engine, reference, current, column_options or ColumnOptions(), progress=progress
         )

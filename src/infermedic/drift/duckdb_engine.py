@@ -1,8 +1,11 @@
-"""The single-machine engine: drift profiles and exact two-sample tests with DuckDB, out of core.
+"""The single-machine engine: drift profiles and exact two-sample tests, out of core.
 
-Every pass is SQL over the files (histograms on the reference edges, counts, moments,
-category counts with GROUPING SETS, exact KS/Wasserstein from a merged ECDF), except the
-KLL sketch, which is fed from Arrow record batches streamed out of DuckDB (bounded memory).
+Plain numeric and text columns of Parquet files go through `columnar` (pyarrow reads one
+column at a time, numpy sorts its finite values once; counts, moments, exact quantile edges,
+bin counts and the exact KS/Wasserstein of a pair all come from the sorted values, on two
+threads). Everything else is SQL over the files (histograms on the reference edges, counts,
+moments, category counts with GROUPING SETS, exact KS/Wasserstein from a merged ECDF), with
+the KLL sketch fed from Arrow record batches streamed out of DuckDB (bounded memory).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,8 +22,17 @@ from typing import Any
 import datasketches
 import duckdb
 import numpy as np
+import pyarrow as pa
 
+from infermedic.drift.columnar import (
+    NumericStats,
+    ParquetColumns,
+    SortedColumn,
+    counts_dict,
+    ks_wasserstein,
+)
 from infermedic.drift.profile import (
+    CATEGORY_CAP,
     KLL_K,
     UNPARSED_EXAMPLES,
     ColumnKind,
@@ -27,6 +40,7 @@ from infermedic.drift.profile import (
     categorical_column,
     kll_edges,
     numeric_column,
+    quantile_edges,
     reference_edges,
 )
 from infermedic.drift.sources import (
@@ -45,6 +59,10 @@ from infermedic.errors import DatasetError
 Progress = Callable[[str], None]
 BATCH_ROWS = 131_072
 MAX_CATEGORIES = 1_000  # above this many distinct strings (and half the rows) a column is id-like
+COLUMN_THREADS = 2  # columns profiled at once: pyarrow reads and numpy sorts release the GIL
+# Sorted reference columns kept for the exact tests of the current pass, in values (8 bytes
+# each); beyond this the reference column is read and sorted again when it is needed.
+HELD_VALUES = 24_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,13 +81,32 @@ class DuckDBEngine:
     name = "duckdb"
     numbers_from_text = True  # reads numbers out of text columns and counts the rest
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        exact_max_rows: int = 0,
+    ) -> None:
+        """`exact_max_rows`: when a current profile is built against a reference profiled by
+        this engine, and both together have at most this many rows, the exact KS statistic
+        and Wasserstein distance of each columnar numeric column are computed while its
+        sorted values are at hand (`exact_numeric` then returns them); 0 never does."""
         self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
         self.con = duckdb.connect(":memory:")
-        # Spilling needs a directory; insertion order is never needed and costs memory.
+        # Spilling needs a directory; insertion order is never needed and costs memory; a
+        # progress bar would be written into the caller's stdout (a JSON report).
         self.con.execute(f"SET temp_directory = '{self._spill}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
         self._sample_all: set[DataSource] = set()  # CSV/JSON typed from all rows, not a sample
+        self._exact_max_rows = exact_max_rows
+        self._columnar: dict[DataSource, ParquetColumns | None] = {}
+        self._value_counts: dict[tuple[DataSource, str], Any] = {}  # from the plan's pass
+        # sorted reference columns (and the profile they belong to) for the exact tests
+        self._held: dict[str, SortedColumn] = {}
+        self._held_for: tuple[DatasetProfile, DataSource] | None = None
+        self._exact: dict[tuple[DataSource, DataSource, str], ExactNumeric] = {}
         if threads is not None:
             self.con.execute(f"SET threads = {int(threads)}")
         if memory_limit is not None:
@@ -87,8 +124,15 @@ class DuckDBEngine:
         self.close()
 
     def close(self) -> None:
+        self._held.clear()
         self.con.close()
         shutil.rmtree(self._spill, ignore_errors=True)
+
+    def _columns(self, source: DataSource) -> ParquetColumns | None:
+        """The pyarrow reader of `source`'s columns (None when it is not Parquet)."""
+        if source not in self._columnar:
+            self._columnar[source] = ParquetColumns.open(source)
+        return self._columnar[source]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -132,7 +176,50 @@ class DuckDBEngine:
 
     def _plan(self, source: DataSource, options: ColumnOptions) -> tuple[ColumnPlan, int]:
         schema = self.schema(source)
+        types = dict(schema)
         text = [n for n, t in schema if physical_kind(t) is ColumnKind.CATEGORICAL]
+        columns = self._columns(source)
+        if columns is None:
+            rows, stats = self._text_stats(source, schema, text)
+        else:
+            rows, stats = columns.rows, {}
+            for name in text:
+                if _columnar_text(columns, name, types[name]):
+                    stats[name] = self._columnar_text_stats(source, columns, name)
+            rest = [n for n in text if n not in stats]
+            if rest:
+                stats.update(self._text_stats(source, [(n, types[n]) for n in rest], rest)[1])
+        plan = plan_columns(schema, options, stats, rows, max_categories=MAX_CATEGORIES)
+        return plan, rows
+
+    def _columnar_text_stats(
+        self, source: DataSource, columns: ParquetColumns, name: str
+    ) -> tuple[int, int, int]:
+        """(non-null, distinct, castable to a number) of a text column from its value counts
+        (kept for the profile's category counts); DuckDB's own TRY_CAST judges the numbers,
+        once per distinct value."""
+        counts = columns.value_counts(name)
+        if len(counts) <= CATEGORY_CAP:
+            self._value_counts[(source, name)] = counts
+        values = counts.field("values")
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary_decode()
+        self.con.register("infermedic_value_counts", pa.table({"v": values, "n": counts.field(1)}))
+        try:
+            row = self.con.execute(
+                "SELECT coalesce(sum(n) FILTER (WHERE v IS NOT NULL), 0), count(v), "
+                "coalesce(sum(n) FILTER (WHERE TRY_CAST(v AS DOUBLE) IS NOT NULL), 0) "
+                "FROM infermedic_value_counts"
+            ).fetchall()[0]
+        finally:
+            self.con.unregister("infermedic_value_counts")
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def _text_stats(
+        self, source: DataSource, schema: Sequence[tuple[str, str]], text: Sequence[str]
+    ) -> tuple[int, dict[str, tuple[int, int, int]]]:
+        """Rows, and (non-null, approximate distinct, castable to a number) per text column,
+        from one SQL pass."""
         # count(*) alone would not read (and so not convert) the typed columns of a JSON file
         parts = ["count(*)", *(f"count({quote_ident(n)})" for n, _ in schema if n not in text)]
         skip = len(parts)
@@ -150,14 +237,7 @@ class DuckDBEngine:
             name: tuple(int(v) for v in row[skip + 3 * i : skip + 3 + 3 * i])  # type: ignore[call-overload]
             for i, name in enumerate(text)
         }
-        plan = plan_columns(
-            schema,
-            options,
-            {k: (v[0], v[1], v[2]) for k, v in stats.items()},
-            rows,
-            max_categories=MAX_CATEGORIES,
-        )
-        return plan, rows
+        return rows, {k: (v[0], v[1], v[2]) for k, v in stats.items()}
 
     # -- profiles --------------------------------------------------------------------------
 
@@ -189,24 +269,43 @@ class DuckDBEngine:
             for name in numeric:
                 ref_col = reference.column(name)
                 edges[name] = None if ref_col is None else reference_edges(ref_col)
-        if numeric and (sketches or reference is None):
+        columns = self._columns(source)
+        fast = (
+            [n for n in numeric if _columnar_number(columns, n, dtypes[n])]
+            if columns is not None
+            else []
+        )
+        sql_numeric = [n for n in numeric if n not in fast]
+        if sql_numeric and (sketches or reference is None):
             if progress:
-                progress(f"sketching {len(numeric)} numeric columns of {source.label}")
-            built = self._kll_pass(source, numeric, dtypes)
+                progress(f"sketching {len(sql_numeric)} numeric columns of {source.label}")
+            built = self._kll_pass(source, sql_numeric, dtypes)
             for name, sketch in built.items():
                 kll[name] = None if sketch is None else bytes(sketch.serialize())
                 if reference is None and sketch is not None:
                     edges[name] = kll_edges(sketch, sketch.get_min_value(), sketch.get_max_value())
         if progress:
             progress(f"counting {source.label}")
-        rows, numeric_stats = self._numeric_pass(source, numeric, edges, dtypes)
+        numeric_stats: dict[str, NumericStats] = {}
+        if columns is None or sql_numeric:
+            rows, numeric_stats = self._numeric_pass(source, sql_numeric, edges, dtypes)
+        else:
+            rows = columns.rows
+        held: dict[str, SortedColumn] = {}
+        if fast and columns is not None:
+            fast_kll, fast_edges, fast_stats, held = self._columnar_numeric(
+                source, columns, fast, reference, edges, sketches=sketches
+            )
+            kll.update(fast_kll)
+            edges.update(fast_edges)
+            numeric_stats.update(fast_stats)
         examples = {
             name: self._unparsed_examples(source, name, dtypes[name])
-            for name in numeric
+            for name in sql_numeric
             if numeric_stats[name].unparsed > 0
         }
-        category_counts = self._categorical_pass(source, categorical, dtypes)
-        columns = [
+        category_counts = self._category_counts(source, columns, categorical, dtypes)
+        profiled = [
             numeric_column(
                 name=name,
                 dtype=dtypes[name],
@@ -229,13 +328,126 @@ class DuckDBEngine:
             )
             for name, kind in kinds.items()
         ]
-        return DatasetProfile(
+        profile = DatasetProfile(
             sources=(source.label,),
             rows=rows,
-            columns=tuple(columns),
+            columns=tuple(profiled),
             engine=self.name,
             excluded=dict(excluded or {}),
         )
+        if reference is None:
+            self._held, self._held_for = held, (profile, source)
+        return profile
+
+    def _columnar_numeric(
+        self,
+        source: DataSource,
+        columns: ParquetColumns,
+        names: Sequence[str],
+        reference: DatasetProfile | None,
+        edges: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
+        *,
+        sketches: bool,
+    ) -> tuple[
+        dict[str, bytes | None],
+        dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
+        dict[str, NumericStats],
+        dict[str, SortedColumn],
+    ]:
+        """Profile numeric Parquet columns from their sorted values, two columns at a time.
+
+        A reference keeps its sorted columns (up to `HELD_VALUES`) when exact tests will
+        follow; a current profile against that reference then computes them column by
+        column, releasing each reference column as it goes."""
+        pair: tuple[DatasetProfile, DataSource] | None = None
+        if reference is None:
+            self._held, self._held_for = {}, None
+        elif (
+            self._held_for is not None
+            and self._held_for[0] is reference
+            and reference.rows + columns.rows <= self._exact_max_rows
+        ):
+            pair = self._held_for
+        keep = reference is None and self._exact_max_rows > columns.rows
+        budget = [HELD_VALUES]
+
+        def one(name: str) -> tuple[str, Any]:
+            column = columns.sorted_numbers(name)
+            if reference is None:
+                cut = quantile_edges(column.values) if column.values.size else None
+            else:
+                cut = edges.get(name)
+            stats = column.stats(None if cut is None else cut[0])
+            sketch = None
+            if sketches and column.values.size:
+                kll = datasketches.kll_doubles_sketch(KLL_K)
+                kll.update(column.values)
+                sketch = bytes(kll.serialize())
+            if pair is not None and column.values.size:
+                self._exact_pair(pair, source, name, column)
+            kept = None
+            if keep and column.values.size <= budget[0]:
+                budget[0] -= column.values.size  # the GIL makes this check-and-take atomic enough
+                kept = column
+            return name, (sketch, cut, stats, kept)
+
+        with ThreadPoolExecutor(max_workers=COLUMN_THREADS) as pool:
+            done = dict(pool.map(one, names))
+        return (
+            {n: v[0] for n, v in done.items()},
+            {n: v[1] for n, v in done.items()},
+            {n: v[2] for n, v in done.items()},
+            {n: v[3] for n, v in done.items() if v[3] is not None},
+        )
+
+    def _exact_pair(
+        self,
+        pair: tuple[DatasetProfile, DataSource],
+        current: DataSource,
+        name: str,
+        column: SortedColumn,
+    ) -> None:
+        """Exact KS and Wasserstein of one column against the held (or re-read) reference."""
+        reference, source = pair
+        ref_col = reference.column(name)
+        held = self._held.pop(name, None)
+        if held is None:
+            ref_columns = self._columns(source)
+            if (
+                ref_col is None
+                or ref_columns is None
+                or not _columnar_number(ref_columns, name, ref_col.dtype)
+            ):
+                return  # exact_numeric runs its SQL for this column
+            held = ref_columns.sorted_numbers(name)
+        if held.values.size == 0:
+            return
+        d, w = ks_wasserstein(held.values, column.values)
+        self._exact[(source, current, name)] = ExactNumeric(
+            ks_statistic=d,
+            wasserstein=w,
+            n_reference=int(held.values.size),
+            n_current=int(column.values.size),
+        )
+
+    def _category_counts(
+        self,
+        source: DataSource,
+        columns: ParquetColumns | None,
+        categorical: Sequence[str],
+        dtypes: Mapping[str, str],
+    ) -> dict[str, dict[str | None, int]]:
+        fast = (
+            [n for n in categorical if _columnar_text(columns, n, dtypes[n])]
+            if columns is not None
+            else []
+        )
+        out = self._categorical_pass(source, [n for n in categorical if n not in fast], dtypes)
+        for name in fast:
+            assert columns is not None
+            counts = self._value_counts.pop((source, name), None)
+            out[name] = counts_dict(columns.value_counts(name) if counts is None else counts)
+        return out
 
     def _kll_pass(
         self, source: DataSource, numeric: Sequence[str], dtypes: Mapping[str, str]
@@ -262,7 +474,7 @@ class DuckDBEngine:
         numeric: Sequence[str],
         edges: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None],
         dtypes: Mapping[str, str],
-    ) -> tuple[int, dict[str, _NumericStats]]:
+    ) -> tuple[int, dict[str, NumericStats]]:
         parts = ["count(*)"]
         inner = ["1 AS one"]
         for i, name in enumerate(numeric):
@@ -299,14 +511,14 @@ class DuckDBEngine:
         )
         row = self._query(source, sql)[0]
         rows = int(row[0])  # type: ignore[call-overload]
-        stats: dict[str, _NumericStats] = {}
+        stats: dict[str, NumericStats] = {}
         for i, name in enumerate(numeric):
             non_null, finite, lo, hi, mean, var, unparsed, hist = row[1 + 8 * i : 9 + 8 * i]
             e = edges.get(name)
             histogram = None
             if e is not None:
                 histogram = _align_histogram(hist, e[0])  # type: ignore[arg-type]
-            stats[name] = _NumericStats(
+            stats[name] = NumericStats(
                 non_null=int(non_null),  # type: ignore[call-overload]
                 finite=int(finite),  # type: ignore[call-overload]
                 minimum=None if lo is None else float(lo),  # type: ignore[arg-type]
@@ -371,6 +583,25 @@ class DuckDBEngine:
         value. `few_distinct` (the reference's quantile edges collapsed) groups values first,
         which is much faster on tied data and slower on continuous data.
         """
+        done = self._exact.pop((reference, current, column), None)
+        if done is not None and (done.n_reference, done.n_current) == (n_reference, n_current):
+            return done
+        ref_columns, cur_columns = self._columns(reference), self._columns(current)
+        if (
+            ref_columns is not None
+            and cur_columns is not None
+            and _columnar_number(ref_columns, column, reference_dtype)
+            and _columnar_number(cur_columns, column, current_dtype)
+        ):
+            a = ref_columns.sorted_numbers(column).values
+            b = cur_columns.sorted_numbers(column).values
+            d, w = ks_wasserstein(a, b)
+            return ExactNumeric(
+                ks_statistic=0.0 if np.isnan(d) else d,
+                wasserstein=0.0 if np.isnan(w) else w,
+                n_reference=n_reference,
+                n_current=n_current,
+            )
         f_ref, f_cur = _finite(column, reference_dtype), _finite(column, current_dtype)
         n_r, n_c = repr(float(n_reference)), repr(float(n_current))
         union = f"""
@@ -429,16 +660,14 @@ class _SampledTypeError(DatasetError):
     """A value did not fit the type DuckDB chose from the first rows of a CSV/JSON file."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class _NumericStats:
-    non_null: int
-    finite: int
-    minimum: float | None
-    maximum: float | None
-    mean: float | None
-    variance: float | None
-    histogram: tuple[int, ...] | None
-    unparsed: int = 0
+def _columnar_number(columns: ParquetColumns, name: str, dtype: str | None) -> bool:
+    """A plain integer or float Parquet column DuckDB also types as a number."""
+    return columns.numeric(name) and (dtype is None or physical_kind(dtype) is ColumnKind.NUMERIC)
+
+
+def _columnar_text(columns: ParquetColumns, name: str, dtype: str | None) -> bool:
+    """A Parquet string or boolean column DuckDB reads as VARCHAR or BOOLEAN."""
+    return columns.text(name) and (dtype is None or dtype.upper() in {"VARCHAR", "BOOLEAN"})
 
 
 def _text(name: str, dtype: str | None) -> str:

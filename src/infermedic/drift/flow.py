@@ -167,10 +167,12 @@ def profile_pair(
         notes += reference_plan.notes
         if progress:
             progress("profiling the reference")
+        # compared right away: its sketches would never be read (bins carry the comparison)
         reference_profile = engine.build_profile(
             reference_source,
             reference_plan.kinds,
             reference_plan.dtypes,
+            sketches=False,
             excluded=reference_plan.excluded,
             progress=progress,
         )

@@ -15,7 +15,8 @@ from infermedic.model import Finding, Plot, Series, Table
 
 PSI_DEFINITION = (
     "PSI = sum((cur - ref) * ln(cur / ref)) over 10 reference-quantile bins: edges at the "
-    "reference's deciles (from its KLL sketch), bins right-closed (a, b], the outer bins open "
+    "reference's deciles (exact where its raw values were sorted, as for Parquet columns; "
+    "else from its KLL sketch), bins right-closed (a, b], the outer bins open "
     "to -inf/+inf, tied edges merged (fewer bins), shares of empty bins floored at 1e-4; "
     "missing values left out"
 )

@@ -23,6 +23,7 @@ from typing import Any
 
 import datasketches
 import numpy as np
+from numpy.typing import NDArray
 
 from infermedic.errors import DatasetError
 
@@ -45,9 +46,10 @@ class Binning:
     """Exact counts of finite values in right-closed bins `(-inf, e0], (e0, e1], ..., (e_n, inf)`.
 
     `edges` come from the reference: a sentinel just below its minimum (so bin 0 holds values
-    below the reference range), its KLL-sketch quantiles at 1/1000..999/1000 with ties merged,
-    and its maximum (so the last bin holds values above the range). `psi_edges` is the subset
-    at the deciles.
+    below the reference range), its quantiles at 1/1000..999/1000 with ties merged (exact,
+    from the sorted values, for Parquet columns read by `columnar`; from the KLL sketch
+    otherwise), and its maximum (so the last bin holds values above the range). `psi_edges`
+    is the subset at the deciles.
     """
 
     edges: tuple[float, ...]
@@ -148,6 +150,25 @@ def kll_edges(
     """Fine and PSI edges from a reference KLL sketch and its exact min and max."""
     ranks = [i / FINE_BINS for i in range(1, FINE_BINS)]
     quantiles = np.asarray(sketch.get_quantiles(ranks), dtype=np.float64)
+    return _edges(quantiles, minimum, maximum)
+
+
+def quantile_edges(
+    sorted_values: NDArray[np.float64],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Fine and PSI edges from all of a reference's finite values, sorted: the exact
+    quantiles at 1/1000..999/1000, each the smallest value whose share of values at or below
+    it reaches the rank (the definition of the KLL sketch's inclusive quantiles)."""
+    n = int(sorted_values.size)
+    ranks = np.arange(1, FINE_BINS, dtype=np.int64)
+    index = (ranks * n + FINE_BINS - 1) // FINE_BINS - 1  # ceil(rank * n) - 1
+    quantiles = sorted_values[index]
+    return _edges(quantiles, float(sorted_values[0]), float(sorted_values[-1]))
+
+
+def _edges(
+    quantiles: NDArray[np.float64], minimum: float, maximum: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     below = float(np.nextafter(minimum, -np.inf))
     fine = np.unique(np.concatenate(([below], quantiles, [maximum])))
     step = FINE_BINS // PSI_BINS
