@@ -42,6 +42,11 @@ def test_blocking_call_in_async_route_is_event_loop_blocked(service: Served) -> 
     finding = next(f for f in report.findings if f.code == "LIVE001")
     assert finding.location.endpoint == "POST /predict/block"
     assert len(finding.evidence) == 3
+    # one definition, labelled: the finding's idle p99 is the table's actual-send row
+    table = next(t for t in report.tables if t.key == "blocking")
+    idle = next(r for r in table.rows if str(r[0]).startswith("idle, from actual send"))
+    p99 = idle[table.columns.index("p99")]
+    assert f"went from {p99:.1f} ms idle" in finding.message, (finding.message, idle)
 
 
 def test_lock_around_the_model_is_serialized_not_blocked(service: Served) -> None:

@@ -394,8 +394,12 @@ def _blocking(ctx: ProbeContext, tables: list[Table], measurements: dict[str, An
     measurements["blocking"] = {
         "health_path": blocking.health_path,
         "canary_rate_rps": ctx.plan.canary_rate,
+        # timed from the intended send (coordinated-omission free) ...
         "health_idle": blocking.idle.latency.summary(),
         "health_loaded": blocking.loaded.latency.summary(),
+        # ... and from the actual send, which LIVE001 judges (it excludes generator lateness)
+        "health_idle_service": blocking.idle.service.summary(),
+        "health_loaded_service": blocking.loaded.service.summary(),
         "predict_concurrency_1": blocking.single.to_dict(),
         "predict_concurrency_n": blocking.concurrent.to_dict(),
     }
@@ -403,10 +407,19 @@ def _blocking(ctx: ProbeContext, tables: list[Table], measurements: dict[str, An
         Table(
             title=f"Health canary ({blocking.health_path}) idle vs under predict load (ms)",
             columns=("phase", "requests", "p50", "p90", "p95", "p99", "p99.9", "max"),
+            # Both timings, labelled: LIVE001 quotes the actual-send one (the generator's own
+            # lateness is not the service's), the load table leads with the intended-send one.
             rows=(
-                _latency_row("idle", blocking.idle.latency),
+                _latency_row("idle, from actual send (LIVE001)", blocking.idle.service),
                 _latency_row(
-                    f"predict at concurrency {blocking.concurrent.concurrency}",
+                    f"predict at concurrency {blocking.concurrent.concurrency}, from actual send "
+                    "(LIVE001)",
+                    blocking.loaded.service,
+                ),
+                _latency_row("idle, from intended send (CO-free)", blocking.idle.latency),
+                _latency_row(
+                    f"predict at concurrency {blocking.concurrent.concurrency}, from intended "
+                    "send (CO-free)",
                     blocking.loaded.latency,
                 ),
             ),

@@ -108,7 +108,8 @@ class EventLoopBlocked(MeasuredRule):
         if innocent is not None:
             return [Notification(level=NotificationLevel.NOTE, rule=self.code, message=innocent)]
         message = (
-            f"`GET {blocking.health_path}` p99 went from {idle:.1f} ms idle to {loaded:.1f} ms "
+            f"`GET {blocking.health_path}` p99 (timed from the actual send) went from "
+            f"{idle:.1f} ms idle to {loaded:.1f} ms "
             f"while `{obs.predict_path}` was loaded at concurrency "
             f"{blocking.concurrent.concurrency}, {loaded / predict_tail:.1f}× the predictions' "
             f"own p99 ({predict_tail:.1f} ms): the cheap request queues behind predictions, so "
