@@ -82,7 +82,8 @@ def cli() -> None:
     """Diagnose ML inference services, with evidence for every claim.
 
     Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
-    2 usage, configuration or input error.
+    2 usage, configuration or input error, a rule that crashed, or (diagnose) a check
+    that failed.
     """
 
 

@@ -97,7 +97,7 @@ def tour(
     parent = ctx.parent.params if ctx.parent is not None else {}
     if ctx.get_parameter_source("workdir") is click.core.ParameterSource.DEFAULT:
         workdir = parent.get("workdir") or workdir
-        run_all = run_all or bool(parent.get("run_all"))
+    run_all = run_all or bool(parent.get("run_all"))
     do_fix = do_fix or bool(parent.get("do_fix"))
     import sys
 

@@ -118,7 +118,13 @@ def _with_fixes(diagnosis: Diagnosis, inputs: Inputs, settings: Settings) -> Dia
     root = diagnosis.root_cause
     if inputs.repo is None or root is None or not root.findings:
         return diagnosis
-    offers, note = available_fixes(Path(inputs.repo), root.findings, settings)
+    try:
+        offers, note = available_fixes(Path(inputs.repo), root.findings, settings)
+    except Exception as exc:  # noqa: BLE001 - a fixer's bug must not lose the incident
+        # every check has run: the diagnosis is kept, only the fix offers are missing
+        return replace(
+            diagnosis, fixes_note=f"fix offers not computed: {type(exc).__name__}: {exc}"
+        )
     return replace(diagnosis, fixes=offers, fixes_note=note)
 
 
@@ -428,6 +434,10 @@ def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions)
             return f"infermedic drift {q(inputs.reference or 'REF')} {q(inputs.current or 'CUR')}"
         case CheckKind.MODEL:
             given = f" --input {q(str(inputs.model_input))}" if inputs.model_input else ""
+            if options.model_budget_s != DiagnoseOptions().model_budget_s:
+                given += f" --budget {options.model_budget_s:g}"
+            if inputs.tracking_uri:  # redacted: a password in the URI is never shown
+                given += f" --tracking-uri {q(redact(inputs.tracking_uri))}"
             return f"infermedic profile {q(inputs.model or 'MODEL')}{given} --quick"
         case CheckKind.PROFILE:
             return (

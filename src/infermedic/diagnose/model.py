@@ -158,6 +158,7 @@ class Diagnosis:
         tables = [self._hypotheses_table(), self._checks_table()]
         plots: list[Plot] = []
         rules_run: list[str] = []
+        rules_failed: list[str] = []
         notifications: list[Notification] = []
         for check in self.checks:
             if check.report is None:
@@ -165,6 +166,7 @@ class Diagnosis:
             tables.extend(check.report.tables)
             plots.extend(check.report.plots)
             rules_run.extend(check.report.rules_run)
+            rules_failed.extend(map(str, check.report.measurements.get("rules_failed") or ()))
             notifications.extend(check.report.notifications)
         return Report(
             tool="diagnose",
@@ -175,6 +177,9 @@ class Diagnosis:
             tables=tuple(tables),
             plots=tuple(plots),
             measurements={
+                # a rule that crashed inside any check leaves the diagnosis partial: the CLI
+                # exits 2 on it, as every command does
+                "rules_failed": list(dict.fromkeys(rules_failed)),
                 "diagnosis": self.summary(),
                 **{
                     c.kind.value: dict(c.report.measurements)
@@ -184,6 +189,7 @@ class Diagnosis:
             },
             started_at=self.started_at,
             duration_s=self.duration_s,
+            headline=self.verdict(),
         )
 
     def summary(self) -> dict[str, Any]:

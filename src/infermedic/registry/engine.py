@@ -15,7 +15,7 @@ from infermedic.registry.options import RegistryOptions
 from infermedic.registry.records import RegistrySnapshot, ResolvedModel, ServedVersion, iso
 from infermedic.registry.rules.base import RegistryContext, RegistryRule, version_number
 from infermedic.registry.uri import parse_registry_model
-from infermedic.rules import Registry
+from infermedic.runner import run_rules, select_rules
 from infermedic.settings import Settings
 
 
@@ -129,13 +129,13 @@ def judge_registry(
                 "the registry did not list among the model's versions",
             )
         )
-    rules = selected_rules(settings)
-    findings = [f for rule in rules for f in rule().check(ctx)]
+    # the shared runner: a crashing MON rule is a notification and the run is partial
+    judged = run_rules(selected_rules(settings), ctx)
     return Report(
         tool="registry",
-        findings=tuple(findings),
-        notifications=tuple(ctx.notifications),
-        rules_run=tuple(r.code for r in rules),
+        findings=judged.findings,
+        notifications=(*ctx.notifications, *judged.notifications),
+        rules_run=judged.rules_run,
         inputs=(f"models:/{snapshot.name}@{snapshot.alias}", snapshot.tracking_uri),
         tables=(_versions_table(snapshot, ctx),),
         measurements={
@@ -144,6 +144,7 @@ def judge_registry(
             if served is None
             else [{"source": s.source, "version": s.version} for s in served],
             "repo_pins": pins,
+            **judged.status(),
         },
     )
 
@@ -151,8 +152,8 @@ def judge_registry(
 def selected_rules(settings: Settings) -> list[type[RegistryRule]]:
     from infermedic.registry.rules import RULES
 
-    chosen = {r.code for r in Registry.default().select(settings.select, settings.ignore)}
-    return [r for r in RULES if r.code in chosen and issubclass(r, RegistryRule)]
+    rules = [r for r in RULES if issubclass(r, RegistryRule)]
+    return select_rules(rules, settings.select, settings.ignore)
 
 
 def _versions_table(snapshot: RegistrySnapshot, ctx: RegistryContext) -> Table:
@@ -211,5 +212,13 @@ def with_registry(report: Report, registry: Report) -> Report:
         rules_run=(*report.rules_run, *registry.rules_run),
         inputs=(*report.inputs, *registry.inputs),
         tables=(*report.tables, *registry.tables),
-        measurements={**report.measurements, "registry": registry.measurements},
+        measurements={
+            **report.measurements,
+            "registry": registry.measurements,
+            # a crashed MON rule makes the combined report partial too
+            "rules_failed": [
+                *(report.measurements.get("rules_failed") or ()),
+                *(registry.measurements.get("rules_failed") or ()),
+            ],
+        },
     )

@@ -201,6 +201,9 @@ def _markdown_lines(data: Mapping[str, Any]) -> Iterator[str]:
                 f"{escape_md(offer['summary'])}"
             )
         yield ""
+    if d.get("fixes_note"):
+        yield f"_{escape_md(d['fixes_note'])}_"
+        yield ""
     if solution["long_term"]:
         yield f"**Long-term fix:** {escape_md(solution['long_term'])}"
         yield ""

@@ -53,9 +53,9 @@ def render_terminal(
         Text(f"infermedic {tool['command']} · {tool['version']}", style="bold"),
         Text(" · ".join(data.get("inputs", [])), style="dim"),
     )
-    if data.get("headline"):
-        console.print(Text(str(data["headline"]), style="bold"))
     diagnosis = data.get("measurements", {}).get("diagnosis")
+    if data.get("headline") and not isinstance(diagnosis, Mapping):  # a diagnosis leads below
+        console.print(Text(str(data["headline"]), style="bold"))
     if isinstance(diagnosis, Mapping):
         _print_diagnosis_headline(console, diagnosis)
     for table in data.get("tables", []):
