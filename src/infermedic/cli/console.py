@@ -9,12 +9,11 @@ overrides it, and 110 columns is the fallback off a terminal.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import TextIO
 
 from rich.console import Console
 
-FALLBACK_WIDTH = 110
+from infermedic.report.terminal import terminal_width
 
 
 def use_color(stream: TextIO) -> bool:
@@ -26,11 +25,6 @@ def use_color(stream: TextIO) -> bool:
         return True
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
-
-
-def terminal_width() -> int:
-    """The terminal's width in columns (`COLUMNS` first; 110 off a terminal)."""
-    return max(40, shutil.get_terminal_size((FALLBACK_WIDTH, 24)).columns)
 
 
 def console_for(stream: TextIO) -> Console:

@@ -30,6 +30,12 @@ SEVERITY_STYLE = {
 }
 
 
+def terminal_width() -> int:
+    """The terminal's width in columns (`COLUMNS` first; 110 off a terminal): the one width
+    policy of every command (`cli/console.py` builds its consoles on it)."""
+    return max(40, shutil.get_terminal_size((110, 24)).columns)
+
+
 def render_terminal(
     data: Mapping[str, Any], *, color: bool = False, width: int | None = None
 ) -> str:
@@ -38,8 +44,7 @@ def render_terminal(
     data = _printable_data(data)
     buffer = io.StringIO()
     if width is None:
-        # the real terminal's width (COLUMNS first), 110 off a terminal
-        width = max(40, shutil.get_terminal_size((110, 24)).columns)
+        width = terminal_width()
     console = Console(
         file=buffer,
         force_terminal=color,
