@@ -27,7 +27,8 @@ from infermedic.drift.rules import RULES
 from infermedic.drift.rules.base import DriftRule
 from infermedic.drift.rules.schema_change import SchemaChange
 from infermedic.model import Finding, Notification, NotificationLevel, Plot, Table
-from infermedic.rules import Registry, run_isolated
+from infermedic.rules import run_isolated
+from infermedic.runner import select_rules
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +52,7 @@ def selected_rules(
     a `ConfigError` with a did-you-mean (a selection of other domains' rules leaves none)."""
     if not select and not ignore:
         return RULES
-    chosen = {r.code for r in Registry.default().select(select, ignore)}
-    return tuple(r for r in RULES if r.code in chosen)
+    return tuple(select_rules(RULES, select, ignore))
 
 
 def compare_profiles(
