@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infermedic.atomic import write_atomically
 from infermedic.audit import audit
 from infermedic.errors import InputError
 from infermedic.fix import regression
@@ -271,11 +272,17 @@ def log_entry(
 
 
 def write(root: Path, texts: dict[str, str]) -> None:
-    """Write each file's new text (created with its parents when new)."""
+    """Write each file's new text atomically (created with its parents when new): a crash or
+    a full disk never leaves a half-written source file. A symlink is not written through: it
+    may point outside the repository."""
     for relpath, text in texts.items():
         path = root / relpath
+        if path.is_symlink():
+            raise InputError(
+                f"cannot write {path}: it is a symbolic link",
+                hint="apply this fix by hand, or replace the link with the file",
+            )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            write_atomically(path, text)
         except OSError as exc:
             raise InputError(f"cannot write {path}: {exc}") from exc
