@@ -131,7 +131,7 @@ def fix_and_verify(
     duration_s: float,
 ) -> FixResult:
     """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again."""
-    from infermedic.demo.runner import diagnose_service, write_reports
+    from infermedic.demo.diagnosing import diagnose_service, write_reports
     from infermedic.demo.service import serving_directory
     from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry

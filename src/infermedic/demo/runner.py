@@ -18,6 +18,7 @@ from pathlib import Path
 from rich.table import Table
 
 from infermedic.cli.output import write_atomically
+from infermedic.demo.diagnosing import diagnose_service, write_reports
 from infermedic.demo.fixing import (
     FixResult,
     fix_and_verify,
@@ -26,11 +27,7 @@ from infermedic.demo.fixing import (
     tour_columns,
 )
 from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
-from infermedic.demo.service import RunningService
-from infermedic.diagnose.model import Diagnosis
-from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InfermedicError, InputError
-from infermedic.report import OutputFormat, render
 
 # A representative tour: the healthy service and one fault from each symptom family.
 TOUR = (
@@ -61,9 +58,6 @@ EXPECTED_CAUSE: dict[str, str | None] = {
     "global-lock": "serialized-inference",
 }
 
-TRAFFIC_REQUESTS = 400
-TRAFFIC_MAX_S = 12.0
-LOG_FLUSH_WAIT_S = 2.5  # the services' prediction logs complete a file every 0.5-2 s
 
 Progress = Callable[[str], None]
 
@@ -226,59 +220,6 @@ def run_scenario(
     )
 
 
-def diagnose_service(
-    scenario: Scenario, service: RunningService, say: Progress, *, duration_s: float
-) -> Diagnosis:
-    """Feed a running scenario what its symptom needs and diagnose it as a user would."""
-    from infermedic.demo.data import request_bodies
-    from infermedic.demo.traffic import generate_traffic
-    from infermedic.diagnose import DiagnoseOptions, diagnose
-    from infermedic.diagnose.plan import Inputs
-
-    say(f"  serving on {service.url} (pid {service.pid})")
-    if _needs_prediction_log(scenario):
-        # Production traffic that wrote the prediction log before anyone looked. Only when
-        # the symptom calls for the data checks: the first requests of a cold service must
-        # be the probe's, or a cold start is invisible.
-        say(f"  sending {TRAFFIC_REQUESTS} requests of production-like traffic")
-        generate_traffic(
-            scenario,
-            service.url,
-            requests=TRAFFIC_REQUESTS,
-            duration=TRAFFIC_MAX_S,
-            concurrency=4,
-        )
-        time.sleep(LOG_FLUSH_WAIT_S)
-    say("  diagnosing")
-    return diagnose(
-        scenario.symptom,
-        Inputs(
-            repo=service.directory,
-            url=service.url,
-            reference=str(service.reference_path),
-            current=str(service.prediction_log_dir),
-            pid=service.pid,
-        ),
-        options=DiagnoseOptions(
-            duration_s=duration_s,
-            input_body=request_bodies(scenario, 1, seed=7)[0],
-            expect_version=scenario.pinned_model_version,
-            prediction_columns=("churn_probability",),
-            target_columns=("churned",),
-        ),
-        progress=lambda message: say(f"    {message}"),
-    )
-
-
-def _needs_prediction_log(scenario: Scenario) -> bool:
-    from infermedic.diagnose.hypotheses import CheckKind
-    from infermedic.diagnose.plan import Inputs, plan_checks
-    from infermedic.diagnose.router import route
-
-    planned = plan_checks(route(scenario.symptom).categories, Inputs(reference="r", current="c"))
-    return any(check.kind is CheckKind.DRIFT for check in planned)
-
-
 def clear_previous_run(service_dir: Path) -> None:
     """Remove an earlier tour's copy of the scenario, and only that: a directory that is not
     a written scenario is never deleted."""
@@ -294,19 +235,6 @@ def clear_previous_run(service_dir: Path) -> None:
             hint="choose another --workdir",
         )
     shutil.rmtree(service_dir)
-
-
-def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
-    report = diagnosis.to_report()
-    for fmt, suffix in (
-        (OutputFormat.MARKDOWN, "md"),
-        (OutputFormat.JSON, "json"),
-        (OutputFormat.HTML, "html"),
-    ):
-        write_atomically(directory / f"report.{suffix}", render(report, fmt))
-    # what the checks measured, so the verdict can be re-judged: `diagnose --replay DIR`
-    save_observations(diagnosis, directory / "observations.json")
-    return directory / "report.html"
 
 
 def _index_html(outcomes: Sequence[ScenarioOutcome]) -> str:

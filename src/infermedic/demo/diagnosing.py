@@ -1,0 +1,86 @@
+"""One scenario diagnosed as a user would, and its reports written: shared by the tour
+(`runner.py`) and the fix-and-verify step (`fixing.py`), which both import it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from infermedic.atomic import write_atomically
+from infermedic.demo.scenarios import Scenario
+from infermedic.demo.service import RunningService
+from infermedic.diagnose.model import Diagnosis
+from infermedic.diagnose.replay import save_observations
+from infermedic.report import OutputFormat, render
+
+Progress = Callable[[str], None]
+TRAFFIC_REQUESTS = 400
+TRAFFIC_MAX_S = 12.0
+LOG_FLUSH_WAIT_S = 2.5  # the services' prediction logs complete a file every 0.5-2 s
+
+
+def diagnose_service(
+    scenario: Scenario, service: RunningService, say: Progress, *, duration_s: float
+) -> Diagnosis:
+    """Feed a running scenario what its symptom needs and diagnose it as a user would."""
+    from infermedic.demo.data import request_bodies
+    from infermedic.demo.traffic import generate_traffic
+    from infermedic.diagnose import DiagnoseOptions, diagnose
+    from infermedic.diagnose.plan import Inputs
+
+    say(f"  serving on {service.url} (pid {service.pid})")
+    if _needs_prediction_log(scenario):
+        # Production traffic that wrote the prediction log before anyone looked. Only when
+        # the symptom calls for the data checks: the first requests of a cold service must
+        # be the probe's, or a cold start is invisible.
+        say(f"  sending {TRAFFIC_REQUESTS} requests of production-like traffic")
+        generate_traffic(
+            scenario,
+            service.url,
+            requests=TRAFFIC_REQUESTS,
+            duration=TRAFFIC_MAX_S,
+            concurrency=4,
+        )
+        time.sleep(LOG_FLUSH_WAIT_S)
+    say("  diagnosing")
+    return diagnose(
+        scenario.symptom,
+        Inputs(
+            repo=service.directory,
+            url=service.url,
+            reference=str(service.reference_path),
+            current=str(service.prediction_log_dir),
+            pid=service.pid,
+        ),
+        options=DiagnoseOptions(
+            duration_s=duration_s,
+            input_body=request_bodies(scenario, 1, seed=7)[0],
+            expect_version=scenario.pinned_model_version,
+            prediction_columns=("churn_probability",),
+            target_columns=("churned",),
+        ),
+        progress=lambda message: say(f"    {message}"),
+    )
+
+
+def _needs_prediction_log(scenario: Scenario) -> bool:
+    from infermedic.diagnose.hypotheses import CheckKind
+    from infermedic.diagnose.plan import Inputs, plan_checks
+    from infermedic.diagnose.router import route
+
+    planned = plan_checks(route(scenario.symptom).categories, Inputs(reference="r", current="c"))
+    return any(check.kind is CheckKind.DRIFT for check in planned)
+
+
+def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
+    report = diagnosis.to_report()
+    for fmt, suffix in (
+        (OutputFormat.MARKDOWN, "md"),
+        (OutputFormat.JSON, "json"),
+        (OutputFormat.HTML, "html"),
+    ):
+        write_atomically(directory / f"report.{suffix}", render(report, fmt))
+    # what the checks measured, so the verdict can be re-judged: `diagnose --replay DIR`
+    save_observations(diagnosis, directory / "observations.json")
+    return directory / "report.html"
