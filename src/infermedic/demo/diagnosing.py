@@ -12,6 +12,7 @@ from infermedic.demo.scenarios import Scenario
 from infermedic.demo.service import RunningService
 from infermedic.diagnose.model import Diagnosis
 from infermedic.diagnose.replay import save_observations
+from infermedic.errors import InputError
 from infermedic.report import OutputFormat, render
 
 Progress = Callable[[str], None]
@@ -80,7 +81,11 @@ def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
         (OutputFormat.JSON, "json"),
         (OutputFormat.HTML, "html"),
     ):
-        write_atomically(directory / f"report.{suffix}", render(report, fmt))
+        path = directory / f"report.{suffix}"
+        try:
+            write_atomically(path, render(report, fmt))
+        except OSError as exc:  # the tour records it for this scenario and goes on
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     # what the checks measured, so the verdict can be re-judged: `diagnose --replay DIR`
     save_observations(diagnosis, directory / "observations.json")
     return directory / "report.html"
