@@ -103,6 +103,7 @@ def tour(
 
     from infermedic.cli.app import set_exit_code
     from infermedic.cli.console import console_for
+    from infermedic.cli.live_display import live_view, narrator
     from infermedic.demo.fixing import comparison_table
     from infermedic.demo.runner import run_tour, tour_scenarios, tour_table
 
@@ -112,7 +113,8 @@ def tour(
         f"infermedic demo: {len(chosen)} scenario(s) in {workdir}/ "
         "(each: write, serve on 127.0.0.1, traffic, diagnose, stop)"
     )
-    result = run_tour(chosen, workdir, progress=lambda message: console.print(message), fix=do_fix)
+    with live_view("demo") as view:  # on a terminal: live requests and rate of each probe
+        result = run_tour(chosen, workdir, progress=narrator(view, console), fix=do_fix)
     out = console_for(sys.stdout)
     out.print(tour_table(result.outcomes, fix=do_fix))
     for outcome in result.outcomes:

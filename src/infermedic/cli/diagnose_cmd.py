@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -236,14 +235,16 @@ def diagnose(
         registry_model=registry_model,
         tracking_uri=tracking_uri,
     )
-    show = sys.stderr.isatty()
-    result = run_diagnose(
-        symptom,
-        inputs,
-        settings=settings,
-        options=options,
-        progress=(lambda message: click.echo(f"… {message}", err=True)) if show else None,
-    )
+    from infermedic.cli.live_display import live_view, narrator
+
+    with live_view("diagnose") as view:  # on a terminal only: each check, and live load
+        result = run_diagnose(
+            symptom,
+            inputs,
+            settings=settings,
+            options=options,
+            progress=narrator(view, None),
+        )
     append_entry(audit_log, audit_log_entry(result))
     kept = save_observations or _observations_path(output, audit_log, result.started_at)
     save(result, kept)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -271,22 +270,9 @@ def probe(
 
 
 def _run_with_progress(run: Any, url: str, plan: Any) -> Any:
-    """A rich progress bar on a TTY (stderr); quiet otherwise."""
-    if not sys.stderr.isatty():
-        return run(url, plan)
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """A live progress line on a terminal (stderr): each check, and while load runs, its
+    requests, rate, errors and time left; nothing off a terminal."""
+    from infermedic.cli.live_display import live_view
 
-    with Progress(
-        TextColumn("[bold]probe[/bold] {task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=1.0)
-
-        def progress(what: str, done: float) -> None:
-            bar.update(task, description=what, completed=done)
-
-        return run(url, plan, progress=progress)
+    with live_view("probe") as view:
+        return run(url, plan, progress=view.step if view is not None else None)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import json
+import math
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from infermedic.errors import ConfigError, InputError, ProbeError, TargetUnreachable
+from infermedic.live import current_meter
 from infermedic.model import Notification, NotificationLevel, Report
 from infermedic.probe.checks.blocking import run_blocking
 from infermedic.probe.checks.bodies import run_body_memory
@@ -26,7 +28,7 @@ from infermedic.probe.checks.robustness import run_repeats, run_robustness
 from infermedic.probe.checks.sweep import run_sweep
 from infermedic.probe.context import ProbeContext
 from infermedic.probe.http import ProbeClient, Redactor, Target, parse_target
-from infermedic.probe.loadgen import Clock, Sender
+from infermedic.probe.loadgen import Clock, Sender, metered
 from infermedic.probe.observations import ProbeObservations, observe
 from infermedic.probe.plan import CheckName, ProbePlan, Thresholds
 from infermedic.probe.protocols import ServiceMap, detect
@@ -255,6 +257,7 @@ async def _run_checks(
     body = json.dumps(ctx.service.request_body, allow_nan=True).encode()
     headers = client.auth_headers()
     connections = max(64, *plan.sweep, plan.blocking_concurrency) if plan.sweep else 64
+    meter = current_meter()  # a live display's, when one runs (infermedic.live)
 
     @contextlib.asynccontextmanager
     async def senders(method: str, path: str, payload: bytes | None) -> AsyncIterator[Sender]:
@@ -284,7 +287,7 @@ async def _run_checks(
                 max_body=plan.max_body,
             )
         async with sender:
-            yield sender
+            yield metered(sender, meter)
 
     factory: Callable[[str, str, bytes | None], AbstractAsyncContextManager[Sender]] = senders
     steps = [
@@ -320,6 +323,8 @@ async def _run_checks(
             )
             continue
         tell(f"{check.value}", number / max(len(steps), 1))
+        if meter is not None:
+            meter.start(f"probe {check.value}", **_step_plan(check, plan, transport))
         if sampler is None and check in (CheckName.LOAD, CheckName.SWEEP, CheckName.BLOCKING):
             sampler = asyncio.ensure_future(memory_sampler(ctx, client, sampler_stop))
         try:
@@ -365,12 +370,35 @@ async def _run_checks(
                     ),
                 )
             )
+    if meter is not None:
+        meter.finish()
     if sampler is not None:
         last = await sample_memory(ctx, client)
         sampler_stop.set()
         await sampler
         if last is not None:
             ctx.memory.append(last)
+
+
+def _step_plan(
+    check: CheckName, plan: ProbePlan, transport: httpx.AsyncBaseTransport | None
+) -> dict[str, Any]:
+    """What a live display can expect of a step: its length (an upper bound for the sweep,
+    whose steps end once stable) and, for the open loop, its number of requests."""
+    match check:
+        case CheckName.LOAD:
+            # load sent from worker processes is not counted here: then progress is by time
+            counted = plan.workers <= 1 or transport is not None
+            return {
+                "planned_s": plan.duration_s,
+                "planned_requests": math.ceil(plan.rate * plan.duration_s) if counted else None,
+            }
+        case CheckName.SWEEP:
+            return {"planned_s": len(plan.sweep) * plan.sweep_max_step_s}
+        case CheckName.BLOCKING:  # idle canary, one user, then many users beside the canary
+            return {"planned_s": 3 * plan.blocking_duration_s}
+        case _:
+            return {}
 
 
 def _prediction_works(ctx: ProbeContext) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infermedic.live import LoadMeter
 from infermedic.probe.histogram import LatencyHistogram, WindowedHistograms
 from infermedic.probe.servertiming import read_timing
 
@@ -48,6 +49,37 @@ Fire = Callable[[Callable[[SendResult], None]], None]
 def fire_of(sender: Sender) -> Fire | None:
     fire: Fire | None = getattr(sender, "fire", None)
     return fire
+
+
+class _Metered:
+    """A sender that counts each answer on a live-progress meter (`infermedic.live`); it
+    keeps the inner sender's `fire` fast path when there is one."""
+
+    fire: Fire  # set only when the inner sender has it: `fire_of` looks it up
+
+    def __init__(self, sender: Sender, meter: LoadMeter) -> None:
+        self._sender, self._meter = sender, meter
+        inner = fire_of(sender)
+        if inner is not None:
+
+            def fire(callback: Callable[[SendResult], None]) -> None:
+                def landed(result: SendResult) -> None:
+                    meter.record(error=is_error(result.status))
+                    callback(result)
+
+                inner(landed)
+
+            self.fire = fire
+
+    async def __call__(self) -> SendResult:
+        result = await self._sender()
+        self._meter.record(error=is_error(result.status))
+        return result
+
+
+def metered(sender: Sender, meter: LoadMeter | None) -> Sender:
+    """`sender`, counting its answers on `meter` when a live display is running."""
+    return sender if meter is None else _Metered(sender, meter)
 
 
 def is_error(status: int) -> bool:
