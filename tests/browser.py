@@ -8,6 +8,7 @@ dependency: only `chromium` from Debian is needed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import subprocess
@@ -59,37 +60,82 @@ class PageResult:
 
 def open_page(path: Path, expression: str, *, timeout_s: float = 30.0) -> PageResult:
     """Load `path` in headless Chromium; return console errors and `expression`'s value."""
-    binary = chromium_path()
-    if binary is None:
-        raise RuntimeError("chromium is not installed (apt-get install chromium)")
-    # chromium's helper processes may still write to the profile as it exits
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
-        process = subprocess.Popen(
+    with Chromium(timeout_s=timeout_s) as browser:
+        return browser.open(path, expression)
+
+
+class Chromium:
+    """One headless Chromium for many pages (starting it is the slow part): a test module
+    opens it once and loads each report in its one tab, at a desktop viewport."""
+
+    def __init__(self, *, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self._profile: tempfile.TemporaryDirectory[str] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port = 0
+
+    def __enter__(self) -> Chromium:
+        binary = chromium_path()
+        if binary is None:
+            raise RuntimeError("chromium is not installed (apt-get install chromium)")
+        # chromium's helper processes may still write to the profile as it exits
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
+        profile = self._profile.name
+        self._process = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
-            deadline = time.monotonic() + timeout_s
+            deadline = time.monotonic() + self.timeout_s
             while not port_file.exists() or not port_file.read_text().strip():
-                if time.monotonic() > deadline or process.poll() is not None:
+                if time.monotonic() > deadline or self._process.poll() is not None:
                     raise RuntimeError("chromium did not start its DevTools endpoint")
                 time.sleep(0.05)
-            port = int(port_file.read_text().split()[0])
-            return asyncio.run(
-                asyncio.wait_for(_drive(port, path.resolve().as_uri(), expression), timeout_s)
-            )
-        finally:
-            process.terminate()
+            self._port = int(port_file.read_text().split()[0])
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.terminate()
             try:
-                process.wait(timeout=10)
+                self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        if self._profile is not None:
+            self._profile.cleanup()
+            self._profile = None
+
+    def open(
+        self,
+        path: Path,
+        expression: str,
+        *,
+        viewport: tuple[int, int] = (1280, 900),
+        screenshot: Path | None = None,
+    ) -> PageResult:
+        """Load `path` at `viewport`; evaluate `expression`; save a full-page PNG when asked."""
+        return asyncio.run(
+            asyncio.wait_for(
+                _drive(self._port, path.resolve().as_uri(), expression, viewport, screenshot),
+                self.timeout_s,
+            )
+        )
 
 
-async def _drive(port: int, url: str, expression: str) -> PageResult:
+async def _drive(
+    port: int,
+    url: str,
+    expression: str,
+    viewport: tuple[int, int] = (1280, 900),
+    screenshot: Path | None = None,
+) -> PageResult:
     result = PageResult()
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{port}/json/list") as response:
@@ -113,6 +159,11 @@ async def _drive(port: int, url: str, expression: str) -> PageResult:
 
             for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
                 await send(domain)
+            width, height = viewport
+            await send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
             await send("Page.navigate", {"url": url})
             while True:  # until the load event
                 message = json.loads((await ws.receive()).data)
@@ -123,6 +174,11 @@ async def _drive(port: int, url: str, expression: str) -> PageResult:
                 "Runtime.evaluate", {"expression": expression, "returnByValue": True}
             )
             result.value = evaluated.get("result", {}).get("value")
+            if screenshot is not None:
+                shot = await send(
+                    "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+                )
+                screenshot.write_bytes(base64.b64decode(shot["data"]))
     return result
 
 

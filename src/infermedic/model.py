@@ -222,6 +222,8 @@ class Plot:
     key: str = ""
     x_scale: str = "linear"  # "linear" | "log": log where values span decades (batch sizes)
     y_scale: str = "linear"
+    # "full": as wide as the page; "small": one of a grid of small multiples (drift's columns)
+    size: str = "full"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

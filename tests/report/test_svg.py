@@ -89,3 +89,32 @@ def test_value_labels_read_like_numbers() -> None:
     assert [_tick(v) for v in (0, 0.25, 512, 1000, 25_000, 1.5e6, 0.001)] == [
         "0", "0.25", "512", "1000", "25k", "1.5M", "0.001",
     ]  # fmt: skip
+
+
+def test_a_measured_log_axis_gets_round_ticks_not_the_data_values() -> None:
+    """Batch sizes are chosen values and label the x axis; measured rows/s are not round
+    numbers and must not label the y axis (817k, 402k ... was the bug)."""
+    assert log_ticks(0.28, 2.6) == [0.2, 0.5, 1.0, 2.0, 5.0]
+    batches = [float(2**i) for i in range(9)]
+    rows_per_s = [3215.0 * 2**i * 0.99**i for i in range(9)]
+    svg = plot_to_svg(
+        _plot(
+            x_scale="log", y_scale="log", series=[{"name": "rows/s", "x": batches, "y": rows_per_s}]
+        )
+    )
+    texts = set(_texts(svg))
+    assert {"1", "2", "256"} <= texts  # the chosen batch sizes
+    assert {"1000", "10k", "100k", "1M"} <= texts and "3215" not in texts
+
+
+def test_a_legend_name_wider_than_a_small_plot_wraps_instead_of_running_out() -> None:
+    name = "reference (/data/warehouse/exports/churn/2026-11/reference-window.parquet)"
+    svg = plot_to_svg(
+        _plot("bar", size="small", series=[{"name": name, "x": ["a", "b"], "y": [0.4, 0.6]}])
+    )
+    root = ET.fromstring(svg)
+    width = float((root.get("viewBox") or "").split()[2])
+    legend = [t for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert "".join(t.text or "" for t in legend) == name  # all of it, over several rows
+    assert len(legend) > 1
+    assert all(float(t.get("x") or 0) + len(t.text or "") * 6.2 <= width for t in legend)

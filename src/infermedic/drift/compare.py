@@ -17,6 +17,8 @@ from infermedic.drift.measure import ExactResult, observe
 from infermedic.drift.observations import DriftObservations
 from infermedic.drift.options import DriftOptions
 from infermedic.drift.presentation import (
+    MAX_DRIFTED_PLOTS,
+    MAX_STABLE_PLOTS,
     drift_headline,
     drift_measurements,
     drift_plots,
@@ -100,8 +102,20 @@ def judge(
         *_comparison_notes(observations),
         *outcome.notifications,
     ]
+    drawn = drift_plots(observations, findings)
+    if drawn.not_plotted:
+        notifications.append(
+            Notification(
+                level=NotificationLevel.NOTE,
+                message=f"{drawn.not_plotted} column(s) not plotted: the {len(drawn.plots)} "
+                f"plots show the drifted columns (up to {MAX_DRIFTED_PLOTS}), then the "
+                f"{MAX_STABLE_PLOTS} stable ones with the largest effect; the table and "
+                "`measurements.columns` have every column",
+            )
+        )
     measurements = {
         **drift_measurements(observations),
+        "columns_not_plotted": drawn.not_plotted,
         # a rule that crashed leaves the comparison incomplete: the CLI exits 2 on "partial"
         "status": "partial" if outcome.failed else "complete",
         "rules_failed": list(outcome.failed),
@@ -110,7 +124,7 @@ def judge(
         findings=findings,
         notifications=tuple(notifications),
         tables=(drift_table(observations),),
-        plots=tuple(drift_plots(observations, findings)),
+        plots=drawn.plots,
         measurements=measurements,
         rules_run=tuple(r.code for r in rules),
         observations=observations,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from infermedic.drift.observations import ColumnStats, DriftObservations, Histogram, TestKey
@@ -177,31 +178,53 @@ def drift_headline(
     return headline[0].upper() + headline[1:]
 
 
-def drift_plots(observations: DriftObservations, findings: Iterable[Finding]) -> list[Plot]:
-    """Both distributions of every column with a distribution, category or range finding."""
-    drifted = {f.location.column_name for f in findings if f.code in PLOTTED_CODES}
-    reference, current = observations.reference.label, observations.current.label
+# Small multiples after the drifted columns: enough stable ones to compare against, not a
+# wall of 200 plots; every column stays in the table and in `measurements`.
+MAX_STABLE_PLOTS = 6
+MAX_DRIFTED_PLOTS = 40
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DriftPlots:
+    plots: tuple[Plot, ...]
+    not_plotted: int  # columns with a distribution that got no plot (over the caps)
+
+
+def drift_plots(observations: DriftObservations, findings: Iterable[Finding]) -> DriftPlots:
+    """A small plot of both distributions per column, as Evidently's column view: the columns
+    with a distribution finding first (largest effect first, up to `MAX_DRIFTED_PLOTS`), then
+    the stable columns with the largest effect (up to `MAX_STABLE_PLOTS`)."""
+    flagged = {f.location.column_name for f in findings if f.code in PLOTTED_CODES}
+    position = {c.name: i for i, c in enumerate(observations.columns)}
+    effect = {c.name: _effect_ratio(c, observations.options) for c in observations.columns}
+    drawable = [c for c in observations.columns if _histogram(c) is not None]
+    ordered = sorted(
+        drawable, key=lambda c: (c.name not in flagged, -effect[c.name], position[c.name])
+    )
+    drifted = [c for c in ordered if c.name in flagged][:MAX_DRIFTED_PLOTS]
+    stable = [c for c in ordered if c.name not in flagged][:MAX_STABLE_PLOTS]
     plots: list[Plot] = []
-    for column in observations.columns:
+    for column in (*drifted, *stable):
         histogram = _histogram(column)
-        if column.name not in drifted or histogram is None:
-            continue
+        assert histogram is not None  # drawable
+        verdict = "drifted" if column.name in flagged else "no drift found"
         plots.append(
             Plot(
-                title=f"{column.name}: reference vs current",
+                title=f"{column.name}: {verdict}",
                 kind="bar",
                 x_label="reference-quantile bin" if column.kind == "numeric" else "category",
                 y_label="share of rows",
+                # the two datasets are named once, in the report's inputs: a path repeated
+                # in every small multiple's legend would take more room than the bars
                 series=(
-                    Series(
-                        name=f"reference ({reference})", x=histogram.labels, y=histogram.reference
-                    ),
-                    Series(name=f"current ({current})", x=histogram.labels, y=histogram.current),
+                    Series(name="reference", x=histogram.labels, y=histogram.reference),
+                    Series(name="current", x=histogram.labels, y=histogram.current),
                 ),
                 key=f"drift-hist-{column.name}",
+                size="small",
             )
         )
-    return plots
+    return DriftPlots(plots=tuple(plots), not_plotted=len(drawable) - len(plots))
 
 
 def _histogram(column: ColumnStats) -> Histogram | None:

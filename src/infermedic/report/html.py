@@ -52,10 +52,17 @@ def render_html(
     (diagnose puts its incident summary there)."""
     if is_diagnosis(data) and not preamble:
         preamble = incident_preamble_html(data)
-    plots = [Markup(plot_to_svg(p)) for p in data.get("plots", [])]
+    every = data.get("plots", [])
+    plots = [Markup(plot_to_svg(p)) for p in every if p.get("size") != "small"]
+    # small multiples (drift's columns, drifted first) share a grid, in the order given
+    multiples = [Markup(plot_to_svg(p)) for p in every if p.get("size") == "small"]
     page = environment().get_template(template)
     return page.render(
-        data=data, plots=plots, preamble=Markup(preamble), extra_css=Markup(extra_css)
+        data=data,
+        plots=plots,
+        multiples=multiples,
+        preamble=Markup(preamble),
+        extra_css=Markup(extra_css),
     )
 
 

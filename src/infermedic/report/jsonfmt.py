@@ -158,6 +158,7 @@ def plot_to_dict(plot: Plot) -> dict[str, Any]:
         "y_label": plot.y_label,
         "x_scale": plot.x_scale,
         "y_scale": plot.y_scale,
+        "size": plot.size,
         "series": [
             {"name": s.name, "x": clean(list(s.x)), "y": clean(list(s.y))} for s in plot.series
         ],
@@ -224,6 +225,7 @@ def report_from_dict(data: Mapping[str, Any]) -> Report:
                 y_label=p["y_label"],
                 x_scale=p.get("x_scale", "linear"),
                 y_scale=p.get("y_scale", "linear"),
+                size=p.get("size", "full"),
                 series=tuple(
                     Series(
                         name=s["name"],
