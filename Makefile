@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BASE   := $(VENV)/.installed-base
 
 .PHONY: install demo test lint typecheck unit docs docs-check bench clean
 
@@ -16,8 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo needs only the package itself (FastAPI, scikit-learn and uvicorn are core
+# dependencies): a first run should not wait for Spark, MLflow and the test tools.
+$(BASE): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(BASE)
+
 ## The main job on the embedded default: the demo tour (see README).
-demo: $(STAMP)
+demo: $(BASE)
 	$(BIN)/infermedic demo
 
 ## Lint, types and the whole test suite: what CI runs.

@@ -37,9 +37,12 @@ class StepStatus:
 
     @property
     def remaining_s(self) -> float | None:
-        if self.planned_s is None:
-            return None
-        return max(self.planned_s - self.elapsed_s, 0.0)
+        """By the planned time, else by the requests left at the current rate."""
+        if self.planned_s is not None:
+            return max(self.planned_s - self.elapsed_s, 0.0)
+        if self.planned_requests and self.rate_rps > 0:
+            return max(self.planned_requests - self.done, 0) / self.rate_rps
+        return None
 
     @property
     def fraction(self) -> float | None:

@@ -119,7 +119,7 @@ def service() -> Iterator[Served]:
         yield served
 
 
-LIVE = re.compile(r"(\d+)/(\d+) requests · ([\d.]+) req/s · (\d+) errors?")
+LIVE = re.compile(r"probe load.*?(\d+)/(\d+) requests · ([\d.]+) req/s · (\d+) errors?")
 
 
 @pytest.mark.server
@@ -193,3 +193,17 @@ def test_probe_on_a_terminal_shows_requests_and_rate_while_the_load_runs(
     assert "probe load" in screen.decode(errors="replace")
     data = json.loads(stdout)  # stdout holds the report only, no progress frames
     assert data["tool"]["command"] == "probe"
+
+
+def test_without_a_planned_time_the_time_left_follows_the_current_rate() -> None:
+    clock = FakeClock()
+    meter = LoadMeter(clock)
+    meter.start("probe memory per body", planned_requests=120)
+    for _ in range(20):
+        meter.record(error=False)
+    clock.now += 2.0
+    status = meter.snapshot()
+    assert status is not None and status.remaining_s == pytest.approx(10.0)  # 100 at 10/s
+    meter.start("probe robustness")  # nothing planned: no time left is claimed
+    status = meter.snapshot()
+    assert status is not None and status.remaining_s is None and status.fraction is None

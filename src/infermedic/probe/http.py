@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from infermedic.errors import ConfigError
+from infermedic.live import current_meter
 from infermedic.model import Evidence, EvidenceKind
 from infermedic.probe.plan import DEFAULT_MAX_BODY
 from infermedic.redact import REDACTED, redact_text, redact_url, remember_secret, strip_userinfo
@@ -280,6 +281,24 @@ class ProbeClient:
         content: bytes | None = None,
         content_type: str | None = None,
         auth: bool = True,
+    ) -> Exchange:
+        exchange = await self._request(
+            method, path, json_body=json_body, content=content, content_type=content_type, auth=auth
+        )
+        meter = current_meter()  # a live display counts every request of a step
+        if meter is not None:
+            meter.record(error=not exchange.ok)
+        return exchange
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any,
+        content: bytes | None,
+        content_type: str | None,
+        auth: bool,
     ) -> Exchange:
         url = self.url(path)
         # Credentials go to the target's origin only (not to another port, e.g. a management

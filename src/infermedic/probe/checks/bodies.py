@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import time
 
+from infermedic.live import current_meter
 from infermedic.model import Notification, NotificationLevel
 from infermedic.probe.checks.memory import sample_memory
 from infermedic.probe.context import ProbeContext
@@ -52,6 +53,9 @@ async def run_body_memory(
             "process_resident_memory_bytes on /metrics)",
         )
         return []
+    meter = current_meter()
+    if meter is not None:  # the load's memory rounds: tens of seconds on a slow service
+        meter.start("probe memory per body", planned_requests=2 * count * rounds)
     phases: list[BodyMemoryPhase] = []
     started = time.perf_counter()
     before = first
