@@ -14,6 +14,7 @@ from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InputError
 from infermedic.model import Report, Severity
 from infermedic.report import OutputFormat, render
+from infermedic.report.terminal import printable
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -73,6 +74,21 @@ def default_format(output: Path | None) -> OutputFormat:
     return chosen
 
 
+def answer_line(report: Report) -> str:
+    """One line that answers: the report's headline, else its most severe finding."""
+    if report.headline:
+        return printable(report.headline, keep_newlines=False)
+    ordered = report.sorted().findings
+    if not ordered:
+        return f"No findings ({len(report.rules_run)} rule(s) ran)."
+    top = ordered[0]
+    first = printable(top.message, keep_newlines=False)
+    return (
+        f"{len(ordered)} finding(s); the most severe: {top.severity.label.upper()} "
+        f"{top.code} {first}"
+    )
+
+
 def emit_report(
     report: Report,
     *,
@@ -89,6 +105,9 @@ def emit_report(
         click.echo(text, nl=not text.endswith("\n"))
     else:
         write_atomically(output, text)
+        # the answer first, also when the report goes to a file (a user who wrote
+        # `--output incident.html` in a terminal would otherwise see no result at all)
+        click.echo(answer_line(report), err=True)
         click.echo(f"wrote {chosen.value} report to {output}", err=True)
     if exit_zero:
         return ExitCode.OK
