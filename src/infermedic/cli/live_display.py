@@ -19,6 +19,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from infermedic.live import LoadMeter, StepStatus, metering
 
+STEP_CHARS = 48  # the step's name on the live line
+
 
 def format_status(status: StepStatus) -> str:
     """`312/500 requests · 31 req/s · 0 errors · 0:10 elapsed · 0:06 left`."""
@@ -73,6 +75,9 @@ class LiveView(Progress):
             fraction, description, detail = status.fraction, status.step, format_status(status)
         if self._task is None:
             return
+        if len(description) > STEP_CHARS:
+            # the full message is printed above the line; the live line keeps room for the bar
+            description = description[: STEP_CHARS - 1] + "…"
         self.update(
             self._task,
             description=description,
