@@ -48,8 +48,10 @@ PAGE_JS = """
       texts: texts.map(t => t.textContent),
     };
   });
+  const fix = document.getElementById('fix-first');
   return {
     verdict: verdict ? verdict.textContent.trim() : null,
+    fix_first_bottom: fix ? fix.getBoundingClientRect().bottom + window.scrollY : null,
     verdict_bottom: v ? v.bottom + window.scrollY : null,
     overflow: document.documentElement.scrollWidth - window.innerWidth,
     plots: plots,
@@ -177,6 +179,9 @@ def test_diagnose_and_probe_report_pages(browser: Chromium, tmp_path: Path, inci
     diagnosis = replay(BUSY / f"{incident}.json")
     data = show(browser, diagnosis.to_report(), tmp_path, f"diagnose-{incident}")
     assert data["verdict"] == diagnosis.verdict()
+    if diagnosis.root_cause is not None:  # what to do is in the first screen too
+        assert data["fix_first_bottom"] is not None
+        assert data["fix_first_bottom"] <= FIRST_SCREEN_PX
     # the reports of the checks the incident ran, as `probe`/`drift`/`audit` would write them
     for check in diagnosis.checks:
         if check.report is not None:
