@@ -207,3 +207,16 @@ def test_without_a_planned_time_the_time_left_follows_the_current_rate() -> None
     meter.start("probe robustness")  # nothing planned: no time left is claimed
     status = meter.snapshot()
     assert status is not None and status.remaining_s is None and status.fraction is None
+
+
+def test_a_canary_answer_is_counted_but_never_as_an_error() -> None:
+    meter = LoadMeter()
+    meter.start("probe blocking")
+
+    async def not_found() -> SendResult:
+        return SendResult(status=404)
+
+    asyncio.run(metered(not_found, meter, errors=False)())  # type: ignore[arg-type]
+    asyncio.run(metered(not_found, meter)())  # type: ignore[arg-type]
+    status = meter.snapshot()
+    assert status is not None and (status.done, status.errors) == (2, 1)

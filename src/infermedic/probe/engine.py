@@ -287,7 +287,9 @@ async def _run_checks(
                 max_body=plan.max_body,
             )
         async with sender:
-            yield metered(sender, meter)
+            # the blocking canary's answer (a 404 on a made-up path) is no error: it only
+            # times the event loop
+            yield metered(sender, meter, errors=path == ctx.service.predict_path)
 
     factory: Callable[[str, str, bytes | None], AbstractAsyncContextManager[Sender]] = senders
     steps = [

@@ -57,14 +57,14 @@ class _Metered:
 
     fire: Fire  # set only when the inner sender has it: `fire_of` looks it up
 
-    def __init__(self, sender: Sender, meter: LoadMeter) -> None:
-        self._sender, self._meter = sender, meter
+    def __init__(self, sender: Sender, meter: LoadMeter, *, errors: bool) -> None:
+        self._sender, self._meter, self._errors = sender, meter, errors
         inner = fire_of(sender)
         if inner is not None:
 
             def fire(callback: Callable[[SendResult], None]) -> None:
                 def landed(result: SendResult) -> None:
-                    meter.record(error=is_error(result.status))
+                    meter.record(error=errors and is_error(result.status))
                     callback(result)
 
                 inner(landed)
@@ -73,13 +73,14 @@ class _Metered:
 
     async def __call__(self) -> SendResult:
         result = await self._sender()
-        self._meter.record(error=is_error(result.status))
+        self._meter.record(error=self._errors and is_error(result.status))
         return result
 
 
-def metered(sender: Sender, meter: LoadMeter | None) -> Sender:
-    """`sender`, counting its answers on `meter` when a live display is running."""
-    return sender if meter is None else _Metered(sender, meter)
+def metered(sender: Sender, meter: LoadMeter | None, *, errors: bool = True) -> Sender:
+    """`sender`, counting its answers on `meter` when a live display is running; with
+    `errors` false its non-2xx answers are not errors (a canary only times the loop)."""
+    return sender if meter is None else _Metered(sender, meter, errors=errors)
 
 
 def is_error(status: int) -> bool:
