@@ -17,7 +17,7 @@ from typing import Any
 from infermedic.diagnose.host import HostMonitor, service_pids
 from infermedic.diagnose.hypotheses import CheckKind
 from infermedic.diagnose.measured import ProbeMeasured, ProfileMeasured
-from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis, solution
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
 from infermedic.diagnose.replay import judge, replay, save_observations
 from infermedic.diagnose.router import route
@@ -451,7 +451,6 @@ def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions)
 def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
     """The `ops/audit.jsonl` line for a run: time, symptom, inputs, checks, root cause, fix."""
     root = diagnosis.root_cause
-    summary = diagnosis.summary()
     skipped = [c for c in diagnosis.checks if c.status is not CheckStatus.RAN]
     return {
         "time": diagnosis.started_at,
@@ -475,7 +474,7 @@ def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
             "component": root.cause.component,
             "codes": sorted({f.code for f in root.findings}),
         },
-        "fix": summary["solution"] if root is not None else None,
+        "fix": solution(root) if root is not None else None,
         "fixes_available": [offer.command for offer in diagnosis.fixes],
         "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
         "duration_s": diagnosis.duration_s,

@@ -221,7 +221,7 @@ class Diagnosis:
             ],
             "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
             "root_cause": _hypothesis_dict(root) if root is not None else None,
-            "solution": _solution(root),
+            "solution": solution(root),
             "fixes": [offer.to_dict() for offer in self.fixes],
             "fixes_note": self.fixes_note,
             "prevention": self.prevention(),
@@ -321,7 +321,8 @@ def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
     }
 
 
-def _solution(root: Hypothesis | None) -> dict[str, Any]:
+def solution(root: Hypothesis | None) -> dict[str, Any]:
+    """What to do now and for good about the root cause (nothing without one)."""
     if root is None:
         return {"immediate": [], "long_term": ""}
     return {"immediate": immediate_fixes(root), "long_term": root.cause.long_term_fix}
