@@ -21,7 +21,7 @@ from infermedic.audit.deps.parsing import (
     parse_pyproject_text,
     parse_requirements_text,
 )
-from infermedic.drift.profile import load_profile
+from infermedic.drift.profile_file import load_profile
 from infermedic.errors import InfermedicError
 from infermedic.probe.servertiming import parse_server_timing, read_timing
 from infermedic.settings import load_settings

@@ -106,23 +106,38 @@ def test_no_finding_means_no_root_cause(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "No root cause found" in render(result.to_report(), OutputFormat.MARKDOWN)
 
 
-def test_the_model_section_shows_the_version_a_real_probe_measured(
+def test_the_model_section_shows_the_version_and_stage_times_a_real_probe_measured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The incident's Model section reads the probe's real measurement keys (it once read
-    `contract.model_version`, a key the probe never wrote, and was always empty)."""
+    """The incident's Model section reads the probe's real measurement keys: it once read
+    `contract.model_version` and `probe.server_timing`, keys the probe never wrote, and was
+    always empty. The probe writes `contract.model_versions` and `load.server_timing`."""
     import httpx
+    from starlette.requests import Request
+    from starlette.responses import Response
 
     from infermedic.probe import CheckName, ProbePlan, probe
     from tests.probe import fakes
 
+    app = fakes.fastapi_app()
+
+    @app.middleware("http")
+    async def server_timing(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        response.headers["Server-Timing"] = "inference;dur=7.5"
+        return response
+
     def real_probe(check, inputs, settings, options, earlier):  # type: ignore[no-untyped-def]
-        transport = httpx.ASGITransport(app=fakes.fastapi_app(), raise_app_exceptions=False)
-        plan = ProbePlan(checks=frozenset({CheckName.CONTRACT, CheckName.ROBUSTNESS}))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        checks = frozenset({CheckName.CONTRACT, CheckName.ROBUSTNESS, CheckName.LOAD})
+        plan = ProbePlan(checks=checks, rate=20, duration_s=1.0)
         return probe("http://svc.test", plan, transport=transport)
 
     monkeypatch.setitem(diagnose_module.RUNNERS, CheckKind.PROBE, real_probe)
     result = diagnose("predictions look wrong", Inputs(url="http://svc.test"))
     markdown = render(result.to_report(), OutputFormat.MARKDOWN)
     model_section = markdown.split("### Model", 1)[1].split("### Data", 1)[0]
-    assert "model version" in model_section and "| 3" in model_section
+    assert "| 3 |" in model_section  # the version the service answered with
+    assert "| server stage `inference` mean | 7.5 ms |" in model_section
+    infrastructure = markdown.split("### Infrastructure", 1)[1].split("### Model", 1)[0]
+    assert "| p50 ms |" in infrastructure and "| 20 |" in infrastructure  # 20 requests

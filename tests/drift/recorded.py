@@ -453,7 +453,7 @@ def record(scenario: Scenario, directory: Path) -> dict[str, Any]:
     """The fixture document of one scenario."""
     from infermedic.drift import observe_drift, profile_dataset
     from infermedic.drift.options import DriftOptions
-    from infermedic.drift.profile import save_profile
+    from infermedic.drift.profile_file import save_profile
     from infermedic.drift.sources import ColumnOptions
 
     rng = np.random.default_rng(sum(scenario.name.encode()))

@@ -84,7 +84,7 @@ def test_a_third_of_a_numeric_column_turned_text_is_a_type_change(
 
 def test_text_in_a_numeric_column_is_found_against_a_saved_profile(tmp_path: Path) -> None:
     from infermedic.drift import profile_dataset
-    from infermedic.drift.profile import save_profile
+    from infermedic.drift.profile_file import save_profile
 
     rng = np.random.default_rng(102)
     ref = _write(tmp_path / "ref.csv", {"v": _numbers_with_text(rng, 0.0)})

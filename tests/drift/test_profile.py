@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 from infermedic.drift import ColumnOptions, drift, merge_profile_files, profile_dataset
-from infermedic.drift.profile import load_profile, save_profile
+from infermedic.drift.profile_file import load_profile, save_profile
 from infermedic.errors import DatasetError
 
 

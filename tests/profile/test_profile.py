@@ -26,7 +26,6 @@ from infermedic.errors import InputError, ModelLoadError
 from infermedic.model import NotificationLevel, Report
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.report.html import render_html
-from infermedic.report.jsonfmt import to_dict
 from tests.browser import open_page, require_chromium
 from tests.profile import profile_models
 
@@ -366,7 +365,7 @@ def test_profile_html_report_shows_its_plots_and_stage_table_in_a_browser(
 ) -> None:
     require_chromium()
     page = tmp_path / "profile.html"
-    page.write_text(render_html(to_dict(reports["callable-slow"])), encoding="utf-8")
+    page.write_text(render_html(reports["callable-slow"]), encoding="utf-8")
     result = open_page(page, PAGE_JS)
     assert result.console_errors == []
     plots = result.value["plots"]

@@ -401,7 +401,7 @@ def build(
 ) -> None:
     """Profile DATA (file, directory or glob) and write it to --output."""
     from infermedic.drift import profile_dataset
-    from infermedic.drift.profile import load_profile, save_profile
+    from infermedic.drift.profile_file import load_profile, save_profile
 
     reference = load_profile(Path(reference_profile)) if reference_profile else None
     spark = _spark_settings(engine, spark_master, spark_remote, spark_conf, spark_job_timeout)

@@ -16,7 +16,8 @@ from typing import Any
 
 from infermedic.diagnose.host import HostMonitor, service_pids
 from infermedic.diagnose.hypotheses import CheckKind
-from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis
+from infermedic.diagnose.measured import ProbeMeasured, ProfileMeasured
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis, solution
 from infermedic.diagnose.plan import Inputs, PlannedCheck, plan_checks
 from infermedic.diagnose.replay import judge, replay, save_observations
 from infermedic.diagnose.router import route
@@ -258,8 +259,8 @@ def _run_profile(
             hint="give --input request.json",
         )
     probe_report = earlier.get(CheckKind.PROBE)
-    routes = probe_report.measurements.get("routes", {}) if probe_report is not None else {}
-    predict_path = routes.get("predict") or "/predict"
+    probed = ProbeMeasured.of(probe_report) if probe_report is not None else None
+    predict_path = (probed.predict_path if probed is not None else None) or "/predict"
     return sample_process(
         inputs.pid,
         duration=options.profile_duration_s,
@@ -343,13 +344,7 @@ def _complete_or_cut(report: Report) -> Report:
     raises `ProfileIncomplete`, a failed check."""
     from infermedic.profile import raise_if_incomplete
 
-    worker = report.measurements.get("worker", {})
-    cut = (
-        report.measurements.get("status") == "partial"
-        and worker.get("timed_out")
-        and not worker.get("memory_exceeded")
-    )
-    if not cut:
+    if not ProfileMeasured.of(report).cut_by_budget:
         return raise_if_incomplete(report)
     note = Notification(
         level=NotificationLevel.WARNING,
@@ -363,10 +358,7 @@ def _complete_or_cut(report: Report) -> Report:
 def _body_rejected(report: Report) -> str | None:
     """Why the model refused the body's rows, when the run failed at its first call (and
     not by a hang, the memory limit or a crash, which synthesised rows would repeat)."""
-    worker = report.measurements.get("worker", {})
-    if report.measurements.get("status") != "failed" or worker.get("last_phase") != "first-call":
-        return None
-    if worker.get("timed_out") or worker.get("memory_exceeded"):
+    if not ProfileMeasured.of(report).failed_at_first_call:
         return None
     errors = [n.message for n in report.notifications if n.level is NotificationLevel.ERROR]
     return "; ".join(errors) or "the first call failed"
@@ -459,7 +451,6 @@ def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions)
 def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
     """The `ops/audit.jsonl` line for a run: time, symptom, inputs, checks, root cause, fix."""
     root = diagnosis.root_cause
-    summary = diagnosis.summary()
     skipped = [c for c in diagnosis.checks if c.status is not CheckStatus.RAN]
     return {
         "time": diagnosis.started_at,
@@ -483,7 +474,7 @@ def audit_log_entry(diagnosis: Diagnosis) -> dict[str, Any]:
             "component": root.cause.component,
             "codes": sorted({f.code for f in root.findings}),
         },
-        "fix": summary["solution"] if root is not None else None,
+        "fix": solution(root) if root is not None else None,
         "fixes_available": [offer.command for offer in diagnosis.fixes],
         "plan": [f"{c.kind.value}: {c.reason}" for c in skipped],
         "duration_s": diagnosis.duration_s,

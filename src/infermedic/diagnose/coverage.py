@@ -8,12 +8,11 @@ evidence against a cause.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from infermedic.diagnose.causes import TIMING_CODES, CheckKind
 from infermedic.diagnose.hypotheses import Coverage
+from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, ProbeMeasured, ProfileMeasured, RunStatus
 from infermedic.model import Report
+from infermedic.rules import Registry
 
 # The profile phase (a key of the model profile's results) each PROF rule reads.
 PROFILE_PHASES: dict[str, tuple[str, ...]] = {
@@ -30,7 +29,6 @@ PROFILE_PHASES: dict[str, tuple[str, ...]] = {
     "PROF011": ("gpu",),
     "PROF012": ("load",),
 }
-MIN_LIVE_SAMPLES = 50  # py-spy samples below which the stack shares mean little
 
 
 def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
@@ -42,36 +40,37 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
     match kind:
         case CheckKind.AUDIT:
             # a crashed audit rule saw nothing: its silence is not evidence
-            failed = report.measurements.get("rules_failed") or []
+            failed = RunStatus.of(report).rules_failed
             judged = None
             if failed:
-                judged = {r.code for r in _all_audit_rules()} - set(failed)
+                judged = {r.code for r in Registry.default()} - set(failed)
                 for code in failed:
-                    underpowered.setdefault(str(code), "the audit rule crashed")
+                    underpowered.setdefault(code, "the audit rule crashed")
         case CheckKind.MODEL:
             assert judged is not None
+            profile = ProfileMeasured.of(report)
             for code, phases in PROFILE_PHASES.items():
-                if code in judged and not any(_has(report.measurements, p) for p in phases):
+                if code in judged and not any(profile.ran(p) for p in phases):
                     judged.discard(code)
                     underpowered.setdefault(
                         code, f"the profile's {'/'.join(phases)} phase did not run"
                     )
         case CheckKind.PROFILE:
             assert judged is not None
-            live = report.measurements.get("live")
-            live = live if isinstance(live, Mapping) else {}
-            samples = _total_samples(live)
+            live = ProfileMeasured.of(report).live
+            # no sampling block at all is a layout we cannot read: claim no lack of power
+            samples = live.samples if live is not None else MIN_LIVE_SAMPLES
             if samples < MIN_LIVE_SAMPLES:
                 for code in ("PROF013", "PROF014"):
                     judged.discard(code)
                     underpowered.setdefault(
                         code, f"py-spy took {samples} samples (need {MIN_LIVE_SAMPLES})"
                     )
-            elif live.get("loop_thread") is None:
+            elif live is None or not live.loop_thread:
                 judged.discard("PROF013")
                 underpowered.setdefault("PROF013", "no thread ran an event loop")
         case CheckKind.PROBE:
-            lag = _generator_lag(report.measurements)
+            lag = ProbeMeasured.of(report).generator_lag()
             if lag is not None:
                 noisy = f"{noisy}; {lag}" if noisy else lag
                 # A generator at its limit may have measured itself: its timing rules lacked
@@ -87,56 +86,3 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
         underpowered=underpowered,
         noisy=noisy,
     )
-
-
-def _has(measurements: Mapping[str, Any], phase: str) -> bool:
-    value = measurements.get(phase)
-    return isinstance(value, Mapping) and bool(value) and "error" not in value
-
-
-def _total_samples(live: Mapping[str, Any]) -> int:
-    for key in ("samples", "total_samples", "sample_count"):
-        value = live.get(key)
-        if isinstance(value, int | float):
-            return int(value)
-        if isinstance(value, Mapping):
-            total = value.get("total")
-            if isinstance(total, int | float):
-                return int(total)
-    threads = live.get("threads")
-    if isinstance(threads, list):
-        return sum(int(t.get("samples", 0)) for t in threads if isinstance(t, Mapping))
-    return MIN_LIVE_SAMPLES  # unknown layout: do not claim a lack of power we cannot see
-
-
-def _generator_lag(measurements: Mapping[str, Any]) -> str | None:
-    """The probe's own load generator fell behind its schedule, or was saturated (its own CPU
-    or event-loop lag) in any phase: its timings carry its own limit."""
-    load = measurements.get("load")
-    if isinstance(load, Mapping) and not load.get("percentiles_trustworthy", True):
-        late = load.get("late_send_fraction")
-        lag = load.get("max_send_lag_ms")
-        return (
-            f"the load generator fell behind its schedule ({_pct(late)} of sends late, "
-            f"up to {lag} ms)"
-        )
-    generator = measurements.get("generator")
-    if isinstance(generator, Mapping) and generator.get("saturated"):
-        phases = generator.get("phases")
-        busy = (
-            [n for n, s in phases.items() if isinstance(s, Mapping) and s.get("saturated")]
-            if isinstance(phases, Mapping)
-            else []
-        )
-        return f"the load generator was saturated ({', '.join(busy) or 'some phase'})"
-    return None
-
-
-def _pct(value: Any) -> str:
-    return f"{value:.0%}" if isinstance(value, int | float) else "some"
-
-
-def _all_audit_rules() -> list[Any]:
-    from infermedic.rules import Registry
-
-    return list(Registry.default())

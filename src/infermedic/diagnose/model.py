@@ -10,6 +10,7 @@ from typing import Any
 
 from infermedic.diagnose.host import HostLoad
 from infermedic.diagnose.hypotheses import CheckKind, Hypothesis, Status
+from infermedic.diagnose.measured import ProbeMeasured, RunStatus
 from infermedic.diagnose.router import Route
 from infermedic.model import Finding, Notification, Plot, Report, Severity, Table
 from infermedic.report.jsonfmt import evidence_to_dict, location_to_dict
@@ -166,7 +167,7 @@ class Diagnosis:
             tables.extend(check.report.tables)
             plots.extend(check.report.plots)
             rules_run.extend(check.report.rules_run)
-            rules_failed.extend(map(str, check.report.measurements.get("rules_failed") or ()))
+            rules_failed.extend(RunStatus.of(check.report).rules_failed)
             notifications.extend(check.report.notifications)
         return Report(
             tool="diagnose",
@@ -194,6 +195,7 @@ class Diagnosis:
 
     def summary(self) -> dict[str, Any]:
         root = self.root_cause
+        probed = self.probe_measured()
         return {
             "symptom": self.route.symptom,
             "severity": self.severity.label,
@@ -219,11 +221,24 @@ class Diagnosis:
             ],
             "hypotheses": [_hypothesis_dict(h) for h in self.hypotheses],
             "root_cause": _hypothesis_dict(root) if root is not None else None,
-            "solution": _solution(root),
+            "solution": solution(root),
             "fixes": [offer.to_dict() for offer in self.fixes],
             "fixes_note": self.fixes_note,
             "prevention": self.prevention(),
+            # what the probe measured of the service and its model, for the incident layout
+            "latency": probed.load.latency.to_dict()
+            if probed is not None and probed.load is not None and probed.load.latency is not None
+            else None,
+            "model": [list(row) for row in probed.model_rows()] if probed is not None else [],
         }
+
+    def probe_measured(self) -> ProbeMeasured | None:
+        """What the probe check measured, when it ran."""
+        probe = next(
+            (c.report for c in self.checks if c.kind is CheckKind.PROBE and c.report is not None),
+            None,
+        )
+        return ProbeMeasured.of(probe) if probe is not None else None
 
     def prevention(self) -> list[str]:
         """The root cause's prevention items. A command that guards against the fault (an
@@ -306,7 +321,8 @@ def _hypothesis_dict(hypothesis: Hypothesis) -> dict[str, Any]:
     }
 
 
-def _solution(root: Hypothesis | None) -> dict[str, Any]:
+def solution(root: Hypothesis | None) -> dict[str, Any]:
+    """What to do now and for good about the root cause (nothing without one)."""
     if root is None:
         return {"immediate": [], "long_term": ""}
     return {"immediate": immediate_fixes(root), "long_term": root.cause.long_term_fix}

@@ -27,13 +27,8 @@ from infermedic.drift.flow import (
 from infermedic.drift.measure import ExactResult, observe
 from infermedic.drift.observations import DriftObservations
 from infermedic.drift.options import Correction, DriftOptions
-from infermedic.drift.profile import (
-    ColumnKind,
-    DatasetProfile,
-    load_profile,
-    merge_profiles,
-    save_profile,
-)
+from infermedic.drift.profile import ColumnKind, DatasetProfile, merge_profiles
+from infermedic.drift.profile_file import load_profile, save_profile
 from infermedic.drift.sources import ColumnOptions, DataSource, resolve_source
 from infermedic.model import Report
 from infermedic.settings import Settings

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from infermedic.drift.compare import ExactResult, compare_profiles, selected_rules
 from infermedic.drift.options import DriftOptions
-from infermedic.drift.profile import ColumnKind, DatasetProfile, is_profile_file, load_profile
+from infermedic.drift.profile import ColumnKind, DatasetProfile
+from infermedic.drift.profile_file import is_profile_file, load_profile
 from infermedic.drift.sources import (
     ColumnOptions,
     ColumnPlan,

@@ -1,4 +1,4 @@
-"""Output formats. JSON is the contract; every other format renders from the same dict."""
+"""Output formats. JSON is the contract; every format renders from the same typed `Report`."""
 
 from __future__ import annotations
 
@@ -35,27 +35,28 @@ def redact_report(report: Report) -> Report:
 
 
 def _render(report: Report, fmt: OutputFormat, *, color: bool) -> str:
-    from infermedic.report.jsonfmt import to_dict
-
-    data = to_dict(report)
     match fmt:
         case OutputFormat.JSON:
-            from infermedic.report.jsonfmt import dumps
+            from infermedic.report.jsonfmt import dumps, to_dict
 
-            return dumps(data)
+            return dumps(to_dict(report))
         case OutputFormat.TERMINAL:
             from infermedic.report.terminal import render_terminal
 
-            return render_terminal(data, color=color)
+            return render_terminal(report, color=color)
         case OutputFormat.MARKDOWN:
-            from infermedic.report.incident import is_diagnosis, render_incident_markdown
+            from infermedic.report.diagnosis_view import DiagnosisView
+            from infermedic.report.incident import render_incident_markdown
             from infermedic.report.markdown import render_markdown
 
-            return render_incident_markdown(data) if is_diagnosis(data) else render_markdown(data)
+            diagnosis = DiagnosisView.of(report)
+            if diagnosis is not None:
+                return render_incident_markdown(report, diagnosis)
+            return render_markdown(report)
         case OutputFormat.HTML:
             from infermedic.report.html import render_html
 
-            return render_html(data)
+            return render_html(report)
         case OutputFormat.SARIF:
             from infermedic.report.sarif import render_sarif
 

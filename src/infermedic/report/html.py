@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import math
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from infermedic.report.incident import (
-    FIX_HINT,
-    LATENCY_COLUMNS,
-    is_diagnosis,
-    latency_summary,
-)
+from infermedic._version import __version__
+from infermedic.model import Report
+from infermedic.report.diagnosis_view import LATENCY_COLUMNS, DiagnosisView
+from infermedic.report.incident import FIX_HINT
+from infermedic.report.jsonfmt import Summary, clean, plot_to_dict
 from infermedic.report.svg import plot_to_svg
 from infermedic.report.terminal import describe_location, format_cell
 
@@ -26,7 +24,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["cell"] = format_cell
+    env.filters["cell"] = table_cell
     env.filters["where"] = describe_location
     env.filters["md"] = inline_markdown
     return env
@@ -41,24 +39,35 @@ def inline_markdown(text: object) -> Markup:
     return Markup(_MARKDOWN.renderInline(str(text or "")))
 
 
+def table_cell(value: object) -> str:
+    """A cell as the JSON shows it (NaN as none, numpy scalars as numbers), as text."""
+    return format_cell(clean(value))
+
+
 def render_html(
-    data: Mapping[str, Any],
+    report: Report,
     *,
     preamble: str = "",
     extra_css: str = "",
     template: str = "report.html.j2",
 ) -> str:
-    """Render the JSON contract dict; `preamble` is trusted HTML placed before the summary
-    (diagnose puts its incident summary there)."""
-    if is_diagnosis(data) and not preamble:
-        preamble = incident_preamble_html(data)
-    every = data.get("plots", [])
-    plots = [Markup(plot_to_svg(p)) for p in every if p.get("size") != "small"]
+    """Render a report; `preamble` is trusted HTML placed before the summary (a diagnosis
+    puts its incident summary there)."""
+    report = report.sorted()
+    diagnosis = DiagnosisView.of(report)
+    if diagnosis is not None and not preamble:
+        preamble = incident_preamble_html(diagnosis)
+    # plots are drawn from their JSON form (`svg.py` draws what a saved report holds)
+    plots = [Markup(plot_to_svg(plot_to_dict(p))) for p in report.plots if p.size != "small"]
     # small multiples (drift's columns, drifted first) share a grid, in the order given
-    multiples = [Markup(plot_to_svg(p)) for p in every if p.get("size") == "small"]
+    multiples = [Markup(plot_to_svg(plot_to_dict(p))) for p in report.plots if p.size == "small"]
+    duration = report.duration_s
     page = environment().get_template(template)
     return page.render(
-        data=data,
+        report=report,
+        version=__version__,
+        summary=Summary.of(report),
+        duration_s=duration if duration is not None and math.isfinite(duration) else None,
         plots=plots,
         multiples=multiples,
         preamble=Markup(preamble),
@@ -66,12 +75,7 @@ def render_html(
     )
 
 
-def incident_preamble_html(data: Mapping[str, Any]) -> str:
+def incident_preamble_html(diagnosis: DiagnosisView) -> str:
     """A diagnosis' summary, root cause, solution and prevention, for the top of the page."""
     page = environment().get_template("incident.html.j2")
-    return page.render(
-        data=data,
-        latency=latency_summary(data),
-        latency_columns=LATENCY_COLUMNS,
-        fix_hint=FIX_HINT,
-    )
+    return page.render(d=diagnosis, latency_columns=LATENCY_COLUMNS, fix_hint=FIX_HINT)

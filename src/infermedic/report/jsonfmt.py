@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from infermedic._version import __version__
@@ -36,7 +37,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "started_at": report.started_at,
         "duration_s": _number(report.duration_s),
         "headline": report.headline,
-        "summary": _summary(ordered),
+        "summary": Summary.of(ordered).to_dict(),
         "rules_run": list(report.rules_run),
         "findings": [finding_to_dict(f) for f in ordered.findings],
         "notifications": [notification_to_dict(n) for n in report.notifications],
@@ -61,17 +62,34 @@ def dumps(data: Mapping[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def _summary(report: Report) -> dict[str, Any]:
-    by_severity: dict[str, int] = {}
-    for finding in report.findings:
-        by_severity[finding.severity.label] = by_severity.get(finding.severity.label, 0) + 1
-    worst = report.worst()
-    return {
-        "findings": len(report.findings),
-        "by_severity": by_severity,
-        "worst": worst.label if worst is not None else None,
-        "notifications": len(report.notifications),
-    }
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Summary:
+    """A report's counts: findings (by severity, worst first) and notifications."""
+
+    findings: int
+    by_severity: Mapping[str, int]  # severity label → count, worst first
+    worst: Severity | None
+    notifications: int
+
+    @classmethod
+    def of(cls, report: Report) -> Summary:
+        by_severity: dict[str, int] = {}
+        for finding in sorted(report.findings, key=lambda f: -int(f.severity)):
+            by_severity[finding.severity.label] = by_severity.get(finding.severity.label, 0) + 1
+        return cls(
+            findings=len(report.findings),
+            by_severity=by_severity,
+            worst=report.worst(),
+            notifications=len(report.notifications),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "findings": self.findings,
+            "by_severity": dict(self.by_severity),
+            "worst": self.worst.label if self.worst is not None else None,
+            "notifications": self.notifications,
+        }
 
 
 def location_to_dict(location: Location) -> dict[str, Any]:

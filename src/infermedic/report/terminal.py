@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from infermedic._version import __version__
+from infermedic.model import Finding, Location, Report
+from infermedic.model import Table as ReportTable
+from infermedic.report.diagnosis_view import DiagnosisView
+from infermedic.report.jsonfmt import Summary, clean
 
 # Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
 # title sequences; CR overwrites the line), DEL, C1 controls (0x9b is a one-byte CSI) and the
@@ -36,12 +43,11 @@ def terminal_width() -> int:
     return max(40, shutil.get_terminal_size((110, 24)).columns)
 
 
-def render_terminal(
-    data: Mapping[str, Any], *, color: bool = False, width: int | None = None
-) -> str:
-    """Render the JSON contract dict for a terminal; `color=False` gives plain text. The width
-    is the real terminal's on a TTY (rich measures it), 110 columns otherwise."""
-    data = _printable_data(data)
+def render_terminal(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    """Render a report for a terminal; `color=False` gives plain text. The width is the real
+    terminal's on a TTY (rich measures it), 110 columns otherwise. Every string from the
+    report is shown through `printable` (the terminal view shows no raw control character)."""
+    report = report.sorted()
     buffer = io.StringIO()
     if width is None:
         width = terminal_width()
@@ -53,38 +59,34 @@ def render_terminal(
         highlight=False,
         emoji=False,
     )
-    tool = data["tool"]
     console.print(
-        Text(f"infermedic {tool['command']} · {tool['version']}", style="bold"),
-        Text(" · ".join(data.get("inputs", [])), style="dim"),
+        Text(f"infermedic {printable(report.tool)} · {__version__}", style="bold"),
+        Text(" · ".join(printable(i) for i in report.inputs), style="dim"),
     )
-    diagnosis = data.get("measurements", {}).get("diagnosis")
-    if data.get("headline") and not isinstance(diagnosis, Mapping):  # a diagnosis leads below
-        console.print(Text(str(data["headline"]), style="bold"))
-    if isinstance(diagnosis, Mapping):
+    diagnosis = DiagnosisView.of(report)
+    if report.headline and diagnosis is None:  # a diagnosis leads below
+        console.print(Text(printable(report.headline), style="bold"))
+    if diagnosis is not None:
         _print_diagnosis_headline(console, diagnosis)
-    for table in data.get("tables", []):
+    for table in report.tables:
         _print_table(console, table)
-    findings = data.get("findings", [])
-    if findings:
+    if report.findings:
         console.print()
-        console.print(Text(f"Findings ({len(findings)})", style="bold"))
-    for finding in findings:
+        console.print(Text(f"Findings ({len(report.findings)})", style="bold"))
+    for finding in report.findings:
         _print_finding(console, finding)
-    notes = data.get("notifications", [])
+    notes = report.notifications
     if notes:
         console.print()
         console.print(Text(f"Notifications ({len(notes)})", style="bold"))
         for note in notes:
-            where = printable(
-                " ".join(p for p in (note.get("rule"), note.get("path")) if p), keep_newlines=False
-            )
-            prefix = f"[{note['level']}] " + (f"{where}: " if where else "")
-            console.print(Text(prefix + note["message"]), soft_wrap=False)
+            where = printable(" ".join(p for p in (note.rule, note.path) if p), keep_newlines=False)
+            prefix = f"[{note.level.value}] " + (f"{where}: " if where else "")
+            console.print(Text(prefix + printable(note.message)), soft_wrap=False)
     console.print()
-    if isinstance(diagnosis, Mapping):
-        console.print(Text(str(diagnosis.get("verdict", "")), style="bold"))
-    console.print(Text(_summary_line(data), style="bold"))
+    if diagnosis is not None:
+        console.print(Text(printable(diagnosis.verdict), style="bold"))
+    console.print(Text(_summary_line(report), style="bold"))
     return buffer.getvalue()
 
 
@@ -98,7 +100,7 @@ def printable(text: str, *, keep_newlines: bool = True) -> str:
 
 
 def _printable_data(value: Any) -> Any:
-    """Every string in the report dict made printable (the terminal view shows no raw data)."""
+    """Every string in a value (a table cell) made printable."""
     if isinstance(value, str):
         return printable(value)
     if isinstance(value, Mapping):
@@ -108,98 +110,94 @@ def _printable_data(value: Any) -> Any:
     return value
 
 
-def _print_diagnosis_headline(console: Console, d: Mapping[str, Any]) -> None:
+def _print_diagnosis_headline(console: Console, d: DiagnosisView) -> None:
     """The answer first: verdict, root cause with its status, why, top evidence, the fix,
     failed checks, and what was not tested with the input that would test it."""
+    p = printable
     console.print()
-    console.print(Text(str(d.get("verdict", "")), style="bold"))
-    root = d.get("root_cause")
-    if isinstance(root, Mapping):
-        console.print(Text(f"  why: {root['reason']}"))
-        for finding in list(root.get("evidence", []))[:3]:
-            where = describe_location(finding["location"])
-            console.print(Text(f"  evidence: {finding['code']} at {where}: {finding['message']}"))
-        fixes = d.get("solution", {}).get("immediate", [])
-        if fixes:
-            console.print(Text(f"  fix: {fixes[0]}", style="green"))
-        for offer in d.get("fixes", []):
+    console.print(Text(p(d.verdict), style="bold"))
+    root = d.root_cause
+    if root is not None:
+        console.print(Text(f"  why: {p(root.reason)}"))
+        for finding in root.evidence[:3]:
+            where = p(describe_location(finding.location))
+            console.print(Text(f"  evidence: {p(finding.code)} at {where}: {p(finding.message)}"))
+        if d.immediate_fixes:
+            console.print(Text(f"  fix: {p(d.immediate_fixes[0])}", style="green"))
+        for offer in d.fixes:
             console.print(
-                Text(f"  mechanical fix ({offer['code']}): {offer['command']}", style="green")
+                Text(f"  mechanical fix ({p(offer.code)}): {p(offer.command)}", style="green")
             )
-    for check in d.get("checks", []):
-        if check.get("status") == "failed":
-            console.print(Text(f"  FAILED {check['kind']}: {check['reason']}", style="red"))
-    untested = [
-        h for h in d.get("hypotheses", []) if h.get("status") in ("not tested", "inconclusive")
-    ]
-    for h in untested[:4]:
-        console.print(Text(f"  {h['status']}: {h['title']} — {h['reason']}", style="dim"))
-    for host in d.get("host", []):
-        if host.get("noisy"):
-            console.print(
-                Text(f"  busy host during {host['check']}: {host['noisy']}", style="yellow")
-            )
+    for check in d.checks:
+        if check.status == "failed":
+            console.print(Text(f"  FAILED {p(check.kind)}: {p(check.reason)}", style="red"))
+    for h in d.untested[:4]:
+        console.print(Text(f"  {p(h.status)}: {p(h.title)} — {p(h.reason)}", style="dim"))
+    for host in d.busy_hosts:
+        console.print(Text(f"  busy host during {p(host.check)}: {p(host.noisy)}", style="yellow"))
 
 
-def _print_table(console: Console, table: Mapping[str, Any]) -> None:
+def _print_table(console: Console, table: ReportTable) -> None:
     # Titles and column names come from data (drift's column names): rich markup is escaped.
-    rich_table = Table(title=escape(str(table["title"])), title_justify="left", show_lines=False)
-    for column in table["columns"]:
+    rich_table = Table(
+        title=escape(printable(str(table.title))), title_justify="left", show_lines=False
+    )
+    for column in table.columns:
         rich_table.add_column(escape(printable(str(column), keep_newlines=False)), overflow="fold")
-    for row in table["rows"]:
-        rich_table.add_row(*(escape(format_cell(cell)) for cell in row))
+    for row in table.rows:
+        rich_table.add_row(*(escape(format_cell(_printable_data(clean(cell)))) for cell in row))
     console.print()
     console.print(rich_table)
 
 
-def _print_finding(console: Console, finding: Mapping[str, Any]) -> None:
-    severity = finding["severity"]
+def _print_finding(console: Console, finding: Finding) -> None:
+    p = printable
+    severity = finding.severity.label
     header = Text()
     header.append(f"{severity.upper():<8} ", style=SEVERITY_STYLE.get(severity, ""))
-    header.append(f"{finding['code']} ", style="bold")
-    header.append(f"[{finding['name']}] ", style="dim")
-    header.append(printable(describe_location(finding["location"]), keep_newlines=False))
+    header.append(f"{p(finding.code)} ", style="bold")
+    header.append(f"[{p(finding.name)}] ", style="dim")
+    header.append(printable(describe_location(finding.location), keep_newlines=False))
     console.print()
     console.print(header)
-    console.print(Text("  " + finding["message"]))
-    for evidence in finding.get("evidence", []):
-        console.print(Text(f"    evidence: {evidence['action']}", style="dim"))
-        console.print(Text(f"      → {evidence['observed']}", style="dim"))
-    if finding.get("risk"):
-        console.print(Text(f"  risk: {finding['risk']}"))
-    if finding.get("fix"):
-        console.print(Text(f"  fix:  {finding['fix']}", style="green"))
+    console.print(Text("  " + p(finding.message)))
+    for evidence in finding.evidence:
+        console.print(Text(f"    evidence: {p(evidence.action)}", style="dim"))
+        console.print(Text(f"      → {p(evidence.observed)}", style="dim"))
+    if finding.risk:
+        console.print(Text(f"  risk: {p(finding.risk)}"))
+    if finding.fix:
+        console.print(Text(f"  fix:  {p(finding.fix)}", style="green"))
 
 
-def _summary_line(data: Mapping[str, Any]) -> str:
-    summary = data["summary"]
-    if not summary["findings"]:
+def _summary_line(report: Report) -> str:
+    summary = Summary.of(report)
+    if not summary.findings:
         text = "No findings."
     else:
-        parts = ", ".join(f"{n} {sev}" for sev, n in summary["by_severity"].items())
-        text = f"{summary['findings']} finding(s): {parts}."
-    if summary["notifications"]:
-        text += f" {summary['notifications']} notification(s)."
-    if data.get("duration_s") is not None:
-        text += f" ({data['duration_s']:.2f} s)"
+        parts = ", ".join(f"{n} {sev}" for sev, n in summary.by_severity.items())
+        text = f"{summary.findings} finding(s): {parts}."
+    if summary.notifications:
+        text += f" {summary.notifications} notification(s)."
+    if report.duration_s is not None and math.isfinite(report.duration_s):
+        text += f" ({report.duration_s:.2f} s)"
     return text
 
 
-def describe_location(location: Mapping[str, Any]) -> str:
+def describe_location(location: Location) -> str:
     """`path:line:col`, `POST /predict http://…`, or `dataset[column]`."""
-    if location.get("path"):
-        text = str(location["path"])
-        if location.get("line"):
-            text += f":{location['line']}"
-            if location.get("column"):
-                text += f":{location['column']}"
+    if location.path:
+        text = location.path
+        if location.line:
+            text += f":{location.line}"
+            if location.column:
+                text += f":{location.column}"
         return text
-    if location.get("endpoint") or location.get("url"):
-        return " ".join(str(location[k]) for k in ("endpoint", "url") if location.get(k))
-    if location.get("dataset") or location.get("column_name"):
-        base = str(location.get("dataset") or "")
-        column = location.get("column_name")
-        return f"{base}[{column}]" if column else base
+    if location.endpoint or location.url:
+        return " ".join(p for p in (location.endpoint, location.url) if p)
+    if location.dataset or location.column_name:
+        base = location.dataset or ""
+        return f"{base}[{location.column_name}]" if location.column_name else base
     return "-"
 
 

@@ -22,10 +22,9 @@ from infermedic.drift.profile import (
     KLL_K,
     ColumnKind,
     DatasetProfile,
-    load_profile,
     merge_profiles,
-    save_profile,
 )
+from infermedic.drift.profile_file import load_profile, save_profile
 from infermedic.drift.spark import SparkEngine, SparkSettings, drift_on_spark, spark_session
 from infermedic.drift.spark.profile import profile_on_spark
 from infermedic.errors import DatasetError, EngineUnavailable
