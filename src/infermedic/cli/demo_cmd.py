@@ -103,7 +103,7 @@ def tour(
 
     from infermedic.cli.app import set_exit_code
     from infermedic.cli.console import console_for
-    from infermedic.demo.fixing import comparison_table
+    from infermedic.demo.fixing import comparison_table, unfixed_text
     from infermedic.demo.runner import run_tour, tour_scenarios, tour_table
 
     chosen = tour_scenarios(scenarios, everything=run_all)
@@ -118,6 +118,10 @@ def tour(
     for outcome in result.outcomes:
         if outcome.fixed is not None and outcome.fixed.applied:
             out.print(comparison_table(outcome.scenario.name, outcome.fixed))
+        elif outcome.fixed is not None:
+            out.print(
+                unfixed_text(outcome.scenario.name, outcome.fixed), markup=False, highlight=False
+            )
     correct = sum(o.correct for o in result.outcomes)
     click.echo(
         f"{correct}/{len(result.outcomes)} planted faults diagnosed as planted "
