@@ -133,3 +133,31 @@ def test_an_unfixed_cause_prints_the_refusals_and_what_to_do() -> None:
         "  refused XPL001: the call depends on values of the request or route (rows)",
         "  what to do: Build the explainer once at start-up.",
     ]
+
+
+def test_the_load_plan_goes_to_the_request_the_fault_is_on() -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from infermedic.demo.fixing import Load, RegressionRun, comparison_table
+
+    assert get_scenario("explainer-per-request").fault_request == "/predict?explain=true"
+    assert get_scenario("blocking-predict").fault_request is None
+    load = Load(requests=9, answered=9, errors=0, p50_ms=1.0, p99_ms=2.0, throughput_rps=3.0)
+    result = FixResult(
+        cause="explainer-per-request",
+        cause_title="Explainer built per request",
+        after_cause=None,
+        after_title="no root cause",
+        after_supported=(),
+        applied=("XPL001 app/main.py: built once",),
+        refused=(),
+        before=load,
+        after=replace(load, p99_ms=1.0),
+        tests=RegressionRun(passed=1, failed=0, summary="1 passed"),
+        request="/predict?explain=true",
+    )
+    console = Console(record=True, width=200, no_color=True)
+    console.print(comparison_table("explainer-per-request", result))
+    assert "8 at a time, POST /predict?explain=true" in console.export_text()

@@ -83,6 +83,7 @@ class FixResult:
     after: Load | None
     tests: RegressionRun | None
     note: str = ""  # why nothing was fixed, or what failed
+    request: str = ""  # the request the load plan sent, when not the plain prediction
     advice: str = ""  # with nothing fixed: what to do instead (the cause's long-term fix)
 
     @property
@@ -95,11 +96,14 @@ class FixResult:
 
 
 def measure_load(scenario: Scenario, service: RunningService) -> Load:
-    """The load plan, sent to the running service."""
+    """The load plan, sent to the running service, on the request the fault is on."""
+    from dataclasses import replace
+
     from infermedic.demo.traffic import generate_traffic
 
+    target = scenario.fault_request
     result = generate_traffic(
-        scenario,
+        replace(scenario, predict_path=target) if target else scenario,
         service.url,
         requests=LOAD_REQUESTS,
         duration=LOAD_MAX_S,
@@ -185,6 +189,7 @@ def fix_and_verify(
         before=before_load,
         after=after_load,
         tests=tests,
+        request=scenario.fault_request or "",
     )
 
 
@@ -335,6 +340,8 @@ def comparison_table(name: str, result: FixResult) -> Table:
     if result.refused:
         table.add_row("fixes refused", "-", "\n".join(result.refused))
     plan = f"{LOAD_REQUESTS} requests, {LOAD_CONCURRENCY} at a time"
+    if result.request:
+        plan += f", POST {result.request}"
     table.add_row(f"load ({plan})", "", "")
     table.add_row(*_load_row("  p50", result.before, result.after, "p50_ms"))
     table.add_row(*_load_row("  p99", result.before, result.after, "p99_ms"))
