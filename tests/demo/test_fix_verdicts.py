@@ -6,22 +6,29 @@ cause at all. Nothing is written to the repository when there is nothing to fix.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+
+from rich.console import Console
 
 from infermedic.demo.fixing import (
     FixResult,
+    Load,
+    RegressionRun,
+    comparison_table,
     fix_and_verify,
     fix_candidates,
     fixed_cell,
+    measured_codes,
     unfixed_text,
     why_unfixed,
 )
 from infermedic.demo.scenarios import get_scenario
 from infermedic.diagnose.causes import CAUSES
 from infermedic.diagnose.hypotheses import CheckKind, evaluate
-from infermedic.diagnose.model import Diagnosis, FixOffer
+from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis, FixOffer
 from infermedic.diagnose.router import Category, route
-from infermedic.model import Finding, Location, Severity
+from infermedic.model import Finding, Location, Report, Severity
 
 
 def _finding(code: str) -> Finding:
@@ -136,12 +143,6 @@ def test_an_unfixed_cause_prints_the_refusals_and_what_to_do() -> None:
 
 
 def test_the_load_plan_goes_to_the_request_the_fault_is_on() -> None:
-    from dataclasses import replace
-
-    from rich.console import Console
-
-    from infermedic.demo.fixing import Load, RegressionRun, comparison_table
-
     assert get_scenario("explainer-per-request").fault_request == "/predict?explain=true"
     assert get_scenario("blocking-predict").fault_request is None
     load = Load(requests=9, answered=9, errors=0, p50_ms=1.0, p99_ms=2.0, throughput_rps=3.0)
@@ -161,3 +162,50 @@ def test_the_load_plan_goes_to_the_request_the_fault_is_on() -> None:
     console = Console(record=True, width=200, no_color=True)
     console.print(comparison_table("explainer-per-request", result))
     assert "8 at a time, POST /predict?explain=true" in console.export_text()
+
+
+def _checked(kind: CheckKind, *codes: str) -> CheckRun:
+    return CheckRun(
+        kind=kind,
+        status=CheckStatus.RAN,
+        command=f"infermedic {kind.value}",
+        report=Report(tool=kind.value, findings=tuple(_finding(c) for c in codes)),
+    )
+
+
+def test_a_symptom_still_measured_after_the_fix_is_said() -> None:
+    # slow-upstream: the timeout is added (SVC004 gone), the store's slow lookups stay
+    before = _diagnosis(
+        "p99 spikes",
+        [Category.SPIKES],
+        {CheckKind.AUDIT: ["SVC004"], CheckKind.PROBE: ["LIVE004"]},
+    )
+    before = replace(
+        before,
+        checks=(_checked(CheckKind.AUDIT, "SVC004"), _checked(CheckKind.PROBE, "LIVE004")),
+    )
+    root = before.root_cause
+    assert root is not None and root.cause.key == "slow-dependency"
+    after = replace(before, checks=(_checked(CheckKind.PROBE, "LIVE004", "LIVE001"),))
+    assert measured_codes(before, root) == ("LIVE004",)  # the static SVC004 is not a symptom
+    assert measured_codes(after, root) == ("LIVE004",)  # LIVE001 is not this cause's
+    assert measured_codes(after, None) == ()
+    result = FixResult(
+        cause="slow-dependency",
+        cause_title="Slow upstream call without a timeout",
+        after_cause=None,
+        after_title="no root cause",
+        after_supported=(),
+        applied=("SVC004 app/enrichment.py: timeout=10",),
+        refused=(),
+        before=None,
+        after=None,
+        tests=RegressionRun(passed=1, failed=0, summary="1 passed"),
+        symptoms_before=("LIVE004",),
+        symptoms_after=("LIVE004",),
+    )
+    assert fixed_cell(result) == ("yes: SVC004; p99 - → -; tests 1 passed; still measured: LIVE004")
+    console = Console(record=True, width=200, no_color=True)
+    console.print(comparison_table("slow-upstream", result))
+    row = next(line for line in console.export_text().splitlines() if "measured symptom" in line)
+    assert "LIVE004 still measured" in row

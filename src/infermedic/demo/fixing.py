@@ -27,7 +27,7 @@ from rich.table import Table
 
 from infermedic.demo.scenarios import Scenario
 from infermedic.demo.service import RunningService
-from infermedic.diagnose.hypotheses import Status
+from infermedic.diagnose.hypotheses import Hypothesis, Status
 from infermedic.diagnose.model import Diagnosis
 
 Progress = Callable[[str], None]
@@ -84,6 +84,10 @@ class FixResult:
     tests: RegressionRun | None
     note: str = ""  # why nothing was fixed, or what failed
     request: str = ""  # the request the load plan sent, when not the plain prediction
+    # the measured findings of the cause before the fix (`LIVE004`), and those still measured
+    # after it: a fix can remove the cause the audit sees and leave part of the symptom
+    symptoms_before: tuple[str, ...] = ()
+    symptoms_after: tuple[str, ...] = ()
     advice: str = ""  # with nothing fixed: what to do instead (the cause's long-term fix)
 
     @property
@@ -190,6 +194,27 @@ def fix_and_verify(
         after=after_load,
         tests=tests,
         request=scenario.fault_request or "",
+        symptoms_before=measured_codes(before, root_cause),
+        symptoms_after=measured_codes(after, root_cause),
+    )
+
+
+def measured_codes(diagnosis: Diagnosis, hypothesis: Hypothesis | None) -> tuple[str, ...]:
+    """The measured (not static) finding codes of `diagnosis` that `hypothesis`'s cause
+    counts as its evidence."""
+    if hypothesis is None:
+        return ()
+    codes = set(hypothesis.cause.codes)
+    return tuple(
+        sorted(
+            {
+                f.code
+                for check in diagnosis.checks
+                if check.kind.measured
+                for f in check.findings
+                if f.code in codes
+            }
+        )
     )
 
 
@@ -346,6 +371,13 @@ def comparison_table(name: str, result: FixResult) -> Table:
     table.add_row(*_load_row("  p50", result.before, result.after, "p50_ms"))
     table.add_row(*_load_row("  p99", result.before, result.after, "p99_ms"))
     table.add_row(*_load_row("  throughput", result.before, result.after, "throughput_rps"))
+    if result.symptoms_before or result.symptoms_after:
+        still = ", ".join(result.symptoms_after)
+        table.add_row(
+            "measured symptom",
+            ", ".join(result.symptoms_before) or "-",
+            f"{still} still measured" if still else "none",
+        )
     errors = [str(load.errors) if load else "-" for load in (result.before, result.after)]
     table.add_row("  errors", *errors)
     tests = result.tests
@@ -365,9 +397,10 @@ def fixed_cell(result: FixResult | None) -> str:
     tests = result.tests
     verdict = "yes" if result.root_cause_gone and (tests is not None and tests.ok) else "NO"
     codes = ", ".join(sorted({line.split(" ", 1)[0] for line in result.applied}))
+    still = f"; still measured: {', '.join(result.symptoms_after)}" if result.symptoms_after else ""
     return (
         f"{verdict}: {codes}; p99 {_ms(before)} → {_ms(after)}; "
-        f"tests {tests.summary if tests else '-'}"
+        f"tests {tests.summary if tests else '-'}{still}"
     )
 
 
