@@ -50,7 +50,8 @@ WORKDIR_HELP = "Where the scenario repos, logs and reports go."
 FIX_HELP = (
     "Then fix each scenario's repo (`infermedic fix --apply --tests`, mode apply-in-dev, in a "
     "scratch git work tree), restart it, diagnose it again and show before/after: root "
-    "cause, p99 and throughput under the same load, the regression tests' result."
+    "cause, p99 and throughput under the same load, the regression tests' result. A "
+    "scenario with nothing to fix mechanically says why and what to do instead."
 )
 
 
