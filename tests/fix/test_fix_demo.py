@@ -23,6 +23,7 @@ CASES = {
     "load-per-request": ("SVC002", "app/main.py", "model = request.app.state.model"),
     "slow-upstream": ("SVC004", "app/enrichment.py", "timeout=10"),
     "blocking-log": ("SVC003", "app/main.py", 'await asyncio.to_thread(state["sink"].write'),
+    "explainer-per-request": ("XPL001", "app/main.py", "= _cached_PermutationExplainer()"),
 }
 
 

@@ -50,7 +50,8 @@ WORKDIR_HELP = "Where the scenario repos, logs and reports go."
 FIX_HELP = (
     "Then fix each scenario's repo (`infermedic fix --apply --tests`, mode apply-in-dev, in a "
     "scratch git work tree), restart it, diagnose it again and show before/after: root "
-    "cause, p99 and throughput under the same load, the regression tests' result."
+    "cause, p99 and throughput under the same load, the regression tests' result. A "
+    "scenario with nothing to fix mechanically says why and what to do instead."
 )
 
 
@@ -104,7 +105,7 @@ def tour(
     from infermedic.cli.app import set_exit_code
     from infermedic.cli.console import console_for
     from infermedic.cli.live_display import live_view, narrator
-    from infermedic.demo.fixing import comparison_table
+    from infermedic.demo.fixing import comparison_table, unfixed_text
     from infermedic.demo.runner import run_tour, tour_scenarios, tour_table
 
     chosen = tour_scenarios(scenarios, everything=run_all)
@@ -120,6 +121,10 @@ def tour(
     for outcome in result.outcomes:
         if outcome.fixed is not None and outcome.fixed.applied:
             out.print(comparison_table(outcome.scenario.name, outcome.fixed))
+        elif outcome.fixed is not None:
+            out.print(
+                unfixed_text(outcome.scenario.name, outcome.fixed), markup=False, highlight=False
+            )
     correct = sum(o.correct for o in result.outcomes)
     click.echo(
         f"{correct}/{len(result.outcomes)} planted faults diagnosed as planted "

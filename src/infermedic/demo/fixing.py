@@ -27,7 +27,7 @@ from rich.table import Table
 
 from infermedic.demo.scenarios import Scenario
 from infermedic.demo.service import RunningService
-from infermedic.diagnose.hypotheses import Status
+from infermedic.diagnose.hypotheses import Hypothesis, Status
 from infermedic.diagnose.model import Diagnosis
 
 Progress = Callable[[str], None]
@@ -83,6 +83,12 @@ class FixResult:
     after: Load | None
     tests: RegressionRun | None
     note: str = ""  # why nothing was fixed, or what failed
+    request: str = ""  # the request the load plan sent, when not the plain prediction
+    # the measured findings of the cause before the fix (`LIVE004`), and those still measured
+    # after it: a fix can remove the cause the audit sees and leave part of the symptom
+    symptoms_before: tuple[str, ...] = ()
+    symptoms_after: tuple[str, ...] = ()
+    advice: str = ""  # with nothing fixed: what to do instead (the cause's long-term fix)
 
     @property
     def root_cause_gone(self) -> bool:
@@ -94,11 +100,14 @@ class FixResult:
 
 
 def measure_load(scenario: Scenario, service: RunningService) -> Load:
-    """The load plan, sent to the running service."""
+    """The load plan, sent to the running service, on the request the fault is on."""
+    from dataclasses import replace
+
     from infermedic.demo.traffic import generate_traffic
 
+    target = scenario.fault_request
     result = generate_traffic(
-        scenario,
+        replace(scenario, predict_path=target) if target else scenario,
         service.url,
         requests=LOAD_REQUESTS,
         duration=LOAD_MAX_S,
@@ -123,7 +132,7 @@ def fix_and_verify(
     scenario: Scenario,
     root: Path,
     before: Diagnosis,
-    before_load: Load,
+    before_load: Load | None,
     *,
     directory: Path,
     audit_log: Path,
@@ -141,12 +150,10 @@ def fix_and_verify(
     root_cause = before.root_cause
     cause = root_cause.cause.key if root_cause is not None else None
     title = root_cause.cause.title if root_cause is not None else "no root cause"
-    codes = tuple(sorted({offer.code for offer in before.fixes}))
-    if not codes:
-        note = before.fixes_note or (
-            "no mechanical fix for this root cause" if cause else "no root cause: nothing to fix"
-        )
-        return _unfixed(cause, title, before_load, note)
+    codes = fix_candidates(before)
+    if not codes or before_load is None:
+        note, advice = why_unfixed(before)
+        return _unfixed(cause, title, before_load, before.fixes_note or note, advice=advice)
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _snapshot(root)
     say(f"  fixing {', '.join(codes)} (mode apply-in-dev, with regression tests)")
@@ -159,7 +166,8 @@ def fix_and_verify(
     applied = tuple(f"{c.code} {c.path}: {c.summary}" for c in result.changes)
     refused = tuple(f"{r.finding.code}: {r.reason}" for r in result.refusals)
     if not applied:
-        return _unfixed(cause, title, before_load, "every fix was refused", refused)
+        advice = root_cause.cause.long_term_fix if root_cause is not None else ""
+        return _unfixed(cause, title, before_load, "every fix was refused", refused, advice=advice)
     say("  restarting the fixed service")
     with serving_directory(root) as service:
         after = diagnose_service(scenario, service, say, duration_s=duration_s)
@@ -185,11 +193,75 @@ def fix_and_verify(
         before=before_load,
         after=after_load,
         tests=tests,
+        request=scenario.fault_request or "",
+        symptoms_before=measured_codes(before, root_cause),
+        symptoms_after=measured_codes(after, root_cause),
+    )
+
+
+def measured_codes(diagnosis: Diagnosis, hypothesis: Hypothesis | None) -> tuple[str, ...]:
+    """The measured (not static) finding codes of `diagnosis` that `hypothesis`'s cause
+    counts as its evidence."""
+    if hypothesis is None:
+        return ()
+    codes = set(hypothesis.cause.codes)
+    return tuple(
+        sorted(
+            {
+                f.code
+                for check in diagnosis.checks
+                if check.kind.measured
+                for f in check.findings
+                if f.code in codes
+            }
+        )
+    )
+
+
+def fix_candidates(diagnosis: Diagnosis) -> tuple[str, ...]:
+    """The codes `demo --fix` tries: the fixes the diagnosis offers, else the root cause's
+    static finding codes that have a fixer (one that refused in diagnose's dry run is tried
+    again, so its reason shows). Empty: nothing to fix, and no load plan is spent on it."""
+    from infermedic.fix.engine import fixers_by_code
+
+    offered = {offer.code for offer in diagnosis.fixes}
+    root = diagnosis.root_cause
+    if offered or root is None:
+        return tuple(sorted(offered))
+    fixers = fixers_by_code()
+    return tuple(sorted({f.code for f in root.findings if f.code in fixers}))
+
+
+def why_unfixed(diagnosis: Diagnosis) -> tuple[str, str]:
+    """Why `demo --fix` changes nothing for this diagnosis, and what to do instead: no root
+    cause; a cause the audit found in the code but no fixer can change mechanically; or a
+    cause that is not a pattern in the code at all (drift, a slow upstream, a leak)."""
+    root = diagnosis.root_cause
+    if root is None:
+        return "nothing to fix: no root cause", ""
+    cause = root.cause
+    static = sorted({f.code for f in root.findings if f.code in cause.static})
+    if static:
+        return (
+            f"no mechanical fix for {cause.key} ({', '.join(static)} is in the code)",
+            cause.long_term_fix,
+        )
+    measured = sorted({f.code for f in root.findings}) or ["-"]
+    return (
+        f"nothing to fix mechanically: the audit finds no code pattern behind {cause.key} "
+        f"(measured: {', '.join(measured)})",
+        cause.long_term_fix,
     )
 
 
 def _unfixed(
-    cause: str | None, title: str, load: Load, note: str, refused: tuple[str, ...] = ()
+    cause: str | None,
+    title: str,
+    load: Load | None,
+    note: str,
+    refused: tuple[str, ...] = (),
+    *,
+    advice: str = "",
 ) -> FixResult:
     return FixResult(
         cause=cause,
@@ -203,6 +275,7 @@ def _unfixed(
         after=None,
         tests=None,
         note=note,
+        advice=advice,
     )
 
 
@@ -292,10 +365,19 @@ def comparison_table(name: str, result: FixResult) -> Table:
     if result.refused:
         table.add_row("fixes refused", "-", "\n".join(result.refused))
     plan = f"{LOAD_REQUESTS} requests, {LOAD_CONCURRENCY} at a time"
+    if result.request:
+        plan += f", POST {result.request}"
     table.add_row(f"load ({plan})", "", "")
     table.add_row(*_load_row("  p50", result.before, result.after, "p50_ms"))
     table.add_row(*_load_row("  p99", result.before, result.after, "p99_ms"))
     table.add_row(*_load_row("  throughput", result.before, result.after, "throughput_rps"))
+    if result.symptoms_before or result.symptoms_after:
+        still = ", ".join(result.symptoms_after)
+        table.add_row(
+            "measured symptom",
+            ", ".join(result.symptoms_before) or "-",
+            f"{still} still measured" if still else "none",
+        )
     errors = [str(load.errors) if load else "-" for load in (result.before, result.after)]
     table.add_row("  errors", *errors)
     tests = result.tests
@@ -308,16 +390,27 @@ def fixed_cell(result: FixResult | None) -> str:
     if result is None:
         return "-"
     if not result.applied:
-        return f"no: {result.note}"
+        # "nothing to fix: ..." is an answer, not a failure to fix
+        return result.note if result.note.startswith("nothing to fix") else f"no: {result.note}"
     before = result.before.p99_ms if result.before else None
     after = result.after.p99_ms if result.after else None
     tests = result.tests
     verdict = "yes" if result.root_cause_gone and (tests is not None and tests.ok) else "NO"
     codes = ", ".join(sorted({line.split(" ", 1)[0] for line in result.applied}))
+    still = f"; still measured: {', '.join(result.symptoms_after)}" if result.symptoms_after else ""
     return (
         f"{verdict}: {codes}; p99 {_ms(before)} → {_ms(after)}; "
-        f"tests {tests.summary if tests else '-'}"
+        f"tests {tests.summary if tests else '-'}{still}"
     )
+
+
+def unfixed_text(name: str, result: FixResult) -> str:
+    """One scenario nothing was fixed in: why, the refusals, and what to do instead."""
+    lines = [f"{name}: {result.note}"]
+    lines += [f"  refused {line}" for line in result.refused]
+    if result.advice:
+        lines.append(f"  what to do: {result.advice}")
+    return "\n".join(lines)
 
 
 def tour_columns(fix: bool) -> Sequence[str]:

@@ -22,6 +22,7 @@ from infermedic.demo.diagnosing import diagnose_service, write_reports
 from infermedic.demo.fixing import (
     FixResult,
     fix_and_verify,
+    fix_candidates,
     fixed_cell,
     measure_load,
     tour_columns,
@@ -177,13 +178,16 @@ def run_scenario(
         clear_previous_run(service_dir)
         with running_scenario(scenario, service_dir) as service:
             diagnosis = diagnose_service(scenario, service, say, duration_s=duration_s)
-            before_load = measure_load(scenario, service) if fix else None
+            # the load plan only where there is something to fix: a bounded tour
+            before_load = (
+                measure_load(scenario, service) if fix and fix_candidates(diagnosis) else None
+            )
         html = write_reports(diagnosis, directory)
         audit_log = workdir / "ops" / "audit.jsonl"
         entry = audit_log_entry(diagnosis)
         append_entry(audit_log, {**entry, "step": "diagnosis"} if fix else entry)
         fixed = None
-        if before_load is not None:
+        if fix:
             fixed = fix_and_verify(
                 scenario,
                 service_dir.resolve(),

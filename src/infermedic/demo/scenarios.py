@@ -72,6 +72,9 @@ class Scenario:
     liveness_path: str = "/health"
     readiness_path: str = "/ready"
     predict_path: str = "/predict"
+    # the request `demo --fix` measures before and after: where the fault is (default: the
+    # plain prediction); the explainer is only built for `?explain=true`
+    fault_request: str | None = None
     metrics_path: str = "/metrics"
     version_path: str = "/version"
     pinned_model_version: str = "3"
@@ -174,6 +177,7 @@ _SCENARIO_LIST = (
         expected_codes=("XPL001",),
         fault_files=("app/main.py", "app/explain.py"),
         modules=_modules("main_explainer_per_request", "scoring", "explain"),
+        fault_request="/predict?explain=true",
     ),
     Scenario(
         name="blocking-log",

@@ -44,10 +44,12 @@ class LoadOnce:
             raise Refused("the load is not inside a function")
         local = _local_names(function)
         used = {n.value for arg in call.args for n in _names(arg.value)}
+        original = call
         if used & local:
-            names = ", ".join(sorted(used & local))
-            raise Refused(f"the call depends on values of the request or route ({names})")
-        if self.code == "SVC002":
+            # `model = state["model"]` then `Explainer(model.predict, ...)`: the local is
+            # only an alias of module state, so the call reads it directly and runs once
+            call = _through_aliases(parsed, function, call, local)
+        if self.code == "SVC002" and call is original:
             try:
                 module, attr, imports = hoist(parsed, function, call, callee)
             except NotApplicable as exc:
@@ -71,7 +73,7 @@ class LoadOnce:
         name = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), body)
         new = replace_nodes(
             parsed.module,
-            {call: cst.Call(func=cst.Name(name), lpar=call.lpar, rpar=call.rpar)},
+            {original: cst.Call(func=cst.Name(name), lpar=call.lpar, rpar=call.rpar)},
         )
         defined = {s.name.value for s in new.body if isinstance(s, cst.FunctionDef)}
         if name not in defined:
@@ -89,10 +91,142 @@ class LoadOnce:
             review=f"{path}: `{callee}` runs on the first request and its result is reused; "
             "warm it at start-up (lifespan) so the first request does not pay, and reload "
             f"by restarting (or `{name}.cache_clear()`)"
-            + (f" [no lifespan form: {why}]" if why else ""),
+            + (f" [no lifespan form: {why}]" if why else "")
+            + (
+                " [the cached call reads the route's aliases of module state directly: "
+                "they are read at the first request, as before]"
+                if call is not original
+                else ""
+            ),
             where=slug(path, function.name.value),
             finding=finding,
         )
+
+
+def _through_aliases(
+    parsed: Parsed, function: cst.FunctionDef, call: cst.Call, local: set[str]
+) -> cst.Call:
+    """`call` with each route-local name in its arguments replaced by the one expression
+    assigned to it: a plain read of module state (`model = state["model"]`,
+    `bg = registry.background`), assigned once, at the top of the route, before the call.
+    Refused when any local is a parameter, is assigned more than once or conditionally, or
+    is computed (a call, arithmetic): then it may depend on the request."""
+    params = {p.name.value for p in _params(function)}
+    values = _single_assignments(function)
+    swaps: dict[cst.CSTNode, cst.CSTNode] = {}
+    for arg in call.args:
+        for name in _names(arg.value):
+            if name.value not in local:
+                continue
+            value = None if name.value in params else values.get(name.value)
+            if value is None or not _plain_read(value, local, values, params, depth=3):
+                raise Refused(f"the call depends on values of the request or route ({name.value})")
+            swaps[name] = _resolved(value, values)
+    rewritten = call.visit(_Swap(swaps))
+    assert isinstance(rewritten, cst.Call)
+    return rewritten
+
+
+class _Swap(cst.CSTTransformer):
+    def __init__(self, swaps: dict[cst.CSTNode, cst.CSTNode]) -> None:
+        super().__init__()
+        self.swaps = swaps
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode:
+        return self.swaps.get(original_node, updated_node)
+
+
+def _params(function: cst.FunctionDef) -> list[cst.Param]:
+    params = function.params
+    stars = [s for s in (params.star_arg, params.star_kwarg) if isinstance(s, cst.Param)]
+    return [*params.posonly_params, *params.params, *params.kwonly_params, *stars]
+
+
+def _single_assignments(function: cst.FunctionDef) -> dict[str, cst.BaseExpression]:
+    """Names assigned exactly once in `function`, by a plain `name = value` statement at
+    the top level of its body (not in a branch or loop)."""
+    counts: dict[str, int] = {}
+
+    class Count(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            for n in _names(node.target):
+                counts[n.value] = counts.get(n.value, 0) + 1
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            for n in _names(node.target):
+                counts[n.value] = counts.get(n.value, 0) + 1
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            for n in _names(node.target):
+                counts[n.value] = counts.get(n.value, 0) + 2
+
+        def visit_For(self, node: cst.For) -> None:
+            for n in _names(node.target):
+                counts[n.value] = counts.get(n.value, 0) + 2
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            for n in _names(node.target):
+                counts[n.value] = counts.get(n.value, 0) + 2
+
+    function.body.visit(Count())
+    found: dict[str, cst.BaseExpression] = {}
+    for stmt in function.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)
+            ):
+                found[small.targets[0].target.value] = small.value
+    return {name: value for name, value in found.items() if counts.get(name) == 1}
+
+
+def _plain_read(
+    node: cst.BaseExpression,
+    local: set[str],
+    values: dict[str, cst.BaseExpression],
+    params: set[str],
+    *,
+    depth: int,
+) -> bool:
+    """A name, attribute or constant-key subscript of module state (or of another alias)."""
+    if isinstance(node, cst.Name):
+        if node.value not in local:
+            return True
+        value = values.get(node.value)
+        return (
+            depth > 0
+            and node.value not in params
+            and value is not None
+            and _plain_read(value, local, values, params, depth=depth - 1)
+        )
+    if isinstance(node, cst.Attribute):
+        return _plain_read(node.value, local, values, params, depth=depth)
+    if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+        index = node.slice[0].slice
+        return (
+            isinstance(index, cst.Index)
+            and isinstance(index.value, cst.SimpleString | cst.Integer)
+            and _plain_read(node.value, local, values, params, depth=depth)
+        )
+    return False
+
+
+def _resolved(
+    node: cst.BaseExpression, values: dict[str, cst.BaseExpression]
+) -> cst.BaseExpression:
+    """`node` with aliases of aliases replaced too (checked by `_plain_read` first)."""
+    if isinstance(node, cst.Name) and node.value in values:
+        return _resolved(values[node.value], values)
+    if isinstance(node, cst.Attribute):
+        return node.with_changes(value=_resolved(node.value, values))
+    if isinstance(node, cst.Subscript):
+        return node.with_changes(value=_resolved(node.value, values))
+    return node
 
 
 def _free_name(module: cst.Module, base: str, body: str) -> str:
