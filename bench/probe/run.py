@@ -257,9 +257,11 @@ def uvicorn(app: str, workers: int) -> Iterator[Server]:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.1)
         time.sleep(1.0 if workers > 1 else 0.2)  # every worker process up and importing done
-        # One worker serves in uvicorn's own process; several in its children.
+        # One worker serves in uvicorn's own process; several in its spawned children (not
+        # in multiprocessing's resource tracker, which idles).
         children = psutil.Process(process.pid).children(recursive=True)
-        pids = [c.pid for c in children] if workers > 1 else [process.pid]
+        spawned = [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
+        pids = spawned if workers > 1 else [process.pid]
         yield Server(url=url, pids=pids)
     finally:
         process.terminate()
@@ -398,10 +400,6 @@ def main() -> None:
     parser.add_argument("--workers", default="1,4", help="server worker counts to compare")
     parser.add_argument("--capacity-only", action="store_true")
     args = parser.parse_args()
-    # The test helper that runs uvicorn in a subprocess, and this bench's server module, both
-    # import from the repository root.
-    sys.path.insert(0, str(ROOT))
-    from tests.probe.servers import serve
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -413,7 +411,9 @@ def main() -> None:
         f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} at start, 1/5/15 min), Python "
         f"{platform.python_version()}, uvloop. probe's load path is its own HTTP/1.1 client "
         "(`infermedic.probe.rawclient`, asyncio.Protocol on uvloop), one process; wrk 4.1 "
-        "runs one thread (`-t1`). Server, generator and wrk share the same cores.",
+        "runs one thread (`-t1`) and sends probe's exact request (`-H`). Server, generator "
+        "and wrk share the same cores; each server runs in a session of its own (see "
+        "`uvicorn()`).",
         "",
     ]
     summary: list[str] = []
@@ -424,7 +424,7 @@ def main() -> None:
             f"{workers} worker(s): {median:.3f} one after the other, {twin:.3f} side by side"
         )
     if not args.capacity_only:
-        with serve("bench.probe.server:app", ready_path="/fast") as target:
+        with uvicorn("bench.probe.server:app", 1) as target:
             slow = target.url + "/sleep"
             truth = wrk(slow, 1, 5)
             rec = uvloop.run(probe_open(slow, 200.0, 10.0))
@@ -450,7 +450,7 @@ def main() -> None:
                 f"mean; load average {os.getloadavg()[0]:.2f}.",
                 "",
             ]
-        with serve("bench.probe.server:stall_app", ready_path="/fast") as target:
+        with uvicorn("bench.probe.server:stall_app", 1) as target:
             fast = target.url + "/fast"
             time.sleep(0.5)
             rec = uvloop.run(probe_open(fast, 100.0, 20.0))
