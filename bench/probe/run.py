@@ -40,6 +40,7 @@ from infermedic.probe.rawclient import RawSender, build_request
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 CONNECTIONS = 64
+SHARED_SESSION = [False]  # --shared-session: the servers in the bench's session (the old way)
 FAST_BODY = b'{"ok":true}'  # what `server.py`'s `/fast` answers
 
 
@@ -242,7 +243,7 @@ def uvicorn(app: str, workers: int) -> Iterator[Server]:
         # first, so a server in the bench's session would be paid from the same share as
         # the generator driving it, and every microsecond a generator spends per request
         # would come off the server's throughput.
-        start_new_session=True,
+        start_new_session=not SHARED_SESSION[0],
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -399,7 +400,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", default="1,4", help="server worker counts to compare")
     parser.add_argument("--capacity-only", action="store_true")
+    parser.add_argument(
+        "--shared-session",
+        action="store_true",
+        help="run the servers in the bench's own session, as before (to show what it costs)",
+    )
     args = parser.parse_args()
+    SHARED_SESSION[0] = args.shared_session
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -412,8 +419,12 @@ def main() -> None:
         f"{platform.python_version()}, uvloop. probe's load path is its own HTTP/1.1 client "
         "(`infermedic.probe.rawclient`, asyncio.Protocol on uvloop), one process; wrk 4.1 "
         "runs one thread (`-t1`) and sends probe's exact request (`-H`). Server, generator "
-        "and wrk share the same cores; each server runs in a session of its own (see "
-        "`uvicorn()`).",
+        "and wrk share the same cores; "
+        + (
+            "**the servers run in the bench's session** (`--shared-session`)."
+            if args.shared_session
+            else "each server runs in a session of its own (see `uvicorn()`)."
+        ),
         "",
     ]
     summary: list[str] = []
