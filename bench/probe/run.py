@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import os
 import platform
@@ -27,30 +28,37 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
+import psutil
 import uvloop
 
 from infermedic.probe.loadgen import LoadRecorder, StepResult, closed_loop, open_loop
-from infermedic.probe.rawclient import RawSender
+from infermedic.probe.rawclient import RawSender, build_request
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 CONNECTIONS = 64
+SHARED_SESSION = [False]  # --shared-session: the servers in the bench's session (the old way)
+FAST_BODY = b'{"ok":true}'  # what `server.py`'s `/fast` answers
 
 
-def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
-    """wrk's requests/s, latency percentiles and CPU seconds (closed loop, one thread)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 30,
-        check=True,
-    ).stdout
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def same_request(url: str) -> tuple[bytes, list[str]]:
+    """probe's request bytes for `GET url` and its header lines besides Host, which wrk is
+    given with `-H`: both tools make the server parse the very same request."""
+    _, _, request = build_request(url, "GET", None, {})
+    lines = request.decode("latin-1").split("\r\n")[1:]
+    return request, [line for line in lines if line and not line.lower().startswith("host:")]
+
+
+def wrk_command(url: str, connections: int, seconds: float) -> list[str]:
+    headers = [arg for line in same_request(url)[1] for arg in ("-H", line)]
+    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", *headers, url]
+
+
+def parse_wrk(out: str, cpu_s: float, seconds: float) -> dict[str, float]:
+    """wrk's requests/s, latency percentiles and CPU (seconds per wall second, per request)."""
     units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
     def ms(label: str) -> float:
@@ -58,18 +66,47 @@ def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
         return float(found.group(1)) * units[found.group(2)] if found else float("nan")
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    total = re.search(r"(\d+) requests in", out)
     return {
         "rps": float(rps.group(1)) if rps else 0.0,
         "p50": ms("50%"),
         "p99": ms("99%"),
-        "cpu": cpu / seconds,
+        "cpu": cpu_s / seconds,
+        "cpu_us": cpu_s / int(total.group(1)) * 1e6 if total and int(total.group(1)) else 0.0,
     }
 
 
-async def probe_closed(url: str, concurrency: int, seconds: float) -> StepResult:
+def wrk(url: str, connections: int, seconds: float) -> dict[str, float]:
+    """wrk, closed loop, one thread, the same request as probe's."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        wrk_command(url, connections, seconds),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    return parse_wrk(out, children_cpu(before), seconds)
+
+
+def children_cpu(before: resource.struct_rusage) -> float:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ProbeRun:
+    """probe's capacity step, its own CPU per request and the connections it opened."""
+
+    step: StepResult
+    cpu_us: float
+    opened: int
+
+
+async def probe_closed(url: str, concurrency: int, seconds: float) -> ProbeRun:
+    cpu0 = time.process_time()
     async with RawSender(url, method="GET", connections=concurrency) as sender:
-        return await closed_loop(
+        step = await closed_loop(
             sender,
             concurrency=concurrency,
             window_s=1.0,
@@ -77,6 +114,11 @@ async def probe_closed(url: str, concurrency: int, seconds: float) -> StepResult
             stable_windows=max(int(seconds) - 1, 1),  # all but the first (warm-up) second
             until_stable=False,
         )
+        opened = sender.client.opened
+    # CPU per request over the whole run, warm-up included: requests are counted from the
+    # steady windows' rate over the whole elapsed time (an estimate, not a count).
+    cpu_us = (time.process_time() - cpu0) / max(step.throughput * step.elapsed_s, 1) * 1e6
+    return ProbeRun(step=step, cpu_us=cpu_us, opened=opened)
 
 
 async def probe_open(url: str, rate: float, seconds: float) -> LoadRecorder:
@@ -86,11 +128,13 @@ async def probe_open(url: str, rate: float, seconds: float) -> LoadRecorder:
 
 async def floor(url: str, connections: int, seconds: float) -> float:
     """The floor of any Python generator on this host right now: a bare `asyncio.Protocol`
-    client that counts status lines and writes the next request at once (no parser, no
-    deadline, no bounds: unfit for a probe, kept here only as a yardstick)."""
+    client that counts complete `/fast` answers and writes the next request for each (no
+    parser, no deadline, no bounds: unfit for a probe, kept here only as a yardstick). One
+    request in flight per connection, as probe and wrk: writing on every `data_received`
+    would pipeline a second request whenever head and body arrive apart."""
     parts = url.split("/", 3)
     host, port = parts[2].split(":")
-    request = f"GET /{parts[3]} HTTP/1.1\r\nHost: {parts[2]}\r\n\r\n".encode()
+    request = same_request(url)[0]
     count = 0
 
     class Bare(asyncio.Protocol):
@@ -100,8 +144,10 @@ async def floor(url: str, connections: int, seconds: float) -> float:
 
         def data_received(self, data: bytes) -> None:
             nonlocal count
-            count += data.count(b"HTTP/1.1 ")
-            self.transport.write(request)
+            done = data.count(FAST_BODY)  # `/fast` answers end with their fixed body
+            count += done
+            for _ in range(done):
+                self.transport.write(request)
 
     loop = asyncio.get_running_loop()
     opened = [await loop.create_connection(Bare, host, int(port)) for _ in range(connections)]
@@ -120,8 +166,58 @@ def free_port() -> int:
         return port
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Server:
+    """A running uvicorn: its URL and the processes that serve requests."""
+
+    url: str
+    pids: list[int]
+
+    def sched(self) -> tuple[float, float]:
+        """Seconds on a CPU and seconds runnable but waiting for one, over all serving
+        threads (`/proc/PID/task/*/schedstat`): the rest of the wall time it slept, waiting
+        for requests."""
+        run = wait = 0
+        for pid in self.pids:
+            for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                on_cpu, waiting, _ = path.read_text().split()
+                run += int(on_cpu)
+                wait += int(waiting)
+        return run / 1e9, wait / 1e9
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Busy:
+    """How a server spent one measurement: shares of its workers' wall time."""
+
+    run: float  # on a CPU
+    queued: float  # runnable, waiting for a CPU (the machine was busy)
+    idle: float  # asleep: no request to serve (the generator left it waiting)
+    cpu_us: float  # server CPU per request
+
+
+Snapshot = tuple[float, float, float]  # server CPU s, server runnable-wait s, wall clock
+
+
+def snapshot(server: Server) -> Snapshot:
+    return (*server.sched(), time.perf_counter())
+
+
+def busy(server: Server, before: Snapshot, rps: float) -> Busy:
+    """How `server` spent the time since `before`, and its CPU per request at `rps`."""
+    run1, wait1, t1 = snapshot(server)
+    wall = (t1 - before[2]) * len(server.pids)
+    run, queued = (run1 - before[0]) / wall, (wait1 - before[1]) / wall
+    return Busy(
+        run=run,
+        queued=queued,
+        idle=max(1.0 - run - queued, 0.0),
+        cpu_us=(run1 - before[0]) / ((t1 - before[2]) * rps) * 1e6 if rps else float("nan"),
+    )
+
+
 @contextlib.contextmanager
-def uvicorn(app: str, workers: int) -> Iterator[str]:
+def uvicorn(app: str, workers: int) -> Iterator[Server]:
     """`uvicorn APP --workers N` on 127.0.0.1 (the CLI's own multi-process mode)."""
     port = free_port()
     process = subprocess.Popen(
@@ -142,6 +238,12 @@ def uvicorn(app: str, workers: int) -> Iterator[str]:
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"},
+        # A session of its own, as a real service has: with autogrouping (Linux's default,
+        # `kernel.sched_autogroup_enabled`), a busy machine's CPU is shared per session
+        # first, so a server in the bench's session would be paid from the same share as
+        # the generator driving it, and every microsecond a generator spends per request
+        # would come off the server's throughput.
+        start_new_session=not SHARED_SESSION[0],
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -156,7 +258,12 @@ def uvicorn(app: str, workers: int) -> Iterator[str]:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.1)
         time.sleep(1.0 if workers > 1 else 0.2)  # every worker process up and importing done
-        yield url
+        # One worker serves in uvicorn's own process; several in its spawned children (not
+        # in multiprocessing's resource tracker, which idles).
+        children = psutil.Process(process.pid).children(recursive=True)
+        spawned = [c.pid for c in children if "spawn_main" in " ".join(c.cmdline())]
+        pids = spawned if workers > 1 else [process.pid]
+        yield Server(url=url, pids=pids)
     finally:
         process.terminate()
         try:
@@ -166,51 +273,125 @@ def uvicorn(app: str, workers: int) -> Iterator[str]:
             process.wait()
 
 
-def capacity(workers: int, reps: int, seconds: float) -> tuple[list[str], float]:
-    """Interleaved wrk/probe pairs against `workers` uvicorn workers; (lines, median ratio)."""
+def side_by_side(
+    wrk_server: Server, probe_server: Server, seconds: float
+) -> tuple[dict[str, float], ProbeRun, Busy, Busy]:
+    """wrk and probe at the same time, each on its own twin server: the machine's load at
+    that moment hits both alike."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_before, probe_before = snapshot(wrk_server), snapshot(probe_server)
+    process = subprocess.Popen(
+        wrk_command(wrk_server.url + "/fast", CONNECTIONS, seconds),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        p = uvloop.run(probe_closed(probe_server.url + "/fast", CONNECTIONS, seconds))
+        out, _ = process.communicate(timeout=seconds + 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    w = parse_wrk(out, children_cpu(before), seconds)
+    # The twin that finished first idles while the other ends: measured up to here, both
+    # include that tail, which is under a second in `seconds`.
+    return (
+        w,
+        p,
+        busy(wrk_server, wrk_before, w["rps"]),
+        busy(probe_server, probe_before, p.step.throughput),
+    )
+
+
+def capacity(workers: int, reps: int, seconds: float) -> tuple[list[str], float, float]:
+    """At `workers` uvicorn workers: `reps` interleaved wrk/probe pairs on one server, then
+    `reps` side-by-side pairs on twin servers; (lines, median ratio of each)."""
+    size = f"{workers} uvicorn worker{'s' if workers > 1 else ''}"
+    what = f"GET /fast, closed loop, {CONNECTIONS} connections, {seconds:g} s each"
     lines = [
-        f"## Capacity, {workers} uvicorn worker{'s' if workers > 1 else ''} "
-        f"(GET /fast, closed loop, {CONNECTIONS} connections, {seconds:g} s each)",
+        f"## Capacity, {size}, one after the other ({what})",
         "",
         "| pair | load avg | wrk req/s | probe req/s | ratio | bare Python req/s | "
-        "bare / wrk | wrk CPU | probe CPU | probe loop lag ms | probe saturated |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "server idle wrk / probe | server CPU µs/req wrk / probe | generator CPU µs/req "
+        "wrk / probe | probe loop lag ms | probe saturated | probe connections |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     ratios: list[float] = []
-    with uvicorn("bench.probe.server:app", workers) as base:
-        url = base + "/fast"
+    with uvicorn("bench.probe.server:app", workers) as server:
+        url = server.url + "/fast"
         wrk(url, CONNECTIONS, 1)  # warm-up of the server, not counted
         for rep in range(reps):
             load = os.getloadavg()[0]
-            if rep % 2 == 0:
-                w = wrk(url, CONNECTIONS, seconds)
-                p = uvloop.run(probe_closed(url, CONNECTIONS, seconds))
-            else:
-                p = uvloop.run(probe_closed(url, CONNECTIONS, seconds))
-                w = wrk(url, CONNECTIONS, seconds)
+            runs: dict[str, tuple[Any, Busy]] = {}
+            for tool in ("wrk", "probe") if rep % 2 == 0 else ("probe", "wrk"):
+                before = snapshot(server)
+                if tool == "wrk":
+                    w = wrk(url, CONNECTIONS, seconds)
+                    runs[tool] = (w, busy(server, before, w["rps"]))
+                else:
+                    p = uvloop.run(probe_closed(url, CONNECTIONS, seconds))
+                    runs[tool] = (p, busy(server, before, p.step.throughput))
+            w, wb = runs["wrk"]
+            p, pb = runs["probe"]
             bare = uvloop.run(floor(url, CONNECTIONS, seconds))
-            ratio = p.throughput / w["rps"] if w["rps"] else float("nan")
+            ratio = p.step.throughput / w["rps"] if w["rps"] else float("nan")
             ratios.append(ratio)
-            gen = p.generator
-            assert gen is not None
-            lines.append(
-                f"| {rep + 1} ({'wrk first' if rep % 2 == 0 else 'probe first'}) | {load:.2f} | "
-                f"{w['rps']:.0f} | {p.throughput:.0f} | {ratio:.3f} | {bare:.0f} | "
-                f"{bare / w['rps'] if w['rps'] else float('nan'):.3f} | {w['cpu']:.0%} | "
-                f"{gen.cpu_fraction:.0%} | {gen.loop_lag_mean_ms:.2f} | {gen.saturated} |"
-            )
+            lines.append(row(rep, load, w, p, ratio, wb, pb, f"{bare:.0f}"))
             print(lines[-1], flush=True)
-    median = statistics.median(ratios)
+    lines += [""]
+    lines += [
+        f"## Capacity, {size}, side by side on twin servers ({what})",
+        "",
+        "| pair | load avg | wrk req/s | probe req/s | ratio | wrk on | "
+        "server idle wrk / probe | server CPU µs/req wrk / probe | generator CPU µs/req "
+        "wrk / probe | probe loop lag ms | probe saturated | probe connections |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    twin: list[float] = []
+    with (
+        uvicorn("bench.probe.server:app", workers) as a,
+        uvicorn("bench.probe.server:app", workers) as b,
+    ):
+        wrk(a.url + "/fast", CONNECTIONS, 1)
+        wrk(b.url + "/fast", CONNECTIONS, 1)
+        for rep in range(reps):
+            load = os.getloadavg()[0]
+            first, second = (a, b) if rep % 2 == 0 else (b, a)  # each tool on each twin
+            w, p, wb, pb = side_by_side(first, second, seconds)
+            ratio = p.step.throughput / w["rps"] if w["rps"] else float("nan")
+            twin.append(ratio)
+            lines.append(row(rep, load, w, p, ratio, wb, pb, "A" if rep % 2 == 0 else "B"))
+            print(lines[-1], flush=True)
+    median, twin_median = statistics.median(ratios), statistics.median(twin)
     lines += [
         "",
-        f"Median ratio probe / wrk: **{median:.3f}** (goal ≥ 0.95; per pair: "
-        f"{', '.join(f'{r:.3f}' for r in ratios)}). CPU is each tool's own CPU time over the "
-        "wall time (100 % = one core). *Bare Python* is a yardstick run after each pair: a "
-        "minimal `asyncio.Protocol` client without parser, deadlines or bounds, the floor "
-        "of any Python generator on this host at that moment.",
+        f"Median ratio probe / wrk: **{median:.3f}** one after the other (per pair: "
+        f"{', '.join(f'{r:.3f}' for r in ratios)}), **{twin_median:.3f}** side by side "
+        f"(per pair: {', '.join(f'{r:.3f}' for r in twin)}); goal ≥ 0.95.",
         "",
     ]
-    return lines, median
+    return lines, median, twin_median
+
+
+def row(
+    rep: int,
+    load: float,
+    w: dict[str, float],
+    p: ProbeRun,
+    ratio: float,
+    wrk_busy: Busy,
+    probe_busy: Busy,
+    extra: str,
+) -> str:
+    gen = p.step.generator
+    assert gen is not None
+    order = "wrk first" if rep % 2 == 0 else "probe first"
+    return (
+        f"| {rep + 1} ({order}) | {load:.2f} | {w['rps']:.0f} | {p.step.throughput:.0f} | "
+        f"{ratio:.3f} | {extra} | {wrk_busy.idle:.0%} / {probe_busy.idle:.0%} | "
+        f"{wrk_busy.cpu_us:.0f} / {probe_busy.cpu_us:.0f} | {w['cpu_us']:.0f} / "
+        f"{p.cpu_us:.0f} | {gen.loop_lag_mean_ms:.2f} | {gen.saturated} | {p.opened} |"
+    )
 
 
 def main() -> None:
@@ -219,11 +400,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", default="1,4", help="server worker counts to compare")
     parser.add_argument("--capacity-only", action="store_true")
+    parser.add_argument(
+        "--shared-session",
+        action="store_true",
+        help="run the servers in the bench's own session, as before (to show what it costs)",
+    )
     args = parser.parse_args()
-    # The test helper that runs uvicorn in a subprocess, and this bench's server module, both
-    # import from the repository root.
-    sys.path.insert(0, str(ROOT))
-    from tests.probe.servers import serve
+    SHARED_SESSION[0] = args.shared_session
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -235,16 +418,24 @@ def main() -> None:
         f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} at start, 1/5/15 min), Python "
         f"{platform.python_version()}, uvloop. probe's load path is its own HTTP/1.1 client "
         "(`infermedic.probe.rawclient`, asyncio.Protocol on uvloop), one process; wrk 4.1 "
-        "runs one thread (`-t1`). Server, generator and wrk share the same cores.",
+        "runs one thread (`-t1`) and sends probe's exact request (`-H`). Server, generator "
+        "and wrk share the same cores; "
+        + (
+            "**the servers run in the bench's session** (`--shared-session`)."
+            if args.shared_session
+            else "each server runs in a session of its own (see `uvicorn()`)."
+        ),
         "",
     ]
     summary: list[str] = []
     for workers in (int(w) for w in args.workers.split(",")):
-        part, median = capacity(workers, args.reps, args.seconds)
+        part, median, twin = capacity(workers, args.reps, args.seconds)
         lines += part
-        summary.append(f"{workers} worker(s): {median:.3f}")
+        summary.append(
+            f"{workers} worker(s): {median:.3f} one after the other, {twin:.3f} side by side"
+        )
     if not args.capacity_only:
-        with serve("bench.probe.server:app", ready_path="/fast") as target:
+        with uvicorn("bench.probe.server:app", 1) as target:
             slow = target.url + "/sleep"
             truth = wrk(slow, 1, 5)
             rec = uvloop.run(probe_open(slow, 200.0, 10.0))
@@ -270,7 +461,7 @@ def main() -> None:
                 f"mean; load average {os.getloadavg()[0]:.2f}.",
                 "",
             ]
-        with serve("bench.probe.server:stall_app", ready_path="/fast") as target:
+        with uvicorn("bench.probe.server:stall_app", 1) as target:
             fast = target.url + "/fast"
             time.sleep(0.5)
             rec = uvloop.run(probe_open(fast, 100.0, 20.0))

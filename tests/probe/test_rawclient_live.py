@@ -165,6 +165,42 @@ def test_hostile_servers_end_each_request_within_its_deadline(
     assert elapsed < 30  # 3 requests × 1 s deadline, with room for a busy machine
 
 
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("silent", "timeout"), ("endless", BODY_OVER_CAP), ("reset", None)],
+)
+def test_the_loops_callback_path_reports_the_same_errors(
+    mode: str, expected: str | None, tmp_path: Path
+) -> None:
+    """`fire` (the loops' path, no future per request) ends each request within its deadline
+    and answers with a `SendResult`, as `sender()` does; a closed client answers too."""
+
+    async def go(url: str) -> tuple[list[SendResult], SendResult]:
+        got: list[SendResult] = []
+        three = asyncio.Event()
+
+        def landed(result: SendResult) -> None:
+            got.append(result)
+            if len(got) == 3:
+                three.set()
+
+        sender = RawSender(url + "/predict", body=b"{}", timeout_s=1.0, max_body=1 << 20)
+        async with sender:
+            for _ in range(3):
+                sender.fire(landed)
+            await asyncio.wait_for(three.wait(), 30)
+        after: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
+        sender.fire(after.set_result)  # the client is closed now
+        return got, await asyncio.wait_for(after, 5)
+
+    with hostile(mode, tmp_path / "server.log") as server:
+        results, closed = uvloop.run(go(server.url))
+        assert server.requests(), "the server saw no request: the test proves nothing"
+    assert all(r.status == 0 for r in results)
+    assert all(r.error == expected for r in results) if expected else all(r.error for r in results)
+    assert closed.status == 0 and closed.error == "ConnectionError"
+
+
 def test_a_redirect_is_counted_and_the_other_host_gets_nothing(tmp_path: Path) -> None:
     with (
         hostile("record", tmp_path / "other.log", host="127.0.0.2") as other,

@@ -133,6 +133,11 @@ class ResponseParser:
         return bytes(self._buf)
 
     @property
+    def has_leftover(self) -> bool:
+        """Bytes were received past the end of the last complete response."""
+        return bool(self._buf)
+
+    @property
     def reads_until_close(self) -> bool:
         return self._state == _UNTIL_CLOSE
 

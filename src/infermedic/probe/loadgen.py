@@ -468,31 +468,44 @@ async def closed_loop(
     fire = fire_of(sender)
     active = 0  # callback users still sending (the raw client's fast path)
     idle = asyncio.Event()
+    ending = False  # `finished`, as a plain flag for the callbacks
 
-    def fire_user() -> None:
+    def callback_user() -> Callable[[], None]:
+        """One user of the fast path: a single callback for all its requests (none made
+        per request), which records an answer and sends the next request."""
         assert fire is not None
-        sent = clock()
+        sent = 0.0
 
         def landed(result: SendResult) -> None:
-            nonlocal active
+            nonlocal active, sent
             done = clock()
             index = int((done - t0) // window_s)
-            per_window.setdefault(index, []).append((done - sent, is_error(result.status)))
-            if not finished.is_set() and done < deadline:
-                fire_user()  # the next request of this user, from the callback
+            bucket = per_window.get(index)
+            if bucket is None:
+                bucket = per_window[index] = []
+            status = result.status
+            bucket.append((done - sent, not 200 <= status < 300))  # is_error, inlined
+            if not ending and done < deadline:
+                sent = clock()
+                fire(landed)  # the next request of this user, from the callback
                 return
             active -= 1
             if not active:
                 idle.set()
 
-        fire(landed)
+        def begin() -> None:
+            nonlocal sent
+            sent = clock()
+            fire(landed)
+
+        return begin
 
     monitor = GeneratorMonitor()
     users: list[asyncio.Future[None]] = []
     if fire is not None:
         active = concurrency
         for _ in range(concurrency):
-            fire_user()
+            callback_user()()
     else:
         users = [asyncio.ensure_future(user()) for _ in range(concurrency)]
     stable = False
@@ -513,6 +526,7 @@ async def closed_loop(
                         break
     finally:
         finished.set()
+        ending = True
         # Stopped (Ctrl-C): cancel the users at once instead of waiting out a hung request.
         stopped = stop is not None and stop.is_set()
         if users:

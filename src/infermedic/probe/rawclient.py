@@ -90,20 +90,37 @@ def build_request(
 
 
 Callback = Callable[[Response | None, BaseException | None], None]
+ResultCallback = Callable[[SendResult], None]
 SWEEP_S = 0.05  # how often deadlines are checked: a request ends within this past its own
 
 
 class _Job:
-    """One request on its way: the bytes, who to tell, and its total deadline."""
+    """One request on its way: the bytes, who to tell, and its total deadline. A job for
+    the load loops (`as_result`) is told with a `SendResult`, made once the exchange ends:
+    no adapter function per request."""
 
-    __slots__ = ("callback", "deadline", "head", "request", "retried")
+    __slots__ = ("as_result", "callback", "deadline", "head", "request", "retried")
 
-    def __init__(self, request: bytes, callback: Callback, head: bool, deadline: float) -> None:
+    def __init__(
+        self,
+        request: bytes,
+        callback: Callable[..., None],
+        head: bool,
+        deadline: float,
+        as_result: bool = False,
+    ) -> None:
         self.request = request
         self.callback = callback
         self.head = head
         self.deadline = deadline
+        self.as_result = as_result
         self.retried = False
+
+    def answer(self, response: Response | None, error: BaseException | None) -> None:
+        if self.as_result:
+            self.callback(send_result(response, error))
+        else:
+            self.callback(response, error)
 
 
 class _Connection(asyncio.Protocol):
@@ -133,7 +150,7 @@ class _Connection(asyncio.Protocol):
                 self.abort()
             return
         self.used += 1
-        if self.parser.leftover:  # bytes past the response: never reused (no pipelining)
+        if self.parser.has_leftover:  # bytes past the response: never reused (no pipelining)
             response.keep_alive = False
         self.client._landed(self, response)
 
@@ -194,13 +211,25 @@ class RawClient:
     def submit(self, request: bytes, callback: Callback, *, head: bool = False) -> None:
         """Send `request`; `callback(response, None)` once it is complete, or `callback(None,
         error)`: `TimeoutError` past the deadline, `OSError`, `HttpProtocolError`."""
+        self._submit(request, callback, head, False)
+
+    def submit_for_result(
+        self, request: bytes, callback: ResultCallback, *, head: bool = False
+    ) -> None:
+        """`submit`, telling `callback` the load loops' `SendResult` (`send_result`)."""
+        self._submit(request, callback, head, True)
+
+    def _submit(
+        self, request: bytes, callback: Callable[..., None], head: bool, as_result: bool
+    ) -> None:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
+        job = _Job(request, callback, head, loop.time() + self.timeout_s, as_result)
         if self._closed:  # never synchronously: a loop calling again from it would recurse
-            loop.call_soon(callback, None, ConnectionError("client closed"))
+            loop.call_soon(job.answer, None, ConnectionError("client closed"))
             return
-        self._dispatch(_Job(request, callback, head, loop.time() + self.timeout_s))
+        self._dispatch(job)
 
     async def exchange(self, request: bytes, *, head: bool = False) -> Response:
         """One request and its complete response (the errors `submit` reports, raised)."""
@@ -247,7 +276,7 @@ class RawClient:
         except (OSError, TimeoutError) as exc:
             self._open -= 1
             self._serve_queue()
-            job.callback(None, exc)
+            job.answer(None, exc)
             return
         except asyncio.CancelledError:
             self._open -= 1
@@ -278,7 +307,10 @@ class RawClient:
                 self._idle.append(conn)
         else:
             self._drop(conn)
-        job.callback(response, None)
+        if job.as_result:  # the load loops' path, inlined
+            job.callback(send_result(response, None))
+        else:
+            job.callback(response, None)
 
     def _failed(self, conn: _Connection, error: BaseException) -> None:
         job, conn.job = conn.job, None
@@ -293,7 +325,7 @@ class RawClient:
             job.retried = True
             self._dispatch(job)
             return
-        job.callback(None, error)
+        job.answer(None, error)
 
     def _lost_idle(self, conn: _Connection) -> None:
         """An idle keep-alive connection ended (the server's idle timeout): its slot is free."""
@@ -340,7 +372,7 @@ class RawClient:
             self._queue.clear()
             for job in waiting:
                 if job.deadline <= now:
-                    job.callback(None, TimeoutError())
+                    job.answer(None, TimeoutError())
                 else:
                     self._queue.append(job)
         if busy or self._queue or self._connecting:
@@ -403,18 +435,18 @@ class RawSender:
             return send_result(None, exc)
         return send_result(response, None)
 
-    def fire(self, callback: Callable[[SendResult], None]) -> None:
+    def fire(self, callback: ResultCallback) -> None:
         """Send one request and call `callback` with its result: the loops' fast path (no
-        task or future per request)."""
-        self.client.submit(
-            self._request,
-            lambda response, error: callback(send_result(response, error)),
-            head=self._head,
-        )
+        task, future or adapter function per request)."""
+        self.client.submit_for_result(self._request, callback, head=self._head)
+
+
+_PLAIN: dict[int, SendResult] = {}  # results without timing headers or error, by status
 
 
 def send_result(response: Response | None, error: BaseException | None) -> SendResult:
-    """The load loops' view of one exchange: a status (0 = none) and its timing headers."""
+    """The load loops' view of one exchange: a status (0 = none) and its timing headers.
+    Results are frozen, so the common one (a status, nothing else) is made once."""
     if response is None:
         if isinstance(error, TimeoutError):
             return SendResult(0, error="timeout")
@@ -425,8 +457,12 @@ def send_result(response: Response | None, error: BaseException | None) -> SendR
         return SendResult(0, error=type(error).__name__)
     headers = response.headers
     found = _TIMING.intersection(headers)  # one C-level pass; most answers have none
-    timing = {name: headers[name] for name in found} if found else None
-    return SendResult(response.status, timing)
+    if found:
+        return SendResult(response.status, {name: headers[name] for name in found})
+    plain = _PLAIN.get(response.status)
+    if plain is None:
+        plain = _PLAIN[response.status] = SendResult(response.status)  # 3 digits: <= 1000
+    return plain
 
 
 FALLBACK_NOTE = (
