@@ -39,8 +39,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (tests/conftest.py): the live tests, which start servers, run one after another
+# on one; the in-process tests run on the other. The slowest tests are listed at the end.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=25
 
 docs: $(STAMP)
 	$(BIN)/python -c "from pathlib import Path; from infermedic.docs import write_docs; write_docs(Path('docs/rules'))"
