@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from infermedic.model import Location
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
 from infermedic.profile.engine import default_thresholds
+from infermedic.profile.results import ProfileResults
 from infermedic.profile.rules import RULES
 from infermedic.runner import run_rules
 
@@ -28,8 +29,8 @@ CASES = sorted(FIXTURES.glob("PROF*.json"))
 def test_prof_rule_fixture(path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     [rule] = [r for r in RULES if r.code == path.stem.split("_")[0]]
-    context = ProfileContext(
-        results=data["results"],
+    context = ProfileObservations(
+        results=ProfileResults.from_phases(data["results"]),
         thresholds=default_thresholds(),
         location=Location(path="model.joblib"),
         action="infermedic profile model.joblib --input input.parquet --quick",

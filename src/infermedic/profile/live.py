@@ -26,7 +26,7 @@ from infermedic.errors import InputError
 from infermedic.model import Location, Report
 from infermedic.profile.attribution import summarise
 from infermedic.profile.config import thresholds_from_options
-from infermedic.profile.live_verdicts import judge, live_tables
+from infermedic.profile.live_verdicts import judge_live, live_tables
 from infermedic.profile.pyspy import (
     check_traceable,
     failure_hint,
@@ -136,15 +136,22 @@ def sample_process(
     summary["child_pids"] = _children(pid)
     location = Location(url=url, endpoint=f"PID {pid}") if url else Location(endpoint=f"PID {pid}")
     action = f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads"
-    findings, notes = judge(summary, thresholds, location=location, action=action)
+    judged = judge_live(
+        summary,
+        thresholds,
+        location=location,
+        action=action,
+        select=settings.select,
+        ignore=settings.ignore,
+    )
     return Report(
         tool="profile",
-        findings=tuple(findings),
-        notifications=tuple(notes),
-        rules_run=("PROF013", "PROF014"),
+        findings=judged.findings,
+        notifications=judged.notifications,
+        rules_run=judged.rules_run,
         inputs=tuple(x for x in (f"PID {pid}", url) if x),
         tables=live_tables(summary),
-        measurements={"live": summary},
+        measurements={**judged.status(), "live": summary},
         started_at=started_at,
         duration_s=time.monotonic() - begin,
     )

@@ -4,7 +4,8 @@ A recorded summary replays through `judge` without a service."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from infermedic.model import Finding, Location, Notification, NotificationLevel, Table
@@ -16,7 +17,8 @@ from infermedic.profile.attribution import (
     wilson_interval,
 )
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
+from infermedic.runner import RuleOutcome, run_rules, select_rules
 
 # The loop thread off CPU (not in its selector) in at least this share of its samples, while
 # another thread was on CPU in at least as many, is reported as starved of the GIL.
@@ -28,14 +30,31 @@ def judge(
 ) -> tuple[list[Finding], list[Notification]]:
     """The findings of PROF013 and PROF014 on a summary, and what could not be judged. A
     recorded summary replays through here without a service."""
-    from infermedic.profile.rules.lock_contention import LockContention
-    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+    outcome = judge_live(summary, thresholds, location=location, action=action)
+    return list(outcome.findings), list(outcome.notifications)
 
-    context = ProfileContext(
-        results={"live": summary}, thresholds=thresholds, location=location, action=action
+
+def judge_live(
+    summary: Mapping[str, Any],
+    thresholds: ProfileThresholds,
+    *,
+    location: Location,
+    action: str,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+) -> RuleOutcome:
+    """The live rules `select`/`ignore` leave on, run on `summary` by the shared runner
+    (selection, per-rule isolation, `rules_run`), with the notes of the rules that ran."""
+    from infermedic.profile.rules import LIVE_RULES
+
+    rules = select_rules(LIVE_RULES, select, ignore)
+    observations = ProfileObservations(
+        live=summary, thresholds=thresholds, location=location, action=action
     )
-    findings = [*WorkInEventLoopThread().check(context), *LockContention().check(context)]
-    return findings, live_notes(summary, thresholds)
+    outcome = run_rules(rules, observations)
+    chosen = {rule.code for rule in rules}
+    notes = [n for n in live_notes(summary, thresholds) if n.rule is None or n.rule in chosen]
+    return replace(outcome, notifications=(*outcome.notifications, *notes))
 
 
 def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> list[Notification]:

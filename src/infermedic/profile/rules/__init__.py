@@ -34,3 +34,6 @@ RULES: tuple[type[Rule], ...] = (
     WorkInEventLoopThread,
     LockContention,
 )
+
+# The rules `profile --pid` judges a live py-spy summary with (the others need a model).
+LIVE_RULES: tuple[type[Rule], ...] = (WorkInEventLoopThread, LockContention)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.attribution import ShareTest, share_test
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
 
 
 class LockContention(ProfileRule):
@@ -50,13 +50,13 @@ class LockContention(ProfileRule):
     )
     risk: ClassVar[str] = "Requests are served one at a time; latency grows with concurrency."
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        live = context.phase("live")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        live = observations.live
         if live is None:
-            return []
-        test = lock_wait_test(live, context.thresholds)
+            return
+        test = lock_wait_test(live, observations.thresholds)
         if test.verdict != "fires":
-            return []
+            return
         frames: dict[str, int] = {}
         for thread in live.get("threads", []):
             if thread.get("event_loop"):
@@ -74,7 +74,7 @@ class LockContention(ProfileRule):
             f"inside the service's code ({test.interval()}, lower end must reach "
             f"{test.threshold:.0%}): {where}"
         )
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "py-spy record of every thread, idle samples included",
             criterion=test.criterion(),
             **test.as_values(),
@@ -95,9 +95,9 @@ class LockContention(ProfileRule):
         effect = test.effect(
             "share of request-thread samples waiting on a lock", strong=test.threshold
         )
-        return [
-            self.finding(context.location, message, evidence=[evidence], fix=fix, effect=effect)
-        ]
+        yield self.finding(
+            observations.location, message, evidence=[evidence], fix=fix, effect=effect
+        )
 
 
 def lock_wait_test(live: Mapping[str, Any], limits: ProfileThresholds) -> ShareTest:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.attribution import describe_places, notable_places, share_test
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
 from infermedic.profile.stacks import (
     BLOCKING,
     LIBRARY,
@@ -69,12 +69,12 @@ class WorkInEventLoopThread(ProfileRule):
     risk: ClassVar[str] = "Requests queue behind one another; health checks time out."
     checklist: ClassVar[tuple[str, ...]] = ("D-03",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        live = context.phase("live")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        live = observations.live
         if live is None or live.get("loop_thread") is None:
-            return []
+            return
         loop = live["loop_thread"]
-        limits = context.thresholds
+        limits = observations.thresholds
         test = share_test(
             int(loop.get("held_samples", 0)),
             int(loop["samples"]),
@@ -83,7 +83,7 @@ class WorkInEventLoopThread(ProfileRule):
         )
         places = list(loop.get("places", ()))
         if test.verdict != "fires" or not places:
-            return []
+            return
         top = places[0]
         described = describe_places(notable_places(places, test.samples), test.samples)
         model_note = _model_note(live, loop)
@@ -96,7 +96,7 @@ class WorkInEventLoopThread(ProfileRule):
             message += f" (the top place holds {top['samples'] / test.hits:.0%} of the work)"
         if model_note:
             message += f"; {model_note}"
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "py-spy record of every thread, idle samples included",
             thread=loop["name"],
             criterion=test.criterion(),
@@ -110,10 +110,10 @@ class WorkInEventLoopThread(ProfileRule):
             model_off_loop=live.get("model_off_loop", {}),
             category_shares=loop["category_shares"],
         )
-        location = context.location
+        location = observations.location
         if top.get("own_code") and top.get("path"):
             location = replace(location, path=top.get("file") or top["path"], line=top.get("line"))
-        return [
+        yield (
             self.finding(
                 location,
                 message,
@@ -124,7 +124,7 @@ class WorkInEventLoopThread(ProfileRule):
                 # and a starved GIL show as waiting, not as work (see the GIL note)
                 effect=test.effect("share of loop-thread samples held by work", strong=0.5),
             )
-        ]
+        )
 
 
 def _model_note(live: Mapping[str, Any], loop: Mapping[str, Any]) -> str:
