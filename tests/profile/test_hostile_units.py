@@ -418,3 +418,18 @@ def test_the_thread_sweep_stops_at_the_deadline_with_what_it_measured() -> None:
     swept = thread_sweep(model, sample, spent, cores=2, batches=[1, 8], onnx_path=None)
     assert swept["rows"] == [] and swept["stopped"] == "the time budget, in pass 1"
     assert swept["settings"] >= 2  # n_jobs settings at least
+
+
+def test_a_run_where_a_rule_crashed_is_not_complete() -> None:
+    """The worker finished, but a rule raised: the report says `partial` (exit 2), never
+    `complete` beside a non-empty `rules_failed`."""
+    from infermedic.profile.engine import _status
+    from infermedic.profile.runner import WorkerOutcome
+
+    sweep = ProfileResults.from_phases(_sweep(None))
+    finished = WorkerOutcome(finished=True, results=sweep)
+    assert _status(finished) == "complete"
+    assert _status(finished, ("PROF003",)) == "partial"
+    cut = WorkerOutcome(finished=False, timed_out=True, results=sweep)
+    assert _status(cut) == "partial"
+    assert _status(WorkerOutcome(finished=False, timed_out=True)) == "failed"

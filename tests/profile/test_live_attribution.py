@@ -445,3 +445,60 @@ def test_a_parent_of_server_workers_is_pointed_at_its_workers() -> None:
     notes = [n.message for n in live_notes(summary, ProfileThresholds()) if n.rule == "PROF013"]
     assert len(notes) == 1 and "no thread ran an asyncio or uvloop event loop" in notes[0]
     assert "2 child process(es), PID 41, 42" in notes[0]
+
+
+def test_live_verdicts_go_through_the_shared_runner() -> None:
+    """`profile --pid` selects, isolates and lists its rules like every other command."""
+    from infermedic.profile.live_verdicts import judge_live
+
+    data = load("PROF014_lock.json")
+    summary = summarise(
+        _stacks(data, "all"),
+        _stacks(data, "active"),
+        source=lambda path, line: str(data["sources"].get(f"{path}:{line}", "")),
+        root=data["root"],
+    )
+    where = {"location": Location(endpoint="PID 4242"), "action": ACTION}
+    both = judge_live(summary, ProfileThresholds(), **where)
+    assert both.rules_run == ("PROF013", "PROF014") and both.status()["status"] == "complete"
+    only = judge_live(summary, ProfileThresholds(), select=("PROF014",), **where)
+    assert only.rules_run == ("PROF014",)
+    assert [f.code for f in only.findings] == ["PROF014"]
+    assert all(n.rule in {None, "PROF014"} for n in only.notifications)
+    ignored = judge_live(summary, ProfileThresholds(), ignore=("lock-contention",), **where)
+    assert ignored.rules_run == ("PROF013",) and not ignored.findings
+    from infermedic.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PROF0144"):
+        judge_live(summary, ProfileThresholds(), select=("PROF0144",), **where)
+
+
+def test_a_crashing_live_rule_is_a_notification_and_leaves_the_run_partial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infermedic.profile import rules
+    from infermedic.profile.live_verdicts import judge_live
+    from infermedic.profile.rules.lock_contention import LockContention
+    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+
+    class Broken(WorkInEventLoopThread):
+        def check(self, observations: Any) -> Any:
+            raise ZeroDivisionError("a bug in the rule")
+
+    monkeypatch.setattr(rules, "LIVE_RULES", (Broken, LockContention))
+    data = load("PROF014_lock.json")
+    summary = summarise(
+        _stacks(data, "all"),
+        _stacks(data, "active"),
+        source=lambda path, line: str(data["sources"].get(f"{path}:{line}", "")),
+        root=data["root"],
+    )
+    outcome = judge_live(
+        summary, ProfileThresholds(), location=Location(endpoint="PID 4242"), action=ACTION
+    )
+    assert outcome.rules_failed == ("PROF013",)
+    assert outcome.status() == {"status": "partial", "rules_failed": ["PROF013"]}
+    assert any(
+        "rule PROF013 crashed: ZeroDivisionError" in n.message for n in outcome.notifications
+    )
+    assert [f.code for f in outcome.findings] == ["PROF014"]  # the other rule still judged
