@@ -18,6 +18,7 @@ import pytest
 from infermedic.model import Finding, Location, Notification
 from infermedic.profile.attribution import share_test, summarise, wilson_interval
 from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.live_results import LivePlace, LiveSummary
 from infermedic.profile.live_verdicts import judge
 from infermedic.profile.rules.work_in_event_loop_thread import fix_for
 from infermedic.profile.stacks import Stack
@@ -217,14 +218,14 @@ def test_share_test_fires_only_when_the_lower_bound_clears_the_threshold() -> No
 
 
 def test_fix_for_a_helper_of_the_route_hands_the_helper_to_a_thread() -> None:
-    place = {
-        "function": "tokenize",
-        "site": "nlp/text.py:12",
-        "category": "service code",
-        "own_code": True,
-        "via": "classify (api/routes.py:40)",
-        "calls": None,
-    }
+    place = LivePlace(
+        function="tokenize",
+        site="nlp/text.py:12",
+        category="service code",
+        own_code=True,
+        via="classify (api/routes.py:40)",
+        calls=None,
+    )
     fix = fix_for(place)
     assert fix.startswith("Move `tokenize` (nlp/text.py:12) off the event loop")
     assert "`await run_in_threadpool(tokenize, ...)` in `classify` (api/routes.py:40)" in fix
@@ -502,3 +503,29 @@ def test_a_crashing_live_rule_is_a_notification_and_leaves_the_run_partial(
         "rule PROF013 crashed: ZeroDivisionError" in n.message for n in outcome.notifications
     )
     assert [f.code for f in outcome.findings] == ["PROF014"]  # the other rule still judged
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("PROF*.json")))
+def test_a_live_summary_round_trips(name: str) -> None:
+    """Typing the summary drops nothing `summarise` counted, and its JSON reads back."""
+    summary, _, _ = replay(load(name))
+    typed = LiveSummary.from_summary(summary)
+    assert LiveSummary.from_json(typed.to_json()) == typed
+    assert LiveSummary.from_report({"measurements": {"live": typed.to_dict()}}) == typed
+    assert _holds(typed.to_dict(), summary)
+
+
+def _holds(typed: Any, raw: Any) -> bool:
+    """Every key of `raw` is in `typed` with the same value (a worker thread's record gets
+    the loop-only fields too, at their defaults)."""
+    if isinstance(raw, dict):
+        return isinstance(typed, dict) and all(
+            k in typed and _holds(typed[k], v) for k, v in raw.items()
+        )
+    if isinstance(raw, (list, tuple)):
+        return (
+            isinstance(typed, (list, tuple))
+            and len(typed) == len(raw)
+            and all(_holds(t, r) for t, r in zip(typed, raw, strict=True))
+        )
+    return bool(typed == raw)

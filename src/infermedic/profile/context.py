@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.live_results import LiveSummary
 from infermedic.profile.results import ProfileResults, to_json_value
 from infermedic.rules import Rule
 
@@ -19,7 +20,7 @@ class ProfileObservations:
     location findings point at, and the command that measured (for evidence)."""
 
     results: ProfileResults = field(default_factory=ProfileResults)
-    live: Mapping[str, Any] | None = None  # the `profile --pid` summary (attribution.py)
+    live: LiveSummary | None = None  # `profile --pid`: a live service's py-spy summary
     thresholds: ProfileThresholds = field(default_factory=ProfileThresholds)
     location: Location
     action: str

@@ -431,7 +431,7 @@ class ProfileResults:
         from pydantic import ValidationError
 
         try:
-            value = _adapter(kind).validate_python(data)
+            value = adapter(kind).validate_python(data)
         except ValidationError as exc:
             raise InputError(f"profile phase {phase!r} does not parse: {exc}") from exc
         return replace(self, **{_attribute(phase): value})
@@ -463,7 +463,7 @@ class ProfileResults:
         for phase, kind in PHASES.items():
             value = getattr(self, _attribute(phase))
             if value is not None:
-                out[phase] = _adapter(kind).dump_python(value, mode="json")
+                out[phase] = adapter(kind).dump_python(value, mode="json")
         return out
 
     def to_json(self) -> str:
@@ -499,7 +499,8 @@ def _attribute(phase: str) -> str:
     return phase.replace("-", "_")
 
 
-def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
+def adapter(kind: type[Any]) -> TypeAdapter[Any]:
+    """Pydantic's validator and serialiser for a typed result, made once per type."""
     adapter = _ADAPTERS.get(kind)
     if adapter is None:
         from pydantic import TypeAdapter
@@ -513,4 +514,4 @@ _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
 def to_json_value(value: Any) -> Any:
     """Any typed result (or a tuple or mapping of them) as plain JSON data."""
-    return _adapter(type(value)).dump_python(value, mode="json")
+    return adapter(type(value)).dump_python(value, mode="json")

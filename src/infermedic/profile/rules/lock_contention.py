@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.attribution import ShareTest, share_test
 from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileObservations, ProfileRule
+from infermedic.profile.live_results import LiveSummary
 
 
 class LockContention(ProfileRule):
@@ -58,10 +59,8 @@ class LockContention(ProfileRule):
         if test.verdict != "fires":
             return
         frames: dict[str, int] = {}
-        for thread in live.get("threads", []):
-            if thread.get("event_loop"):
-                continue
-            for frame, count in thread.get("lock_wait_frames", {}).items():
+        for thread in live.request_threads():
+            for frame, count in thread.lock_wait_frames.items():
                 frames[frame] = frames.get(frame, 0) + int(count)
         floor = max(2, 0.01 * test.samples)
         ranked = sorted(frames.items(), key=lambda item: (-item[1], item[0]))
@@ -100,12 +99,12 @@ class LockContention(ProfileRule):
         )
 
 
-def lock_wait_test(live: Mapping[str, Any], limits: ProfileThresholds) -> ShareTest:
+def lock_wait_test(live: LiveSummary, limits: ProfileThresholds) -> ShareTest:
     """Lock waits against all request samples of the worker threads, with its criterion."""
-    workers = [t for t in live.get("threads", []) if not t.get("event_loop")]
+    workers = live.request_threads()
     return share_test(
-        sum(int(t.get("lock_wait_samples", 0)) for t in workers),
-        sum(int(t.get("request_samples", 0)) for t in workers),
+        sum(t.lock_wait_samples for t in workers),
+        sum(t.request_samples for t in workers),
         threshold=limits.lock_wait_share,
         min_samples=limits.lock_min_samples,
     )
