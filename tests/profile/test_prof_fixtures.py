@@ -2,7 +2,8 @@
 
 Each `tests/fixtures/profile/PROF<NNN>_<case>.json` holds `results` (the worker's results,
 phase by phase, as the parent receives them) and `expect`: the findings (message, severity,
-fingerprint key) and notifications the rule named by the file gives through the rule runner.
+fingerprint key) and notifications the rule named by the file gives through the rule runner
+(with the engine's coverage: a rule none of whose phases ran is "not judged").
 A `*_ok.json` case gives no finding. The base recordings are real quick profiles (a small
 scikit-learn LogisticRegression and RandomForest, an eager torch MLP left in training mode)
 on a busy host; the other cases change the numbers a pattern changes (README.md there).
@@ -21,8 +22,8 @@ from infermedic.model import Location
 from infermedic.profile.context import ProfileObservations
 from infermedic.profile.engine import default_thresholds
 from infermedic.profile.results import ProfileResults
-from infermedic.profile.rules import RULES
-from infermedic.runner import run_rules
+from infermedic.profile.rules import RULES, unjudged_reason
+from infermedic.runner import RuleOutcome, run_rules
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "profile"
 CASES = sorted(FIXTURES.glob("PROF*.json"))
@@ -38,8 +39,10 @@ def test_prof_rule_fixture(path: Path) -> None:
         location=Location(path="model.joblib"),
         action="infermedic profile model.joblib --input input.parquet --quick",
     )
-    outcome = run_rules([rule], context)
+    outcome = run_rules([rule], context, unjudged=unjudged_reason)
     assert not outcome.rules_failed
+    # a rule whose phases did not run is not counted as judged (its note says why)
+    assert (rule.code in outcome.rules_run) == (rule.code not in _unjudged_codes(outcome))
     found = [
         {"message": f.message, "severity": f.severity.value, "fingerprint_key": f.fingerprint_key}
         for f in outcome.findings
@@ -48,6 +51,10 @@ def test_prof_rule_fixture(path: Path) -> None:
     assert found == data["expect"]["findings"]
     assert notes == data["expect"]["notifications"]
     assert bool(found) != path.stem.endswith("_ok")
+
+
+def _unjudged_codes(outcome: RuleOutcome) -> set[str]:
+    return {n.rule for n in outcome.notifications if n.underpowered and n.rule is not None}
 
 
 def test_every_prof_rule_has_fixtures() -> None:

@@ -36,6 +36,9 @@ class ProfileRule(Rule):
 
     measured: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
+    # The result phases the rule reads (`live`: a `profile --pid` summary); it judges when
+    # any of them ran, and is otherwise left out of `rules_run` with a note saying why.
+    phases: ClassVar[tuple[str, ...]] = ()
 
     def check(self, observations: ProfileObservations) -> Iterable[Finding]:
         raise NotImplementedError

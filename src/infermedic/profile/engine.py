@@ -19,7 +19,7 @@ from infermedic.profile.context import ProfileObservations
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
 from infermedic.profile.results import ProfileResults
-from infermedic.profile.rules import RULES
+from infermedic.profile.rules import MODEL_RULES, unjudged_reason
 from infermedic.profile.runner import WorkerOutcome, run_worker
 from infermedic.profile.supervise import (
     MIB,
@@ -120,7 +120,11 @@ def profile_model(
     observations = ProfileObservations(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
     )
-    judged = run_rules(select_rules(RULES, settings.select, settings.ignore), observations)
+    judged = run_rules(
+        select_rules(MODEL_RULES, settings.select, settings.ignore),
+        observations,
+        unjudged=unjudged_reason,
+    )
     notifications.extend(judged.notifications)
     tables, plots = _tables_and_plots(ref, results, cores)
     if resolved is not None:

@@ -58,6 +58,7 @@ class ArtifactVersionSkew(ProfileRule):
         "version-independent format such as ONNX or skops."
     )
     risk: ClassVar[str] = "Predictions may silently change, or loading fails after an upgrade."
+    phases: ClassVar[tuple[str, ...]] = ("load",)
     checklist: ClassVar[tuple[str, ...]] = ("D-05",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:

@@ -35,6 +35,7 @@ class AutogradLeftOn(ProfileRule):
         "Call `model.eval()` once after loading and wrap calls in `torch.inference_mode()`."
     )
     risk: ClassVar[str] = "Calls are slower and use more memory; dropout makes outputs vary."
+    phases: ClassVar[tuple[str, ...]] = ("autograd",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         result = observations.results.autograd

@@ -47,6 +47,7 @@ class BatchingWouldHelp(ProfileRule):
         "batch size."
     )
     risk: ClassVar[str] = "Replicas spend their CPU on per-call overhead instead of rows."
+    phases: ClassVar[tuple[str, ...]] = ("batch-sweep",)
     checklist: ClassVar[tuple[str, ...]] = ()
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:

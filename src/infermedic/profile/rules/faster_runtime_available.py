@@ -44,6 +44,7 @@ class FasterRuntimeAvailable(ProfileRule):
         "serve it with onnxruntime.InferenceSession."
     )
     risk: ClassVar[str] = "Each prediction costs more CPU and latency than it needs to."
+    phases: ClassVar[tuple[str, ...]] = ("options", "gpu")
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         limits = observations.thresholds

@@ -37,6 +37,7 @@ class GcPausesInCallPath(ProfileRule):
         "generations, or raise the gen-0 threshold with `gc.set_threshold`."
     )
     risk: ClassVar[str] = "Collection pauses add to tail latency."
+    phases: ClassVar[tuple[str, ...]] = ("gc",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         result = observations.results.gc

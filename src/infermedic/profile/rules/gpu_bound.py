@@ -49,6 +49,7 @@ class GpuTransferOrLaunchBound(ProfileRule):
         "graphs (`mode='reduce-overhead'`), or serve the model on the CPU."
     )
     risk: ClassVar[str] = "GPU time is paid for while the device waits; latency does not improve."
+    phases: ClassVar[tuple[str, ...]] = ("gpu",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         result = observations.results.gpu

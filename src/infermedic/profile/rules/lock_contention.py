@@ -50,6 +50,7 @@ class LockContention(ProfileRule):
         "inference are safe to call concurrently), or give each worker its own model copy."
     )
     risk: ClassVar[str] = "Requests are served one at a time; latency grows with concurrency."
+    phases: ClassVar[tuple[str, ...]] = ("live",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         live = observations.live

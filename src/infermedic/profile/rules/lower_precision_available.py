@@ -44,6 +44,7 @@ class LowerPrecisionAvailable(ProfileRule):
         "model after checking its parity on held-out data."
     )
     risk: ClassVar[str] = "Each call spends time on conversions or precision it does not need."
+    phases: ClassVar[tuple[str, ...]] = ("options", "gpu")
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         limits = observations.thresholds

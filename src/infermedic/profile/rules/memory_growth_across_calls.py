@@ -42,6 +42,7 @@ class MemoryGrowthAcrossCalls(ProfileRule):
         "name the allocating line."
     )
     risk: ClassVar[str] = "Replicas are OOM-killed under traffic and restart mid-request."
+    phases: ClassVar[tuple[str, ...]] = ("memory",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         memory = observations.results.memory

@@ -34,6 +34,7 @@ class NondeterministicOutput(ProfileRule):
         "put torch models in `eval()`, and make parallel reductions ordered."
     )
     risk: ClassVar[str] = "Predictions cannot be reproduced, cached or compared."
+    phases: ClassVar[tuple[str, ...]] = ("determinism",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         result = observations.results.determinism

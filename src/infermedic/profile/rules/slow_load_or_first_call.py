@@ -40,6 +40,7 @@ class SlowLoadOrFirstCall(ProfileRule):
         "before the readiness probe passes."
     )
     risk: ClassVar[str] = "Cold replicas answer their first requests slowly or time out."
+    phases: ClassVar[tuple[str, ...]] = ("load", "first-call")
     checklist: ClassVar[tuple[str, ...]] = ("D-23",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:

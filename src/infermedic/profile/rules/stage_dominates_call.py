@@ -52,6 +52,7 @@ class StageDominatesCall(ProfileRule):
         "it out of the request path, or precompute it; then profile again."
     )
     risk: ClassVar[str] = "Every request pays for work that is not the model."
+    phases: ClassVar[tuple[str, ...]] = ("stages",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         stages = observations.results.stages

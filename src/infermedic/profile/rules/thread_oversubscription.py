@@ -44,6 +44,7 @@ class ThreadOversubscription(ProfileRule):
         "server workers x threads within the pod's CPU limit."
     )
     risk: ClassVar[str] = "Calls wait for CPU and for pool start-up instead of computing."
+    phases: ClassVar[tuple[str, ...]] = ("threads",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
         threads = observations.results.threads

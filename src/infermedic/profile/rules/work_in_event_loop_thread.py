@@ -68,6 +68,7 @@ class WorkInEventLoopThread(ProfileRule):
         "I/O, or declare the route with plain `def`."
     )
     risk: ClassVar[str] = "Requests queue behind one another; health checks time out."
+    phases: ClassVar[tuple[str, ...]] = ("live",)
     checklist: ClassVar[tuple[str, ...]] = ("D-03",)
 
     def check(self, observations: ProfileObservations) -> Iterator[Finding]:
