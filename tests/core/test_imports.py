@@ -200,7 +200,8 @@ def test_the_fresh_import_check_sees_a_module_that_fails_alone(tmp_path: Path) -
 
 # The profile package runs in two processes. The worker loads and calls the user's model (a
 # pickle is code: it must never be loaded by the parent); the parent supervises it, reads its
-# JSON lines and judges. Shared: settings, format detection, the worker protocol and py-spy.
+# JSON lines and judges. Shared: settings, format detection, the worker protocol, the typed
+# results it carries (results, live_results) and py-spy.
 PROFILE_WORKER = {
     "worker",
     "loaded",
@@ -256,4 +257,13 @@ def test_profile_worker_and_parent_code_stay_apart() -> None:
         if m.startswith(f"{PACKAGE}.profile.") and m.split(".")[2] not in named
     }
     # every other module is shared on purpose; a new one must be placed in a set above
-    assert unnamed == {"config", "detect", "attribution", "stacks", "pyspy", "protocol"}
+    assert unnamed == {
+        "config",
+        "detect",
+        "attribution",
+        "stacks",
+        "pyspy",
+        "protocol",
+        "results",
+        "live_results",
+    }

@@ -22,8 +22,9 @@ from infermedic.cli.app import cli
 from infermedic.model import Location, NotificationLevel
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
 from infermedic.profile.inputs import synthesise
+from infermedic.profile.results import ProfileResults
 from infermedic.profile.rules.gpu_bound import GpuTransferOrLaunchBound
 from tests.profile.extras import optional_extra
 
@@ -83,9 +84,9 @@ def test_device_phase_runs_on_the_cpu_and_gives_the_module_back() -> None:
     np.testing.assert_array_equal(model.call(sample.take(8)), before)
 
 
-def _context(gpu: dict[str, Any], **limits: Any) -> ProfileContext:
-    return ProfileContext(
-        results={"gpu": gpu},
+def _context(gpu: dict[str, Any], **limits: Any) -> ProfileObservations:
+    return ProfileObservations(
+        results=ProfileResults.from_phases({"gpu": gpu}),
         thresholds=ProfileThresholds(**limits),
         location=Location(path="model.pt2"),
         action="infermedic profile model.pt2 --device cuda",
@@ -106,8 +107,12 @@ def _cell(batch: int, h2d_ms: float, compute_ms: float, d2h_ms: float) -> dict[s
 
 
 def test_prof011_fires_when_copies_dominate_a_device_call() -> None:
-    gpu = {"device_name": "H100", "cells": [_cell(1, 0.02, 0.05, 0.01), _cell(512, 2.0, 0.6, 0.4)]}
-    findings = GpuTransferOrLaunchBound().check(_context(gpu))
+    gpu = {
+        "device": "cuda",
+        "device_name": "H100",
+        "cells": [_cell(1, 0.02, 0.05, 0.01), _cell(512, 2.0, 0.6, 0.4)],
+    }
+    findings = list(GpuTransferOrLaunchBound().check(_context(gpu)))
     assert len(findings) == 1
     assert "copies take 80% of a call at batch 512" in findings[0].message
     assert findings[0].evidence[0].values["transfer_cell"]["batch"] == 512
@@ -117,16 +122,17 @@ def test_prof011_fires_when_copies_dominate_a_device_call() -> None:
 
 def test_prof011_fires_when_the_device_is_mostly_idle_and_not_when_it_computes() -> None:
     idle = {
+        "device": "cuda",
         "cells": [_cell(64, 0.01, 1.0, 0.01)],
         "busy": {"share": 0.12, "kernel_s_per_call": 0.00012, "wall_s_per_call": 0.001},
     }
-    findings = GpuTransferOrLaunchBound().check(_context(idle))
+    findings = list(GpuTransferOrLaunchBound().check(_context(idle)))
     assert len(findings) == 1 and "12% of the call's wall time" in findings[0].message
     busy = {**idle, "busy": {"share": 0.85, "kernel_s_per_call": 0.00085, "wall_s_per_call": 0.001}}
-    assert GpuTransferOrLaunchBound().check(_context(busy)) == []
+    assert list(GpuTransferOrLaunchBound().check(_context(busy))) == []
     # The threshold is the user's: a stricter busy floor turns the busy device into a finding.
-    assert GpuTransferOrLaunchBound().check(_context(busy, gpu_min_busy_share=0.9))
-    assert GpuTransferOrLaunchBound().check(_context({"cells": []})) == []
+    assert list(GpuTransferOrLaunchBound().check(_context(busy, gpu_min_busy_share=0.9)))
+    assert list(GpuTransferOrLaunchBound().check(_context({"device": "cuda", "cells": []}))) == []
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from infermedic.model import Location, Notification, NotificationLevel, Report
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
 from infermedic.profile.engine import ProfileIncomplete, output_problems, raise_if_incomplete
 from infermedic.profile.inputs import (
     InputFailure,
@@ -37,6 +37,7 @@ from infermedic.profile.inputs import (
 from infermedic.profile.loaded import LoadedModel
 from infermedic.profile.outputs import check_output
 from infermedic.profile.phases import Budget
+from infermedic.profile.results import ProfileResults
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.supervise import (
     MIB,
@@ -188,23 +189,35 @@ def test_objects_and_ragged_outputs_are_invalid() -> None:
 
 
 def test_output_problems_group_batches_by_what_came_back() -> None:
-    results = {
-        "load": {"method": "predict"},
-        "first-call": {"output_rows": {"1": 1, "8": 1}, "output_value_problems": []},
-        "batch-sweep": {
-            "cells": [
-                {"batch": b, "output_rows": 1 if b < 64 else 3, "output_invalid": ["x"]}
-                for b in (1, 2, 4, 64, 128)
-            ]
-        },
-    }
+    first = {"first_s": 0.01, "second_s": 0.001}
+    timing = {"median_s": 0.001}
+    results = ProfileResults.from_phases(
+        {
+            "load": {"load_s": 0.1, "kind": "sklearn", "method": "predict", "type": "M"},
+            "first-call": {**first, "output_rows": {"1": 1, "8": 1}, "output_value_problems": []},
+            "batch-sweep": {
+                "cells": [
+                    {
+                        "batch": b,
+                        "timing": timing,
+                        "rows_per_s": b / 0.001,
+                        "output_rows": 1 if b < 64 else 3,
+                        "output_invalid": ["x"],
+                    }
+                    for b in (1, 2, 4, 64, 128)
+                ],
+                "stopped": "reached the largest batch",
+                "recommended_batch": 128,
+            },
+        }
+    )
     assert output_problems(results) == [
         "predict returned 1 output row(s) for batches of 2, 4, 8 row(s)",
         "predict returned 3 output row(s) for batches of 64, 128 row(s)",
         "one output per row is expected",
     ]
-    clean = {"first-call": {"output_rows": {"1": 1, "8": 8}}, "batch-sweep": {"cells": []}}
-    assert output_problems(clean) == []
+    clean = {"first-call": {**first, "output_rows": {"1": 1, "8": 8}}}
+    assert output_problems(ProfileResults.from_phases(clean)) == []
 
 
 def _sweep(invalid_at: int | None) -> dict[str, Any]:
@@ -223,7 +236,7 @@ def _sweep(invalid_at: int | None) -> dict[str, Any]:
             }
         )
     return {
-        "first-call": {"output_invalid": []},
+        "first-call": {"first_s": 0.01, "second_s": 0.001, "output_invalid": []},
         "batch-sweep": {
             "cells": cells,
             "stopped": "reached the largest batch",
@@ -233,9 +246,9 @@ def _sweep(invalid_at: int | None) -> dict[str, Any]:
     }
 
 
-def _context(results: dict[str, Any]) -> ProfileContext:
-    return ProfileContext(
-        results=results,
+def _context(results: dict[str, Any]) -> ProfileObservations:
+    return ProfileObservations(
+        results=ProfileResults.from_phases(results),
         thresholds=ProfileThresholds(),
         location=Location(path="model.joblib"),
         action="infermedic profile model.joblib",
@@ -243,12 +256,12 @@ def _context(results: dict[str, Any]) -> ProfileContext:
 
 
 def test_batching_is_claimed_only_when_every_cell_answers_its_rows() -> None:
-    assert BatchingWouldHelp().check(_context(_sweep(None)))
-    assert BatchingWouldHelp().check(_context(_sweep(2))) == []
-    assert BatchingWouldHelp().check(_context(_sweep(64))) == []
+    assert list(BatchingWouldHelp().check(_context(_sweep(None))))
+    assert list(BatchingWouldHelp().check(_context(_sweep(2)))) == []
+    assert list(BatchingWouldHelp().check(_context(_sweep(64)))) == []
     first_invalid = _sweep(None)
-    first_invalid["first-call"]["output_invalid"] = ["text scores"]
-    assert BatchingWouldHelp().check(_context(first_invalid)) == []
+    first_invalid["first-call"]["output_invalid"] = ["text scores"]  # type: ignore[index]
+    assert list(BatchingWouldHelp().check(_context(first_invalid))) == []
 
 
 # --- request bodies and pandas dtypes -------------------------------------------------------
@@ -405,3 +418,18 @@ def test_the_thread_sweep_stops_at_the_deadline_with_what_it_measured() -> None:
     swept = thread_sweep(model, sample, spent, cores=2, batches=[1, 8], onnx_path=None)
     assert swept["rows"] == [] and swept["stopped"] == "the time budget, in pass 1"
     assert swept["settings"] >= 2  # n_jobs settings at least
+
+
+def test_a_run_where_a_rule_crashed_is_not_complete() -> None:
+    """The worker finished, but a rule raised: the report says `partial` (exit 2), never
+    `complete` beside a non-empty `rules_failed`."""
+    from infermedic.profile.engine import _status
+    from infermedic.profile.runner import WorkerOutcome
+
+    sweep = ProfileResults.from_phases(_sweep(None))
+    finished = WorkerOutcome(finished=True, results=sweep)
+    assert _status(finished) == "complete"
+    assert _status(finished, ("PROF003",)) == "partial"
+    cut = WorkerOutcome(finished=False, timed_out=True, results=sweep)
+    assert _status(cut) == "partial"
+    assert _status(WorkerOutcome(finished=False, timed_out=True)) == "failed"

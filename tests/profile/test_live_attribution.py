@@ -18,6 +18,7 @@ import pytest
 from infermedic.model import Finding, Location, Notification
 from infermedic.profile.attribution import share_test, summarise, wilson_interval
 from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.live_results import LivePlace, LiveSummary
 from infermedic.profile.live_verdicts import judge
 from infermedic.profile.rules.work_in_event_loop_thread import fix_for
 from infermedic.profile.stacks import Stack
@@ -217,14 +218,14 @@ def test_share_test_fires_only_when_the_lower_bound_clears_the_threshold() -> No
 
 
 def test_fix_for_a_helper_of_the_route_hands_the_helper_to_a_thread() -> None:
-    place = {
-        "function": "tokenize",
-        "site": "nlp/text.py:12",
-        "category": "service code",
-        "own_code": True,
-        "via": "classify (api/routes.py:40)",
-        "calls": None,
-    }
+    place = LivePlace(
+        function="tokenize",
+        site="nlp/text.py:12",
+        category="service code",
+        own_code=True,
+        via="classify (api/routes.py:40)",
+        calls=None,
+    )
     fix = fix_for(place)
     assert fix.startswith("Move `tokenize` (nlp/text.py:12) off the event loop")
     assert "`await run_in_threadpool(tokenize, ...)` in `classify` (api/routes.py:40)" in fix
@@ -445,3 +446,86 @@ def test_a_parent_of_server_workers_is_pointed_at_its_workers() -> None:
     notes = [n.message for n in live_notes(summary, ProfileThresholds()) if n.rule == "PROF013"]
     assert len(notes) == 1 and "no thread ran an asyncio or uvloop event loop" in notes[0]
     assert "2 child process(es), PID 41, 42" in notes[0]
+
+
+def test_live_verdicts_go_through_the_shared_runner() -> None:
+    """`profile --pid` selects, isolates and lists its rules like every other command."""
+    from infermedic.profile.live_verdicts import judge_live
+
+    data = load("PROF014_lock.json")
+    summary = summarise(
+        _stacks(data, "all"),
+        _stacks(data, "active"),
+        source=lambda path, line: str(data["sources"].get(f"{path}:{line}", "")),
+        root=data["root"],
+    )
+    where = {"location": Location(endpoint="PID 4242"), "action": ACTION}
+    both = judge_live(summary, ProfileThresholds(), **where)
+    assert both.rules_run == ("PROF013", "PROF014") and both.status()["status"] == "complete"
+    only = judge_live(summary, ProfileThresholds(), select=("PROF014",), **where)
+    assert only.rules_run == ("PROF014",)
+    assert [f.code for f in only.findings] == ["PROF014"]
+    assert all(n.rule in {None, "PROF014"} for n in only.notifications)
+    ignored = judge_live(summary, ProfileThresholds(), ignore=("lock-contention",), **where)
+    assert ignored.rules_run == ("PROF013",) and not ignored.findings
+    from infermedic.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PROF0144"):
+        judge_live(summary, ProfileThresholds(), select=("PROF0144",), **where)
+
+
+def test_a_crashing_live_rule_is_a_notification_and_leaves_the_run_partial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infermedic.profile import rules
+    from infermedic.profile.live_verdicts import judge_live
+    from infermedic.profile.rules.lock_contention import LockContention
+    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+
+    class Broken(WorkInEventLoopThread):
+        def check(self, observations: Any) -> Any:
+            raise ZeroDivisionError("a bug in the rule")
+
+    monkeypatch.setattr(rules, "LIVE_RULES", (Broken, LockContention))
+    data = load("PROF014_lock.json")
+    summary = summarise(
+        _stacks(data, "all"),
+        _stacks(data, "active"),
+        source=lambda path, line: str(data["sources"].get(f"{path}:{line}", "")),
+        root=data["root"],
+    )
+    outcome = judge_live(
+        summary, ProfileThresholds(), location=Location(endpoint="PID 4242"), action=ACTION
+    )
+    assert outcome.rules_failed == ("PROF013",)
+    assert outcome.status() == {"status": "partial", "rules_failed": ["PROF013"]}
+    assert any(
+        "rule PROF013 crashed: ZeroDivisionError" in n.message for n in outcome.notifications
+    )
+    assert [f.code for f in outcome.findings] == ["PROF014"]  # the other rule still judged
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("PROF*.json")))
+def test_a_live_summary_round_trips(name: str) -> None:
+    """Typing the summary drops nothing `summarise` counted, and its JSON reads back."""
+    summary, _, _ = replay(load(name))
+    typed = LiveSummary.from_summary(summary)
+    assert LiveSummary.from_json(typed.to_json()) == typed
+    assert LiveSummary.from_report({"measurements": {"live": typed.to_dict()}}) == typed
+    assert _holds(typed.to_dict(), summary)
+
+
+def _holds(typed: Any, raw: Any) -> bool:
+    """Every key of `raw` is in `typed` with the same value (a worker thread's record gets
+    the loop-only fields too, at their defaults)."""
+    if isinstance(raw, dict):
+        return isinstance(typed, dict) and all(
+            k in typed and _holds(typed[k], v) for k, v in raw.items()
+        )
+    if isinstance(raw, (list, tuple)):
+        return (
+            isinstance(typed, (list, tuple))
+            and len(typed) == len(raw)
+            and all(_holds(t, r) for t, r in zip(typed, raw, strict=True))
+        )
+    return bool(typed == raw)

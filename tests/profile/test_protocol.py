@@ -14,6 +14,7 @@ from infermedic.profile.protocol import (
     decode,
     encode,
 )
+from infermedic.profile.results import ProfileResults
 from infermedic.profile.runner import WorkerOutcome, _apply
 
 
@@ -55,7 +56,10 @@ def test_the_parent_applies_typed_events() -> None:
     ):
         _apply(outcome, encode(event), lambda phase, done: seen.append((phase, done)))
     _apply(outcome, "not json", None)
-    assert outcome.last_phase == "load" and outcome.results == {"load": {"load_s": 1.0}}
-    assert outcome.notes == [WorkerNote(level="note", message="n")]
+    assert outcome.last_phase == "load" and outcome.results == ProfileResults()
+    # a phase result that does not parse (a worker of another version) is an error note
+    [error, note] = outcome.notes
+    assert error.level == "error" and "profile phase 'load' does not parse" in error.message
+    assert note == WorkerNote(level="note", message="n")
     assert outcome.failure == WorkerFailure(phase="stages", kind="error", message="boom")
     assert outcome.finished and seen == [("load", 1.0)]

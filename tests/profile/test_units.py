@@ -14,9 +14,10 @@ from infermedic.errors import ConfigError, ModelLoadError
 from infermedic.model import Location
 from infermedic.profile.attribution import summarise
 from infermedic.profile.config import ProfileThresholds, thresholds_from_options
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
 from infermedic.profile.cores import available_cores, cgroup_quota
 from infermedic.profile.detect import ModelFormat, detect_model
+from infermedic.profile.results import ProfileResults, ThreadsResult
 from infermedic.profile.rules import RULES
 from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
 from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
@@ -82,9 +83,9 @@ def test_unknown_threshold_key_is_a_config_error() -> None:
         thresholds_from_options({"stage-shares": 0.6})
 
 
-def _context(results: dict[str, object], **limits: float) -> ProfileContext:
-    return ProfileContext(
-        results=results,
+def _context(results: dict[str, object], **limits: float) -> ProfileObservations:
+    return ProfileObservations(
+        results=ProfileResults.from_phases(results),
         thresholds=ProfileThresholds(**limits),  # type: ignore[arg-type]
         location=Location(path="model.joblib"),
         action="infermedic profile model.joblib",
@@ -110,6 +111,7 @@ def test_stage_rule_needs_both_share_and_absolute_time() -> None:
                     {
                         "batch": 64,
                         "total_s": (pre_ms + model_ms) / 1e3,
+                        "call": _timing(pre_ms + model_ms),
                         "stages": [
                             {"name": "clean", "role": "preprocessing", "timing": _timing(pre_ms)},
                             {"name": "clf", "role": "model", "timing": _timing(model_ms)},
@@ -119,10 +121,10 @@ def test_stage_rule_needs_both_share_and_absolute_time() -> None:
             }
         }
 
-    assert StageDominatesCall().check(_context(stages(3.0, 1.0)))
-    assert not StageDominatesCall().check(_context(stages(0.8, 0.2)))  # under 1 ms
-    assert not StageDominatesCall().check(_context(stages(1.5, 2.0)))  # under half
-    assert StageDominatesCall().check(_context(stages(0.8, 0.2), stage_min_ms=0.5))
+    assert list(StageDominatesCall().check(_context(stages(3.0, 1.0))))
+    assert not list(StageDominatesCall().check(_context(stages(0.8, 0.2))))  # under 1 ms
+    assert not list(StageDominatesCall().check(_context(stages(1.5, 2.0))))  # under half
+    assert list(StageDominatesCall().check(_context(stages(0.8, 0.2), stage_min_ms=0.5)))
 
 
 def test_thread_rule_ignores_differences_within_the_spread() -> None:
@@ -147,9 +149,15 @@ def test_thread_rule_ignores_differences_within_the_spread() -> None:
             }
         }
 
-    assert ThreadOversubscription().check(_context(threads(12.0, 3.0, 0.5)))
-    assert not ThreadOversubscription().check(_context(threads(12.0, 3.0, 5.0)))
-    assert not ThreadOversubscription().check(_context(threads(3.0, 3.1, 0.1)))
+    assert list(ThreadOversubscription().check(_context(threads(12.0, 3.0, 0.5))))
+    assert not list(ThreadOversubscription().check(_context(threads(12.0, 3.0, 5.0))))
+    assert not list(ThreadOversubscription().check(_context(threads(3.0, 3.1, 0.1))))
+
+
+def _typed_threads(threads: dict[str, object]) -> ThreadsResult:
+    typed = ProfileResults.from_phases({"threads": threads}).threads
+    assert typed is not None
+    return typed
 
 
 def test_a_measured_thread_speedup_without_a_finding_says_why() -> None:
@@ -173,19 +181,19 @@ def test_a_measured_thread_speedup_without_a_finding_says_why() -> None:
 
     # Cut short: each setting timed once. No finding, and a note with the measured effect.
     once = threads([12.0], [4.0])
-    assert not ThreadOversubscription().check(_context({"threads": once}))
-    (reason,) = unjudged_thread_effects(once, 1.2)
+    assert not list(ThreadOversubscription().check(_context({"threads": once})))
+    (reason,) = unjudged_thread_effects(_typed_threads(once), 1.2)
     assert "n_jobs=1 3.0x faster at batch 1" in reason and "one pass only" in reason
     # Two passes that disagree: the weaker pass is named.
     split = threads([12.0, 12.0], [4.0, 11.5])
-    assert not ThreadOversubscription().check(_context({"threads": split}))
-    (reason,) = unjudged_thread_effects(split, 1.2)
+    assert not list(ThreadOversubscription().check(_context({"threads": split})))
+    (reason,) = unjudged_thread_effects(_typed_threads(split), 1.2)
     assert "only 1.0x in one of the two passes" in reason
     # Reported as a finding: nothing to explain. No effect at all: nothing either.
     both = threads([12.0, 12.0], [4.0, 4.2])
-    assert ThreadOversubscription().check(_context({"threads": both}))
-    assert unjudged_thread_effects(both, 1.2) == []
-    assert unjudged_thread_effects(threads([4.0, 4.0], [4.0, 4.1]), 1.2) == []
+    assert list(ThreadOversubscription().check(_context({"threads": both})))
+    assert unjudged_thread_effects(_typed_threads(both), 1.2) == []
+    assert unjudged_thread_effects(_typed_threads(threads([4.0, 4.0], [4.0, 4.1])), 1.2) == []
 
 
 SP = "/venv/lib/python3.11/site-packages"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infermedic.model import Effect
+from infermedic.profile.live_results import LivePlace
 from infermedic.profile.stacks import (
     AWAITING,
     BLOCKING,
@@ -518,34 +519,19 @@ def _model_off_loop(
     }
 
 
-def on_cpu_work(thread: Mapping[str, Any]) -> int:
-    """A worker thread's on-CPU samples outside lock and I/O waits (py-spy sometimes sees a
-    waiting thread on CPU for a moment)."""
-    return sum(
-        int(count)
-        for category, count in thread.get("category_samples", {}).items()
-        if category not in {LOCK, BLOCKING}
-    )
-
-
-def busiest_other_thread(summary: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    workers = [t for t in summary.get("threads", ()) if not t.get("event_loop")]
-    return max(workers, key=on_cpu_work, default=None)
-
-
-def notable_places(places: Iterable[Mapping[str, Any]], samples: int) -> list[Mapping[str, Any]]:
+def notable_places(places: Iterable[LivePlace], samples: int) -> list[LivePlace]:
     """The top three places that hold at least 1% of the samples (and two samples)."""
     floor = max(2, 0.01 * samples)
-    return [p for p in places if p["samples"] >= floor][:3]
+    return [p for p in places if p.samples >= floor][:3]
 
 
-def describe_places(places: Iterable[Mapping[str, Any]], samples: int) -> list[str]:
+def describe_places(places: Iterable[LivePlace], samples: int) -> list[str]:
     """`62% in `expand_features` (app/features.py:31, service code; 95% CI 57–66%)`."""
     described = []
     for place in places:
-        low, high = wilson_interval(int(place["samples"]), samples)
+        low, high = wilson_interval(place.samples, samples)
         described.append(
-            f"{place['samples'] / samples:.0%} in `{place['function']}` ({place['site']}, "
-            f"{place['category']}; {CONFIDENCE:.0%} CI {low:.0%}–{high:.0%})"
+            f"{place.samples / samples:.0%} in `{place.function}` ({place.site}, "
+            f"{place.category}; {CONFIDENCE:.0%} CI {low:.0%}–{high:.0%})"
         )
     return described

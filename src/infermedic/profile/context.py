@@ -1,28 +1,29 @@
-"""What profile rules read: the worker's measurements, the thresholds, and where the model is."""
+"""What profile rules read: the typed measurements, the thresholds, and where the model is."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 from infermedic.profile.config import ProfileThresholds
+from infermedic.profile.live_results import LiveSummary
+from infermedic.profile.results import ProfileResults, to_json_value
 from infermedic.rules import Rule
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ProfileContext:
-    """One profile run's results, keyed by phase (`load`, `batch-sweep`, `threads`, ...)."""
+class ProfileObservations:
+    """One profile run as the PROF rules judge it: the worker's typed phase results (a
+    model profile) or a live py-spy summary (`profile --pid`), with the thresholds, the
+    location findings point at, and the command that measured (for evidence)."""
 
-    results: Mapping[str, Any]
-    thresholds: ProfileThresholds
+    results: ProfileResults = field(default_factory=ProfileResults)
+    live: LiveSummary | None = None  # `profile --pid`: a live service's py-spy summary
+    thresholds: ProfileThresholds = field(default_factory=ProfileThresholds)
     location: Location
-    action: str  # the command that produced the measurements, for evidence
-
-    def phase(self, name: str) -> Mapping[str, Any] | None:
-        value = self.results.get(name)
-        return value if isinstance(value, Mapping) else None
+    action: str
 
     def evidence(self, observed: str, **values: Any) -> Evidence:
         return Evidence(
@@ -31,12 +32,15 @@ class ProfileContext:
 
 
 class ProfileRule(Rule):
-    """A measured rule that reads a `ProfileContext` and returns its findings."""
+    """A measured rule: `check(observations)` yields its findings from typed results."""
 
     measured: ClassVar[bool] = True
     severity: ClassVar[Severity] = Severity.MEDIUM
+    # The result phases the rule reads (`live`: a `profile --pid` summary); it judges when
+    # any of them ran, and is otherwise left out of `rules_run` with a note saying why.
+    phases: ClassVar[tuple[str, ...]] = ()
 
-    def check(self, context: ProfileContext) -> list[Finding]:
+    def check(self, observations: ProfileObservations) -> Iterable[Finding]:
         raise NotImplementedError
 
 
@@ -45,3 +49,8 @@ def ms(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds * 1e3:.3g} ms"
+
+
+def as_json(value: Any) -> Any:
+    """A typed result (or a tuple of them) as the JSON evidence values hold."""
+    return to_json_value(value)

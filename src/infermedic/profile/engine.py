@@ -15,10 +15,11 @@ from infermedic.errors import EngineUnavailable, InfermedicError, InputError, Mo
 from infermedic.model import Location, Notification, NotificationLevel, Plot, Report, Table
 from infermedic.profile import assemble
 from infermedic.profile.config import MeasurePlan, ProfileThresholds, thresholds_from_options
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
 from infermedic.profile.cores import available_cores
 from infermedic.profile.detect import ModelRef, detect_model
-from infermedic.profile.rules import RULES
+from infermedic.profile.results import ProfileResults
+from infermedic.profile.rules import MODEL_RULES, unjudged_reason
 from infermedic.profile.runner import WorkerOutcome, run_worker
 from infermedic.profile.supervise import (
     MIB,
@@ -116,15 +117,19 @@ def profile_model(
     results = outcome.results
     notifications = _notifications(outcome, plan, input_path, memory_limit, thresholds)
     action = f"infermedic profile {ref.text}" + (f" --input {input}" if input else "")
-    context = ProfileContext(
+    observations = ProfileObservations(
         results=results, thresholds=thresholds, location=Location(path=ref.text), action=action
     )
-    judged = run_rules(select_rules(RULES, settings.select, settings.ignore), context)
+    judged = run_rules(
+        select_rules(MODEL_RULES, settings.select, settings.ignore),
+        observations,
+        unjudged=unjudged_reason,
+    )
     notifications.extend(judged.notifications)
     tables, plots = _tables_and_plots(ref, results, cores)
     if resolved is not None:
         tables = (_registry_table(resolved), *tables)
-    status = _status(outcome)
+    status = _status(outcome, judged.rules_failed)
     measurements: dict[str, Any] = {
         "status": status,
         "model": {
@@ -152,7 +157,7 @@ def profile_model(
         "outputs_valid": not output_problems(results),
         **({"registry": resolved.to_dict()} if resolved is not None else {}),
         "rules_failed": list(judged.rules_failed),
-        **results,
+        **results.to_phases(),
     }
     return Report(
         tool="profile",
@@ -219,7 +224,7 @@ def _raise_for_setup_failure(outcome: WorkerOutcome, memory_limit: MemoryLimit) 
             hint="give a larger --memory-limit (in MB) if the model needs more",
         )
     if failure is None:
-        if "load" not in outcome.results and not outcome.timed_out:
+        if outcome.results.load is None and not outcome.timed_out:
             raise ModelLoadError(
                 f"the worker process ended while loading the model ({_ending(outcome)})",
                 hint=_last_line(outcome.stderr_tail),
@@ -253,10 +258,16 @@ def _last_line(text: str) -> str | None:
     return lines[-1][:300] if lines else None
 
 
-def _status(outcome: WorkerOutcome) -> str:
+def _status(outcome: WorkerOutcome, rules_failed: Sequence[str] = ()) -> str:
+    """`complete` only when the worker finished every phase and every rule judged: a rule
+    that crashed leaves the run `partial` (exit 2), like a worker cut short."""
+    if outcome.results.batch_sweep is None and not (
+        outcome.finished and outcome.failure is None and not outcome.memory_exceeded
+    ):
+        return "failed"
     if outcome.finished and outcome.failure is None and not outcome.memory_exceeded:
-        return "complete"
-    return "partial" if "batch-sweep" in outcome.results else "failed"
+        return "partial" if rules_failed else "complete"
+    return "partial"
 
 
 def _notifications(
@@ -268,90 +279,88 @@ def _notifications(
 ) -> list[Notification]:
     results = outcome.results
     notes: list[Notification] = []
-    sample = results.get("input")
-    if sample and sample["source"] == "synthetic":
+    sample = results.input
+    if sample is not None and sample.source == "synthetic":
         notes.append(
             Notification(
                 level=NotificationLevel.NOTE,
                 message=(
-                    f"no --input given: profiled on {sample['rows']} synthetic standard-normal "
-                    f"rows shaped {sample['description']}; timings of data-dependent models "
+                    f"no --input given: profiled on {sample.rows} synthetic standard-normal "
+                    f"rows shaped {sample.description}; timings of data-dependent models "
                     "(trees, early exits) may differ on real rows"
                 ),
             )
         )
-    if sample and sample["nan_count"]:
+    if sample is not None and sample.nan_count:
         notes.append(
             Notification(
                 level=NotificationLevel.WARNING,
                 message=(
-                    f"the input holds {sample['nan_count']} NaN value(s) in column(s) "
-                    f"{', '.join(sample['nan_columns'][:10])}; profiled as given"
+                    f"the input holds {sample.nan_count} NaN value(s) in column(s) "
+                    f"{', '.join(sample.nan_columns[:10])}; profiled as given"
                 ),
                 path=str(input_path) if input_path else None,
             )
         )
-    first = results.get("first-call")
-    if first and first.get("output_has_nan"):
+    first = results.first_call
+    if first is not None and first.output_has_nan:
         notes.append(
             Notification(level=NotificationLevel.WARNING, message="the model's output holds NaN")
         )
     notes.extend(_output_notes(results))
-    load = results.get("load")
-    if load:
+    load = results.load
+    if load is not None:
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=f"while loading: {text}")
-            for text in load.get("load_warnings", [])[:5]
+            for text in load.load_warnings[:5]
         )
-    threads = results.get("threads") or {}
-    if threads.get("stopped"):
+    threads = results.threads
+    if threads is not None and threads.stopped:
         notes.append(
             Notification(
                 level=NotificationLevel.WARNING,
                 message=(
-                    f"threads: the sweep stopped at {threads['stopped']}, with "
-                    f"{len(threads['rows'])} of {threads['settings']} setting(s) timed; a "
+                    f"threads: the sweep stopped at {threads.stopped}, with "
+                    f"{len(threads.rows)} of {threads.settings} setting(s) timed; a "
                     "setting timed in one pass only is not judged"
                 ),
             )
         )
-    if threads.get("rows"):
+    if threads is not None and threads.rows:
         from infermedic.profile.rules.thread_oversubscription import unjudged_thread_effects
 
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=text)
             for text in unjudged_thread_effects(threads, thresholds.thread_min_speedup)
         )
-    for phase in ("stages", "gpu"):
+    for phase, phase_notes in (
+        ("stages", results.stages.notes if results.stages else ()),
+        ("gpu", results.gpu.notes if results.gpu else ()),
+    ):
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=f"{phase}: {text}")
-            for text in (results.get(phase) or {}).get("notes", [])
+            for text in phase_notes
         )
     notes.extend(
         Notification(level=NotificationLevel(n.level), message=n.message)
         for n in outcome.notes
         if n.level in {"note", "warning", "error"}
     )
-    options = [
-        *(results.get("options") or {}).get("options", []),
-        *(results.get("gpu") or {}).get("options", []),
-    ]
-    if options:
-        for option in options:
-            if option["status"] == "failed":
-                notes.append(
-                    Notification(
-                        level=NotificationLevel.WARNING,
-                        message=f"option {option['name']} not measured: {option['reason']}",
-                    )
+    for option in results.measured_options():
+        if option.status == "failed":
+            notes.append(
+                Notification(
+                    level=NotificationLevel.WARNING,
+                    message=f"option {option.name} not measured: {option.reason}",
                 )
-            elif option["status"] == "not-applicable":
-                notes.append(
-                    Notification(
-                        level=NotificationLevel.NOTE,
-                        message=f"option {option['name']} not applicable: {option['reason']}",
-                    )
+            )
+        elif option.status == "not-applicable":
+            notes.append(
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    message=f"option {option.name} not applicable: {option.reason}",
                 )
+            )
     failure = outcome.failure
     if outcome.leftover_processes:
         notes.append(
@@ -419,12 +428,12 @@ def _notifications(
     return notes
 
 
-def _output_notes(results: dict[str, Any]) -> list[Notification]:
+def _output_notes(results: ProfileResults) -> list[Notification]:
     """What is wrong with the model's outputs: the first call's and each sweep cell's."""
-    first = results.get("first-call") or {}
+    first = results.first_call
     notes = [
         Notification(level=NotificationLevel.WARNING, message=f"model output: {text}")
-        for text in first.get("output_warnings", [])
+        for text in (first.output_warnings if first else ())
     ]
     problems = output_problems(results)
     if problems:
@@ -440,21 +449,25 @@ def _output_notes(results: dict[str, Any]) -> list[Notification]:
     return notes
 
 
-def output_problems(results: dict[str, Any]) -> list[str]:
+def output_problems(results: ProfileResults) -> list[str]:
     """The model's output problems in a few words: wrong values, and batches answered with
     the wrong number of rows (grouped by what came back)."""
-    first = results.get("first-call") or {}
-    cells = (results.get("batch-sweep") or {}).get("cells", [])
+    first = results.first_call
+    cells = results.batch_sweep.cells if results.batch_sweep else ()
     rows_for: dict[int, int | None] = {
-        int(batch): rows for batch, rows in (first.get("output_rows") or {}).items()
+        int(batch): rows for batch, rows in (first.output_rows if first else {}).items()
     }
-    rows_for.update({int(c["batch"]): c.get("output_rows") for c in cells if "output_rows" in c})
+    # a cell whose output has no rows (not one array) says why in `output_invalid`; one with
+    # neither was recorded before cells were checked and is left out
+    rows_for.update(
+        {c.batch: c.output_rows for c in cells if c.output_rows is not None or c.output_invalid}
+    )
     wrong: dict[int | None, list[int]] = {}
     for batch, rows in sorted(rows_for.items()):
         if rows != batch:
             wrong.setdefault(rows, []).append(batch)
-    problems = list(first.get("output_value_problems", []))
-    method = (results.get("load") or {}).get("method", "the model")
+    problems = list(first.output_value_problems if first else ())
+    method = results.load.method if results.load else "the model"
     if problems:
         wrong.pop(None, None)  # an output that is not an array has no rows: said above
     for rows, batches in wrong.items():
@@ -467,25 +480,23 @@ def output_problems(results: dict[str, Any]) -> list[str]:
 
 
 def _tables_and_plots(
-    ref: ModelRef, results: dict[str, Any], cores: Any
+    ref: ModelRef, results: ProfileResults, cores: Any
 ) -> tuple[tuple[Table, ...], tuple[Plot, ...]]:
     tables: list[Table] = [assemble.summary_table(ref, results, cores)]
     plots: list[Plot] = []
-    if "batch-sweep" in results:
-        tables.append(assemble.batch_table(results["batch-sweep"]))
-        plots.extend(assemble.batch_plots(results["batch-sweep"]))
-    if "stages" in results:
-        tables.append(assemble.stage_table(results["stages"]))
-        plots.append(assemble.stage_plot(results["stages"]))
-    if "threads" in results and results["threads"]["rows"]:
-        tables.append(assemble.thread_table(results["threads"]))
-    gpu = results.get("gpu")
-    options = list(results.get("options", {}).get("options", []))
-    if gpu:
-        tables.append(assemble.gpu_table(gpu))
-        options.extend(gpu.get("options", []))
+    if results.batch_sweep is not None:
+        tables.append(assemble.batch_table(results.batch_sweep))
+        plots.extend(assemble.batch_plots(results.batch_sweep))
+    if results.stages is not None:
+        tables.append(assemble.stage_table(results.stages))
+        plots.append(assemble.stage_plot(results.stages))
+    if results.threads is not None and results.threads.rows:
+        tables.append(assemble.thread_table(results.threads))
+    if results.gpu is not None:
+        tables.append(assemble.gpu_table(results.gpu))
+    options = results.measured_options()
     if options:
-        tables.append(assemble.options_table({"options": options}))
+        tables.append(assemble.options_table(options))
     return tuple(tables), tuple(plots)
 
 

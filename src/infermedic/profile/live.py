@@ -26,7 +26,8 @@ from infermedic.errors import InputError
 from infermedic.model import Location, Report
 from infermedic.profile.attribution import summarise
 from infermedic.profile.config import thresholds_from_options
-from infermedic.profile.live_verdicts import judge, live_tables
+from infermedic.profile.live_results import LiveSummary
+from infermedic.profile.live_verdicts import judge_live, live_tables
 from infermedic.profile.pyspy import (
     check_traceable,
     failure_hint,
@@ -122,29 +123,41 @@ def sample_process(
         active = parse_raw(active_path.read_text(encoding="utf-8", errors="replace"))
     if progress is not None:
         progress("sampled", 1.0)
-    summary = summarise(all_samples, active, root=_working_directory(pid))
     latencies = sorted(load_stats["latencies"])
-    summary["load"] = {
-        "url": url,
-        "requests": load_stats["requests"],
-        "errors": load_stats["errors"],
-        "median_latency_s": latencies[len(latencies) // 2] if latencies else None,
-        "concurrency": concurrency if url else 0,
-    }
-    summary["duration_s"] = duration
-    summary["rate_hz"] = rate
-    summary["child_pids"] = _children(pid)
+    # the boundary: the counted samples become the typed summary the rules and tables read
+    summary = LiveSummary.from_summary(
+        {
+            **summarise(all_samples, active, root=_working_directory(pid)),
+            "load": {
+                "url": url,
+                "requests": load_stats["requests"],
+                "errors": load_stats["errors"],
+                "median_latency_s": latencies[len(latencies) // 2] if latencies else None,
+                "concurrency": concurrency if url else 0,
+            },
+            "duration_s": duration,
+            "rate_hz": rate,
+            "child_pids": _children(pid),
+        }
+    )
     location = Location(url=url, endpoint=f"PID {pid}") if url else Location(endpoint=f"PID {pid}")
     action = f"py-spy record --pid {pid} --duration {duration:g} --rate {rate} --idle --threads"
-    findings, notes = judge(summary, thresholds, location=location, action=action)
+    judged = judge_live(
+        summary,
+        thresholds,
+        location=location,
+        action=action,
+        select=settings.select,
+        ignore=settings.ignore,
+    )
     return Report(
         tool="profile",
-        findings=tuple(findings),
-        notifications=tuple(notes),
-        rules_run=("PROF013", "PROF014"),
+        findings=judged.findings,
+        notifications=judged.notifications,
+        rules_run=judged.rules_run,
         inputs=tuple(x for x in (f"PID {pid}", url) if x),
         tables=live_tables(summary),
-        measurements={"live": summary},
+        measurements={**judged.status(), "live": summary.to_dict()},
         started_at=started_at,
         duration_s=time.monotonic() - begin,
     )

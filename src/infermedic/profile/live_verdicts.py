@@ -4,19 +4,16 @@ A recorded summary replays through `judge` without a service."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from infermedic.model import Finding, Location, Notification, NotificationLevel, Table
-from infermedic.profile.attribution import (
-    ShareTest,
-    busiest_other_thread,
-    on_cpu_work,
-    share_test,
-    wilson_interval,
-)
+from infermedic.profile.attribution import ShareTest, share_test, wilson_interval
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext
+from infermedic.profile.context import ProfileObservations
+from infermedic.profile.live_results import LiveSummary, LiveThread
+from infermedic.runner import RuleOutcome, run_rules, select_rules
 
 # The loop thread off CPU (not in its selector) in at least this share of its samples, while
 # another thread was on CPU in at least as many, is reported as starved of the GIL.
@@ -24,23 +21,52 @@ _STARVED_SHARE = 0.1
 
 
 def judge(
-    summary: Mapping[str, Any], thresholds: ProfileThresholds, *, location: Location, action: str
+    summary: LiveSummary | Mapping[str, Any],
+    thresholds: ProfileThresholds,
+    *,
+    location: Location,
+    action: str,
 ) -> tuple[list[Finding], list[Notification]]:
     """The findings of PROF013 and PROF014 on a summary, and what could not be judged. A
     recorded summary replays through here without a service."""
-    from infermedic.profile.rules.lock_contention import LockContention
-    from infermedic.profile.rules.work_in_event_loop_thread import WorkInEventLoopThread
+    outcome = judge_live(summary, thresholds, location=location, action=action)
+    return list(outcome.findings), list(outcome.notifications)
 
-    context = ProfileContext(
-        results={"live": summary}, thresholds=thresholds, location=location, action=action
+
+def judge_live(
+    summary: LiveSummary | Mapping[str, Any],
+    thresholds: ProfileThresholds,
+    *,
+    location: Location,
+    action: str,
+    select: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+) -> RuleOutcome:
+    """The live rules `select`/`ignore` leave on, run on `summary` by the shared runner
+    (selection, per-rule isolation, `rules_run`), with the notes of the rules that ran."""
+    from infermedic.profile.rules import LIVE_RULES
+
+    live = _typed(summary)
+    rules = select_rules(LIVE_RULES, select, ignore)
+    observations = ProfileObservations(
+        live=live, thresholds=thresholds, location=location, action=action
     )
-    findings = [*WorkInEventLoopThread().check(context), *LockContention().check(context)]
-    return findings, live_notes(summary, thresholds)
+    outcome = run_rules(rules, observations)
+    chosen = {rule.code for rule in rules}
+    notes = [n for n in live_notes(live, thresholds) if n.rule is None or n.rule in chosen]
+    return replace(outcome, notifications=(*outcome.notifications, *notes))
 
 
-def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> list[Notification]:
+def _typed(summary: LiveSummary | Mapping[str, Any]) -> LiveSummary:
+    return summary if isinstance(summary, LiveSummary) else LiveSummary.from_summary(summary)
+
+
+def live_notes(
+    summary: LiveSummary | Mapping[str, Any], thresholds: ProfileThresholds
+) -> list[Notification]:
     """What a reader must know to trust the verdicts: readings without the power to judge,
     and a loop starved by other threads rather than busy itself."""
+    summary = _typed(summary)
     notes = [
         Notification(
             level=NotificationLevel.NOTE,
@@ -51,26 +77,26 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
             ),
         )
     ]
-    threads = summary.get("threads", ())
-    if not any(t.get("samples") for t in threads):
+    threads = summary.threads
+    if not any(t.samples for t in threads):
         notes.append(
             Notification(level=NotificationLevel.WARNING, message="py-spy took no samples")
         )
-    loop = summary.get("loop_thread")
+    loop = summary.loop_thread
     if loop is None:
         notes.append(
             Notification(
                 level=NotificationLevel.NOTE,
                 message="no thread ran an asyncio or uvloop event loop; no event-loop analysis"
-                + _workers_hint(summary.get("child_pids") or []),
+                + _workers_hint(summary.child_pids),
                 rule="PROF013",
                 underpowered=True,
             )
         )
     else:
         test = share_test(
-            int(loop.get("held_samples", 0)),
-            int(loop["samples"]),
+            loop.held_samples,
+            loop.samples,
             threshold=thresholds.loop_busy_share,
             min_samples=thresholds.loop_min_samples,
         )
@@ -107,7 +133,7 @@ def live_notes(summary: Mapping[str, Any], thresholds: ProfileThresholds) -> lis
     return notes
 
 
-def _workers_hint(children: list[int]) -> str:
+def _workers_hint(children: Sequence[int]) -> str:
     if not children:
         return ""
     listed = ", ".join(str(c) for c in children[:8])
@@ -138,62 +164,59 @@ def _power_note(code: str, what: str, unit: str, test: ShareTest) -> Notificatio
 
 
 def _starved_loop_note(
-    summary: Mapping[str, Any], loop: Mapping[str, Any], thresholds: ProfileThresholds
+    summary: LiveSummary, loop: LiveThread, thresholds: ProfileThresholds
 ) -> Notification | None:
     """The loop off CPU outside its selector at lines that call nothing blocking, while
     another thread runs: the GIL, held by that thread. Not work on the loop, but it delays
     every request as much."""
-    samples = int(loop["samples"])
-    waiting = int(loop.get("waiting_samples", 0))
-    other = busiest_other_thread(summary)
+    samples = loop.samples
+    waiting = loop.waiting_samples
+    other = summary.busiest_other_thread()
     if samples < thresholds.loop_min_samples or waiting < _STARVED_SHARE * samples:
         return None
-    busy = on_cpu_work(other) if other is not None else 0
+    busy = other.on_cpu_work() if other is not None else 0
     if other is None or busy < _STARVED_SHARE * samples:
         return None
-    where = other["top_frames"][0]["frame"] if other.get("top_frames") else "-"
+    where = other.top_frames[0].frame if other.top_frames else "-"
     return Notification(
         level=NotificationLevel.NOTE,
         rule="PROF013",
         message=(
             f"the event-loop thread waited off CPU outside its selector, at lines that call "
             f"nothing blocking, in {waiting / samples:.0%} of {samples} samples while "
-            f"{other['name']} ran on the CPU in {busy / samples:.0%} of them (most at "
+            f"{other.name} ran on the CPU in {busy / samples:.0%} of them (most at "
             f"{where}): most likely the GIL, held by that thread; not counted as work on "
             "the loop. Move that thread's CPU work to a process, or release the GIL in it"
         ),
     )
 
 
-def live_tables(summary: Mapping[str, Any]) -> tuple[Table, ...]:
+def live_tables(summary: LiveSummary) -> tuple[Table, ...]:
     rows: list[tuple[Any, ...]] = []
     frames: list[tuple[Any, ...]] = []
-    for thread in summary["threads"]:
-        name = thread["name"] + (" (event loop)" if thread["event_loop"] else "")
-        for category, count in thread["category_samples"].items():
-            share = thread["category_shares"].get(category, 0.0)
+    for thread in summary.threads:
+        name = thread.name + (" (event loop)" if thread.event_loop else "")
+        for category, count in thread.category_samples.items():
+            share = thread.category_shares.get(category, 0.0)
             rows.append((name, category, count, f"{share:.0%}"))
-        if thread["idle_samples"]:
-            rows.append((name, "idle (not counted)", thread["idle_samples"], ""))
-        frames.extend(
-            (name, item["category"], item["frame"], item["samples"])
-            for item in thread["top_frames"]
-        )
-    loop = summary.get("loop_thread")
+        if thread.idle_samples:
+            rows.append((name, "idle (not counted)", thread.idle_samples, ""))
+        frames.extend((name, item.category, item.frame, item.samples) for item in thread.top_frames)
+    loop = summary.loop_thread
     places: list[tuple[Any, ...]] = []
-    if loop is not None and loop["samples"]:
-        samples = int(loop["samples"])
-        for place in loop.get("places", ()):
-            low, high = wilson_interval(int(place["samples"]), samples)
+    if loop is not None and loop.samples:
+        samples = loop.samples
+        for place in loop.places:
+            low, high = wilson_interval(place.samples, samples)
             places.append(
                 (
-                    f"{place['function']} ({place['site']})",
-                    place["category"],
-                    f"{place['samples'] / samples:.0%}",
+                    f"{place.function} ({place.site})",
+                    place.category,
+                    f"{place.samples / samples:.0%}",
                     f"{low:.0%}–{high:.0%}",
-                    place["on_cpu"],
-                    place["blocked"],
-                    place.get("via") or "-",
+                    place.on_cpu,
+                    place.blocked,
+                    place.via or "-",
                 )
             )
     return (

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infermedic.errors import InputError
 from infermedic.profile.protocol import (
     Done,
     PhaseResult,
@@ -23,6 +24,7 @@ from infermedic.profile.protocol import (
     WorkerNote,
     decode,
 )
+from infermedic.profile.results import ProfileResults
 from infermedic.profile.supervise import TOKEN_VARIABLE, MemoryLimit, ProcessTree, new_token
 
 ProgressCallback = Callable[[str, float], None]
@@ -32,7 +34,7 @@ ProgressCallback = Callable[[str, float], None]
 class WorkerOutcome:
     """Everything the worker said, and how it ended."""
 
-    results: dict[str, Any] = field(default_factory=dict)
+    results: ProfileResults = field(default_factory=ProfileResults)  # typed as they arrive
     notes: list[WorkerNote] = field(default_factory=list)
     failure: WorkerFailure | None = None
     finished: bool = False  # the worker said `done`
@@ -212,7 +214,12 @@ def _apply(outcome: WorkerOutcome, line: str, progress: ProgressCallback | None)
             outcome.last_phase = name
             outcome.phase_started[name] = time.monotonic()
         case PhaseResult(phase=phase, data=data):
-            outcome.results[phase] = data
+            # The process boundary: a phase's JSON becomes its typed result here, or an
+            # error note (a worker of another version), never a dict the rules look into.
+            try:
+                outcome.results = outcome.results.with_phase(phase, data)
+            except InputError as exc:
+                outcome.notes.append(WorkerNote(level="error", message=f"{phase}: {exc}"))
         case WorkerNote() as note:
             outcome.notes.append(note)
         case WorkerFailure() as failure:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
 
 # scikit-learn supports no pickle across any two releases, patch releases included; for the
 # other libraries (and Python) a skew in major.minor is the one that changes behaviour.
@@ -58,21 +58,22 @@ class ArtifactVersionSkew(ProfileRule):
         "version-independent format such as ONNX or skops."
     )
     risk: ClassVar[str] = "Predictions may silently change, or loading fails after an upgrade."
+    phases: ClassVar[tuple[str, ...]] = ("load",)
     checklist: ClassVar[tuple[str, ...]] = ("D-05",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        load = context.phase("load")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        load = observations.results.load
         if load is None:
-            return []
-        warnings = load.get("version_warnings") or []
-        skews = recorded_skews(load.get("saved_with") or {}, load.get("loaded_with") or {})
+            return
+        warnings = load.version_warnings
+        skews = recorded_skews(load.saved_with, load.loaded_with)
         values: dict[str, Any] = {}
         parts: list[str] = []
         observed = "compared the versions the artifact records with those loading it"
         if warnings:
-            saved = sorted({w["saved_with"] for w in warnings})
-            current = sorted({w["loaded_with"] for w in warnings})
-            estimators = sorted({w["estimator"] for w in warnings})
+            saved = sorted({w.saved_with for w in warnings})
+            current = sorted({w.loaded_with for w in warnings})
+            estimators = sorted({w.estimator for w in warnings})
             parts.append(
                 f"saved with scikit-learn {', '.join(saved)}, loaded with {', '.join(current)} "
                 f"({', '.join(estimators)})"
@@ -81,21 +82,21 @@ class ArtifactVersionSkew(ProfileRule):
                 saved_with=saved,
                 loaded_with=current,
                 estimators=estimators,
-                warning=warnings[0]["message"],
+                warning=warnings[0].message,
             )
             observed = "loaded the pickle with warnings recorded: InconsistentVersionWarning"
             # The warning already told scikit-learn's side, from the pickle itself.
             skews = {k: v for k, v in skews.items() if k != "sklearn"}
         if not parts and not skews:
-            return []
+            return
         parts.extend(
             f"{_NAMES.get(library, library)} {pair['saved_with']} recorded, "
             f"{pair['loaded_with']} loaded"
             for library, pair in skews.items()
         )
         values["libraries"] = skews
-        evidence = context.evidence(observed, **values)
-        return [self.finding(context.location, "; ".join(parts), evidence=[evidence])]
+        evidence = observations.evidence(observed, **values)
+        yield self.finding(observations.location, "; ".join(parts), evidence=[evidence])
 
 
 def recorded_skews(

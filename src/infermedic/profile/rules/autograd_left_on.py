@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, as_json, ms
 
 
 class AutogradLeftOn(ProfileRule):
@@ -34,25 +35,26 @@ class AutogradLeftOn(ProfileRule):
         "Call `model.eval()` once after loading and wrap calls in `torch.inference_mode()`."
     )
     risk: ClassVar[str] = "Calls are slower and use more memory; dropout makes outputs vary."
+    phases: ClassVar[tuple[str, ...]] = ("autograd",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        result = context.phase("autograd")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        result = observations.results.autograd
         if result is None:
-            return []
-        speedup = result.get("inference_mode_speedup") or 1.0
-        training = bool(result.get("training"))
-        if not training and speedup < context.thresholds.precision_min_speedup:
-            return []
+            return
+        speedup = result.inference_mode_speedup or 1.0
+        training = bool(result.training)
+        limit = observations.thresholds.precision_min_speedup
+        if not training and speedup < limit:
+            return
         parts = []
         if training:
             parts.append("the module is in training mode")
-        if speedup >= context.thresholds.precision_min_speedup:
+        if speedup >= limit:
             parts.append(
-                f"{result.get('context', 'torch.inference_mode()')} is {speedup:.1f}x faster "
-                f"({ms(result.get('inference_median_s'))} vs "
-                f"{ms(result.get('as_loaded_median_s'))})"
+                f"{result.context} is {speedup:.1f}x faster "
+                f"({ms(result.inference_median_s)} vs {ms(result.as_loaded_median_s)})"
             )
-        evidence = context.evidence(
-            "timed the call as loaded and with autograd off", **dict(result)
+        evidence = observations.evidence(
+            "timed the call as loaded and with autograd off", **as_json(result)
         )
-        return [self.finding(context.location, "; ".join(parts), evidence=[evidence])]
+        yield self.finding(observations.location, "; ".join(parts), evidence=[evidence])

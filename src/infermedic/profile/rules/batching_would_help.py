@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, ms
 
 
 class BatchingWouldHelp(ProfileRule):
@@ -46,39 +47,41 @@ class BatchingWouldHelp(ProfileRule):
         "batch size."
     )
     risk: ClassVar[str] = "Replicas spend their CPU on per-call overhead instead of rows."
+    phases: ClassVar[tuple[str, ...]] = ("batch-sweep",)
     checklist: ClassVar[tuple[str, ...]] = ()
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        sweep = context.phase("batch-sweep")
-        if sweep is None or not sweep["cells"]:
-            return []
-        first = context.phase("first-call") or {}
-        if first.get("output_invalid") or any(c.get("output_invalid") for c in sweep["cells"]):
-            return []  # rows/s of calls that do not answer their rows means nothing
-        cells = {c["batch"]: c for c in sweep["cells"]}
-        one = cells.get(1)
-        best = cells.get(sweep["recommended_batch"])
-        if one is None or best is None or best["batch"] == 1:
-            return []
-        gain = (best["rows_per_s"] or 0.0) / (one["rows_per_s"] or float("inf"))
-        if gain < context.thresholds.batch_min_gain:
-            return []
-        budget = sweep.get("latency_budget_s")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        sweep = observations.results.batch_sweep
+        if sweep is None or not sweep.cells:
+            return
+        first = observations.results.first_call
+        if (first is not None and first.output_invalid) or any(
+            c.output_invalid for c in sweep.cells
+        ):
+            return  # rows/s of calls that do not answer their rows means nothing
+        one = sweep.cell(1)
+        best = sweep.cell(sweep.recommended_batch)
+        if one is None or best is None or best.batch == 1:
+            return
+        gain = (best.rows_per_s or 0.0) / (one.rows_per_s or float("inf"))
+        if gain < observations.thresholds.batch_min_gain:
+            return
+        budget = sweep.latency_budget_s
         within = f" within the {ms(budget)} latency budget" if budget else ""
         message = (
-            f"batch {best['batch']} serves {gain:.1f}x the rows/s of batch 1{within} "
-            f"({best['rows_per_s']:.0f} vs {one['rows_per_s']:.0f} rows/s; "
-            f"{ms(best['timing']['median_s'])} vs {ms(one['timing']['median_s'])} per call)"
+            f"batch {best.batch} serves {gain:.1f}x the rows/s of batch 1{within} "
+            f"({best.rows_per_s or 0.0:.0f} vs {one.rows_per_s or 0.0:.0f} rows/s; "
+            f"{ms(best.timing.median_s)} vs {ms(one.timing.median_s)} per call)"
         )
-        evidence = context.evidence(
-            f"batch-size sweep {[c['batch'] for c in sweep['cells']]}, stopped: {sweep['stopped']}",
-            recommended_batch=best["batch"],
+        evidence = observations.evidence(
+            f"batch-size sweep {[c.batch for c in sweep.cells]}, stopped: {sweep.stopped}",
+            recommended_batch=best.batch,
             gain=gain,
-            rows_per_s_batch_1=one["rows_per_s"],
-            rows_per_s_recommended=best["rows_per_s"],
-            median_s_batch_1=one["timing"]["median_s"],
-            median_s_recommended=best["timing"]["median_s"],
-            calls_batch_1=one["timing"]["calls"],
-            calls_recommended=best["timing"]["calls"],
+            rows_per_s_batch_1=one.rows_per_s,
+            rows_per_s_recommended=best.rows_per_s,
+            median_s_batch_1=one.timing.median_s,
+            median_s_recommended=best.timing.median_s,
+            calls_batch_1=one.timing.calls,
+            calls_recommended=best.timing.calls,
         )
-        return [self.finding(context.location, message, evidence=[evidence])]
+        yield self.finding(observations.location, message, evidence=[evidence])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
-from infermedic.profile.rules._options import best_cell, measured_options, parity_ok
+from infermedic.profile.context import ProfileObservations, ProfileRule, as_json, ms
+from infermedic.profile.rules._options import parity_ok
 
 _RUNTIMES = ("onnxruntime", "torch.compile")
 
@@ -43,39 +44,37 @@ class FasterRuntimeAvailable(ProfileRule):
         "serve it with onnxruntime.InferenceSession."
     )
     risk: ClassVar[str] = "Each prediction costs more CPU and latency than it needs to."
+    phases: ClassVar[tuple[str, ...]] = ("options", "gpu")
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        limits = context.thresholds
-        findings = []
-        for option in measured_options(context):
-            runtime = option["name"]
-            if not runtime.startswith(_RUNTIMES) or option["status"] != "measured":
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        limits = observations.thresholds
+        for option in observations.results.measured_options():
+            runtime = option.name
+            if not runtime.startswith(_RUNTIMES) or option.status != "measured":
                 continue
-            if not parity_ok(option["parity"], limits.parity_max_abs_diff, limits):
+            parity = option.parity
+            if parity is None or not parity_ok(parity, limits.parity_max_abs_diff, limits):
                 continue
-            cell = best_cell(option)
-            if cell is None or cell["speedup"] < limits.option_min_speedup:
+            cell = option.best_cell()
+            if cell is None or (cell.speedup or 0.0) < limits.option_min_speedup:
                 continue
-            agreement = option["parity"].get("label_agreement")
+            agreement = parity.label_agreement
             agree_text = f", labels agree on {agreement:.1%}" if agreement is not None else ""
             message = (
-                f"{runtime} is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
-                f"({ms(cell['timing']['median_s'])} vs {ms(cell['baseline_median_s'])}); "
-                f"max abs diff {option['parity']['max_abs_diff']:.1g}{agree_text}"
+                f"{runtime} is {cell.speedup or 0.0:.1f}x faster at batch {cell.batch} "
+                f"({ms(cell.timing.median_s)} vs {ms(cell.baseline_median_s)}); "
+                f"max abs diff {parity.max_abs_diff or 0.0:.1g}{agree_text}"
             )
-            evidence = context.evidence(
+            evidence = observations.evidence(
                 f"converted the model ({runtime}) and timed it on the same batches",
-                batch=cell["batch"],
-                speedup=cell["speedup"],
-                median_s=cell["timing"]["median_s"],
-                baseline_median_s=cell["baseline_median_s"],
-                calls=cell["timing"]["calls"],
-                parity=option["parity"],
-                cells=option["cells"],
+                batch=cell.batch,
+                speedup=cell.speedup,
+                median_s=cell.timing.median_s,
+                baseline_median_s=cell.baseline_median_s,
+                calls=cell.timing.calls,
+                parity=as_json(parity),
+                cells=[as_json(c) for c in option.cells],
             )
-            findings.append(
-                self.finding(
-                    context.location, message, evidence=[evidence], fingerprint_key=runtime
-                )
+            yield self.finding(
+                observations.location, message, evidence=[evidence], fingerprint_key=runtime
             )
-        return findings

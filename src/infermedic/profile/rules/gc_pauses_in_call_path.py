@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, ms
 
 
 class GcPausesInCallPath(ProfileRule):
@@ -36,30 +37,31 @@ class GcPausesInCallPath(ProfileRule):
         "generations, or raise the gen-0 threshold with `gc.set_threshold`."
     )
     risk: ClassVar[str] = "Collection pauses add to tail latency."
+    phases: ClassVar[tuple[str, ...]] = ("gc",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        result = context.phase("gc")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        result = observations.results.gc
         if result is None:
-            return []
-        limits = context.thresholds
+            return
+        limits = observations.thresholds
         if (
-            result["pause_share"] < limits.gc_pause_share
-            or result["max_pause_s"] * 1e3 < limits.gc_min_pause_ms
+            result.pause_share < limits.gc_pause_share
+            or result.max_pause_s * 1e3 < limits.gc_min_pause_ms
         ):
-            return []
-        counts = result["collections"]
+            return
+        counts = list(result.collections)
         message = (
-            f"GC pauses took {result['pause_share']:.0%} of {result['calls']} calls at batch "
-            f"{result['batch']} (collections per generation {counts}, longest "
-            f"{ms(result['max_pause_s'])})"
+            f"GC pauses took {result.pause_share:.0%} of {result.calls} calls at batch "
+            f"{result.batch} (collections per generation {counts}, longest "
+            f"{ms(result.max_pause_s)})"
         )
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "gc.callbacks during repeated calls",
-            batch=result["batch"],
-            calls=result["calls"],
-            elapsed_s=result["elapsed_s"],
-            pause_s=result["pause_s"],
-            max_pause_s=result["max_pause_s"],
+            batch=result.batch,
+            calls=result.calls,
+            elapsed_s=result.elapsed_s,
+            pause_s=result.pause_s,
+            max_pause_s=result.max_pause_s,
             collections=counts,
         )
-        return [self.finding(context.location, message, evidence=[evidence])]
+        yield self.finding(observations.location, message, evidence=[evidence])

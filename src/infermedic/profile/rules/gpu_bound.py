@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, as_json, ms
 
 
 class GpuTransferOrLaunchBound(ProfileRule):
@@ -48,44 +49,44 @@ class GpuTransferOrLaunchBound(ProfileRule):
         "graphs (`mode='reduce-overhead'`), or serve the model on the CPU."
     )
     risk: ClassVar[str] = "GPU time is paid for while the device waits; latency does not improve."
+    phases: ClassVar[tuple[str, ...]] = ("gpu",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        result = context.phase("gpu")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        result = observations.results.gpu
         if result is None:
-            return []
-        limits = context.thresholds
+            return
+        limits = observations.thresholds
         problems: list[str] = []
-        values: dict[str, Any] = {"device": result.get("device_name") or result.get("device")}
+        values: dict[str, Any] = {"device": result.device_name or result.device}
         transfer_cells = [
             cell
-            for cell in result.get("cells", [])
-            if cell.get("transfer_share") is not None
-            and cell["transfer_share"] >= limits.gpu_transfer_share
-            and (cell["h2d_s"] + cell["d2h_s"]) * 1e3 >= limits.gpu_transfer_min_ms
+            for cell in result.cells
+            if cell.transfer_share is not None
+            and cell.transfer_share >= limits.gpu_transfer_share
+            and (cell.h2d_s + cell.d2h_s) * 1e3 >= limits.gpu_transfer_min_ms
         ]
         if transfer_cells:
-            cell = max(transfer_cells, key=lambda c: c["transfer_share"])
+            cell = max(transfer_cells, key=lambda c: c.transfer_share or 0.0)
             problems.append(
-                f"copies take {cell['transfer_share']:.0%} of a call at batch {cell['batch']} "
-                f"(host to device {ms(cell['h2d_s'])}, back {ms(cell['d2h_s'])}, compute "
-                f"{ms(cell['compute_s'])})"
+                f"copies take {cell.transfer_share or 0.0:.0%} of a call at batch {cell.batch} "
+                f"(host to device {ms(cell.h2d_s)}, back {ms(cell.d2h_s)}, compute "
+                f"{ms(cell.compute_s)})"
             )
-            values["transfer_cell"] = cell
-        busy = result.get("busy") or {}
-        share = busy.get("share")
-        if share is not None and share < limits.gpu_min_busy_share:
+            values["transfer_cell"] = as_json(cell)
+        busy = result.busy
+        if busy is not None and busy.share is not None and busy.share < limits.gpu_min_busy_share:
             problems.append(
-                f"the GPU runs kernels for {share:.0%} of the call's wall time "
-                f"({ms(busy.get('kernel_s_per_call'))} of {ms(busy.get('wall_s_per_call'))})"
+                f"the GPU runs kernels for {busy.share:.0%} of the call's wall time "
+                f"({ms(busy.kernel_s_per_call)} of {ms(busy.wall_s_per_call)})"
             )
-            values["busy"] = busy
+            values["busy"] = as_json(busy)
         if not problems:
-            return []
-        nvml = result.get("nvml")
-        if nvml and nvml.get("available"):
-            values["nvml_gpu_util_median"] = nvml["gpu_util_median"]
-        evidence = context.evidence(
+            return
+        nvml = result.nvml
+        if nvml is not None and nvml.available:
+            values["nvml_gpu_util_median"] = nvml.gpu_util_median
+        evidence = observations.evidence(
             "split device calls with CUDA events and traced kernels with torch.profiler",
             **values,
         )
-        return [self.finding(context.location, "; ".join(problems), evidence=[evidence])]
+        yield self.finding(observations.location, "; ".join(problems), evidence=[evidence])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.attribution import ShareTest, share_test
 from infermedic.profile.config import ProfileThresholds
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
+from infermedic.profile.live_results import LiveSummary
 
 
 class LockContention(ProfileRule):
@@ -49,19 +50,18 @@ class LockContention(ProfileRule):
         "inference are safe to call concurrently), or give each worker its own model copy."
     )
     risk: ClassVar[str] = "Requests are served one at a time; latency grows with concurrency."
+    phases: ClassVar[tuple[str, ...]] = ("live",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        live = context.phase("live")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        live = observations.live
         if live is None:
-            return []
-        test = lock_wait_test(live, context.thresholds)
+            return
+        test = lock_wait_test(live, observations.thresholds)
         if test.verdict != "fires":
-            return []
+            return
         frames: dict[str, int] = {}
-        for thread in live.get("threads", []):
-            if thread.get("event_loop"):
-                continue
-            for frame, count in thread.get("lock_wait_frames", {}).items():
+        for thread in live.request_threads():
+            for frame, count in thread.lock_wait_frames.items():
                 frames[frame] = frames.get(frame, 0) + int(count)
         floor = max(2, 0.01 * test.samples)
         ranked = sorted(frames.items(), key=lambda item: (-item[1], item[0]))
@@ -74,7 +74,7 @@ class LockContention(ProfileRule):
             f"inside the service's code ({test.interval()}, lower end must reach "
             f"{test.threshold:.0%}): {where}"
         )
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "py-spy record of every thread, idle samples included",
             criterion=test.criterion(),
             **test.as_values(),
@@ -95,17 +95,17 @@ class LockContention(ProfileRule):
         effect = test.effect(
             "share of request-thread samples waiting on a lock", strong=test.threshold
         )
-        return [
-            self.finding(context.location, message, evidence=[evidence], fix=fix, effect=effect)
-        ]
+        yield self.finding(
+            observations.location, message, evidence=[evidence], fix=fix, effect=effect
+        )
 
 
-def lock_wait_test(live: Mapping[str, Any], limits: ProfileThresholds) -> ShareTest:
+def lock_wait_test(live: LiveSummary, limits: ProfileThresholds) -> ShareTest:
     """Lock waits against all request samples of the worker threads, with its criterion."""
-    workers = [t for t in live.get("threads", []) if not t.get("event_loop")]
+    workers = live.request_threads()
     return share_test(
-        sum(int(t.get("lock_wait_samples", 0)) for t in workers),
-        sum(int(t.get("request_samples", 0)) for t in workers),
+        sum(t.lock_wait_samples for t in workers),
+        sum(t.request_samples for t in workers),
         threshold=limits.lock_wait_share,
         min_samples=limits.lock_min_samples,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
-from infermedic.profile.rules._options import best_cell, measured_options, parity_ok
+from infermedic.profile.context import ProfileObservations, ProfileRule, as_json, ms
+from infermedic.profile.rules._options import parity_ok
 
 
 class LowerPrecisionAvailable(ProfileRule):
@@ -43,38 +44,38 @@ class LowerPrecisionAvailable(ProfileRule):
         "model after checking its parity on held-out data."
     )
     risk: ClassVar[str] = "Each call spends time on conversions or precision it does not need."
+    phases: ClassVar[tuple[str, ...]] = ("options", "gpu")
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        limits = context.thresholds
-        findings = []
-        for option in measured_options(context):
-            name = option["name"]
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        limits = observations.thresholds
+        for option in observations.results.measured_options():
+            name = option.name
             # Half precision rounds like quantisation does: judged with the same tolerance.
             quantised = name.startswith(("dynamic INT8", "autocast"))
-            if not (quantised or name.startswith("float32")) or option["status"] != "measured":
+            if not (quantised or name.startswith("float32")) or option.status != "measured":
                 continue
             tolerance = limits.quantised_max_abs_diff if quantised else limits.parity_max_abs_diff
-            if not parity_ok(option["parity"], tolerance, limits):
+            parity = option.parity
+            if parity is None or not parity_ok(parity, tolerance, limits):
                 continue
-            cell = best_cell(option)
-            if cell is None or cell["speedup"] < limits.precision_min_speedup:
+            cell = option.best_cell()
+            if cell is None or (cell.speedup or 0.0) < limits.precision_min_speedup:
                 continue
             message = (
-                f"{name} is {cell['speedup']:.1f}x faster at batch {cell['batch']} "
-                f"({ms(cell['timing']['median_s'])} vs {ms(cell['baseline_median_s'])}); "
-                f"max abs diff {option['parity']['max_abs_diff']:.1g}"
+                f"{name} is {cell.speedup or 0.0:.1f}x faster at batch {cell.batch} "
+                f"({ms(cell.timing.median_s)} vs {ms(cell.baseline_median_s)}); "
+                f"max abs diff {parity.max_abs_diff or 0.0:.1g}"
             )
-            evidence = context.evidence(
+            evidence = observations.evidence(
                 f"timed {name} on the same batches and compared outputs",
                 option=name,
-                batch=cell["batch"],
-                speedup=cell["speedup"],
-                median_s=cell["timing"]["median_s"],
-                baseline_median_s=cell["baseline_median_s"],
-                calls=cell["timing"]["calls"],
-                parity=option["parity"],
+                batch=cell.batch,
+                speedup=cell.speedup,
+                median_s=cell.timing.median_s,
+                baseline_median_s=cell.baseline_median_s,
+                calls=cell.timing.calls,
+                parity=as_json(parity),
             )
-            findings.append(
-                self.finding(context.location, message, evidence=[evidence], fingerprint_key=name)
+            yield self.finding(
+                observations.location, message, evidence=[evidence], fingerprint_key=name
             )
-        return findings

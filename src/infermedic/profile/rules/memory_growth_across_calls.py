@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
 
 
 class MemoryGrowthAcrossCalls(ProfileRule):
@@ -41,32 +42,33 @@ class MemoryGrowthAcrossCalls(ProfileRule):
         "name the allocating line."
     )
     risk: ClassVar[str] = "Replicas are OOM-killed under traffic and restart mid-request."
+    phases: ClassVar[tuple[str, ...]] = ("memory",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        memory = context.phase("memory")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        memory = observations.results.memory
         if memory is None:
-            return []
-        limits = context.thresholds
-        growth = memory["growth_bytes"]
-        per_call = memory["growth_per_call_bytes"]
+            return
+        limits = observations.thresholds
+        growth = memory.growth_bytes
+        per_call = memory.growth_per_call_bytes
         if not (
-            memory["grew_every_interval"]
+            memory.grew_every_interval
             and growth >= limits.memory_growth_min_bytes
             and per_call >= limits.memory_growth_min_bytes_per_call
         ):
-            return []
+            return
         message = (
-            f"the Python heap grew by {growth / 2**20:.1f} MiB over {memory['calls']} identical "
-            f"calls at batch {memory['batch']} ({per_call / 1024:.1f} KiB per call)"
+            f"the Python heap grew by {growth / 2**20:.1f} MiB over {memory.calls} identical "
+            f"calls at batch {memory.batch} ({per_call / 1024:.1f} KiB per call)"
         )
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "tracemalloc after gc.collect() at each quarter of the repeated calls",
-            traced_bytes=memory["traced_bytes"],
-            calls=memory["calls"],
-            batch=memory["batch"],
+            traced_bytes=list(memory.traced_bytes),
+            calls=memory.calls,
+            batch=memory.batch,
             growth_bytes=growth,
             growth_per_call_bytes=per_call,
-            rss_start_bytes=memory["rss_start_bytes"],
-            rss_end_bytes=memory["rss_end_bytes"],
+            rss_start_bytes=memory.rss_start_bytes,
+            rss_end_bytes=memory.rss_end_bytes,
         )
-        return [self.finding(context.location, message, evidence=[evidence])]
+        yield self.finding(observations.location, message, evidence=[evidence])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule
 
 
 class NondeterministicOutput(ProfileRule):
@@ -33,24 +34,24 @@ class NondeterministicOutput(ProfileRule):
         "put torch models in `eval()`, and make parallel reductions ordered."
     )
     risk: ClassVar[str] = "Predictions cannot be reproduced, cached or compared."
+    phases: ClassVar[tuple[str, ...]] = ("determinism",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        result = context.phase("determinism")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        result = observations.results.determinism
         if result is None:
-            return []
-        diff = result["max_abs_diff"]
-        agreement = result["label_agreement"]
-        if diff <= context.thresholds.determinism_tolerance and agreement >= 1.0:
-            return []
-        message = (
-            f"three calls on the same {result['batch']}-row batch differ by up to {diff:.3g}"
-            + (f"; labels agree on {agreement:.1%} of rows" if agreement < 1.0 else "")
+            return
+        diff = result.max_abs_diff
+        agreement = result.label_agreement
+        if diff <= observations.thresholds.determinism_tolerance and agreement >= 1.0:
+            return
+        message = f"three calls on the same {result.batch}-row batch differ by up to {diff:.3g}" + (
+            f"; labels agree on {agreement:.1%} of rows" if agreement < 1.0 else ""
         )
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "called the model three times on the same batch and compared the outputs",
-            batch=result["batch"],
-            calls=result["calls"],
+            batch=result.batch,
+            calls=result.calls,
             max_abs_diff=diff,
             label_agreement=agreement,
         )
-        return [self.finding(context.location, message, evidence=[evidence])]
+        yield self.finding(observations.location, message, evidence=[evidence])

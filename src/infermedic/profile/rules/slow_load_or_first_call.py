@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, ms
 
 
 class SlowLoadOrFirstCall(ProfileRule):
@@ -39,53 +40,49 @@ class SlowLoadOrFirstCall(ProfileRule):
         "before the readiness probe passes."
     )
     risk: ClassVar[str] = "Cold replicas answer their first requests slowly or time out."
+    phases: ClassVar[tuple[str, ...]] = ("load", "first-call")
     checklist: ClassVar[tuple[str, ...]] = ("D-23",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        limits = context.thresholds
-        findings = []
-        load = context.phase("load")
-        load_s = None if load is None else (load.get("warm_load_s") or load["load_s"])
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        limits = observations.thresholds
+        results = observations.results
+        load = results.load
+        load_s = None if load is None else (load.warm_load_s or load.load_s)
         if load is not None and load_s is not None and load_s > limits.load_max_s:
-            evidence = context.evidence(
+            evidence = observations.evidence(
                 "timed the load in a fresh worker process, then again with libraries imported",
-                load_s=load["load_s"],
-                warm_load_s=load.get("warm_load_s"),
-                rss_after_bytes=load["rss_after_bytes"],
+                load_s=load.load_s,
+                warm_load_s=load.warm_load_s,
+                rss_after_bytes=load.rss_after_bytes,
             )
-            findings.append(
-                self.finding(
-                    context.location,
-                    f"loading the model took {load_s:.1f} s",
-                    evidence=[evidence],
-                    fingerprint_key="load",
-                )
+            yield self.finding(
+                observations.location,
+                f"loading the model took {load_s:.1f} s",
+                evidence=[evidence],
+                fingerprint_key="load",
             )
-        first = context.phase("first-call")
-        sweep = context.phase("batch-sweep")
-        if first is None or sweep is None or not sweep["cells"]:
-            return findings
-        steady = sweep["cells"][0]["timing"]["median_s"]
-        extra = first["first_s"] - steady
+        first = results.first_call
+        sweep = results.batch_sweep
+        if first is None or sweep is None or not sweep.cells:
+            return
+        steady = sweep.cells[0].timing.median_s
+        extra = first.first_s - steady
         if (
             steady > 0
-            and first["first_s"] >= limits.first_call_ratio * steady
+            and first.first_s >= limits.first_call_ratio * steady
             and extra * 1e3 >= limits.first_call_min_extra_ms
         ):
-            evidence = context.evidence(
+            evidence = observations.evidence(
                 "timed the first call at batch 1, then the steady-state median",
-                first_call_s=first["first_s"],
-                second_call_s=first["second_s"],
+                first_call_s=first.first_s,
+                second_call_s=first.second_s,
                 steady_median_s=steady,
-                steady_calls=sweep["cells"][0]["timing"]["calls"],
+                steady_calls=sweep.cells[0].timing.calls,
             )
-            findings.append(
-                self.finding(
-                    context.location,
-                    f"the first call took {ms(first['first_s'])}, "
-                    f"{first['first_s'] / steady:.0f}x the steady {ms(steady)}",
-                    evidence=[evidence],
-                    fingerprint_key="first-call",
-                )
+            yield self.finding(
+                observations.location,
+                f"the first call took {ms(first.first_s)}, "
+                f"{first.first_s / steady:.0f}x the steady {ms(steady)}",
+                evidence=[evidence],
+                fingerprint_key="first-call",
             )
-        return findings

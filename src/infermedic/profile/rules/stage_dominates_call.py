@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
 from infermedic.model import Finding, Location, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, ms
+from infermedic.profile.results import Stage, StageBatch
 
 _JUDGED_ROLES = {"preprocessing", "postprocessing", "decode"}
 
@@ -50,58 +52,51 @@ class StageDominatesCall(ProfileRule):
         "it out of the request path, or precompute it; then profile again."
     )
     risk: ClassVar[str] = "Every request pays for work that is not the model."
+    phases: ClassVar[tuple[str, ...]] = ("stages",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        stages = context.phase("stages")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        stages = observations.results.stages
         if stages is None:
-            return []
-        limits = context.thresholds
-        worst: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
-        for entry in stages["batches"]:
-            total = entry["total_s"]
-            for stage in entry["stages"]:
-                if stage["role"] not in _JUDGED_ROLES or total <= 0:
+            return
+        limits = observations.thresholds
+        worst: dict[str, tuple[float, Stage, StageBatch]] = {}
+        for entry in stages.batches:
+            total = entry.total_s
+            for stage in entry.stages:
+                if stage.role not in _JUDGED_ROLES or total <= 0:
                     continue
-                median = stage["timing"]["median_s"]
+                median = stage.timing.median_s
                 share = median / total
                 if share >= limits.stage_share and median * 1e3 >= limits.stage_min_ms:
-                    previous = worst.get(stage["name"])
+                    previous = worst.get(stage.name)
                     if previous is None or share > previous[0]:
-                        worst[stage["name"]] = (share, stage, entry)
-        findings = []
+                        worst[stage.name] = (share, stage, entry)
         for name, (share, stage, entry) in worst.items():
-            timing = stage["timing"]
+            timing = stage.timing
             message = (
-                f"stage {name!r} takes {share:.0%} of the call at batch {entry['batch']} "
-                f"({ms(timing['median_s'])} of {ms(entry['total_s'])})"
+                f"stage {name!r} takes {share:.0%} of the call at batch {entry.batch} "
+                f"({ms(timing.median_s)} of {ms(entry.total_s)})"
             )
-            evidence = context.evidence(
-                f"per-stage timing at batch {entry['batch']}",
+            evidence = observations.evidence(
+                f"per-stage timing at batch {entry.batch}",
                 stage=name,
-                role=stage["role"],
-                batch=entry["batch"],
-                stage_median_s=timing["median_s"],
-                stage_iqr_s=timing["iqr_s"],
-                stage_calls=timing["calls"],
-                call_total_s=entry["total_s"],
+                role=stage.role,
+                batch=entry.batch,
+                stage_median_s=timing.median_s,
+                stage_iqr_s=timing.iqr_s,
+                stage_calls=timing.calls,
+                call_total_s=entry.total_s,
                 share=share,
-                measured_by=stage.get("how", "timed"),
-                **({"samples": stage["samples"]} if "samples" in stage else {}),
-                **(
-                    {"top_frame": stage["top_frames"][0]["frame"]}
-                    if stage.get("top_frames")
-                    else {}
-                ),
+                measured_by=stage.how or "timed",
+                **({"samples": stage.samples} if stage.samples is not None else {}),
+                **({"top_frame": stage.top_frames[0].frame} if stage.top_frames else {}),
             )
-            findings.append(
-                self.finding(
-                    _location(context.location, stage.get("called_at")),
-                    message,
-                    evidence=[evidence],
-                    fingerprint_key=name,
-                )
+            yield self.finding(
+                _location(observations.location, stage.called_at),
+                message,
+                evidence=[evidence],
+                fingerprint_key=name,
             )
-        return findings
 
 
 def _location(model: Location, called_at: str | None) -> Location:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import ClassVar
 
 from infermedic.model import Finding, Severity
-from infermedic.profile.context import ProfileContext, ProfileRule, ms
+from infermedic.profile.context import ProfileObservations, ProfileRule, ms
+from infermedic.profile.results import ThreadRow, ThreadsResult
 
 
 class ThreadOversubscription(ProfileRule):
@@ -43,88 +44,80 @@ class ThreadOversubscription(ProfileRule):
         "server workers x threads within the pod's CPU limit."
     )
     risk: ClassVar[str] = "Calls wait for CPU and for pool start-up instead of computing."
+    phases: ClassVar[tuple[str, ...]] = ("threads",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        threads = context.phase("threads")
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        threads = observations.results.threads
         if threads is None:
-            return []
-        findings = []
-        limits = context.thresholds
-        for dimension, rows in _by_dimension(threads).items():
-            loaded = next((r for r in rows if r["as_loaded"]), None)
+            return
+        limits = observations.thresholds
+        for dimension, rows in threads.by_dimension().items():
+            loaded = next((r for r in rows if r.as_loaded), None)
             if loaded is None:
                 continue
             best, _ = _judge(loaded, rows, limits.thread_min_speedup)
             if best is None:
                 continue
             speedup, row, batch = best
-            base = loaded["timings"][batch]
+            base = loaded.timings[batch]
+            faster = row.timings[batch]
             message = (
-                f"{row['setting']} is {speedup:.1f}x faster than {loaded['setting']} as loaded "
-                f"at batch {batch} ({ms(row['timings'][batch]['median_s'])} vs "
-                f"{ms(base['median_s'])}) on {threads['cores']} available core(s)"
+                f"{row.setting} is {speedup:.1f}x faster than {loaded.setting} as loaded "
+                f"at batch {batch} ({ms(faster.median_s)} vs "
+                f"{ms(base.median_s)}) on {threads.cores} available core(s)"
             )
-            evidence = context.evidence(
-                f"{dimension} sweep at batches {threads['batches']}",
+            evidence = observations.evidence(
+                f"{dimension} sweep at batches {list(threads.batches)}",
                 dimension=dimension,
-                loaded_setting=loaded["setting"],
-                faster_setting=row["setting"],
+                loaded_setting=loaded.setting,
+                faster_setting=row.setting,
                 batch=int(batch),
                 speedup=speedup,
-                loaded_median_s=base["median_s"],
-                faster_median_s=row["timings"][batch]["median_s"],
-                loaded_calls=base["calls"],
-                faster_calls=row["timings"][batch]["calls"],
-                cores=threads["cores"],
+                loaded_median_s=base.median_s,
+                faster_median_s=faster.median_s,
+                loaded_calls=base.calls,
+                faster_calls=faster.calls,
+                cores=threads.cores,
             )
-            findings.append(
-                self.finding(
-                    context.location,
-                    message,
-                    evidence=[evidence],
-                    fingerprint_key=dimension,
-                    fix=f"Load the model with {row['setting']}. {self.fix}",
-                )
+            yield self.finding(
+                observations.location,
+                message,
+                evidence=[evidence],
+                fingerprint_key=dimension,
+                fix=f"Load the model with {row.setting}. {self.fix}",
             )
-        return findings
-
-
-def _by_dimension(threads: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for row in threads["rows"]:
-        grouped.setdefault(row["dimension"], []).append(row)
-    return grouped
 
 
 def _judge(
-    loaded: dict[str, Any], rows: list[dict[str, Any]], min_speedup: float
-) -> tuple[tuple[float, dict[str, Any], str] | None, str | None]:
+    loaded: ThreadRow, rows: list[ThreadRow], min_speedup: float
+) -> tuple[tuple[float, ThreadRow, str] | None, str | None]:
     """The fastest setting with fewer workers that beats the loaded one beyond noise, or
     None and why the largest measured speed-up was not enough (None when there was none)."""
-    best: tuple[float, dict[str, Any], str] | None = None
+    best: tuple[float, ThreadRow, str] | None = None
     rejected: tuple[float, str] | None = None
     for row in rows:
-        if row["workers"] >= loaded["workers"]:
+        if row.workers >= loaded.workers:
             continue
-        for batch, timing in row["timings"].items():
-            base = loaded["timings"].get(batch)
-            if base is None or timing["median_s"] <= 0:
+        for batch, timing in row.timings.items():
+            base = loaded.timings.get(batch)
+            if base is None or timing.median_s <= 0:
                 continue
-            speedup = base["median_s"] / timing["median_s"]
+            speedup = base.median_s / timing.median_s
             if speedup < min_speedup:
                 continue
-            where = f"{row['setting']} {speedup:.1f}x faster at batch {batch}"
+            where = f"{row.setting} {speedup:.1f}x faster at batch {batch}"
             reason = None
             # Only a difference beyond the spread counts: the faster cell's upper
-            # quartile must sit below the loaded cell's lower quartile.
-            if timing["q3_s"] >= base["q1_s"]:
+            # quartile must sit below the loaded cell's lower quartile (unknown quartiles
+            # cannot show that).
+            if timing.q3_s is None or base.q1_s is None or timing.q3_s >= base.q1_s:
                 reason = f"{where}, within the spread of the timings (quartiles overlap)"
             else:
                 # And each of the two passes must show the speed-up on its own, so a
                 # burst of background load during one cell cannot make a finding.
                 slowest = _slowest_pass_speedup(loaded, row, batch)
-                passes = min(len(loaded.get("pass_timings", ())), len(row.get("pass_timings", ())))
-                if "pass_timings" in row and passes < 2:
+                passes = min(len(loaded.pass_timings or ()), len(row.pass_timings or ()))
+                if row.pass_timings is not None and passes < 2:
                     reason = f"{where}, timed in one pass only (the sweep was cut short)"
                 elif slowest < min_speedup:
                     reason = f"{where}, but only {slowest:.1f}x in one of the two passes"
@@ -138,11 +131,11 @@ def _judge(
     return None, rejected[1] if rejected else None
 
 
-def unjudged_thread_effects(threads: Mapping[str, Any], min_speedup: float) -> list[str]:
+def unjudged_thread_effects(threads: ThreadsResult, min_speedup: float) -> list[str]:
     """Why each measured thread speed-up of at least `min_speedup` made no PROF003."""
     reasons = []
-    for dimension, rows in _by_dimension(threads).items():
-        loaded = next((r for r in rows if r["as_loaded"]), None)
+    for dimension, rows in threads.by_dimension().items():
+        loaded = next((r for r in rows if r.as_loaded), None)
         if loaded is None:
             continue
         best, reason = _judge(loaded, rows, min_speedup)
@@ -154,14 +147,14 @@ def unjudged_thread_effects(threads: Mapping[str, Any], min_speedup: float) -> l
     return reasons
 
 
-def _slowest_pass_speedup(loaded: dict[str, Any], row: dict[str, Any], batch: str) -> float:
+def _slowest_pass_speedup(loaded: ThreadRow, row: ThreadRow, batch: str) -> float:
     """The smaller of the per-pass speed-ups (the sweep times every setting twice)."""
-    pairs = zip(loaded.get("pass_timings", ()), row.get("pass_timings", ()), strict=False)
+    pairs = zip(loaded.pass_timings or (), row.pass_timings or (), strict=False)
     speedups = [
-        base[batch]["median_s"] / other[batch]["median_s"]
+        base[batch].median_s / other[batch].median_s
         for base, other in pairs
-        if batch in base and batch in other and other[batch]["median_s"] > 0
+        if batch in base and batch in other and other[batch].median_s > 0
     ]
-    if len(speedups) < 2 and "pass_timings" in row:
+    if len(speedups) < 2 and row.pass_timings is not None:
         return 1.0  # a sweep cut short by the budget timed it once: not enough to judge
     return min(speedups) if speedups else float("inf")

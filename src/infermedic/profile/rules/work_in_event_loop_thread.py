@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from infermedic.model import Finding, Severity
 from infermedic.profile.attribution import describe_places, notable_places, share_test
-from infermedic.profile.context import ProfileContext, ProfileRule
+from infermedic.profile.context import ProfileObservations, ProfileRule, as_json
+from infermedic.profile.live_results import LivePlace, LiveSummary, LiveThread
 from infermedic.profile.stacks import (
     BLOCKING,
     LIBRARY,
@@ -67,23 +68,24 @@ class WorkInEventLoopThread(ProfileRule):
         "I/O, or declare the route with plain `def`."
     )
     risk: ClassVar[str] = "Requests queue behind one another; health checks time out."
+    phases: ClassVar[tuple[str, ...]] = ("live",)
     checklist: ClassVar[tuple[str, ...]] = ("D-03",)
 
-    def check(self, context: ProfileContext) -> list[Finding]:
-        live = context.phase("live")
-        if live is None or live.get("loop_thread") is None:
-            return []
-        loop = live["loop_thread"]
-        limits = context.thresholds
+    def check(self, observations: ProfileObservations) -> Iterator[Finding]:
+        live = observations.live
+        if live is None or live.loop_thread is None:
+            return
+        loop = live.loop_thread
+        limits = observations.thresholds
         test = share_test(
-            int(loop.get("held_samples", 0)),
-            int(loop["samples"]),
+            loop.held_samples,
+            loop.samples,
             threshold=limits.loop_busy_share,
             min_samples=limits.loop_min_samples,
         )
-        places = list(loop.get("places", ()))
+        places = list(loop.places)
         if test.verdict != "fires" or not places:
-            return []
+            return
         top = places[0]
         described = describe_places(notable_places(places, test.samples), test.samples)
         model_note = _model_note(live, loop)
@@ -92,72 +94,70 @@ class WorkInEventLoopThread(ProfileRule):
             f"samples ({test.interval()}, lower end must reach {test.threshold:.0%}): "
             + "; ".join(described)
         )
-        if top["samples"] < 0.5 * test.hits:
-            message += f" (the top place holds {top['samples'] / test.hits:.0%} of the work)"
+        if top.samples < 0.5 * test.hits:
+            message += f" (the top place holds {top.samples / test.hits:.0%} of the work)"
         if model_note:
             message += f"; {model_note}"
-        evidence = context.evidence(
+        evidence = observations.evidence(
             "py-spy record of every thread, idle samples included",
-            thread=loop["name"],
+            thread=loop.name,
             criterion=test.criterion(),
             **test.as_values(),
             busy_share=round(test.share, 4),
-            awaiting_samples=loop.get("awaiting_samples", 0),
-            framework_samples=loop.get("framework_samples", 0),
-            waiting_samples=loop.get("waiting_samples", 0),
-            places=places[:3],
-            model_on_loop_samples=loop.get("model_samples", 0),
-            model_off_loop=live.get("model_off_loop", {}),
-            category_shares=loop["category_shares"],
+            awaiting_samples=loop.awaiting_samples,
+            framework_samples=loop.framework_samples,
+            waiting_samples=loop.waiting_samples,
+            places=[as_json(p) for p in places[:3]],
+            model_on_loop_samples=loop.model_samples,
+            model_off_loop=as_json(live.model_off_loop),
+            category_shares=dict(loop.category_shares),
         )
-        location = context.location
-        if top.get("own_code") and top.get("path"):
-            location = replace(location, path=top.get("file") or top["path"], line=top.get("line"))
-        return [
-            self.finding(
-                location,
-                message,
-                evidence=[evidence],
-                fix=fix_for(top, model_note),
-                fingerprint_key=f"{top['function']}|{top['category']}",
-                # half the loop's time held by work cannot come from a busy host: contention
-                # and a starved GIL show as waiting, not as work (see the GIL note)
-                effect=test.effect("share of loop-thread samples held by work", strong=0.5),
-            )
-        ]
+        location = observations.location
+        if top.own_code and top.path:
+            location = replace(location, path=top.file or top.path, line=top.line)
+        yield self.finding(
+            location,
+            message,
+            evidence=[evidence],
+            fix=fix_for(top, model_note),
+            fingerprint_key=f"{top.function}|{top.category}",
+            # half the loop's time held by work cannot come from a busy host: contention
+            # and a starved GIL show as waiting, not as work (see the GIL note)
+            effect=test.effect("share of loop-thread samples held by work", strong=0.5),
+        )
 
 
-def _model_note(live: Mapping[str, Any], loop: Mapping[str, Any]) -> str:
+def _model_note(live: LiveSummary, loop: LiveThread) -> str:
     """Say so when the model call already runs off the loop, so nobody moves it again."""
-    off = live.get("model_off_loop") or {}
-    if not off.get("samples") or loop.get("model_samples"):
+    off = live.model_off_loop
+    if not off.samples or loop.model_samples:
         return ""
-    threads = len(off.get("threads", ()))
+    threads = len(off.threads)
     return (
-        f"the model call already runs off the loop ({off['samples']} samples in "
-        f"`{off.get('entry')}` on {threads} worker thread{'s' if threads != 1 else ''}, "
+        f"the model call already runs off the loop ({off.samples} samples in "
+        f"`{off.entry}` on {threads} worker thread{'s' if threads != 1 else ''}, "
         "none on the loop)"
     )
 
 
-def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
+def fix_for(place: LivePlace, model_note: str = "") -> str:
     """A fix aimed at the place that holds the loop, never at a call already off it."""
-    function = place["function"]
-    where = f"`{function}` ({place['site']})"
-    handler = _named(place.get("via")) if place.get("own_code") else ""
-    caller = _named(place.get("via"))
+    function = place.function
+    where = f"`{function}` ({place.site})"
+    handler = _named(place.via) if place.own_code else ""
+    caller = _named(place.via)
     # A helper the route calls is what to hand to a thread; when the place is the route
     # handler itself, the call it makes is.
-    callee = _callable(place.get("calls"))
+    callee = _callable(place.calls)
     target = function if handler else (callee or "...")
     if "." in target and handler:
         # A method: the call goes through an instance the handler holds.
         owner, _, method = target.rpartition(".")
         target = f"<the {owner.rpartition('.')[2]}>.{method}"
     threaded = f"`await run_in_threadpool({target}, ...)`" + (f" in {handler}" if handler else "")
-    category = place["category"]
+    category = place.category
     if category == MODEL:
-        if place.get("own_code"):
+        if place.own_code:
             method = (callee or "predict").rpartition(".")[2]
             text = (
                 f"Run the model call `{callee or 'predict'}` made at {where} off the loop: "
@@ -170,7 +170,7 @@ def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
                 "runs on the loop: call it through `await run_in_threadpool(...)`."
             )
     elif category == SERIALISATION:
-        if place.get("own_code"):
+        if place.own_code:
             text = (
                 f"Encoding or decoding at {where} holds the loop: return a smaller payload "
                 f"(page it), run it in a thread ({threaded}), or use a faster codec (orjson)."
@@ -183,8 +183,8 @@ def fix_for(place: Mapping[str, Any], model_note: str = "") -> str:
                 "and return a `Response` with the bytes."
             )
     elif category in {BLOCKING, LOCK}:
-        text = f"{where} {_blocking_advice(category, str(place.get('code') or ''))}: {threaded}."
-    elif category == LIBRARY and not place.get("own_code"):
+        text = f"{where} {_blocking_advice(category, place.code)}: {threaded}."
+    elif category == LIBRARY and not place.own_code:
         text = (
             f"Library code {where} (called from {caller}) holds the loop: run the "
             "call that reaches it through `await run_in_threadpool(...)`."
