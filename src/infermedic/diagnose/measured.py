@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infermedic.errors import InfermedicError
 from infermedic.model import Report
+from infermedic.profile.results import ProfileResults
 from infermedic.report.diagnosis_view import LatencySummary
 from infermedic.report.terminal import format_cell
 
@@ -186,11 +188,7 @@ class ProfileMeasured:
         live = m.get("live")
         return cls(
             status=_str(m.get("status")),
-            phases=frozenset(
-                str(name)
-                for name, value in m.items()
-                if isinstance(value, Mapping) and value and "error" not in value
-            ),
+            phases=_profile_phases(m),
             worker=WorkerRun(
                 timed_out=bool(worker.get("timed_out")),
                 memory_exceeded=bool(worker.get("memory_exceeded")),
@@ -224,6 +222,20 @@ class ProfileMeasured:
             and w.last_phase == "first-call"
             and not w.timed_out
             and not w.memory_exceeded
+        )
+
+
+def _profile_phases(measurements: Mapping[str, Any]) -> frozenset[str]:
+    """The model-profile phases with results, read through the profile's own typed results
+    (`ProfileResults`); a saved report whose phases do not parse (another version) falls back
+    to the phases present without an error."""
+    try:
+        return frozenset(ProfileResults.from_phases(measurements).to_phases())
+    except InfermedicError:
+        return frozenset(
+            str(name)
+            for name, value in measurements.items()
+            if isinstance(value, Mapping) and value and "error" not in value
         )
 
 
