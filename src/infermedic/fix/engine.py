@@ -106,8 +106,9 @@ def _add_tests(
     """Add each change's regression tests to `texts`; an existing file is never replaced."""
     created: set[str] = set()
     notes: list[str] = []
+    facts = regression.RepoFacts(root)  # read once for every change's tests
     for change in changes:
-        tests, why = regression.tests_for(change, root, texts)
+        tests, why = regression.tests_for(change, root, texts, facts)
         notes.extend(why)
         for relpath, text in tests.items():
             if relpath in texts:

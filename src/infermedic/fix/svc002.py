@@ -63,7 +63,7 @@ class LoadOnce:
                     f"traffic; routes read `request.app.state.{attr}` (reload by restarting)",
                     where=slug(path, function.name.value),
                     finding=finding,
-                    details={"form": "lifespan", "attribute": attr},
+                    details={"form": "lifespan", "attribute": attr, "loader": callee},
                 )
         else:
             why = ""
@@ -92,6 +92,7 @@ class LoadOnce:
             + (f" [no lifespan form: {why}]" if why else ""),
             where=slug(path, function.name.value),
             finding=finding,
+            details={"form": "cache", "loader": callee, "cache": name},
         )
 
 
