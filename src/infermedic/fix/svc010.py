@@ -239,9 +239,7 @@ def _holder(module: cst.Module, kind: str) -> Holder:
         return None
 
     module.visit(Collect())
-    for stmt in module.body:  # module-level models, or globals a start-up hook sets
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
+    for stmt in _module_level(module):  # module-level models, or globals set at start-up
         for small in stmt.body:
             if not isinstance(small, cst.Assign | cst.AnnAssign) or small.value is None:
                 continue
@@ -286,6 +284,26 @@ def _holder(module: cst.Module, kind: str) -> Holder:
         text=holder.text,
         loads=loads,
     )
+
+
+def _module_level(module: cst.Module) -> list[cst.SimpleStatementLine]:
+    """The module's own statements, also those inside `try:`, `if`, `with` blocks at module
+    level (`try: model = load(...)`), not those of functions and classes."""
+    found: list[cst.SimpleStatementLine] = []
+
+    class Walk(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+            found.append(node)
+            return False
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    module.visit(Walk())
+    return found
 
 
 def _is_none(node: cst.BaseExpression) -> bool:
