@@ -400,17 +400,17 @@ model = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
 async def predict(rows: list[list[float]]) -> dict[str, list[int]]:
     return {"labels": model.predict(rows).tolist()}
 ''',
-    "svc/two.py": '''"""A route with two models: which `.predict` blocks?"""
+    "svc/two.py": '''"""A route with two wrapped models: which `.predict` blocks?"""
 
 import numpy as np
 from fastapi import FastAPI
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
-from svc.helpers import Judge
+from svc.helpers import Wrapped
 
 app = FastAPI()
-classifier = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
-judge = Judge(DummyRegressor().fit(np.zeros((4, 2)), [0.0, 1.0, 0.0, 1.0]))
+first = Wrapped(DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1]))
+second = Wrapped(DummyRegressor().fit(np.zeros((4, 2)), [0.0, 1.0, 0.0, 1.0]))
 
 
 @app.get("/health")
@@ -420,20 +420,20 @@ def health() -> dict[str, bool]:
 
 @app.post("/predict")
 async def predict(rows: list[list[float]]) -> dict[str, float]:
-    labels = classifier.predict(rows)
-    return {"score": float(judge.predict(labels))}
+    label = first.predict(rows)[0]
+    return {"label": float(label), "score": float(second.predict(rows)[0])}
 ''',
-    "svc/helpers.py": '''"""The judge wraps a second model."""
+    "svc/helpers.py": '''"""A model behind a wrapper."""
 
 import numpy as np
 
 
-class Judge:
+class Wrapped:
     def __init__(self, model):
         self.model = model
 
-    def predict(self, labels):
-        return self.model.predict(np.asarray([[float(sum(labels)), 0.0]]))[0]
+    def predict(self, rows):
+        return self.model.predict(np.asarray(rows, dtype=float))
 ''',
 }
 
