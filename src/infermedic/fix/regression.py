@@ -106,6 +106,14 @@ class RepoFacts:
         found = self.hints.example_for(path)
         return None if found is None else found.body
 
+    def examples(self) -> dict[str, Any]:
+        """The first body the repo's tests post to each path (at most ten paths)."""
+        found: dict[str, Any] = {}
+        for example in self.hints.examples:
+            if len(found) < 10 and example.path.startswith("/"):
+                found.setdefault(example.path, example.body)
+        return found
+
 
 def test_path(change: Change) -> str:
     return f"{TEST_DIR}/test_{change.code.lower()}_{change.where}.py"
@@ -172,6 +180,7 @@ def _harness(
             path_=path,
             body=body,
             body_source=source,
+            examples=facts.examples() if app.framework == "fastapi" else {},
         ),
         "",
     )

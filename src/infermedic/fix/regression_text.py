@@ -53,6 +53,8 @@ APP_MODULE, APP = {app_module!r}, {app!r}
 MODULE = {module!r}  # the module the fix edited
 METHOD, PATH = {method!r}, {path_!r}
 BODY: Any = {body!r}  # {body_source}
+# bodies the repo's tests post to other routes: one whose schema is the route's serves too
+EXAMPLES: dict[str, Any] = {examples!r}
 
 
 def _app() -> tuple[Any, Any]:
@@ -104,15 +106,25 @@ def _example(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
     return "x" * max(1, schema.get("minLength", 1))
 
 
+def _schema(spec: dict[str, Any], path: str, method: str) -> Any:
+    operation = spec["paths"].get(path, {{}}).get(method.lower(), {{}})
+    content = operation.get("requestBody", {{}}).get("content", {{}})
+    return content.get("application/json", {{}}).get("schema")
+
+
 def _body(app: Any) -> Any:
-    """BODY, else one built from the route's OpenAPI request schema (FastAPI)."""
+    """BODY, else a body the repo's tests post to a route with the same request schema,
+    else one built from the route's OpenAPI request schema (FastAPI)."""
     if BODY is not None or not hasattr(app, "openapi"):
         return BODY
     spec = app.openapi()
-    operation = spec["paths"][PATH][METHOD.lower()]
-    content = operation.get("requestBody", {{}}).get("content", {{}})
-    schema = content.get("application/json", {{}}).get("schema")
-    return None if schema is None else _example(schema, spec)
+    schema = _schema(spec, PATH, METHOD)
+    if schema is None:
+        return None
+    for path, example in EXAMPLES.items():
+        if any(_schema(spec, path, m) == schema for m in ("post", "put", "patch")):
+            return example
+    return _example(schema, spec)
 
 
 class _Sync:
