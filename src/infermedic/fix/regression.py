@@ -158,7 +158,7 @@ def _harness(
     if body is not None:
         source = "posted to it by the repo's own tests"
     elif app.framework == "fastapi":
-        source = "None: built from the route's OpenAPI request schema"
+        source = "None: see EXAMPLES, else built from the OpenAPI request schema"
     elif method in ("GET", "HEAD", "DELETE"):
         source = "the route takes no body"
     else:
