@@ -151,8 +151,12 @@ def test_every_generated_guard_fails_before_and_passes_after(tmp_path: Path) -> 
     pristine = write(tmp_path / "pristine", STARLETTE_RAW)
     git_commit_all(repo)
     out = _apply(repo, tmp_path, "--tests")
-    # Starlette raw routes have no request schema: SVC001 gets the static guard only, said so
-    assert "static guard only (no `app = FastAPI(...)` in service/app.py" in out
+    # Starlette raw routes have no request schema and no repo test posts a body: SVC001
+    # gets the static guard only, said so
+    assert (
+        "static guard only (no request body for POST /predict: no OpenAPI schema, no repo "
+        "test posts one)" in out
+    ), out
     tests = sorted(p.relative_to(repo) for p in (repo / "tests/regression").glob("test_*.py"))
     codes = sorted(p.name.split("_")[1].upper() for p in tests)
     assert codes == ["DKR002", "K8S001", "K8S002", "K8S003", "SVC001", "SVC003", "SVC004", "SVC009"]

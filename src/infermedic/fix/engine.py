@@ -21,7 +21,7 @@ from infermedic.atomic import write_atomically
 from infermedic.audit import audit
 from infermedic.errors import InputError
 from infermedic.fix import regression
-from infermedic.fix.base import Change, Fixer, Refusal, Refused, Workspace
+from infermedic.fix.base import Change, Fixer, Refusal, Refused, Workspace, chain_evidence
 from infermedic.fix.registry import FIXERS
 from infermedic.model import Finding
 from infermedic.settings import Settings
@@ -106,8 +106,9 @@ def _add_tests(
     """Add each change's regression tests to `texts`; an existing file is never replaced."""
     created: set[str] = set()
     notes: list[str] = []
+    facts = regression.RepoFacts(root)  # read once for every change's tests
     for change in changes:
-        tests, why = regression.tests_for(change, root, texts)
+        tests, why = regression.tests_for(change, root, texts, facts)
         notes.extend(why)
         for relpath, text in tests.items():
             if relpath in texts:
@@ -133,10 +134,14 @@ def _build(
     no_fixer: list[Finding] = []
     # from the end of each file backwards: an edit never moves a column still to be fixed;
     # at one position, edits inside a call (a timeout, debug off) before the fixes that wrap
-    # the call in another (a thread, inference mode), which would hide it from the former
+    # the call in another (a thread, inference mode), which would hide it from the former.
+    # Findings reached through a call chain, fixed at the route's call of the chain's next
+    # step, go last: once the route's direct model calls are wrapped (awaited), the step is
+    # found without ambiguity, as a second run would find it (the fixes stay idempotent)
     ordered = sorted(
         findings,
         key=lambda f: (
+            _through_chain(f),
             f.location.path or "",
             -(f.location.line or 0),
             -(f.location.column or 0),
@@ -161,6 +166,11 @@ def _build(
             reason = f"the fix failed ({type(exc).__name__}: {exc}); please report it"
             refusals.append(Refusal(finding=finding, reason=reason))
     return workspace, changes, refusals, no_fixer
+
+
+def _through_chain(finding: Finding) -> bool:
+    chain = chain_evidence(finding)
+    return chain is not None and len(chain[0]) > 2
 
 
 def _verify(

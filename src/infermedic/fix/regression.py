@@ -3,142 +3,116 @@
 Each is a pytest the user would keep, named `tests/regression/test_<code>_<where>.py`:
 
 - a static guard: the repo audited with the fixed rule shows no finding of it in that file;
-- for SVC001 in a FastAPI app, a behavioural test: the app runs in-process (its lifespan
-  too) behind `httpx.ASGITransport`; the call the fix moved to a thread is replaced by one
-  that holds until `/health` has answered. Before the fix the held call blocks the event
-  loop, `/health` cannot answer and the hold times out: the test fails. After it, `/health`
-  answers while the prediction is held. The verdict is an ordering, not a time threshold,
-  so a busy machine cannot flip it.
+- where the cause is behavioural, a behavioural test that runs the app in-process (its
+  start-up too; FastAPI, Starlette, or a WSGI app such as Flask):
+  - SVC001: the call the fix moved to a thread is held until `/health` has answered;
+    before the fix it holds the event loop and `/health` cannot answer;
+  - SVC002: two predictions; the loader, counted, runs for the first at most, never for
+    the second;
+  - SVC005: the prediction-log write is held until the answer is back; before the fix the
+    answer waits for the write;
+  - SVC010: `/ready` answers 200 once started, 503 with the warm-up flag cleared and 503
+    with the model taken away.
+  The verdicts are orderings and counts (see `regression_text`), not time thresholds.
+
+A behavioural test needs the app (a module-level `FastAPI(...)`, `Starlette(...)` or
+`Flask(...)` found in the repo), the route's full path (router prefixes applied), and a
+request body: the route's OpenAPI schema (FastAPI) or a literal body the repo's own tests
+post to it. When one is missing the file holds the static guard only, and a note says why.
 """
 
 from __future__ import annotations
 
-import re
+import ast
+import functools
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from infermedic.fix.base import Change
+from infermedic.fix import regression_text as text
+from infermedic.fix.base import Change, chain_evidence, route_label
 from infermedic.fix.yamledit import LIVE_PATHS, app_routes, first_of
+from infermedic.probe.repo_hints import RepoHints, repo_hints
 
 TEST_DIR = "tests/regression"
-
-_STATIC = '''"""Regression guard written by `infermedic fix`: {code} stays fixed in {path}.
-
-Fixed: {summary}.
-Finding: {message}
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from infermedic.audit import audit
-from infermedic.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC010"})
+_APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
+_SKIP = {".git", ".venv", "venv", "node_modules", "tests", "test", "__pycache__"}
 
 
-def test_{func}() -> None:
-    report = audit([ROOT], Settings(select=("{code}",)))
-    back = [f for f in report.findings if f.code == "{code}" and f.location.path == {path!r}]
-    assert not back, "\\n".join(f"{{f.location.describe()}}: {{f.message}}" for f in back)
-'''
+@dataclass(frozen=True, kw_only=True, slots=True)
+class App:
+    """A module-level app the repo makes."""
 
-_BEHAVIOUR = '''
-
-# --- behaviour: {health} answers while {route} is busy in its model call ---------------
-
-import asyncio  # noqa: E402
-import importlib  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-from typing import Any  # noqa: E402
-
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-
-METHOD, PATH = {method!r}, {path_!r}
-MODULE, APP, CALL = {module!r}, {app!r}, {callee!r}
-HEALTH = {health!r}
-HOLD_S = 5.0  # how long the held call waits for /health before giving up
+    relpath: str
+    name: str
+    framework: str  # fastapi, starlette, flask
 
 
-def _example(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
-    """A value that satisfies `schema` (the route's OpenAPI request body)."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        return _example(spec["components"]["schemas"][name], spec)
-    for key in ("anyOf", "oneOf", "allOf"):
-        if key in schema:
-            options = [s for s in schema[key] if s.get("type") != "null"]
-            return _example(options[0], spec)
-    if "examples" in schema and schema["examples"]:
-        return schema["examples"][0]
-    if "default" in schema:
-        return schema["default"]
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind == "object":
-        props = schema.get("properties", {{}})
-        return {{k: _example(v, spec) for k, v in props.items()}}
-    if kind == "array":
-        return [_example(schema.get("items", {{}}), spec)] * max(1, schema.get("minItems", 1))
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
-        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 2))
-        middle = (low + high) / 2
-        return int(middle) if kind == "integer" else float(middle)
-    if kind == "boolean":
-        return False
-    return "x" * max(1, schema.get("minLength", 1))
+class RepoFacts:
+    """What the behavioural tests need to know about the repo, read once per plan."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
-def _body(app: Any) -> Any:
-    spec = app.openapi()
-    operation = spec["paths"][PATH][METHOD.lower()]
-    content = operation.get("requestBody", {{}}).get("content", {{}})
-    schema = content.get("application/json", {{}}).get("schema")
-    return None if schema is None else _example(schema, spec)
+    @functools.cached_property
+    def hints(self) -> RepoHints:
+        return repo_hints(self.root)
 
+    @functools.cached_property
+    def apps(self) -> tuple[App, ...]:
+        found: list[App] = []
+        for path in sorted(self.root.rglob("*.py")):
+            relative = path.relative_to(self.root)
+            if any(part in _SKIP for part in relative.parts[:-1]):
+                continue
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                    func = node.value.func
+                    called = (
+                        func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                    )
+                    framework = _APPS.get(called)
+                    if framework is None:
+                        continue
+                    found.extend(
+                        App(relpath=relative.as_posix(), name=t.id, framework=framework)
+                        for t in node.targets
+                        if isinstance(t, ast.Name)
+                    )
+        return tuple(found)
 
-def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(ROOT))
-    module = importlib.import_module(MODULE)
-    app = getattr(module, APP)
-    *owner_path, name = CALL.split(".")
-    owner: Any = module
-    for part in owner_path:
-        owner = getattr(owner, part)
-    real = getattr(owner, name)
-    gate = threading.Event()
-    seen: dict[str, Any] = {{}}
+    def app_for(self, relpath: str) -> App | None:
+        """The app of the module `relpath`: made there, else the repo's only app."""
+        here = [a for a in self.apps if a.relpath == relpath]
+        if len(here) == 1:
+            return here[0]
+        return self.apps[0] if len(self.apps) == 1 and not here else None
 
-    def held(*args: Any, **kwargs: Any) -> Any:
-        seen["thread"] = threading.current_thread()
-        seen["released"] = gate.wait(timeout=HOLD_S)  # False: /health never got through
-        return real(*args, **kwargs)
+    def full_path(self, relpath: str, line: int, handler: str) -> tuple[str, str] | None:
+        """`(METHOD, /full/path)` of the route handler `handler` at `relpath:line`."""
+        for route in self.hints.routes:
+            if route.file == relpath and (
+                route.line == line or route.handler.rsplit(".", 1)[-1] == handler
+            ):
+                return route.method, route.path
+        return None
 
-    monkeypatch.setattr(owner, name, held)
+    def example(self, path: str) -> Any:
+        found = self.hints.example_for(path)
+        return None if found is None else found.body
 
-    async def scenario() -> tuple[httpx.Response, httpx.Response]:
-        seen["loop"] = threading.current_thread()
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-                body = _body(app)
-                predict = asyncio.create_task(client.request(METHOD, PATH, json=body))
-                while "thread" not in seen and not predict.done():
-                    await asyncio.sleep(0.01)
-                health = await client.get(HEALTH)
-                gate.set()
-                return await predict, health
-
-    predicted, health = asyncio.run(scenario())
-    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{predicted.text}}"
-    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
-    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
-    assert health.status_code == 200 and predicted.status_code == 200, predicted.text
-'''
+    def examples(self) -> dict[str, Any]:
+        """The first body the repo's tests post to each path (at most ten paths)."""
+        found: dict[str, Any] = {}
+        for example in self.hints.examples:
+            if len(found) < 10 and example.path.startswith("/"):
+                found.setdefault(example.path, example.body)
+        return found
 
 
 def test_path(change: Change) -> str:
@@ -148,7 +122,7 @@ def test_path(change: Change) -> str:
 def static_guard(change: Change) -> str:
     """The text of the static guard for `change`."""
     path = change.finding.location.path or change.path
-    return _STATIC.format(
+    return text.STATIC.format(
         code=change.code,
         path=path,
         summary=change.summary.replace('"""', "'''"),
@@ -161,44 +135,129 @@ def _func(change: Change) -> str:
     return f"{change.code.lower()}_stays_fixed_{change.where}"
 
 
-def behaviour(change: Change, root: Path, fixed_text: str) -> tuple[str | None, str]:
-    """The behavioural test for an SVC001 fix, or None and the reason it is not written."""
-    details = change.details
-    route = details.get("route", "").split(" ", 1)
-    if len(route) != 2 or not details.get("callee") or details.get("style") != "starlette":
-        return None, "only a FastAPI route whose wrapped call is a plain name is exercised"
-    app = re.search(r"^(\w+)\s*=\s*(?:fastapi\.)?FastAPI\(", fixed_text, re.M)
-    if app is None:
-        return None, f"no `app = FastAPI(...)` in {change.path}, so no request schema"
-    health = first_of(app_routes(root), LIVE_PATHS)
-    if health is None:
-        return None, "the app registers no /health route to time"
+def import_name(root: Path, relpath: str) -> tuple[str, str]:
+    """The folder (relative to `root`) a module is imported from, and its dotted name: the
+    packages above it (folders with `__init__.py`) are part of the name (`src/pkg/app.py`
+    -> `src`, `pkg.app`)."""
+    parts = relpath.removesuffix(".py").split("/")
+    top = len(parts) - 1
+    while top > 0 and (root.joinpath(*parts[:top]) / "__init__.py").is_file():
+        top -= 1
+    names = parts[top:]
+    if names[-1] == "__init__":
+        names = names[:-1]
+    return "/".join(parts[:top]) or ".", ".".join(names)
+
+
+def _harness(
+    change: Change, facts: RepoFacts, route: tuple[str, str], app: App
+) -> tuple[str | None, str]:
+    """The shared part of a behavioural test, or None and the reason it cannot be written."""
+    method, path = route
+    body = facts.example(path)
+    if body is not None:
+        source = "posted to it by the repo's own tests"
+    elif app.framework == "fastapi":
+        source = "None: see EXAMPLES, else built from the OpenAPI request schema"
+    elif method in ("GET", "HEAD", "DELETE"):
+        source = "the route takes no body"
+    else:
+        return (
+            None,
+            f"no request body for {method} {path}: no OpenAPI schema, no repo test posts one",
+        )
+    import_root, app_module = import_name(facts.root, app.relpath)
+    module_root, module = import_name(facts.root, change.path)
+    if module_root != import_root:
+        return None, f"{change.path} and the app's {app.relpath} import from different folders"
     return (
-        _BEHAVIOUR.format(
-            method=route[0],
-            path_=route[1],
-            module=details["module"],
-            app=app[1],
-            callee=details["callee"],
-            health=health,
-            route=" ".join(route),
-            func=_func(change),
+        text.HARNESS.format(
+            import_root=import_root,
+            app_module=app_module,
+            app=app.name,
+            module=module,
+            method=method,
+            path_=path,
+            body=body,
+            body_source=source,
+            examples=facts.examples() if app.framework == "fastapi" else {},
         ),
         "",
     )
 
 
+def _route(change: Change, facts: RepoFacts) -> tuple[str, str] | None:
+    """The fixed route's method and full path."""
+    chain = chain_evidence(change.finding)
+    if chain is not None:
+        steps, relpath, line = chain
+        found = facts.full_path(relpath, line, steps[0])
+        if found is not None:
+            return found
+    label = route_label(change.finding) or change.details.get("route", "")
+    method, _, path = label.partition(" ")
+    return (method, path) if path else None
+
+
+def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
+    """The behavioural test for `change`, or None and the reason it is not written."""
+    code, details = change.code, change.details
+    if code == "SVC010":
+        route: tuple[str, str] | None = ("GET", details.get("ready", "/ready"))
+    else:
+        route = _route(change, facts)
+    if route is None:
+        return None, "the fixed code is not on a route the audit traced"
+    app = facts.app_for(change.path)
+    if app is None:
+        return None, "no single FastAPI, Starlette or Flask app found for it"
+    harness, why = _harness(change, facts, route, app)
+    if harness is None:
+        return None, why
+    func = _func(change)
+    if code == "SVC001":
+        if app.framework == "flask" or not details.get("callee"):
+            return None, "only an async route whose wrapped call is a plain name is exercised"
+        health = first_of(app_routes(facts.root), LIVE_PATHS)
+        if health is None:
+            return None, "the app registers no /health route to time"
+        body = text.SVC001.format(
+            callee=details["callee"], health=health, route=" ".join(route), func=func
+        )
+    elif code == "SVC002":
+        if not details.get("loader"):
+            return None, "the loader is not a plain name"
+        body = text.SVC002.format(
+            loader=details["loader"], cache=details.get("cache", ""), func=func
+        )
+    elif code == "SVC005":
+        if not details.get("callee"):
+            return None, "the log write is not a named call"
+        body = text.SVC005.format(callee=details["callee"], func=func)
+    else:
+        empty = text.EMPTY[details["holder"]].format(
+            name=details["name"], container=details.get("container", "")
+        )
+        body = text.SVC010.format(
+            ready=route[1], empty=empty, warmed=details.get("warmed", "_WARMED_UP"), func=func
+        )
+    return harness + body, ""
+
+
 def tests_for(
-    change: Change, root: Path, texts: dict[str, tuple[str, str]]
+    change: Change,
+    root: Path,
+    texts: dict[str, tuple[str, str]],
+    facts: RepoFacts | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """`relpath -> text` of the regression test file for one change, and notes."""
-    text = static_guard(change)
+    del texts  # the tests read the repo as it is on disk, and the fix's details
+    guard = static_guard(change)
     notes: list[str] = []
-    if change.code == "SVC001":
-        fixed = texts.get(change.path, ("", ""))[1]
-        extra, why = behaviour(change, root, fixed)
+    if change.code in BEHAVIOURAL and change.details:
+        extra, why = behaviour(change, facts or RepoFacts(root))
         if extra is None:
             notes.append(f"{test_path(change)}: static guard only ({why})")
         else:
-            text += extra
-    return {test_path(change): text}, notes
+            guard += extra
+    return {test_path(change): guard}, notes

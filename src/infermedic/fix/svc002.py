@@ -65,7 +65,7 @@ class LoadOnce:
                     f"traffic; routes read `request.app.state.{attr}` (reload by restarting)",
                     where=slug(path, function.name.value),
                     finding=finding,
-                    details={"form": "lifespan", "attribute": attr},
+                    details={"form": "lifespan", "attribute": attr, "loader": callee},
                 )
         else:
             why = ""
@@ -100,6 +100,7 @@ class LoadOnce:
             ),
             where=slug(path, function.name.value),
             finding=finding,
+            details={"form": "cache", "loader": callee, "cache": name},
         )
 
 

@@ -1,4 +1,4 @@
-"""SVC010: add a `/ready` endpoint that answers 503 until the model is loaded.
+"""SVC010: add a `/ready` endpoint that answers 503 until the model is loaded and warmed up.
 
 The route goes into the file the finding names, on the app (or router, or blueprint) made
 there: `@app.get("/ready")` for FastAPI, `app.add_route("/ready", ready)` for Starlette,
@@ -8,16 +8,29 @@ found in that module: a module-level model (`model = joblib.load(...)`), a globa
 start-up (`model = None` … `global model`), a state dict entry (`state["model"] = ...`) or an
 attribute of `app.state` (FastAPI, Starlette). When no single holder is found the fix is
 refused: a readiness check that does not look at the model would answer 200 too early.
+
+Warm-up: a module-level `_WARMED_UP = threading.Event()` joins the gate. It is set right
+after the statement that loads the model, or, when the same block then warms the model up
+(calls it, or calls something named `warm*`), after the last such statement: `/ready`
+answers 200 only once the first real prediction will not pay for lazy initialisation.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import code_of, dotted, finding_site, with_imports
+from infermedic.fix.pyedit import (
+    after_imports,
+    code_of,
+    dotted,
+    finding_site,
+    with_imports,
+)
 from infermedic.model import Finding
 
 _MODEL_NAME = re.compile(r"model|pipeline|estimator|classifier|regressor|predictor|session", re.I)
@@ -33,7 +46,25 @@ _KINDS = {
     "Flask": "flask",
     "Blueprint": "flask",
 }
-_DOC = "Readiness (`infermedic fix` SVC010): 503 until the model is loaded."
+_DOC = "Readiness (`infermedic fix` SVC010): 503 until the model is loaded and warmed up."
+WARMED = "_WARMED_UP"
+_WARMED_LINE = f"{WARMED} = threading.Event()  # set once the model is loaded and warmed up\n"
+_WARMED_SET = f"{WARMED}.set()  # /ready answers 200 from here on (`infermedic fix` SVC010)\n"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Holder:
+    """Where the model lives: `kind` is `global` (a module variable), `key` (an entry of a
+    module-level dict) or `state` (an attribute of `app.state`)."""
+
+    kind: str
+    name: str  # the variable, the dict's key, or the attribute
+    container: str = ""  # the dict's name (kind `key`)
+    gate: str  # the expression true once it is loaded
+    needs_request: bool
+    text: str  # the holder as the code writes it: `model`, `state["model"]`, `app.state.model`
+    loads: tuple[cst.SimpleStatementLine, ...]  # the statements that store the model
+
 
 _FASTAPI = '''@{app}.get("/ready")
 async def {name}({params}) -> JSONResponse:
@@ -62,8 +93,10 @@ class AddReadiness:
         path, parsed, _line = finding_site(finding, workspace)
         module = parsed.module
         app, kind = _app(module, path)
-        gate, needs_request = _gate(module, kind)
+        holder = _holder(module, kind)
+        gate, needs_request = f"{holder.gate} and {WARMED}.is_set()", holder.needs_request
         name = _free(module, ("ready", "readiness", "ready_probe"))
+        module, warmed_after = _mark_warmed(module, holder)
         text = {"fastapi": _FASTAPI, "starlette": _STARLETTE, "flask": _FLASK}[kind].format(
             app=app,
             name=name,
@@ -73,7 +106,8 @@ class AddReadiness:
         )
         statements = list(cst.parse_module(text).body)
         if kind == "starlette":
-            statements.append(cst.parse_statement(f'{app}.add_route("/ready", {name})\n'))
+            added = cst.parse_statement(f'{app}.add_route("/ready", {name})\n')
+            statements.append(added.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]))
         statements = [
             s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) if i == 0 else s
             for i, s in enumerate(statements)
@@ -81,7 +115,7 @@ class AddReadiness:
         body = list(module.body)
         at = next((i for i, s in enumerate(body) if _is_main_guard(module, s)), len(body))
         new = module.with_changes(body=[*body[:at], *statements, *body[at:]])
-        imports: list[tuple[str, str | None]] = []
+        imports: list[tuple[str, str | None]] = [("threading", None)]
         if kind == "fastapi":
             imports.append(("fastapi.responses", "JSONResponse"))
             if needs_request:
@@ -92,12 +126,28 @@ class AddReadiness:
         return Change(
             code=self.code,
             path=path,
-            summary=f"added `GET /ready` on `{app}`: 503 until `{gate}`",
-            review=f"{path}: `/ready` answers 200 once `{gate}`; if the service warms the "
-            "model up (a first prediction) after loading it, set the holder only after the "
-            "warm-up, and point the readiness probe at /ready (liveness stays on /health)",
+            summary=f"added `GET /ready` on `{app}`: 503 until `{holder.gate}` and the "
+            f"warm-up is done (`{WARMED}`, set after {warmed_after})",
+            review=f"{path}: `/ready` answers 200 once `{holder.gate}` and `{WARMED}` is set "
+            f"(after {warmed_after}); "
+            + (
+                ""
+                if "warm-up" in warmed_after
+                else "the model is not warmed up: add a warm-up prediction just before "
+                f"`{WARMED}.set()`; "
+            )
+            + "point the readiness probe at /ready (liveness stays on /health)",
             where=slug(path, "ready"),
             finding=finding,
+            details={
+                "ready": "/ready",
+                "holder": holder.kind,
+                "name": holder.name,
+                "container": holder.container,
+                "app": app,
+                "framework": kind,
+                "warmed": WARMED,
+            },
         )
 
 
@@ -127,38 +177,69 @@ def _app(module: cst.Module, path: str) -> tuple[str, str]:
     return found[0]
 
 
-def _gate(module: cst.Module, kind: str) -> tuple[str, bool]:
-    """The expression that is true once the model is loaded; and whether it reads the
-    request (`request.app.state`)."""
+def _holder(module: cst.Module, kind: str) -> Holder:
+    """The one object that holds the model, the expression true once it is loaded, and the
+    statements that store it."""
     globals_set: set[str] = set()
-    candidates: dict[str, tuple[str, bool]] = {}  # holder name -> (gate, needs request)
+    candidates: dict[str, Holder] = {}  # holder name -> holder
+    stores: dict[str, list[cst.SimpleStatementLine]] = {}
+    current: list[cst.SimpleStatementLine] = []
+    functions: list[cst.FunctionDef] = []
 
     class Collect(cst.CSTVisitor):
         def visit_Global(self, node: cst.Global) -> None:
             globals_set.update(n.name.value for n in node.names)
 
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            functions.append(node)
+
+        def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+            functions.pop()
+
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+            current.append(node)
+
+        def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
+            current.pop()
+
         def visit_Assign(self, node: cst.Assign) -> None:
             for target in node.targets:
-                _candidate(target.target, node.value)
+                found = _candidate(target.target)
+                if found is not None and current and not _is_none(node.value):
+                    stores.setdefault(found, []).append(current[-1])
 
-    def _candidate(target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+    def _candidate(target: cst.BaseExpression) -> str | None:
+        text = code_of(module, target)
         if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name):
             key = target.slice[0].slice if len(target.slice) == 1 else None
             if isinstance(key, cst.Index) and isinstance(key.value, cst.SimpleString):
                 literal = key.value.evaluated_value
                 if isinstance(literal, str) and _MODEL_NAME.search(literal):
-                    candidates[literal] = (f"{key.value.value} in {target.value.value}", False)
+                    candidates[literal] = Holder(
+                        kind="key",
+                        name=literal,
+                        container=target.value.value,
+                        gate=f"{key.value.value} in {target.value.value}",
+                        needs_request=False,
+                        text=text,
+                        loads=(),
+                    )
+                    return literal
         elif isinstance(target, cst.Attribute) and kind != "flask":
             holder = dotted(target.value) or ""
             if holder.endswith("app.state") and _MODEL_NAME.search(target.attr.value):
                 attr = target.attr.value
                 gate = f'getattr(request.app.state, "{attr}", None) is not None'
-                candidates[attr] = (gate, True)
+                candidates[attr] = Holder(
+                    kind="state", name=attr, gate=gate, needs_request=True, text=text, loads=()
+                )
+                return attr
+        elif isinstance(target, cst.Name) and (not functions or target.value in globals_set):
+            return target.value  # a module variable (kept only if it holds a model, below)
+        return None
 
     module.visit(Collect())
-    for stmt in module.body:  # module-level models, or globals a start-up hook sets
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
+    for stmt in _module_level(module):  # module-level models, or globals set at start-up
         for small in stmt.body:
             if not isinstance(small, cst.Assign | cst.AnnAssign) or small.value is None:
                 continue
@@ -174,14 +255,144 @@ def _gate(module: cst.Module, kind: str) -> tuple[str, bool]:
                 loaded = isinstance(value, cst.Call) and _LOADER.search(dotted(value.func) or "")
                 later = target.value in globals_set
                 if loaded or later:
-                    candidates[target.value] = (f"{target.value} is not None", False)
+                    candidates[target.value] = Holder(
+                        kind="global",
+                        name=target.value,
+                        gate=f"{target.value} is not None",
+                        needs_request=False,
+                        text=target.value,
+                        loads=(),
+                    )
+                    if isinstance(small, cst.AnnAssign) and not _is_none(value):
+                        stores.setdefault(target.value, []).append(stmt)
     if len(candidates) != 1:
         names = ", ".join(sorted(candidates)) or "none found"
         raise Refused(
             f"cannot tell which object holds the model ({names}); add /ready by hand, "
             "answering 503 until it is loaded"
         )
-    return next(iter(candidates.values()))
+    name, holder = next(iter(candidates.items()))
+    loads = tuple(dict.fromkeys(stores.get(name, [])))
+    if not loads:
+        raise Refused(f"cannot find where `{holder.text}` is loaded, to mark the warm-up done")
+    return Holder(
+        kind=holder.kind,
+        name=holder.name,
+        container=holder.container,
+        gate=holder.gate,
+        needs_request=holder.needs_request,
+        text=holder.text,
+        loads=loads,
+    )
+
+
+def _module_level(module: cst.Module) -> list[cst.SimpleStatementLine]:
+    """The module's own statements, also those inside `try:`, `if`, `with` blocks at module
+    level (`try: model = load(...)`), not those of functions and classes."""
+    found: list[cst.SimpleStatementLine] = []
+
+    class Walk(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+            found.append(node)
+            return False
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+    module.visit(Walk())
+    return found
+
+
+def _is_none(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _mark_warmed(module: cst.Module, holder: Holder) -> tuple[cst.Module, str]:
+    """`module` with `_WARMED_UP` defined and set after each load (after the warm-up that
+    follows it in the same block, if any); and what it is set after, in words."""
+    after: dict[cst.CSTNode, cst.CSTNode] = {}  # statement -> the statement to set it after
+    said = "the load (no warm-up found)"
+
+    def scan(body: Sequence[cst.BaseStatement]) -> None:
+        nonlocal said
+        for index, stmt in enumerate(body):
+            if stmt not in holder.loads:
+                continue
+            last: cst.BaseStatement = stmt
+            for following in body[index + 1 :]:
+                if _stops(module, following):
+                    break
+                if _warms(module, following, holder):
+                    last = following
+                    first = code_of(module, following).strip().splitlines()[0]
+                    said = f"the warm-up `{first.split('  #', 1)[0]}`"
+            after[last] = last
+
+    class Blocks(cst.CSTVisitor):
+        def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+            scan(node.body)
+
+    scan(module.body)
+    module.visit(Blocks())
+    if len(after) != len(holder.loads):
+        raise Refused(f"cannot place the warm-up mark after each load of `{holder.text}`")
+
+    def inserted(
+        original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement]
+    ) -> list[cst.BaseStatement]:
+        body = list(updated)
+        for i in reversed([i for i, s in enumerate(original) if s in after]):
+            body.insert(i + 1, cst.parse_statement(_WARMED_SET))
+        return body
+
+    class Insert(cst.CSTTransformer):
+        def leave_IndentedBlock(
+            self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+        ) -> cst.IndentedBlock:
+            return updated_node.with_changes(body=inserted(original_node.body, updated_node.body))
+
+        def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+            return updated_node.with_changes(body=inserted(original_node.body, updated_node.body))
+
+    marked = module.visit(Insert())
+    assert isinstance(marked, cst.Module)
+    line = cst.parse_statement(_WARMED_LINE).with_changes(leading_lines=[cst.EmptyLine()])
+    return after_imports(marked, [line]), said
+
+
+def _stops(module: cst.Module, stmt: cst.BaseStatement) -> bool:
+    """A statement after which the block no longer prepares the model (a yield, a return,
+    a definition)."""
+    if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+        return True
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return any(
+            isinstance(s, cst.Return)
+            or (isinstance(s, cst.Expr) and isinstance(s.value, cst.Yield))
+            for s in stmt.body
+        )
+    return False
+
+
+def _warms(module: cst.Module, stmt: cst.BaseStatement, holder: Holder) -> bool:
+    """Whether `stmt` runs the model (a call on or with the holder) or a `warm*` function."""
+    found = False
+    text = holder.text
+
+    class Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            func = code_of(module, node.func)
+            name = func.rsplit(".", 1)[-1].lower()
+            args = [code_of(module, a.value) for a in node.args]
+            if func == text or func.startswith(text + ".") or "warm" in name or text in args:
+                found = True
+
+    stmt.visit(Calls())
+    return found
 
 
 def _free(module: cst.Module, names: tuple[str, ...]) -> str:

@@ -1,0 +1,336 @@
+"""The text of the regression tests `fix --tests` writes: a static guard, and the behavioural
+tests of SVC001, SVC002, SVC005 and SVC010 (`fix.regression` fills them in).
+
+Every behavioural verdict is an ordering or a count, never a time threshold, so a busy
+machine cannot flip it: a held call waits for an event the test sets only once the thing
+under test has happened; a time-out only ends the wait of a test that is failing anyway.
+"""
+
+from __future__ import annotations
+
+STATIC = '''"""Regression guard written by `infermedic fix`: {code} stays fixed in {path}.
+
+Fixed: {summary}.
+Finding: {message}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infermedic.audit import audit
+from infermedic.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_{func}() -> None:
+    report = audit([ROOT], Settings(select=("{code}",)))
+    back = [f for f in report.findings if f.code == "{code}" and f.location.path == {path!r}]
+    assert not back, "\\n".join(f"{{f.location.describe()}}: {{f.message}}" for f in back)
+'''
+
+# What every behavioural test needs: the app imported from the repo, an in-process client
+# (its start-up and shut-down run too), a request body, a call found by its source text.
+HARNESS = '''
+
+# --- behaviour: the app runs in-process (start-up included) ---------------------------
+
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+IMPORT_ROOT = ROOT / {import_root!r}  # the folder the app's package is imported from
+APP_MODULE, APP = {app_module!r}, {app!r}
+MODULE = {module!r}  # the module the fix edited
+METHOD, PATH = {method!r}, {path_!r}
+BODY: Any = {body!r}  # {body_source}
+# bodies the repo's tests post to other routes: one whose schema is the route's serves too
+EXAMPLES: dict[str, Any] = {examples!r}
+
+
+def _app() -> tuple[Any, Any]:
+    """The edited module and the app."""
+    if str(IMPORT_ROOT) not in sys.path:
+        sys.path.insert(0, str(IMPORT_ROOT))
+    app = getattr(importlib.import_module(APP_MODULE), APP)
+    return importlib.import_module(MODULE), app
+
+
+def _found(module: Any, source: str) -> tuple[Any, str]:
+    """The object and attribute a call's source text names (`scoring.score`,
+    `state["sink"].write`), looked up in `module` as the edited code looks them up."""
+    owner_text, _, name = source.rpartition(".")
+    if not owner_text:
+        return module, name
+    # the expression is the edited code's own text, evaluated in its module's namespace
+    return eval(owner_text, vars(module)), name  # noqa: S307
+
+
+def _example(schema: dict[str, Any], spec: dict[str, Any]) -> Any:
+    """A value that satisfies `schema` (the route's OpenAPI request body)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _example(spec["components"]["schemas"][name], spec)
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            return _example(options[0], spec)
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "default" in schema:
+        return schema["default"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {{}})
+        return {{k: _example(v, spec) for k, v in props.items()}}
+    if kind == "array":
+        return [_example(schema.get("items", {{}}), spec)] * max(1, schema.get("minItems", 1))
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", low + 2))
+        middle = (low + high) / 2
+        return int(middle) if kind == "integer" else float(middle)
+    if kind == "boolean":
+        return False
+    return "x" * max(1, schema.get("minLength", 1))
+
+
+def _schema(spec: dict[str, Any], path: str, method: str) -> Any:
+    operation = spec["paths"].get(path, {{}}).get(method.lower(), {{}})
+    content = operation.get("requestBody", {{}}).get("content", {{}})
+    return content.get("application/json", {{}}).get("schema")
+
+
+def _body(app: Any) -> Any:
+    """BODY, else a body the repo's tests post to a route with the same request schema,
+    else one built from the route's OpenAPI request schema (FastAPI)."""
+    if BODY is not None or not hasattr(app, "openapi"):
+        return BODY
+    spec = app.openapi()
+    schema = _schema(spec, PATH, METHOD)
+    if schema is None:
+        return None
+    for path, example in EXAMPLES.items():
+        if any(_schema(spec, path, m) == schema for m in ("post", "put", "patch")):
+            return example
+    return _example(schema, spec)
+
+
+class _Sync:
+    """Blocking calls into an `httpx.AsyncClient` whose event loop runs in another thread."""
+
+    def __init__(self, client: httpx.AsyncClient, loop: asyncio.AbstractEventLoop) -> None:
+        self.client, self.loop = client, loop
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        call = self.client.request(method, path, **kwargs)
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result(timeout=120)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.request("GET", path)
+
+
+@contextlib.contextmanager
+def _client(app: Any) -> Iterator[Any]:
+    """A client of the app in this process: an ASGI app (Starlette, FastAPI) served by an
+    event loop in a thread, its lifespan held open by one task; else a WSGI app (Flask)."""
+    if not hasattr(getattr(app, "router", None), "lifespan_context"):
+        transport = httpx.WSGITransport(app=app)
+        with httpx.Client(transport=transport, base_url="http://app") as client:
+            yield client
+        return
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="app-loop", daemon=True)
+    thread.start()
+    stop = asyncio.Event()
+
+    async def serve(started: asyncio.Future[None]) -> None:
+        try:
+            async with app.router.lifespan_context(app):
+                started.set_result(None)
+                await stop.wait()
+        except BaseException as exc:
+            if not started.done():  # start-up failed: the test sees why
+                started.set_exception(exc)
+            raise
+
+    started = asyncio.run_coroutine_threadsafe(_future(), loop).result(timeout=30)
+    served = asyncio.run_coroutine_threadsafe(serve(started), loop)
+    asyncio.run_coroutine_threadsafe(_wait(started), loop).result(timeout=300)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+    try:
+        yield _Sync(client, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(stop.set)
+        served.result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+async def _future() -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()
+
+
+async def _wait(future: asyncio.Future[None]) -> None:
+    await future
+
+
+def _send(client: Any, app: Any) -> Any:
+    body = _body(app)
+    return client.request(METHOD, PATH, **({{}} if body is None else {{"json": body}}))
+'''
+
+SVC001 = '''
+
+CALL = {callee!r}  # the call the fix moved off the event loop
+HEALTH = {health!r}
+HOLD_S = 60.0  # how long the held call waits for {health} (it is released at once when fixed)
+ON_LOOP_S = 1.0  # on the loop thread {health} cannot answer at all: do not wait long
+
+
+def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """{health} answers while {route} is inside {callee}: the model call is off the loop."""
+    module, app = _app()
+    owner, name = _found(module, CALL)
+    real = getattr(owner, name)
+    gate = threading.Event()
+    seen: dict[str, Any] = {{}}
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        seen["thread"] = threading.current_thread()
+        on_loop = seen["thread"] is seen["loop"]
+        seen["released"] = gate.wait(timeout=ON_LOOP_S if on_loop else HOLD_S)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        seen["loop"] = threading.current_thread()
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                body = _body(app)
+                sent = {{}} if body is None else {{"json": body}}
+                predict = asyncio.create_task(client.request(METHOD, PATH, **sent))
+                while "thread" not in seen and not predict.done():
+                    await asyncio.sleep(0.01)
+                health = await client.get(HEALTH)
+                gate.set()
+                return await predict, health
+
+    predicted, health = asyncio.run(scenario())
+    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{predicted.text}}"
+    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
+    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
+    assert health.status_code == 200 and predicted.status_code == 200, predicted.text
+'''
+
+SVC002 = '''
+
+LOADER = {loader!r}  # the call that loads the model
+CACHE = {cache!r}  # the fix's load-once function, when it made one
+
+
+def test_{func}_second_prediction_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two predictions: the second finds the model loaded (by start-up or the first)."""
+    module, app = _app()
+    cached = getattr(module, CACHE, None) if CACHE else None
+    if cached is not None:
+        cached.cache_clear()  # another test in this process may have loaded it already
+    owner, name = _found(module, LOADER)
+    real = getattr(owner, name)
+    loads: list[tuple[Any, ...]] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    with _client(app) as client:
+        first = _send(client, app)
+        assert first.status_code == 200, first.text
+        after_first = len(loads)
+        second = _send(client, app)
+        assert second.status_code == 200, second.text
+    assert after_first >= 1, f"{{LOADER}} never ran: the test does not see the model load"
+    again = len(loads) - after_first
+    assert again == 0, f"the second prediction loaded the model again ({{LOADER}} x{{again}})"
+'''
+
+SVC005 = '''
+
+CALL = {callee!r}  # the prediction-log write the fix moved off the request path
+HOLD_S = 5.0  # how long the held write waits for the answer (released at once when fixed)
+
+
+def test_{func}_answer_does_not_wait_for_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer comes back while the log write is still held."""
+    module, app = _app()
+    gate = threading.Event()
+    seen: list[bool] = []
+    with _client(app) as client:
+        owner, name = _found(module, CALL)  # after start-up: the sink may be made there
+        real = getattr(owner, name)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            seen.append(gate.wait(timeout=HOLD_S))  # False: the answer waited for the write
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, held)
+        answer = _send(client, app)
+        gate.set()
+        deadline = time.monotonic() + 60.0  # the background write may not have started yet
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert answer.status_code == 200, answer.text
+    assert seen, f"{{CALL}} was never called"
+    assert seen[0], f"the answer waited for {{CALL}}: the log write is on the request path"
+'''
+
+SVC010 = '''
+
+READY = {ready!r}
+
+
+def _empty(monkeypatch: pytest.MonkeyPatch, module: Any, app: Any) -> None:
+    """Take the model away, as before it is loaded."""
+    {empty}
+
+
+def test_{func}_ready_waits_for_load_and_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """{ready} answers 200 only with the model loaded and warmed up, 503 otherwise."""
+    module, app = _app()
+    with _client(app) as client:
+        up = client.get(READY)
+        assert up.status_code == 200, f"{{READY}} answers {{up.status_code}} once started"
+        warmed = getattr(module, {warmed!r}, None)
+        assert warmed is not None, "no warm-up flag: {ready} does not wait for the warm-up"
+        warmed.clear()
+        try:
+            cold = client.get(READY)
+        finally:
+            warmed.set()
+        assert cold.status_code == 503, f"{{READY}} answers {{cold.status_code}} before warm-up"
+        _empty(monkeypatch, module, app)
+        gone = client.get(READY)
+        assert gone.status_code == 503, f"{{READY}} answers {{gone.status_code}} with no model"
+'''
+
+EMPTY = {
+    "global": 'monkeypatch.setattr(module, "{name}", None)',
+    "key": 'monkeypatch.delitem(getattr(module, "{container}"), "{name}")',
+    "state": 'monkeypatch.delattr(app.state, "{name}")',
+}
