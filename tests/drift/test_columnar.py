@@ -9,6 +9,8 @@ all-NULL columns, values near the float limit, many categories, booleans, no cur
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats as sps
 
-from infermedic.drift import DriftOptions, drift
+from infermedic.drift import DriftOptions, columnar, drift
 from infermedic.drift import stats as drift_stats
 from infermedic.drift.columnar import ParquetColumns, ks_wasserstein
 from infermedic.drift.duckdb_engine import DuckDBEngine
@@ -211,3 +213,54 @@ def test_no_current_values_and_saved_profiles_take_the_same_path(
     assert {f.code for f in report.findings} == {"DRIFT005"}
     reader = ParquetColumns.open(resolve_source(cur))
     assert reader is not None and reader.numeric("x") and reader.text("c")
+
+
+def test_a_parquet_drift_run_imports_neither_pandas_nor_scipy_stats(
+    write_parquet: Callable[[str, dict[str, object]], Path],
+) -> None:
+    # Their imports cost more CPU than a 100,000-row comparison; a change that brings one
+    # back (an Arrow to_numpy, a scipy.stats call) shows here. Above KS_FAST_N, with NULLs,
+    # integers and text columns, against raw data and against a saved profile.
+    rng = np.random.default_rng(5)
+    rows = 30_000
+    tables = []
+    for shift in (0.0, 0.3):
+        floats = rng.normal(shift, 1, rows)
+        floats[rng.random(rows) < 0.05] = np.nan
+        tables.append(
+            {
+                "f": pa.array(floats, from_pandas=True),
+                "i": rng.poisson(4 + shift, rows),
+                "c": pa.array(rng.choice(["a", "b", "c"], rows)),
+            }
+        )
+    ref, cur = write_parquet("ref.parquet", tables[0]), write_parquet("cur.parquet", tables[1])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from infermedic.drift import drift, profile_dataset\n"
+        "from infermedic.drift.profile import save_profile\n"
+        "from infermedic.report import OutputFormat, render\n"
+        f"ref, cur = {str(ref)!r}, {str(cur)!r}\n"
+        "save_profile(profile_dataset(ref)[0], Path(ref + '.profile'))\n"
+        "for reference in (ref, ref + '.profile'):\n"
+        "    report = drift(reference, cur)\n"
+        "    assert report.findings, 'the shift shows'\n"
+        "    render(report, OutputFormat.JSON)\n"
+        "print(sorted(m for m in ('pandas', 'scipy.stats') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_float_values_of_sliced_arrays_with_nulls_match_arrow() -> None:
+    values = [1.5, None, 3.0, None, -2.0, 7.0, None, 0.25, 9.0, 11.0]
+    for array in (pa.array(values), pa.array([None if v is None else int(v) for v in values])):
+        for start, stop in ((0, 10), (1, 9), (3, 4), (5, 10), (2, 2)):
+            piece = array.slice(start, stop - start)
+            expected = [math.nan if v is None else float(v) for v in piece.to_pylist()]
+            got = columnar._float_values(piece)
+            assert got.dtype == np.float64
+            np.testing.assert_array_equal(got, np.asarray(expected, dtype=np.float64))

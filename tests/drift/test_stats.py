@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats as sps
+from scipy.spatial import distance
 
 from infermedic.drift import stats
 from infermedic.drift.duckdb_engine import DuckDBEngine
@@ -59,6 +61,42 @@ def test_ks_pvalue_matches_scipy_on_both_branches() -> None:
         a, b = rng.normal(size=n), rng.normal(0.05, 1, size=m)
         expected = sps.ks_2samp(a, b)
         assert abs(stats.ks_pvalue(float(expected.statistic), n, m) - expected.pvalue) < 1e-9
+
+
+@pytest.mark.parametrize("en", [10_000, 37_123])
+def test_kolmogorov_tail_without_scipy_stats_matches_kstwo(en: int) -> None:
+    # D <= 1/n, the Kolmogorov-limit branch (t < 2.2), the Birnbaum-Tingey sum, t >= 370
+    for z, rel in ((0.5 / math.sqrt(en), 0.0), (0.3, 1e-6), (0.8, 1e-5), (1.2, 1e-5),
+                   (1.48, 1e-4), (1.49, 1e-9), (2.5, 1e-9), (3.8, 1e-9), (8.0, 1e-9),
+                   (19.5, 0.0)):  # fmt: skip
+        d = z / math.sqrt(en)
+        expected = float(sps.kstwo.sf(d, en))
+        assert stats._kolmogorov_sf(d, float(en)) == pytest.approx(expected, rel=rel, abs=1e-300)
+
+
+def test_kolmogorov_tail_at_large_n_matches_kstwo_where_no_shift_shows() -> None:
+    en = 2_000_000  # scipy's Pelz-Good branch; the asymptotic form above t = 2.2 is pinned
+    for z in (0.3, 0.9, 1.3, 1.48):  # in test_columnar
+        d = z / math.sqrt(en)
+        assert stats._kolmogorov_sf(d, float(en)) == pytest.approx(sps.kstwo.sf(d, en), rel=1e-6)
+
+
+def test_binomial_normal_and_jensen_shannon_match_scipy() -> None:
+    for outside, n, n_ref in ((1, 5000, 5000), (166, 5000, 5000), (3, 1_000_000, 900_000)):
+        chance = 2.0 / (n_ref + 1)
+        expected = sps.binom.sf(outside - 1, n, chance)
+        result = stats.out_of_range_test(outside, n, n_ref).p_value
+        assert result == pytest.approx(expected, rel=1e-9)
+    for a, n1, b, n2 in ((10, 1000, 25, 1000), (5000, 100_000, 5400, 90_000), (0, 50, 3, 60)):
+        p1, p2, pooled = a / n1, b / n2, (a + b) / (n1 + n2)
+        z = (p2 - p1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        expected = 2.0 * sps.norm.sf(abs(z))
+        assert stats.two_proportion_test(a, n1, b, n2).p_value == pytest.approx(expected, rel=1e-12)
+    ref, cur = [500, 300, 150, 50, 0], [480, 330, 120, 60, 10]
+    ref_share, cur_share = np.array(ref) / sum(ref), np.array(cur) / sum(cur)
+    expected_js = distance.jensenshannon(ref_share, cur_share, base=2.0)
+    assert stats.jensen_shannon(ref, cur) == pytest.approx(expected_js, rel=1e-12)
+    assert stats.jensen_shannon([1, 2, 3], [2, 4, 6]) == 0.0
 
 
 def test_chi2_is_the_homogeneity_test_of_scipy() -> None:
