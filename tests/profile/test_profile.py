@@ -270,7 +270,9 @@ def failures(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "truncated": (truncated, {"plan": plan()}),
         "orphan": (scratch / "orphan.pkl", {"plan": plan()}),
         "raising": (model_dir / "raising.joblib", {"plan": plan()}),
-        "hanging": (model_dir / "hanging.joblib", {"plan": plan(budget_s=8.0)}),
+        # the budget must outlast loading the model while the other runs here start too
+        # (at load 13 on 2 cores, loading alone took over 8 s and the kill came in `load`)
+        "hanging": (model_dir / "hanging.joblib", {"plan": plan(budget_s=20.0)}),
         "hog": (model_dir / "hog.joblib", {"plan": plan(memory_limit_mb=4096)}),
         "narrow": (model_dir / "clean.joblib", {"plan": plan(), "input": narrow}),
         "nan": (model_dir / "clean.joblib", {"plan": plan(), "input": with_nan}),
