@@ -67,6 +67,42 @@ def test_a_settled_alias_is_quiet() -> None:
     assert "the served version was not checked (give --url)" in unknown[0]
 
 
+def _severities(snap: RegistrySnapshot, served: list[str] | None) -> dict[str, list[str]]:
+    report = judge_registry(
+        snap,
+        served=None
+        if served is None
+        else [ServedVersion(source="inference_model_info metric", version=v) for v in served],
+        repo=None,
+        options=RegistryOptions(),
+        settings=Settings(select=("MON009",)),
+    )
+    found: dict[str, list[str]] = {}
+    for finding in report.findings:
+        found.setdefault(finding.code, []).append(finding.severity.label)
+    return found
+
+
+def test_mon009_severity_follows_what_is_wrong() -> None:
+    """A healthy service that serves its alias's version is quiet when the move is old and
+    low when it is recent (it explains changed predictions, it is not a fault); serving
+    another version, or two at once, is high; an unchecked service after a recent move is
+    medium."""
+    settled = replace(V2, creation_ms=NOW - 40 * DAY_MS, last_updated_ms=NOW - 39 * DAY_MS)
+    assert _severities(snapshot(versions=(settled, V1)), ["2"]) == {}
+    assert _severities(snapshot(), ["2"]) == {"MON009": ["low"]}
+    # just past `recent-days` (14) is settled; just inside it is still recent
+    edge = replace(V2, creation_ms=NOW - 14 * DAY_MS - 1)
+    assert _severities(snapshot(versions=(edge, V1)), ["2"]) == {}
+    inside = replace(V2, creation_ms=NOW - 14 * DAY_MS + 60_000)
+    assert _severities(snapshot(versions=(inside, V1)), ["2"]) == {"MON009": ["low"]}
+    # faults stay high, however old the move
+    assert _severities(snapshot(versions=(settled, V1)), ["1"]) == {"MON009": ["high"]}
+    assert _severities(snapshot(), ["1", "2"]) == {"MON009": ["high"]}
+    assert _severities(snapshot(), None) == {"MON009": ["medium"]}
+    assert _severities(snapshot(versions=(settled, V1)), None) == {}
+
+
 def test_served_version_far_behind_the_alias() -> None:
     (message,) = _judge(snapshot(), ["1"], select=("MON007",))["MON007"]
     assert message == (

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from infermedic.atomic import write_atomically
@@ -13,6 +14,7 @@ from infermedic.demo.service import RunningService
 from infermedic.diagnose.model import Diagnosis
 from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InputError
+from infermedic.model import Notification
 from infermedic.report import OutputFormat, render
 
 Progress = Callable[[str], None]
@@ -22,9 +24,16 @@ LOG_FLUSH_WAIT_S = 2.5  # the services' prediction logs complete a file every 0.
 
 
 def diagnose_service(
-    scenario: Scenario, service: RunningService, say: Progress, *, duration_s: float
+    scenario: Scenario,
+    service: RunningService,
+    say: Progress,
+    *,
+    duration_s: float,
+    registry_model: str | None = None,
+    tracking_uri: str | None = None,
 ) -> Diagnosis:
-    """Feed a running scenario what its symptom needs and diagnose it as a user would."""
+    """Feed a running scenario what its symptom needs and diagnose it as a user would;
+    `registry_model` (NAME@ALIAS) and `tracking_uri` name the model registry it loads from."""
     from infermedic.demo.data import request_bodies
     from infermedic.demo.traffic import generate_traffic
     from infermedic.diagnose import DiagnoseOptions, diagnose
@@ -53,6 +62,8 @@ def diagnose_service(
             reference=str(service.reference_path),
             current=str(service.prediction_log_dir),
             pid=service.pid,
+            registry_model=registry_model,
+            tracking_uri=tracking_uri,
         ),
         options=DiagnoseOptions(
             duration_s=duration_s,
@@ -74,8 +85,13 @@ def _needs_prediction_log(scenario: Scenario) -> bool:
     return any(check.kind is CheckKind.DRIFT for check in planned)
 
 
-def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
+def write_reports(
+    diagnosis: Diagnosis, directory: Path, *, notes: Sequence[Notification] = ()
+) -> Path:
+    """The reports in Markdown, JSON and HTML; `notes` are what the demo itself skipped."""
     report = diagnosis.to_report()
+    if notes:
+        report = replace(report, notifications=(*notes, *report.notifications))
     for fmt, suffix in (
         (OutputFormat.MARKDOWN, "md"),
         (OutputFormat.JSON, "json"),

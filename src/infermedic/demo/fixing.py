@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -29,6 +30,9 @@ from infermedic.demo.scenarios import Scenario
 from infermedic.demo.service import RunningService
 from infermedic.diagnose.hypotheses import Status
 from infermedic.diagnose.model import Diagnosis
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 Progress = Callable[[str], None]
 
@@ -129,8 +133,10 @@ def fix_and_verify(
     audit_log: Path,
     say: Progress,
     duration_s: float,
+    registry: DemoRegistry | None = None,
 ) -> FixResult:
-    """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again."""
+    """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again
+    (against the same model `registry`, when the scenario has one)."""
     from infermedic.demo.diagnosing import diagnose_service, write_reports
     from infermedic.demo.service import serving_directory
     from infermedic.diagnose import audit_log_entry
@@ -161,8 +167,19 @@ def fix_and_verify(
     if not applied:
         return _unfixed(cause, title, before_load, "every fix was refused", refused)
     say("  restarting the fixed service")
-    with serving_directory(root) as service:
-        after = diagnose_service(scenario, service, say, duration_s=duration_s)
+    with serving_directory(
+        root,
+        env=registry.env if registry is not None else None,
+        startup_timeout_s=registry.startup_timeout_s if registry is not None else 60.0,
+    ) as service:
+        after = diagnose_service(
+            scenario,
+            service,
+            say,
+            duration_s=duration_s,
+            registry_model=registry.model if registry is not None else None,
+            tracking_uri=registry.tracking_uri if registry is not None else None,
+        )
         say("  the same load plan again")
         after_load = measure_load(scenario, service)
     write_reports(after, directory / "after")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -28,6 +29,10 @@ from infermedic.demo.fixing import (
 )
 from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
 from infermedic.errors import InfermedicError, InputError
+from infermedic.model import Notification
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 # A representative tour: the healthy service and one fault from each symptom family.
 TOUR = (
@@ -56,6 +61,10 @@ EXPECTED_CAUSE: dict[str, str | None] = {
     "version-mismatch": "model-version-mismatch",
     "no-validation": "missing-input-validation",
     "global-lock": "serialized-inference",
+}
+# With a real MLflow registry (`demo.mlflow_registry`), the finer cause the registry shows.
+REGISTRY_EXPECTED_CAUSE: dict[str, str | None] = {
+    "version-mismatch": "registry-alias-moved",
 }
 
 
@@ -175,10 +184,26 @@ def run_scenario(
     service_dir = directory / "service"
     try:
         clear_previous_run(service_dir)
-        with running_scenario(scenario, service_dir) as service:
-            diagnosis = diagnose_service(scenario, service, say, duration_s=duration_s)
+        served, registry, notes = prepare_registry(scenario, directory, say)
+        if registry is not None:
+            expected = REGISTRY_EXPECTED_CAUSE.get(scenario.name, expected)
+        with running_scenario(
+            served,
+            service_dir,
+            env=registry.env if registry is not None else None,
+            # the service imports mlflow and loads its model from the registry first
+            startup_timeout_s=registry.startup_timeout_s if registry is not None else 60.0,
+        ) as service:
+            diagnosis = diagnose_service(
+                scenario,
+                service,
+                say,
+                duration_s=duration_s,
+                registry_model=registry.model if registry is not None else None,
+                tracking_uri=registry.tracking_uri if registry is not None else None,
+            )
             before_load = measure_load(scenario, service) if fix else None
-        html = write_reports(diagnosis, directory)
+        html = write_reports(diagnosis, directory, notes=notes)
         audit_log = workdir / "ops" / "audit.jsonl"
         entry = audit_log_entry(diagnosis)
         append_entry(audit_log, {**entry, "step": "diagnosis"} if fix else entry)
@@ -193,6 +218,7 @@ def run_scenario(
                 audit_log=audit_log,
                 say=say,
                 duration_s=duration_s,
+                registry=registry,
             )
     except InfermedicError as exc:
         return ScenarioOutcome(
@@ -218,6 +244,31 @@ def run_scenario(
         report_html=html,
         fixed=fixed,
     )
+
+
+def prepare_registry(
+    scenario: Scenario, directory: Path, say: Progress
+) -> tuple[Scenario, DemoRegistry | None, list[Notification]]:
+    """For a scenario that has a registry part: build the real MLflow registry in
+    `directory/registry` and serve from it when mlflow is installed; else the scenario as it
+    is, and a note saying what was skipped. Returns the scenario to serve, the registry, and
+    the notes for the report."""
+    from infermedic.demo import mlflow_registry
+
+    if scenario.name not in mlflow_registry.REGISTRY_SCENARIOS:
+        return scenario, None, []
+    missing = mlflow_registry.mlflow_missing()
+    if missing is not None:
+        note = mlflow_registry.registry_skipped(scenario, missing)
+        say(f"  {note.message}")
+        return scenario, None, [note]
+    registry = mlflow_registry.build_registry(directory / "registry", say)
+    say(
+        f"  MLflow registry ready in {registry.seconds:.1f} s: {registry.tracking_uri}, "
+        f"@{mlflow_registry.ALIAS} moved from version {mlflow_registry.PREVIOUS} to "
+        f"{mlflow_registry.PROMOTED}"
+    )
+    return mlflow_registry.with_mlflow_registry(scenario), registry, []
 
 
 def clear_previous_run(service_dir: Path) -> None:

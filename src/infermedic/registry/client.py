@@ -300,7 +300,7 @@ class RegistryClient:
         if user is not None:
             env["MLFLOW_TRACKING_USERNAME"] = user
             env["MLFLOW_TRACKING_PASSWORD"] = password or ""
-        with _environment(env):
+        with mlflow_environment(env):
             yield MlflowClient(tracking_uri=plain, registry_uri=plain)
 
     def _call(self, call: Callable[[], T], *, what: str) -> T:
@@ -346,7 +346,7 @@ class RegistryClient:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def mlflow_environment(values: dict[str, str]) -> Iterator[None]:
     """MLflow reads its HTTP limits and credentials from the environment at call time; a
     value the user set wins, and everything is put back afterwards."""
     saved = {key: os.environ.get(key) for key in values}
