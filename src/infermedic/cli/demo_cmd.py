@@ -112,7 +112,9 @@ def tour(
         f"infermedic demo: {len(chosen)} scenario(s) in {workdir}/ "
         "(each: write, serve on 127.0.0.1, traffic, diagnose, stop)"
     )
-    result = run_tour(chosen, workdir, progress=lambda message: console.print(message), fix=do_fix)
+    result = run_tour(
+        chosen, workdir, progress=lambda message: console.print(message, markup=False), fix=do_fix
+    )
     out = console_for(sys.stdout)
     out.print(tour_table(result.outcomes, fix=do_fix))
     for outcome in result.outcomes:
