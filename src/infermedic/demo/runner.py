@@ -156,7 +156,11 @@ def run_tour(
             run_scenario(scenario, workdir, progress=say, duration_s=duration_s, fix=fix)
         )
     index = workdir / "index.html"
-    write_atomically(index, _index_html(outcomes))
+    write_atomically(
+        index,
+        _index_html(outcomes),
+        hint="choose another --workdir, or free space / write access there",
+    )
     return TourResult(
         outcomes=tuple(outcomes), index_html=index, seconds=time.perf_counter() - started
     )
