@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from infermedic.profile.detect import ModelFormat, detect_model
 from infermedic.registry import RegistryClient
 from infermedic.registry.records import iso
 
-from .conftest import QUIET_MLFLOW, SERVICE_DEADLINE_S, free_port, started
+from .conftest import QUIET_MLFLOW, SERVICE_DEADLINE_S, free_port, started, thread_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -182,15 +181,8 @@ def _round_robin(upstreams: list[str]) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with thread_server(Handler) as url:
+        yield url
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

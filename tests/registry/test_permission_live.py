@@ -10,13 +10,12 @@ import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import QUIET_MLFLOW
+from .conftest import QUIET_MLFLOW, thread_server
 
 pytestmark = [pytest.mark.server]
 
@@ -45,15 +44,8 @@ def _refusing(status: int, body: bytes) -> Iterator[tuple[str, list[str]]]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with thread_server(Handler) as url:
+        yield url
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

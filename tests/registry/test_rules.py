@@ -23,7 +23,9 @@ def _judge(
     repo: Path | None = None,
     options: RegistryOptions | None = None,
     select: tuple[str, ...] = ("MON",),
+    severities: bool = False,
 ) -> dict[str, list[str]]:
+    """Code -> the findings' messages (or, with `severities`, their severity labels)."""
     report = judge_registry(
         snap,
         served=None
@@ -35,7 +37,9 @@ def _judge(
     )
     found: dict[str, list[str]] = {}
     for finding in report.findings:
-        found.setdefault(finding.code, []).append(finding.message)
+        found.setdefault(finding.code, []).append(
+            finding.severity.label if severities else finding.message
+        )
     return found
 
 
@@ -68,19 +72,7 @@ def test_a_settled_alias_is_quiet() -> None:
 
 
 def _severities(snap: RegistrySnapshot, served: list[str] | None) -> dict[str, list[str]]:
-    report = judge_registry(
-        snap,
-        served=None
-        if served is None
-        else [ServedVersion(source="inference_model_info metric", version=v) for v in served],
-        repo=None,
-        options=RegistryOptions(),
-        settings=Settings(select=("MON009",)),
-    )
-    found: dict[str, list[str]] = {}
-    for finding in report.findings:
-        found.setdefault(finding.code, []).append(finding.severity.label)
-    return found
+    return _judge(snap, served, select=("MON009",), severities=True)
 
 
 def test_mon009_severity_follows_what_is_wrong() -> None:

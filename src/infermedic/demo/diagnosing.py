@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infermedic.atomic import write_atomically
 from infermedic.demo.scenarios import Scenario
@@ -16,6 +17,9 @@ from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InputError
 from infermedic.model import Notification
 from infermedic.report import OutputFormat, render
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 Progress = Callable[[str], None]
 TRAFFIC_REQUESTS = 400
@@ -29,11 +33,10 @@ def diagnose_service(
     say: Progress,
     *,
     duration_s: float,
-    registry_model: str | None = None,
-    tracking_uri: str | None = None,
+    registry: DemoRegistry | None = None,
 ) -> Diagnosis:
-    """Feed a running scenario what its symptom needs and diagnose it as a user would;
-    `registry_model` (NAME@ALIAS) and `tracking_uri` name the model registry it loads from."""
+    """Feed a running scenario what its symptom needs and diagnose it as a user would, with
+    `--registry-model` and `--tracking-uri` when it loads its model from a real `registry`."""
     from infermedic.demo.data import request_bodies
     from infermedic.demo.traffic import generate_traffic
     from infermedic.diagnose import DiagnoseOptions, diagnose
@@ -62,8 +65,8 @@ def diagnose_service(
             reference=str(service.reference_path),
             current=str(service.prediction_log_dir),
             pid=service.pid,
-            registry_model=registry_model,
-            tracking_uri=tracking_uri,
+            registry_model=registry.model if registry is not None else None,
+            tracking_uri=registry.tracking_uri if registry is not None else None,
         ),
         options=DiagnoseOptions(
             duration_s=duration_s,

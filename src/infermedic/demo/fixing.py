@@ -138,6 +138,7 @@ def fix_and_verify(
     """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again
     (against the same model `registry`, when the scenario has one)."""
     from infermedic.demo.diagnosing import diagnose_service, write_reports
+    from infermedic.demo.mlflow_registry import serving_options
     from infermedic.demo.service import serving_directory
     from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry
@@ -167,19 +168,8 @@ def fix_and_verify(
     if not applied:
         return _unfixed(cause, title, before_load, "every fix was refused", refused)
     say("  restarting the fixed service")
-    with serving_directory(
-        root,
-        env=registry.env if registry is not None else None,
-        startup_timeout_s=registry.startup_timeout_s if registry is not None else 60.0,
-    ) as service:
-        after = diagnose_service(
-            scenario,
-            service,
-            say,
-            duration_s=duration_s,
-            registry_model=registry.model if registry is not None else None,
-            tracking_uri=registry.tracking_uri if registry is not None else None,
-        )
+    with serving_directory(root, **serving_options(registry)) as service:
+        after = diagnose_service(scenario, service, say, duration_s=duration_s, registry=registry)
         say("  the same load plan again")
         after_load = measure_load(scenario, service)
     write_reports(after, directory / "after")

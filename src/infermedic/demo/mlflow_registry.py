@@ -75,6 +75,14 @@ class DemoRegistry:
         return {"MLFLOW_TRACKING_URI": self.tracking_uri, **QUIET_MLFLOW}
 
 
+def serving_options(registry: DemoRegistry | None) -> dict[str, Any]:
+    """`running_scenario` / `serving_directory` keyword arguments: the registry's environment
+    and a start-up deadline that allows for importing mlflow; nothing without a registry."""
+    if registry is None:
+        return {}
+    return {"env": registry.env, "startup_timeout_s": registry.startup_timeout_s}
+
+
 def mlflow_missing() -> str | None:
     """Why the demo cannot build a registry (mlflow or its SQL store is not importable),
     or None when it can. Imports mlflow: the registry needs it right after anyway."""

@@ -177,6 +177,7 @@ def run_scenario(
     """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`.
     With `fix`, then fix it, serve it again and compare (`demo.fixing`; the fixed run's
     reports land in `workdir/NAME/after/`)."""
+    from infermedic.demo.mlflow_registry import serving_options
     from infermedic.demo.service import running_scenario
     from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry
@@ -191,20 +192,9 @@ def run_scenario(
         served, registry, notes = prepare_registry(scenario, directory, say)
         if registry is not None:
             expected = REGISTRY_EXPECTED_CAUSE.get(scenario.name, expected)
-        with running_scenario(
-            served,
-            service_dir,
-            env=registry.env if registry is not None else None,
-            # the service imports mlflow and loads its model from the registry first
-            startup_timeout_s=registry.startup_timeout_s if registry is not None else 60.0,
-        ) as service:
+        with running_scenario(served, service_dir, **serving_options(registry)) as service:
             diagnosis = diagnose_service(
-                scenario,
-                service,
-                say,
-                duration_s=duration_s,
-                registry_model=registry.model if registry is not None else None,
-                tracking_uri=registry.tracking_uri if registry is not None else None,
+                scenario, service, say, duration_s=duration_s, registry=registry
             )
             before_load = measure_load(scenario, service) if fix else None
         html = write_reports(diagnosis, directory, notes=notes)
