@@ -39,6 +39,27 @@ def thread_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator
         thread.join(timeout=10)
 
 
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`infermedic ARGS` in `cwd`, with its own model cache and no MLFLOW_TRACKING_URI (every
+    command in these tests names its server itself)."""
+    env = {
+        **os.environ,
+        **QUIET_MLFLOW,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "INFERMEDIC_CACHE_DIR": str(cwd / "cache"),  # never the user's own cache
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "infermedic", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import http.server
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import QUIET_MLFLOW, thread_server
+from .conftest import run_cli, thread_server
 
 pytestmark = [pytest.mark.server]
 
@@ -48,25 +45,6 @@ def _refusing(status: int, body: bytes) -> Iterator[tuple[str, list[str]]]:
         yield url
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **QUIET_MLFLOW,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "INFERMEDIC_CACHE_DIR": str(cwd / "cache"),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "infermedic", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("status", "body"),
     [
@@ -79,9 +57,9 @@ def test_a_refusing_tracking_server_is_one_line_exit_2_and_a_hint(
 ) -> None:
     with _refusing(status, body) as (url, asked):
         secret = url.replace("http://", "http://ops:s3cr3tpassw0rd@")
-        profiled = _cli("profile", "models:/churn/1", "--tracking-uri", secret, cwd=tmp_path)
+        profiled = run_cli("profile", "models:/churn/1", "--tracking-uri", secret, cwd=tmp_path)
         # the service URL is never reached: the registry is checked before any load
-        probed = _cli(
+        probed = run_cli(
             "probe", "http://127.0.0.1:9", "--registry-model", "churn@champion",
             "--tracking-uri", url, cwd=tmp_path,
         )  # fmt: skip
