@@ -42,7 +42,7 @@ def _refusing(status: int, body: bytes) -> Iterator[tuple[str, list[str]]]:
             pass
 
     with thread_server(Handler) as url:
-        yield url
+        yield url, asked
 
 
 @pytest.mark.parametrize(
