@@ -67,6 +67,8 @@ def test_the_scenario_on_a_real_registry_is_root_caused_to_the_alias_move(
     if mlflow_registry.mlflow_missing() is not None:
         pytest.fail("this test needs the registry extra: pip install -e '.[registry]'")
     monkeypatch.setenv("INFERMEDIC_CACHE_DIR", str(tmp_path / "cache"))  # not the user's cache
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
     outcome = run_scenario(get_scenario("version-mismatch"), tmp_path / "demo")
     assert outcome.error is None, outcome.error
     assert outcome.expected_cause == "registry-alias-moved"
@@ -81,8 +83,12 @@ def test_the_scenario_on_a_real_registry_is_root_caused_to_the_alias_move(
         tracking_uri=f"sqlite:///{(registry_dir / 'mlflow.db').resolve()}",
         cache=tmp_path / "cache",
     )
-    snap = client.snapshot("churn", "champion")
+    snap = client.snapshot("churn", "champion", extra_versions=["3"])
     assert snap.alias_version == "4"
+    # the logged libraries came from this registry (models:/ downloads asked it, not a new
+    # default ./mlflow.db in the working directory)
+    assert all("scikit-learn" in v.libraries for v in snap.versions if v.version in ("3", "4"))
+    assert not (tmp_path / "mlflow.db").exists()
     assert [v.version for v in snap.versions] == ["4", "3", "2", "1"]
     v4 = snap.target
     assert v4 is not None and v4.creation_ms is not None
