@@ -18,6 +18,8 @@ run goes on. Any other exception escaping the library is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class InfermedicError(Exception):
     """Base of every error infermedic raises on purpose.
@@ -63,11 +65,20 @@ class EngineUnavailable(InfermedicError):
     """An optional engine or tool is missing or cannot start."""
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`; did you mean 'audit'?` for the closest choices to a mistyped `word`, else ``."""
+def did_you_mean(
+    word: str, choices: Iterable[str], *, n: int = 2, quote: bool = True, case_fold: bool = False
+) -> str:
+    """The one did-you-mean: `; did you mean 'audit'?` for the closest `choices` to a
+    mistyped `word` (quoted), or `did you mean LIVE007?` (`quote=False`, for codes and rule
+    names, the word compared upper- and lower-cased with `case_fold`); `` when none is close."""
     import difflib
 
-    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    options = list(choices)
+    words = (word.upper(), word.lower()) if case_fold else (word,)
+    close = [c for w in words for c in difflib.get_close_matches(w, options, n=n, cutoff=0.6)]
+    close = list(dict.fromkeys(close))[:n]
     if not close:
         return ""
+    if not quote:
+        return "did you mean " + " or ".join(close) + "?"
     return "; did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -7,23 +7,20 @@ those tuples and validates them.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from infermedic.errors import ConfigError
+from infermedic.errors import ConfigError, did_you_mean
 from infermedic.model import (
     Effect,
     Evidence,
     Finding,
     Location,
-    Notification,
-    NotificationLevel,
     Severity,
 )
 
@@ -204,14 +201,11 @@ class Registry:
         return [r for r in self.rules if r.code.startswith(upper)] if upper else []
 
     def did_you_mean(self, entry: str) -> str:
-        """The closest codes or names to a selection that matched nothing."""
+        """The hint for a selection that matched nothing: the closest codes or names."""
         names = [r.code for r in self.rules] + [r.name for r in self.rules]
-        text = entry.strip()
-        close = difflib.get_close_matches(text.upper(), names, n=3, cutoff=0.6)
-        close += difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
-        close = list(dict.fromkeys(close))[:3]
+        close = did_you_mean(entry.strip(), names, n=3, quote=False, case_fold=True)
         if close:
-            return "did you mean " + " or ".join(close) + "? (`infermedic rules` lists them)"
+            return close + " (`infermedic rules` lists them)"
         return "`infermedic rules` lists every code and name"
 
     def select(self, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[type[Rule]]:
@@ -243,49 +237,6 @@ class Registry:
             dropped = {r.code for r in matched}
             chosen = [r for r in chosen if r.code not in dropped]
         return chosen
-
-
-AnyRule = TypeVar("AnyRule", bound=Rule)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RulesOutcome:
-    """What running a set of rules gave: their findings, a notification per rule that
-    crashed, and the codes of those (a report with any is incomplete: `status` "partial")."""
-
-    findings: tuple[Finding, ...]
-    notifications: tuple[Notification, ...]
-    failed: tuple[str, ...]
-
-
-def run_isolated(
-    rules: Iterable[type[AnyRule]], check: Callable[[type[AnyRule]], Iterable[Finding]]
-) -> RulesOutcome:
-    """Run `check` on each rule; one that raises is a notification naming it (the findings it
-    gave before raising are dropped: half a judgement is not evidence) and the run goes on.
-
-    A `ConfigError` (a badly typed rule option) is the user's to fix: it ends the run.
-    """
-    findings: list[Finding] = []
-    notes: list[Notification] = []
-    failed: list[str] = []
-    for rule in rules:
-        try:
-            findings.extend(list(check(rule)))
-        except ConfigError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one rule must not end the run
-            failed.append(rule.code)
-            notes.append(
-                Notification(
-                    level=NotificationLevel.ERROR,
-                    message=f"internal error in {rule.code}: {type(exc).__name__}: {exc}",
-                    rule=rule.code,
-                    # its silence is no evidence that its fault is absent
-                    underpowered=True,
-                )
-            )
-    return RulesOutcome(findings=tuple(findings), notifications=tuple(notes), failed=tuple(failed))
 
 
 def _checklist_matches(item: str, query: str) -> bool:

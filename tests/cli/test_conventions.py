@@ -91,6 +91,17 @@ def test_shared_names_are_only_the_report_options_and_the_rule_selection() -> No
     # `drift profile build --output` is the profile's path, never a report's INFERMEDIC_OUTPUT
     builds = [o for p, _, o in OPTIONS if p == ("drift", "profile") and "--output" in o.opts]
     assert builds and all(o.envvar == "INFERMEDIC_DRIFT_PROFILE_OUTPUT" for o in builds)
+    # `rules --select` shortens the catalogue listing, not an analysis: its own name only
+    (listing,) = [o for p, _, o in OPTIONS if p == ("rules",) and "--select" in o.opts]
+    assert listing.envvar == "INFERMEDIC_RULES_SELECT"
+
+
+def test_the_rules_listing_ignores_the_shared_selection() -> None:
+    shared = run_cli("rules", "--format", "json", env={"INFERMEDIC_SELECT": "SVC001"})
+    own = run_cli("rules", "--format", "json", env={"INFERMEDIC_RULES_SELECT": "SVC001"})
+    assert shared.returncode == own.returncode == 0, shared.stderr + own.stderr
+    assert shared.stdout.count('"code"') > 20
+    assert own.stdout.count('"code"') == 1 and '"SVC001"' in own.stdout
 
 
 @pytest.fixture

@@ -53,6 +53,28 @@ def test_a_read_only_report_is_not_replaced(tmp_path: Path) -> None:
     assert "read-only" in err and target.read_text() == "keep me"
 
 
+def test_files_named_by_other_options_get_their_own_hint(tmp_path: Path) -> None:
+    """`monitoring DIRECTORY` and the demo's `--workdir` write atomically too; a refusal
+    names the option the user chose that path with, not `--output`."""
+    from infermedic.demo.runner import run_tour
+    from infermedic.errors import InputError
+
+    (tmp_path / "mon").mkdir()
+    for name in ("grafana-dashboard.json", "prometheus-alerts.yaml"):
+        (tmp_path / "mon" / name).write_text("keep me")
+        (tmp_path / "mon" / name).chmod(0o444)
+    err = one_line_error(run("monitoring", "mon", "--overwrite", cwd=tmp_path))
+    assert "read-only" in err and "DIRECTORY" in err and "--output" not in err
+    index = tmp_path / "tour" / "index.html"
+    index.parent.mkdir()
+    index.write_text("keep me")
+    index.chmod(0o444)
+    with pytest.raises(InputError) as refused:
+        run_tour([], tmp_path / "tour")
+    assert refused.value.hint is not None and "--workdir" in refused.value.hint
+    assert index.read_text() == "keep me"
+
+
 def test_reports_follow_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:

@@ -141,7 +141,7 @@ def test_a_crashing_rule_is_a_notification_and_the_comparison_is_partial() -> No
     assert [f.code for f in comparison.findings] == ["DRIFT003"]  # the others still judge
     errors = [n for n in comparison.notifications if n.level is NotificationLevel.ERROR]
     assert [(n.rule, n.message) for n in errors] == [
-        ("DRIFT999", "internal error in DRIFT999: ZeroDivisionError: division by zero")
+        ("DRIFT999", "rule DRIFT999 crashed: ZeroDivisionError: division by zero")
     ]
     assert errors[0].underpowered  # its silence is no evidence for diagnose
     assert comparison.measurements["status"] == "partial"

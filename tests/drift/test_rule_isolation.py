@@ -51,7 +51,7 @@ def test_a_crashing_rule_is_named_and_the_exit_code_says_the_run_is_partial(
     assert report["measurements"]["rules_failed"] == ["DRIFT005"]
     errors = [n for n in report["notifications"] if n["level"] == "error"]
     assert [(n["rule"], n["message"]) for n in errors] == [
-        ("DRIFT005", "internal error in DRIFT005: KeyError: 'missing'")
+        ("DRIFT005", "rule DRIFT005 crashed: KeyError: 'missing'")
     ]
     assert [f["code"] for f in report["findings"]] == ["DRIFT001"]  # the others still judged
     with pytest.raises(SystemExit) as exited:

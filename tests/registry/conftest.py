@@ -4,12 +4,14 @@ by the live registry tests, and a helper that starts a small real service."""
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,41 @@ import pytest
 SERVER_DEADLINE_S = 300.0
 SERVICE_DEADLINE_S = 180.0
 QUIET_MLFLOW = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+@contextlib.contextmanager
+def thread_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain http.server on 127.0.0.1 in a thread, answering with `handler`; its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`infermedic ARGS` in `cwd`, with its own model cache and no MLFLOW_TRACKING_URI (every
+    command in these tests names its server itself)."""
+    env = {
+        **os.environ,
+        **QUIET_MLFLOW,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "INFERMEDIC_CACHE_DIR": str(cwd / "cache"),  # never the user's own cache
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(
+        [sys.executable, "-m", "infermedic", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
 
 
 def free_port() -> int:

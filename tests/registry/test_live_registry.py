@@ -13,10 +13,8 @@ import http.server
 import itertools
 import json
 import os
-import subprocess
 import sys
 import textwrap
-import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from infermedic.profile.detect import ModelFormat, detect_model
 from infermedic.registry import RegistryClient
 from infermedic.registry.records import iso
 
-from .conftest import QUIET_MLFLOW, SERVICE_DEADLINE_S, free_port, started
+from .conftest import QUIET_MLFLOW, SERVICE_DEADLINE_S, free_port, run_cli, started, thread_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -182,34 +180,8 @@ def _round_robin(upstreams: list[str]) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        **QUIET_MLFLOW,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "INFERMEDIC_CACHE_DIR": str(cwd / "cache"),  # never the user's own cache
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)  # every command below names its server itself
-    return subprocess.run(
-        [sys.executable, "-m", "infermedic", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
+    with thread_server(Handler) as url:
+        yield url
 
 
 def _scores(url: str) -> tuple[list[float], str]:
@@ -229,7 +201,7 @@ def test_predictions_changed_without_a_deploy_is_the_alias_move(
         assert old_version == "1"
         _move_alias(registered.url, "2")  # a promotion in the registry: no deploy
         # the running replica still serves v1; probe says the alias moved away from it
-        probe = _cli(
+        probe = run_cli(
             "probe", before, "--checks", "contract", "--input", "body.json",
             "--registry-model", "churn@champion", "--tracking-uri", with_password,
             "--format", "json", "--output", "probe.json", cwd=tmp_path,
@@ -247,7 +219,7 @@ def test_predictions_changed_without_a_deploy_is_the_alias_move(
             # behind one load balancer, the two replicas serve two versions at once (the
             # robustness check repeats the known-good request: consecutive ones alternate)
             with _round_robin([before, after]) as balanced:
-                mixed = _cli(
+                mixed = run_cli(
                     "probe", balanced, "--checks", "contract,robustness", "--input", "body.json",
                     "--registry-model", "churn@champion", "--tracking-uri", registered.url,
                     "--format", "json", "--output", "mixed.json", cwd=tmp_path,
@@ -257,7 +229,7 @@ def test_predictions_changed_without_a_deploy_is_the_alias_move(
             codes = {f["code"]: f["message"] for f in found}
             assert codes["MON009"].startswith("replicas serve 2 versions at once (1, 2)")
             assert "LIVE007" in codes  # the probe's own rule sees the sources disagree
-            result = _cli(
+            result = run_cli(
                 "diagnose", "predictions changed but we did not deploy", "--url", after,
                 "--registry-model", "churn@champion", "--tracking-uri", with_password,
                 "--input", "body.json", "--predict-path", "/predict", "--rate", "5",
@@ -295,7 +267,7 @@ def test_model_uris_resolve_download_once_and_fail_in_one_line(
     again = client.resolve("models:/churn/1")
     assert again.cached and again.artifact_path == first.artifact_path
     # the CLI profiles the alias's version from the same cache (the same INFERMEDIC_CACHE_DIR)
-    profiled = _cli(
+    profiled = run_cli(
         "profile", "models:/churn/1", "--tracking-uri", registered.url, "--quick",
         "--no-options", "--budget", "240", "--format", "json", "--output", "profile.json",
         cwd=tmp_path,
@@ -312,7 +284,7 @@ def test_model_uris_resolve_download_once_and_fail_in_one_line(
         ("models:/churn@nope", "alias @nope of model 'churn' does not exist"),
         ("models:/churn/99", "version 99 of model 'churn' does not exist"),
     ):
-        failed = _cli("profile", uri, "--tracking-uri", registered.url, "--quick", cwd=tmp_path)
+        failed = run_cli("profile", uri, "--tracking-uri", registered.url, "--quick", cwd=tmp_path)
         lines = failed.stderr.strip().splitlines()
         assert failed.returncode == 2 and lines[0].startswith("error: "), failed.stderr
         assert expected in lines[0] and len(lines) == 2 and lines[1].startswith("hint: ")

@@ -23,7 +23,9 @@ def _judge(
     repo: Path | None = None,
     options: RegistryOptions | None = None,
     select: tuple[str, ...] = ("MON",),
+    severities: bool = False,
 ) -> dict[str, list[str]]:
+    """Code -> the findings' messages (or, with `severities`, their severity labels)."""
     report = judge_registry(
         snap,
         served=None
@@ -35,7 +37,9 @@ def _judge(
     )
     found: dict[str, list[str]] = {}
     for finding in report.findings:
-        found.setdefault(finding.code, []).append(finding.message)
+        found.setdefault(finding.code, []).append(
+            finding.severity.label if severities else finding.message
+        )
     return found
 
 
@@ -65,6 +69,30 @@ def test_a_settled_alias_is_quiet() -> None:
     # without the service's version, a recent alias move is still worth saying (medium)
     unknown = _judge(snapshot(), None, select=("MON009",))["MON009"]
     assert "the served version was not checked (give --url)" in unknown[0]
+
+
+def _severities(snap: RegistrySnapshot, served: list[str] | None) -> dict[str, list[str]]:
+    return _judge(snap, served, select=("MON009",), severities=True)
+
+
+def test_mon009_severity_follows_what_is_wrong() -> None:
+    """A healthy service that serves its alias's version is quiet when the move is old and
+    low when it is recent (it explains changed predictions, it is not a fault); serving
+    another version, or two at once, is high; an unchecked service after a recent move is
+    medium."""
+    settled = replace(V2, creation_ms=NOW - 40 * DAY_MS, last_updated_ms=NOW - 39 * DAY_MS)
+    assert _severities(snapshot(versions=(settled, V1)), ["2"]) == {}
+    assert _severities(snapshot(), ["2"]) == {"MON009": ["low"]}
+    # just past `recent-days` (14) is settled; just inside it is still recent
+    edge = replace(V2, creation_ms=NOW - 14 * DAY_MS - 1)
+    assert _severities(snapshot(versions=(edge, V1)), ["2"]) == {}
+    inside = replace(V2, creation_ms=NOW - 14 * DAY_MS + 60_000)
+    assert _severities(snapshot(versions=(inside, V1)), ["2"]) == {"MON009": ["low"]}
+    # faults stay high, however old the move
+    assert _severities(snapshot(versions=(settled, V1)), ["1"]) == {"MON009": ["high"]}
+    assert _severities(snapshot(), ["1", "2"]) == {"MON009": ["high"]}
+    assert _severities(snapshot(), None) == {"MON009": ["medium"]}
+    assert _severities(snapshot(versions=(settled, V1)), None) == {}
 
 
 def test_served_version_far_behind_the_alias() -> None:

@@ -46,6 +46,10 @@ def monitoring(directory: Path, job: str, overwrite: bool) -> None:
             hint="pass --overwrite to replace it, or choose another directory",
         )
     for name, text in files.items():
-        write_atomically(directory / name, text)
+        write_atomically(
+            directory / name,
+            text,
+            hint="choose another DIRECTORY, or free space / write access there",
+        )
         click.echo(f"wrote {directory / name}")
     click.echo(f"alerts: {', '.join(alert_names())}")

@@ -16,27 +16,27 @@ from infermedic.model import Report, Severity
 from infermedic.report import OutputFormat, render
 from infermedic.report.terminal import printable
 
+OUTPUT_HINT = "choose another --output path, or free space / write access there"
 
-def write_atomically(path: Path, text: str) -> None:
+
+def write_atomically(path: Path, text: str, *, hint: str = OUTPUT_HINT) -> None:
     """Write `text` to `path` so a reader never sees half a file (temp file, fsync, rename).
 
     The file gets the mode a plain `open` would give (the umask's, or the replaced file's);
     a read-only file, a directory in the way or an OS error (read-only file system, full
     disk, a parent that is a file) is an `InputError`, never a traceback or a replaced file
-    the user protected.
+    the user protected. `hint` names what the user chose the path with (`--output` unless
+    the command says otherwise).
     """
     if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a directory")
+        raise InputError(f"cannot write {path}: it is a directory", hint=hint)
     try:
-        atomic.write_atomically(path, text, mode=_mode_for(path))
+        atomic.write_atomically(path, text, mode=_mode_for(path, hint))
     except OSError as exc:
-        raise InputError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="choose another --output path, or free space / write access there",
-        ) from exc
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", hint=hint) from exc
 
 
-def _mode_for(path: Path) -> int:
+def _mode_for(path: Path, hint: str = OUTPUT_HINT) -> int:
     """The replaced file's mode, or what the umask gives a new file; a read-only target is
     refused (even root should not silently replace a file its owner protected)."""
     try:
@@ -48,7 +48,7 @@ def _mode_for(path: Path) -> int:
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     if not existing & 0o222:
-        raise InputError(f"{path} is read-only: not replaced", hint="choose another --output path")
+        raise InputError(f"{path} is read-only: not replaced", hint=hint)
     return existing
 
 

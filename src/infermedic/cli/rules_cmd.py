@@ -24,7 +24,15 @@ from infermedic.rules import Registry
     show_envvar=True,
     help="How to list the rules.",
 )
-@click.option("--select", default="", show_envvar=True, help="Only rules matching these codes.")
+@click.option(
+    "--select",
+    default="",
+    # its own variable only: INFERMEDIC_SELECT chooses the rules the analyses run, and must
+    # not shorten the catalogue a user lists to choose them
+    envvar="INFERMEDIC_RULES_SELECT",
+    show_envvar=True,
+    help="Only rules matching these codes.",
+)
 def rules(fmt: str, select: str) -> None:
     """List every rule: code, name, severity, checklist item, summary."""
     registry = Registry.default()

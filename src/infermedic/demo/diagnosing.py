@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infermedic.atomic import write_atomically
 from infermedic.demo.scenarios import Scenario
@@ -13,7 +15,11 @@ from infermedic.demo.service import RunningService
 from infermedic.diagnose.model import Diagnosis
 from infermedic.diagnose.replay import save_observations
 from infermedic.errors import InputError
+from infermedic.model import Notification
 from infermedic.report import OutputFormat, render
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 Progress = Callable[[str], None]
 TRAFFIC_REQUESTS = 400
@@ -22,9 +28,15 @@ LOG_FLUSH_WAIT_S = 2.5  # the services' prediction logs complete a file every 0.
 
 
 def diagnose_service(
-    scenario: Scenario, service: RunningService, say: Progress, *, duration_s: float
+    scenario: Scenario,
+    service: RunningService,
+    say: Progress,
+    *,
+    duration_s: float,
+    registry: DemoRegistry | None = None,
 ) -> Diagnosis:
-    """Feed a running scenario what its symptom needs and diagnose it as a user would."""
+    """Feed a running scenario what its symptom needs and diagnose it as a user would, with
+    `--registry-model` and `--tracking-uri` when it loads its model from a real `registry`."""
     from infermedic.demo.data import request_bodies
     from infermedic.demo.traffic import generate_traffic
     from infermedic.diagnose import DiagnoseOptions, diagnose
@@ -53,6 +65,8 @@ def diagnose_service(
             reference=str(service.reference_path),
             current=str(service.prediction_log_dir),
             pid=service.pid,
+            registry_model=registry.model if registry is not None else None,
+            tracking_uri=registry.tracking_uri if registry is not None else None,
         ),
         options=DiagnoseOptions(
             duration_s=duration_s,
@@ -74,8 +88,13 @@ def _needs_prediction_log(scenario: Scenario) -> bool:
     return any(check.kind is CheckKind.DRIFT for check in planned)
 
 
-def write_reports(diagnosis: Diagnosis, directory: Path) -> Path:
+def write_reports(
+    diagnosis: Diagnosis, directory: Path, *, notes: Sequence[Notification] = ()
+) -> Path:
+    """The reports in Markdown, JSON and HTML; `notes` are what the demo itself skipped."""
     report = diagnosis.to_report()
+    if notes:
+        report = replace(report, notifications=(*notes, *report.notifications))
     for fmt, suffix in (
         (OutputFormat.MARKDOWN, "md"),
         (OutputFormat.JSON, "json"),

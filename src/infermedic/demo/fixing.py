@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -29,6 +30,9 @@ from infermedic.demo.scenarios import Scenario
 from infermedic.demo.service import RunningService
 from infermedic.diagnose.hypotheses import Hypothesis, Status
 from infermedic.diagnose.model import Diagnosis
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 Progress = Callable[[str], None]
 
@@ -138,9 +142,12 @@ def fix_and_verify(
     audit_log: Path,
     say: Progress,
     duration_s: float,
+    registry: DemoRegistry | None = None,
 ) -> FixResult:
-    """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again."""
+    """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again
+    (against the same model `registry`, when the scenario has one)."""
     from infermedic.demo.diagnosing import diagnose_service, write_reports
+    from infermedic.demo.mlflow_registry import serving_options
     from infermedic.demo.service import serving_directory
     from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry
@@ -169,8 +176,8 @@ def fix_and_verify(
         advice = root_cause.cause.long_term_fix if root_cause is not None else ""
         return _unfixed(cause, title, before_load, "every fix was refused", refused, advice=advice)
     say("  restarting the fixed service")
-    with serving_directory(root) as service:
-        after = diagnose_service(scenario, service, say, duration_s=duration_s)
+    with serving_directory(root, **serving_options(registry)) as service:
+        after = diagnose_service(scenario, service, say, duration_s=duration_s, registry=registry)
         say("  the same load plan again")
         after_load = measure_load(scenario, service)
     write_reports(after, directory / "after")

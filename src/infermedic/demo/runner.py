@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -29,6 +30,10 @@ from infermedic.demo.fixing import (
 )
 from infermedic.demo.scenarios import SCENARIOS, Scenario, get_scenario
 from infermedic.errors import InfermedicError, InputError
+from infermedic.model import Notification
+
+if TYPE_CHECKING:
+    from infermedic.demo.mlflow_registry import DemoRegistry
 
 # A representative tour: the healthy service and one fault from each symptom family.
 TOUR = (
@@ -57,6 +62,10 @@ EXPECTED_CAUSE: dict[str, str | None] = {
     "version-mismatch": "model-version-mismatch",
     "no-validation": "missing-input-validation",
     "global-lock": "serialized-inference",
+}
+# With a real MLflow registry (`demo.mlflow_registry`), the finer cause the registry shows.
+REGISTRY_EXPECTED_CAUSE: dict[str, str | None] = {
+    "version-mismatch": "registry-alias-moved",
 }
 
 
@@ -148,7 +157,11 @@ def run_tour(
             run_scenario(scenario, workdir, progress=say, duration_s=duration_s, fix=fix)
         )
     index = workdir / "index.html"
-    write_atomically(index, _index_html(outcomes))
+    write_atomically(
+        index,
+        _index_html(outcomes),
+        hint="choose another --workdir, or free space / write access there",
+    )
     return TourResult(
         outcomes=tuple(outcomes), index_html=index, seconds=time.perf_counter() - started
     )
@@ -165,6 +178,7 @@ def run_scenario(
     """Write, serve, feed, diagnose and stop one scenario; reports land in `workdir/NAME/`.
     With `fix`, then fix it, serve it again and compare (`demo.fixing`; the fixed run's
     reports land in `workdir/NAME/after/`)."""
+    from infermedic.demo.mlflow_registry import serving_options
     from infermedic.demo.service import running_scenario
     from infermedic.diagnose import audit_log_entry
     from infermedic.diagnose.timeline import append_entry
@@ -176,13 +190,18 @@ def run_scenario(
     service_dir = directory / "service"
     try:
         clear_previous_run(service_dir)
-        with running_scenario(scenario, service_dir) as service:
-            diagnosis = diagnose_service(scenario, service, say, duration_s=duration_s)
+        served, registry, notes = prepare_registry(scenario, directory, say)
+        if registry is not None:
+            expected = REGISTRY_EXPECTED_CAUSE.get(scenario.name, expected)
+        with running_scenario(served, service_dir, **serving_options(registry)) as service:
+            diagnosis = diagnose_service(
+                scenario, service, say, duration_s=duration_s, registry=registry
+            )
             # the load plan only where there is something to fix: a bounded tour
             before_load = (
                 measure_load(scenario, service) if fix and fix_candidates(diagnosis) else None
             )
-        html = write_reports(diagnosis, directory)
+        html = write_reports(diagnosis, directory, notes=notes)
         audit_log = workdir / "ops" / "audit.jsonl"
         entry = audit_log_entry(diagnosis)
         append_entry(audit_log, {**entry, "step": "diagnosis"} if fix else entry)
@@ -197,6 +216,7 @@ def run_scenario(
                 audit_log=audit_log,
                 say=say,
                 duration_s=duration_s,
+                registry=registry,
             )
     except InfermedicError as exc:
         return ScenarioOutcome(
@@ -222,6 +242,31 @@ def run_scenario(
         report_html=html,
         fixed=fixed,
     )
+
+
+def prepare_registry(
+    scenario: Scenario, directory: Path, say: Progress
+) -> tuple[Scenario, DemoRegistry | None, list[Notification]]:
+    """For a scenario that has a registry part: build the real MLflow registry in
+    `directory/registry` and serve from it when mlflow is installed; else the scenario as it
+    is, and a note saying what was skipped. Returns the scenario to serve, the registry, and
+    the notes for the report."""
+    from infermedic.demo import mlflow_registry
+
+    if scenario.name not in mlflow_registry.REGISTRY_SCENARIOS:
+        return scenario, None, []
+    missing = mlflow_registry.mlflow_missing()
+    if missing is not None:
+        note = mlflow_registry.registry_skipped(scenario, missing)
+        say(f"  {note.message}")
+        return scenario, None, [note]
+    registry = mlflow_registry.build_registry(directory / "registry", say)
+    say(
+        f"  MLflow registry ready in {registry.seconds:.1f} s: {registry.tracking_uri}, "
+        f"@{mlflow_registry.ALIAS} moved from version {mlflow_registry.PREVIOUS} to "
+        f"{mlflow_registry.PROMOTED}"
+    )
+    return mlflow_registry.with_mlflow_registry(scenario), registry, []
 
 
 def clear_previous_run(service_dir: Path) -> None:

@@ -87,6 +87,9 @@ class Hypothesis:
     reason: str
     in_symptom: bool = True  # the cause explains a category the symptom routed to
     stated: bool = True  # ... one the user's words name directly (not only implied)
+    # ... and it is the cause's own first category (the leakage behind a promotion is first an
+    # accuracy cause; an alias move is first a "predictions changed" one)
+    primary: bool = True
     # the measured findings behind it are all timing effects the host's noise could explain
     noisy: bool = False
     rank_bonus: int = 0  # set when this cause refines another confirmed cause
@@ -121,6 +124,9 @@ class Hypothesis:
             int(self.eligible_root),
             self.rank_bonus,
             len(self.sources),
+            # between equally supported causes, the one whose main category the user named
+            # before the one that is only also in it; a finding's standalone severity after
+            int(self.primary),
             worst_measured,
             worst_any,
             order,
@@ -154,6 +160,7 @@ def evaluate(
                 cause, findings, covered, all_codes, bool(wanted & set(cause.categories)), broken
             ),
             stated=bool(named & set(cause.categories)),
+            primary=cause.categories[0] in named,
         )
         for cause in CAUSES
     ]

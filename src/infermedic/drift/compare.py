@@ -29,8 +29,7 @@ from infermedic.drift.rules import RULES
 from infermedic.drift.rules.base import DriftRule
 from infermedic.drift.rules.schema_change import SchemaChange
 from infermedic.model import Finding, Notification, NotificationLevel, Plot, Table
-from infermedic.rules import run_isolated
-from infermedic.runner import select_rules
+from infermedic.runner import run_rules, select_rules
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,21 +85,13 @@ def judge(
     observations: DriftObservations, *, rules: Sequence[type[DriftRule]] = RULES
 ) -> Comparison:
     """Run `rules` on the observations and assemble the comparison."""
-    rule_notes: list[str] = []
-
-    def check(rule: type[DriftRule]) -> Iterable[Finding]:
-        instance = rule()
-        found = list(instance.check(observations))
-        rule_notes.extend(instance.notes(observations))
-        return found
-
-    outcome = run_isolated(rules, check)
+    # the shared runner: a rule that raises is a notification naming it, and the run goes on
+    outcome = run_rules(rules, observations)
     findings = _in_column_order(outcome.findings, observations)
     notifications = [
         *_target_notes(observations),
-        *(Notification(level=NotificationLevel.NOTE, message=n) for n in rule_notes),
-        *_comparison_notes(observations),
         *outcome.notifications,
+        *_comparison_notes(observations),
     ]
     drawn = drift_plots(observations, findings)
     if drawn.not_plotted:
@@ -117,8 +108,7 @@ def judge(
         **drift_measurements(observations),
         "columns_not_plotted": drawn.not_plotted,
         # a rule that crashed leaves the comparison incomplete: the CLI exits 2 on "partial"
-        "status": "partial" if outcome.failed else "complete",
-        "rules_failed": list(outcome.failed),
+        **outcome.status(),
     }
     return Comparison(
         findings=findings,
@@ -126,9 +116,9 @@ def judge(
         tables=(drift_table(observations),),
         plots=drawn.plots,
         measurements=measurements,
-        rules_run=tuple(r.code for r in rules),
+        rules_run=outcome.rules_run,
         observations=observations,
-        headline=drift_headline(observations, findings, complete=not outcome.failed),
+        headline=drift_headline(observations, findings, complete=outcome.complete),
     )
 
 

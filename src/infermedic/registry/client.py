@@ -253,6 +253,7 @@ class RegistryClient:
                 artifact_uri=artifact_uri,
                 dst_path=str(destination),
                 tracking_uri=self._plain_uri,
+                registry_uri=self._plain_uri,
             )
         except Exception as exc:  # MLflow raises its own, requests' and OSError here
             raise RegistryError(
@@ -297,10 +298,15 @@ class RegistryClient:
             "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
+        # MLflow resolves a models:/ artifact URI with its default client (the environment's
+        # server), whatever tracking_uri it is given: the server asked here must be that one,
+        # or it asks a new ./mlflow.db in the user's directory and finds nothing
+        env["MLFLOW_TRACKING_URI"] = plain
+        env["MLFLOW_REGISTRY_URI"] = plain
         if user is not None:
             env["MLFLOW_TRACKING_USERNAME"] = user
             env["MLFLOW_TRACKING_PASSWORD"] = password or ""
-        with _environment(env):
+        with mlflow_environment(env):
             yield MlflowClient(tracking_uri=plain, registry_uri=plain)
 
     def _call(self, call: Callable[[], T], *, what: str) -> T:
@@ -346,12 +352,13 @@ class RegistryClient:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """MLflow reads its HTTP limits and credentials from the environment at call time; a
-    value the user set wins, and everything is put back afterwards."""
+def mlflow_environment(values: dict[str, str]) -> Iterator[None]:
+    """MLflow reads its HTTP limits, server and credentials from the environment at call
+    time; a limit the user set wins, the server and credentials asked for here always do,
+    and everything is put back afterwards."""
     saved = {key: os.environ.get(key) for key in values}
     for key, value in values.items():
-        if key not in os.environ or key.startswith("MLFLOW_TRACKING_"):
+        if key not in os.environ or key.startswith(("MLFLOW_TRACKING_", "MLFLOW_REGISTRY_")):
             os.environ[key] = value
     try:
         yield

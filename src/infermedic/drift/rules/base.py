@@ -9,7 +9,7 @@ from typing import Any
 
 from infermedic.drift.observations import ColumnStats, DriftObservations, TestKey
 from infermedic.drift.options import Correction
-from infermedic.model import Finding, Location
+from infermedic.model import Finding, Location, Notification
 from infermedic.rules import Rule
 
 
@@ -18,12 +18,10 @@ class DriftRule(Rule):
 
     measured = True
 
-    def check(self, observations: DriftObservations) -> Iterable[Finding]:
+    def check(self, observations: DriftObservations) -> Iterable[Finding | Notification]:
+        """The rule's findings, and a note for what it wants said that is not a finding
+        (a type difference it let pass); the shared runner (`infermedic.runner`) runs it."""
         raise NotImplementedError
-
-    def notes(self, observations: DriftObservations) -> Iterable[str]:
-        """What the rule wants said that is not a finding (a type difference it let pass)."""
-        return ()
 
 
 def fmt(x: float | None) -> str:

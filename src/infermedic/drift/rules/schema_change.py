@@ -7,7 +7,15 @@ from collections.abc import Iterable
 
 from infermedic.drift.observations import ColumnSchema, DriftObservations
 from infermedic.drift.rules.base import DriftRule
-from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
+from infermedic.model import (
+    Evidence,
+    EvidenceKind,
+    Finding,
+    Location,
+    Notification,
+    NotificationLevel,
+    Severity,
+)
 
 
 class SchemaChange(DriftRule):
@@ -48,11 +56,13 @@ class SchemaChange(DriftRule):
     )
     checklist = ()
 
-    def check(self, observations: DriftObservations) -> Iterable[Finding]:
-        return self._judge(observations)[0]
-
-    def notes(self, observations: DriftObservations) -> Iterable[str]:
-        return self._judge(observations)[1]
+    def check(self, observations: DriftObservations) -> Iterable[Finding | Notification]:
+        """DRIFT006 findings, then a note per type difference it let pass."""
+        findings, notes = self._judge(observations)
+        return [
+            *findings,
+            *(Notification(level=NotificationLevel.NOTE, message=note) for note in notes),
+        ]
 
     def _judge(self, observations: DriftObservations) -> tuple[list[Finding], list[str]]:
         """DRIFT006 findings, and notes on type differences that are not changes.

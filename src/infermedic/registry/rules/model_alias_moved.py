@@ -15,9 +15,11 @@ class ModelAliasMoved(RegistryRule):
     metric, `X-Model-Version` header, `model_version` in responses) with the version the
     registry's alias points to now, and reads the registry's own timestamps for when the
     alias can have moved. It reports: replicas serving two versions at once; a service
-    serving another version than the alias; and a service that follows an alias moved to a
-    version registered within `recent-days` (default 14), which changes predictions on the
-    next model reload with no deploy.
+    serving another version than the alias (both high); and, at low severity, a service
+    that follows an alias moved to a version registered within `recent-days` (default 14):
+    it is healthy, but its predictions changed at its last model reload with no deploy,
+    which explains "predictions changed". A service that serves the alias's version, moved
+    there longer ago, gets no finding.
 
     ## Why is this bad?
     "Predictions changed but we did not deploy" is the classic result: a service that loads
@@ -78,6 +80,11 @@ class ModelAliasMoved(RegistryRule):
         recent = target.creation_ms is not None and (
             snap.fetched_ms - target.creation_ms <= ctx.options.recent_days * DAY_MS
         )
+        # How bad it is: replicas that disagree, or a service that does not serve what the
+        # alias names, is a fault (high). A service that serves the alias's version is
+        # healthy: a recent move is only said (low), as the explanation of changed
+        # predictions; a settled alias, long followed, is quiet.
+        severity = self.severity
         if len(served) > 1:
             message = (
                 f"replicas serve {len(served)} versions at once ({', '.join(_ordered(served))}); "
@@ -93,20 +100,13 @@ class ModelAliasMoved(RegistryRule):
                 f"the service follows {alias}, which points to {target.label()}, {moved}: "
                 "predictions changed when the service reloaded it, with no deploy"
             )
+            severity = Severity.LOW
         elif recent:
             message = (
                 f"{alias} points to {target.label()}, {moved}; the served version was not "
                 "checked (give --url): a service that loads the alias changed at its next reload"
             )
-            return [
-                self.finding(
-                    ctx.location,
-                    message,
-                    evidence=evidence,
-                    severity=Severity.MEDIUM,
-                    fingerprint_key=f"{snap.name}@{snap.alias}",
-                )
-            ]
+            severity = Severity.MEDIUM
         else:
             return []
         return [
@@ -114,6 +114,7 @@ class ModelAliasMoved(RegistryRule):
                 ctx.location,
                 message,
                 evidence=evidence,
+                severity=severity,
                 fingerprint_key=f"{snap.name}@{snap.alias}",
             )
         ]

@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 from .churn import MODEL_NAME, train_model
 
 # version -> training seed
-VERSIONS = {"2": 2, "3": 3, "4": 41}
+VERSIONS = {"1": 1, "2": 2, "3": 3, "4": 41}
 ALIASES = {"champion": "3", "challenger": "4", "latest": "4"}
 
 
