@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from infermedic.profile import profile_model
-from infermedic.profile.timing import measure
+from infermedic.profile.worker.timing import measure
 
 HERE = Path(__file__).resolve().parent
 

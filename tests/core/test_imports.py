@@ -202,22 +202,7 @@ def test_the_fresh_import_check_sees_a_module_that_fails_alone(tmp_path: Path) -
 # pickle is code: it must never be loaded by the parent); the parent supervises it, reads its
 # JSON lines and judges. Shared: settings, format detection, the worker protocol, the typed
 # results it carries (results, live_results) and py-spy.
-PROFILE_WORKER = {
-    "worker",
-    "loaded",
-    "loaders",
-    "boosters",
-    "torch_ops",
-    "mlflow_model",
-    "inputs",
-    "phases",
-    "timing",
-    "outputs",
-    "gpu",
-    "alternatives",
-    "sampling",
-    "thread_sweep",
-}
+PROFILE_WORKER = {"worker"}  # the worker/ subpackage, everything run in the worker process
 PROFILE_PARENT = {
     "api",
     "engine",

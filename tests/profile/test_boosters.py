@@ -23,10 +23,10 @@ from infermedic.errors import InputError, ModelLoadError
 from infermedic.model import NotificationLevel, Report
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.detect import ModelFormat, detect_model
-from infermedic.profile.inputs import InputFailure, synthesise
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.loaders import load_model
 from infermedic.profile.rules.artifact_version_skew import recorded_skews
+from infermedic.profile.worker.inputs import InputFailure, synthesise
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.loaders import load_model
 from tests.profile.extras import optional_extra
 
 xgboost = optional_extra("xgboost")

@@ -23,9 +23,9 @@ from infermedic.model import Location, NotificationLevel
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileObservations
-from infermedic.profile.inputs import synthesise
 from infermedic.profile.results import ProfileResults
 from infermedic.profile.rules.gpu_bound import GpuTransferOrLaunchBound
+from infermedic.profile.worker.inputs import synthesise
 from tests.profile.extras import optional_extra
 
 WIDTH = 16
@@ -36,7 +36,7 @@ def _require_torch() -> Any:
 
 
 def _loaded_mlp(torch: Any) -> Any:
-    from infermedic.profile.loaded import LoadedModel
+    from infermedic.profile.worker.loaded import LoadedModel
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(
@@ -54,7 +54,7 @@ def _loaded_mlp(torch: Any) -> Any:
 
 def test_device_phase_runs_on_the_cpu_and_gives_the_module_back() -> None:
     torch = _require_torch()
-    from infermedic.profile.gpu import device_phase
+    from infermedic.profile.worker.gpu import device_phase
 
     model = _loaded_mlp(torch)
     sample = synthesise(model, 64)
@@ -163,7 +163,7 @@ def test_device_phase_on_a_real_gpu() -> None:
     torch = _require_torch()
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (runs on a lent GPU machine only)")
-    from infermedic.profile.gpu import device_phase
+    from infermedic.profile.worker.gpu import device_phase
 
     model = _loaded_mlp(torch)
     result = device_phase(
@@ -183,7 +183,7 @@ def test_device_phase_on_a_real_gpu() -> None:
 
 def test_device_phase_takes_modules_that_return_several_tensors() -> None:
     torch = _require_torch()
-    from infermedic.profile.gpu import device_phase
+    from infermedic.profile.worker.gpu import device_phase
 
     class TwoHeads(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:

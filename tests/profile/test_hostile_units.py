@@ -26,17 +26,6 @@ from infermedic.model import Location, Notification, NotificationLevel, Report
 from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileObservations
 from infermedic.profile.engine import ProfileIncomplete, output_problems, raise_if_incomplete
-from infermedic.profile.inputs import (
-    InputFailure,
-    Sample,
-    encoder_categories,
-    frame_from_request,
-    prepare_input,
-    synthesise,
-)
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.outputs import check_output
-from infermedic.profile.phases import Budget
 from infermedic.profile.results import ProfileResults
 from infermedic.profile.rules.batching_would_help import BatchingWouldHelp
 from infermedic.profile.supervise import (
@@ -46,7 +35,18 @@ from infermedic.profile.supervise import (
     default_memory_limit,
     new_token,
 )
-from infermedic.profile.thread_sweep import thread_sweep
+from infermedic.profile.worker.inputs import (
+    InputFailure,
+    Sample,
+    encoder_categories,
+    frame_from_request,
+    prepare_input,
+    synthesise,
+)
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.outputs import check_output
+from infermedic.profile.worker.phases import Budget
+from infermedic.profile.worker.thread_sweep import thread_sweep
 
 GIB = 1 << 30
 

@@ -31,9 +31,9 @@ from infermedic.errors import EngineUnavailable, ModelLoadError
 from infermedic.model import Report
 from infermedic.profile import MeasurePlan, profile_model
 from infermedic.profile.detect import ModelFormat, detect_model
-from infermedic.profile.loaded import LoadedModel, LoadFailure
-from infermedic.profile.loaders import load_model
 from infermedic.profile.rules.artifact_version_skew import recorded_skews
+from infermedic.profile.worker.loaded import LoadedModel, LoadFailure
+from infermedic.profile.worker.loaders import load_model
 from tests.profile.extras import optional_extra
 
 mlflow = optional_extra("mlflow")

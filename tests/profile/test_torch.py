@@ -24,19 +24,19 @@ import pytest
 
 from infermedic.model import Report
 from infermedic.profile import MeasurePlan, profile_model
-from infermedic.profile.alternatives import (
+from infermedic.profile.detect import ModelFormat
+from infermedic.profile.worker.alternatives import (
     onnx_baseline,
     onnx_option,
     quantised_option,
     torch_options,
 )
-from infermedic.profile.detect import ModelFormat
-from infermedic.profile.inputs import Sample
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.loaders import load_model, load_onnx, wrap_object
-from infermedic.profile.phases import Budget
-from infermedic.profile.timing import Timing
-from infermedic.profile.torch_ops import (
+from infermedic.profile.worker.inputs import Sample
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.loaders import load_model, load_onnx, wrap_object
+from infermedic.profile.worker.phases import Budget
+from infermedic.profile.worker.timing import Timing
+from infermedic.profile.worker.torch_ops import (
     OTHER_OPERATORS,
     OUTSIDE_MIN_SHARE,
     OUTSIDE_OPERATORS,
@@ -415,7 +415,7 @@ def test_a_module_the_exporter_cannot_convert_is_a_recorded_reason(
 
 def test_torchscript_width_comes_from_its_first_linear_layer(tmp_path: Path) -> None:
     from infermedic.profile.detect import ModelFormat
-    from infermedic.profile.loaders import load_model
+    from infermedic.profile.worker.loaders import load_model
 
     module = mlp(0.0).eval()
     example = torch.randn(4, WIDTH)

@@ -21,9 +21,9 @@ from infermedic.profile.results import ProfileResults, ThreadsResult
 from infermedic.profile.rules import RULES
 from infermedic.profile.rules.stage_dominates_call import StageDominatesCall
 from infermedic.profile.rules.thread_oversubscription import ThreadOversubscription
-from infermedic.profile.sampling import stages_from_samples
 from infermedic.profile.stacks import BLOCKING, MODEL, Frame, classify, parse_raw
-from infermedic.profile.timing import measure, quartiles
+from infermedic.profile.worker.sampling import stages_from_samples
+from infermedic.profile.worker.timing import measure, quartiles
 from infermedic.rules import Registry
 
 
@@ -301,7 +301,7 @@ def test_sampled_stages_without_samples_in_the_model_say_so() -> None:
 
 
 def test_label_agreement_of_one_probability_per_row_uses_the_decision_side() -> None:
-    from infermedic.profile.outputs import parity
+    from infermedic.profile.worker.outputs import parity
 
     proba = np.array([0.1, 0.49, 0.51, 0.9])
     nudged = proba + np.array([0.001, 0.0, -0.02, 0.0])  # row 2 crosses 0.5
@@ -318,7 +318,8 @@ def test_label_agreement_of_one_probability_per_row_uses_the_decision_side() -> 
 def test_sampling_without_py_spy_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in for a machine without py-spy: the real lookup is replaced to fail as it would.
     from infermedic.errors import EngineUnavailable
-    from infermedic.profile import pyspy, sampling
+    from infermedic.profile import pyspy
+    from infermedic.profile.worker import sampling
 
     def missing() -> str:
         raise EngineUnavailable("py-spy is not installed")

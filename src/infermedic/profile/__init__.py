@@ -5,9 +5,9 @@ The package namespace is loaded lazily (PEP 562): the rule catalogue imports thi
 clients) to do so. The engine lives in `api.py`.
 
 Two processes, two sets of modules (tests/core/test_imports.py keeps them apart):
-- worker side, run by `python -m infermedic.profile.worker`, the only place a model is loaded
-  and called: `worker`, `loaded`, `loaders`, `boosters`, `torch_ops`, `mlflow_model`,
-  `inputs`, `phases`, `timing`, `outputs`, `gpu`, `alternatives`, `sampling`;
+- worker side, the `worker/` subpackage, run by `python -m infermedic.profile.worker`: the
+  only place a model is loaded and called (loaders per format, inputs, the measured phases,
+  timing, thread sweep, GPU, alternatives, in-process sampling);
 - parent side, which supervises the worker, reads its JSON lines and judges: `api`, `engine`,
   `runner`, `supervise`, `assemble`, `context`, `cores`, `rules/`, and for a running service
   `live` (py-spy under load) and `live_verdicts`;

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from infermedic.profile.detect import ModelFormat
-from infermedic.profile.loaded import (
+from infermedic.profile.worker.loaded import (
     LoadedModel,
     LoadFailure,
     OnnxInput,
@@ -40,12 +40,12 @@ def load_model(
             return _load_object(ref, method)
         case ModelFormat.XGBOOST:
             assert path is not None
-            from infermedic.profile import boosters
+            from infermedic.profile.worker import boosters
 
             return boosters.load_xgboost(path)
         case ModelFormat.LIGHTGBM:
             assert path is not None
-            from infermedic.profile import boosters
+            from infermedic.profile.worker import boosters
 
             return boosters.load_lightgbm(path)
         case ModelFormat.TORCHSCRIPT | ModelFormat.TORCH_EXPORT:
@@ -268,7 +268,7 @@ def _load_torch(path: str, fmt: ModelFormat) -> LoadedModel:
 def torch_model(module: Any, *, n_features: int | None, training: bool) -> LoadedModel:
     """A torch module called on rows: NumPy or DataFrame in, NumPy out, floats cast to the
     weights' dtype (float64 rows from Parquet/NumPy would be rejected otherwise)."""
-    from infermedic.profile.torch_ops import module_caller, weights_dtype
+    from infermedic.profile.worker.torch_ops import module_caller, weights_dtype
 
     return LoadedModel(
         kind="torch",
@@ -322,7 +322,7 @@ _NATIVE_FLAVOURS = "sklearn, xgboost, lightgbm and onnx"
 def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
     """The sklearn, xgboost, lightgbm and onnx flavours load natively from the files MLflow
     wrote, as a service unpickling them would; any other flavour needs mlflow's pyfunc."""
-    from infermedic.profile import mlflow_model
+    from infermedic.profile.worker import mlflow_model
 
     directory = Path(path)
     try:
@@ -350,8 +350,8 @@ def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
 
 
 def _load_mlflow_flavour(directory: Path, flavors: dict[str, Any], method: str) -> LoadedModel:
-    from infermedic.profile import boosters
-    from infermedic.profile.mlflow_model import flavour_file
+    from infermedic.profile.worker import boosters
+    from infermedic.profile.worker.mlflow_model import flavour_file
 
     if "sklearn" in flavors:
         conf = flavors["sklearn"]

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from infermedic.profile import torch_ops
-from infermedic.profile.inputs import Sample
-from infermedic.profile.loaded import LoadedModel, LoadFailure
-from infermedic.profile.loaders import load_onnx
-from infermedic.profile.outputs import output_array, parity
-from infermedic.profile.phases import Budget, pipeline_steps
+from infermedic.profile.worker import torch_ops
+from infermedic.profile.worker.inputs import Sample
+from infermedic.profile.worker.loaded import LoadedModel, LoadFailure
+from infermedic.profile.worker.loaders import load_onnx
+from infermedic.profile.worker.outputs import output_array, parity
+from infermedic.profile.worker.phases import Budget, pipeline_steps
 
 
 def _measure_option(

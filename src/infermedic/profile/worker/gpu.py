@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from infermedic.profile.inputs import Sample
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.outputs import parity
-from infermedic.profile.torch_ops import as_tensor, weights_dtype
+from infermedic.profile.worker.inputs import Sample
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.outputs import parity
+from infermedic.profile.worker.torch_ops import as_tensor, weights_dtype
 
 _MAX_REPS = 50
 _OOM_SEARCH_MAX_ROWS = 1 << 22

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from infermedic.profile.inputs import Sample, frame_from_request, prepare_input
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.outputs import check_output, output_array, parity
-from infermedic.profile.timing import Timing, measure
-from infermedic.profile.torch_ops import is_torch_module, operator_stages
+from infermedic.profile.worker.inputs import Sample, frame_from_request, prepare_input
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.outputs import check_output, output_array, parity
+from infermedic.profile.worker.timing import Timing, measure
+from infermedic.profile.worker.torch_ops import is_torch_module, operator_stages
 
 
 @dataclass(kw_only=True)
@@ -233,7 +233,7 @@ def _unnamed_stages(
         note = f"batch {size} not sampled, too little of the time budget was left"
         notes.append(note)
         return timed
-    from infermedic.profile.sampling import sample_call
+    from infermedic.profile.worker.sampling import sample_call
 
     sampled = sample_call(partial(model.call, batch), seconds=1.0)
     if sampled["status"] != "sampled":

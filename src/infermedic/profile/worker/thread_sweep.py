@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from infermedic.profile.inputs import Sample
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.loaders import load_onnx
-from infermedic.profile.phases import Budget, warm_up
+from infermedic.profile.worker.inputs import Sample
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.loaders import load_onnx
+from infermedic.profile.worker.phases import Budget, warm_up
 
 
 def effective_workers(n_jobs: Any, cores: int) -> int:

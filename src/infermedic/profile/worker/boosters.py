@@ -11,7 +11,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from infermedic.profile.loaded import LoadedModel, LoadFailure, library_versions, native_error
+from infermedic.profile.worker.loaded import (
+    LoadedModel,
+    LoadFailure,
+    library_versions,
+    native_error,
+)
 
 # An XGBoost objective with one of these prefixes classifies: probabilities, labels or margins.
 _XGBOOST_CLASSIFIER_PREFIXES = ("binary:", "multi:")

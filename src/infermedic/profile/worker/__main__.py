@@ -100,12 +100,12 @@ class _Failure(Exception):
 
 def run_job(job: dict[str, Any], out: Emitter) -> Any:
     """Each phase in turn; yields the phase name so a failure can say where it happened."""
-    from infermedic.profile import phases
-    from infermedic.profile.inputs import InputFailure, load_sample, synthesise
-    from infermedic.profile.loaded import LoadFailure
-    from infermedic.profile.loaders import load_model
-    from infermedic.profile.thread_sweep import thread_sweep
-    from infermedic.profile.timing import time_once
+    from infermedic.profile.worker import phases
+    from infermedic.profile.worker.inputs import InputFailure, load_sample, synthesise
+    from infermedic.profile.worker.loaded import LoadFailure
+    from infermedic.profile.worker.loaders import load_model
+    from infermedic.profile.worker.thread_sweep import thread_sweep
+    from infermedic.profile.worker.timing import time_once
 
     started = time.monotonic()
     plan = job["plan"]
@@ -212,7 +212,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
             f"{model.method} raised {type(exc).__name__}: {exc}",
             error_type=type(exc).__name__,
         ) from exc
-    from infermedic.profile.outputs import check_output
+    from infermedic.profile.worker.outputs import check_output
 
     checks = [
         check_output(
@@ -229,7 +229,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
     shown = checks[-1]
     nan_out = False
     if shown.dtype is not None and shown.dtype.startswith("float"):
-        from infermedic.profile.outputs import output_array
+        from infermedic.profile.worker.outputs import output_array
 
         nan_out = bool(np.isnan(output_array(output)).any())
     out.result(
@@ -339,7 +339,7 @@ def run_job(job: dict[str, Any], out: Emitter) -> Any:
         if budget.remaining() <= 0:
             out.note("warning", _spent("gpu", plan))
             return
-        from infermedic.profile import gpu
+        from infermedic.profile.worker import gpu
 
         _guarded(
             out,
@@ -375,7 +375,7 @@ def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:
     """The device to measure a torch model on, or None; why not, when it was asked for."""
     if requested == "cpu":
         return None
-    from infermedic.profile.gpu import cuda_available
+    from infermedic.profile.worker.gpu import cuda_available
 
     if model.kind != "torch":
         if requested != "auto":
@@ -391,7 +391,7 @@ def _accelerator(requested: str, model: Any, out: Emitter) -> str | None:
 def _measure_options(
     model: Any, sample: Any, budget: Any, batches: list[int], job: dict[str, Any], out: Emitter
 ) -> dict[str, Any]:
-    from infermedic.profile import alternatives
+    from infermedic.profile.worker import alternatives
 
     with alternatives.scratch_dir() as scratch:
         workdir = Path(scratch)

@@ -40,11 +40,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infermedic.profile.loaded import LoadedModel
-from infermedic.profile.timing import Timing, quartiles
+from infermedic.profile.worker.loaded import LoadedModel
+from infermedic.profile.worker.timing import Timing, quartiles
 
 if TYPE_CHECKING:  # phases imports this module; a runtime import back would be circular
-    from infermedic.profile.phases import Budget
+    from infermedic.profile.worker.phases import Budget
 
 # Operators named in the stage table, by total self time; the rest become one stage.
 TOP_OPERATORS = 8

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from infermedic.profile.loaded import LoadedModel
+from infermedic.profile.worker.loaded import LoadedModel
 
 
 class InputFailure(Exception):
