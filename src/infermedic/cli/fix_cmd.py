@@ -36,6 +36,12 @@ import click
     "--config", type=click.Path(exists=True, dir_okay=False), help="infermedic settings file."
 )
 @click.option(
+    "--tracking-uri",
+    default=None,
+    help="MLflow registry SVC007 asks what `latest` names now, to pin that version "
+    "(default: [tool.infermedic.registry] tracking-uri, else MLFLOW_TRACKING_URI).",
+)
+@click.option(
     "--audit-log",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("ops/audit.jsonl"),
@@ -49,6 +55,7 @@ def fix(
     allow_dirty: bool,
     tests: bool,
     config: str | None,
+    tracking_uri: str | None,
     audit_log: Path,
 ) -> None:
     """Print a unified diff for every finding with a mechanical fix; --apply writes it.
@@ -58,7 +65,8 @@ def fix(
     it writes only inside a git work tree whose affected files are clean. Nothing here
     touches a running service or a cluster.
 
-    Codes with a fix: SVC001-SVC005, SVC008-SVC010, XPL001, MON001, K8S001-K8S003, DKR002.
+    Codes with a fix: SVC001-SVC005, SVC007 (with a registry: --tracking-uri), SVC008-SVC010,
+    XPL001, MON001, K8S001-K8S003, DKR002.
     `diagnose` prints this command for its root cause when a fix is verified for it;
     `infermedic demo SCENARIO --fix` shows a fix end to end, before and after.
     """
@@ -73,7 +81,7 @@ def fix(
     mode = "apply-in-dev" if do_apply else "propose"
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     root = path.resolve()
-    result = plan(root, settings, codes, tests=tests)
+    result = plan(root, settings, codes, tests=tests, tracking_uri=tracking_uri)
     out = click.echo
     out(f"infermedic fix · mode: {mode}" + ("" if do_apply else " (nothing is written)"))
     diff = result.diff()

@@ -164,7 +164,14 @@ def fix_and_verify(
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _snapshot(root)
     say(f"  fixing {', '.join(codes)} (mode apply-in-dev, with regression tests)")
-    result = plan(root, Settings().override(select=codes), codes, tests=True)
+    # SVC007 pins an unpinned model URI to what the scenario's own registry resolves now
+    result = plan(
+        root,
+        Settings().override(select=codes),
+        codes,
+        tests=True,
+        tracking_uri=registry.tracking_uri if registry is not None else None,
+    )
     write(root, {rel: text for rel, (_before, text) in result.texts.items()})
     written = sorted(result.texts)
     append_entry(

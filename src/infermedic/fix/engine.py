@@ -21,7 +21,15 @@ from infermedic.atomic import write_atomically
 from infermedic.audit import audit
 from infermedic.errors import InputError
 from infermedic.fix import regression
-from infermedic.fix.base import Change, Fixer, Refusal, Refused, Workspace, chain_evidence
+from infermedic.fix.base import (
+    Change,
+    FixContext,
+    Fixer,
+    Refusal,
+    Refused,
+    Workspace,
+    chain_evidence,
+)
 from infermedic.fix.registry import FIXERS
 from infermedic.model import Finding
 from infermedic.settings import Settings
@@ -62,10 +70,16 @@ def fixers_by_code() -> dict[str, Fixer]:
 
 
 def plan(
-    root: Path, settings: Settings, select: tuple[str, ...] = (), *, tests: bool = False
+    root: Path,
+    settings: Settings,
+    select: tuple[str, ...] = (),
+    *,
+    tests: bool = False,
+    tracking_uri: str | None = None,
 ) -> FixPlan:
     """Audit `root` and plan a verified fix for every finding that has one; with `tests`,
-    also a regression test per fix under `tests/regression/`."""
+    also a regression test per fix under `tests/regression/`. `tracking_uri` names the
+    model registry SVC007 asks (else the settings' or MLFLOW_TRACKING_URI)."""
     if not root.is_dir():
         raise InputError(f"{root} is not a directory: give the repository to fix")
     wanted = {code.upper() for code in select}
@@ -76,8 +90,9 @@ def plan(
         if not wanted or any(f.code.startswith(w) for w in wanted)
     ]
     dropped: dict[str, str] = {}  # fingerprint -> why the fix was dropped
+    context = FixContext(settings=settings, tracking_uri=tracking_uri)
     for _attempt in range(3):
-        workspace, changes, refusals, no_fixer = _build(root, findings, dropped)
+        workspace, changes, refusals, no_fixer = _build(root, findings, dropped, context)
         failed = _verify(root, settings, workspace, changes)
         if not failed:
             refusals += [
@@ -125,9 +140,9 @@ WRAPPING_FIXES = frozenset({"SVC001", "SVC002", "SVC003", "SVC008", "XPL001"})
 
 
 def _build(
-    root: Path, findings: list[Finding], dropped: dict[str, str]
+    root: Path, findings: list[Finding], dropped: dict[str, str], context: FixContext
 ) -> tuple[Workspace, list[Change], list[Refusal], list[Finding]]:
-    workspace = Workspace(root)
+    workspace = Workspace(root, context)
     fixers = fixers_by_code()
     changes: list[Change] = []
     refusals: list[Refusal] = []

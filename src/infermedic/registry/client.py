@@ -141,6 +141,23 @@ class RegistryClient:
                 fetched_ms=int(time.time() * 1000),
             )
 
+    def latest_version(self, name: str) -> str:
+        """The version `models:/NAME/latest` loads now: MLflow takes the highest version
+        number of the model (across stages), which is the first by `version_number`."""
+        with self._mlflow() as client:
+            found = self._call(
+                lambda: client.search_model_versions(
+                    f"name = '{_quoted(name)}'", max_results=1, order_by=["version_number DESC"]
+                ),
+                what=f"the versions of {name!r}",
+            )
+        if not found:
+            raise RegistryError(
+                f"model {name!r} has no versions in the registry at {self.shown_uri}",
+                hint="check the model name (the MLflow UI lists the registered models)",
+            )
+        return str(found[0].version)
+
     def check_alias(self, name: str, alias: str | None) -> None:
         """Fail fast (one `RegistryError`) when the server, the model or the alias is not
         there, before a long check starts."""
