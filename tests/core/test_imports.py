@@ -201,7 +201,8 @@ def test_the_fresh_import_check_sees_a_module_that_fails_alone(tmp_path: Path) -
 # The profile package runs in two processes. The worker loads and calls the user's model (a
 # pickle is code: it must never be loaded by the parent); the parent supervises it, reads its
 # JSON lines and judges. Shared: settings, format detection, the worker protocol, the typed
-# results it carries (results, live_results) and py-spy.
+# results it carries (results, live_results), py-spy, and reading an MLflow model's
+# files without loading it (mlflow_model, also used by the registry).
 PROFILE_WORKER = {"worker"}  # the worker/ subpackage, everything run in the worker process
 PROFILE_PARENT = {
     "api",
@@ -251,4 +252,5 @@ def test_profile_worker_and_parent_code_stay_apart() -> None:
         "protocol",
         "results",
         "live_results",
+        "mlflow_model",
     }

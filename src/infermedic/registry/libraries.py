@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infermedic.profile.worker import mlflow_model
+from infermedic.profile import mlflow_model
 
 # Module names `recorded_versions` reports, as the distribution a requirements file pins.
 _DISTRIBUTION_OF = {"sklearn": "scikit-learn"}

@@ -6,7 +6,8 @@ A pickle is code: nothing here is ever imported by the parent side, and nothing 
 the parent side (tests/core/test_imports.py checks both directions).
 
 - `__main__`: the process's entry, the phase loop and the protocol stream;
-- `loaders`, `loaded`, `boosters`, `torch_ops`, `mlflow_model`: loading each model format;
+- `loaders`, `loaded`, `boosters`, `torch_ops`: loading each model format (an MLflow model's
+  files are read by the shared `infermedic.profile.mlflow_model`);
 - `inputs`, `outputs`: the request rows, and checking what the model returns;
 - `phases`, `timing`, `thread_sweep`, `gpu`, `alternatives`, `sampling`: the measurements.
 """

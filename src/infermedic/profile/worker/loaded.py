@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from infermedic.profile.worker.mlflow_model import SignatureColumn
+from infermedic.profile.mlflow_model import SignatureColumn
 
 
 class LoadFailure(Exception):

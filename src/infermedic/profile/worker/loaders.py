@@ -322,7 +322,7 @@ _NATIVE_FLAVOURS = "sklearn, xgboost, lightgbm and onnx"
 def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
     """The sklearn, xgboost, lightgbm and onnx flavours load natively from the files MLflow
     wrote, as a service unpickling them would; any other flavour needs mlflow's pyfunc."""
-    from infermedic.profile.worker import mlflow_model
+    from infermedic.profile import mlflow_model
 
     directory = Path(path)
     try:
@@ -350,8 +350,8 @@ def _load_mlflow(path: str, method: str, sys_path: list[str]) -> LoadedModel:
 
 
 def _load_mlflow_flavour(directory: Path, flavors: dict[str, Any], method: str) -> LoadedModel:
+    from infermedic.profile.mlflow_model import flavour_file
     from infermedic.profile.worker import boosters
-    from infermedic.profile.worker.mlflow_model import flavour_file
 
     if "sklearn" in flavors:
         conf = flavors["sklearn"]
