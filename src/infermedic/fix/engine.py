@@ -62,10 +62,16 @@ def fixers_by_code() -> dict[str, Fixer]:
 
 
 def plan(
-    root: Path, settings: Settings, select: tuple[str, ...] = (), *, tests: bool = False
+    root: Path,
+    settings: Settings,
+    select: tuple[str, ...] = (),
+    *,
+    tests: bool = False,
+    inputs: tuple[Any, ...] = (),
 ) -> FixPlan:
     """Audit `root` and plan a verified fix for every finding that has one; with `tests`,
-    also a regression test per fix under `tests/regression/`."""
+    also a regression test per fix under `tests/regression/`. `inputs` are example request
+    bodies (SVC006 builds its schema from them and from the repo's tests)."""
     if not root.is_dir():
         raise InputError(f"{root} is not a directory: give the repository to fix")
     wanted = {code.upper() for code in select}
@@ -77,7 +83,7 @@ def plan(
     ]
     dropped: dict[str, str] = {}  # fingerprint -> why the fix was dropped
     for _attempt in range(3):
-        workspace, changes, refusals, no_fixer = _build(root, findings, dropped)
+        workspace, changes, refusals, no_fixer = _build(root, findings, dropped, inputs)
         failed = _verify(root, settings, workspace, changes)
         if not failed:
             refusals += [
@@ -124,9 +130,9 @@ WRAPPING_FIXES = frozenset({"SVC001", "SVC002", "SVC003", "SVC008", "XPL001"})
 
 
 def _build(
-    root: Path, findings: list[Finding], dropped: dict[str, str]
+    root: Path, findings: list[Finding], dropped: dict[str, str], inputs: tuple[Any, ...] = ()
 ) -> tuple[Workspace, list[Change], list[Refusal], list[Finding]]:
-    workspace = Workspace(root)
+    workspace = Workspace(root, inputs)
     fixers = fixers_by_code()
     changes: list[Change] = []
     refusals: list[Refusal] = []

@@ -141,6 +141,72 @@ def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -
 '''
 
 
+_VALIDATION = '''
+
+# --- behaviour: {route} answers 422 to a malformed body and still serves the example ---
+
+import importlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+METHOD, PATH = {method!r}, {path_!r}
+MODULE, APP = {module!r}, {app!r}
+# a body the repo's tests (or `fix --input`) post; the same with a wrong type, a field left out
+EXAMPLE = json.loads({example!r})
+MALFORMED = json.loads({malformed!r})
+
+
+def test_{func}_rejects_malformed_body() -> None:
+    sys.path.insert(0, str(ROOT))
+    app = getattr(importlib.import_module(MODULE), APP)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for body in MALFORMED:
+            answer = client.request(METHOD, PATH, json=body)
+            assert answer.status_code == 422, f"{{body}} -> {{answer.status_code}} {{answer.text}}"
+        good = client.request(METHOD, PATH, json=EXAMPLE)
+        assert 200 <= good.status_code < 300, f"the example -> {{good.status_code}} {{good.text}}"
+'''
+
+_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "tests", "test"}
+
+
+def validation(change: Change, root: Path, texts: dict[str, tuple[str, str]]) -> tuple[str | None, str]:
+    """The behavioural test for an SVC006 fix, or None and the reason it is not written."""
+    details = change.details
+    route = details.get("route", "").split(" ", 1)
+    if len(route) != 2 or not details.get("malformed", "[]").strip("[]"):
+        return None, "no malformed body could be made from the example"
+    apps: list[tuple[str, str]] = []
+    for path in sorted(root.rglob("*.py"))[:2000]:
+        relpath = path.relative_to(root).as_posix()
+        if _SKIP_DIRS & set(relpath.split("/")[:-1]):
+            continue
+        try:
+            text = texts[relpath][1] if relpath in texts else path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for found in re.finditer(r"^(\w+)\s*=\s*(?:fastapi\.)?FastAPI\(", text, re.M):
+            module = relpath.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+            apps.append((module, found[1]))
+    if len(apps) != 1:
+        return None, f"{len(apps)} `app = FastAPI(...)` in the repo: cannot tell which serves it"
+    return (
+        _VALIDATION.format(
+            method=route[0],
+            path_=route[1],
+            module=apps[0][0],
+            app=apps[0][1],
+            example=details["example"],
+            malformed=details["malformed"],
+            route=" ".join(route),
+            func=_func(change),
+        ),
+        "",
+    )
+
+
 def test_path(change: Change) -> str:
     return f"{TEST_DIR}/test_{change.code.lower()}_{change.where}.py"
 
@@ -197,6 +263,12 @@ def tests_for(
     if change.code == "SVC001":
         fixed = texts.get(change.path, ("", ""))[1]
         extra, why = behaviour(change, root, fixed)
+        if extra is None:
+            notes.append(f"{test_path(change)}: static guard only ({why})")
+        else:
+            text += extra
+    if change.code == "SVC006":
+        extra, why = validation(change, root, texts)
         if extra is None:
             notes.append(f"{test_path(change)}: static guard only ({why})")
         else:
