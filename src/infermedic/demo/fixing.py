@@ -38,6 +38,7 @@ LOAD_MAX_S = 15.0
 LOAD_CONCURRENCY = 8
 LOAD_SEED = 11
 PYTEST_TIMEOUT_S = 300.0
+EXAMPLE_BODIES = 5  # known-good bodies SVC006 infers its request model from
 _GIT = ("-c", "user.email=demo@infermedic", "-c", "user.name=infermedic demo")
 _GIT_NO_SIGN = ("-c", "commit.gpgsign=false")
 
@@ -140,6 +141,7 @@ def fix_and_verify(
     duration_s: float,
 ) -> FixResult:
     """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again."""
+    from infermedic.demo.data import request_bodies
     from infermedic.demo.diagnosing import diagnose_service, write_reports
     from infermedic.demo.service import serving_directory
     from infermedic.diagnose import audit_log_entry
@@ -157,7 +159,9 @@ def fix_and_verify(
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _snapshot(root)
     say(f"  fixing {', '.join(codes)} (mode apply-in-dev, with regression tests)")
-    result = plan(root, Settings().override(select=codes), codes, tests=True)
+    # the scenario's repo has no tests: SVC006 builds its schema from the traffic's good bodies
+    inputs = tuple(request_bodies(scenario, EXAMPLE_BODIES)) if "SVC006" in codes else ()
+    result = plan(root, Settings().override(select=codes), codes, tests=True, inputs=inputs)
     write(root, {rel: text for rel, (_before, text) in result.texts.items()})
     written = sorted(result.texts)
     append_entry(

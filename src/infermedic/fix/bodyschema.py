@@ -52,7 +52,7 @@ def infer_model(name: str, examples: list[Any], taken: frozenset[str] = frozense
     if builder.uses_any:
         imports.append(("typing", "Any"))
     return Inferred(
-        source="\n\n".join(builder.classes) + "\n",
+        source="\n\n\n".join(builder.classes) + "\n",
         imports=tuple(imports),
         wrong=wrong,
         required=required,

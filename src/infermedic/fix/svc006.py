@@ -127,11 +127,20 @@ def _model_name(handler: str, taken: frozenset[str]) -> str:
 def _check(inferred: Inferred, name: str, examples: list[Any]) -> None:
     """Every example must validate against the model just written (our own generated source,
     built from identifiers already checked and type names only)."""
+    import sys
+    import types
+
     from pydantic import BaseModel, ConfigDict, ValidationError
 
-    namespace: dict[str, Any] = {"BaseModel": BaseModel, "ConfigDict": ConfigDict, "Any": Any}
-    exec(compile(inferred.source, "<inferred model>", "exec"), namespace)  # noqa: S102
-    model = namespace[name]
+    # a real (temporary) module: pydantic resolves nested model names through sys.modules
+    module = types.ModuleType("_infermedic_inferred_model")
+    module.__dict__.update(BaseModel=BaseModel, ConfigDict=ConfigDict, Any=Any)
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(inferred.source, "<inferred model>", "exec"), module.__dict__)  # noqa: S102
+    finally:
+        del sys.modules[module.__name__]
+    model = module.__dict__[name]
     for example in examples:
         try:
             model.model_validate(example)
