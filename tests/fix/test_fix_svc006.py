@@ -46,7 +46,7 @@ def predict(payload: dict[str, Any]) -> dict[str, Any]:
     total = sum(payload["features"]) * payload["weight"]
     return {"score": total, "name": payload["name"].upper()}
 ''',
-    "tests/test_api.py": '''from fastapi.testclient import TestClient
+    "tests/test_api.py": """from fastapi.testclient import TestClient
 
 from svc.main import app
 
@@ -57,18 +57,18 @@ def test_predict():
     client = TestClient(app)
     assert client.post("/predict", json=GOOD).status_code == 200
     assert client.post("/predict", json={"features": [3], "weight": 0.5, "name": "b"}).is_success
-''',
+""",
 }
 
 ROUTER_JSON = {
     "pkg/__init__.py": "",
-    "pkg/server.py": '''from fastapi import FastAPI
+    "pkg/server.py": """from fastapi import FastAPI
 
 from pkg.routes import router
 
 application = FastAPI()
 application.include_router(router, prefix="/v1")
-''',
+""",
     "pkg/routes.py": '''"""Routes on a router, reading the JSON by hand."""
 
 from fastapi import APIRouter, Request
@@ -83,7 +83,7 @@ async def score(request: Request):
     scale = data.get("scale", 1)
     return {"n": len(rows), "total": sum(rows) * scale, "tag": data["tag"]}
 ''',
-    "tests/test_routes.py": '''import httpx
+    "tests/test_routes.py": """import httpx
 
 BASE = "http://127.0.0.1:8000"
 
@@ -91,11 +91,11 @@ BASE = "http://127.0.0.1:8000"
 def test_score():
     httpx.post(f"{BASE}/v1/score", json={"rows": [1, 2], "tag": "x", "scale": 2})
     httpx.post(f"{BASE}/v1/score", json={"rows": [0.5], "tag": "y"})
-''',
+""",
 }
 
 NESTED = {
-    "api.py": '''from fastapi import FastAPI
+    "api.py": """from fastapi import FastAPI
 from typing import Dict, Any
 
 app = FastAPI()
@@ -105,7 +105,7 @@ app = FastAPI()
 async def infer(body: Dict[str, Any]):
     features = body["customer"]["features"]
     return {"prediction": sum(features) > body["customer"]["threshold"], "id": body["id"]}
-''',
+""",
 }
 NESTED_BODY = {"id": "c-1", "customer": {"features": [0.1, 0.2], "threshold": 0.5, "vip": False}}
 
@@ -202,7 +202,7 @@ def test_nested_body_from_input_file(tmp_path: Path) -> None:
 
 
 FLASK = {
-    "app.py": '''from flask import Flask, request
+    "app.py": """from flask import Flask, request
 
 app = Flask(__name__)
 
@@ -211,7 +211,7 @@ app = Flask(__name__)
 def predict():
     data = request.get_json()
     return {"n": len(data["rows"])}
-''',
+""",
 }
 
 
@@ -258,3 +258,27 @@ def test_infer_model_types_and_refusals() -> None:
     ):
         with pytest.raises(Refused, match=reason):
             infer_model("M", examples)
+
+
+@pytest.mark.slow
+def test_demo_no_validation_scenario(tmp_path: Path) -> None:
+    """The demo scenario's repo has no tests: its traffic's good bodies go in with --input
+    (as `demo no-validation --fix` passes them); the raw `dict` route gets a model."""
+    from infermedic.demo.data import request_bodies
+    from infermedic.demo.repository import write_scenario
+
+    repo = write_scenario("no-validation", tmp_path / "repo")
+    pristine = tmp_path / "pristine"
+    shutil.copytree(repo, pristine)
+    git_commit_all(repo)
+    inputs: list[str] = []
+    for number, example in enumerate(request_bodies("no-validation", 3)):
+        path = tmp_path / f"body{number}.json"
+        path.write_text(json.dumps(example))
+        inputs += ["--input", str(path)]
+    out = _fixed(repo, tmp_path, *inputs)
+    assert "inferred from 3 example bodies" in out, out
+    text = (repo / "app/main.py").read_text()
+    assert "def predict(body: PredictRequest)" in text and "tenure_months: int" in text
+    assert not findings(repo, "SVC006")
+    _guarded(repo, pristine, "SVC006")

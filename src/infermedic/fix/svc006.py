@@ -60,7 +60,10 @@ class ValidateBody:
         else:
             assert read is not None
             new_function, how = _validate_read(parsed, function, read["name"], name)
-            extra = [("pydantic", "ValidationError"), ("fastapi.exceptions", "RequestValidationError")]
+            extra = [
+                ("pydantic", "ValidationError"),
+                ("fastapi.exceptions", "RequestValidationError"),
+            ]
         module = _insert_before(parsed.module, function, new_function, inferred.source)
         module = with_imports(module, [*inferred.imports, *extra])
         workspace.write(path, module.code)
@@ -98,9 +101,7 @@ def _evidence(workspace: Workspace, path: str, handler: str) -> tuple[str, list[
     from infermedic.probe.repo_hints import repo_hints
 
     hints = repo_hints(workspace.root)
-    routes = [
-        r for r in hints.routes if r.file == path and r.handler.rsplit(".", 1)[-1] == handler
-    ]
+    routes = [r for r in hints.routes if r.file == path and r.handler.rsplit(".", 1)[-1] == handler]
     if len({(r.method, r.path) for r in routes}) != 1:
         raise Refused(
             f"`{handler}` is registered as {len(routes)} routes: cannot tell which examples "
