@@ -230,8 +230,24 @@ def predict():
             },
             "is int and str in different examples",
         ),
+        (
+            {
+                "api.py": NESTED["api.py"].replace(
+                    '@app.post("/infer")', '@app.post("/infer")\n@app.post("/v2/infer")'
+                ),
+            },
+            "is registered as 2 routes",
+        ),
+        (
+            {
+                "api.py": ROUTER_JSON["pkg/routes.py"].replace(
+                    "rows = data", "rows = (await request.json())"
+                ),
+            },
+            "reads `request.json()` 2 times",
+        ),
     ],
-    ids=["flask", "generated", "examples-disagree"],
+    ids=["flask", "generated", "examples-disagree", "two-routes", "read-twice"],
 )
 def test_refusals(tmp_path: Path, files: dict[str, str], reason: str) -> None:
     repo, _pristine = _case(tmp_path, files)
@@ -282,3 +298,15 @@ def test_demo_no_validation_scenario(tmp_path: Path) -> None:
     assert "def predict(body: PredictRequest)" in text and "tenure_months: int" in text
     assert not findings(repo, "SVC006")
     _guarded(repo, pristine, "SVC006")
+
+
+def test_a_file_that_no_longer_parses_is_refused(tmp_path: Path) -> None:
+    from infermedic.audit import audit
+    from infermedic.fix.base import Workspace
+    from infermedic.fix.svc006 import FIXER
+
+    repo = write(tmp_path / "repo", DICT_PARAM)
+    finding = next(f for f in audit([repo]).findings if f.code == "SVC006")
+    (repo / "svc/main.py").write_text("def broken(:\n")
+    with pytest.raises(Refused, match="does not parse"):
+        FIXER.apply(finding, Workspace(repo))

@@ -28,6 +28,7 @@ from infermedic.model import Finding
 _DICT_PARAM = re.compile(r"takes the body as `(?P<name>\w+):")
 _JSON_READ = re.compile(r"reads the raw body with `await (?P<name>\w+)\.(?P<attr>json|body)\(\)`")
 _FLASK = re.compile(r"with `request\.(get_json\(\)|json|body\(\)|form\(\)|get_data\(\))`")
+_ROUTE_DECORATOR = re.compile(r"[\w.]+\.(get|post|put|patch|delete|api_route|route)\(")
 _BODY_NAMES = ("body", "request_body", "validated_body")
 
 
@@ -49,11 +50,8 @@ class ValidateBody:
             raise Refused("not a FastAPI body parameter or `await request.json()`")
         path, parsed, line = finding_site(finding, workspace)
         function = _route_function(parsed, line)
-        route, examples = _evidence(workspace, path, function.name.value)
         taken = frozenset(re.findall(r"[A-Za-z_]\w*", parsed.module.code))
         name = _model_name(function.name.value, taken)
-        inferred = infer_model(name, examples, taken)
-        _check(inferred, name, examples)
         if param is not None:
             new_function, how = _take_model(parsed, function, param["name"], name)
             extra: list[tuple[str, str]] = []
@@ -64,6 +62,9 @@ class ValidateBody:
                 ("pydantic", "ValidationError"),
                 ("fastapi.exceptions", "RequestValidationError"),
             ]
+        route, examples = _evidence(workspace, path, function.name.value)
+        inferred = infer_model(name, examples, taken)
+        _check(inferred, name, examples)
         module = _insert_before(parsed.module, function, new_function, inferred.source)
         module = with_imports(module, [*inferred.imports, *extra])
         workspace.write(path, module.code)
@@ -90,8 +91,18 @@ def _route_function(parsed: Parsed, line: int) -> cst.FunctionDef:
         if isinstance(statement, cst.FunctionDef):
             first, last = parsed.span(statement)
             if first <= line <= last:
-                if not statement.decorators:
-                    raise Refused("the finding is not in a decorated route function")
+                routes = [
+                    d
+                    for d in statement.decorators
+                    if _ROUTE_DECORATOR.match(parsed.module.code_for_node(d.decorator))
+                ]
+                if not routes:
+                    raise Refused("the finding is not in a route function")
+                if len(routes) > 1:
+                    raise Refused(
+                        f"`{statement.name.value}` is registered as {len(routes)} routes: "
+                        "cannot tell which examples belong to it"
+                    )
                 return statement
     raise Refused("the route is not a module-level function: place a model by hand")
 
@@ -159,7 +170,11 @@ def _take_model(
     param = found[0]
     if param.default is not None:
         raise Refused(f"`{old}` has a default (`Body(...)`?): change it to `{model}` by hand")
-    used = set(re.findall(r"\w+", parsed.module.code_for_node(function)))
+    used = {
+        node.value
+        for node in parsed.nodes(cst.Name)
+        if isinstance(node, cst.Name) and _inside(parsed, node, function)
+    }
     new = next((n for n in _BODY_NAMES if n not in used), None)
     if new is None:
         raise Refused("no free name for the validated body parameter")
@@ -188,7 +203,7 @@ def _validate_read(
         node
         for node in parsed.nodes(cst.Await)
         if isinstance(node, cst.Await)
-        and re.fullmatch(rf"await\s+{request}\s*\.\s*json\(\s*\)", code(node).strip())
+        and re.fullmatch(rf"{request}\s*\.\s*json\(\s*\)", code(node.expression).strip())
         and _inside(parsed, node, function)
     ]
     if len(reads) != 1:
