@@ -272,15 +272,11 @@ def tests_for(
     """`relpath -> text` of the regression test file for one change, and notes."""
     text = static_guard(change)
     notes: list[str] = []
-    if change.code == "SVC001":
-        fixed = texts.get(change.path, ("", ""))[1]
-        extra, why = behaviour(change, root, fixed)
-        if extra is None:
-            notes.append(f"{test_path(change)}: static guard only ({why})")
+    if change.code in ("SVC001", "SVC006"):
+        if change.code == "SVC001":
+            extra, why = behaviour(change, root, texts.get(change.path, ("", ""))[1])
         else:
-            text += extra
-    if change.code == "SVC006":
-        extra, why = validation(change, root, texts)
+            extra, why = validation(change, root, texts)
         if extra is None:
             notes.append(f"{test_path(change)}: static guard only ({why})")
         else:
