@@ -73,14 +73,23 @@ def test_a_fix_refused_in_the_dry_run_is_tried_again_so_its_reason_shows() -> No
 
 def test_a_static_cause_without_a_fixer_says_so_and_what_to_do() -> None:
     diagnosis = _diagnosis(
+        "predictions changed although we did not deploy",
+        [Category.WRONG],
+        {CheckKind.AUDIT: ["SVC007"]},
+    )
+    assert fix_candidates(diagnosis) == ()
+    note, advice = why_unfixed(diagnosis)
+    assert note == "no mechanical fix for model-version-mismatch (SVC007 is in the code)"
+    assert advice == _long_term_fix("model-version-mismatch")
+
+
+def test_missing_validation_is_tried_by_the_svc006_fix() -> None:
+    diagnosis = _diagnosis(
         "intermittent 500 errors",
         [Category.FAILURES],
         {CheckKind.AUDIT: ["SVC006"], CheckKind.PROBE: ["LIVE005"]},
     )
-    assert fix_candidates(diagnosis) == ()
-    note, advice = why_unfixed(diagnosis)
-    assert note == "no mechanical fix for missing-input-validation (SVC006 is in the code)"
-    assert advice == _long_term_fix("missing-input-validation")
+    assert fix_candidates(diagnosis) == ("SVC006",)
 
 
 def test_a_cause_no_code_pattern_shows_has_nothing_to_fix_mechanically() -> None:

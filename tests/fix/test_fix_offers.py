@@ -60,7 +60,8 @@ def test_diagnose_offers_the_fix_command_in_every_format(tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_no_offer_when_fix_has_no_fix_for_the_root_cause(tmp_path: Path) -> None:
-    # no-validation's root cause is SVC006 (a raw dict body): `fix` has no mechanical fix
+    # no-validation's root cause is SVC006 (a raw dict body): its fix is refused, as the
+    # repo's tests post no example body to build the schema from, so nothing is offered
     repo = write_scenario("no-validation", tmp_path / "repo")
     data = json.loads(_diagnose(repo, "intermittent 500 errors", tmp_path, "json"))
     diagnosis = data["measurements"]["diagnosis"]

@@ -33,6 +33,14 @@ import click
     help="Also write a regression test per fix under tests/regression/.",
 )
 @click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JSON file holding one example request body (repeatable): SVC006 builds its "
+    "pydantic model from these and from the literal bodies the repo's tests post.",
+)
+@click.option(
     "--config", type=click.Path(exists=True, dir_okay=False), help="infermedic settings file."
 )
 @click.option(
@@ -54,6 +62,7 @@ def fix(
     do_apply: bool,
     allow_dirty: bool,
     tests: bool,
+    inputs: tuple[Path, ...],
     config: str | None,
     tracking_uri: str | None,
     audit_log: Path,
@@ -65,8 +74,11 @@ def fix(
     it writes only inside a git work tree whose affected files are clean. Nothing here
     touches a running service or a cluster.
 
-    Codes with a fix: SVC001-SVC005, SVC007 (with a registry: --tracking-uri), SVC008-SVC010,
-    XPL001, MON001, K8S001-K8S003, DKR002.
+    SVC006 (FastAPI) writes a pydantic model inferred from example bodies (the repo's tests'
+    literal bodies, or --input files) and refuses when there is none.
+
+    Codes with a fix: SVC001-SVC010 (SVC007 with a registry: --tracking-uri), XPL001, MON001,
+    K8S001-K8S003, DKR002.
     `diagnose` prints this command for its root cause when a fix is verified for it;
     `infermedic demo SCENARIO --fix` shows a fix end to end, before and after.
     """
@@ -81,7 +93,9 @@ def fix(
     mode = "apply-in-dev" if do_apply else "propose"
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     root = path.resolve()
-    result = plan(root, settings, codes, tests=tests, tracking_uri=tracking_uri)
+    result = plan(
+        root, settings, codes, tests=tests, tracking_uri=tracking_uri, inputs=_bodies(inputs)
+    )
     out = click.echo
     out(f"infermedic fix · mode: {mode}" + ("" if do_apply else " (nothing is written)"))
     diff = result.diff()
@@ -121,3 +135,23 @@ def fix(
     else:
         out("\nrun again with --apply to write these fixes (in a clean git work tree).")
     sys.stdout.flush()
+
+
+MAX_INPUT_BYTES = 64 * 1024  # an example body, not a data set
+
+
+def _bodies(paths: tuple[Path, ...]) -> tuple[object, ...]:
+    """The JSON body in each `--input` file; a bad file is one line and exit 2."""
+    import json
+
+    from infermedic.errors import InputError
+
+    bodies: list[object] = []
+    for path in paths:
+        try:
+            if path.stat().st_size > MAX_INPUT_BYTES:
+                raise InputError(f"--input {path} is over {MAX_INPUT_BYTES} bytes")
+            bodies.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"--input {path} is not a JSON body: {exc}") from exc
+    return tuple(bodies)

@@ -42,6 +42,7 @@ LOAD_MAX_S = 15.0
 LOAD_CONCURRENCY = 8
 LOAD_SEED = 11
 PYTEST_TIMEOUT_S = 300.0
+EXAMPLE_BODIES = 5  # known-good bodies SVC006 infers its request model from
 _GIT = ("-c", "user.email=demo@infermedic", "-c", "user.name=infermedic demo")
 _GIT_NO_SIGN = ("-c", "commit.gpgsign=false")
 
@@ -146,6 +147,7 @@ def fix_and_verify(
 ) -> FixResult:
     """Apply the fixes `before` offers to the repo at `root`, serve and diagnose it again
     (against the same model `registry`, when the scenario has one)."""
+    from infermedic.demo.data import request_bodies
     from infermedic.demo.diagnosing import diagnose_service, write_reports
     from infermedic.demo.mlflow_registry import serving_options
     from infermedic.demo.service import serving_directory
@@ -164,6 +166,8 @@ def fix_and_verify(
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _snapshot(root)
     say(f"  fixing {', '.join(codes)} (mode apply-in-dev, with regression tests)")
+    # the scenario's repo has no tests: SVC006 builds its schema from the traffic's good bodies
+    inputs = tuple(request_bodies(scenario, EXAMPLE_BODIES)) if "SVC006" in codes else ()
     # SVC007 pins an unpinned model URI to what the scenario's own registry resolves now
     result = plan(
         root,
@@ -171,6 +175,7 @@ def fix_and_verify(
         codes,
         tests=True,
         tracking_uri=registry.tracking_uri if registry is not None else None,
+        inputs=inputs,
     )
     write(root, {rel: text for rel, (_before, text) in result.texts.items()})
     written = sorted(result.texts)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from infermedic.model import Evidence, Finding
 
@@ -79,9 +79,12 @@ class Fixer(Protocol):
 class Workspace:
     """The repo's files as the fixes leave them; nothing touches the disk."""
 
-    def __init__(self, root: Path, context: FixContext | None = None) -> None:
+    def __init__(
+        self, root: Path, context: FixContext | None = None, inputs: tuple[Any, ...] = ()
+    ) -> None:
         self.root = root
         self.context = context or FixContext()
+        self.inputs = inputs  # request bodies the user gave (`fix --input`): SVC006's examples
         self.originals: dict[str, str] = {}
         self.texts: dict[str, str] = {}
 

@@ -76,10 +76,12 @@ def plan(
     *,
     tests: bool = False,
     tracking_uri: str | None = None,
+    inputs: tuple[Any, ...] = (),
 ) -> FixPlan:
     """Audit `root` and plan a verified fix for every finding that has one; with `tests`,
     also a regression test per fix under `tests/regression/`. `tracking_uri` names the
-    model registry SVC007 asks (else the settings' or MLFLOW_TRACKING_URI)."""
+    model registry SVC007 asks (else the settings' or MLFLOW_TRACKING_URI); `inputs` are
+    example request bodies (SVC006 builds its schema from them and from the repo's tests)."""
     if not root.is_dir():
         raise InputError(f"{root} is not a directory: give the repository to fix")
     wanted = {code.upper() for code in select}
@@ -92,7 +94,7 @@ def plan(
     dropped: dict[str, str] = {}  # fingerprint -> why the fix was dropped
     context = FixContext(settings=settings, tracking_uri=tracking_uri)
     for _attempt in range(3):
-        workspace, changes, refusals, no_fixer = _build(root, findings, dropped, context)
+        workspace, changes, refusals, no_fixer = _build(root, findings, dropped, context, inputs)
         failed = _verify(root, settings, workspace, changes)
         if not failed:
             refusals += [
@@ -140,9 +142,13 @@ WRAPPING_FIXES = frozenset({"SVC001", "SVC002", "SVC003", "SVC008", "XPL001"})
 
 
 def _build(
-    root: Path, findings: list[Finding], dropped: dict[str, str], context: FixContext
+    root: Path,
+    findings: list[Finding],
+    dropped: dict[str, str],
+    context: FixContext,
+    inputs: tuple[Any, ...] = (),
 ) -> tuple[Workspace, list[Change], list[Refusal], list[Finding]]:
-    workspace = Workspace(root, context)
+    workspace = Workspace(root, context, inputs)
     fixers = fixers_by_code()
     changes: list[Change] = []
     refusals: list[Refusal] = []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from infermedic.fix.yamledit import LIVE_PATHS, app_routes, first_of
 from infermedic.probe.repo_hints import RepoHints, repo_hints
 
 TEST_DIR = "tests/regression"
-BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC010"})
+BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC006", "SVC010"})
 _APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
 _SKIP = {".git", ".venv", "venv", "node_modules", "tests", "test", "__pycache__"}
 
@@ -113,6 +114,82 @@ class RepoFacts:
             if len(found) < 10 and example.path.startswith("/"):
                 found.setdefault(example.path, example.body)
         return found
+
+
+_VALIDATION = """
+
+# --- behaviour: {route} answers 422 to a malformed body and still serves the example ---
+
+import asyncio  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import httpx  # noqa: E402
+
+METHOD, PATH = {method!r}, {path_!r}
+MODULE, APP = {module!r}, {app!r}
+# a body the repo's tests (or `fix --input`) post; the same with a wrong type, a field left out
+EXAMPLE = json.loads({example!r})
+MALFORMED = json.loads({malformed!r})
+
+
+def test_{func}_rejects_malformed_body() -> None:
+    sys.path.insert(0, str(ROOT))
+    app = getattr(importlib.import_module(MODULE), APP)
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            # an exception in the route answers 500, as a server would, instead of raising
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                return [
+                    await client.request(METHOD, PATH, json=body)
+                    for body in [*MALFORMED, EXAMPLE]
+                ]
+
+    *bad, good = asyncio.run(scenario())
+    for body, answer in zip(MALFORMED, bad, strict=True):
+        assert answer.status_code == 422, f"{{body}} -> {{answer.status_code}} {{answer.text}}"
+    assert 200 <= good.status_code < 300, f"the example -> {{good.status_code}} {{good.text}}"
+"""
+
+
+def validation(
+    change: Change, root: Path, texts: dict[str, tuple[str, str]]
+) -> tuple[str | None, str]:
+    """The behavioural test for an SVC006 fix, or None and the reason it is not written."""
+    details = change.details
+    route = details.get("route", "").split(" ", 1)
+    if len(route) != 2 or not details.get("malformed", "[]").strip("[]"):
+        return None, "no malformed body could be made from the example"
+    apps: list[tuple[str, str]] = []
+    for path in sorted(root.rglob("*.py"))[:2000]:
+        relpath = path.relative_to(root).as_posix()
+        if _SKIP & set(relpath.split("/")[:-1]):
+            continue
+        try:
+            text = texts[relpath][1] if relpath in texts else path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for found in re.finditer(r"^(\w+)\s*=\s*(?:fastapi\.)?FastAPI\(", text, re.M):
+            module = relpath.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+            apps.append((module, found[1]))
+    if len(apps) != 1:
+        return None, f"{len(apps)} `app = FastAPI(...)` in the repo: cannot tell which serves it"
+    return (
+        _VALIDATION.format(
+            method=route[0],
+            path_=route[1],
+            module=apps[0][0],
+            app=apps[0][1],
+            example=details["example"],
+            malformed=details["malformed"],
+            route=" ".join(route),
+            func=_func(change),
+        ),
+        "",
+    )
 
 
 def test_path(change: Change) -> str:
@@ -251,11 +328,15 @@ def tests_for(
     facts: RepoFacts | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """`relpath -> text` of the regression test file for one change, and notes."""
-    del texts  # the tests read the repo as it is on disk, and the fix's details
     guard = static_guard(change)
     notes: list[str] = []
     if change.code in BEHAVIOURAL and change.details:
-        extra, why = behaviour(change, facts or RepoFacts(root))
+        # SVC006's test reads the fixed texts (to find the app); the others read the repo as
+        # it is on disk, and the fix's details
+        if change.code == "SVC006":
+            extra, why = validation(change, root, texts)
+        else:
+            extra, why = behaviour(change, facts or RepoFacts(root))
         if extra is None:
             notes.append(f"{test_path(change)}: static guard only ({why})")
         else:

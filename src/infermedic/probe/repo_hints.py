@@ -71,6 +71,10 @@ class RepoHints:
         """The first test example posted to `path` (a URL ending in it counts)."""
         return next((e for e in self.examples if _same_route(e.path, path)), None)
 
+    def examples_for(self, path: str) -> tuple[RequestExample, ...]:
+        """Every test example posted to `path`."""
+        return tuple(e for e in self.examples if _same_route(e.path, path))
+
 
 def repo_hints(repo: Path, settings: Settings | None = None) -> RepoHints:
     """Index the repo's Python files and return its routes, the prediction route and examples.
