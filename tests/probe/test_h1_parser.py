@@ -190,6 +190,20 @@ def test_a_declared_length_over_the_cap_fails_before_the_body() -> None:
         parser.feed(UVICORN[: UVICORN.index(b"\r\n\r\n") + 4])
 
 
+def test_a_body_over_the_cap_keeps_the_status_of_its_head() -> None:
+    parser = ResponseParser(max_body=10)
+    parser.start()
+    with pytest.raises(ResponseTooLarge) as declared:
+        parser.feed(b"HTTP/1.1 422 Unprocessable Entity\r\ncontent-length: 50\r\n\r\n")
+    assert declared.value.status == 422
+    parser = ResponseParser(max_body=10)
+    parser.start()
+    parser.feed(b"HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\n\r\n")
+    with pytest.raises(ResponseTooLarge) as received:
+        parser.feed(b"x" * 11)
+    assert received.value.status == 500
+
+
 @pytest.mark.parametrize("cap", [1, 5, 21])
 def test_a_chunked_body_over_the_cap_fails_at_the_cap(cap: int) -> None:
     for pieces in splits(CHUNKED):

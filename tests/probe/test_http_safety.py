@@ -103,6 +103,33 @@ def test_a_body_over_the_cap_is_an_error_result() -> None:
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("status", [422, 500])
+def test_an_error_status_over_the_cap_is_that_status_not_silence(status: int) -> None:
+    """A validation error that echoes a huge request body is still a 422 (seen: the fixed
+    no-validation service counted as 'no response', so LIVE005 stayed); a 2xx past the cap
+    stays an error (the test above)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=json.dumps({"detail": "y" * 5000}).encode())
+
+    async def go() -> None:
+        client = ProbeClient(
+            "http://svc.test", transport=httpx.MockTransport(handle), max_body=1000
+        )
+        answer = await client.request("POST", "/predict", json_body={"x": 1})
+        await client.aclose()
+        assert answer.status == status and answer.body == b""
+        assert "1000-byte cap" in (answer.error or "")
+        sender = HttpxSender(
+            "http://svc.test/p", transport=httpx.MockTransport(handle), max_body=1000
+        )
+        async with sender:
+            result = await sender()
+        assert result.status == status and not result.error
+
+    asyncio.run(go())
+
+
 def test_a_metrics_scrape_may_be_larger_but_is_capped_too() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         size = 3 * 1024 * 1024 if request.url.path == "/metrics" else 40 * 1024 * 1024

@@ -55,7 +55,12 @@ class HttpProtocolError(ValueError):
 
 
 class ResponseTooLarge(HttpProtocolError):
-    """The response body (declared or received) went past the cap."""
+    """The response body (declared or received) went past the cap; `status` is the response's
+    (its head was read)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class IncompleteResponse(HttpProtocolError):
@@ -291,7 +296,8 @@ class ResponseParser:
             size = int(length)
             if size > self.max_body:
                 raise ResponseTooLarge(
-                    f"response body of {size} bytes is over the {self.max_body}-byte cap"
+                    f"response body of {size} bytes is over the {self.max_body}-byte cap",
+                    status=self._response.status if self._response is not None else 0,
                 )
             self._state, self._remaining = _LENGTH, size
             return
@@ -301,7 +307,10 @@ class ResponseParser:
     def _grow(self, size: int) -> None:
         self._size += size
         if self._size > self.max_body:
-            raise ResponseTooLarge(f"response body over the {self.max_body}-byte cap")
+            raise ResponseTooLarge(
+                f"response body over the {self.max_body}-byte cap",
+                status=self._response.status if self._response is not None else 0,
+            )
 
     def _take(self, buf: bytearray, size: int) -> None:
         """Consume `size` body bytes from the front of the buffer."""

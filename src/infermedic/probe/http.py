@@ -71,7 +71,27 @@ class Redactor:
 
 class BodyTooLarge(httpx.TransportError):
     """A response body went past the cap; a transport error, so every caller that handles a
-    failed request handles it too."""
+    failed request handles it too. `status` and `reason` are the response's (its head was
+    read), or 0 when unknown."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        reason: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.headers: Mapping[str, str] = headers or {}
+
+    @property
+    def answered_error(self) -> bool:
+        """The server answered an error status (4xx/5xx): that status is its answer whatever
+        the body's size (an error page echoing a huge request is still a 422, not silence)."""
+        return self.status >= 400
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -353,7 +373,19 @@ class ProbeClient:
         if isinstance(exc, TimeoutError | httpx.TimeoutException):
             return failed(f"timeout: no complete response within {self.timeout_s:g} s", started)
         if isinstance(exc, BodyTooLarge):
-            return failed(str(exc), started)
+            if not exc.answered_error:
+                return failed(str(exc), started)
+            # the status came back; only the body (not kept) was over the cap
+            return Exchange(
+                method=method,
+                url=url,
+                request_excerpt=excerpt,
+                status=exc.status,
+                reason=exc.reason,
+                elapsed_s=time.perf_counter() - started,
+                headers={k: exc.headers[k] for k in KEPT_HEADERS if k in exc.headers},
+                error=str(exc),
+            )
         if isinstance(exc, httpx.HTTPError):
             text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return failed(text, started)
@@ -397,11 +429,17 @@ class ProbeClient:
 
 async def read_capped(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed httpx response; `BodyTooLarge` past `limit` bytes."""
+    answer: dict[str, Any] = {
+        "status": response.status_code,
+        "reason": response.reason_phrase,
+        "headers": dict(response.headers),
+    }
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(
             f"response body of {int(declared)} bytes is over the {limit}-byte cap "
-            f"(HTTP {response.status_code}; raise it with --max-body)"
+            f"(HTTP {response.status_code}; raise it with --max-body)",
+            **answer,
         )
     chunks: list[bytes] = []
     size = 0
@@ -410,7 +448,8 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(
                 f"response body over the {limit}-byte cap "
-                f"(HTTP {response.status_code}; raise it with --max-body)"
+                f"(HTTP {response.status_code}; raise it with --max-body)",
+                **answer,
             )
         chunks.append(chunk)
     return b"".join(chunks)

@@ -451,6 +451,9 @@ def send_result(response: Response | None, error: BaseException | None) -> SendR
         if isinstance(error, TimeoutError):
             return SendResult(0, error="timeout")
         if isinstance(error, ResponseTooLarge):
+            # an error status is the answer whatever its body's size; a 2xx past the cap is not
+            if error.status >= 400:
+                return SendResult(error.status)
             return SendResult(0, error=BODY_OVER_CAP)
         if isinstance(error, HttpProtocolError):
             return SendResult(0, error=f"bad response: {error}")

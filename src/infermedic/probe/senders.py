@@ -144,7 +144,10 @@ class HttpxSender:
                     await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
             return SendResult(0, error="timeout")
-        except BodyTooLarge:
+        except BodyTooLarge as exc:
+            # an error status is the answer whatever its body's size; a 2xx past the cap is not
+            if exc.answered_error:
+                return SendResult(exc.status)
             return SendResult(0, error=BODY_OVER_CAP)
         except httpx.HTTPError as exc:
             return SendResult(0, error=type(exc).__name__)
