@@ -231,7 +231,7 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         ):
             return []
         if steady_share < limits.memory_steady_share:
-            return [self._note_steps(growth, steady_share, correlation, "")]
+            return [self._note_steps(growth, steady_share, correlation)]
         elapsed = samples[-1].at_s - samples[0].at_s
         late = _second_half(samples)
         late_slope, late_r = _trend(late)
@@ -245,7 +245,18 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         ):
             return [self._note_levels_off(samples, late, late_slope)]
         if late_r < limits.memory_min_correlation:
-            return [self._note_steps(growth, steady_share, late_r, " in the second half")]
+            return [
+                Notification(
+                    level=NotificationLevel.NOTE,
+                    rule=self.code,
+                    message=(
+                        f"resident memory grew {growth / MIB:.0f} MiB, {steady_share:.0%} of "
+                        f"samples rising, but unevenly in the second half (r={late_r:.2f}): not "
+                        "the steady climb of a leak (a warm-up still settling, or a late step); "
+                        "run longer to tell"
+                    ),
+                )
+            ]
         message = (
             "with one request body repeated, "
             f"resident memory grew steadily {growth / MIB:.0f} MiB ({rss[0] / MIB:.0f} → "
@@ -272,13 +283,13 @@ class MemoryGrowthUnderLoad(MeasuredRule):
         )
         return [self.finding(obs.location(None), message, evidence=[evidence])]
 
-    def _note_steps(self, growth: float, share: float, r: float, where: str) -> Notification:
+    def _note_steps(self, growth: float, share: float, r: float) -> Notification:
         return Notification(
             level=NotificationLevel.NOTE,
             rule=self.code,
             message=(
                 f"resident memory grew {growth / MIB:.0f} MiB, but in steps "
-                f"({share:.0%} of samples rising, r={r:.2f}{where}): an "
+                f"({share:.0%} of samples rising, r={r:.2f}): an "
                 "allocator or thread arena warming up, not a leak; run longer to tell"
             ),
         )
