@@ -69,7 +69,7 @@ class Thresholds:
     # share of successive samples that must rise (a leak climbs every second; an allocator
     # warming up or a new thread arena jumps once and stays flat)
     memory_steady_share: float = 0.6
-    memory_min_correlation: float = 0.9
+    memory_min_correlation: float = 0.9  # of memory with time, in the run's second half
     # LIVE008, body-cache check: each distinct-body round grows at least this much, and this
     # many times the identical-body round after warm-up
     memory_distinct_round_mb: float = 1.0
