@@ -73,14 +73,25 @@ def test_a_fix_refused_in_the_dry_run_is_tried_again_so_its_reason_shows() -> No
 
 def test_a_static_cause_without_a_fixer_says_so_and_what_to_do() -> None:
     diagnosis = _diagnosis(
+        "the offline metric looked great but accuracy dropped in production",
+        [Category.ACCURACY],
+        {CheckKind.AUDIT: ["MON004"]},
+    )
+    assert diagnosis.root_cause is not None
+    assert diagnosis.root_cause.cause.key == "leaky-offline-evaluation"
+    assert fix_candidates(diagnosis) == ()
+    note, advice = why_unfixed(diagnosis)
+    assert note == "no mechanical fix for leaky-offline-evaluation (MON004 is in the code)"
+    assert advice == _long_term_fix("leaky-offline-evaluation")
+
+
+def test_an_unpinned_model_uri_is_tried_by_the_svc007_fix() -> None:
+    diagnosis = _diagnosis(
         "predictions changed although we did not deploy",
         [Category.WRONG],
         {CheckKind.AUDIT: ["SVC007"]},
     )
-    assert fix_candidates(diagnosis) == ()
-    note, advice = why_unfixed(diagnosis)
-    assert note == "no mechanical fix for model-version-mismatch (SVC007 is in the code)"
-    assert advice == _long_term_fix("model-version-mismatch")
+    assert fix_candidates(diagnosis) == ("SVC007",)
 
 
 def test_missing_validation_is_tried_by_the_svc006_fix() -> None:
