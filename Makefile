@@ -39,13 +39,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers (tests/conftest.py): the live tests, which start servers, run one after another
-# on one; the in-process tests run on the other. The slowest tests are listed at the end.
+# Two pytest processes at once: the live tests (marked `server` or `slow`: they start real
+# servers) one after another in one, as they would run alone; the in-process tests in the
+# other. Each has its own temporary directory; the live log is printed after both end.
 unit: $(STAMP)
-	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=25
-
-docs: $(STAMP)
-	$(BIN)/python -c "from pathlib import Path; from infermedic.docs import write_docs; write_docs(Path('docs/rules'))"
+	@live_dir=$$(mktemp -d); \
+	( $(BIN)/pytest -q -rfE -m "server or slow" --durations=15 -p no:cacheprovider \
+		--basetemp="$$live_dir/tmp" > "$$live_dir/log" 2>&1; echo $$? > "$$live_dir/rc" ) & \
+	$(BIN)/pytest -q -rfE -m "not server and not slow" --durations=10; unit_rc=$$?; \
+	wait; echo "== live tests (server, slow) =="; cat "$$live_dir/log"; \
+	live_rc=$$(cat "$$live_dir/rc"); rm -rf "$$live_dir"; \
+	echo "in-process tests: exit $$unit_rc; live tests: exit $$live_rc"; \
+	test "$$unit_rc" -eq 0 && test "$$live_rc" -eq 0
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
