@@ -17,6 +17,7 @@ import datetime as dt
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -187,6 +188,9 @@ def fix_and_verify(
     if not applied:
         advice = root_cause.cause.long_term_fix if root_cause is not None else ""
         return _unfixed(cause, title, before_load, "every fix was refused", refused, advice=advice)
+    # the fixed service is judged on its own traffic: the prediction log of the run before
+    # (with the first diagnosis' probe requests, which the old code logged) is set aside
+    _set_aside_logs(root / scenario.prediction_log_dir, directory / "before-fix-logs")
     say("  restarting the fixed service")
     with serving_directory(root, **serving_options(registry)) as service:
         after = diagnose_service(scenario, service, say, duration_s=duration_s, registry=registry)
@@ -235,6 +239,15 @@ def measured_codes(diagnosis: Diagnosis, hypothesis: Hypothesis | None) -> tuple
             }
         )
     )
+
+
+def _set_aside_logs(logs: Path, kept: Path) -> None:
+    """Move the service's prediction log out of its repository (kept for the reader)."""
+    if not logs.is_dir():
+        return
+    if kept.exists():
+        shutil.rmtree(kept)
+    shutil.move(str(logs), str(kept))
 
 
 def fix_candidates(diagnosis: Diagnosis) -> tuple[str, ...]:
