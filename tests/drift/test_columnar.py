@@ -239,7 +239,7 @@ def test_a_parquet_drift_run_imports_neither_pandas_nor_scipy_stats(
         "import sys\n"
         "from pathlib import Path\n"
         "from infermedic.drift import drift, profile_dataset\n"
-        "from infermedic.drift.profile import save_profile\n"
+        "from infermedic.drift.profile_file import save_profile\n"
         "from infermedic.report import OutputFormat, render\n"
         f"ref, cur = {str(ref)!r}, {str(cur)!r}\n"
         "save_profile(profile_dataset(ref)[0], Path(ref + '.profile'))\n"
