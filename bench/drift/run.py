@@ -21,7 +21,7 @@ INFERMEDIC = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
 from infermedic.drift import DriftOptions, drift, profile_dataset
-from infermedic.drift.profile import save_profile
+from infermedic.drift.profile_file import save_profile
 from infermedic.report import OutputFormat, render
 mode, ref, cur, out = sys.argv[1:5]
 findings = None

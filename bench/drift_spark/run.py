@@ -60,7 +60,7 @@ SPARK = (
     SAMPLER
     + r"""
 t0 = time.perf_counter()
-from infermedic.drift.profile import save_profile, to_json_dict
+from infermedic.drift.profile_file import save_profile, to_json_dict
 from infermedic.drift.spark import SparkEngine, SparkSettings, drift_on_spark, spark_session
 from infermedic.drift.spark.profile import profile_on_spark
 ref, cur, profile_out = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -87,7 +87,8 @@ print(json.dumps({
 MERGE = r"""
 import json, sys, time
 from pathlib import Path
-from infermedic.drift.profile import load_profile, merge_profiles, save_profile
+from infermedic.drift.profile import merge_profiles
+from infermedic.drift.profile_file import load_profile, save_profile
 paths = [Path(p) for p in sys.argv[2:]]
 t0 = time.perf_counter()
 profiles = [load_profile(p) for p in paths]
@@ -104,7 +105,7 @@ DAILY = r"""
 import sys
 from pathlib import Path
 from infermedic.drift import profile_dataset
-from infermedic.drift.profile import load_profile, save_profile
+from infermedic.drift.profile_file import load_profile, save_profile
 reference = load_profile(Path(sys.argv[1]))
 for day in sys.argv[3:]:
     profile, _ = profile_dataset(day, reference=reference)
@@ -148,7 +149,7 @@ def _merge_bench(reference: Path, current: Path, work: Path, days: int) -> dict[
     """Split the first current file into `days` daily files, profile each on the reference's
     edges (DuckDB engine: the format is shared), then merge them in a fresh process."""
     from infermedic.drift import profile_dataset
-    from infermedic.drift.profile import save_profile
+    from infermedic.drift.profile_file import save_profile
 
     work.mkdir(parents=True, exist_ok=True)
     reference_profile, _ = profile_dataset(reference)
