@@ -3,6 +3,7 @@ did-you-mean on commands and scenarios, `drift compare` listed, one meaning for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -190,10 +191,28 @@ def test_demo_serve_stops_its_service_on_sigterm_and_ctrl_c(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
+        start_new_session=True,
     )
+    try:
+        _signal_and_check(cli_process, how)
+    finally:
+        # whatever failed above, nothing this test started outlives it: the CLI is asked to
+        # stop (it then stops its service), and killed with its process group if it does not
+        if cli_process.poll() is None:
+            cli_process.terminate()
+            try:
+                cli_process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(cli_process.pid, signal.SIGKILL)
+                cli_process.wait(timeout=30)
+
+
+def _signal_and_check(cli_process: subprocess.Popen[str], how: signal.Signals) -> None:
     assert cli_process.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + 120
+    # start-up trains a model and starts uvicorn: minutes on a 2-core host that is busy
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         line = cli_process.stdout.readline()
         if not line:
