@@ -44,6 +44,9 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q -rfE --durations=25
 
+docs: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from infermedic.docs import write_docs; write_docs(Path('docs/rules'))"
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
