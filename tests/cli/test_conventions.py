@@ -228,7 +228,7 @@ def _signal_and_check(cli_process: subprocess.Popen[str], how: signal.Signals) -
     group = os.getpgid(service_pid)
     assert group != os.getpgid(cli_process.pid)  # its own session: the signal is ours to pass
     cli_process.send_signal(how)
-    cli_process.wait(timeout=60)
+    cli_process.wait(timeout=180)  # stopping uvicorn and removing the repo, on a busy host
     cli_process.stdout.close()
     # The service and everything in its process group are gone, and its temporary repo too.
     deadline = time.monotonic() + 10

@@ -76,7 +76,11 @@ SERVICES = {
         health="/health",
         predict=("POST", "/p/predict", {"features": [1.0, 0.0]}),
         fixed=frozenset({"SVC002", "SVC004", "SVC005", "SVC009"}),
-        refused=(("SVC002", "depends on values of the request or route (name)"),),
+        refused=(
+            ("SVC002", "depends on values of the request or route (name)"),
+            # its body is read with `request.get_json()`: SVC006's fix is for FastAPI only
+            ("SVC006", "a Flask/Quart route: validate `request.get_json()`"),
+        ),
         wsgi=True,
     ),
     "deploy_set": Service(

@@ -103,7 +103,7 @@ def plan(
                 if f.fingerprint in dropped
             ]
             texts = workspace.changed()
-            created, notes = _add_tests(root, changes, texts) if tests else (set(), [])
+            created, notes = _add_tests(root, changes, texts, refusals) if tests else (set(), [])
             return FixPlan(
                 root=root,
                 changes=tuple(sorted(changes, key=lambda c: c.finding.sort_key())),
@@ -118,14 +118,24 @@ def plan(
 
 
 def _add_tests(
-    root: Path, changes: list[Change], texts: dict[str, tuple[str, str]]
+    root: Path,
+    changes: list[Change],
+    texts: dict[str, tuple[str, str]],
+    refusals: list[Refusal],
 ) -> tuple[set[str], list[str]]:
-    """Add each change's regression tests to `texts`; an existing file is never replaced."""
+    """Add each change's regression tests to `texts`; an existing file is never replaced.
+    A refused finding of the same code in the same file is allowed by that file's guard."""
     created: set[str] = set()
     notes: list[str] = []
     facts = regression.RepoFacts(root)  # read once for every change's tests
     for change in changes:
-        tests, why = regression.tests_for(change, root, texts, facts)
+        where = change.finding.location.path
+        unfixed = frozenset(
+            r.finding.fingerprint
+            for r in refusals
+            if r.finding.code == change.code and r.finding.location.path == where
+        )
+        tests, why = regression.tests_for(change, root, texts, facts, unfixed)
         notes.extend(why)
         for relpath, text in tests.items():
             if relpath in texts:

@@ -196,12 +196,14 @@ def test_path(change: Change) -> str:
     return f"{TEST_DIR}/test_{change.code.lower()}_{change.where}.py"
 
 
-def static_guard(change: Change) -> str:
-    """The text of the static guard for `change`."""
+def static_guard(change: Change, unfixed: frozenset[str] = frozenset()) -> str:
+    """The text of the static guard for `change`; `unfixed` are the fingerprints of the same
+    code's findings in that file that the fix left (refused), which the guard allows."""
     path = change.finding.location.path or change.path
     return text.STATIC.format(
         code=change.code,
         path=path,
+        unfixed=sorted(unfixed),
         summary=change.summary.replace('"""', "'''"),
         message=change.finding.message.replace('"""', "'''"),
         func=_func(change),
@@ -326,9 +328,10 @@ def tests_for(
     root: Path,
     texts: dict[str, tuple[str, str]],
     facts: RepoFacts | None = None,
+    unfixed: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, str], list[str]]:
     """`relpath -> text` of the regression test file for one change, and notes."""
-    guard = static_guard(change)
+    guard = static_guard(change, unfixed)
     notes: list[str] = []
     if change.code in BEHAVIOURAL and change.details:
         # SVC006's test reads the fixed texts (to find the app); the others read the repo as
