@@ -529,3 +529,14 @@ def _holds(typed: Any, raw: Any) -> bool:
             and all(_holds(t, r) for t, r in zip(typed, raw, strict=True))
         )
     return bool(typed == raw)
+
+
+def test_a_saved_live_summary_of_another_version_or_format_is_refused() -> None:
+    from infermedic.errors import InputError
+
+    name = sorted(p.name for p in FIXTURES.glob("PROF*.json"))[0]
+    summary, _, _ = replay(load(name))
+    document = json.loads(LiveSummary.from_summary(summary).to_json())
+    for changed, message in (({"schema_version": 99}, "schema version 99"), ({"format": "x"}, "not an")):
+        with pytest.raises(InputError, match=message):
+            LiveSummary.from_json(json.dumps({**document, **changed}))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infermedic.errors import InputError
-from infermedic.profile.results import adapter
+from infermedic.profile.results import adapter, read_tagged
 from infermedic.profile.stacks import BLOCKING, LOCK
 
 LIVE_FORMAT = "infermedic-live-summary"
@@ -156,15 +156,5 @@ class LiveSummary:
     @classmethod
     def from_json(cls, text: str | bytes) -> LiveSummary:
         """Read a saved summary; another format or schema version is an `InputError`."""
-        try:
-            document = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"the live summary is not JSON: {exc}") from exc
-        if not isinstance(document, Mapping) or document.get("format") != LIVE_FORMAT:
-            raise InputError(f"not an {LIVE_FORMAT} document")
-        if document.get("schema_version") != SCHEMA_VERSION:
-            raise InputError(
-                f"the live summary has schema version {document.get('schema_version')!r}, "
-                f"this infermedic reads {SCHEMA_VERSION}"
-            )
+        document = read_tagged(text, LIVE_FORMAT, "the live summary", SCHEMA_VERSION)
         return cls.from_summary({k: v for k, v in document.items() if k != "format"})

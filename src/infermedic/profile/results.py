@@ -477,22 +477,30 @@ class ProfileResults:
     @classmethod
     def from_json(cls, text: str | bytes) -> ProfileResults:
         """Read saved results; another format or schema version is an `InputError`."""
-        try:
-            document = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"profile results are not JSON: {exc}") from exc
-        if not isinstance(document, Mapping) or document.get("format") != RESULTS_FORMAT:
-            raise InputError(f"profile results: not an {RESULTS_FORMAT} document")
-        version = document.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise InputError(
-                f"profile results have schema version {version!r}, "
-                f"this infermedic reads {SCHEMA_VERSION}"
-            )
+        document = read_tagged(text, RESULTS_FORMAT, "profile results")
         phases = document.get("phases")
         if not isinstance(phases, Mapping):
             raise InputError("profile results: `phases` is not a JSON object")
         return cls.from_phases(phases)
+
+
+def read_tagged(
+    text: str | bytes, form: str, what: str, schema_version: int = SCHEMA_VERSION
+) -> Mapping[str, Any]:
+    """A saved JSON document tagged with `format` and `schema_version`; anything else (not
+    JSON, another format or version) is an `InputError` naming `what`."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{what}: not JSON: {exc}") from exc
+    if not isinstance(document, Mapping) or document.get("format") != form:
+        raise InputError(f"{what}: not an {form} document")
+    version = document.get("schema_version")
+    if version != schema_version:
+        raise InputError(
+            f"{what}: schema version {version!r}, this infermedic reads {schema_version}"
+        )
+    return document
 
 
 def _attribute(phase: str) -> str:
