@@ -537,6 +537,7 @@ def test_a_saved_live_summary_of_another_version_or_format_is_refused() -> None:
     name = sorted(p.name for p in FIXTURES.glob("PROF*.json"))[0]
     summary, _, _ = replay(load(name))
     document = json.loads(LiveSummary.from_summary(summary).to_json())
-    for changed, message in (({"schema_version": 99}, "schema version 99"), ({"format": "x"}, "not an")):
+    cases = (({"schema_version": 99}, "schema version 99"), ({"format": "x"}, "not an"))
+    for changed, message in cases:
         with pytest.raises(InputError, match=message):
             LiveSummary.from_json(json.dumps({**document, **changed}))
