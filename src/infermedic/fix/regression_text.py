@@ -22,7 +22,7 @@ from infermedic.audit import audit
 from infermedic.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-# {code} findings in this file that the fix left (refused, with its reason, when it ran)
+# {code} findings in this file that the fix left unchanged (it said why when it ran)
 UNFIXED = frozenset({unfixed!r})
 
 
