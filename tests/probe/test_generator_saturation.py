@@ -101,3 +101,33 @@ def test_worker_processes_merge_to_the_busiest() -> None:
         cpu_fraction=0.97, loop_lag_mean_ms=1.2, loop_lag_max_ms=9.0
     )
     assert LoadRecorder.merged([LoadRecorder().to_payload()]).generator is None
+
+
+def test_a_generator_behind_its_schedule_is_reported_from_its_recorded_lags() -> None:
+    """The open loop's own lateness (sends later than the tolerance), from recorded sends:
+    past the allowed share the percentiles are flagged, with the numbers."""
+    recorder = LoadRecorder(late_tolerance_s=0.005)
+    for i in range(100):
+        lag = 0.012 if i % 4 == 0 else 0.001  # a quarter of the sends 12 ms late
+        recorder.record(i / 100, 0.002 + lag, 0.002, lag, SendResult(200))
+    recorder.elapsed_s = 1.0
+    recorder.generator = CALM
+    limits = ProbePlan().thresholds
+    assert not recorder.kept_schedule(limits.late_send_fraction)
+    ctx = context(CALM, [])
+    ctx.load = LoadResult(
+        recorder=recorder,
+        rate=100.0,
+        duration_s=1.0,
+        workers=1,
+        trustworthy=recorder.kept_schedule(limits.late_send_fraction),
+    )
+    warnings, measurements = report_of(ctx)
+    [warning] = [w for w in warnings if "fell behind its schedule" in w]
+    assert "25.0% of requests" in warning and "max 12.0 ms" in warning
+    assert measurements["load"]["percentiles_trustworthy"] is False
+    # one late send in a hundred is within perf_analyzer's 1 %: nothing said
+    calm = LoadRecorder(late_tolerance_s=0.005)
+    for i in range(100):
+        calm.record(i / 100, 0.002, 0.002, 0.012 if i == 0 else 0.0, SendResult(200))
+    assert calm.kept_schedule(limits.late_send_fraction)

@@ -193,3 +193,21 @@ def test_windowed_histograms_merge() -> None:
     first.merge_encoded(second.encode())
     windows = first.windows()
     assert [(w.start_s, w.requests, w.errors) for w in windows] == [(0.0, 1, 0), (1.0, 1, 1)]
+
+
+def test_a_timer_that_fires_early_never_shortens_a_latency() -> None:
+    """uvloop's timers have millisecond resolution and may wake the schedule up to a
+    millisecond early; such a send counts from when it really left, not from its slot."""
+
+    async def early(delay: float) -> None:
+        await asyncio.sleep(max(delay - 0.001, 0.0))
+
+    async def go() -> LoadRecorder:
+        return await open_loop(FakeServer(0.010), rate=20, duration_s=1.0, clock=clock, sleep=early)
+
+    recorder = run_virtual(go())
+    assert recorder.requests == 20
+    assert recorder.late_sends == 0
+    # every request took 10 ms; measured from its slot, the early ones would read 9 ms
+    assert recorder.latency.min_ms() == pytest.approx(10.0, abs=0.05)
+    assert recorder.latency.min_ms() == pytest.approx(recorder.service.min_ms(), abs=0.01)

@@ -222,6 +222,12 @@ class LoadRecorder:
     def late_fraction(self) -> float:
         return self.late_sends / self.requests if self.requests else 0.0
 
+    def kept_schedule(self, max_late_fraction: float) -> bool:
+        """Whether the generator kept its schedule: at most this share of its sends were late
+        by more than `late_tolerance_s` (perf_analyzer's rule). When it did not, its
+        latencies are partly its own lateness, and the report says so."""
+        return self.late_fraction() <= max_late_fraction
+
     def throughput(self) -> float:
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
@@ -309,6 +315,10 @@ async def open_loop(
 ) -> LoadRecorder:
     """Send at `rate` for `duration_s`, each latency counted from its intended send time.
 
+    A send the event loop made early (uvloop's timers have whole-millisecond resolution and
+    may fire up to a millisecond before their time) counts from when it was actually sent:
+    a latency is never shortened by the generator's own timer.
+
     With several workers each takes every `worker_count`-th slot of the one global schedule.
     `stop` ends the run at once; requests still in flight are cancelled and not counted.
     """
@@ -322,7 +332,9 @@ async def open_loop(
             sent = clock()
             result = await sender()
             done = clock()
-            recorder.record(intended - t0, done - intended, done - sent, sent - intended, result)
+            recorder.record(
+                intended - t0, done - min(intended, sent), done - sent, sent - intended, result
+            )
         finally:
             slots.release()
 
@@ -341,7 +353,7 @@ async def open_loop(
             done = clock()
             if counting:
                 recorder.record(
-                    intended - t0, done - intended, done - sent, sent - intended, result
+                    intended - t0, done - min(intended, sent), done - sent, sent - intended, result
                 )
             slots.release()
             pending -= 1

@@ -81,7 +81,7 @@ async def run_load(
         rate=plan.rate,
         duration_s=plan.duration_s,
         workers=plan.workers,
-        trustworthy=recorder.late_fraction() <= limits.late_send_fraction,
+        trustworthy=recorder.kept_schedule(limits.late_send_fraction),
         stages=stage_times(before, after) if before and after else [],
         metrics_requests=_request_delta(before, after),
     )
