@@ -1,6 +1,6 @@
 """probe's load generator against wrk: capacity at 1 and 4 server workers, accuracy, a stall.
 
-Run from the repository root: `.venv/bin/python bench/probe/run.py` (about 6 minutes; needs
+Run from the repository root: `.venv/bin/python bench/probe/run.py` (about 7 minutes; needs
 `wrk`, Debian: `apt-get install -y wrk`). Writes bench/probe/results.md.
 
 On a shared machine the server's own speed swings from one second to the next, so a ratio
