@@ -37,6 +37,7 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
         n.rule: n.message for n in report.notifications if n.underpowered and n.rule is not None
     }
     judged: set[str] | None = set(report.rules_run)
+    no_loop: str | None = None
     match kind:
         case CheckKind.AUDIT:
             # a crashed audit rule saw nothing: its silence is not evidence
@@ -69,6 +70,7 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             elif live is None or not live.loop_thread:
                 judged.discard("PROF013")
                 underpowered.setdefault("PROF013", "no thread ran an event loop")
+                no_loop = live.no_event_loop() if live is not None else None
         case CheckKind.PROBE:
             lag = ProbeMeasured.of(report).generator_lag()
             if lag is not None:
@@ -85,4 +87,5 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
         judged=frozenset(judged) if judged is not None else None,
         underpowered=underpowered,
         noisy=noisy,
+        no_event_loop=no_loop,
     )
