@@ -247,13 +247,13 @@ def _judge(
     if cause.needs_event_loop and no_loop and not found_static:
         # Static evidence (an async route) would say the sampled process was the wrong one;
         # without it, a measured process with no loop has nothing for work to block.
-        seen = (
+        queued = (
             "; LIVE001's health check queued behind predictions because every synchronous "
             "worker was busy (capacity, not a blocked loop)"
             if "LIVE001" in codes
             else ""
         )
-        return judged(Status.REFUTED, f"{no_loop}{seen}")
+        return judged(Status.REFUTED, f"{no_loop}{queued}")
 
     if found_confirming or (found_static and found_corroborating):
         what = ", ".join(found_confirming or found_corroborating)

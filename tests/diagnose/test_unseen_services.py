@@ -1,0 +1,157 @@
+"""The judge on services written for this check only (tests/fixtures/diagnose_unseen), replayed.
+
+Each recording is the `observations.json` of a real `diagnose` run on one of the services
+(served by uvicorn or gunicorn on 127.0.0.1 by `bench/diagnose/run_cases.py --cases-dir
+tests/fixtures/diagnose_unseen`), on the 2-core development host while other work ran. The
+replays pin the verdicts; the unit tests below pin the two rules the healthy one exposed:
+
+- a saturated pool of synchronous workers delays the health check exactly as a blocked event
+  loop does (LIVE001 cannot tell them apart); py-spy sampling the serving process and finding
+  no event loop tells them apart, and then refutes the loop;
+- a static finding the audit itself rated low (advice that matters only in a setting it cannot
+  see) stays a suspected cause in the list but does not name the root cause alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from infermedic.diagnose import replay
+from infermedic.diagnose.hypotheses import CheckKind, Coverage, Status, evaluate
+from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, LiveSampling
+from infermedic.diagnose.router import Category
+from infermedic.model import Effect, Finding, Location, Severity
+
+UNSEEN = Path(__file__).resolve().parents[1] / "fixtures" / "incidents" / "unseen"
+
+# recording -> (root cause, its status); None: a healthy service, nothing named
+RECORDED: dict[str, tuple[str | None, str | None]] = {
+    "caption-rank-starlette-leak": ("memory-leak", "confirmed"),
+    "fx-quote-lock": ("serialized-inference", "confirmed"),
+    "upgrade-propensity-double-scale": ("preprocessing-skew", "confirmed"),
+    "healthy-solar-ensemble": (None, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_an_unseen_service_replays_to_its_true_cause(name: str) -> None:
+    diagnosis = replay(UNSEEN / f"{name}.json")
+    root = diagnosis.root_cause
+    key, status = RECORDED[name]
+    assert (root.cause.key if root else None) == key, diagnosis.verdict()
+    assert (root.status.value if root else None) == status
+    if key is None:
+        assert not [h for h in diagnosis.hypotheses if h.status is Status.CONFIRMED]
+
+
+def test_the_healthy_gunicorn_service_gets_no_event_loop_cause() -> None:
+    # Before the fix: LIVE001 on this Flask app under 2 sync workers was read as a blocked
+    # event loop (suspected only because the host was busy; confirmed at a ratio of 1 on a
+    # quiet one), and the gunicorn config's `workers = 2` (DKR002, low) named the root cause.
+    diagnosis = replay(UNSEEN / "healthy-solar-ensemble.json")
+    assert "LIVE001" in {f.code for c in diagnosis.checks for f in c.findings}
+    loop = next(h for h in diagnosis.hypotheses if h.cause.key == "event-loop-blocking")
+    assert loop.status is Status.REFUTED
+    assert "no thread ran an event loop" in loop.reason and "synchronous worker" in loop.reason
+    workers = next(h for h in diagnosis.hypotheses if h.cause.key == "worker-oversubscription")
+    assert workers.status is Status.SUSPECTED and not workers.eligible_root
+
+
+def test_the_lock_recording_names_the_line_that_holds_the_lock() -> None:
+    diagnosis = replay(UNSEEN / "fx-quote-lock.json")
+    root = diagnosis.root_cause
+    assert root is not None
+    lock = next(f for f in root.findings if f.code == "PROF014")
+    assert "quoting/service.py" in lock.message
+
+
+# -- the no-event-loop rule, on constructed observations -------------------------------------
+
+
+def finding(code: str, severity: Severity = Severity.HIGH, value: float = 1.2) -> Finding:
+    return Finding(
+        code=code,
+        name=code.lower(),
+        severity=severity,
+        message=f"{code} seen",
+        location=Location(path="app/main.py", line=3),
+        effect=Effect(statistic="ratio", value=value, threshold=0.5, strong=1.0)
+        if code.startswith("LIVE")
+        else None,
+    )
+
+
+def by_key(hypotheses: list, key: str):  # type: ignore[no-untyped-def]
+    return next(h for h in hypotheses if h.cause.key == key)
+
+
+NO_LOOP = "py-spy sampled the serving process ... and no thread ran an event loop"
+
+
+def coverage(no_loop: str | None) -> dict[CheckKind, Coverage]:
+    return {
+        CheckKind.AUDIT: Coverage(kind=CheckKind.AUDIT),
+        CheckKind.PROBE: Coverage(kind=CheckKind.PROBE),
+        CheckKind.PROFILE: Coverage(
+            kind=CheckKind.PROFILE,
+            underpowered={"PROF013": "no thread ran an event loop"},
+            no_event_loop=no_loop,
+        ),
+    }
+
+
+def test_a_large_live001_confirms_the_loop_only_where_a_loop_may_run() -> None:
+    found = {CheckKind.PROBE: [finding("LIVE001")]}
+    # the same strong reading: without the profile's word, it stands alone
+    unknown = evaluate([Category.SPIKES], found, coverage(None))
+    assert by_key(unknown, "event-loop-blocking").status is Status.CONFIRMED
+    measured = evaluate([Category.SPIKES], found, coverage(NO_LOOP))
+    blocked = by_key(measured, "event-loop-blocking")
+    assert blocked.status is Status.REFUTED and "synchronous worker" in blocked.reason
+    # the refinement that rests on the loop goes with it
+    log = by_key(measured, "blocking-prediction-log")
+    assert log.status is Status.REFUTED
+    assert not [h for h in measured if h.status is Status.CONFIRMED]
+
+
+def test_an_async_route_in_the_code_outweighs_a_loopless_sample() -> None:
+    # The audit saw blocking work in an async route: the service has a loop, so the sampled
+    # process was not the one that serves (a wrong --pid); the usual judgement stands.
+    found = {CheckKind.AUDIT: [finding("SVC001")], CheckKind.PROBE: [finding("LIVE001")]}
+    hypotheses = evaluate([Category.SPIKES], found, coverage(NO_LOOP))
+    assert by_key(hypotheses, "event-loop-blocking").status is Status.CONFIRMED
+
+
+def sampling(**changes: object) -> LiveSampling:
+    base = LiveSampling(
+        samples=4 * MIN_LIVE_SAMPLES, loop_thread=False, busy_samples=3 * MIN_LIVE_SAMPLES
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_only_a_busy_loopless_process_without_workers_says_no_loop() -> None:
+    said = sampling().no_event_loop()
+    assert said is not None and "no thread ran an event loop" in said
+    assert sampling(loop_thread=True).no_event_loop() is None
+    # a server master whose forked workers serve: the loop may be in them
+    assert sampling(children=2).no_event_loop() is None
+    # a gevent/eventlet hub is a loop py-spy does not read as one
+    assert sampling(green_threads=True).no_event_loop() is None
+    # an idle process (the wrong pid, or no load) says nothing about the one that serves
+    assert sampling(busy_samples=MIN_LIVE_SAMPLES - 1).no_event_loop() is None
+    assert sampling(samples=MIN_LIVE_SAMPLES - 1).no_event_loop() is None
+
+
+def test_a_low_static_finding_alone_does_not_name_the_root_cause() -> None:
+    for severity, named in ((Severity.LOW, False), (Severity.MEDIUM, True)):
+        hypotheses = evaluate(
+            [Category.SLOW],
+            {CheckKind.AUDIT: [finding("DKR002", severity)]},
+            [CheckKind.AUDIT, CheckKind.PROBE],
+        )
+        workers = by_key(hypotheses, "worker-oversubscription")
+        assert workers.status is Status.SUSPECTED
+        assert workers.eligible_root is named
