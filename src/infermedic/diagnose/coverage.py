@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from infermedic.diagnose.causes import TIMING_CODES, CheckKind
 from infermedic.diagnose.hypotheses import Coverage
-from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, ProbeMeasured, ProfileMeasured, RunStatus
+from infermedic.diagnose.measured import (
+    MIN_LIVE_SAMPLES,
+    ProbeMeasured,
+    ProfileMeasured,
+    RunStatus,
+    static_no_event_loop,
+)
 from infermedic.model import Report
 from infermedic.rules import Registry
 
@@ -43,6 +49,7 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             # a crashed audit rule saw nothing: its silence is not evidence
             failed = RunStatus.of(report).rules_failed
             judged = None
+            no_loop = static_no_event_loop(report)
             if failed:
                 judged = {r.code for r in Registry.default()} - set(failed)
                 for code in failed:

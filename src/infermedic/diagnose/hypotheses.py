@@ -163,6 +163,10 @@ def evaluate(
     named = set(stated if stated else categories)
     broken = dict(failed or {})
     no_loop = next((c.no_event_loop for c in covered.values() if c.no_event_loop), None)
+    if no_loop:
+        # with no loop to block, a loop reading is a busy worker pool: it explains nothing
+        # better than another cause (a lock behind it, say) and excludes none
+        all_codes -= LOOP_CODES
     judged = [
         replace(
             _judge(
@@ -194,6 +198,11 @@ def evaluate(
         if h.in_symptom or h.status in (Status.CONFIRMED, Status.SUSPECTED, Status.INCONCLUSIVE)
     ]
     return sorted(kept, key=lambda h: h.score, reverse=True)
+
+
+# The measured codes that read a blocked event loop (the confirming codes of the causes that
+# need one).
+LOOP_CODES = frozenset(c for cause in CAUSES if cause.needs_event_loop for c in cause.confirming)
 
 
 def _solid(finding: Finding, covered: Mapping[CheckKind, Coverage]) -> tuple[bool, str]:

@@ -151,6 +151,35 @@ def _probe_load(value: Any) -> ProbeLoad | None:
     )
 
 
+# -- audit (the repository) ---------------------------------------------------------------------
+
+# Frameworks whose handlers never share an event loop: a WSGI server runs each request on a
+# worker thread or process (Flask's own `async def` views run on a loop per request, in that
+# thread), so nothing one request does can stall a loop the others wait on.
+WSGI_FRAMEWORKS = frozenset({"flask"})
+
+
+def static_no_event_loop(report: Report) -> str | None:
+    """Why the repository's server runs no event loop, read from the audit's route index; None
+    when it may run one (an ASGI framework, a middleware route, a green-thread server, no
+    routes found, or an audit too old to say)."""
+    m = report.measurements
+    routes = m.get("routes")
+    green = m.get("green_threads")
+    if not isinstance(routes, list) or not routes or not isinstance(green, list) or green:
+        return None
+    if m.get("python_files_parsed") != m.get("python_files"):
+        return None  # a file the index could not read may hold the routes of an ASGI app
+    frameworks = {r.get("framework") if isinstance(r, Mapping) else None for r in routes}
+    if not frameworks <= WSGI_FRAMEWORKS:
+        return None
+    names = ", ".join(sorted(str(f).capitalize() for f in frameworks))
+    return (
+        f"the audit indexed {len(routes)} route(s), all {names} (WSGI) handlers, and no "
+        "gevent or eventlet server: the service runs no event loop"
+    )
+
+
 # -- profile (the model artifact, in a worker; or a live process, sampled) ---------------------
 
 
