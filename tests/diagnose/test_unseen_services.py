@@ -19,11 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from infermedic.audit import audit
 from infermedic.diagnose import replay
 from infermedic.diagnose.hypotheses import CheckKind, Coverage, Status, evaluate
-from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, LiveSampling
+from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, LiveSampling, static_no_event_loop
 from infermedic.diagnose.router import Category
-from infermedic.model import Effect, Finding, Location, Severity
+from infermedic.model import Effect, Finding, Location, Report, Severity
+from infermedic.settings import Settings
 
 UNSEEN = Path(__file__).resolve().parents[1] / "fixtures" / "incidents" / "unseen"
 
@@ -33,6 +35,8 @@ RECORDED: dict[str, tuple[str | None, str | None]] = {
     "fx-quote-lock": ("serialized-inference", "confirmed"),
     "upgrade-propensity-double-scale": ("preprocessing-skew", "confirmed"),
     "healthy-solar-ensemble": (None, None),
+    # the same service after the fix, whose audit also names each route's framework
+    "healthy-solar-ensemble-rerun": (None, None),
 }
 
 
@@ -60,6 +64,12 @@ def test_the_healthy_gunicorn_service_gets_no_event_loop_cause() -> None:
     assert workers.status is Status.SUSPECTED and not workers.eligible_root
 
 
+def test_the_rerun_refutes_the_loop_from_the_route_index_too() -> None:
+    diagnosis = replay(UNSEEN / "healthy-solar-ensemble-rerun.json")
+    loop = next(h for h in diagnosis.hypotheses if h.cause.key == "event-loop-blocking")
+    assert loop.status is Status.REFUTED and "Flask (WSGI)" in loop.reason
+
+
 def test_the_lock_recording_names_the_line_that_holds_the_lock() -> None:
     diagnosis = replay(UNSEEN / "fx-quote-lock.json")
     root = diagnosis.root_cause
@@ -79,7 +89,7 @@ def finding(code: str, severity: Severity = Severity.HIGH, value: float = 1.2) -
         message=f"{code} seen",
         location=Location(path="app/main.py", line=3),
         effect=Effect(statistic="ratio", value=value, threshold=0.5, strong=1.0)
-        if code.startswith("LIVE")
+        if code.startswith(("LIVE", "PROF"))
         else None,
     )
 
@@ -155,3 +165,68 @@ def test_a_low_static_finding_alone_does_not_name_the_root_cause() -> None:
         workers = by_key(hypotheses, "worker-oversubscription")
         assert workers.status is Status.SUSPECTED
         assert workers.eligible_root is named
+
+
+def test_with_no_loop_a_loop_reading_excludes_no_lock() -> None:
+    # LIVE001 excludes a lock (a blocked loop serialises too); in a service with no loop the
+    # same reading is a busy pool, and the lock py-spy saw stands
+    found = {CheckKind.PROBE: [finding("LIVE001")], CheckKind.PROFILE: [finding("PROF014")]}
+    with_loop = evaluate([Category.SLOW], found, coverage(None))
+    assert by_key(with_loop, "serialized-inference").status is Status.REFUTED
+    without = evaluate([Category.SLOW], found, coverage(NO_LOOP))
+    assert by_key(without, "serialized-inference").status is Status.CONFIRMED
+    assert without[0].cause.key == "serialized-inference"
+
+
+def audit_report(routes: list[dict[str, object]], green: list[str] | None = None) -> Report:
+    return Report(
+        tool="audit",
+        measurements={
+            "python_files": 3,
+            "python_files_parsed": 3,
+            "routes": routes,
+            "green_threads": green if green is not None else [],
+        },
+    )
+
+
+def route(framework: str, path: str = "/predict") -> dict[str, object]:
+    return {"method": "POST", "path": path, "framework": framework, "async": False}
+
+
+def test_the_route_index_says_no_loop_only_for_a_plain_wsgi_service() -> None:
+    flask = [route("flask"), route("flask", "/healthz")]
+    said = static_no_event_loop(audit_report(flask))
+    assert said is not None and "Flask" in said
+    # an ASGI framework anywhere in the repo has a loop, even with sync routes
+    assert static_no_event_loop(audit_report([*flask, route("fastapi", "/v2")])) is None
+    # middleware routes (instrument) carry no framework: an ASGI app is behind them
+    assert static_no_event_loop(audit_report([*flask, route("")])) is None
+    # gunicorn -k gevent runs Flask handlers on a hub that CPU work blocks
+    assert static_no_event_loop(audit_report(flask, ["conf/gunicorn.py:3"])) is None
+    # nothing indexed, or an audit that does not say: no claim
+    assert static_no_event_loop(audit_report([])) is None
+    assert static_no_event_loop(Report(tool="audit", measurements={"routes": flask})) is None
+    unread = audit_report(flask)
+    unread = replace(unread, measurements={**unread.measurements, "python_files_parsed": 2})
+    assert static_no_event_loop(unread) is None
+
+
+def test_the_audit_reports_each_route_framework_and_green_thread_servers(tmp_path: Path) -> None:
+    service = tmp_path / "svc"
+    service.mkdir()
+    (service / "app.py").write_text(
+        "from flask import Flask\n"
+        "app = Flask(__name__)\n\n"
+        "@app.post('/predict')\n"
+        "def predict():\n"
+        "    return {}\n"
+    )
+    report = audit([service], Settings())
+    assert {r["framework"] for r in report.measurements["routes"]} == {"flask"}
+    assert report.measurements["green_threads"] == []
+    assert static_no_event_loop(report) is not None
+    (service / "gunicorn.conf.py").write_text('worker_class = "gevent"\n')
+    green = audit([service], Settings())
+    assert green.measurements["green_threads"] == ["gunicorn.conf.py:1"]
+    assert static_no_event_loop(green) is None
