@@ -37,6 +37,10 @@ RECORDED: dict[str, tuple[str | None, str | None]] = {
     "healthy-solar-ensemble": (None, None),
     # the same service after the fix, whose audit also names each route's framework
     "healthy-solar-ensemble-rerun": (None, None),
+    # ... and run without --pid: only the route index says there is no loop
+    "healthy-solar-ensemble-nopid": (None, None),
+    # known gap: without --pid nothing but LIVE002 (a shared symptom) points at the lock
+    "fx-quote-lock-nopid": (None, None),
 }
 
 
@@ -68,6 +72,23 @@ def test_the_rerun_refutes_the_loop_from_the_route_index_too() -> None:
     diagnosis = replay(UNSEEN / "healthy-solar-ensemble-rerun.json")
     loop = next(h for h in diagnosis.hypotheses if h.cause.key == "event-loop-blocking")
     assert loop.status is Status.REFUTED and "Flask (WSGI)" in loop.reason
+
+
+def test_without_pid_the_route_index_alone_refutes_the_loop() -> None:
+    diagnosis = replay(UNSEEN / "healthy-solar-ensemble-nopid.json")
+    assert CheckKind.PROFILE not in {c.kind for c in diagnosis.checks if c.report is not None}
+    assert "LIVE001" in {f.code for c in diagnosis.checks for f in c.findings}
+    loop = next(h for h in diagnosis.hypotheses if h.cause.key == "event-loop-blocking")
+    assert loop.status is Status.REFUTED and "Flask (WSGI)" in loop.reason
+
+
+def test_without_pid_the_lock_is_left_untested_and_says_what_would_test_it() -> None:
+    # No static rule sees a lock around the model call; LIVE002 alone (latency that grows
+    # with concurrency, which a busy host also produces) names no cause.
+    diagnosis = replay(UNSEEN / "fx-quote-lock-nopid.json")
+    lock = next(h for h in diagnosis.hypotheses if h.cause.key == "serialized-inference")
+    assert lock.status is Status.NOT_TESTED
+    assert "LIVE002" in lock.reason and "--pid" in lock.reason
 
 
 def test_the_lock_recording_names_the_line_that_holds_the_lock() -> None:
