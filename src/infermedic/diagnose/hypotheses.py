@@ -11,7 +11,9 @@ Statuses, and what each needs:
 - not tested: no check that covers it ran to completion (skipped, failed, or the phase that
   would show it did not run) — the reason names the input or command that would test it;
 - refuted: a measured check that covers the cause ran to completion, judged the codes that
-  would show it, and saw none of them.
+  would show it, and saw none of them; or the cause needs an event loop and the service
+  measurably runs none (py-spy on the serving process, or a route index of WSGI handlers
+  only), whatever LIVE001 read (a busy pool of synchronous workers reads the same).
 
 A check that did not run, crashed or lacked power is never evidence against a cause, and the
 static audit's silence is not either (it sees only the patterns it knows).
