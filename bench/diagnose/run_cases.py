@@ -533,6 +533,10 @@ def run_case(
             keep_reports.mkdir(parents=True, exist_ok=True)
             kept_path = keep_reports / f"{case.name}-run{run}.json"
             shutil.copyfile(output, kept_path)
+            # what the checks measured, for `diagnose --replay` (kept beside the report)
+            observed = output.with_name(output.stem + ".observations.json")
+            if observed.is_file():
+                shutil.copyfile(observed, kept_path.with_suffix(".observations.json"))
             kept = str(kept_path)
     return score(
         case, report, run=run, notes=notes, seconds=time.monotonic() - started_at, kept=kept
@@ -735,10 +739,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rescore", action="store_true", help="rewrite results.md from results.json (no runs)"
     )
+    parser.add_argument(
+        "--cases-dir", type=Path, default=CASES_DIR, help="where the case directories are"
+    )
     args = parser.parse_args(argv)
     if args.rescore:
         return rescore(args.results)
-    cases = load_cases(args.case)
+    cases = load_cases(args.case, args.cases_dir)
     if args.list:
         for case in cases:
             print(f"{case.name:32} {case.expected_cause or 'none':26} {case.symptom}")

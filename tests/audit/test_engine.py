@@ -235,6 +235,7 @@ def test_routes_are_shared_with_project_rules(tmp_path: Path) -> None:
             "file": "app.py",
             "line": 9,
             "async": True,
+            "framework": "fastapi",
         }
     ]
 

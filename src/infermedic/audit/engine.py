@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -132,9 +132,12 @@ def run_audit(
                     "file": r.file,
                     "line": r.line,
                     "async": r.is_async,
+                    "framework": r.framework,
                 }
                 for r in project.routes
             ],
+            # where the repo names a green-thread server (gevent, eventlet): a loop of its own
+            "green_threads": _green_threads(texts),
         },
         started_at=started_at,
         duration_s=round(time.perf_counter() - clock, 3),
@@ -156,6 +159,23 @@ _SCRIPT_RUN = re.compile(
 _DESCRIPTOR_NAMES = re.compile(
     r"^(heroku\.ya?ml|app\.ya?ml|(docker-)?compose[\w.-]*\.ya?ml|fly\.toml)$", re.IGNORECASE
 )
+
+
+_GREEN = re.compile(r"\b(gevent|eventlet)\b")
+
+
+def _green_threads(texts: Mapping[str, str]) -> list[str]:
+    """`file:line` of the first few lines that name gevent or eventlet (a worker class, a
+    requirement, a monkey-patch): such a server runs its handlers on a hub, a loop of its own."""
+    found: list[str] = []
+    for relpath in sorted(texts):
+        for number, line in enumerate(texts[relpath].splitlines(), start=1):
+            if _GREEN.search(line) and not line.lstrip().startswith("#"):
+                found.append(f"{relpath}:{number}")
+                break
+        if len(found) >= 5:
+            break
+    return found
 
 
 def _production_servers(discovery: Discovery) -> dict[str, str]:

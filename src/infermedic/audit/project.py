@@ -97,6 +97,7 @@ class Route:
     # The service the route belongs to: the folder of the app that serves it ("" when no
     # app is found), so file rules judge a manifest against one service's routes.
     service: str = ""
+    framework: str = ""  # the index's name for it ("flask", "fastapi"); "" for middleware
 
 
 @dataclass(kw_only=True)

@@ -54,6 +54,10 @@ class Cause:
     # the more general cause this one is an instance of; when both are confirmed this one
     # names the root cause and the other its mechanism
     refines: str | None = None
+    # the cause is work holding an event loop: a serving process measured to run none (py-spy)
+    # rules it out, and a health check queueing behind predictions there is a busy pool of
+    # synchronous workers instead
+    needs_event_loop: bool = False
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -94,6 +98,7 @@ CAUSES: tuple[Cause, ...] = (
         categories=(Category.SLOW, Category.SPIKES, Category.FAILURES),
         static=("SVC001", "SVC003"),
         confirming=("LIVE001", "PROF013"),
+        needs_event_loop=True,
         long_term_fix="Keep `async def` routes free of blocking work — the model call, sync "
         "I/O, and CPU-heavy Python alike (the evidence names what holds the loop): run it in a "
         "thread or process pool (or a dedicated inference server) and bound its concurrency.",
@@ -160,6 +165,7 @@ CAUSES: tuple[Cause, ...] = (
         static=("SVC005",),
         confirming=(),
         corroborating=("LIVE001", "PROF013", "LIVE004", "LIVE012"),
+        needs_event_loop=True,
         long_term_fix="Log predictions through a bounded queue and a background writer "
         "(`infermedic.instrument.PredictionLogger`), dropping and counting on overflow.",
         prevention=(

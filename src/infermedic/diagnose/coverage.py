@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from infermedic.diagnose.causes import TIMING_CODES, CheckKind
 from infermedic.diagnose.hypotheses import Coverage
-from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, ProbeMeasured, ProfileMeasured, RunStatus
+from infermedic.diagnose.measured import (
+    MIN_LIVE_SAMPLES,
+    ProbeMeasured,
+    ProfileMeasured,
+    RunStatus,
+    static_no_event_loop,
+)
 from infermedic.model import Report
 from infermedic.rules import Registry
 
@@ -37,11 +43,13 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
         n.rule: n.message for n in report.notifications if n.underpowered and n.rule is not None
     }
     judged: set[str] | None = set(report.rules_run)
+    no_loop: str | None = None
     match kind:
         case CheckKind.AUDIT:
             # a crashed audit rule saw nothing: its silence is not evidence
             failed = RunStatus.of(report).rules_failed
             judged = None
+            no_loop = static_no_event_loop(report)
             if failed:
                 judged = {r.code for r in Registry.default()} - set(failed)
                 for code in failed:
@@ -69,6 +77,7 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
             elif live is None or not live.loop_thread:
                 judged.discard("PROF013")
                 underpowered.setdefault("PROF013", "no thread ran an event loop")
+                no_loop = live.no_event_loop() if live is not None else None
         case CheckKind.PROBE:
             lag = ProbeMeasured.of(report).generator_lag()
             if lag is not None:
@@ -85,4 +94,5 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
         judged=frozenset(judged) if judged is not None else None,
         underpowered=underpowered,
         noisy=noisy,
+        no_event_loop=no_loop,
     )

@@ -11,7 +11,9 @@ Statuses, and what each needs:
 - not tested: no check that covers it ran to completion (skipped, failed, or the phase that
   would show it did not run) — the reason names the input or command that would test it;
 - refuted: a measured check that covers the cause ran to completion, judged the codes that
-  would show it, and saw none of them.
+  would show it, and saw none of them; or the cause needs an event loop and the service
+  measurably runs none (py-spy on the serving process, or a route index of WSGI handlers
+  only), whatever LIVE001 read (a busy pool of synchronous workers reads the same).
 
 A check that did not run, crashed or lacked power is never evidence against a cause, and the
 static audit's silence is not either (it sees only the patterns it knows).
@@ -69,6 +71,8 @@ class Coverage:
     judged: frozenset[str] | None = None
     underpowered: Mapping[str, str] = field(default_factory=dict)  # code -> why
     noisy: str | None = None
+    # why the sampled serving process measurably runs no event loop (profile only), or None
+    no_event_loop: str | None = None
 
     def judges(self, code: str) -> bool:
         if code in self.underpowered:
@@ -97,10 +101,16 @@ class Hypothesis:
     @property
     def eligible_root(self) -> bool:
         """Can name the root cause: confirmed, or suspected on static evidence (the pattern is
-        in the code). A lone measured timing effect that noise could explain is never named."""
+        in the code). A lone measured timing effect that noise could explain is never named,
+        and neither is a low-severity static finding alone: the audit lowers a finding to low
+        when it matters only in a setting it cannot see (workers per container with no pods in
+        sight, a timeout missing outside the request path), which is advice, not a cause."""
         if self.status is Status.CONFIRMED:
             return True
-        return self.status is Status.SUSPECTED and CheckKind.AUDIT in self.sources
+        static = [f for f in self.findings if check_for_code(f.code) is CheckKind.AUDIT]
+        return self.status is Status.SUSPECTED and any(
+            f.severity >= Severity.MEDIUM for f in static
+        )
 
     @property
     def score(self) -> tuple[int, ...]:
@@ -154,10 +164,21 @@ def evaluate(
     wanted = set(categories)
     named = set(stated if stated else categories)
     broken = dict(failed or {})
+    no_loop = next((c.no_event_loop for c in covered.values() if c.no_event_loop), None)
+    if no_loop:
+        # with no loop to block, a loop reading is a busy worker pool: it explains nothing
+        # better than another cause (a lock behind it, say) and excludes none
+        all_codes -= LOOP_CODES
     judged = [
         replace(
             _judge(
-                cause, findings, covered, all_codes, bool(wanted & set(cause.categories)), broken
+                cause,
+                findings,
+                covered,
+                all_codes,
+                bool(wanted & set(cause.categories)),
+                broken,
+                no_loop=no_loop,
             ),
             stated=bool(named & set(cause.categories)),
             primary=cause.categories[0] in named,
@@ -179,6 +200,11 @@ def evaluate(
         if h.in_symptom or h.status in (Status.CONFIRMED, Status.SUSPECTED, Status.INCONCLUSIVE)
     ]
     return sorted(kept, key=lambda h: h.score, reverse=True)
+
+
+# The measured codes that read a blocked event loop (the confirming codes of the causes that
+# need one).
+LOOP_CODES = frozenset(c for cause in CAUSES if cause.needs_event_loop for c in cause.confirming)
 
 
 def _solid(finding: Finding, covered: Mapping[CheckKind, Coverage]) -> tuple[bool, str]:
@@ -203,6 +229,8 @@ def _judge(
     all_codes: set[str],
     in_symptom: bool,
     failed: Mapping[CheckKind, str],
+    *,
+    no_loop: str | None = None,
 ) -> Hypothesis:
     support = tuple(f for f in findings if f.code in cause.codes)
     codes = {f.code for f in support}
@@ -227,6 +255,16 @@ def _judge(
 
     if excluded and (found_confirming or found_corroborating):
         return judged(Status.REFUTED, f"{', '.join(excluded)} explain(s) the evidence better")
+    if cause.needs_event_loop and no_loop and not found_static:
+        # Static evidence (an async route) would say the sampled process was the wrong one;
+        # without it, a measured process with no loop has nothing for work to block.
+        queued = (
+            "; LIVE001's health check queued behind predictions because every synchronous "
+            "worker was busy (capacity, not a blocked loop)"
+            if "LIVE001" in codes
+            else ""
+        )
+        return judged(Status.REFUTED, f"{no_loop}{queued}")
 
     if found_confirming or (found_static and found_corroborating):
         what = ", ".join(found_confirming or found_corroborating)

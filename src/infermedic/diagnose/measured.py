@@ -151,6 +151,35 @@ def _probe_load(value: Any) -> ProbeLoad | None:
     )
 
 
+# -- audit (the repository) ---------------------------------------------------------------------
+
+# Frameworks whose handlers never share an event loop: a WSGI server runs each request on a
+# worker thread or process (Flask's own `async def` views run on a loop per request, in that
+# thread), so nothing one request does can stall a loop the others wait on.
+WSGI_FRAMEWORKS = frozenset({"flask"})
+
+
+def static_no_event_loop(report: Report) -> str | None:
+    """Why the repository's server runs no event loop, read from the audit's route index; None
+    when it may run one (an ASGI framework, a middleware route, a green-thread server, no
+    routes found, or an audit too old to say)."""
+    m = report.measurements
+    routes = m.get("routes")
+    green = m.get("green_threads")
+    if not isinstance(routes, list) or not routes or not isinstance(green, list) or green:
+        return None
+    if m.get("python_files_parsed") != m.get("python_files"):
+        return None  # a file the index could not read may hold the routes of an ASGI app
+    frameworks = {r.get("framework") if isinstance(r, Mapping) else None for r in routes}
+    if not frameworks <= WSGI_FRAMEWORKS:
+        return None
+    names = ", ".join(sorted(str(f).capitalize() for f in frameworks))
+    return (
+        f"the audit indexed {len(routes)} route(s), all {names} (WSGI) handlers, and no "
+        "gevent or eventlet server: the service runs no event loop"
+    )
+
+
 # -- profile (the model artifact, in a worker; or a live process, sampled) ---------------------
 
 
@@ -170,6 +199,24 @@ class LiveSampling:
 
     samples: int
     loop_thread: bool
+    busy_samples: int = 0  # samples in which a thread was not idle
+    children: int = 0  # child processes of the sampled one (a server's forked workers)
+    green_threads: bool = False  # gevent/eventlet frames: a loop py-spy does not recognise
+
+    def no_event_loop(self) -> str | None:
+        """Why the sampled process measurably runs no event loop, or None when it may.
+
+        Only a process that did the work itself (busy while sampled, no forked workers that
+        could hold the loop instead) and shows no green-thread hub counts: anything less is
+        no evidence about the process that serves."""
+        if self.loop_thread or self.children or self.green_threads:
+            return None
+        if self.samples < MIN_LIVE_SAMPLES or self.busy_samples < MIN_LIVE_SAMPLES:
+            return None
+        return (
+            f"py-spy sampled the serving process while it worked ({self.busy_samples} busy "
+            f"of {self.samples} samples, no child processes) and no thread ran an event loop"
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -197,7 +244,11 @@ class ProfileMeasured:
             if isinstance(worker, Mapping)
             else None,
             live=LiveSampling(
-                samples=_total_samples(live), loop_thread=live.get("loop_thread") is not None
+                samples=_total_samples(live),
+                loop_thread=live.get("loop_thread") is not None,
+                busy_samples=_busy_samples(live),
+                children=len(live.get("child_pids") or ()),
+                green_threads=_green_threads(live),
             )
             if isinstance(live, Mapping)
             else None,
@@ -237,6 +288,32 @@ def _profile_phases(measurements: Mapping[str, Any]) -> frozenset[str]:
             for name, value in measurements.items()
             if isinstance(value, Mapping) and value and "error" not in value
         )
+
+
+def _threads(live: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    threads = live.get("threads")
+    return [t for t in threads if isinstance(t, Mapping)] if isinstance(threads, list) else []
+
+
+def _busy_samples(live: Mapping[str, Any]) -> int:
+    return sum(
+        max(0, int(t.get("samples", 0)) - int(t.get("idle_samples", 0))) for t in _threads(live)
+    )
+
+
+# Green-thread servers (gunicorn's gevent/eventlet workers) run a hub py-spy does not read as
+# an asyncio loop, yet CPU work in a handler blocks it just the same.
+_GREEN = ("gevent", "eventlet", "greenlet")
+
+
+def _green_threads(live: Mapping[str, Any]) -> bool:
+    for thread in _threads(live):
+        frames = thread.get("top_frames")
+        for frame in frames if isinstance(frames, list) else []:
+            text = str(frame.get("frame", "")) if isinstance(frame, Mapping) else ""
+            if any(name in text for name in _GREEN):
+                return True
+    return False
 
 
 def _total_samples(live: Mapping[str, Any]) -> int:

@@ -314,6 +314,7 @@ def project_routes(routes: list[RouteInfo], provided: list[Route]) -> tuple[Rout
             is_async=route.function.is_async,
             file=route.function.module.ctx.relpath,
             line=route.function.node.lineno,
+            framework=route.framework,
         )
         for route in routes
         for method in route.methods
