@@ -14,8 +14,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-import datasketches
-
 from infermedic.drift.profile import (
     FREQUENT_ITEMS_LG_MAX_K,
     KLL_K,
@@ -27,6 +25,7 @@ from infermedic.drift.profile import (
     ColumnProfile,
     DatasetProfile,
     NumericSummary,
+    sketches_module,
 )
 from infermedic.errors import DatasetError
 
@@ -237,7 +236,7 @@ def _numeric(data: Mapping[str, Any], where: str) -> NumericSummary:
     sketch = _bytes(data.get("kll"), f"{where}.kll")
     if sketch is not None:
         try:
-            kll = datasketches.kll_doubles_sketch.deserialize(sketch)
+            kll = sketches_module().kll_doubles_sketch.deserialize(sketch)
         except Exception as exc:  # the library raises RuntimeError/ValueError/... on bad bytes
             _fail(f"{where}.kll", f"is not a KLL sketch ({type(exc).__name__})")
         if int(kll.n) != count:
@@ -288,7 +287,7 @@ def _categorical(data: Mapping[str, Any], where: str) -> CategoricalSummary:
     sketch = _bytes(data.get("frequent_items"), f"{where}.frequent_items")
     if sketch is not None:
         try:
-            datasketches.frequent_strings_sketch.deserialize(sketch)
+            sketches_module().frequent_strings_sketch.deserialize(sketch)
         except Exception as exc:  # the library raises RuntimeError/ValueError/... on bad bytes
             _fail(
                 f"{where}.frequent_items", f"is not a frequent-items sketch ({type(exc).__name__})"
