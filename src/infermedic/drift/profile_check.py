@@ -261,10 +261,25 @@ def _increasing(values: list[float], where: str) -> None:
         _fail(where, "must increase strictly")
 
 
+def _floats(values: list[Any], where: str) -> list[float]:
+    # a sound list (JSON numbers, finite) is checked in one pass; a damaged one item by item
+    if all(type(v) is float or type(v) is int for v in values):
+        numbers = [float(v) for v in values]
+        if all(map(math.isfinite, numbers)):
+            return numbers
+    return [_float(v, f"{where}[]") for v in values]
+
+
+def _ints(values: list[Any], where: str) -> list[int]:
+    if all(type(v) is int for v in values) and (not values or min(values) >= 0):
+        return values
+    return [_int(v, f"{where}[]") for v in values]
+
+
 def _binning(data: Mapping[str, Any], where: str, count: int) -> Binning:
-    edges = [_float(v, f"{where}.edges[]") for v in _list(_get(data, "edges", where), where)]
-    psi = [_float(v, f"{where}.psi_edges[]") for v in _list(_get(data, "psi_edges", where), where)]
-    counts = [_int(v, f"{where}.counts[]") for v in _list(_get(data, "counts", where), where)]
+    edges = _floats(_list(_get(data, "edges", where), where), f"{where}.edges")
+    psi = _floats(_list(_get(data, "psi_edges", where), where), f"{where}.psi_edges")
+    counts = _ints(_list(_get(data, "counts", where), where), f"{where}.counts")
     if not edges:
         _fail(f"{where}.edges", "is empty")
     _increasing(edges, f"{where}.edges")
