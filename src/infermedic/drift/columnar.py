@@ -111,7 +111,7 @@ def _moments(v: FloatArray) -> tuple[float, float]:
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone
         mean = float(np.mean(v))
         deviation = v - mean
-        variance = float(np.dot(deviation, deviation)) / v.size
+        variance = _dot(deviation, deviation) / v.size
     if math.isfinite(mean) and math.isfinite(variance):
         return mean, variance
     scale = max(abs(float(v[0])), abs(float(v[-1])))
@@ -119,6 +119,12 @@ def _moments(v: FloatArray) -> tuple[float, float]:
     mean = float(np.mean(scaled)) * scale
     variance = float(np.var(scaled)) * scale * scale
     return mean, min(variance, sys.float_info.max)
+
+
+def _dot(x: FloatArray, y: FloatArray) -> float:
+    """The dot product by numpy's own SIMD loop. `np.dot` calls BLAS, whose threads cost
+    ~16 ms per call at 100,000 values on a busy two-core machine (0.04 ms here)."""
+    return float(np.einsum("i,i->", x, y))
 
 
 def ks_wasserstein(a: FloatArray, b: FloatArray) -> tuple[float, float]:
@@ -207,7 +213,7 @@ def _wasserstein(a: FloatArray, b: FloatArray) -> float:
         du = np.diff(steps, prepend=first * m)
         qa = a[div(steps + m - 1, m) - 1]
         qb = b[div(steps + n - 1, n) - 1]
-        total += float(np.dot(np.abs(qa - qb), du.astype(np.float64)))
+        total += _dot(np.abs(qa - qb), du.astype(np.float64))
     return total / (float(n) * float(m))
 
 
