@@ -89,18 +89,23 @@ def _gamma_q(a: float, x: float) -> float:
     d = 1.0 / b
     h = d
     for i in range(1, _MAX_STEPS):
-        an = -i * (i - a)
         b += 2.0
-        d = an * d + b
-        d = _TINY if abs(d) < _TINY else d
-        c = b + an / c
-        c = _TINY if abs(c) < _TINY else c
-        d = 1.0 / d
-        delta = d * c
+        c, d, delta = _lentz_step(-i * (i - a), b, c, d)
         h *= delta
         if abs(delta - 1.0) < _EPS:
             break
     return min(1.0, math.exp(log_front) * h)
+
+
+def _lentz_step(an: float, bn: float, c: float, d: float) -> tuple[float, float, float]:
+    """One step of the modified Lentz method for a continued fraction b0 + a1/(b1 + a2/...):
+    the new C and D, and the factor the running value is multiplied by."""
+    d = bn + an * d
+    d = _TINY if abs(d) < _TINY else d
+    c = bn + an / c
+    c = _TINY if abs(c) < _TINY else c
+    d = 1.0 / d
+    return c, d, d * c
 
 
 def binomial_sf(k: float, n: int, p: float) -> float:
@@ -187,12 +192,7 @@ def _beta_fraction(a: float, b: float, x: float) -> float:
             m * (b - m) * x / ((qam + m2) * (a + m2)),
             -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
         ):
-            d = 1.0 + an * d
-            d = _TINY if abs(d) < _TINY else d
-            c = 1.0 + an / c
-            c = _TINY if abs(c) < _TINY else c
-            d = 1.0 / d
-            delta = d * c
+            c, d, delta = _lentz_step(an, 1.0, c, d)
             h *= delta
         if abs(delta - 1.0) < _EPS:
             break
