@@ -6,21 +6,23 @@ bin counts and the exact KS/Wasserstein of a pair all come from the sorted value
 threads). Everything else is SQL over the files (histograms on the reference edges, counts,
 moments, category counts with GROUPING SETS, exact KS/Wasserstein from a merged ECDF), with
 the KLL sketch fed from Arrow record batches streamed out of DuckDB (bounded memory).
+
+DuckDB itself is imported and connected on first use (its import and connection cost ~0.3 s
+of CPU): plain Parquet files whose columns all go through `columnar` never need it.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any
 
-import datasketches
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -28,7 +30,6 @@ from infermedic.drift.columnar import (
     NumericStats,
     ParquetColumns,
     SortedColumn,
-    counts_dict,
     ks_wasserstein,
 )
 from infermedic.drift.profile import (
@@ -55,6 +56,9 @@ from infermedic.drift.sources import (
     resolve_source,
 )
 from infermedic.errors import DatasetError
+
+if TYPE_CHECKING:
+    import duckdb
 
 Progress = Callable[[str], None]
 BATCH_ROWS = 131_072
@@ -92,25 +96,37 @@ class DuckDBEngine:
         this engine, and both together have at most this many rows, the exact KS statistic
         and Wasserstein distance of each columnar numeric column are computed while its
         sorted values are at hand (`exact_numeric` then returns them); 0 never does."""
-        self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
-        self.con = duckdb.connect(":memory:")
-        # Spilling needs a directory; insertion order is never needed and costs memory; a
-        # progress bar would be written into the caller's stdout (a JSON report).
-        self.con.execute(f"SET temp_directory = '{self._spill}'")
-        self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute("SET enable_progress_bar = false")
+        self._threads, self._memory_limit = threads, memory_limit
+        self._spill: str | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._sample_all: set[DataSource] = set()  # CSV/JSON typed from all rows, not a sample
         self._exact_max_rows = exact_max_rows
         self._columnar: dict[DataSource, ParquetColumns | None] = {}
-        self._value_counts: dict[tuple[DataSource, str], Any] = {}  # from the plan's pass
+        # text columns' value counts, from the plan's pass
+        self._value_counts: dict[tuple[DataSource, str], dict[str | None, int]] = {}
         # sorted reference columns (and the profile they belong to) for the exact tests
         self._held: dict[str, SortedColumn] = {}
         self._held_for: tuple[DatasetProfile, DataSource] | None = None
         self._exact: dict[tuple[DataSource, DataSource, str], ExactNumeric] = {}
-        if threads is not None:
-            self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit is not None:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, opened on first use."""
+        if self._con is None:
+            duckdb = _duckdb()
+            self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
+            con = duckdb.connect(":memory:")
+            # Spilling needs a directory; insertion order is never needed and costs memory; a
+            # progress bar would be written into the caller's stdout (a JSON report).
+            con.execute(f"SET temp_directory = '{self._spill}'")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute("SET enable_progress_bar = false")
+            if self._threads is not None:
+                con.execute(f"SET threads = {int(self._threads)}")
+            if self._memory_limit is not None:
+                con.execute(f"SET memory_limit = '{self._memory_limit}'")
+            self._con = con
+        return self._con
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -125,8 +141,11 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self._held.clear()
-        self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
     def _columns(self, source: DataSource) -> ParquetColumns | None:
         """The pyarrow reader of `source`'s columns (None when it is not Parquet)."""
@@ -142,7 +161,7 @@ class DuckDBEngine:
     def _query(self, source: DataSource, sql: str) -> list[tuple[object, ...]]:
         try:
             return self.con.execute(sql).fetchall()
-        except duckdb.Error as exc:
+        except _duckdb().Error as exc:
             if _sampled_type_failed(exc) and source.file_format is not FileFormat.PARQUET:
                 if source in self._sample_all:
                     raise _dataset_error(source, exc) from exc
@@ -151,6 +170,10 @@ class DuckDBEngine:
             raise _dataset_error(source, exc) from exc
 
     def schema(self, source: DataSource) -> list[tuple[str, str]]:
+        columns = self._columns(source)
+        described = None if columns is None else columns.duckdb_schema()
+        if described is not None:
+            return described  # plain Parquet: the footers say what DuckDB would
         rows = self._query(source, f"DESCRIBE SELECT * FROM {self._table(source)}")
         return [(str(r[0]), str(r[1])) for r in rows]
 
@@ -196,24 +219,26 @@ class DuckDBEngine:
         self, source: DataSource, columns: ParquetColumns, name: str
     ) -> tuple[int, int, int]:
         """(non-null, distinct, castable to a number) of a text column from its value counts
-        (kept for the profile's category counts); DuckDB's own TRY_CAST judges the numbers,
-        once per distinct value."""
+        (kept for the profile's category counts). Only values `_MAYBE_NUMBER` matches can be
+        numbers: DuckDB's own TRY_CAST judges those, once per distinct value."""
         counts = columns.value_counts(name)
         if len(counts) <= CATEGORY_CAP:
             self._value_counts[(source, name)] = counts
-        values = counts.field("values")
-        if pa.types.is_dictionary(values.type):
-            values = values.dictionary_decode()
-        self.con.register("infermedic_value_counts", pa.table({"v": values, "n": counts.field(1)}))
-        try:
-            row = self.con.execute(
-                "SELECT coalesce(sum(n) FILTER (WHERE v IS NOT NULL), 0), count(v), "
-                "coalesce(sum(n) FILTER (WHERE TRY_CAST(v AS DOUBLE) IS NOT NULL), 0) "
-                "FROM infermedic_value_counts"
-            ).fetchall()[0]
-        finally:
-            self.con.unregister("infermedic_value_counts")
-        return int(row[0]), int(row[1]), int(row[2])
+        present = {v: n for v, n in counts.items() if v is not None}
+        candidates = {v: n for v, n in present.items() if _MAYBE_NUMBER.search(v)}
+        castable = 0
+        if candidates:
+            table = pa.table({"v": list(candidates), "n": list(candidates.values())})
+            self.con.register("infermedic_value_counts", table)
+            try:
+                row = self.con.execute(
+                    "SELECT coalesce(sum(n) FILTER (WHERE TRY_CAST(v AS DOUBLE) IS NOT NULL), 0) "
+                    "FROM infermedic_value_counts"
+                ).fetchall()[0]
+            finally:
+                self.con.unregister("infermedic_value_counts")
+            castable = int(row[0])
+        return sum(present.values()), len(present), castable
 
     def _text_stats(
         self, source: DataSource, schema: Sequence[tuple[str, str]], text: Sequence[str]
@@ -380,6 +405,8 @@ class DuckDBEngine:
             stats = column.stats(None if cut is None else cut[0])
             sketch = None
             if sketches and column.values.size:
+                import datasketches  # only where a sketch is written (a saved profile)
+
                 kll = datasketches.kll_doubles_sketch(KLL_K)
                 kll.update(column.values)
                 sketch = bytes(kll.serialize())
@@ -446,12 +473,14 @@ class DuckDBEngine:
         for name in fast:
             assert columns is not None
             counts = self._value_counts.pop((source, name), None)
-            out[name] = counts_dict(columns.value_counts(name) if counts is None else counts)
+            out[name] = columns.value_counts(name) if counts is None else counts
         return out
 
     def _kll_pass(
         self, source: DataSource, numeric: Sequence[str], dtypes: Mapping[str, str]
     ) -> dict[str, Any]:
+        import datasketches
+
         exprs = ", ".join(_finite(n, dtypes.get(n)) for n in numeric)
         sketches = {n: datasketches.kll_doubles_sketch(KLL_K) for n in numeric}
         try:
@@ -464,7 +493,7 @@ class DuckDBEngine:
                     values = values[~np.isnan(values)]
                     if values.size:
                         sketches[name].update(values)
-        except duckdb.Error as exc:
+        except _duckdb().Error as exc:
             raise _dataset_error(source, exc) from exc
         return {n: (None if s.is_empty() else s) for n, s in sketches.items()}
 
@@ -635,7 +664,7 @@ class DuckDBEngine:
             SELECT max(abs(gap)), sum(abs(gap) * dv) FROM e"""
         try:
             row = self.con.execute(sql).fetchone()
-        except duckdb.Error as exc:
+        except _duckdb().Error as exc:
             raise _dataset_error(current, exc) from exc
         assert row is not None
         return ExactNumeric(
@@ -646,9 +675,23 @@ class DuckDBEngine:
         )
 
 
+def _duckdb() -> ModuleType:
+    """The duckdb module, imported where it is first needed (~0.2 s of CPU)."""
+    import duckdb
+
+    return duckdb
+
+
+# Text DuckDB may read as a double: digits with signs, points, exponents, `_` separators and
+# surrounding space, or anything naming inf/infinity/nan. Text with any other character
+# (`c0`, `1,5`, `0x10`) is not a number to its TRY_CAST (a test checks tricky values).
+_MAYBE_NUMBER = re.compile(r"\A[\s+\-._eE]*[0-9][\s0-9+\-._eE]*\Z|inf|nan", re.IGNORECASE)
+
+
 def _sampled_type_failed(exc: duckdb.Error) -> bool:
     """A CSV value that does not convert to its column's type, or a JSON one that fails to
     cast: the type came from a sample of the rows."""
+    duckdb = _duckdb()
     text = str(exc)
     return isinstance(exc, duckdb.ConversionException) or (
         isinstance(exc, duckdb.InvalidInputException)

@@ -13,7 +13,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import datasketches
 import numpy as np
 
 from infermedic.drift import stats
@@ -183,6 +182,8 @@ def _numeric(
 def _sketch_error(summary_sketch: bytes | None, k: int) -> float:
     if summary_sketch is None:
         return math.nan
+    import datasketches  # profiles merged from different edges only
+
     return float(datasketches.kll_doubles_sketch.get_normalized_rank_error(k, True))
 
 

@@ -17,9 +17,9 @@ import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import ModuleType
 from typing import Any
 
-import datasketches
 import numpy as np
 from numpy.typing import NDArray
 
@@ -32,6 +32,15 @@ FINE_BINS = 1000  # reference-quantile bins kept for KS/Wasserstein bounds
 PSI_BINS = 10
 CATEGORY_CAP = 10_000  # exact category counts up to here, then a frequent-items sketch
 FREQUENT_ITEMS_LG_MAX_K = 12
+
+
+def sketches_module() -> ModuleType:
+    """Apache DataSketches, imported where a sketch is built or read (a comparison of raw
+    data against raw data needs none)."""
+    import datasketches
+
+    module: ModuleType = datasketches  # untyped package
+    return module
 
 
 class ColumnKind(enum.StrEnum):
@@ -69,7 +78,7 @@ class NumericSummary:
     def kll(self) -> Any:
         if self.sketch is None:
             return None
-        return datasketches.kll_doubles_sketch.deserialize(self.sketch)
+        return sketches_module().kll_doubles_sketch.deserialize(self.sketch)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +95,7 @@ class CategoricalSummary:
         """Largest error of any count, in rows (0 when exact)."""
         if self.sketch is None:
             return 0
-        fi = datasketches.frequent_strings_sketch.deserialize(self.sketch)
+        fi = sketches_module().frequent_strings_sketch.deserialize(self.sketch)
         return (
             int(fi.get_maximum_error())
             if hasattr(fi, "get_maximum_error")
@@ -267,7 +276,7 @@ def _merge_numeric(parts: Sequence[NumericSummary]) -> NumericSummary:
     )
     sketch: bytes | None = None
     if all(p.sketch is not None for p in present):
-        merged = datasketches.kll_doubles_sketch(present[0].sketch_k)
+        merged = sketches_module().kll_doubles_sketch(present[0].sketch_k)
         for p in present:
             merged.merge(p.kll())
         sketch = bytes(merged.serialize())
@@ -327,12 +336,12 @@ def categorical_from_counts(
     """A summary from exact counts; beyond the cap, a frequent-items sketch keeps the heavy ones."""
     if not sketches and len(counts) <= CATEGORY_CAP:
         return CategoricalSummary(counts=dict(counts))
-    fi = datasketches.frequent_strings_sketch(FREQUENT_ITEMS_LG_MAX_K)
+    fi = sketches_module().frequent_strings_sketch(FREQUENT_ITEMS_LG_MAX_K)
     for value, n in counts.items():
         fi.update(value, n)
     for raw in sketches:
-        fi.merge(datasketches.frequent_strings_sketch.deserialize(raw))
-    heavy = fi.get_frequent_items(datasketches.frequent_items_error_type.NO_FALSE_NEGATIVES)
+        fi.merge(sketches_module().frequent_strings_sketch.deserialize(raw))
+    heavy = fi.get_frequent_items(sketches_module().frequent_items_error_type.NO_FALSE_NEGATIVES)
     estimates = {str(item[0]): int(item[1]) for item in heavy}
     return CategoricalSummary(counts=estimates, sketch=bytes(fi.serialize()))
 

@@ -14,8 +14,6 @@ import math
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-import datasketches
-
 from infermedic.drift.profile import (
     FREQUENT_ITEMS_LG_MAX_K,
     KLL_K,
@@ -27,6 +25,7 @@ from infermedic.drift.profile import (
     ColumnProfile,
     DatasetProfile,
     NumericSummary,
+    sketches_module,
 )
 from infermedic.errors import DatasetError
 
@@ -237,7 +236,7 @@ def _numeric(data: Mapping[str, Any], where: str) -> NumericSummary:
     sketch = _bytes(data.get("kll"), f"{where}.kll")
     if sketch is not None:
         try:
-            kll = datasketches.kll_doubles_sketch.deserialize(sketch)
+            kll = sketches_module().kll_doubles_sketch.deserialize(sketch)
         except Exception as exc:  # the library raises RuntimeError/ValueError/... on bad bytes
             _fail(f"{where}.kll", f"is not a KLL sketch ({type(exc).__name__})")
         if int(kll.n) != count:
@@ -262,10 +261,25 @@ def _increasing(values: list[float], where: str) -> None:
         _fail(where, "must increase strictly")
 
 
+def _floats(values: list[Any], where: str) -> list[float]:
+    # a sound list (JSON numbers, finite) is checked in one pass; a damaged one item by item
+    if all(type(v) is float or type(v) is int for v in values):
+        numbers = [float(v) for v in values]
+        if all(map(math.isfinite, numbers)):
+            return numbers
+    return [_float(v, f"{where}[]") for v in values]
+
+
+def _ints(values: list[Any], where: str) -> list[int]:
+    if all(type(v) is int for v in values) and (not values or min(values) >= 0):
+        return values
+    return [_int(v, f"{where}[]") for v in values]
+
+
 def _binning(data: Mapping[str, Any], where: str, count: int) -> Binning:
-    edges = [_float(v, f"{where}.edges[]") for v in _list(_get(data, "edges", where), where)]
-    psi = [_float(v, f"{where}.psi_edges[]") for v in _list(_get(data, "psi_edges", where), where)]
-    counts = [_int(v, f"{where}.counts[]") for v in _list(_get(data, "counts", where), where)]
+    edges = _floats(_list(_get(data, "edges", where), where), f"{where}.edges")
+    psi = _floats(_list(_get(data, "psi_edges", where), where), f"{where}.psi_edges")
+    counts = _ints(_list(_get(data, "counts", where), where), f"{where}.counts")
     if not edges:
         _fail(f"{where}.edges", "is empty")
     _increasing(edges, f"{where}.edges")
@@ -288,7 +302,7 @@ def _categorical(data: Mapping[str, Any], where: str) -> CategoricalSummary:
     sketch = _bytes(data.get("frequent_items"), f"{where}.frequent_items")
     if sketch is not None:
         try:
-            datasketches.frequent_strings_sketch.deserialize(sketch)
+            sketches_module().frequent_strings_sketch.deserialize(sketch)
         except Exception as exc:  # the library raises RuntimeError/ValueError/... on bad bytes
             _fail(
                 f"{where}.frequent_items", f"is not a frequent-items sketch ({type(exc).__name__})"

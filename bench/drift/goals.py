@@ -1,0 +1,133 @@
+"""Issue 19's absolute goals: wall time, CPU time and peak RSS of each drift path at 1M rows.
+
+Paths, each in a fresh process (imports, Parquet reading and the JSON render included):
+`binned` (`exact_ks=False`), `exact` (the default: exact KS and Wasserstein) and `profile`
+(a saved reference profile, built before the timing, against the current file). With
+`--before-src`, an older source tree runs the same paths in the same rounds.
+
+The machine this runs on is shared: wall time follows the load, so every run records the
+load average before and after it, and its CPU time (user + system of the process and its
+threads, from `wait4`), which the load inflates far less. Rounds interleave the paths so
+each sees the same load. Data: `versus.py`'s cache (`gen_data.py` design, 128k-row groups).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from versus import INFERMEDIC, _env, ensure_data  # noqa: E402
+
+GOALS_S = {"binned": 3.0, "exact": 8.0, "profile": 0.5}
+GOAL_RSS_MB = 600.0
+
+
+def _one(script: str, argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if status != 0 or '{"wall_s"' not in out:
+        err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
+        raise SystemExit(f"run failed: {err}")
+    inner = json.loads(out[out.index('{"wall_s"') :].splitlines()[0])
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "findings": inner["findings"],
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=Path("/tmp/infermedic-drift-bench"))
+    parser.add_argument("--src", type=Path, default=HERE.parents[1] / "src")
+    parser.add_argument("--before-src", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "goals.json")
+    args = parser.parse_args()
+    folder = ensure_data(args.data, args.rows)
+    ref, cur = str(folder / "reference.parquet"), str(folder / "current.parquet")
+    trees = {"after": _env(args.src)}
+    if args.before_src is not None:
+        trees["before"] = _env(args.before_src)
+    profile = folder / "reference.profile"
+    profile.unlink(missing_ok=True)  # built by this tree, outside the timing
+    subprocess.run(
+        [sys.executable, "-m", "infermedic", "drift", "profile", ref, "--output", str(profile)],
+        env=trees["after"],
+        check=True,
+        capture_output=True,
+    )
+    paths = {
+        "binned": [ref, cur, "binned"],
+        "exact": [ref, cur, "exact"],
+        "profile": [str(profile), cur, "binned"],
+    }
+    runs: dict[str, list[dict[str, float]]] = {}
+    for round_ in range(args.rounds):
+        for tree, env in trees.items():
+            for path, argv in paths.items():
+                one = _one(INFERMEDIC, argv, env)
+                runs.setdefault(f"{tree}:{path}", []).append(one)
+                print(round_, tree, path, one, flush=True)
+    summary = {
+        key: {
+            "median_wall_s": statistics.median(r["wall_s"] for r in rs),
+            "min_wall_s": min(r["wall_s"] for r in rs),
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
+            "min_cpu_s": min(r["cpu_s"] for r in rs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "load": [
+                min(min(r["load_before"], r["load_after"]) for r in rs),
+                max(max(r["load_before"], r["load_after"]) for r in rs),
+            ],
+        }
+        for key, rs in runs.items()
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"rows": args.rows, "runs": runs, "summary": summary}, indent=2) + "\n"
+    )
+    print(markdown(summary))
+
+
+def markdown(summary: dict[str, dict[str, object]]) -> str:
+    lines = [
+        "| path | goal (wall) | wall median (min) | CPU median (min) | peak RSS | load avg |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, s in summary.items():
+        tree, path = key.split(":")
+        load = s["load"]
+        assert isinstance(load, list)
+        lines.append(
+            f"| {path} ({tree}) | <= {GOALS_S[path]:g} s | {s['median_wall_s']:.2f} s "
+            f"({s['min_wall_s']:.2f}) | {s['median_cpu_s']:.2f} s ({s['min_cpu_s']:.2f}) | "
+            f"{s['peak_rss_mb']:.0f} MB | {load[0]:.1f}-{load[1]:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
