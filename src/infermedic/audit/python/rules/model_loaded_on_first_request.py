@@ -108,6 +108,7 @@ class ModelLoadedOnFirstRequest(PythonRule):
             f"({how}, in {where}), not at start-up{gate}"
         )
         chain = list(found.chain)
+        steps = chain if chain[-1] == found.loader else [*chain, found.loader]
         return self.finding(
             ctx.location(found.node),
             message,
@@ -117,7 +118,7 @@ class ModelLoadedOnFirstRequest(PythonRule):
                     kind=EvidenceKind.SOURCE,
                     action=f"call chain from {route.label} "
                     f"({route.function.module.ctx.relpath}:{route.line})",
-                    observed=" → ".join([*chain, found.loader]),
+                    observed=" → ".join(steps),
                     values={"chain": chain, "route": route.label},
                 ),
                 Evidence(
