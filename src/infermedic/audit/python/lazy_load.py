@@ -191,21 +191,21 @@ def _constant_args(node: ast.AST) -> bool:
 
 def _keyed_by_request(func: FunctionInfo, node: ast.AST) -> bool:
     """Whether the lazy guard around `node` tests request data (a parameter, or a local
-    computed from one): `if name not in models:` loads one model per name."""
-    tainted = _tainted(func)
+    computed from one before the guard): `if name not in models:` loads one model per name."""
     for guard in _guards(func.node, node):
         names = {n.id for n in ast.walk(guard.test) if isinstance(n, ast.Name)}
-        if names & tainted:
+        if names & _tainted(func, guard.lineno):
             return True
     return False
 
 
-def _tainted(func: FunctionInfo) -> set[str]:
+def _tainted(func: FunctionInfo, before: int) -> set[str]:
+    """The function's parameters, and the names assigned from them before line `before`."""
     args = func.node.args
     every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
     tainted = {a.arg for a in every if a is not None and a.arg not in {"self", "cls"}}
     for stmt in ast.walk(func.node):
-        if isinstance(stmt, ast.Assign):
+        if isinstance(stmt, ast.Assign) and stmt.lineno < before:
             used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
             if used & tainted:
                 for target in stmt.targets:
