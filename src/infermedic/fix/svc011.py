@@ -530,7 +530,7 @@ def _new_lifespan(module: cst.Module, app_call: cst.Call, call: str, is_async: b
     spaced = [cst.EmptyLine(), cst.EmptyLine()]
     body[at : at + 1] = [
         lifespan,
-        new_app.with_changes(leading_lines=new_app.leading_lines or spaced),
+        new_app.with_changes(leading_lines=spaced),
     ]
     return with_imports(module.with_changes(body=body), [("contextlib", None)])
 
