@@ -73,7 +73,9 @@ class ModelLoadedOnFirstRequest(PythonRule):
     key, and a cache called with request arguments is a model registry: neither is
     reported. A warm-up done by an HTTP request to the service itself, or by a process
     outside the repository, is not seen. Frameworks that call a model's `load()` before
-    serving (KServe, BentoML, Ray Serve) are skipped.
+    serving (KServe, BentoML, Ray Serve) are skipped. Flask's `before_first_request` runs
+    when the first request arrives, yet it is taken as start-up code (a deliberate
+    load-once hook) and not reported.
     """
 
     code = "SVC011"
