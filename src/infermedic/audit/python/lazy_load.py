@@ -131,7 +131,7 @@ def _from_route(index: PythonIndex, route: RouteInfo) -> Iterator[LazyLoad]:
                 site_init, site_form, site_at = func, "guard", site.node
             elif site_init is func and site_at is None:
                 site_at = site.node
-            loader = _loader(index, func, site.target)
+            loader = _loader(index, func, site.target, site.node)
             if loader is not None:
                 if site_init is not None and isinstance(site.node, ast.Call):
                     yield _found(index, route, chain, site_init, site_form, site_at, loader)
@@ -169,16 +169,18 @@ def _found(
     )
 
 
-def _loader(index: PythonIndex, func: FunctionInfo, target: ast.expr) -> str | None:
-    """The text of a call that loads or trains a model, or None."""
+def _loader(index: PythonIndex, func: FunctionInfo, target: ast.expr, node: ast.AST) -> str | None:
+    """The text of a call that loads or trains a model, or None (`net.train()` with no
+    data switches a torch module's mode: not training)."""
     qualified = func.module.ctx.qualified_name(target)
     if qualified is not None and kc.is_model_loader(qualified):
         return qualified
     if isinstance(target, ast.Attribute):
         if target.attr in {"from_pretrained", "load_model"} and qualified is None:
             return dotted(target)
-        if target.attr in _TRAINING_METHODS and index.callee(target, func, func.module) is None:
-            return dotted(target)
+        trains = isinstance(node, ast.Call) and bool(node.args or node.keywords)
+        if target.attr in _TRAINING_METHODS and trains:
+            return None if index.callee(target, func, func.module) else dotted(target)
     return None
 
 
