@@ -112,6 +112,7 @@ def test_the_first_prediction_after_ready_is_shown_when_measured() -> None:
         if "first prediction after ready" in line
     )
     assert row.index("3388 ms") < row.index("201 ms")
+    assert fixed_cell(cold).startswith("yes: SVC001; first prediction 3388 ms → 201 ms; p99 ")
 
     probe = Report(
         tool="probe",

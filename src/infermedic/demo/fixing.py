@@ -457,8 +457,13 @@ def fixed_cell(result: FixResult | None) -> str:
     verdict = "yes" if result.root_cause_gone and (tests is not None and tests.ok) else "NO"
     codes = ", ".join(sorted({line.split(" ", 1)[0] for line in result.applied}))
     still = f"; still measured: {', '.join(result.symptoms_after)}" if result.symptoms_after else ""
+    first = (
+        f"first prediction {_ms(result.first_before_ms)} → {_ms(result.first_after_ms)}; "
+        if result.first_before_ms is not None and result.first_after_ms is not None
+        else ""
+    )
     return (
-        f"{verdict}: {codes}; p99 {_ms(before)} → {_ms(after)}; "
+        f"{verdict}: {codes}; {first}p99 {_ms(before)} → {_ms(after)}; "
         f"tests {tests.summary if tests else '-'}{still}"
     )
 
