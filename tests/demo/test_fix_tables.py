@@ -93,3 +93,40 @@ def test_the_tour_index_page_gains_the_fixed_column_too() -> None:
     page = _index_html([_outcome(FIXED)])
     assert "<th>fixed</th>" in page
     assert "<td>yes: SVC001; p99 846 ms → 661 ms; tests 2 passed in 23.24s</td>" in page
+
+
+def test_the_first_prediction_after_ready_is_shown_when_measured() -> None:
+    """cold-start, measured live (load average 13-14): the probe's first prediction."""
+    from dataclasses import replace
+
+    from infermedic.demo.fixing import first_prediction_ms
+    from infermedic.diagnose.hypotheses import CheckKind
+    from infermedic.diagnose.model import CheckRun, CheckStatus
+    from infermedic.model import Report
+
+    assert "first prediction" not in _text(comparison_table("blocking-predict", FIXED))
+    cold = replace(FIXED, first_before_ms=3387.542, first_after_ms=201.332)
+    row = next(
+        line
+        for line in _text(comparison_table("cold-start", cold)).splitlines()
+        if "first prediction after ready" in line
+    )
+    assert row.index("3388 ms") < row.index("201 ms")
+    assert fixed_cell(cold).startswith("yes: SVC001; first prediction 3388 ms → 201 ms; p99 ")
+
+    probe = Report(
+        tool="probe",
+        findings=(),
+        measurements={"contract": {"prediction": {"status": 200, "elapsed_ms": 201.332}}},
+    )
+    checks = (
+        CheckRun(kind=CheckKind.AUDIT, status=CheckStatus.RAN, command="audit"),
+        CheckRun(kind=CheckKind.PROBE, status=CheckStatus.RAN, command="probe", report=probe),
+    )
+
+    class Ran:  # only `checks` is read
+        def __init__(self, runs: tuple[CheckRun, ...]) -> None:
+            self.checks = runs
+
+    assert first_prediction_ms(Ran(checks)) == 201.332  # type: ignore[arg-type]
+    assert first_prediction_ms(Ran(checks[:1])) is None  # type: ignore[arg-type]

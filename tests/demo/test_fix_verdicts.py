@@ -25,7 +25,7 @@ from infermedic.demo.fixing import (
 )
 from infermedic.demo.scenarios import get_scenario
 from infermedic.diagnose.causes import CAUSES
-from infermedic.diagnose.hypotheses import CheckKind, evaluate
+from infermedic.diagnose.hypotheses import CheckKind, Status, evaluate
 from infermedic.diagnose.model import CheckRun, CheckStatus, Diagnosis, FixOffer
 from infermedic.diagnose.router import Category, route
 from infermedic.model import Finding, Location, Report, Severity
@@ -92,6 +92,18 @@ def test_an_unpinned_model_uri_is_tried_by_the_svc007_fix() -> None:
         {CheckKind.AUDIT: ["SVC007"]},
     )
     assert fix_candidates(diagnosis) == ("SVC007",)
+
+
+def test_a_cold_start_with_a_lazy_load_in_the_code_is_tried_by_the_svc011_fix() -> None:
+    diagnosis = _diagnosis(
+        "the first requests after every deploy are very slow",
+        [Category.SPIKES],
+        {CheckKind.AUDIT: ["SVC011"], CheckKind.PROBE: ["LIVE003"]},
+    )
+    assert diagnosis.root_cause is not None
+    assert diagnosis.root_cause.cause.key == "cold-start"
+    assert diagnosis.root_cause.status is Status.CONFIRMED
+    assert fix_candidates(diagnosis) == ("SVC011",)
 
 
 def test_missing_validation_is_tried_by_the_svc006_fix() -> None:

@@ -24,6 +24,7 @@ CASES = {
     "slow-upstream": ("SVC004", "app/enrichment.py", "timeout=10"),
     "blocking-log": ("SVC003", "app/main.py", 'await asyncio.to_thread(state["sink"].write'),
     "explainer-per-request": ("XPL001", "app/main.py", "= _cached_PermutationExplainer()"),
+    "cold-start": ("SVC011", "app/main.py", "    get_model()  # `infermedic fix` SVC011\n"),
 }
 
 
@@ -71,6 +72,9 @@ def test_fix_applies_verifies_and_guards(scenario: str, tmp_path: Path) -> None:
         assert "health_answers_during_predict" in tests[0].read_text()
         assert "2 passed" in after.stdout and "2 failed" in before.stdout, before.stdout
         assert "ran on the event loop thread" in before.stdout
+    if code == "SVC011":  # the behavioural test too: start-up loads the model
+        assert "2 passed" in after.stdout and "2 failed" in before.stdout, before.stdout
+        assert "start-up never called get_model" in before.stdout
 
     modes = [entry["mode"] for entry in log_entries(log)]
     assert modes == ["propose", "apply-in-dev", "apply-in-dev"]

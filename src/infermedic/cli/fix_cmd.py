@@ -77,7 +77,7 @@ def fix(
     SVC006 (FastAPI) writes a pydantic model inferred from example bodies (the repo's tests'
     literal bodies, or --input files) and refuses when there is none.
 
-    Codes with a fix: SVC001-SVC010 (SVC007 with a registry: --tracking-uri), XPL001, MON001,
+    Codes with a fix: SVC001-SVC011 (SVC007 with a registry: --tracking-uri), XPL001, MON001,
     K8S001-K8S003, DKR002.
     `diagnose` prints this command for its root cause when a fix is verified for it;
     `infermedic demo SCENARIO --fix` shows a fix end to end, before and after.

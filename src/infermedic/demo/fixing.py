@@ -95,6 +95,10 @@ class FixResult:
     symptoms_before: tuple[str, ...] = ()
     symptoms_after: tuple[str, ...] = ()
     advice: str = ""  # with nothing fixed: what to do instead (the cause's long-term fix)
+    # the probe's first prediction after the service said ready, in each diagnosis: what a
+    # cold start costs the first user (the load plan runs later, on a warm service)
+    first_before_ms: float | None = None
+    first_after_ms: float | None = None
 
     @property
     def root_cause_gone(self) -> bool:
@@ -219,7 +223,24 @@ def fix_and_verify(
         request=scenario.fault_request or "",
         symptoms_before=measured_codes(before, root_cause),
         symptoms_after=measured_codes(after, root_cause),
+        first_before_ms=first_prediction_ms(before),
+        first_after_ms=first_prediction_ms(after),
     )
+
+
+def first_prediction_ms(diagnosis: Diagnosis) -> float | None:
+    """The probe's first prediction (its contract check, the service's first request after
+    it answered ready), in ms; None when the probe did not run or did not measure it."""
+    for check in diagnosis.checks:
+        report = check.report
+        if check.kind.value != "probe" or report is None:
+            continue
+        contract = report.measurements.get("contract")
+        prediction = contract.get("prediction") if isinstance(contract, dict) else None
+        elapsed = prediction.get("elapsed_ms") if isinstance(prediction, dict) else None
+        if isinstance(elapsed, int | float):
+            return float(elapsed)
+    return None
 
 
 def measured_codes(diagnosis: Diagnosis, hypothesis: Hypothesis | None) -> tuple[str, ...]:
@@ -399,6 +420,12 @@ def comparison_table(name: str, result: FixResult) -> Table:
     plan = f"{LOAD_REQUESTS} requests, {LOAD_CONCURRENCY} at a time"
     if result.request:
         plan += f", POST {result.request}"
+    if result.first_before_ms is not None or result.first_after_ms is not None:
+        table.add_row(
+            "first prediction after ready",
+            _ms(result.first_before_ms),
+            _ms(result.first_after_ms) if result.applied else "-",
+        )
     table.add_row(f"load ({plan})", "", "")
     table.add_row(*_load_row("  p50", result.before, result.after, "p50_ms"))
     table.add_row(*_load_row("  p99", result.before, result.after, "p99_ms"))
@@ -430,8 +457,13 @@ def fixed_cell(result: FixResult | None) -> str:
     verdict = "yes" if result.root_cause_gone and (tests is not None and tests.ok) else "NO"
     codes = ", ".join(sorted({line.split(" ", 1)[0] for line in result.applied}))
     still = f"; still measured: {', '.join(result.symptoms_after)}" if result.symptoms_after else ""
+    first = (
+        f"first prediction {_ms(result.first_before_ms)} → {_ms(result.first_after_ms)}; "
+        if result.first_before_ms is not None and result.first_after_ms is not None
+        else ""
+    )
     return (
-        f"{verdict}: {codes}; p99 {_ms(before)} → {_ms(after)}; "
+        f"{verdict}: {codes}; {first}p99 {_ms(before)} → {_ms(after)}; "
         f"tests {tests.summary if tests else '-'}{still}"
     )
 

@@ -214,7 +214,7 @@ _SCENARIO_LIST = (
         "answers 200",
         symptom="the first requests after every deploy are very slow or time out",
         category=Category.SPIKES,
-        expected_codes=("LIVE003",),
+        expected_codes=("SVC011", "LIVE003"),
         fault_files=("app/main.py",),
         modules=_modules("main_cold_start", "scoring"),
     ),

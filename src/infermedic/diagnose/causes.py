@@ -195,14 +195,15 @@ CAUSES: tuple[Cause, ...] = (
         title="Cold start: traffic admitted before the model is warm",
         component="infrastructure",
         categories=(Category.SPIKES, Category.SLOW, Category.FAILURES),
-        static=("SVC010", "K8S002", "K8S003"),
+        static=("SVC011", "SVC010", "K8S002", "K8S003"),
         confirming=("LIVE003",),
         corroborating=("PROF004",),
-        long_term_fix="Run a warm-up prediction before /ready answers 200, and point the "
-        "readiness probe at it.",
+        long_term_fix="Load the model at start-up (not on the first request) and run a warm-up "
+        "prediction before /ready answers 200; point the readiness probe at it.",
         prevention=(
             "regression test: the first request after start is within 2× of steady state",
             "alert on p99 latency in the first minute after a deploy",
+            "CI: `infermedic audit --select SVC011,SVC010`",
         ),
     ),
     Cause(

@@ -17,6 +17,7 @@ from infermedic.fix import (
     svc008,
     svc009,
     svc010,
+    svc011,
 )
 from infermedic.fix.base import Fixer
 
@@ -32,6 +33,7 @@ FIXERS: tuple[Fixer, ...] = (
     svc008.FIXER,
     svc009.FIXER,
     svc010.FIXER,
+    svc011.FIXER,
     k8s001.FIXER,
     k8s002.FIXER,
     k8s003.FIXER,

@@ -12,7 +12,9 @@ Each is a pytest the user would keep, named `tests/regression/test_<code>_<where
   - SVC005: the prediction-log write is held until the answer is back; before the fix the
     answer waits for the write;
   - SVC010: `/ready` answers 200 once started, 503 with the warm-up flag cleared and 503
-    with the model taken away.
+    with the model taken away;
+  - SVC011: the app's start-up calls the lazy initializer, before the first request (ASGI
+    apps; a Flask app loads it at import, before the test can count).
   The verdicts are orderings and counts (see `regression_text`), not time thresholds.
 
 A behavioural test needs the app (a module-level `FastAPI(...)`, `Starlette(...)` or
@@ -36,7 +38,7 @@ from infermedic.fix.yamledit import LIVE_PATHS, app_routes, first_of
 from infermedic.probe.repo_hints import RepoHints, repo_hints
 
 TEST_DIR = "tests/regression"
-BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC006", "SVC010"})
+BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC006", "SVC010", "SVC011"})
 _APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
 _SKIP = {".git", ".venv", "venv", "node_modules", "tests", "test", "__pycache__"}
 
@@ -313,6 +315,10 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         if not details.get("callee"):
             return None, "the log write is not a named call"
         body = text.SVC005.format(callee=details["callee"], func=func)
+    elif code == "SVC011":
+        if app.framework == "flask":
+            return None, "a Flask app loads the model at import, before a test can count it"
+        body = text.SVC011.format(init=details["initializer"], func=func)
     else:
         empty = text.EMPTY[details["holder"]].format(
             name=details["name"], container=details.get("container", "")

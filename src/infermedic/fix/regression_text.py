@@ -1,5 +1,5 @@
 """The text of the regression tests `fix --tests` writes: a static guard, and the behavioural
-tests of SVC001, SVC002, SVC005 and SVC010 (`fix.regression` fills them in).
+tests of SVC001, SVC002, SVC005, SVC010 and SVC011 (`fix.regression` fills them in).
 
 Every behavioural verdict is an ordering or a count, never a time threshold, so a busy
 machine cannot flip it: a held call waits for an event the test sets only once the thing
@@ -333,6 +333,30 @@ def test_{func}_ready_waits_for_load_and_warm_up(monkeypatch: pytest.MonkeyPatch
         _empty(monkeypatch, module, app)
         gone = client.get(READY)
         assert gone.status_code == 503, f"{{READY}} answers {{gone.status_code}} with no model"
+'''
+
+SVC011 = '''
+
+INIT = {init!r}  # the function whose first call loads the model
+
+
+def test_{func}_model_loads_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up calls {init}, before the first request arrives: no request pays the load."""
+    module, app = _app()
+    owner, name = _found(module, INIT)
+    real = getattr(owner, name)
+    calls: list[str] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("called")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    with _client(app) as client:
+        at_start_up = len(calls)
+        answer = _send(client, app)
+    assert at_start_up >= 1, f"start-up never called {{INIT}}: the first request loads the model"
+    assert answer.status_code == 200, answer.text
 '''
 
 EMPTY = {

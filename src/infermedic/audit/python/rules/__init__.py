@@ -15,6 +15,9 @@ from infermedic.audit.python.rules.debug_mode_enabled import DebugModeEnabled
 from infermedic.audit.python.rules.explainer_built_per_request import ExplainerBuiltPerRequest
 from infermedic.audit.python.rules.inference_without_no_grad import InferenceWithoutNoGrad
 from infermedic.audit.python.rules.model_load_in_request_path import ModelLoadInRequestPath
+from infermedic.audit.python.rules.model_loaded_on_first_request import (
+    ModelLoadedOnFirstRequest,
+)
 from infermedic.audit.python.rules.no_heartbeat_alert import NoHeartbeatAlert
 from infermedic.audit.python.rules.no_promotion_quality_gate import NoPromotionQualityGate
 from infermedic.audit.python.rules.no_readiness_endpoint import NoReadinessEndpoint
@@ -41,6 +44,7 @@ RULES: tuple[type[Rule], ...] = (
     InferenceWithoutNoGrad,
     DebugModeEnabled,
     NoReadinessEndpoint,
+    ModelLoadedOnFirstRequest,
     ExplainerBuiltPerRequest,
     TreeExplainerWithoutFallback,
     UniformPsiBins,
