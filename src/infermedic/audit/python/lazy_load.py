@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.index import PythonIndex
-from infermedic.audit.python.route_kinds import is_model_loading_route
+from infermedic.audit.python.route_kinds import (
+    is_health_path,
+    is_model_loading_route,
+    is_readiness_path,
+)
 from infermedic.audit.python.routes import RouteInfo
-from infermedic.audit.python.rules.no_readiness_endpoint import is_health_path, is_readiness_path
 from infermedic.audit.python.walker import Flag, FunctionInfo, ModuleInfo
 
 _MAX_CHAIN = 12

@@ -47,3 +47,35 @@ def is_model_loading_route(route: RouteInfo) -> bool:
     """A route that trains or (re)loads a model by design: loading there is the job."""
     words = route_words(route)
     return not words & _PREDICTION_WORDS and bool(words & (_TRAINING_WORDS | _MODEL_ADMIN_WORDS))
+
+
+# Readiness and health route names, shared by SVC010 and SVC011 (kept here, below the
+# rules package, so a rule's helper module can use them without importing the rules).
+_READY_WORDS = frozenset({"ready", "readyz", "readiness", "startup", "startupz", "warm", "warmup"})
+_HEALTH_WORDS = frozenset(
+    {"health", "healthz", "healthcheck", "healthy", "live", "livez", "liveness", "alive"}
+    | {"ping", "heartbeat", "hc"}
+)
+
+
+def _path_words(path: str) -> list[str]:
+    """The words of a route path: `/api/v1/healthCheck` → api, v, health, check."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", path)
+    return re.findall(r"[a-z]+", spaced.lower())
+
+
+def is_readiness_path(path: str) -> bool:
+    """`/ready`, `/readyz`, `/readiness`, `/health/ready`, `/startup` (whole words only)."""
+    return any(word in _READY_WORDS for word in _path_words(path))
+
+
+def is_health_path(path: str) -> bool:
+    """`/health`, `/healthz`, `/livez`, `/ping`, `/heartbeat`, a bare `/status`; not
+    `/deliver` or `/liver-segmentation`, nor `/jobs/{id}/status`."""
+    words = _path_words(path)
+    if any(word in _HEALTH_WORDS for word in words):
+        return True
+    segments = [s for s in path.strip("/").split("/") if s]
+    return (
+        bool(segments) and segments[-1].lower() == "status" and "{" not in path and "<" not in path
+    )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
 from infermedic.audit.python.context import dotted
 from infermedic.audit.python.index import PythonIndex
+from infermedic.audit.python.route_kinds import is_health_path, is_readiness_path
 from infermedic.audit.python.routes import RouteInfo
 from infermedic.audit.python.rule import PythonRule
 from infermedic.audit.python.services import Service, app_lines, folder, inside, services
@@ -15,11 +15,6 @@ from infermedic.audit.python.walker import BindingKind, FunctionInfo, ModuleInfo
 from infermedic.model import Evidence, EvidenceKind, Finding, Location, Severity
 from infermedic.settings import Settings
 
-_READY_WORDS = frozenset({"ready", "readyz", "readiness", "startup", "startupz", "warm", "warmup"})
-_HEALTH_WORDS = frozenset(
-    {"health", "healthz", "healthcheck", "healthy", "live", "livez", "liveness", "alive"}
-    | {"ping", "heartbeat", "hc"}
-)
 _SERVERLESS = frozenset({"mangum", "aws_lambda_powertools", "chalice", "zappa"})
 _SELF_SERVING = frozenset({"kserve", "bentoml", "ray"})  # these servers answer readiness
 # gRPC services report health through the gRPC health protocol, not an HTTP route.
@@ -160,29 +155,6 @@ class NoReadinessEndpoint(PythonRule):
             ],
             fingerprint_key=listed,
         )
-
-
-def _path_words(path: str) -> list[str]:
-    """The words of a route path: `/api/v1/healthCheck` → api, v, health, check."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", path)
-    return re.findall(r"[a-z]+", spaced.lower())
-
-
-def is_readiness_path(path: str) -> bool:
-    """`/ready`, `/readyz`, `/readiness`, `/health/ready`, `/startup` (whole words only)."""
-    return any(word in _READY_WORDS for word in _path_words(path))
-
-
-def is_health_path(path: str) -> bool:
-    """`/health`, `/healthz`, `/livez`, `/ping`, `/heartbeat`, a bare `/status`; not
-    `/deliver` or `/liver-segmentation`, nor `/jobs/{id}/status`."""
-    words = _path_words(path)
-    if any(word in _HEALTH_WORDS for word in words):
-        return True
-    segments = [s for s in path.strip("/").split("/") if s]
-    return (
-        bool(segments) and segments[-1].lower() == "status" and "{" not in path and "<" not in path
-    )
 
 
 def _modules_of(index: PythonIndex, service: Service) -> list[ModuleInfo]:
