@@ -8,7 +8,8 @@ Each is a pytest the user would keep, named `tests/regression/test_<code>_<where
   - SVC001: the call the fix moved to a thread is held until `/health` has answered;
     before the fix it holds the event loop and `/health` cannot answer;
   - SVC002: two predictions; the loader, counted, runs for the first at most, never for
-    the second;
+    the second; four first requests at once (the first load held until all four reach
+    it): one load;
   - SVC005: the prediction-log write is held until the answer is back; before the fix the
     answer waits for the write;
   - SVC010: `/ready` answers 200 once started, 503 with the warm-up flag cleared and 503
@@ -307,7 +308,10 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         if not details.get("loader"):
             return None, "the loader is not a plain name"
         body = text.SVC002.format(
-            loader=details["loader"], cache=details.get("cache", ""), func=func
+            loader=details["loader"],
+            cache=details.get("cache", ""),
+            result=details.get("result", ""),
+            func=func,
         )
     elif code == "SVC005":
         if not details.get("callee"):

@@ -248,14 +248,24 @@ SVC002 = '''
 
 LOADER = {loader!r}  # the call that loads the model
 CACHE = {cache!r}  # the fix's load-once function, when it made one
+RESULT = {result!r}  # the list that function keeps its result in
+FIRST = 4  # first requests sent at once
+HOLD_S = 60.0  # the first load waits for the other requests (all arrive at once when fixed)
+
+
+def _forget(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    """Nothing loaded yet: another test in this process may have loaded it already."""
+    cached = getattr(module, CACHE, None) if CACHE else None
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+    if RESULT and isinstance(getattr(module, RESULT, None), list):
+        monkeypatch.setattr(module, RESULT, [])
 
 
 def test_{func}_second_prediction_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two predictions: the second finds the model loaded (by start-up or the first)."""
     module, app = _app()
-    cached = getattr(module, CACHE, None) if CACHE else None
-    if cached is not None:
-        cached.cache_clear()  # another test in this process may have loaded it already
+    _forget(monkeypatch, module)
     owner, name = _found(module, LOADER)
     real = getattr(owner, name)
     loads: list[tuple[Any, ...]] = []
@@ -274,6 +284,67 @@ def test_{func}_second_prediction_loads_nothing(monkeypatch: pytest.MonkeyPatch)
     assert after_first >= 1, f"{{LOADER}} never ran: the test does not see the model load"
     again = len(loads) - after_first
     assert again == 0, f"the second prediction loaded the model again ({{LOADER}} x{{again}})"
+
+
+def test_{func}_concurrent_first_requests_load_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FIRST requests at once, none finding the model loaded: it is loaded once. The first
+    load is held until every request has reached the load (or the fix's load-once function),
+    so requests that each load it, or a cache that is not a lock, show as several loads."""
+    module, app = _app()
+    _forget(monkeypatch, module)
+    owner, name = _found(module, LOADER)
+    real = getattr(owner, name)
+    lock, all_in, sending = threading.Lock(), threading.Event(), threading.Event()
+    arrived: list[str] = []
+    loads: list[str] = []
+    once = getattr(module, CACHE, None) if CACHE else None
+
+    def arrive() -> None:
+        with lock:
+            arrived.append(threading.current_thread().name)
+            if len(arrived) >= FIRST:
+                all_in.set()
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            loads.append(threading.current_thread().name)
+        if once is None:
+            arrive()  # no load-once function: the requests arrive at the load itself
+        # a load at start-up, or on the event loop (no other request can run meanwhile), is
+        # not held; a request's load in a worker thread waits for the other requests
+        if sending.is_set() and threading.current_thread().name != "app-loop":
+            all_in.wait(timeout=HOLD_S)
+        return real(*args, **kwargs)
+
+    def through_once(*args: Any, **kwargs: Any) -> Any:
+        arrive()
+        assert once is not None
+        return once(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    if once is not None:
+        monkeypatch.setattr(module, CACHE, through_once)
+    answers: list[Any] = [None] * FIRST
+
+    def send(index: int) -> None:
+        try:
+            answers[index] = _send(client, app)
+        except BaseException as exc:  # the assertion below shows it
+            answers[index] = exc
+
+    with _client(app) as client:
+        sending.set()
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(FIRST)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    for answer in answers:
+        assert getattr(answer, "status_code", None) == 200, repr(answer)
+    assert loads, f"{{LOADER}} never ran: the test does not see the model load"
+    assert len(loads) == 1, (
+        f"{{FIRST}} first requests at once loaded the model {{len(loads)}} times ({{LOADER}})"
+    )
 '''
 
 SVC005 = '''
