@@ -410,4 +410,7 @@ EMPTY = {
     "global": 'monkeypatch.setattr(module, "{name}", None)',
     "key": 'monkeypatch.delitem(getattr(module, "{container}"), "{name}")',
     "state": 'monkeypatch.delattr(app.state, "{name}")',
+    # a module-level holder of another module, which the gate reads through that module
+    "imported": "monkeypatch.setattr("
+    '*_found(importlib.import_module("{container}"), "{name}"), None)',
 }
