@@ -38,7 +38,12 @@ from infermedic.probe.repo_hints import RepoHints, repo_hints
 
 TEST_DIR = "tests/regression"
 BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC006", "SVC010"})
-_APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
+_APPS = {
+    "FastAPI": "fastapi",
+    "Starlette": "starlette",
+    "Flask": "flask",
+    "Application": "aiohttp",  # `web.Application()`
+}
 _SKIP = {".git", ".venv", "venv", "node_modules", "tests", "test", "__pycache__"}
 
 
@@ -290,7 +295,9 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         return None, "the fixed code is not on a route the audit traced"
     app = facts.app_for(change.path)
     if app is None:
-        return None, "no single FastAPI, Starlette or Flask app found for it"
+        return None, "no single FastAPI, Starlette, Flask or aiohttp app found for it"
+    if app.framework == "aiohttp" and code != "SVC001":
+        return None, "an aiohttp app: only SVC001's behaviour is exercised there"
     harness, why = _harness(change, facts, route, app)
     if harness is None:
         return None, why
@@ -301,7 +308,8 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         health = first_of(app_routes(facts.root), LIVE_PATHS)
         if health is None:
             return None, "the app registers no /health route to time"
-        body = text.SVC001.format(
+        template = text.SVC001_AIOHTTP if app.framework == "aiohttp" else text.SVC001
+        body = template.format(
             callee=details["callee"], health=health, route=" ".join(route), func=func
         )
     elif code == "SVC002":

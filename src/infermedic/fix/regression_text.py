@@ -1,5 +1,6 @@
 """The text of the regression tests `fix --tests` writes: a static guard, and the behavioural
-tests of SVC001, SVC002, SVC005 and SVC010 (`fix.regression` fills them in).
+tests of SVC001 (Starlette/FastAPI, aiohttp), SVC002, SVC005 and SVC010 (`fix.regression`
+fills them in).
 
 Every behavioural verdict is an ordering or a count, never a time threshold, so a busy
 machine cannot flip it: a held call waits for an event the test sets only once the thing
@@ -199,7 +200,7 @@ def _send(client: Any, app: Any) -> Any:
     return client.request(METHOD, PATH, **({{}} if body is None else {{"json": body}}))
 '''
 
-SVC001 = '''
+_SVC001_HEAD = '''
 
 CALL = {callee!r}  # the call the fix moved off the event loop
 HEALTH = {health!r}
@@ -209,7 +210,8 @@ ON_LOOP_S = 1.0  # on the loop thread {health} cannot answer at all: do not wait
 
 def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -> None:
     """{health} answers while {route} is inside {callee}: the model call is off the loop."""
-    module, app = _app()
+'''
+_SVC001_HELD = """    module, app = _app()
     owner, name = _found(module, CALL)
     real = getattr(owner, name)
     gate = threading.Event()
@@ -223,9 +225,21 @@ def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(owner, name, held)
 
-    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+    async def scenario() -> tuple[int, str, int]:
         seen["loop"] = threading.current_thread()
-        async with app.router.lifespan_context(app):
+"""
+_SVC001_CHECKS = """
+    status, text, health = asyncio.run(scenario())
+    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{text}}"
+    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
+    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
+    assert health == 200 and status == 200, text
+"""
+# an ASGI app (Starlette, FastAPI): its lifespan, then httpx in-process
+SVC001 = (
+    _SVC001_HEAD
+    + _SVC001_HELD
+    + """        async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
                 body = _body(app)
@@ -235,14 +249,30 @@ def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -
                     await asyncio.sleep(0.01)
                 health = await client.get(HEALTH)
                 gate.set()
-                return await predict, health
+                answer = await predict
+                return answer.status_code, answer.text, health.status_code
+"""
+    + _SVC001_CHECKS
+)
+# an aiohttp app, served by aiohttp's own test server in this process
+SVC001_AIOHTTP = (
+    _SVC001_HEAD
+    + """    from aiohttp.test_utils import TestClient, TestServer
 
-    predicted, health = asyncio.run(scenario())
-    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{predicted.text}}"
-    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
-    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
-    assert health.status_code == 200 and predicted.status_code == 200, predicted.text
-'''
+"""
+    + _SVC001_HELD
+    + """        async with TestClient(TestServer(app)) as client:
+            sent = {{}} if BODY is None else {{"json": BODY}}
+            predict = asyncio.create_task(client.request(METHOD, PATH, **sent))
+            while "thread" not in seen and not predict.done():
+                await asyncio.sleep(0.01)
+            health = await client.get(HEALTH)
+            gate.set()
+            answer = await predict
+            return answer.status, await answer.text(), health.status
+"""
+    + _SVC001_CHECKS
+)
 
 SVC002 = '''
 
