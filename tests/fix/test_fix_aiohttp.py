@@ -81,7 +81,16 @@ def test_aiohttp_route_fixed_and_its_behavioural_test_fails_before(tmp_path: Pat
     repo = write(tmp_path / "repo", AIOHTTP_SERVICE)
     pristine = write(tmp_path / "pristine", AIOHTTP_SERVICE)
     git_commit_all(repo)
-    done = run_cli("fix", str(repo), "--select", "SVC001", "--apply", "--tests")
+    done = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC001",
+        "--apply",
+        "--tests",
+    )
     assert done.returncode == 0 and "refused" not in done.stdout, done.stdout
     assert "static guard only" not in done.stdout, done.stdout
     assert (
@@ -127,5 +136,14 @@ def test_aiohttp_route_fixed_and_its_behavioural_test_fails_before(tmp_path: Pat
         server.kill()
         server.wait(timeout=30)
         log.close()
-    again = run_cli("fix", str(repo), "--select", "SVC001", "--apply", "--allow-dirty")
+    again = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC001",
+        "--apply",
+        "--allow-dirty",
+    )
     assert "nothing to fix" in again.stdout, again.stdout

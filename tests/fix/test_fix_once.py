@@ -86,7 +86,16 @@ def _with_old_form(text: str) -> str:
 def test_concurrent_first_requests_load_once_after_the_fix_only(tmp_path: Path) -> None:
     repo, pristine, old = (_repo(tmp_path / n) for n in ("repo", "pristine", "old"))
     git_commit_all(repo)
-    done = run_cli("fix", str(repo), "--select", "SVC002", "--apply", "--tests")
+    done = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC002",
+        "--apply",
+        "--tests",
+    )
     assert done.returncode == 0, done.stderr
     views = (repo / "churn/views.py").read_text()
     assert "clf = _cached_joblib_load()" in views
@@ -109,7 +118,15 @@ def test_concurrent_first_requests_load_once_after_the_fix_only(tmp_path: Path) 
             before.stdout
         ), before.stdout
     # a second run changes nothing
-    again = run_cli("fix", str(repo), "--select", "SVC002", "--apply")
+    again = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC002",
+        "--apply",
+    )
     assert "nothing to fix" in again.stdout and views == (repo / "churn/views.py").read_text()
 
 
@@ -120,7 +137,15 @@ def test_the_lru_cache_form_reads_as_fixed_and_a_new_fix_upgrades_it(tmp_path: P
     write(repo, {"churn/views.py": views})
     git_commit_all(repo)
     assert not findings(repo, "SVC002")  # a cached function: the audit reads it as fixed
-    done = run_cli("fix", str(repo), "--select", "SVC002", "--apply")
+    done = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC002",
+        "--apply",
+    )
     assert "nothing to fix" in done.stdout, done.stdout
     # a second route loading the same file per request: its fix replaces the old form
     views += """
@@ -132,7 +157,15 @@ def churn_explain():
 """
     write(repo, {"churn/views.py": views})
     git_commit_all(repo)
-    done = run_cli("fix", str(repo), "--select", "SVC002", "--apply")
+    done = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC002",
+        "--apply",
+    )
     assert done.returncode == 0 and "refused" not in done.stdout, done.stdout
     fixed = (repo / "churn/views.py").read_text()
     assert "lru_cache" not in fixed and fixed.count("def _cached_joblib_load():") == 1, fixed

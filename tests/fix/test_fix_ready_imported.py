@@ -227,7 +227,16 @@ def test_fixed_service_serves_ready_and_its_test_fails_before(
     for root in (repo, pristine):
         assert run_python(root, _TRAIN).returncode == 0
     git_commit_all(repo)
-    done = run_cli("fix", str(repo), "--select", "SVC010", "--apply", "--tests")
+    done = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC010",
+        "--apply",
+        "--tests",
+    )
     assert done.returncode == 0 and "fix     SVC010 svc/main.py" in done.stdout, done.stdout
     assert not findings(repo, "SVC010")
     (test,) = (repo / "tests/regression").glob("test_svc010_*.py")
@@ -251,5 +260,14 @@ def test_fixed_service_serves_ready_and_its_test_fails_before(
         assert httpx.get(url + "/ready", timeout=60.0).status_code == 200
         answer = httpx.post(url + "/predict?x=3", timeout=60.0)
         assert answer.json() == {"label": 1}, answer.text
-    again = run_cli("fix", str(repo), "--select", "SVC010", "--apply", "--allow-dirty")
+    again = run_cli(
+        "fix",
+        str(repo),
+        "--audit-log",
+        str(tmp_path / "audit.jsonl"),
+        "--select",
+        "SVC010",
+        "--apply",
+        "--allow-dirty",
+    )
     assert "nothing to fix" in again.stdout, again.stdout
