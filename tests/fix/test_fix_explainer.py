@@ -100,7 +100,50 @@ def test_aliases_of_module_state_are_read_directly_and_request_data_is_refused(
     assert [(f.location.path, f.location.line) for f in left] == [("xai/web.py", kept)], left
     again = run_cli("fix", str(repo), "--select", "XPL001", "--apply")
     assert web == (repo / "xai/web.py").read_text(), again.stdout
+    # four first requests at once, from threads: one explainer (the first build is held
+    # until all four have reached the build-once function, so a cache that is not a lock
+    # would build four)
+    at_once = run_python(repo, _AT_ONCE)
+    assert at_once.returncode == 0, at_once.stderr
+    assert at_once.stdout.split() == ["4", "1"], at_once.stdout
 
+
+_AT_ONCE = """
+import threading
+from xai import registry, web
+
+lock, all_in, arrived, answers = threading.Lock(), threading.Event(), [], []
+once, real = web._cached_MeanExplainer, registry.MeanExplainer
+
+
+def through_once():
+    with lock:
+        arrived.append(1)
+        if len(arrived) == 4:
+            all_in.set()
+    return once()
+
+
+class Held(real):
+    def __init__(self, *args):
+        all_in.wait(timeout=60)  # only a failing run waits this out
+        super().__init__(*args)
+
+
+web._cached_MeanExplainer, web.MeanExplainer = through_once, Held
+
+
+def send():
+    answers.append(web.app.test_client().post("/explain", json={"x": [1.0]}).status_code)
+
+
+threads = [threading.Thread(target=send) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join(timeout=120)
+print(answers.count(200), len(registry.BUILT))
+"""
 
 _SERVE = """
 from xai.web import app

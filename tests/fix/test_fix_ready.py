@@ -1,6 +1,6 @@
 """SVC010's `/ready` waits for the model's load and its warm-up: where the warm-up flag is
 set, for each way a service holds its model (a real audit of a tiny repo finds the finding).
-A model held in another module is refused: `test_fix_unseen` (router_src).
+A model held in another module: `test_fix_ready_imported`, `test_fix_unseen` (router_src).
 """
 
 from __future__ import annotations

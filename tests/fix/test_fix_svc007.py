@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from infermedic.demo.repository import write_scenario
 from infermedic.fix.base import Refused, Workspace
 from infermedic.fix.engine import plan
 from infermedic.fix.svc007 import FIXER, NO_REGISTRY
@@ -222,16 +220,6 @@ def test_regression_guard_fails_before_and_passes_after(
         "--audit-log", str(tmp_path / "ops" / "audit.jsonl"),
     )  # fmt: skip
     assert "nothing to fix" in again.stdout
-
-
-def test_demo_version_mismatch_without_a_registry_shows_the_reason(tmp_path: Path) -> None:
-    repo = write_scenario("version-mismatch", tmp_path / "repo")
-    pristine = (repo / "app/main.py").read_text()
-    result = plan(repo, Settings(select=("SVC007",)), ("SVC007",))
-    assert not result.changes
-    assert [r.reason for r in result.refusals] == [NO_REGISTRY]
-    assert (repo / "app/main.py").read_text() == pristine
-    shutil.rmtree(repo)
 
 
 def test_generated_and_unparsable_files_are_refused(tmp_path: Path) -> None:

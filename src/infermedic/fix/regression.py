@@ -8,7 +8,8 @@ Each is a pytest the user would keep, named `tests/regression/test_<code>_<where
   - SVC001: the call the fix moved to a thread is held until `/health` has answered;
     before the fix it holds the event loop and `/health` cannot answer;
   - SVC002: two predictions; the loader, counted, runs for the first at most, never for
-    the second;
+    the second; four first requests at once (the first load held until all four reach
+    it): one load;
   - SVC005: the prediction-log write is held until the answer is back; before the fix the
     answer waits for the write;
   - SVC010: `/ready` answers 200 once started, 503 with the warm-up flag cleared and 503
@@ -39,7 +40,12 @@ from infermedic.probe.repo_hints import RepoHints, repo_hints
 
 TEST_DIR = "tests/regression"
 BEHAVIOURAL = frozenset({"SVC001", "SVC002", "SVC005", "SVC006", "SVC010", "SVC011"})
-_APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
+_APPS = {
+    "FastAPI": "fastapi",
+    "Starlette": "starlette",
+    "Flask": "flask",
+    "Application": "aiohttp",  # `web.Application()`
+}
 _SKIP = {".git", ".venv", "venv", "node_modules", "tests", "test", "__pycache__"}
 
 
@@ -291,7 +297,9 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         return None, "the fixed code is not on a route the audit traced"
     app = facts.app_for(change.path)
     if app is None:
-        return None, "no single FastAPI, Starlette or Flask app found for it"
+        return None, "no single FastAPI, Starlette, Flask or aiohttp app found for it"
+    if app.framework == "aiohttp" and code != "SVC001":
+        return None, "an aiohttp app: only SVC001's behaviour is exercised there"
     harness, why = _harness(change, facts, route, app)
     if harness is None:
         return None, why
@@ -302,14 +310,18 @@ def behaviour(change: Change, facts: RepoFacts) -> tuple[str | None, str]:
         health = first_of(app_routes(facts.root), LIVE_PATHS)
         if health is None:
             return None, "the app registers no /health route to time"
-        body = text.SVC001.format(
+        template = text.SVC001_AIOHTTP if app.framework == "aiohttp" else text.SVC001
+        body = template.format(
             callee=details["callee"], health=health, route=" ".join(route), func=func
         )
     elif code == "SVC002":
         if not details.get("loader"):
             return None, "the loader is not a plain name"
         body = text.SVC002.format(
-            loader=details["loader"], cache=details.get("cache", ""), func=func
+            loader=details["loader"],
+            cache=details.get("cache", ""),
+            result=details.get("result", ""),
+            func=func,
         )
     elif code == "SVC005":
         if not details.get("callee"):

@@ -1,5 +1,6 @@
 """The text of the regression tests `fix --tests` writes: a static guard, and the behavioural
-tests of SVC001, SVC002, SVC005, SVC010 and SVC011 (`fix.regression` fills them in).
+tests of SVC001 (Starlette/FastAPI, aiohttp), SVC002, SVC005, SVC010 and SVC011
+(`fix.regression` fills them in).
 
 Every behavioural verdict is an ordering or a count, never a time threshold, so a busy
 machine cannot flip it: a held call waits for an event the test sets only once the thing
@@ -199,7 +200,7 @@ def _send(client: Any, app: Any) -> Any:
     return client.request(METHOD, PATH, **({{}} if body is None else {{"json": body}}))
 '''
 
-SVC001 = '''
+_SVC001_HEAD = '''
 
 CALL = {callee!r}  # the call the fix moved off the event loop
 HEALTH = {health!r}
@@ -209,7 +210,8 @@ ON_LOOP_S = 1.0  # on the loop thread {health} cannot answer at all: do not wait
 
 def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -> None:
     """{health} answers while {route} is inside {callee}: the model call is off the loop."""
-    module, app = _app()
+'''
+_SVC001_HELD = """    module, app = _app()
     owner, name = _found(module, CALL)
     real = getattr(owner, name)
     gate = threading.Event()
@@ -223,9 +225,21 @@ def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(owner, name, held)
 
-    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+    async def scenario() -> tuple[int, str, int]:
         seen["loop"] = threading.current_thread()
-        async with app.router.lifespan_context(app):
+"""
+_SVC001_CHECKS = """
+    status, text, health = asyncio.run(scenario())
+    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{text}}"
+    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
+    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
+    assert health == 200 and status == 200, text
+"""
+# an ASGI app (Starlette, FastAPI): its lifespan, then httpx in-process
+SVC001 = (
+    _SVC001_HEAD
+    + _SVC001_HELD
+    + """        async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
                 body = _body(app)
@@ -235,27 +249,53 @@ def test_{func}_health_answers_during_predict(monkeypatch: pytest.MonkeyPatch) -
                     await asyncio.sleep(0.01)
                 health = await client.get(HEALTH)
                 gate.set()
-                return await predict, health
+                answer = await predict
+                return answer.status_code, answer.text, health.status_code
+"""
+    + _SVC001_CHECKS
+)
+# an aiohttp app, served by aiohttp's own test server in this process
+SVC001_AIOHTTP = (
+    _SVC001_HEAD
+    + """    from aiohttp.test_utils import TestClient, TestServer
 
-    predicted, health = asyncio.run(scenario())
-    assert "thread" in seen, f"{{METHOD}} {{PATH}} never reached {{CALL}}: {{predicted.text}}"
-    assert seen["thread"] is not seen["loop"], f"{{CALL}} ran on the event loop thread"
-    assert seen["released"], f"{{HEALTH}} could not answer while {{CALL}} ran"
-    assert health.status_code == 200 and predicted.status_code == 200, predicted.text
-'''
+"""
+    + _SVC001_HELD
+    + """        async with TestClient(TestServer(app)) as client:
+            sent = {{}} if BODY is None else {{"json": BODY}}
+            predict = asyncio.create_task(client.request(METHOD, PATH, **sent))
+            while "thread" not in seen and not predict.done():
+                await asyncio.sleep(0.01)
+            health = await client.get(HEALTH)
+            gate.set()
+            answer = await predict
+            return answer.status, await answer.text(), health.status
+"""
+    + _SVC001_CHECKS
+)
 
 SVC002 = '''
 
 LOADER = {loader!r}  # the call that loads the model
 CACHE = {cache!r}  # the fix's load-once function, when it made one
+RESULT = {result!r}  # the list that function keeps its result in
+FIRST = 4  # first requests sent at once
+HOLD_S = 60.0  # the first load waits for the other requests (all arrive at once when fixed)
+
+
+def _forget(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
+    """Nothing loaded yet: another test in this process may have loaded it already."""
+    cached = getattr(module, CACHE, None) if CACHE else None
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()
+    if RESULT and isinstance(getattr(module, RESULT, None), list):
+        monkeypatch.setattr(module, RESULT, [])
 
 
 def test_{func}_second_prediction_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two predictions: the second finds the model loaded (by start-up or the first)."""
     module, app = _app()
-    cached = getattr(module, CACHE, None) if CACHE else None
-    if cached is not None:
-        cached.cache_clear()  # another test in this process may have loaded it already
+    _forget(monkeypatch, module)
     owner, name = _found(module, LOADER)
     real = getattr(owner, name)
     loads: list[tuple[Any, ...]] = []
@@ -274,6 +314,67 @@ def test_{func}_second_prediction_loads_nothing(monkeypatch: pytest.MonkeyPatch)
     assert after_first >= 1, f"{{LOADER}} never ran: the test does not see the model load"
     again = len(loads) - after_first
     assert again == 0, f"the second prediction loaded the model again ({{LOADER}} x{{again}})"
+
+
+def test_{func}_concurrent_first_requests_load_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FIRST requests at once, none finding the model loaded: it is loaded once. The first
+    load is held until every request has reached the load (or the fix's load-once function),
+    so requests that each load it, or a cache that is not a lock, show as several loads."""
+    module, app = _app()
+    _forget(monkeypatch, module)
+    owner, name = _found(module, LOADER)
+    real = getattr(owner, name)
+    lock, all_in, sending = threading.Lock(), threading.Event(), threading.Event()
+    arrived: list[str] = []
+    loads: list[str] = []
+    once = getattr(module, CACHE, None) if CACHE else None
+
+    def arrive() -> None:
+        with lock:
+            arrived.append(threading.current_thread().name)
+            if len(arrived) >= FIRST:
+                all_in.set()
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            loads.append(threading.current_thread().name)
+        if once is None:
+            arrive()  # no load-once function: the requests arrive at the load itself
+        # a load at start-up, or on the event loop (no other request can run meanwhile), is
+        # not held; a request's load in a worker thread waits for the other requests
+        if sending.is_set() and threading.current_thread().name != "app-loop":
+            all_in.wait(timeout=HOLD_S)
+        return real(*args, **kwargs)
+
+    def through_once(*args: Any, **kwargs: Any) -> Any:
+        arrive()
+        assert once is not None
+        return once(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    if once is not None:
+        monkeypatch.setattr(module, CACHE, through_once)
+    answers: list[Any] = [None] * FIRST
+
+    def send(index: int) -> None:
+        try:
+            answers[index] = _send(client, app)
+        except BaseException as exc:  # the assertion below shows it
+            answers[index] = exc
+
+    with _client(app) as client:
+        sending.set()
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(FIRST)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    for answer in answers:
+        assert getattr(answer, "status_code", None) == 200, repr(answer)
+    assert loads, f"{{LOADER}} never ran: the test does not see the model load"
+    assert len(loads) == 1, (
+        f"{{FIRST}} first requests at once loaded the model {{len(loads)}} times ({{LOADER}})"
+    )
 '''
 
 SVC005 = '''
@@ -363,4 +464,7 @@ EMPTY = {
     "global": 'monkeypatch.setattr(module, "{name}", None)',
     "key": 'monkeypatch.delitem(getattr(module, "{container}"), "{name}")',
     "state": 'monkeypatch.delattr(app.state, "{name}")',
+    # a module-level holder of another module, which the gate reads through that module
+    "imported": "monkeypatch.setattr("
+    '*_found(importlib.import_module("{container}"), "{name}"), None)',
 }

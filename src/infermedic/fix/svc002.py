@@ -3,14 +3,20 @@
 In a route of a FastAPI app made in the same file, the load moves into the app's lifespan
 and the model onto `app.state` (`fix.lifespan`). Elsewhere (Flask, a router in another
 module, a dependency function, `on_event` handlers), the per-request load call
-(`joblib.load(MODEL_PATH)`) becomes a call of a module-level
-`@functools.lru_cache(maxsize=1)` function with no parameters (`_cached_joblib_load()`),
-defined just above the function that loaded per request, whose body is the original call:
-the first request loads, every later one reuses the object. Having no parameters, the cache
-never hashes the arguments (a dict or a DataFrame would fail there). Refused when the
-arguments depend on the request or on the route's local variables (a cache keyed by
-request data is a model registry, not a mechanical fix). XPL001 (an explainer built per
-request) is the same fix.
+(`joblib.load(MODEL_PATH)`) becomes a call of a module-level load-once function with no
+parameters (`_cached_joblib_load()`), defined just above the function that loaded per
+request, whose body makes the original call once under a double-checked lock:
+concurrent first requests (a sync route in the thread pool, a threaded WSGI server) wait
+for the one load instead of each loading (`functools.lru_cache` is not a lock: every
+caller that misses runs the function). Having no parameters, the function never hashes
+the arguments (a dict or a DataFrame would fail there). Refused when the arguments depend
+on the request or on the route's local variables (a cache keyed by request data is a model
+registry, not a mechanical fix). XPL001 (an explainer built per request) is the same fix.
+
+The `@functools.lru_cache(maxsize=1)` form earlier versions wrote runs once per process
+only where requests do not overlap; the audit reads it as fixed (a cached function), so a
+run over such code changes nothing; a fix of the same call in that file replaces it with
+the locked form.
 """
 
 from __future__ import annotations
@@ -22,7 +28,21 @@ from infermedic.fix.lifespan import NotApplicable, hoist
 from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, the_call, with_imports
 from infermedic.model import Finding
 
-_WRAPPER = '''@functools.lru_cache(maxsize=1)
+_WRAPPER = '''{name}_lock = threading.Lock()
+{name}_result = []  # filled once, under the lock
+
+
+def {name}():
+    """Runs once: concurrent first requests wait on the lock for that one call, and every
+    request reuses its result (`infermedic fix` {code})."""
+    if not {name}_result:
+        with {name}_lock:
+            if not {name}_result:  # another request made it while this one waited
+                {name}_result.append({call})
+    return {name}_result[0]
+'''
+# the form earlier versions wrote: run once per process only when requests do not overlap
+_OLD_WRAPPER = '''@functools.lru_cache(maxsize=1)
 def {name}():
     """Runs once; every request reuses the result (`infermedic fix` {code})."""
     return {call}
@@ -69,28 +89,40 @@ class LoadOnce:
                 )
         else:
             why = ""
-        body = _WRAPPER.format(name="{name}", code=self.code, call=code_of(parsed.module, call))
-        name = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), body)
+        call_text = code_of(parsed.module, call)
+        name, present = _free_name(parsed.module, "_cached_" + callee.replace(".", "_"), call_text)
         new = replace_nodes(
             parsed.module,
             {original: cst.Call(func=cst.Name(name), lpar=call.lpar, rpar=call.rpar)},
         )
-        defined = {s.name.value for s in new.body if isinstance(s, cst.FunctionDef)}
-        if name not in defined:
-            top = _top_level_index(parsed, function)
-            wrapper = cst.parse_statement(body.replace("{name}", name))
-            wrapper = wrapper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        if present != "locked":
+            wrapper = cst.parse_module(_WRAPPER.format(name=name, code=self.code, call=call_text))
+            added = [
+                s.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) if i == 0 else s
+                for i, s in enumerate(wrapper.body)
+            ]
             statements = list(new.body)
-            new = new.with_changes(body=[*statements[:top], wrapper, *statements[top:]])
-        new = with_imports(new, [("functools", None)])
+            if present == "old":  # the lru_cache form of an earlier fix: the locked one instead
+                top = next(
+                    i
+                    for i, s in enumerate(statements)
+                    if isinstance(s, cst.FunctionDef) and s.name.value == name
+                )
+                statements[top : top + 1] = added
+            else:
+                top = _top_level_index(parsed, function)
+                statements[top:top] = added
+            new = new.with_changes(body=statements)
+        new = with_imports(new, [("threading", None)])
         workspace.write(path, new.code)
         return Change(
             code=self.code,
             path=path,
             summary=f"`{callee}(...)` in `{function.name.value}` now runs once, through `{name}()`",
             review=f"{path}: `{callee}` runs on the first request and its result is reused; "
-            "warm it at start-up (lifespan) so the first request does not pay, and reload "
-            f"by restarting (or `{name}.cache_clear()`)"
+            "concurrent first requests wait for that one call; warm it at start-up (lifespan) "
+            f"so the first request does not pay, and reload by restarting (or `{name}"
+            "_result.clear()`)"
             + (f" [no lifespan form: {why}]" if why else "")
             + (
                 " [the cached call reads the route's aliases of module state directly: "
@@ -100,7 +132,7 @@ class LoadOnce:
             ),
             where=slug(path, function.name.value),
             finding=finding,
-            details={"form": "cache", "loader": callee, "cache": name},
+            details={"form": "cache", "loader": callee, "cache": name, "result": f"{name}_result"},
         )
 
 
@@ -230,19 +262,45 @@ def _resolved(
     return node
 
 
-def _free_name(module: cst.Module, base: str, body: str) -> str:
-    """`base`, or `base_2`…: a module-level name not taken by a different function (the
-    same function, from a fix of another call site with the same call, is reused)."""
-    taken = {
+def _free_name(module: cst.Module, base: str, call: str) -> tuple[str, str]:
+    """`base`, or `base_2`…: a module-level name for the load-once function of `call`, and
+    what the module has under it already: `locked` (this fix's function for the same call,
+    from a fix of another call site: reused), `old` (the lru_cache form of an earlier
+    version, for the same call: replaced), or `free`. Its `_lock` and `_result` names must
+    be free too."""
+    functions = {
         s.name.value: module.code_for_node(s.with_changes(leading_lines=[]))
         for s in module.body
         if isinstance(s, cst.FunctionDef)
     }
+    taken = set(functions) | _assigned_at_top(module)
     for suffix in ("", *(f"_{n}" for n in range(2, 100))):
         name = base + suffix
-        if name not in taken or taken[name] == body.replace("{name}", name):
-            return name
+        names = {name, f"{name}_lock", f"{name}_result"}
+        if name in functions:
+            for form, text in (("locked", _WRAPPER), ("old", _OLD_WRAPPER)):
+                wrapper = cst.parse_module(text.format(name=name, code="{code}", call=call))
+                made = wrapper.body[-1].with_changes(leading_lines=[])
+                ours = functions[name].replace("`infermedic fix` SVC002", "`infermedic fix` {code}")
+                ours = ours.replace("`infermedic fix` XPL001", "`infermedic fix` {code}")
+                if ours == wrapper.code_for_node(made):
+                    return name, form
+        elif not names & taken:
+            return name, "free"
     raise Refused(f"too many `{base}` functions already")
+
+
+def _assigned_at_top(module: cst.Module) -> set[str]:
+    """The names module-level statements assign."""
+    found: set[str] = set()
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign):
+                    found.update(n.value for t in small.targets for n in _names(t.target))
+                elif isinstance(small, cst.AnnAssign):
+                    found.update(n.value for n in _names(small.target))
+    return found
 
 
 def _names(node: cst.CSTNode) -> list[cst.Name]:

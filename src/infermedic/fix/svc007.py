@@ -6,13 +6,16 @@ when and from which registry (credentials redacted) the pin was taken. The servi
 keeps serving exactly the model it served before the fix, and stops following new versions
 until someone moves the pin in a reviewed change.
 
-Without a registry the fix is refused. The rule's doc suggests reading the version from
-the deployment (`f"models:/churn/{os.environ['MODEL_VERSION']}"`), but written blind that
-makes every deployment that does not set the variable fail at start-up (or, in a
-per-request load, on every request): code that no longer imports or serves is a worse
-outcome than an unpinned URI, and which variable the deployment sets is not in the code.
-So the refusal names both ways: pass the registry, or read the version from deployment
-configuration by hand.
+Without a registry, when the repo's deployment configuration sets the version for the
+service (`MODEL_VERSION: "3"` in a Kubernetes manifest, a compose file, a Dockerfile
+`ENV`; `fix.deployed`), the URI reads that variable, with that version as the default:
+`f"models:/churn/{os.environ.get('MODEL_VERSION', '3')}"`. Otherwise the fix is refused.
+The rule's doc suggests reading the version from the deployment
+(`f"models:/churn/{os.environ['MODEL_VERSION']}"`), but written blind, with no deployment
+file saying which variable is set, that makes every deployment that does not set it fail
+at start-up (or, in a per-request load, on every request): code that no longer imports or
+serves is a worse outcome than an unpinned URI. So the refusal names both ways: pass the
+registry, or read the version from deployment configuration by hand.
 
 W&B artifacts are refused (pinning needs the W&B API). Hugging Face Hub loads are pinned
 only when the local Hub cache records the commit the moving branch pointed at when it was
@@ -32,7 +35,8 @@ import libcst as cst
 
 from infermedic.errors import InfermedicError
 from infermedic.fix.base import Change, Refused, Workspace, slug
-from infermedic.fix.pyedit import Parsed, code_of, finding_site, with_arg
+from infermedic.fix.deployed import Pinned, deployed_version
+from infermedic.fix.pyedit import Parsed, code_of, finding_site, with_arg, with_imports
 from infermedic.model import Finding
 from infermedic.settings import Settings
 
@@ -48,8 +52,11 @@ NO_REGISTRY = (
 )
 
 
+SVC007 = "SVC007"
+
+
 class PinModelVersion:
-    code = "SVC007"
+    code = SVC007
     title = "pin the model version (MLflow: what `latest` names in the registry now)"
 
     def apply(self, finding: Finding, workspace: Workspace) -> Change:
@@ -80,7 +87,13 @@ class PinModelVersion:
         path: str,
         line: int,
     ) -> Change:
-        version, registry = latest_version(workspace, name)
+        try:
+            version, registry = latest_version(workspace, name)
+        except Refused as refused:
+            deployed = deployed_version(workspace.root) if str(refused) == NO_REGISTRY else None
+            if deployed is None:
+                raise
+            return _from_deployment(finding, workspace, parsed, node, name, deployed)
         pinned = f"models:/{name}/{version}"
         today = dt.datetime.now(dt.UTC).date().isoformat()
         comment = (
@@ -98,6 +111,41 @@ class PinModelVersion:
             where=slug(path),
             finding=finding,
         )
+
+
+def _from_deployment(
+    finding: Finding,
+    workspace: Workspace,
+    parsed: Parsed,
+    node: cst.BaseExpression,
+    name: str,
+    deployed: Pinned,
+) -> Change:
+    """The URI reads the version the repo's deployment configuration sets (`fix.deployed`)."""
+    path = parsed.relpath
+    quote = _string_like(node, "x").value[0]
+    inner = "'" if quote == '"' else '"'
+    variable, version = (f"{inner}{v}{inner}" for v in (deployed.variable, deployed.version))
+    reading = f"os.environ.get({variable}, {version})"
+    uri = cst.parse_expression(f"f{quote}models:/{name}/{{{reading}}}{quote}")
+    places = ", ".join(deployed.places)
+    comment = (
+        f"# the model version the deployment pins ({deployed.variable} in {places}), "
+        f"{deployed.version}",
+        "# where it is unset: `latest` moved without a deploy (`infermedic fix` SVC007)",
+    )
+    new = with_imports(_edit(parsed, {node: uri}, node, comment), [("os", None)])
+    workspace.write(path, new.code)
+    return Change(
+        code=SVC007,
+        path=path,
+        summary=f"`{code_of(parsed.module, node)}` now names the version the deployment pins "
+        f"(`{deployed.variable}`, {deployed.version} in {places})",
+        review=f"{path}: the service serves `{deployed.variable}` (default {deployed.version}); "
+        "a new version serves only when the deployment's value moves",
+        where=slug(path),
+        finding=finding,
+    )
 
 
 def latest_version(workspace: Workspace, name: str) -> tuple[str, str]:

@@ -6,8 +6,11 @@ there: `@app.get("/ready")` for FastAPI, `app.add_route("/ready", ready)` for St
 `if __name__ == "__main__":` block). Readiness is gated on the object that holds the model,
 found in that module: a module-level model (`model = joblib.load(...)`), a global set at
 start-up (`model = None` … `global model`), a state dict entry (`state["model"] = ...`) or an
-attribute of `app.state` (FastAPI, Starlette). When no single holder is found the fix is
-refused: a readiness check that does not look at the model would answer 200 too early.
+attribute of `app.state` (FastAPI, Starlette). When the module holds none, the repo modules
+it imports are searched (`fix.holders`: `from .model_store import MODEL`, a registry
+object's attribute, a getter's global), and the gate reads the holder through its module.
+When no single holder is found the fix is refused: a readiness check that does not look at
+the model would answer 200 too early.
 
 Warm-up: a module-level `_WARMED_UP = threading.Event()` joins the gate. It is set right
 after the statement that loads the model, or, when the same block then warms the model up
@@ -22,8 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
+from infermedic.fix.holders import imported_holder
 from infermedic.fix.pyedit import (
     after_imports,
     code_of,
@@ -64,6 +70,7 @@ class Holder:
     needs_request: bool
     text: str  # the holder as the code writes it: `model`, `state["model"]`, `app.state.model`
     loads: tuple[cst.SimpleStatementLine, ...]  # the statements that store the model
+    spellings: tuple[str, ...] = ()  # other names of it in the module (`store.MODEL`)
 
 
 _FASTAPI = '''@{app}.get("/ready")
@@ -93,7 +100,12 @@ class AddReadiness:
         path, parsed, _line = finding_site(finding, workspace)
         module = parsed.module
         app, kind = _app(module, path)
-        holder = _holder(module, kind)
+        try:
+            holder = _holder(module, kind)
+        except Refused as refused:
+            if "cannot tell which object holds the model (none found)" not in str(refused):
+                raise
+            holder = _other_module(workspace, path, module, str(refused))
         gate, needs_request = f"{holder.gate} and {WARMED}.is_set()", holder.needs_request
         name = _free(module, ("ready", "readiness", "ready_probe"))
         module, warmed_after = _mark_warmed(module, holder)
@@ -116,6 +128,8 @@ class AddReadiness:
         at = next((i for i, s in enumerate(body) if _is_main_guard(module, s)), len(body))
         new = module.with_changes(body=[*body[:at], *statements, *body[at:]])
         imports: list[tuple[str, str | None]] = [("threading", None)]
+        if holder.kind == "imported":
+            new = _with_module_import(new, holder.container, holder.text.split(".")[0])
         if kind == "fastapi":
             imports.append(("fastapi.responses", "JSONResponse"))
             if needs_request:
@@ -135,6 +149,11 @@ class AddReadiness:
                 if "warm-up" in warmed_after
                 else "the model is not warmed up: add a warm-up prediction just before "
                 f"`{WARMED}.set()`; "
+            )
+            + (
+                f"`{holder.text}` is read through its module, so /ready sees it change; "
+                if holder.kind == "imported"
+                else ""
             )
             + "point the readiness probe at /ready (liveness stays on /health)",
             where=slug(path, "ready"),
@@ -286,6 +305,36 @@ def _holder(module: cst.Module, kind: str) -> Holder:
     )
 
 
+def _other_module(workspace: Workspace, path: str, module: cst.Module, why: str) -> Holder:
+    """The holder in a repo module the app's module imports (`fix.holders`)."""
+    found = imported_holder(workspace, path, module, why)
+    text = f"{found.alias}.{found.name}"
+    owner, _, attr = text.rpartition(".")
+    # an attribute may be set only by the load (`self.model = ...` in `load()`)
+    gate = f'getattr({owner}, "{attr}", None) is not None' if "." in found.name else None
+    return Holder(
+        kind="imported",
+        name=found.name,
+        container=found.module,
+        gate=gate or f"{text} is not None",
+        needs_request=False,
+        text=text,
+        loads=found.loads,
+        spellings=found.spellings,
+    )
+
+
+def _with_module_import(module: cst.Module, dotted_name: str, alias: str) -> cst.Module:
+    """`module` with `from package import name as alias` (`import name as alias`)."""
+    package, _, name = dotted_name.rpartition(".")
+    context = CodemodContext()
+    if package:
+        AddImportsVisitor.add_needed_import(context, package, name, alias)
+    else:
+        AddImportsVisitor.add_needed_import(context, name, None, alias)
+    return AddImportsVisitor(context).transform_module(module)
+
+
 def _module_level(module: cst.Module) -> list[cst.SimpleStatementLine]:
     """The module's own statements, also those inside `try:`, `if`, `with` blocks at module
     level (`try: model = load(...)`), not those of functions and classes."""
@@ -360,6 +409,9 @@ def _mark_warmed(module: cst.Module, holder: Holder) -> tuple[cst.Module, str]:
     marked = module.visit(Insert())
     assert isinstance(marked, cst.Module)
     line = cst.parse_statement(_WARMED_LINE).with_changes(leading_lines=[cst.EmptyLine()])
+    if holder.kind == "imported" and not holder.loads:  # loaded when its module is imported
+        said = f"the import of `{holder.container}`, which loads it (no warm-up found)"
+        return after_imports(marked, [line, cst.parse_statement(_WARMED_SET)]), said
     return after_imports(marked, [line]), said
 
 
@@ -380,7 +432,7 @@ def _stops(module: cst.Module, stmt: cst.BaseStatement) -> bool:
 def _warms(module: cst.Module, stmt: cst.BaseStatement, holder: Holder) -> bool:
     """Whether `stmt` runs the model (a call on or with the holder) or a `warm*` function."""
     found = False
-    text = holder.text
+    texts = (holder.text, *holder.spellings)
 
     class Calls(cst.CSTVisitor):
         def visit_Call(self, node: cst.Call) -> None:
@@ -388,8 +440,9 @@ def _warms(module: cst.Module, stmt: cst.BaseStatement, holder: Holder) -> bool:
             func = code_of(module, node.func)
             name = func.rsplit(".", 1)[-1].lower()
             args = [code_of(module, a.value) for a in node.args]
-            if func == text or func.startswith(text + ".") or "warm" in name or text in args:
-                found = True
+            for text in texts:
+                if func == text or func.startswith(text + ".") or "warm" in name or text in args:
+                    found = True
 
     stmt.visit(Calls())
     return found
