@@ -39,10 +39,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# One pytest process: the live tests (real servers) are timed against their own host, so they
-# are not run beside other tests. The slowest tests are listed at the end.
+# Two pytest runs, one after the other. First every test that starts no server (marked
+# `server`), on two workers (pytest-xdist; a file's tests stay on one worker, so its module
+# fixtures are built once): they measure nothing against the clock. Then the live tests
+# (real servers, timed against their own host) in one process, alone, as before. Both always
+# run; the target fails when either does. The slowest tests of each are listed.
 unit: $(STAMP)
-	$(BIN)/pytest -q -rfE --durations=25
+	$(BIN)/pytest -q -rfE -n 2 --dist loadfile -m "not server" --durations=25; unit_rc=$$?; \
+	$(BIN)/pytest -q -rfE -m server --durations=25; live_rc=$$?; \
+	echo "in-process tests: exit $$unit_rc; live tests (server): exit $$live_rc"; \
+	test "$$unit_rc" -eq 0 && test "$$live_rc" -eq 0
 
 docs: $(STAMP)
 	$(BIN)/python -c "from pathlib import Path; from infermedic.docs import write_docs; write_docs(Path('docs/rules'))"
