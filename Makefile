@@ -39,15 +39,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two pytest runs, one after the other. First every test that starts no server (marked
-# `server`), on two workers (pytest-xdist; a file's tests stay on one worker, so its module
-# fixtures are built once): they measure nothing against the clock. Then the live tests
-# (real servers, timed against their own host) in one process, alone, as before. Both always
-# run; the target fails when either does. The slowest tests of each are listed.
+# Two pytest runs, one after the other. First every test that starts no server and fits no
+# time budget (neither `server` nor `timed`), on two workers (pytest-xdist; a file's tests
+# stay on one worker, so its module fixtures are built once). Then the live and timed tests
+# (real servers, budgets measured against their own host) in one process, alone, as before.
+# Both always run; the target fails when either does. The slowest tests of each are listed.
 unit: $(STAMP)
-	$(BIN)/pytest -q -rfE -n 2 --dist loadfile -m "not server" --durations=25; unit_rc=$$?; \
-	$(BIN)/pytest -q -rfE -m server --durations=25; live_rc=$$?; \
-	echo "in-process tests: exit $$unit_rc; live tests (server): exit $$live_rc"; \
+	$(BIN)/pytest -q -rfE -n 2 --dist loadfile -m "not server and not timed" --durations=25; unit_rc=$$?; \
+	$(BIN)/pytest -q -rfE -m "server or timed" --durations=25; live_rc=$$?; \
+	echo "in-process tests: exit $$unit_rc; live and timed tests: exit $$live_rc"; \
 	test "$$unit_rc" -eq 0 && test "$$live_rc" -eq 0
 
 docs: $(STAMP)
