@@ -39,10 +39,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# One pytest process: the live tests (real servers) are timed against their own host, so they
-# are not run beside other tests. The slowest tests are listed at the end.
+# Two pytest runs, one after the other. First every test that starts no server and fits no
+# time budget (neither `server` nor `timed`), on two workers (pytest-xdist; a file's tests
+# stay on one worker, so its module fixtures are built once). Then the live and timed tests
+# (real servers, budgets measured against their own host) in one process, alone, as before.
+# Both always run; the target fails when either does. The slowest tests of each are listed.
 unit: $(STAMP)
-	$(BIN)/pytest -q -rfE --durations=25
+	$(BIN)/pytest -q -rfE -n 2 --dist loadfile -m "not server and not timed" --durations=25; unit_rc=$$?; \
+	$(BIN)/pytest -q -rfE -m "server or timed" --durations=25; live_rc=$$?; \
+	echo "in-process tests: exit $$unit_rc; live and timed tests: exit $$live_rc"; \
+	test "$$unit_rc" -eq 0 && test "$$live_rc" -eq 0
 
 docs: $(STAMP)
 	$(BIN)/python -c "from pathlib import Path; from infermedic.docs import write_docs; write_docs(Path('docs/rules'))"

@@ -193,6 +193,9 @@ def test_matching_is_tolerant_of_numbers_and_wrapping_only() -> None:
     assert missing_lines(excused, "[note] unrelated", timing=True) == excused
 
 
+# `timed`: the profile examples must fit `--quick`'s 30 s budget (about 25 s on 2 quiet cores)
+# to exit 0, so `make unit` runs them alone, not beside another worker.
+@pytest.mark.timed
 @pytest.mark.parametrize("block", CONSOLE, ids=[f"README.md:{b.line}" for b in CONSOLE])
 def test_readme_console_example_reproduces(block: Block, tmp_path: Path) -> None:
     result = run_console(block, tmp_path)

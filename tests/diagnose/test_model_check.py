@@ -21,6 +21,10 @@ from infermedic.diagnose.plan import Inputs, plan_checks
 from infermedic.diagnose.router import Category
 from tests.profile.profile_models import LeakyClassifier
 
+# `timed`: the profile worker measures within a time budget, and what a phase that the budget
+# cuts would find is missing; `make unit` runs these alone, not beside another worker.
+pytestmark = pytest.mark.timed
+
 REPO = Path(__file__).resolve().parents[2]
 
 

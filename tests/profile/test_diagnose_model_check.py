@@ -27,6 +27,10 @@ from infermedic.diagnose.plan import Inputs
 from infermedic.model import NotificationLevel
 from tests.profile.profile_models import DyingClassifier, RaisingClassifier
 
+# `timed`: the profile worker measures within a time budget, and what a phase that the budget
+# cuts would find is missing; `make unit` runs these alone, not beside another worker.
+pytestmark = pytest.mark.timed
+
 REPO = Path(__file__).resolve().parents[2]
 SYMPTOM = "inference is slow"
 

@@ -36,6 +36,10 @@ from infermedic.profile.worker.loaded import LoadedModel, LoadFailure
 from infermedic.profile.worker.loaders import load_model
 from tests.profile.extras import optional_extra
 
+# `timed`: the profile worker measures within a time budget, and what a phase that the budget
+# cuts would find is missing; `make unit` runs these alone, not beside another worker.
+pytestmark = pytest.mark.timed
+
 mlflow = optional_extra("mlflow")
 xgboost = optional_extra("xgboost")
 lightgbm = optional_extra("lightgbm")

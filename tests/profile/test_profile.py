@@ -29,6 +29,10 @@ from infermedic.report.html import render_html
 from tests.browser import open_page, require_chromium
 from tests.profile import profile_models
 
+# `timed`: the profile worker measures within a time budget, and what a phase that the budget
+# cuts would find is missing; `make unit` runs these alone, not beside another worker.
+pytestmark = pytest.mark.timed
+
 REPO = Path(__file__).resolve().parents[2]
 PLANTED = {"PROF002", "PROF003", "PROF004", "PROF005", "PROF008", "PROF009", "PROF012"}
 

@@ -46,6 +46,10 @@ from infermedic.profile.worker.torch_ops import (
 from infermedic.rules import Registry
 from tests.profile.extras import optional_extra
 
+# `timed`: the profile worker measures within a time budget, and what a phase that the budget
+# cuts would find is missing; `make unit` runs these alone, not beside another worker.
+pytestmark = pytest.mark.timed
+
 torch = optional_extra("torch")
 
 WIDTH = 16
