@@ -36,8 +36,7 @@ def test_audit_leaves_the_collector_on(tmp_path: Path) -> None:
 def test_apps_made_through_aliases_and_factories_are_found(tmp_path: Path) -> None:
     files = {
         # the constructor imported under another name, called in a factory
-        "alias/main.py": "from fastapi import FastAPI as Api\n\ndef create():\n"
-        "    return Api()\n",
+        "alias/main.py": "from fastapi import FastAPI as Api\n\ndef create():\n    return Api()\n",
         # the package imported whole, under an alias
         "dotted/main.py": "import flask as fl\nserver = fl.Flask(__name__)\n",
         # the import after the function that calls it
