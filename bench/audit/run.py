@@ -78,6 +78,7 @@ def main() -> None:
     n_files = sum(1 for p in paths for _ in p.rglob("*.py"))
     n_lines = sum(f.read_bytes().count(b"\n") for p in paths for f in p.rglob("*.py"))
     load_start = os.getloadavg()
+    started = datetime.datetime.now(datetime.UTC)
     with tempfile.TemporaryDirectory() as scratch:
         ours_json = Path(scratch) / "infermedic.json"
         theirs_json = Path(scratch) / "bandit.json"
@@ -131,7 +132,7 @@ def main() -> None:
     lines = [
         "# Audit benchmark results",
         "",
-        f"Run {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. Tree: installed "
+        f"Run started {started:%Y-%m-%d %H:%M} UTC. Tree: installed "
         f"{', '.join(PACKAGES)} sources — {n_files:,} Python files, {n_lines:,} lines. Both "
         f"tools run as CLIs (start-up included), interleaved in {args.repeat} pairs (order "
         "alternating); the ratio is the median of the per-pair ratios.",
