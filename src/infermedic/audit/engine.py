@@ -14,7 +14,7 @@ from infermedic.audit.dockerfile.debug_env import debug_switches
 from infermedic.audit.dockerfile.healthchecks import inline_python_checks
 from infermedic.audit.project import AuditProject, FileKind, ProjectRule, SourceFile
 from infermedic.audit.python.rule import PythonRule
-from infermedic.audit.python.runner import recursion_headroom, run_python
+from infermedic.audit.python.runner import collector_paused, recursion_headroom, run_python
 from infermedic.audit.python.services import project_routes as service_routes
 from infermedic.errors import ConfigError
 from infermedic.model import Finding, Notification, NotificationLevel, Report
@@ -43,6 +43,17 @@ def run_audit(
     progress: ProgressCallback | None = None,
 ) -> Report:
     """Audit `paths`. Raises `InputError` for a missing path and `ConfigError` for bad settings."""
+    with collector_paused():
+        return _run_audit(paths, settings, registry=registry, progress=progress)
+
+
+def _run_audit(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    registry: Registry | None,
+    progress: ProgressCallback | None,
+) -> Report:
     clock = time.perf_counter()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     options = settings.options_for_engine("audit")

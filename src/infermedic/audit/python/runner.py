@@ -4,6 +4,7 @@ then hand every recorded node to the rules that asked for its type."""
 from __future__ import annotations
 
 import ast
+import gc
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -75,6 +76,23 @@ def recursion_headroom(limit: int = RECURSION_LIMIT) -> Iterator[None]:
         yield
     finally:
         sys.setrecursionlimit(before)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for the block; restore its state after.
+
+    An audit keeps every parsed tree alive until the rules have run: millions of objects
+    that each collection would rescan without freeing one (measured on installed pandas:
+    40 % of the audit's CPU time). Reference counting still frees all acyclic garbage.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _note(source: SourceFile, message: str) -> Notification:

@@ -30,6 +30,13 @@ _APPS = frozenset(kc.APP_CONSTRUCTORS) - {
     "aiohttp.web.UrlDispatcher",
     "litestar.Router",
 } | {"litestar.Litestar"}
+# Every import target a call to one of `_APPS` can be named through (`fastapi`,
+# `fastapi.FastAPI`): a module importing none of them cannot make an app.
+_APP_PREFIXES = frozenset(
+    ".".join(parts[:cut])
+    for parts in (a.split(".") for a in _APPS)
+    for cut in range(1, len(parts) + 1)
+)
 _MAX_MODULES = 5_000  # a reach walk over more modules than this is cut (a vendored tree)
 
 
@@ -85,6 +92,10 @@ def services(index: PythonIndex, routes: list[RouteInfo] | None = None) -> list[
 
 def _makes_app(module: ModuleInfo) -> bool:
     """Whether the module builds an application (at module level or in a factory)."""
+    # A call's qualified name is an import target plus attributes (builtins aside, and no
+    # app is a builtin): without an import that can lead to an app, skip the whole walk.
+    if _APP_PREFIXES.isdisjoint(module.ctx.imports.values()):
+        return False
     for node in ast.walk(module.ctx.tree):
         if isinstance(node, ast.Call) and module.ctx.qualified_name(node.func) in _APPS:
             return True
