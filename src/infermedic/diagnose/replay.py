@@ -84,7 +84,10 @@ def replay(source: Path) -> Diagnosis:
     path = source / FILE_NAME if source.is_dir() else source
     if not path.exists():
         raise InputError(f"{path} does not exist", hint="give a saved incident directory")
-    data = read(path, f"{path}", max_bytes=MAX_OBSERVATIONS_BYTES, hint=_HINT)
+    try:
+        data = read(path, "the file", max_bytes=MAX_OBSERVATIONS_BYTES)
+    except InputError as exc:
+        raise InputError(f"{path} is not a saved incident: {exc}", hint=_HINT) from exc
     if (
         not isinstance(data, Mapping)
         or isinstance(data.get("schema_version"), bool)
