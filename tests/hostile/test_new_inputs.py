@@ -210,3 +210,21 @@ def test_apply_never_writes_through_a_directory_link(tmp_path: Path) -> None:
     _one_line(result, "symbolic link")
     assert list(outside.iterdir()) == []
     assert (root / "service/app.py").read_text() == before  # nothing half-applied
+
+
+@pytest.mark.parametrize("name", ["@", "a@b@c", "models:/x/latest", "models:/", "models:/a b@c d"])
+def test_a_malformed_registry_model_is_refused_before_anything_runs(
+    name: str, tmp_path: Path
+) -> None:
+    result = _run(
+        "diagnose",
+        "--registry-model",
+        name,
+        "--tracking-uri",
+        "http://127.0.0.1:9",
+        "--audit-log",
+        "l",
+        cwd=tmp_path,
+    )
+    _one_line(result, name)
+    assert list(tmp_path.iterdir()) == []  # no incident kept, no log line

@@ -198,6 +198,10 @@ def diagnose(
             "give at least one of --repo, --url, --model-path, --registry-model, or "
             "--reference/--current"
         )
+    if registry_model:  # a malformed name is refused before any check runs or is kept
+        from infermedic.registry.uri import parse_registry_model
+
+        parse_registry_model(registry_model)
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
     settings = load_settings(Path(config) if config else None).override(
