@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,7 +10,6 @@ from infermedic.cli.app import common_report_options, set_exit_code
 from infermedic.cli.exit_codes import ExitCode
 from infermedic.cli.output import emit_report
 from infermedic.diagnose.model import Diagnosis
-from infermedic.errors import InputError
 from infermedic.model import Severity
 from infermedic.report import OutputFormat
 from infermedic.settings import load_settings
@@ -200,6 +198,10 @@ def diagnose(
             "give at least one of --repo, --url, --model-path, --registry-model, or "
             "--reference/--current"
         )
+    if registry_model:  # a malformed name is refused before any check runs or is kept
+        from infermedic.registry.uri import parse_registry_model
+
+        parse_registry_model(registry_model)
     if (reference is None) != (current is None):
         raise click.UsageError("--reference and --current go together")
     settings = load_settings(Path(config) if config else None).override(
@@ -208,10 +210,9 @@ def diagnose(
     )
     body = None
     if input_file is not None:
-        try:
-            body = json.loads(input_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"--input {input_file} is not a JSON document: {exc}") from exc
+        from infermedic.jsontext import read
+
+        body = read(input_file, f"--input {input_file}", max_bytes=64 * 1024 * 1024)
     options = DiagnoseOptions(
         rate=rate,
         duration_s=duration,

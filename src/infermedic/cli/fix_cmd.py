@@ -87,6 +87,10 @@ def fix(
     from infermedic.fix.engine import git_dirty, log_entry, plan, write
     from infermedic.settings import load_settings
 
+    if tracking_uri is not None:
+        from infermedic.registry.client import check_tracking_uri
+
+        check_tracking_uri(tracking_uri)
     codes = tuple(c.strip().upper() for c in select.split(",") if c.strip())
     # only the selected rules run (a typo is a one-line error with a did-you-mean)
     settings = load_settings(Path(config) if config else None, start=path).override(select=codes)
@@ -96,7 +100,12 @@ def fix(
     result = plan(
         root, settings, codes, tests=tests, tracking_uri=tracking_uri, inputs=_bodies(inputs)
     )
-    out = click.echo
+    from infermedic.redact import redact_text
+
+    def out(text: str = "", nl: bool = True) -> None:
+        # a registry's error may echo its URI with a token in it: no secret is printed
+        click.echo(redact_text(text), nl=nl)
+
     out(f"infermedic fix · mode: {mode}" + ("" if do_apply else " (nothing is written)"))
     diff = result.diff()
     if diff:
@@ -142,16 +151,6 @@ MAX_INPUT_BYTES = 64 * 1024  # an example body, not a data set
 
 def _bodies(paths: tuple[Path, ...]) -> tuple[object, ...]:
     """The JSON body in each `--input` file; a bad file is one line and exit 2."""
-    import json
+    from infermedic.jsontext import read
 
-    from infermedic.errors import InputError
-
-    bodies: list[object] = []
-    for path in paths:
-        try:
-            if path.stat().st_size > MAX_INPUT_BYTES:
-                raise InputError(f"--input {path} is over {MAX_INPUT_BYTES} bytes")
-            bodies.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"--input {path} is not a JSON body: {exc}") from exc
-    return tuple(bodies)
+    return tuple(read(p, f"--input {p}", max_bytes=MAX_INPUT_BYTES) for p in paths)

@@ -28,6 +28,8 @@ from infermedic.report.jsonfmt import clean, report_from_dict, to_dict
 
 OBSERVATIONS_SCHEMA = 1
 FILE_NAME = "observations.json"
+MAX_OBSERVATIONS_BYTES = 256 * 1024 * 1024  # recorded incidents are well under 1 MB
+_HINT = "it must be the observations.json a diagnose run wrote"
 
 
 def observations(diagnosis: Diagnosis) -> dict[str, Any]:
@@ -77,29 +79,43 @@ def save_observations(diagnosis: Diagnosis, path: Path) -> Path:
 
 def replay(source: Path) -> Diagnosis:
     """Re-judge a saved incident: `source` is an `observations.json` or its directory."""
+    from infermedic.jsontext import read
+
     path = source / FILE_NAME if source.is_dir() else source
+    if not path.exists():
+        raise InputError(f"{path} does not exist", hint="give a saved incident directory")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"{path} does not exist", hint="give a saved incident directory") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is not a saved incident: {exc}") from exc
-    if not isinstance(data, Mapping) or data.get("schema_version") != OBSERVATIONS_SCHEMA:
+        data = read(path, "the file", max_bytes=MAX_OBSERVATIONS_BYTES)
+    except InputError as exc:
+        raise InputError(f"{path} is not a saved incident: {exc}", hint=_HINT) from exc
+    if (
+        not isinstance(data, Mapping)
+        or isinstance(data.get("schema_version"), bool)
+        or data.get("schema_version") != OBSERVATIONS_SCHEMA
+    ):
         raise InputError(
-            f"{path} is not a saved incident of schema {OBSERVATIONS_SCHEMA}",
-            hint="it must be the observations.json a diagnose run wrote",
+            f"{path} is not a saved incident of schema {OBSERVATIONS_SCHEMA}", hint=_HINT
         )
     try:
+        symptom = _typed(data, "symptom", str)
+        checks = _typed(data, "checks", list) or []
+        if any(not isinstance(c, Mapping) for c in checks):
+            raise TypeError("every check must be a JSON object")
+        fixes = _typed(data, "fixes", list) or []
+        if any(not isinstance(f, Mapping) for f in fixes):
+            raise TypeError("every fix must be a JSON object")
         judged = judge(
-            data.get("symptom") or None,
-            [_check_from_dict(c) for c in data["checks"]],
-            inputs=data.get("inputs") or {},
-            started_at=data.get("started_at"),
-            duration_s=data.get("duration_s"),
+            symptom or None,
+            [_check_from_dict(c) for c in checks],
+            inputs=_typed(data, "inputs", Mapping) or {},
+            started_at=_typed(data, "started_at", str),
+            duration_s=_typed(data, "duration_s", (int, float)),
         )
-        offers = [FixOffer(**offer) for offer in data.get("fixes") or []]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path} is damaged: {type(exc).__name__}: {exc}") from exc
+        offers = [FixOffer(**offer) for offer in fixes]
+    # a field of the wrong type or shape surfaces as any of these while it is read and
+    # judged: the file is damaged (a file `diagnose` wrote judges cleanly)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(f"{path} is damaged: {type(exc).__name__}: {exc}"[:500]) from exc
     # the saved fix offers, for the findings that are still behind the root cause
     root = judged.root_cause
     codes = {f.code for f in root.findings} if root is not None else set()
@@ -145,6 +161,14 @@ def judge(
         started_at=started_at,
         duration_s=duration_s,
     )
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """`data[key]` when absent, null or of `kind`; a `TypeError` naming the key otherwise."""
+    value = data.get(key)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"{key!r} is {type(value).__name__}")
 
 
 def _host_dict(host: HostLoad | None) -> dict[str, Any] | None:

@@ -114,10 +114,20 @@ def _split_camel(match: re.Match[str]) -> str:
     return re.sub(r"(?<=[a-z]{2})(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z]{2})", " ", word)
 
 
+MAX_SYMPTOM_CHARS = 4000  # a description, an alert or an error line; not a log
+
+
 def route(symptom: str | None) -> Route:
     """Route free text to categories. No symptom: every category. Unmatched or ambiguous
     text: the speed and accuracy categories, with the reason said."""
     text = (symptom or "").strip()
+    if len(text) > MAX_SYMPTOM_CHARS:  # the matching is not linear in the text
+        from infermedic.errors import InputError
+
+        raise InputError(
+            f"the symptom is {len(text)} characters long, over {MAX_SYMPTOM_CHARS}",
+            hint="describe what is wrong in a sentence or two (an alert name, an error line)",
+        )
     if not text:
         return Route(
             symptom="",

@@ -19,7 +19,7 @@ from typing import Any
 
 from infermedic.atomic import write_atomically
 from infermedic.audit import audit
-from infermedic.errors import InputError
+from infermedic.errors import InfermedicError, InputError
 from infermedic.fix import regression
 from infermedic.fix.base import (
     Change,
@@ -189,7 +189,7 @@ def _build(
         snapshot = dict(workspace.texts)
         try:
             changes.append(fixer.apply(finding, workspace))
-        except Refused as exc:
+        except (Refused, InfermedicError) as exc:  # a bad input (a registry URI) refuses too
             workspace.texts.update(snapshot)
             refusals.append(Refusal(finding=finding, reason=str(exc)))
         except Exception as exc:  # noqa: BLE001 - a fixer's bug refuses its fix, never the run
@@ -315,14 +315,19 @@ def log_entry(
 def write(root: Path, texts: dict[str, str]) -> None:
     """Write each file's new text atomically (created with its parents when new): a crash or
     a full disk never leaves a half-written source file. A symlink is not written through: it
-    may point outside the repository."""
-    for relpath, text in texts.items():
+    may point outside the repository, and neither is a directory link: every path is
+    checked before the first file is written."""
+    inside = root.resolve()
+    for relpath in texts:
         path = root / relpath
-        if path.is_symlink():
+        if path.is_symlink() or not path.resolve().is_relative_to(inside):
             raise InputError(
-                f"cannot write {path}: it is a symbolic link",
+                f"cannot write {path}: it is a symbolic link or lies behind one"
+                + ("" if path.resolve().is_relative_to(inside) else " out of the repository"),
                 hint="apply this fix by hand, or replace the link with the file",
             )
+    for relpath, text in texts.items():
+        path = root / relpath
         try:
             write_atomically(path, text)
         except OSError as exc:

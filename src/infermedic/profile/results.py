@@ -489,10 +489,9 @@ def read_tagged(
 ) -> Mapping[str, Any]:
     """A saved JSON document tagged with `format` and `schema_version`; anything else (not
     JSON, another format or version) is an `InputError` naming `what`."""
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"{what}: not JSON: {exc}") from exc
+    from infermedic.jsontext import parse
+
+    document = parse(text, what)
     if not isinstance(document, Mapping) or document.get("format") != form:
         raise InputError(f"{what}: not an {form} document")
     version = document.get("schema_version")

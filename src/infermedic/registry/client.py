@@ -54,6 +54,46 @@ def tracking_uri_from(given: str | None, options_uri: str | None = None) -> str:
             "no model registry to ask: the tracking server is not named",
             hint="give --tracking-uri URL or set MLFLOW_TRACKING_URI",
         )
+    return check_tracking_uri(uri)
+
+
+_SCHEMES = (
+    "http",
+    "https",
+    "databricks",
+    "databricks-uc",
+    "uc",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+    "file",
+)
+
+
+def check_tracking_uri(uri: str) -> str:
+    """`uri` when it can name a tracking server; a `ConfigError` otherwise (no network is
+    touched). A `sqlite:` database must exist: reading a registry never creates one."""
+    from urllib.parse import urlsplit
+
+    plain = strip_userinfo(uri)[0]
+    shown = redact_url(uri)
+    try:
+        parts = urlsplit(plain)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"tracking URI {shown!r} is not a URL: {exc}") from None
+    scheme = parts.scheme.split("+")[0].lower()
+    if scheme not in _SCHEMES:
+        raise ConfigError(
+            f"tracking URI {shown!r} has no scheme MLflow reads",
+            hint="give http(s)://HOST:PORT, databricks, or sqlite:///PATH/mlflow.db",
+        )
+    if scheme == "sqlite" and not Path(parts.path[1:]).is_file():
+        raise ConfigError(
+            f"tracking URI {shown!r} names no existing database",
+            hint="check the path: reading a registry never creates one",
+        )
     return uri
 
 
@@ -324,7 +364,10 @@ class RegistryClient:
             env["MLFLOW_TRACKING_USERNAME"] = user
             env["MLFLOW_TRACKING_PASSWORD"] = password or ""
         with mlflow_environment(env):
-            yield MlflowClient(tracking_uri=plain, registry_uri=plain)
+            client = self._call(
+                lambda: MlflowClient(tracking_uri=plain, registry_uri=plain), what="a client"
+            )
+            yield client
 
     def _call(self, call: Callable[[], T], *, what: str) -> T:
         try:
