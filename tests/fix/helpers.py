@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from infermedic.audit import audit
@@ -13,7 +14,15 @@ from infermedic.model import Finding
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a subprocess, as a user runs it."""
+    """The real entry point in a subprocess, as a user runs it.
+
+    `fix` appends to `ops/audit.jsonl` under the working directory by default. A test that
+    names no directory would run it in the checkout and write the project's own `ops/`, so
+    its log goes to a temporary directory instead (a test that checks the default location
+    passes `cwd`)."""
+    if cwd is None and args and args[0] == "fix" and "--audit-log" not in args:
+        log = Path(tempfile.mkdtemp(prefix="infermedic-fix-log-")) / "audit.jsonl"
+        args = (*args, "--audit-log", str(log))
     return subprocess.run(
         [sys.executable, "-m", "infermedic", *args],
         capture_output=True,
