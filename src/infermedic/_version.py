@@ -1,10 +1,9 @@
-"""The version string, read from the installed package metadata."""
+"""The version string: the one place it is written (pyproject reads it from here).
+
+A literal, not `importlib.metadata.version()`: importing `importlib.metadata` costs about
+0.1 s, paid by every command at start-up, and a literal is also right in an uninstalled tree.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("infermedic")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+__version__ = "0.1.0"
