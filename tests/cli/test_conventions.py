@@ -192,6 +192,9 @@ def test_demo_serve_stops_its_service_on_sigterm_and_ctrl_c(
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},
         start_new_session=True,
+        # As from a terminal: a test run started in the background (`make test &`, a CI
+        # runner's shell) passes SIGINT on ignored, and Python then installs no Ctrl-C handler.
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     try:
         _signal_and_check(cli_process, how)
@@ -206,6 +209,10 @@ def test_demo_serve_stops_its_service_on_sigterm_and_ctrl_c(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(cli_process.pid, signal.SIGKILL)
                 cli_process.wait(timeout=30)
+
+
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _signal_and_check(cli_process: subprocess.Popen[str], how: signal.Signals) -> None:

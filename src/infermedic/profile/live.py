@@ -114,6 +114,10 @@ def sample_process(
             for recorder in recorders:
                 if recorder.poll() is None:
                     recorder.kill()
+                recorder.wait()
+                # a recorder never read (the other one timed out) still holds its pipe
+                if recorder.stdout is not None:
+                    recorder.stdout.close()
         for returncode, out in outputs:
             if returncode != 0:
                 raise InputError(

@@ -100,7 +100,10 @@ def sample_call(
                 recorder.kill()
                 recorder.wait()
             allow_tracing_by_children(False)
-        output = recorder.stdout.read() if recorder.stdout else ""
+        output = ""
+        if recorder.stdout is not None:
+            with recorder.stdout:
+                output = recorder.stdout.read()
         text = out.read_text(encoding="utf-8", errors="replace") if out.is_file() else ""
     if recorder.returncode != 0 or not text:
         return {
