@@ -222,3 +222,19 @@ def with_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
         args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         args.append(arg)
     return call.with_changes(args=args)
+
+
+def variable_names(node: cst.CSTNode) -> list[cst.Name]:
+    """The variables `node` reads or binds: every Name, but of `x.attr` only `x`."""
+    found: list[cst.Name] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
+            attribute.value.visit(self)
+            return False  # `x.attr`: only `x` is a variable
+
+    node.visit(Collect())
+    return found

@@ -25,7 +25,15 @@ import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, slug
 from infermedic.fix.lifespan import NotApplicable, hoist
-from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, the_call, with_imports
+from infermedic.fix.pyedit import (
+    Parsed,
+    code_of,
+    dotted,
+    replace_nodes,
+    the_call,
+    variable_names,
+    with_imports,
+)
 from infermedic.model import Finding
 
 _WRAPPER = '''{name}_lock = threading.Lock()
@@ -63,7 +71,7 @@ class LoadOnce:
         if function is None:
             raise Refused("the load is not inside a function")
         local = _local_names(function)
-        used = {n.value for arg in call.args for n in _names(arg.value)}
+        used = {n.value for arg in call.args for n in variable_names(arg.value)}
         original = call
         if used & local:
             # `model = state["model"]` then `Explainer(model.predict, ...)`: the local is
@@ -148,7 +156,7 @@ def _through_aliases(
     values = _single_assignments(function)
     swaps: dict[cst.CSTNode, cst.CSTNode] = {}
     for arg in call.args:
-        for name in _names(arg.value):
+        for name in variable_names(arg.value):
             if name.value not in local:
                 continue
             value = None if name.value in params else values.get(name.value)
@@ -184,23 +192,23 @@ def _single_assignments(function: cst.FunctionDef) -> dict[str, cst.BaseExpressi
 
     class Count(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            for n in _names(node.target):
+            for n in variable_names(node.target):
                 counts[n.value] = counts.get(n.value, 0) + 1
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            for n in _names(node.target):
+            for n in variable_names(node.target):
                 counts[n.value] = counts.get(n.value, 0) + 1
 
         def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            for n in _names(node.target):
+            for n in variable_names(node.target):
                 counts[n.value] = counts.get(n.value, 0) + 2
 
         def visit_For(self, node: cst.For) -> None:
-            for n in _names(node.target):
+            for n in variable_names(node.target):
                 counts[n.value] = counts.get(n.value, 0) + 2
 
         def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            for n in _names(node.target):
+            for n in variable_names(node.target):
                 counts[n.value] = counts.get(n.value, 0) + 2
 
     function.body.visit(Count())
@@ -297,24 +305,9 @@ def _assigned_at_top(module: cst.Module) -> set[str]:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.Assign):
-                    found.update(n.value for t in small.targets for n in _names(t.target))
+                    found.update(n.value for t in small.targets for n in variable_names(t.target))
                 elif isinstance(small, cst.AnnAssign):
-                    found.update(n.value for n in _names(small.target))
-    return found
-
-
-def _names(node: cst.CSTNode) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.append(name)
-
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
-            return False  # `x.attr`: only `x` is a variable
-
-    node.visit(Collect())
+                    found.update(n.value for n in variable_names(small.target))
     return found
 
 
@@ -329,16 +322,16 @@ def _local_names(function: cst.FunctionDef) -> set[str]:
 
     class Assigned(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-            names.update(n.value for n in _names(node.target))
+            names.update(n.value for n in variable_names(node.target))
 
         def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            names.update(n.value for n in _names(node.target))
+            names.update(n.value for n in variable_names(node.target))
 
         def visit_For(self, node: cst.For) -> None:
-            names.update(n.value for n in _names(node.target))
+            names.update(n.value for n in variable_names(node.target))
 
         def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            names.update(n.value for n in _names(node.target))
+            names.update(n.value for n in variable_names(node.target))
 
     function.body.visit(Assigned())
     return names

@@ -28,7 +28,15 @@ import libcst as cst
 
 from infermedic.fix.base import Change, Refused, Workspace, chain_evidence, slug
 from infermedic.fix.lifespan import _yields
-from infermedic.fix.pyedit import Parsed, code_of, dotted, replace_nodes, with_arg, with_imports
+from infermedic.fix.pyedit import (
+    Parsed,
+    code_of,
+    dotted,
+    replace_nodes,
+    variable_names,
+    with_arg,
+    with_imports,
+)
 from infermedic.model import Finding
 
 _APPS = {"FastAPI": "fastapi", "Starlette": "starlette", "Flask": "flask"}
@@ -223,7 +231,7 @@ def _extract_guard(finding: Finding, workspace: Workspace, path: str) -> str:
     guard, function = _guard_and_function(parsed, calls[0])
     declared = _globals(function)
     local = _locals(function, guard) - declared
-    used = {n.value for n in _names(guard)}
+    used = {n.value for n in variable_names(guard)}
     if used & local:
         raise Refused(
             f"the guard reads the route's own variables ({', '.join(sorted(used & local))})"
@@ -325,21 +333,6 @@ def _stores_elsewhere(guard: cst.If) -> bool:
             found = found or isinstance(target.target, cst.Subscript | cst.Attribute)
 
     guard.visit(Collect())
-    return found
-
-
-def _names(node: cst.CSTNode) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.append(name)
-
-        def visit_Attribute(self, attribute: cst.Attribute) -> bool:
-            attribute.value.visit(self)
-            return False
-
-    node.visit(Collect())
     return found
 
 
