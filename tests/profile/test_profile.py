@@ -97,11 +97,12 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reports(model_dir: Path) -> dict[str, Report]:
-    """Every planted model profiled once, a few at a time (each in its own worker)."""
+    """Every planted model profiled once, a few at a time (each in its own worker); the
+    forest (its thread sweep is the n_jobs case) alone after them, so that the other
+    workers are not the busy host its sweep measures."""
     jobs = {
         "clean": (model_dir / "clean.joblib", plan(try_options=True)),
         "slow": (model_dir / "slow.joblib", plan()),
-        "forest": (model_dir / "forest.joblib", plan()),
         "leaky": (model_dir / "leaky.joblib", plan()),
         "noisy": (model_dir / "noisy.joblib", plan()),
         "skewed": (model_dir / "skewed.pkl", plan()),
@@ -114,7 +115,9 @@ def reports(model_dir: Path) -> dict[str, Report]:
             name: pool.submit(profile_model, path, plan=p, paths=[REPO])
             for name, (path, p) in jobs.items()
         }
-        return {name: future.result() for name, future in futures.items()}
+        done = {name: future.result() for name, future in futures.items()}
+    done["forest"] = profile_model(model_dir / "forest.joblib", plan=plan(), paths=[REPO])
+    return done
 
 
 def test_clean_pipeline_raises_no_planted_cost(reports: dict[str, Report]) -> None:
@@ -178,12 +181,20 @@ def test_plain_object_whose_time_is_the_model_has_no_dominant_stage(
 
 
 def test_n_jobs_minus_one_is_oversubscription(reports: dict[str, Report]) -> None:
+    report = reports["forest"]
     findings = [
         f
-        for f in reports["forest"].findings
+        for f in report.findings
         if f.code == "PROF003" and f.evidence[0].values["dimension"] == "n_jobs"
     ]
-    assert len(findings) == 1
+    busy = report.measurements["threads"]["host_busy_cores"]
+    if not findings and busy is not None and busy >= 0.5:
+        # A busy test host leaves n_jobs=-1's two workers no core each: then the effect is
+        # measured, and said, but not a finding (the unit tests judge both branches).
+        (note,) = [n.message for n in report.notifications if "threads: n_jobs:" in n.message]
+        assert "n_jobs=1" in note and f"other processes used {busy:.1f}" in note, note
+        return
+    assert len(findings) == 1, (busy, [n.message for n in report.notifications])
     values = findings[0].evidence[0].values
     assert values["loaded_setting"] == "n_jobs=-1"
     assert values["faster_setting"] == "n_jobs=1"
@@ -284,7 +295,9 @@ def failures(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     }
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(attempt, p, **kw) for name, (p, kw) in runs.items()}
-        return {name: future.result() for name, future in futures.items()}
+        done = {name: future.result() for name, future in futures.items()}
+    done["forest"] = profile_model(model_dir / "forest.joblib", plan=plan(), paths=[REPO])
+    return done
 
 
 def test_truncated_pickle_is_a_load_error(failures: dict[str, Any]) -> None:

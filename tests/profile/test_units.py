@@ -182,18 +182,36 @@ def test_a_measured_thread_speedup_without_a_finding_says_why() -> None:
     # Cut short: each setting timed once. No finding, and a note with the measured effect.
     once = threads([12.0], [4.0])
     assert not list(ThreadOversubscription().check(_context({"threads": once})))
-    (reason,) = unjudged_thread_effects(_typed_threads(once), 1.2)
+    (reason,) = unjudged_thread_effects(_typed_threads(once), ProfileThresholds())
     assert "n_jobs=1 3.0x faster at batch 1" in reason and "one pass only" in reason
     # Two passes that disagree: the weaker pass is named.
     split = threads([12.0, 12.0], [4.0, 11.5])
     assert not list(ThreadOversubscription().check(_context({"threads": split})))
-    (reason,) = unjudged_thread_effects(_typed_threads(split), 1.2)
+    (reason,) = unjudged_thread_effects(_typed_threads(split), ProfileThresholds())
     assert "only 1.0x in one of the two passes" in reason
     # Reported as a finding: nothing to explain. No effect at all: nothing either.
     both = threads([12.0, 12.0], [4.0, 4.2])
     assert list(ThreadOversubscription().check(_context({"threads": both})))
-    assert unjudged_thread_effects(_typed_threads(both), 1.2) == []
-    assert unjudged_thread_effects(_typed_threads(threads([4.0, 4.0], [4.0, 4.1])), 1.2) == []
+    assert unjudged_thread_effects(_typed_threads(both), ProfileThresholds()) == []
+    assert (
+        unjudged_thread_effects(
+            _typed_threads(threads([4.0, 4.0], [4.0, 4.1])), ProfileThresholds()
+        )
+        == []
+    )
+    # The same clear effect while other processes used most of the 2 cores: the loaded
+    # setting's 2 workers could not each have a core, so the host explains it: a note.
+    busy = {**both, "host_busy_cores": 1.6}
+    assert not list(ThreadOversubscription().check(_context({"threads": busy})))
+    (reason,) = unjudged_thread_effects(_typed_threads(busy), ProfileThresholds())
+    assert "other processes used 1.6 of the 2 core(s)" in reason and "quiet host" in reason
+    # Below the threshold, or with the loaded workers' cores left free: the finding stands.
+    for quiet in ({**both, "host_busy_cores": 0.3}, {**both, "cores": 4, "host_busy_cores": 1.5}):
+        assert list(ThreadOversubscription().check(_context({"threads": quiet})))
+        assert unjudged_thread_effects(_typed_threads(quiet), ProfileThresholds()) == []
+    # A threshold from the config file moves the line.
+    strict = ProfileThresholds(thread_busy_host_cores=2.0)
+    assert unjudged_thread_effects(_typed_threads(busy), strict) == []
 
 
 SP = "/venv/lib/python3.11/site-packages"
@@ -329,3 +347,75 @@ def test_sampling_without_py_spy_says_why(monkeypatch: pytest.MonkeyPatch) -> No
     result = sampling.sample_call(lambda: calls.append(1), seconds=1.0)
     assert result == {"status": "unavailable", "reason": "py-spy is not installed"}
     assert calls == []  # nothing ran: no samples would have been taken
+
+
+def test_foreign_cpu_counts_other_processes_not_our_own() -> None:
+    """A spinner that is not our child counts as others' CPU; our own child's does not.
+    Real processes, no mock. Both spin in the same window and their CPU shares are read
+    from psutil, so the bounds hold however busy the host is."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from infermedic.profile.worker.host_load import ForeignCpu
+
+    spin = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end: pass"
+    # the shell exits at once, so the spinner is re-parented: not our descendant
+    shell = subprocess.run(
+        ["sh", "-c", f'"{sys.executable}" -c "{spin}" >/dev/null 2>&1 & echo $!'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stranger = psutil.Process(int(shell.stdout.strip()))
+    child = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)
+        mine = psutil.Process(child.pid)
+
+        def cpu(p: psutil.Process) -> float:
+            t = p.cpu_times()
+            return t.user + t.system
+
+        before = time.monotonic(), cpu(stranger), cpu(mine)
+        others = ForeignCpu()
+        time.sleep(1.5)
+        used = others.cores_used()
+        elapsed = time.monotonic() - before[0]
+        stranger_share = (cpu(stranger) - before[1]) / elapsed
+        child_share = (cpu(mine) - before[2]) / elapsed
+    finally:
+        os.kill(stranger.pid, signal.SIGKILL)
+        child.kill()
+        child.wait()
+    cores = len(os.sched_getaffinity(0))
+    assert used is not None
+    assert used >= stranger_share - 0.15, (used, stranger_share)
+    assert child_share > 0.2, child_share  # the child did run
+    assert used <= cores - child_share + 0.15, (used, child_share, cores)
+
+
+def test_foreign_cpu_under_a_quota_reads_the_cgroup_usage(tmp_path: Path) -> None:
+    """With a quota below the affinity set, other tenants of the host are not contention:
+    the cgroup's own usage (cpu.stat) minus this process is."""
+    import os
+    import time
+
+    from infermedic.profile.worker.host_load import ForeignCpu
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs an affinity set of 2 or more CPUs to stand for a quota below it")
+    stat = tmp_path / "cpu.stat"
+    stat.write_text("usage_usec 1000000\nuser_usec 1\n")
+    others = ForeignCpu(cores=1, root=tmp_path)
+    time.sleep(0.5)
+    stat.write_text("usage_usec 1500000\nuser_usec 1\n")  # the cgroup used 0.5 s more
+    used = others.cores_used()
+    # 0.5 s of the cgroup's CPU over at least 0.5 s, less this process's own (it slept)
+    assert used is not None and 0.3 < used <= 1.0, used
+    stat.write_text("no usage here\n")
+    assert ForeignCpu(cores=1, root=tmp_path).cores_used() is None

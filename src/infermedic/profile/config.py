@@ -24,6 +24,9 @@ class ProfileThresholds:
     stage_min_ms: float = 1.0
     # PROF003: another thread or `n_jobs` setting is at least this much faster.
     thread_min_speedup: float = 1.2
+    # ... unless other processes used at least this many cores during the sweep and left
+    # fewer cores than the setting as loaded has workers (then the host explains it).
+    thread_busy_host_cores: float = 0.5
     # PROF004: load slower than this, or a first call this many times (and ms) the steady one.
     load_max_s: float = 5.0
     first_call_ratio: float = 10.0

@@ -331,7 +331,7 @@ def _notifications(
 
         notes.extend(
             Notification(level=NotificationLevel.NOTE, message=text)
-            for text in unjudged_thread_effects(threads, thresholds.thread_min_speedup)
+            for text in unjudged_thread_effects(threads, thresholds)
         )
     for phase, phase_notes in (
         ("stages", results.stages.notes if results.stages else ()),

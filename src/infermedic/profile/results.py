@@ -239,6 +239,8 @@ class ThreadsResult:
     settings: int = 0  # settings planned
     passes: int = 2
     pools: tuple[ThreadPool, ...] = ()
+    # cores that other processes used, on average, while the sweep ran (None: not measured)
+    host_busy_cores: float | None = None
 
     def by_dimension(self) -> dict[str, list[ThreadRow]]:
         grouped: dict[str, list[ThreadRow]] = {}

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 from infermedic.model import Finding, Severity
+from infermedic.profile.config import ProfileThresholds
 from infermedic.profile.context import ProfileObservations, ProfileRule, ms
 from infermedic.profile.results import ThreadRow, ThreadsResult
 
@@ -30,8 +31,14 @@ class ThreadOversubscription(ProfileRule):
     timed forward, then in reverse order) and the cells' interquartile ranges do not
     overlap.
 
+    The sweep also measures the CPU that other processes used on this process's cores
+    while it ran. A busy host is biased against more threads: when the others used at
+    least `thread-busy-host-cores` (default 0.5) and left fewer cores than the setting as
+    loaded has workers, the speed-up is the host's as much as the model's, and it is a note
+    ("re-run on a quiet host"), not a finding.
+
     ## Options
-    `thread-min-speedup` in `[tool.infermedic.profile]`.
+    `thread-min-speedup`, `thread-busy-host-cores` in `[tool.infermedic.profile]`.
     """
 
     code: ClassVar[str] = "PROF003"
@@ -55,7 +62,9 @@ class ThreadOversubscription(ProfileRule):
             loaded = next((r for r in rows if r.as_loaded), None)
             if loaded is None:
                 continue
-            best, _ = _judge(loaded, rows, limits.thread_min_speedup)
+            best, _ = _judge(
+                loaded, rows, limits.thread_min_speedup, _busy_host(threads, loaded, limits)
+            )
             if best is None:
                 continue
             speedup, row, batch = best
@@ -78,6 +87,7 @@ class ThreadOversubscription(ProfileRule):
                 loaded_calls=base.calls,
                 faster_calls=faster.calls,
                 cores=threads.cores,
+                host_busy_cores=threads.host_busy_cores,
             )
             yield self.finding(
                 observations.location,
@@ -88,11 +98,28 @@ class ThreadOversubscription(ProfileRule):
             )
 
 
+def _busy_host(threads: ThreadsResult, loaded: ThreadRow, limits: ProfileThresholds) -> str | None:
+    """Why the host, not the model, may explain a speed-up from fewer workers: other
+    processes used enough of the cores that the loaded setting's workers could not each
+    have one. None when the host was quiet enough, or its load was not measured."""
+    others = threads.host_busy_cores
+    if others is None or others < limits.thread_busy_host_cores:
+        return None
+    if loaded.workers <= threads.cores - others:
+        return None
+    return (
+        f"other processes used {others:.1f} of the {threads.cores} core(s) while the sweep "
+        f"ran, so the {loaded.workers} worker(s) as loaded could not each have a core; "
+        "re-run on a quiet host"
+    )
+
+
 def _judge(
-    loaded: ThreadRow, rows: list[ThreadRow], min_speedup: float
+    loaded: ThreadRow, rows: list[ThreadRow], min_speedup: float, busy: str | None = None
 ) -> tuple[tuple[float, ThreadRow, str] | None, str | None]:
     """The fastest setting with fewer workers that beats the loaded one beyond noise, or
-    None and why the largest measured speed-up was not enough (None when there was none)."""
+    None and why the largest measured speed-up was not enough (None when there was none).
+    `busy` says why the host could explain any speed-up (then none is enough)."""
     best: tuple[float, ThreadRow, str] | None = None
     rejected: tuple[float, str] | None = None
     for row in rows:
@@ -121,6 +148,8 @@ def _judge(
                     reason = f"{where}, timed in one pass only (the sweep was cut short)"
                 elif slowest < min_speedup:
                     reason = f"{where}, but only {slowest:.1f}x in one of the two passes"
+                elif busy is not None:
+                    reason = f"{where}, but {busy}"
             if reason is not None:
                 if rejected is None or speedup > rejected[0]:
                     rejected = (speedup, reason)
@@ -131,18 +160,20 @@ def _judge(
     return None, rejected[1] if rejected else None
 
 
-def unjudged_thread_effects(threads: ThreadsResult, min_speedup: float) -> list[str]:
-    """Why each measured thread speed-up of at least `min_speedup` made no PROF003."""
+def unjudged_thread_effects(threads: ThreadsResult, limits: ProfileThresholds) -> list[str]:
+    """Why each measured thread speed-up of at least the threshold made no PROF003."""
     reasons = []
+    min_speedup = limits.thread_min_speedup
     for dimension, rows in threads.by_dimension().items():
         loaded = next((r for r in rows if r.as_loaded), None)
         if loaded is None:
             continue
-        best, reason = _judge(loaded, rows, min_speedup)
+        best, reason = _judge(loaded, rows, min_speedup, _busy_host(threads, loaded, limits))
         if best is None and reason is not None:
             reasons.append(
                 f"threads: {dimension}: measured {reason}; not reported as PROF003 "
-                f"(it needs {min_speedup:g}x beyond the spread in each of two passes)"
+                f"(it needs {min_speedup:g}x beyond the spread in each of two passes, on "
+                "a host that left the loaded workers their cores)"
             )
     return reasons
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from infermedic.profile.worker.host_load import ForeignCpu
 from infermedic.profile.worker.inputs import Sample
 from infermedic.profile.worker.loaded import LoadedModel
 from infermedic.profile.worker.loaders import load_onnx
@@ -134,6 +135,7 @@ def thread_sweep(
         )
     passes: list[dict[int, dict[str, dict[str, Any]]]] = [{}, {}]
     order = list(enumerate(settings))
+    others = ForeignCpu(cores)
     stopped = None
     for number, sequence in enumerate((order, order[::-1])):
         for index, setting in sequence:
@@ -167,6 +169,7 @@ def thread_sweep(
         "rows": rows,
         "stopped": stopped,
         "settings": len(settings),
+        "host_busy_cores": others.cores_used(),
         "passes": 2,
         "pools": [
             {k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "prefix")}
