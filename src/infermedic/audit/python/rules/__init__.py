@@ -14,6 +14,7 @@ from infermedic.audit.python.rules.blocking_prediction_log import BlockingPredic
 from infermedic.audit.python.rules.debug_mode_enabled import DebugModeEnabled
 from infermedic.audit.python.rules.explainer_built_per_request import ExplainerBuiltPerRequest
 from infermedic.audit.python.rules.inference_without_no_grad import InferenceWithoutNoGrad
+from infermedic.audit.python.rules.model_call_under_global_lock import ModelCallUnderGlobalLock
 from infermedic.audit.python.rules.model_load_in_request_path import ModelLoadInRequestPath
 from infermedic.audit.python.rules.model_loaded_on_first_request import (
     ModelLoadedOnFirstRequest,
@@ -45,6 +46,7 @@ RULES: tuple[type[Rule], ...] = (
     DebugModeEnabled,
     NoReadinessEndpoint,
     ModelLoadedOnFirstRequest,
+    ModelCallUnderGlobalLock,
     ExplainerBuiltPerRequest,
     TreeExplainerWithoutFallback,
     UniformPsiBins,
