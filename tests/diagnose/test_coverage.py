@@ -105,3 +105,20 @@ def test_too_few_stack_samples_judge_nothing() -> None:
     )
     covered = coverage_of(CheckKind.PROFILE, enough, noisy=None)
     assert covered.judges("PROF014") and not covered.judges("PROF013")
+
+
+def test_the_audit_judges_the_rules_it_ran_and_no_other() -> None:
+    # `--select`, or a recording made before a rule existed: a rule that did not run saw
+    # nothing, so its silence says nothing
+    report = Report(tool="audit", rules_run=("SVC001", "SVC011"))
+    covered = coverage_of(CheckKind.AUDIT, report, noisy=None)
+    assert covered.judges("SVC001") and covered.judges("SVC011")
+    assert not covered.judges("SVC012")
+    crashed = Report(
+        tool="audit", rules_run=("SVC001", "SVC011"), measurements={"rules_failed": ["SVC011"]}
+    )
+    covered = coverage_of(CheckKind.AUDIT, crashed, noisy=None)
+    assert covered.judges("SVC001") and not covered.judges("SVC011")
+    assert covered.underpowered["SVC011"] == "the audit rule crashed"
+    # a report that does not list its rules claims nothing was left out
+    assert coverage_of(CheckKind.AUDIT, Report(tool="audit"), noisy=None).judges("SVC012")

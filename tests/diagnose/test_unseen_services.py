@@ -23,11 +23,13 @@ from infermedic.audit import audit
 from infermedic.diagnose import replay
 from infermedic.diagnose.hypotheses import CheckKind, Coverage, Status, evaluate
 from infermedic.diagnose.measured import MIN_LIVE_SAMPLES, LiveSampling, static_no_event_loop
+from infermedic.diagnose.replay import judge
 from infermedic.diagnose.router import Category
 from infermedic.model import Effect, Finding, Location, Report, Severity
 from infermedic.settings import Settings
 
 UNSEEN = Path(__file__).resolve().parents[1] / "fixtures" / "incidents" / "unseen"
+SERVICES = Path(__file__).resolve().parents[1] / "fixtures" / "diagnose_unseen"
 
 # recording -> (root cause, its status); None: a healthy service, nothing named
 RECORDED: dict[str, tuple[str | None, str | None]] = {
@@ -83,12 +85,43 @@ def test_without_pid_the_route_index_alone_refutes_the_loop() -> None:
 
 
 def test_without_pid_the_lock_is_left_untested_and_says_what_would_test_it() -> None:
-    # No static rule sees a lock around the model call; LIVE002 alone (latency that grows
-    # with concurrency, which a busy host also produces) names no cause.
+    # The recorded audit predates SVC012 (its `rules_run` lacks it), so the replay keeps its
+    # silence and does not count it as "looked for"; LIVE002 alone (latency that grows with
+    # concurrency, which a busy host also produces) names no cause.
     diagnosis = replay(UNSEEN / "fx-quote-lock-nopid.json")
     lock = next(h for h in diagnosis.hypotheses if h.cause.key == "serialized-inference")
     assert lock.status is Status.NOT_TESTED
     assert "LIVE002" in lock.reason and "--pid" in lock.reason
+    assert "did not judge SVC012" in lock.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "sources"),
+    [("fx-quote-lock-nopid", "audit + probe"), ("fx-quote-lock", "audit + probe + profile")],
+)
+def test_todays_audit_of_the_lock_service_names_the_lock(name: str, sources: str) -> None:
+    # A recording keeps the audit findings of its day, so the replay above cannot see SVC012.
+    # Re-judge the recorded probe (and profile) with the audit as it runs now on the same
+    # service's source: SVC012 is static evidence, and with LIVE002 (corroborating, from the
+    # probe) two independent sources agree, which confirms it even without --pid.
+    recorded = replay(UNSEEN / f"{name}.json")
+    today = audit([SERVICES / "fx-quote-lock"], Settings())
+    lock_findings = [f for f in today.findings if f.code == "SVC012"]
+    assert [f.location.path for f in lock_findings] == ["quoting/service.py"]
+    assert "`self._lock` of the one shared `QuoteService`" in lock_findings[0].message
+    runs = [replace(c, report=today) if c.kind is CheckKind.AUDIT else c for c in recorded.checks]
+    diagnosis = judge(
+        recorded.route.symptom,
+        runs,
+        inputs=recorded.inputs,
+        started_at=recorded.started_at,
+        duration_s=recorded.duration_s,
+    )
+    root = diagnosis.root_cause
+    assert root is not None and root.cause.key == "serialized-inference", diagnosis.verdict()
+    assert root.status is Status.CONFIRMED
+    assert f"two independent sources agree ({sources})" in root.reason
+    assert "static SVC012" in root.reason
 
 
 def test_the_lock_recording_names_the_line_that_holds_the_lock() -> None:

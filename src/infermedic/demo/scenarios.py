@@ -268,7 +268,7 @@ _SCENARIO_LIST = (
         "serialises all requests",
         symptom="latency grows with every concurrent user and throughput never goes up",
         category=Category.SLOW,
-        expected_codes=("LIVE002",),
+        expected_codes=("SVC012", "LIVE002"),
         fault_files=("app/main.py",),
         modules=_modules("main_global_lock", "scoring", "uncertainty"),
     ),

@@ -114,7 +114,7 @@ CAUSES: tuple[Cause, ...] = (
         title="Inference serialised behind one lock or worker",
         component="serving code",
         categories=(Category.SLOW, Category.SPIKES),
-        static=(),
+        static=("SVC012",),
         confirming=("PROF014",),
         corroborating=("LIVE002",),
         long_term_fix="Remove the global lock (most estimators are safe to call concurrently) "
@@ -123,6 +123,7 @@ CAUSES: tuple[Cause, ...] = (
             "load test in CI: throughput at concurrency 4 ≥ 1.5× concurrency 1",
             "alert `InferenceSlowStage` on the queue stage of `inference_stage_duration_seconds`"
             + MONITORING,
+            "CI: `infermedic audit --select SVC012`",
         ),
         excluded_by=("LIVE001",),
     ),

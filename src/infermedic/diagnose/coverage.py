@@ -46,14 +46,16 @@ def coverage_of(kind: CheckKind, report: Report, noisy: str | None) -> Coverage:
     no_loop: str | None = None
     match kind:
         case CheckKind.AUDIT:
-            # a crashed audit rule saw nothing: its silence is not evidence
+            # a crashed audit rule saw nothing: its silence is not evidence; nor is that of
+            # a rule the audit did not run (`--select`, or a recording made before the rule
+            # existed), when the report lists the rules it ran
             failed = RunStatus.of(report).rules_failed
-            judged = None
+            judged = None if not report.rules_run else set(report.rules_run) - set(failed)
             no_loop = static_no_event_loop(report)
-            if failed:
+            if failed and judged is None:
                 judged = {r.code for r in Registry.default()} - set(failed)
-                for code in failed:
-                    underpowered.setdefault(code, "the audit rule crashed")
+            for code in failed:
+                underpowered.setdefault(code, "the audit rule crashed")
         case CheckKind.MODEL:
             assert judged is not None
             profile = ProfileMeasured.of(report)

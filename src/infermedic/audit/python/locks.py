@@ -163,10 +163,15 @@ def _held(index: PythonIndex, table: _LockTable, func: FunctionInfo) -> Iterator
     for decorator in func.node.decorator_list:
         found = _decorator_lock(index, table, func, decorator)
         if found is not None:
-            text, lock, name = found
+            written, lock, name = found
             sites = tuple(s for s in func.calls if not s.flags & Flag.DEPENDENCY)
             yield Held(
-                text=text, taken=decorator, how="decorator", decorator=name, lock=lock, sites=sites
+                text=written,
+                taken=decorator,
+                how="decorator",
+                decorator=name,
+                lock=lock,
+                sites=sites,
             )
 
 
@@ -255,9 +260,11 @@ def _own_nodes(root: ast.AST) -> Iterator[ast.AST]:
     while pending:
         node = pending.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                pending.append(child)
+        pending.extend(
+            child
+            for child in ast.iter_child_nodes(node)
+            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        )
 
 
 def _decorator_lock(
@@ -417,9 +424,8 @@ class _LockTable:
         self, scope: str, owner: str, name: str, kind: str, module: ModuleInfo, node: ast.AST
     ) -> None:
         key = ("state" if scope == "state" else "owner", owner, name)
-        self.locks.setdefault(
-            key, SharedLock(kind=kind, scope=scope, owner=owner, name=name, module=module, node=node)
-        )
+        made = SharedLock(kind=kind, scope=scope, owner=owner, name=name, module=module, node=node)
+        self.locks.setdefault(key, made)
 
     def resolve(self, expr: ast.expr, func: FunctionInfo) -> SharedLock | None:
         """The shared lock `expr` names inside `func`, or None (a local, a parameter, an

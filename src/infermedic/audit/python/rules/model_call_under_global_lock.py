@@ -82,7 +82,9 @@ class ModelCallUnderGlobalLock(PythonRule):
         "the model really is not thread-safe, give each worker thread or process its own copy "
         "instead of one lock around one model."
     )
-    risk = "Requests are served one at a time: latency grows with concurrency, throughput stays flat."
+    risk = (
+        "Requests are served one at a time: latency grows with concurrency, throughput stays flat."
+    )
     checklist = ("D-03",)
     node_types = ()
 
