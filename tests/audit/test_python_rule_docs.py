@@ -48,7 +48,7 @@ def test_example_triggers_and_fix_does_not(code: str, tmp_path: Path) -> None:
 def test_catalogue_is_valid_and_complete() -> None:
     registry = Registry.default()
     codes = {rule.code for rule in RULES}
-    assert codes == {f"SVC{n:03d}" for n in range(1, 12)} | {"XPL001", "XPL002"} | {
+    assert codes == {f"SVC{n:03d}" for n in range(1, 13)} | {"XPL001", "XPL002"} | {
         f"MON{n:03d}" for n in range(1, 5)
     }
     assert all(registry.get(code) is not None for code in codes)

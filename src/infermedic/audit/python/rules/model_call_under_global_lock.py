@@ -53,9 +53,23 @@ class ModelCallUnderGlobalLock(PythonRule):
 
     Use instead:
     ```python
+    import threading
+
+    import joblib
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    model = joblib.load("model.joblib")
+    _served = {"count": 0}
+    _stats_lock = threading.Lock()
+
+
     @app.post("/predict")
     def predict(features: list[float]):
-        return {"label": int(model.predict([features])[0])}
+        label = int(model.predict([features])[0])  # concurrent requests predict in parallel
+        with _stats_lock:  # a lock around shared bookkeeping only
+            _served["count"] += 1
+        return {"label": label}
     ```
 
     ## Known problems
@@ -67,9 +81,13 @@ class ModelCallUnderGlobalLock(PythonRule):
     only around a lazy load (`if model is None: with lock: ...`) and released before the
     prediction, a lock around other work (a counter, a cache update) and a semaphore with
     more than one slot (a deliberate bound) are not reported, nor is a semaphore whose
-    count the code does not show. KServe, BentoML and Ray Serve routes are skipped: the
-    framework batches and sets each replica's concurrency itself. Locks handed around as
-    parameters, made by a `Manager()`, or reached through dynamic dispatch are not seen;
+    count the code does not show. An instance's lock counts only where the code shows the
+    one instance being made (at module level, by a cached factory, under a lazy guard, at
+    start-up); an object made per request (`Depends(Scorer)`) or by the framework (a
+    Tornado handler) is not judged shared. KServe, BentoML and Ray Serve routes are skipped:
+    the framework batches and sets each replica's concurrency itself. Locks handed around as
+    parameters, made by a `Manager()`, or reached through dynamic dispatch are not seen, nor
+    is a model call handed to an executor whose result is waited for under the lock;
     training, model-reloading, health and readiness routes are not looked at.
     """
 
