@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from infermedic.audit.python import known_calls as kc
 from infermedic.audit.python.context import dotted, unparse
-from infermedic.audit.python.index import PythonIndex, Reach
+from infermedic.audit.python.index import PythonIndex, Reach, _owner_class
+from infermedic.audit.python.lazy_load import _module_statements
 from infermedic.audit.python.route_kinds import (
     is_health_path,
     is_model_loading_route,
@@ -231,9 +232,19 @@ def _acquire_of(stmt: ast.stmt) -> ast.expr | None:
         and isinstance(value.func, ast.Attribute)
         and value.func.attr == "acquire"
         and isinstance(value.func.value, ast.Name | ast.Attribute)
+        and not _try_lock(value)
     ):
         return value.func.value
     return None
+
+
+def _try_lock(call: ast.Call) -> bool:
+    """`acquire(blocking=False)` / `acquire(False)`: a request that finds it taken is turned
+    away, not queued."""
+    flag = next((k.value for k in call.keywords if k.arg == "blocking"), None)
+    if flag is None and call.args:
+        flag = call.args[0]
+    return isinstance(flag, ast.Constant) and flag.value is False
 
 
 def _releases(stmt: ast.stmt, lock: ast.expr) -> bool:
@@ -387,7 +398,7 @@ class _LockTable:
             self._scan(module)
 
     def _scan(self, module: ModuleInfo) -> None:
-        for stmt in _module_statements(module.ctx.tree.body):
+        for stmt in _module_statements(module.ctx.tree):
             for target, kind in _lock_assignments(stmt, module):
                 if isinstance(target, ast.Name):
                     self._add("module", module.name, target.id, kind, module, stmt)
@@ -442,7 +453,7 @@ class _LockTable:
             return None
         base = expr.value
         if isinstance(base, ast.Name) and base.id in {"self", "cls"}:
-            owner = _owner(func)
+            owner = _owner_class(func)
             return self._on_class(owner, expr.attr) if owner is not None else None
         if dotted(base).endswith("state"):
             return self.locks.get(("state", "app.state", expr.attr))
@@ -497,7 +508,7 @@ class _LockTable:
     def _find_made_once(self, cls: ClassInfo) -> str | None:
         index = self.index
         for module in index.modules.values():
-            for stmt in _module_statements(module.ctx.tree.body):
+            for stmt in _module_statements(module.ctx.tree):
                 for node in _own_nodes(stmt):
                     if isinstance(node, ast.Call) and self._makes(node, None, module, cls):
                         return f"at module level, {module.ctx.relpath}:{node.lineno}"
@@ -526,15 +537,6 @@ class _LockTable:
         return made is cls or cls.qualname in self.index.base_names(made)
 
 
-def _owner(func: FunctionInfo) -> ClassInfo | None:
-    scope: FunctionInfo | None = func
-    while scope is not None:
-        if scope.cls is not None:
-            return scope.cls
-        scope = scope.parent
-    return None
-
-
 def _local(func: FunctionInfo, name: str) -> bool:
     """Whether `name` is a local of `func` or of a function around it (assigned there or
     a parameter), not declared `global`."""
@@ -556,22 +558,6 @@ def _local(func: FunctionInfo, name: str) -> bool:
                 return True
         scope = scope.parent
     return False
-
-
-def _module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Module-level statements, also inside module-level `if`/`try`/`with` blocks."""
-    pending = list(body)
-    while pending:
-        stmt = pending.pop(0)
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            continue
-        yield stmt
-        for field in ("body", "orelse", "finalbody"):
-            inner = getattr(stmt, field, None)
-            if isinstance(inner, list):
-                pending.extend(s for s in inner if isinstance(s, ast.stmt))
-        for handler in getattr(stmt, "handlers", []):
-            pending.extend(handler.body)
 
 
 def _lock_assignments(stmt: ast.AST, module: ModuleInfo) -> Iterator[tuple[ast.expr, str]]:
