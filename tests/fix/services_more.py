@@ -24,6 +24,7 @@ GATE = threading.Event()  # tests hold the write here
 WAITED = []  # whether each write saw the gate open within its wait
 DB = sqlite3.connect(":memory:", check_same_thread=False)
 DB.execute("CREATE TABLE predictions (features TEXT, label INTEGER)")
+WRITE = threading.Lock()  # one connection, many request threads: writes take turns
 FAIL = []  # a truthy entry makes the next write fail
 
 
@@ -31,8 +32,9 @@ def insert_row(features, label):
     WAITED.append(GATE.wait(timeout=3.0))
     if FAIL:
         raise RuntimeError("the log database is down")
-    DB.execute("INSERT INTO predictions VALUES (?, ?)", (str(features), label))
-    DB.commit()
+    with WRITE:
+        DB.execute("INSERT INTO predictions VALUES (?, ?)", (str(features), label))
+        DB.commit()
 ''',
     "scoring/web.py": '''"""Flask scoring service."""
 

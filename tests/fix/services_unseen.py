@@ -219,14 +219,17 @@ FLASK_BLUEPRINT = {
     "webapp/store.py": '''"""The prediction log in sqlite."""
 
 import sqlite3
+import threading
 
 DB = sqlite3.connect(":memory:", check_same_thread=False)
 DB.execute("CREATE TABLE predictions (label INTEGER)")
+WRITE = threading.Lock()  # one connection, many request threads: writes take turns
 
 
 def save_prediction(label):
-    DB.execute("INSERT INTO predictions VALUES (?)", (label,))
-    DB.commit()
+    with WRITE:
+        DB.execute("INSERT INTO predictions VALUES (?)", (label,))
+        DB.commit()
 ''',
     "webapp/views.py": '''"""The prediction blueprint."""
 
