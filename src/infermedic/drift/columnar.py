@@ -74,9 +74,12 @@ class SortedColumn:
     nulls: int
     values: FloatArray
 
-    def stats(self, edges: tuple[float, ...] | None) -> NumericStats:
+    def stats(self, edges: tuple[float, ...] | None, *, consume: bool = False) -> NumericStats:
         """Counts, range, moments and (with `edges`) counts in the right-closed bins
-        `(-inf, e0], (e0, e1], ..., (e_last, inf)`, all exact."""
+        `(-inf, e0], (e0, e1], ..., (e_last, inf)`, all exact.
+
+        `consume`: the caller never reads `values` again, so the moments may use its memory
+        for their deviations (its contents are then lost)."""
         v = self.values
         histogram = None
         if edges is not None:
@@ -92,25 +95,33 @@ class SortedColumn:
                 variance=None,
                 histogram=histogram,
             )
-        mean, variance = _moments(v)
+        minimum, maximum = float(v[0]), float(v[-1])
+        mean, variance = _moments(v, in_place=consume)
         return NumericStats(
             non_null=self.rows - self.nulls,
             finite=int(v.size),
-            minimum=float(v[0]),
-            maximum=float(v[-1]),
+            minimum=minimum,
+            maximum=maximum,
             mean=mean,
             variance=variance,
             histogram=histogram,
         )
 
 
-def _moments(v: FloatArray) -> tuple[float, float]:
-    """Mean and population variance that do not overflow on values near the float limit
-    (computed on values scaled into [-1, 1]); a variance beyond the largest double is stored
-    as the largest double, since a profile holds only finite numbers."""
+def _moments(v: FloatArray, *, in_place: bool = False) -> tuple[float, float]:
+    """Mean and population variance of sorted values that do not overflow on values near the
+    float limit (computed on values scaled into [-1, 1]); a variance beyond the largest double
+    is stored as the largest double, since a profile holds only finite numbers.
+
+    `in_place`: the deviations overwrite `v` where no square can overflow (so the scaled
+    pass, which needs `v`, cannot follow): no 8-byte temporary per value (~1.5 ms per 1M)."""
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone
         mean = float(np.mean(v))
-        deviation = v - mean
+        reach = 2.0 * max(abs(float(v[0])), abs(float(v[-1])))  # bounds every |v - mean|
+        if in_place and math.isfinite(v.size * reach * reach):
+            deviation = np.subtract(v, mean, out=v)
+        else:
+            deviation = v - mean
         variance = _dot(deviation, deviation) / v.size
     if math.isfinite(mean) and math.isfinite(variance):
         return mean, variance
