@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from infermedic.drift.parquet_files import read_column, read_metadata
 from infermedic.drift.sources import DataSource, FileFormat
 from infermedic.errors import DatasetError
 
@@ -249,7 +249,7 @@ class ParquetColumns:
     def __init__(self, source: DataSource) -> None:
         self.label = source.label
         self._files = source.files
-        self._metadata = [pq.read_metadata(f) for f in source.files]
+        self._metadata = [read_metadata(f) for f in source.files]
         self.rows = sum(int(m.num_rows) for m in self._metadata)
         schemas = [m.schema.to_arrow_schema() for m in self._metadata]
         names = schemas[0].names
@@ -303,19 +303,7 @@ class ParquetColumns:
         kind: pa.DataType | None = None
         try:
             for path, metadata in zip(self._files, self._metadata, strict=True):
-                # One reader per call: readers are not shared between threads. Mapped, the
-                # pages are decoded straight from the page cache (15-30% less CPU than reads
-                # into buffers, measured at 1M rows x 20 doubles).
-                reader = pq.ParquetFile(
-                    path,
-                    metadata=metadata,
-                    memory_map=True,
-                    read_dictionary=[name] if dictionary else None,
-                )
-                try:
-                    table = reader.read(columns=[name], use_threads=False)
-                finally:
-                    reader.close()
+                table = read_column(path, metadata, name, dictionary=dictionary)
                 kind = table.column(0).type
                 chunks += table.column(0).chunks
         except (pa.ArrowException, OSError) as exc:
