@@ -1,8 +1,9 @@
 """Issue 19's absolute goals: wall time, CPU time and peak RSS of each drift path at 1M rows.
 
 Paths, each in a fresh process (imports, Parquet reading and the JSON render included):
-`binned` (`exact_ks=False`), `exact` (the default: exact KS and Wasserstein) and `profile`
-(a saved reference profile, built before the timing, against the current file). With
+`binned` (`exact_ks=False`), `exact` (the default: exact KS and Wasserstein), `profile`
+(a saved reference profile, built before the timing, against the current file) and
+`profile-cli` (the same through the `infermedic drift` command, JSON to a buffer). With
 `--before-src`, an older source tree runs the same paths in the same rounds.
 
 The machine this runs on is shared: wall time follows the load, so every run records the
@@ -27,7 +28,22 @@ sys.path.insert(0, str(HERE))
 
 from versus import INFERMEDIC, _env, ensure_data  # noqa: E402
 
-GOALS_S = {"binned": 3.0, "exact": 8.0, "profile": 0.5}
+GOALS_S = {"binned": 3.0, "exact": 8.0, "profile": 0.5, "profile-cli": 0.5}
+# The saved-profile path as users run it: the `infermedic drift` command (its lazy imports,
+# its numpy start-up), report written as JSON; `-c` start-up as for the library script.
+CLI = r"""
+import io, json, resource, sys, time
+from contextlib import redirect_stdout
+t0 = time.perf_counter()
+from infermedic.cli.app import cli
+out = io.StringIO()
+with redirect_stdout(out):
+    cli(["drift", sys.argv[1], sys.argv[2], "--format", "json"], standalone_mode=False)
+wall = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+findings = len(json.loads(out.getvalue())["findings"])
+print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "findings": findings}))
+"""
 GOAL_RSS_MB = 600.0
 
 
@@ -65,6 +81,9 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=HERE.parents[1] / "src")
     parser.add_argument("--before-src", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "goals.json")
+    parser.add_argument(
+        "--paths", nargs="+", choices=list(GOALS_S), default=list(GOALS_S), help="paths to time"
+    )
     args = parser.parse_args()
     folder = ensure_data(args.data, args.rows)
     ref, cur = str(folder / "reference.parquet"), str(folder / "current.parquet")
@@ -80,15 +99,17 @@ def main() -> None:
         capture_output=True,
     )
     paths = {
-        "binned": [ref, cur, "binned"],
-        "exact": [ref, cur, "exact"],
-        "profile": [str(profile), cur, "binned"],
+        "binned": (INFERMEDIC, [ref, cur, "binned"]),
+        "exact": (INFERMEDIC, [ref, cur, "exact"]),
+        "profile": (INFERMEDIC, [str(profile), cur, "binned"]),
+        "profile-cli": (CLI, [str(profile), cur]),
     }
+    paths = {name: paths[name] for name in args.paths}
     runs: dict[str, list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         for tree, env in trees.items():
-            for path, argv in paths.items():
-                one = _one(INFERMEDIC, argv, env)
+            for path, (script, argv) in paths.items():
+                one = _one(script, argv, env)
                 runs.setdefault(f"{tree}:{path}", []).append(one)
                 print(round_, tree, path, one, flush=True)
     summary = {

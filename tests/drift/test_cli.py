@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,3 +98,36 @@ def test_reads_prediction_logs_from_the_instrument_logger(tmp_path: Path) -> Non
     found = {(f["code"], f["location"]["column_name"]) for f in data["findings"]}
     assert ("DRIFT001", "x") in found and ("DRIFT002", "prediction") in found
     assert not any(f["location"]["column_name"] in {"time", "request_id"} for f in data["findings"])
+
+
+def test_drift_loads_numpy_with_one_blas_thread_and_leaves_the_environment_as_it_was(
+    write_parquet: Callable[[str, dict[str, object]], Path],
+) -> None:
+    # A fresh process, so numpy (and OpenBLAS) loads inside the drift command itself.
+    ref, cur = _pair(write_parquet)
+    script = (
+        "import json, os, sys\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from infermedic.cli.app import cli\n"
+        "assert 'numpy' not in sys.modules\n"
+        f"cli(['drift', {str(ref)!r}, {str(cur)!r}, '--format', 'json'], standalone_mode=False)\n"
+        "blas = [p['num_threads'] for p in threadpool_info()\n"
+        "        if p['internal_api'] == 'openblas' and 'numpy' in p['filepath']]\n"
+        "print(json.dumps([blas, os.environ.get('OPENBLAS_NUM_THREADS')]))\n"
+    )
+    # numpy wheels bundle OpenBLAS (Linux, Windows, Intel macOS); a numpy on another BLAS
+    # has no OpenBLAS workers to limit, and lists none
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    threads, variable = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(n == 1 for n in threads) and variable is None
+    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's own choice is kept (OpenBLAS caps it)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    threads, variable = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(n == min(2, os.cpu_count() or 1) for n in threads) and variable == "2"

@@ -264,3 +264,26 @@ def test_float_values_of_sliced_arrays_with_nulls_match_arrow() -> None:
             got = columnar._float_values(piece)
             assert got.dtype == np.float64
             np.testing.assert_array_equal(got, np.asarray(expected, dtype=np.float64))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(7).normal(3.0, 2.0, 10_001),
+        np.full(50, -4.25),
+        np.array([2.5]),
+        np.random.default_rng(8).uniform(-1, 1, 3_000) * 1e300,  # squares overflow: not in place
+        np.random.default_rng(9).uniform(-1, 1, 3_000) * 1e150,  # the in-place bound's edge
+        np.empty(0),
+    ],
+    ids=["normal", "constant", "one", "near the float limit", "1e150", "empty"],
+)
+def test_stats_that_consume_the_values_equal_stats_that_keep_them(values: np.ndarray) -> None:
+    edges = tuple(float(e) for e in np.quantile(values, [0.2, 0.5, 0.9])) if values.size else None
+    kept = columnar.SortedColumn(rows=values.size + 3, nulls=2, values=np.sort(values))
+    consumed = columnar.SortedColumn(rows=values.size + 3, nulls=2, values=np.sort(values))
+    expected = kept.stats(edges)
+    np.testing.assert_array_equal(kept.values, np.sort(values))  # kept means untouched
+    assert consumed.stats(edges, consume=True) == expected  # bit for bit, overflow-safe
+    if expected.mean is not None:
+        assert expected.variance is not None and math.isfinite(expected.variance)

