@@ -22,16 +22,22 @@ except ImportError:  # pragma: no cover - every pyarrow this project supports ha
 
 def read_metadata(path: str) -> Any:
     """The footer of the Parquet file at `path` (`pyarrow.parquet.FileMetaData`)."""
-    if _ParquetReader is None:
-        import pyarrow.parquet as pq
+    global _ParquetReader
+    if _ParquetReader is not None:
+        reader = _ParquetReader()
+        try:
+            reader.open(path, use_memory_map=True)
+        except (TypeError, AttributeError):
+            # a pyarrow whose private reader takes other arguments: the public API from now on
+            _ParquetReader = None
+        else:
+            try:
+                return reader.metadata
+            finally:
+                reader.close()
+    import pyarrow.parquet as pq
 
-        return pq.read_metadata(path)
-    reader = _ParquetReader()
-    reader.open(path, use_memory_map=True)
-    try:
-        return reader.metadata
-    finally:
-        reader.close()
+    return pq.read_metadata(path)
 
 
 def read_column(path: str, metadata: Any, name: str, *, dictionary: bool = False) -> pa.Table:
