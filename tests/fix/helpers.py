@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,26 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 def findings(root: Path, code: str) -> list[Finding]:
     return [f for f in audit([root]).findings if f.code == code]
+
+
+def apply_with_tests(repo: Path, code: str, log: Path) -> subprocess.CompletedProcess[str]:
+    """`infermedic fix REPO --select CODE --apply --tests`, logging to `log`."""
+    return run_cli(
+        "fix", str(repo), "--audit-log", str(log), "--select", code, "--apply", "--tests"
+    )
+
+
+def generated_test(repo: Path, code: str) -> str:
+    """The one regression test `fix --tests` wrote for `code`, relative to the repo."""
+    (test,) = (repo / "tests/regression").glob(f"test_{code.lower()}_*.py")
+    return str(test.relative_to(repo))
+
+
+def run_elsewhere(repo: Path, test: str, root: Path) -> subprocess.CompletedProcess[str]:
+    """Run the repo's generated `test` in another tree (the code before the fix)."""
+    (root / test).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(repo / test, root / test)
+    return run_pytest(root, test)
 
 
 def run_pytest(root: Path, test: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ loop and passes after it; the fixed service answers under a real aiohttp server.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fix.helpers import findings, run_cli, run_pytest
+from tests.fix.helpers import (
+    apply_with_tests,
+    findings,
+    generated_test,
+    run_cli,
+    run_elsewhere,
+    run_pytest,
+)
 from tests.fix.services import git_commit_all, write
 
 AIOHTTP_SERVICE = {
@@ -81,16 +87,7 @@ def test_aiohttp_route_fixed_and_its_behavioural_test_fails_before(tmp_path: Pat
     repo = write(tmp_path / "repo", AIOHTTP_SERVICE)
     pristine = write(tmp_path / "pristine", AIOHTTP_SERVICE)
     git_commit_all(repo)
-    done = run_cli(
-        "fix",
-        str(repo),
-        "--audit-log",
-        str(tmp_path / "audit.jsonl"),
-        "--select",
-        "SVC001",
-        "--apply",
-        "--tests",
-    )
+    done = apply_with_tests(repo, "SVC001", tmp_path / "audit.jsonl")
     assert done.returncode == 0 and "refused" not in done.stdout, done.stdout
     assert "static guard only" not in done.stdout, done.stdout
     assert (
@@ -98,13 +95,10 @@ def test_aiohttp_route_fixed_and_its_behavioural_test_fails_before(tmp_path: Pat
         in (repo / "scorer/server.py").read_text()
     )
     assert not findings(repo, "SVC001")
-    (test,) = (repo / "tests/regression").glob("test_svc001_*.py")
-    relative = str(test.relative_to(repo))
+    relative = generated_test(repo, "SVC001")
     after = run_pytest(repo, relative)
     assert after.returncode == 0 and "2 passed" in after.stdout, after.stdout + after.stderr
-    (pristine / relative).parent.mkdir(parents=True)
-    shutil.copy(test, pristine / relative)
-    before = run_pytest(pristine, relative)
+    before = run_elsewhere(repo, relative, pristine)
     assert "2 failed" in before.stdout, before.stdout
     assert "AssertionError: score ran on the event loop thread" in before.stdout
     # the fixed service answers under a real aiohttp server on 127.0.0.1

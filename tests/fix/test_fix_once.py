@@ -11,12 +11,19 @@ audit; a fix of the same call in that file replaces it with the locked form.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.fix.helpers import findings, run_cli, run_pytest, run_python
+from tests.fix.helpers import (
+    apply_with_tests,
+    findings,
+    generated_test,
+    run_cli,
+    run_elsewhere,
+    run_pytest,
+    run_python,
+)
 from tests.fix.services import git_commit_all, write
 
 SERVICE = {
@@ -86,32 +93,20 @@ def _with_old_form(text: str) -> str:
 def test_concurrent_first_requests_load_once_after_the_fix_only(tmp_path: Path) -> None:
     repo, pristine, old = (_repo(tmp_path / n) for n in ("repo", "pristine", "old"))
     git_commit_all(repo)
-    done = run_cli(
-        "fix",
-        str(repo),
-        "--audit-log",
-        str(tmp_path / "audit.jsonl"),
-        "--select",
-        "SVC002",
-        "--apply",
-        "--tests",
-    )
+    done = apply_with_tests(repo, "SVC002", tmp_path / "audit.jsonl")
     assert done.returncode == 0, done.stderr
     views = (repo / "churn/views.py").read_text()
     assert "clf = _cached_joblib_load()" in views
     assert "with _cached_joblib_load_lock:" in views and "lru_cache" not in views
     assert not findings(repo, "SVC002")
-    (test,) = (repo / "tests/regression").glob("test_svc002_*.py")
-    relative = str(test.relative_to(repo))
+    relative = generated_test(repo, "SVC002")
     after = run_pytest(repo, relative)
     assert after.returncode == 0, after.stdout + after.stderr
     assert "3 passed" in after.stdout, after.stdout
     # before the fix, and on the lru_cache form: four requests, four loads
     write(old, {"churn/views.py": _with_old_form((pristine / "churn/views.py").read_text())})
     for root, failed in ((pristine, 3), (old, 1)):
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(test, root / relative)
-        before = run_pytest(root, relative)
+        before = run_elsewhere(repo, relative, root)
         assert f"{failed} failed" in before.stdout, before.stdout
         assert f"{_CONCURRENT} _" in before.stdout, before.stdout  # the failure's header
         assert "AssertionError: 4 first requests at once loaded the model 4 times" in (

@@ -8,7 +8,6 @@ by the first request, stay refused with the reason.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,15 @@ import pytest
 
 from infermedic.fix.engine import plan
 from infermedic.settings import Settings
-from tests.fix.helpers import findings, run_cli, run_pytest, run_python
+from tests.fix.helpers import (
+    apply_with_tests,
+    findings,
+    generated_test,
+    run_cli,
+    run_elsewhere,
+    run_pytest,
+    run_python,
+)
 from tests.fix.services import git_commit_all, write
 from tests.fix.serving import serve
 
@@ -227,25 +234,13 @@ def test_fixed_service_serves_ready_and_its_test_fails_before(
     for root in (repo, pristine):
         assert run_python(root, _TRAIN).returncode == 0
     git_commit_all(repo)
-    done = run_cli(
-        "fix",
-        str(repo),
-        "--audit-log",
-        str(tmp_path / "audit.jsonl"),
-        "--select",
-        "SVC010",
-        "--apply",
-        "--tests",
-    )
+    done = apply_with_tests(repo, "SVC010", tmp_path / "audit.jsonl")
     assert done.returncode == 0 and "fix     SVC010 svc/main.py" in done.stdout, done.stdout
     assert not findings(repo, "SVC010")
-    (test,) = (repo / "tests/regression").glob("test_svc010_*.py")
-    relative = str(test.relative_to(repo))
+    relative = generated_test(repo, "SVC010")
     after = run_pytest(repo, relative)
     assert after.returncode == 0 and "2 passed" in after.stdout, after.stdout + after.stderr
-    (pristine / relative).parent.mkdir(parents=True)
-    shutil.copy(test, pristine / relative)
-    before = run_pytest(pristine, relative)
+    before = run_elsewhere(repo, relative, pristine)
     assert "2 failed" in before.stdout and "/ready answers 404 once started" in before.stdout
     # before the start-up load 503, after it 200 (in process: uvicorn loads before serving)
     loaded = run_python(

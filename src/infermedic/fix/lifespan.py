@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from infermedic.fix.pyedit import Parsed, code_of, dotted, with_arg
+from infermedic.fix.pyedit import Parsed, before_yield, code_of, dotted, with_arg
 
 _NEW_LIFESPAN = '''@contextlib.asynccontextmanager
 async def {name}({app}):
@@ -188,32 +188,7 @@ def _attribute(
 
 def _with_load(function: cst.FunctionDef, app: str, attr: str, load: str) -> cst.FunctionDef:
     """`function` with `app.state.ATTR = LOAD` just before its yield (once)."""
-    statement = cst.parse_statement(f"{app}.state.{attr} = {load}\n")
-    assert isinstance(statement, cst.SimpleStatementLine)
-
-    class Insert(cst.CSTTransformer):
-        def leave_IndentedBlock(
-            self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
-        ) -> cst.IndentedBlock:
-            body = list(updated_node.body)
-            for index, stmt in enumerate(body):
-                if isinstance(stmt, cst.SimpleStatementLine) and any(
-                    isinstance(s, cst.Expr) and isinstance(s.value, cst.Yield) for s in stmt.body
-                ):
-                    empty = cst.Module(body=[])
-                    before = [empty.code_for_node(s).strip() for s in body[:index]]
-                    if empty.code_for_node(statement).strip() in before:
-                        return updated_node
-                    moved = stmt.with_changes(leading_lines=[])
-                    new = statement.with_changes(leading_lines=stmt.leading_lines)
-                    return updated_node.with_changes(
-                        body=[*body[:index], new, moved, *body[index + 1 :]]
-                    )
-            return updated_node
-
-    result = function.visit(Insert())
-    assert isinstance(result, cst.FunctionDef)
-    return result
+    return before_yield(function, cst.parse_statement(f"{app}.state.{attr} = {load}\n"))
 
 
 def _request(function: cst.FunctionDef) -> tuple[str, cst.Param | None]:

@@ -238,3 +238,43 @@ def variable_names(node: cst.CSTNode) -> list[cst.Name]:
 
     node.visit(Collect())
     return found
+
+
+def top_level_index(parsed: Parsed, node: cst.CSTNode, what: str) -> int:
+    """The index in the module's body of the top-level statement around `node`."""
+    current: cst.CSTNode | None = node
+    while current is not None and parsed.parent(current) is not parsed.module:
+        current = parsed.parent(current)
+    for index, stmt in enumerate(parsed.module.body):
+        if stmt is current:
+            return index
+    raise Refused(f"cannot find {what}")
+
+
+def before_yield(function: cst.FunctionDef, statement: cst.BaseStatement) -> cst.FunctionDef:
+    """`function` (a lifespan) with `statement` just before its `yield`, in whichever block
+    holds it; unchanged when the same statement already stands before that yield."""
+    empty = cst.Module(body=[])
+    text = empty.code_for_node(statement).strip()
+
+    class Insert(cst.CSTTransformer):
+        def leave_IndentedBlock(
+            self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+        ) -> cst.IndentedBlock:
+            body = list(updated_node.body)
+            for index, stmt in enumerate(body):
+                if isinstance(stmt, cst.SimpleStatementLine) and any(
+                    isinstance(s, cst.Expr) and isinstance(s.value, cst.Yield) for s in stmt.body
+                ):
+                    if text in [empty.code_for_node(s).strip() for s in body[:index]]:
+                        return updated_node
+                    new = statement.with_changes(leading_lines=stmt.leading_lines)
+                    moved = stmt.with_changes(leading_lines=[])
+                    return updated_node.with_changes(
+                        body=[*body[:index], new, moved, *body[index + 1 :]]
+                    )
+            return updated_node
+
+    result = function.visit(Insert())
+    assert isinstance(result, cst.FunctionDef)
+    return result

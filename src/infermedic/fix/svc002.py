@@ -31,6 +31,7 @@ from infermedic.fix.pyedit import (
     dotted,
     replace_nodes,
     the_call,
+    top_level_index,
     variable_names,
     with_imports,
 )
@@ -118,7 +119,7 @@ class LoadOnce:
                 )
                 statements[top : top + 1] = added
             else:
-                top = _top_level_index(parsed, function)
+                top = top_level_index(parsed, function, "the top-level statement around the load")
                 statements[top:top] = added
             new = new.with_changes(body=statements)
         new = with_imports(new, [("threading", None)])
@@ -335,16 +336,6 @@ def _local_names(function: cst.FunctionDef) -> set[str]:
 
     function.body.visit(Assigned())
     return names
-
-
-def _top_level_index(parsed: Parsed, node: cst.CSTNode) -> int:
-    current: cst.CSTNode | None = node
-    while current is not None and parsed.parent(current) is not parsed.module:
-        current = parsed.parent(current)
-    for index, stmt in enumerate(parsed.module.body):
-        if stmt is current:
-            return index
-    raise Refused("cannot find the top-level statement around the load")
 
 
 FIXER = LoadOnce("SVC002", "load the model once (module-level cache)")

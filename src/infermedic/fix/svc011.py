@@ -30,9 +30,11 @@ from infermedic.fix.base import Change, Refused, Workspace, chain_evidence, slug
 from infermedic.fix.lifespan import _yields
 from infermedic.fix.pyedit import (
     Parsed,
+    before_yield,
     code_of,
     dotted,
     replace_nodes,
+    top_level_index,
     variable_names,
     with_arg,
     with_imports,
@@ -256,7 +258,7 @@ def _extract_guard(finding: Finding, workspace: Workspace, path: str) -> str:
     )
     call = cst.parse_statement(f"{name}()\n").with_changes(leading_lines=guard.leading_lines)
     moved = replace_nodes(parsed.module, {guard: call})
-    top = _top_index(parsed, function)
+    top = top_level_index(parsed, function, "the route's top-level statement")
     statements = list(moved.body)
     statements.insert(top, loader)
     workspace.write(path, moved.with_changes(body=statements).code)
@@ -349,16 +351,6 @@ def _has(node: cst.CSTNode, kinds: tuple[type[cst.CSTNode], ...]) -> bool:
     return found
 
 
-def _top_index(parsed: Parsed, node: cst.CSTNode) -> int:
-    current: cst.CSTNode | None = node
-    while current is not None and parsed.parent(current) is not parsed.module:
-        current = parsed.parent(current)
-    for index, stmt in enumerate(parsed.module.body):
-        if stmt is current:
-            return index
-    raise Refused("cannot find the route's top-level statement")
-
-
 def _free(module: cst.Module, base: str) -> str:
     taken = set(re.findall(r"\b\w+\b", module.code))
     for suffix in ("", *(f"_{n}" for n in range(2, 20))):
@@ -437,26 +429,7 @@ def _before_yield(
 ) -> cst.Module:
     if _present(module, function, call):
         return module
-
-    class Insert(cst.CSTTransformer):
-        def leave_IndentedBlock(
-            self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
-        ) -> cst.IndentedBlock:
-            body = list(updated_node.body)
-            for index, stmt in enumerate(body):
-                if isinstance(stmt, cst.SimpleStatementLine) and any(
-                    isinstance(s, cst.Expr) and isinstance(s.value, cst.Yield) for s in stmt.body
-                ):
-                    new = statement.with_changes(leading_lines=stmt.leading_lines)
-                    moved = stmt.with_changes(leading_lines=[])
-                    return updated_node.with_changes(
-                        body=[*body[:index], new, moved, *body[index + 1 :]]
-                    )
-            return updated_node
-
-    inserted = function.visit(Insert())
-    assert isinstance(inserted, cst.FunctionDef)
-    return _swap(module, function, inserted)
+    return _swap(module, function, before_yield(function, statement))
 
 
 def _appended(
