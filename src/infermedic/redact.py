@@ -234,6 +234,11 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
+    if ":" not in text and "=" not in text and "--" not in text and "Bearer" not in text:
+        # Every pattern below needs one of these literally (a URL's `://`, a header's or JSON
+        # member's `:`/`=`, an option's `--`, the case-sensitive `Bearer`): most report
+        # strings (column names, numbers, prose) have none, and skip six regex passes.
+        return text
     if "://" in text:
         text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
     text = _HEADER_LINE.sub(_header_value, text)
@@ -263,7 +268,8 @@ def redact_data(value: Any, key: str = "", *, by_key: bool = True) -> Any:
 
     With `by_key`, a string under a mapping key named like a secret is replaced whole (numbers
     are kept: `token_count` is no secret). Strings pass through `redact_text`; enums, numbers
-    and `None` are kept; frozen dataclasses are rebuilt with `dataclasses.replace`.
+    and `None` are kept; frozen dataclasses are rebuilt with `dataclasses.replace`. What holds
+    no secret comes back as the object given (not a copy).
     """
     if by_key and key and isinstance(value, str) and value and is_secret_name(key):
         return REDACTED
@@ -272,16 +278,25 @@ def redact_data(value: Any, key: str = "", *, by_key: bool = True) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: redact_data(getattr(value, f.name), by_key=by_key)
-            for f in dataclasses.fields(value)
-            if f.init
-        }
-        return dataclasses.replace(value, **changes)
+        changes = {}
+        for f in dataclasses.fields(value):
+            if f.init:
+                old = getattr(value, f.name)
+                new = redact_data(old, by_key=by_key)
+                if new is not old:
+                    changes[f.name] = new
+        # nothing hidden: the object itself (no rebuild, no second run of its checks)
+        return dataclasses.replace(value, **changes) if changes else value
     if isinstance(value, Mapping):
-        return {k: redact_data(v, str(k), by_key=by_key) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(redact_data(v, by_key=by_key) for v in value)
-    if isinstance(value, list):
-        return [redact_data(v, by_key=by_key) for v in value]
+        mapping = {k: redact_data(v, str(k), by_key=by_key) for k, v in value.items()}
+        return value if type(value) is dict and _same(mapping.values(), value.values()) else mapping
+    if isinstance(value, tuple | list):
+        items = [redact_data(v, by_key=by_key) for v in value]
+        if type(value) in (tuple, list) and _same(items, value):
+            return value  # shared, not copied: callers serialise the result, never mutate it
+        return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def _same(new: Iterable[Any], old: Iterable[Any]) -> bool:
+    return all(a is b for a, b in zip(new, old, strict=True))

@@ -63,7 +63,10 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 BATCH_ROWS = 131_072
 MAX_CATEGORIES = 1_000  # above this many distinct strings (and half the rows) a column is id-like
-COLUMN_THREADS = 2  # columns profiled at once: pyarrow reads and numpy sorts release the GIL
+# Columns profiled at once (pyarrow reads and numpy sorts release the GIL): one per core this
+# process may use, affinity and cgroup quota counted; at most this many, since each holds a
+# column's values (8 bytes a row, twice while it is read and sorted).
+MAX_COLUMN_THREADS = 4
 # Sorted reference columns kept for the exact tests of the current pass, in values (8 bytes
 # each); beyond this the reference column is read and sorted again when it is needed.
 HELD_VALUES = 24_000_000
@@ -379,7 +382,8 @@ class DuckDBEngine:
         dict[str, NumericStats],
         dict[str, SortedColumn],
     ]:
-        """Profile numeric Parquet columns from their sorted values, two columns at a time.
+        """Profile numeric Parquet columns from their sorted values, a column per usable core
+        (up to `MAX_COLUMN_THREADS`).
 
         A reference keeps its sorted columns (up to `HELD_VALUES`) when exact tests will
         follow; a current profile against that reference then computes them column by
@@ -421,7 +425,10 @@ class DuckDBEngine:
                 kept = column
             return name, (sketch, cut, stats, kept)
 
-        with ThreadPoolExecutor(max_workers=COLUMN_THREADS) as pool:
+        from infermedic.profile.cores import available_cores
+
+        threads = max(1, min(MAX_COLUMN_THREADS, available_cores().cores, len(names)))
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             done = dict(pool.map(one, names))
         return (
             {n: v[0] for n, v in done.items()},
