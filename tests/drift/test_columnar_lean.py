@@ -5,6 +5,8 @@ private pyarrow reader against the public one."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -21,6 +23,7 @@ from infermedic.drift import columnar, parquet_files
 from infermedic.drift.columnar import ParquetColumns
 from infermedic.drift.duckdb_engine import _MAYBE_NUMBER
 from infermedic.drift.sources import resolve_source
+from infermedic.errors import DatasetError
 
 
 def test_schema_from_the_footer_is_what_duckdb_describes(tmp_path: Path) -> None:
@@ -196,3 +199,66 @@ def test_the_private_reader_reads_what_pyarrow_parquet_reads(
             assert got.column(0).num_chunks == expected.column(0).num_chunks
     monkeypatch.setattr(parquet_files, "_ParquetReader", None)
     assert parquet_files.read_metadata(path).equals(public)
+
+
+def _cores(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    from infermedic.profile import cores
+
+    real = cores.available_cores()
+    monkeypatch.setattr(
+        cores, "available_cores", lambda: dataclasses.replace(real, cores=n, affinity=n)
+    )
+
+
+def test_column_threads_change_nothing_but_the_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of a one-core process (columns one after another) and of a four-thread one
+    are the same, text and numbers, NULLs and row groups included."""
+    from infermedic.drift import DriftOptions, drift
+    from infermedic.report import OutputFormat, render
+
+    rng = np.random.default_rng(7)
+    for name, shift in (("ref", 0.0), ("cur", 0.3)):
+        n = 60_000
+        x = rng.normal(shift, 1, n)
+        x[rng.random(n) < 0.05] = np.nan
+        table = pa.table(
+            {
+                "a": pa.array(x, mask=np.isnan(x)),
+                "b": rng.exponential(1 + shift, n),
+                "k": rng.integers(0, 50, n),
+                "s": pa.array(rng.choice(["x", "y", "z", "w" if shift else "x"], n)),
+                "t": pa.array([str(i % 97) for i in range(n)]),
+            }
+        )
+        pq.write_table(table, tmp_path / f"{name}.parquet", row_group_size=7_000)
+    out = {}
+    for threads in (1, 4):
+        _cores(monkeypatch, threads)
+        report = drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet", options=DriftOptions())
+        data = json.loads(render(report, OutputFormat.JSON))
+        for key in ("started_at", "duration_s"):
+            data.pop(key, None)
+        out[threads] = data
+    assert out[1]["findings"], "the shifted columns must give findings to compare"
+    assert out[1] == out[4]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_column_work_keeps_order_and_raises_the_first_error(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    from infermedic.drift.duckdb_engine import _map_columns
+
+    _cores(monkeypatch, threads)
+    names = [f"c{i}" for i in range(7)]
+    assert list(_map_columns(str.upper, names)) == [n.upper() for n in names]
+
+    def fails(name: str) -> str:
+        if name in ("c3", "c5"):
+            raise DatasetError(f"cannot read {name}")
+        return name
+
+    with pytest.raises(DatasetError, match="cannot read c3"):
+        list(_map_columns(fails, names))

@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     import duckdb
 
 Progress = Callable[[str], None]
+_T = TypeVar("_T")
 BATCH_ROWS = 131_072
 MAX_CATEGORIES = 1_000  # above this many distinct strings (and half the rows) a column is id-like
 # Columns profiled at once (pyarrow reads and numpy sorts release the GIL): one per core this
@@ -209,9 +210,11 @@ class DuckDBEngine:
             rows, stats = self._text_stats(source, schema, text)
         else:
             rows, stats = columns.rows, {}
-            for name in text:
-                if _columnar_text(columns, name, types[name]):
-                    stats[name] = self._columnar_text_stats(source, columns, name)
+            fast = [n for n in text if _columnar_text(columns, n, types[n])]
+            # counted on the column threads (pyarrow decodes without the GIL); the DuckDB
+            # casts that follow run here, on the one connection
+            for name, counts in zip(fast, _map_columns(columns.value_counts, fast), strict=True):
+                stats[name] = self._columnar_text_stats(source, name, counts)
             rest = [n for n in text if n not in stats]
             if rest:
                 stats.update(self._text_stats(source, [(n, types[n]) for n in rest], rest)[1])
@@ -219,12 +222,11 @@ class DuckDBEngine:
         return plan, rows
 
     def _columnar_text_stats(
-        self, source: DataSource, columns: ParquetColumns, name: str
+        self, source: DataSource, name: str, counts: dict[str | None, int]
     ) -> tuple[int, int, int]:
         """(non-null, distinct, castable to a number) of a text column from its value counts
         (kept for the profile's category counts). Only values `_MAYBE_NUMBER` matches can be
         numbers: DuckDB's own TRY_CAST judges those, once per distinct value."""
-        counts = columns.value_counts(name)
         if len(counts) <= CATEGORY_CAP:
             self._value_counts[(source, name)] = counts
         present = {v: n for v, n in counts.items() if v is not None}
@@ -425,11 +427,7 @@ class DuckDBEngine:
                 kept = column
             return name, (sketch, cut, stats, kept)
 
-        from infermedic.profile.cores import available_cores
-
-        threads = max(1, min(MAX_COLUMN_THREADS, available_cores().cores, len(names)))
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            done = dict(pool.map(one, names))
+        done = dict(_map_columns(one, names))
         return (
             {n: v[0] for n, v in done.items()},
             {n: v[1] for n, v in done.items()},
@@ -775,3 +773,17 @@ def _dataset_error(source: DataSource, exc: BaseException) -> DatasetError:
     elif "json" in lowered:
         hint = "the file does not parse as JSON lines (one object per line)"
     return DatasetError(f"cannot read {source.label}: {message}", hint=hint)
+
+
+def _map_columns(work: Callable[[str], _T], names: Sequence[str]) -> Iterator[_T]:
+    """`work` of each column, in order, on one thread per core this process may use (affinity
+    and cgroup quota counted), at most `MAX_COLUMN_THREADS`; the first error is raised.
+    Results are yielded as they come, so a caller that drops each one holds few at a time."""
+    from infermedic.profile.cores import available_cores
+
+    threads = min(MAX_COLUMN_THREADS, available_cores().cores, len(names))
+    if threads <= 1:
+        yield from (work(name) for name in names)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        yield from pool.map(work, names)
