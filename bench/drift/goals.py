@@ -3,7 +3,11 @@
 Paths, each in a fresh process (imports, Parquet reading and the JSON render included):
 `binned` (`exact_ks=False`), `exact` (the default: exact KS and Wasserstein), `profile`
 (a saved reference profile, built before the timing, against the current file) and
-`profile-cli` (the same through the `infermedic drift` command, JSON to a buffer). With
+`profile-cli` (the same through the `infermedic drift` command's click entry, JSON to a
+buffer) and `profile-command` (`python -m infermedic drift PROFILE CURRENT --format json`
+itself, its exit included). `--current-rows` adds the saved-profile paths against bigger
+current files (`profile@N`...), which splits their time into a fixed part and a part per
+million rows. With
 `--before-src`, an older source tree runs the same paths in the same rounds.
 
 The machine this runs on is shared: wall time follows the load, so every run records the
@@ -20,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +33,13 @@ sys.path.insert(0, str(HERE))
 
 from versus import INFERMEDIC, _env, ensure_data  # noqa: E402
 
-GOALS_S = {"binned": 3.0, "exact": 8.0, "profile": 0.5, "profile-cli": 0.5}
+GOALS_S = {
+    "binned": 3.0,
+    "exact": 8.0,
+    "profile": 0.5,
+    "profile-cli": 0.5,
+    "profile-command": 0.5,
+}
 # The saved-profile path as users run it: the `infermedic drift` command (its lazy imports,
 # its numpy start-up), report written as JSON; `-c` start-up as for the library script.
 CLI = r"""
@@ -44,25 +55,39 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 findings = len(json.loads(out.getvalue())["findings"])
 print(json.dumps({"wall_s": wall, "peak_rss_mb": rss, "findings": findings}))
 """
+# The command itself, `python -m infermedic drift PROFILE CURRENT --format json`, its
+# report read from a file: start-up and exit as a user's shell sees them.
+COMMAND = "<the infermedic command>"
 GOAL_RSS_MB = 600.0
 
 
 def _one(script: str, argv: list[str], env: dict[str, str]) -> dict[str, float]:
     load = os.getloadavg()[0]
+    command = script == COMMAND
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    if status != 0 or '{"wall_s"' not in out:
-        err = proc.stderr.read().decode()[-500:] if proc.stderr else ""
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infermedic", *argv]
+            if command
+            else [sys.executable, "-c", script, *argv],
+            env=env,
+            stdout=out_file,
+            stderr=err_file,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read().decode(), err_file.read().decode()[-500:]
+    if command:
+        # the command exits 1 when it reports findings at or above --fail-on (the default)
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            raise SystemExit(f"run failed: {err}")
+        inner = {"findings": len(json.loads(out)["findings"])}
+    elif status != 0 or '{"wall_s"' not in out:
         raise SystemExit(f"run failed: {err}")
-    inner = json.loads(out[out.index('{"wall_s"') :].splitlines()[0])
+    else:
+        inner = json.loads(out[out.index('{"wall_s"') :].splitlines()[0])
     return {
         "wall_s": round(wall, 3),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
@@ -111,14 +136,16 @@ def main() -> None:
         "exact": (INFERMEDIC, [ref, cur, "exact"]),
         "profile": (INFERMEDIC, [str(profile), cur, "binned"]),
         "profile-cli": (CLI, [str(profile), cur]),
+        "profile-command": (COMMAND, ["drift", str(profile), cur, "--format", "json"]),
     }
     paths = {name: paths[name] for name in args.paths}
     for rows in args.current_rows or ():
         other = str(ensure_data(args.data, rows) / "current.parquet")
-        for name in ("profile", "profile-cli"):
+        for name in ("profile", "profile-cli", "profile-command"):
             if name in paths:
                 script, argv = paths[name]
-                paths[f"{name}@{rows}"] = (script, [argv[0], other, *argv[2:]])
+                at = 2 if script == COMMAND else 1  # the current file's place in argv
+                paths[f"{name}@{rows}"] = (script, [*argv[:at], other, *argv[at + 1 :]])
     runs: dict[str, list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
         for tree, env in trees.items():

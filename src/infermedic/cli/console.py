@@ -9,11 +9,12 @@ overrides it, and 110 columns is the fallback off a terminal.
 from __future__ import annotations
 
 import os
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
+from infermedic.report.printable import terminal_width
 
-from infermedic.report.terminal import terminal_width
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def use_color(stream: TextIO) -> bool:
@@ -29,6 +30,8 @@ def use_color(stream: TextIO) -> bool:
 
 def console_for(stream: TextIO) -> Console:
     """A rich console for `stream` that follows the colour and width policy above."""
+    from rich.console import Console
+
     color = use_color(stream)
     return Console(
         file=stream,

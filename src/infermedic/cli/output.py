@@ -14,7 +14,7 @@ from infermedic.cli.exit_codes import ExitCode
 from infermedic.errors import InputError
 from infermedic.model import Report, Severity
 from infermedic.report import OutputFormat, render
-from infermedic.report.terminal import printable
+from infermedic.report.printable import printable
 
 OUTPUT_HINT = "choose another --output path, or free space / write access there"
 

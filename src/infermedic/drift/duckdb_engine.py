@@ -14,8 +14,6 @@ of CPU): plain Parquet files whose columns all go through `columnar` never need 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -117,6 +115,8 @@ class DuckDBEngine:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection, opened on first use."""
         if self._con is None:
+            import tempfile  # (with shutil, ~5 ms of imports a Parquet-only run never needs)
+
             duckdb = _duckdb()
             self._spill = tempfile.mkdtemp(prefix="infermedic-duckdb-")
             con = duckdb.connect(":memory:")
@@ -149,6 +149,8 @@ class DuckDBEngine:
             self._con.close()
             self._con = None
         if self._spill is not None:
+            import shutil
+
             shutil.rmtree(self._spill, ignore_errors=True)
 
     def _columns(self, source: DataSource) -> ParquetColumns | None:

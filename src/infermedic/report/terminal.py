@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,15 +17,7 @@ from infermedic.model import Finding, Location, Report
 from infermedic.model import Table as ReportTable
 from infermedic.report.diagnosis_view import DiagnosisView
 from infermedic.report.jsonfmt import Summary, clean
-
-# Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
-# title sequences; CR overwrites the line), DEL, C1 controls (0x9b is a one-byte CSI) and the
-# bidirectional overrides that reorder what is shown. Data (file and column names, messages
-# from the service) can carry any of them; the terminal view shows them as `\x1b`-style escapes.
-_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F)]
-_CONTROLS += [*range(0x2066, 0x206A)]
-_ESCAPES = {code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" for code in _CONTROLS}
-_ESCAPES_KEEP_LINES = {code: text for code, text in _ESCAPES.items() if chr(code) not in "\n\t"}
+from infermedic.report.printable import printable, terminal_width
 
 SEVERITY_STYLE = {
     "critical": "bold white on red",
@@ -35,12 +26,6 @@ SEVERITY_STYLE = {
     "low": "cyan",
     "info": "dim",
 }
-
-
-def terminal_width() -> int:
-    """The terminal's width in columns (`COLUMNS` first; 110 off a terminal): the one width
-    policy of every command (`cli/console.py` builds its consoles on it)."""
-    return max(40, shutil.get_terminal_size((110, 24)).columns)
 
 
 def render_terminal(report: Report, *, color: bool = False, width: int | None = None) -> str:
@@ -88,15 +73,6 @@ def render_terminal(report: Report, *, color: bool = False, width: int | None = 
         console.print(Text(printable(diagnosis.verdict), style="bold"))
     console.print(Text(_summary_line(report), style="bold"))
     return buffer.getvalue()
-
-
-def printable(text: str, *, keep_newlines: bool = True) -> str:
-    """`text` with every terminal control character shown as an escape (`\x1b`, `\x0d`).
-
-    Newlines and tabs are kept for multi-line messages unless `keep_newlines` is False (names
-    and locations, which must stay on one line).
-    """
-    return text.translate(_ESCAPES_KEEP_LINES if keep_newlines else _ESCAPES)
 
 
 def _printable_data(value: Any) -> Any:
