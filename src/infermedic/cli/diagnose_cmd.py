@@ -93,6 +93,12 @@ from infermedic.settings import load_settings
     help="The prediction route [default: from --repo's routes, else the OpenAPI document].",
 )
 @click.option(
+    "--health-path",
+    show_envvar=True,
+    help="The liveness route the blocking check times while predictions load the service "
+    "[default: a usual one the service answers: /healthz, /health, /ping...].",
+)
+@click.option(
     "--prediction",
     multiple=True,
     show_envvar=True,
@@ -157,6 +163,7 @@ def diagnose(
     bearer: str | None,
     input_file: Path | None,
     predict_path: str | None,
+    health_path: str | None,
     prediction: tuple[str, ...],
     target: tuple[str, ...],
     select: tuple[str, ...],
@@ -221,6 +228,7 @@ def diagnose(
         bearer=bearer,
         input_body=body,
         predict_path=predict_path,
+        health_path=health_path,
         prediction_columns=prediction,
         target_columns=target,
         model_budget_s=model_budget,

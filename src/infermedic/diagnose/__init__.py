@@ -43,11 +43,18 @@ class DiagnoseOptions:
     bearer: str | None = None
     input_body: Any = None
     predict_path: str | None = None  # the prediction route; else the repo's, else OpenAPI's
+    health_path: str | None = None  # the liveness route; else a usual one the service answers
     prediction_columns: tuple[str, ...] = ()
     target_columns: tuple[str, ...] = ()
     profile_duration_s: float = 4.0
     model_budget_s: float = 30.0  # as `profile --quick`: its phases fit on 2 busy cores
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from infermedic.probe.plan import check_routes
+
+        # a bad route is the user's input: one line and exit 2, before anything runs
+        check_routes(predict_path=self.predict_path, health_path=self.health_path)
 
 
 def diagnose(
@@ -207,6 +214,7 @@ def _run_probe(
         input_body=options.input_body,
         input_source="--input" if options.input_body is not None else None,
         predict_path=options.predict_path,
+        health_path=options.health_path,
         repo_hints=hints,
         pid=inputs.pid,
         # a short closed-loop sweep: latency and throughput against concurrency
@@ -414,6 +422,8 @@ def _command_text(check: PlannedCheck, inputs: Inputs, options: DiagnoseOptions)
             extra = ""
             if options.predict_path:
                 extra += f" --predict-path {q(options.predict_path)}"
+            if options.health_path:
+                extra += f" --health-path {q(options.health_path)}"
             if inputs.repo is not None:
                 extra += f" --repo {q(str(inputs.repo))}"
             if inputs.model_input is not None:

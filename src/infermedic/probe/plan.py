@@ -109,6 +109,17 @@ class Thresholds:
 PLAN_OPTION_KEYS = frozenset({"rate", "duration", "timeout", "max-body"})
 
 
+def check_routes(*, predict_path: str | None, health_path: str | None) -> None:
+    """Load goes only to the host of the URL: a route is a path on it, never a URL (a
+    `ConfigError` naming the option otherwise)."""
+    for flag, path, like in (
+        ("--predict-path", predict_path, "/predict"),
+        ("--health-path", health_path, "/healthz"),
+    ):
+        if path is not None and ("://" in path or path.startswith("//")):
+            raise ConfigError(f"{flag} must be a path on the target (like {like}), got {path!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProbePlan:
     """Everything a probe run may do. Bounded by default; `allow_high_load` lifts the caps.
@@ -181,15 +192,7 @@ class ProbePlan:
             )
         if self.max_body < 1:
             raise ConfigError(f"--max-body must be at least 1 byte, got {self.max_body}")
-        for flag, path in (
-            ("--predict-path", self.predict_path),
-            ("--health-path", self.health_path),
-        ):
-            # Load goes only to the host of the URL: a route is a path on it, never a URL.
-            if path is not None and ("://" in path or path.startswith("//")):
-                raise ConfigError(
-                    f"{flag} must be a path on the target (like /predict), got {path!r}"
-                )
+        check_routes(predict_path=self.predict_path, health_path=self.health_path)
         if any(c < 1 for c in self.sweep):
             raise ConfigError("--sweep concurrency steps must be positive integers")
         if not self.allow_high_load:
