@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -68,6 +69,7 @@ def _words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and a report asks of the same keys thousands of times
 def is_secret_name(name: str, *, query: bool = False) -> bool:
     """True when a key, header or parameter called `name` holds a secret.
 
