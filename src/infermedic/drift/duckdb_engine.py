@@ -212,11 +212,13 @@ class DuckDBEngine:
             rows, stats = self._text_stats(source, schema, text)
         else:
             rows, stats = columns.rows, {}
-            fast = [n for n in text if _columnar_text(columns, n, types[n])]
-            # counted on the column threads (pyarrow decodes without the GIL); the DuckDB
-            # casts that follow run here, on the one connection
-            for name, counts in zip(fast, _map_columns(columns.value_counts, fast), strict=True):
-                stats[name] = self._columnar_text_stats(source, name, counts)
+            for name in text:
+                # One column at a time, not on the column threads: an id-like column's counts
+                # are a Python dict of every distinct value (~1.5 GB at 10M rows), and two at
+                # once would double the peak for ~0.15 s at 10M rows (measured).
+                if _columnar_text(columns, name, types[name]):
+                    counts = columns.value_counts(name)
+                    stats[name] = self._columnar_text_stats(source, name, counts)
             rest = [n for n in text if n not in stats]
             if rest:
                 stats.update(self._text_stats(source, [(n, types[n]) for n in rest], rest)[1])
