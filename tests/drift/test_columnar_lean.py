@@ -213,8 +213,9 @@ def _cores(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
 def test_column_threads_change_nothing_but_the_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The report of a one-core process (columns one after another) and of a four-thread one
-    are the same, text and numbers, NULLs and row groups included."""
+    """The report of a one-core process (columns one after another) and of a four-core one
+    (columns on `MAX_COLUMN_THREADS` threads) are the same, text and numbers, NULLs and row
+    groups included."""
     from infermedic.drift import DriftOptions, drift
     from infermedic.report import OutputFormat, render
 
