@@ -13,6 +13,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from infermedic.cli.app import cli
+from infermedic.drift.numpy_start import avx512_sort_is_slow, read_first_cpu
 from infermedic.instrument import PredictionLogger
 
 
@@ -111,23 +112,46 @@ def test_drift_loads_numpy_with_one_blas_thread_and_leaves_the_environment_as_it
         "from infermedic.cli.app import cli\n"
         "assert 'numpy' not in sys.modules\n"
         f"cli(['drift', {str(ref)!r}, {str(cur)!r}, '--format', 'json'], standalone_mode=False)\n"
+        "from numpy._core._multiarray_umath import __cpu_features__ as features\n"
         "blas = [p['num_threads'] for p in threadpool_info()\n"
         "        if p['internal_api'] == 'openblas' and 'numpy' in p['filepath']]\n"
-        "print(json.dumps([blas, os.environ.get('OPENBLAS_NUM_THREADS')]))\n"
+        "print(json.dumps([blas, os.environ.get('OPENBLAS_NUM_THREADS'),\n"
+        "    os.environ.get('NPY_DISABLE_CPU_FEATURES'), features.get('X86_V4')]))\n"
+    )
+    plain = (
+        "import json\n"
+        "from numpy._core._multiarray_umath import __cpu_features__ as features\n"
+        "print(json.dumps(features.get('X86_V4')))\n"
     )
     # numpy wheels bundle OpenBLAS (Linux, Windows, Intel macOS); a numpy on another BLAS
     # has no OpenBLAS workers to limit, and lists none
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES"}
+    }
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    threads, variable = json.loads(done.stdout.strip().splitlines()[-1])
-    assert all(n == 1 for n in threads) and variable is None
-    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's own choice is kept (OpenBLAS caps it)
+    threads, variable, features, v4 = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(n == 1 for n in threads) and variable is None and features is None
+    # numpy's AVX-512 targets (its sort's among them) are off on AMD Zen 4 only
+    alone = subprocess.run(
+        [sys.executable, "-c", plain], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert alone.returncode == 0, alone.stderr
+    v4_alone = json.loads(alone.stdout.strip().splitlines()[-1])
+    if sys.platform == "linux" and avx512_sort_is_slow(read_first_cpu()):
+        assert v4_alone is True and v4 is False
+    else:
+        assert v4 == v4_alone
+    env["OPENBLAS_NUM_THREADS"] = "2"  # the user's own choices are kept (OpenBLAS caps it)
+    env["NPY_DISABLE_CPU_FEATURES"] = ""
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    threads, variable = json.loads(done.stdout.strip().splitlines()[-1])
+    threads, variable, features, v4 = json.loads(done.stdout.strip().splitlines()[-1])
     assert all(n == min(2, os.cpu_count() or 1) for n in threads) and variable == "2"
+    assert features == "" and v4 == v4_alone

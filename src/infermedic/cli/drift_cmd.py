@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -145,26 +144,6 @@ def _spark_settings(
     return SparkSettings(
         master=master, remote=remote, conf=parse_conf(conf), job_timeout_s=job_timeout
     )
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """numpy, first imported inside, starts OpenBLAS with one thread, unless the user chose.
-
-    OpenBLAS starts a worker per core when it loads, and each spins ~0.1 s of CPU waiting
-    for work (measured: `import numpy` 0.21 -> 0.14 s of CPU on 2 cores; more cores, more
-    waste). drift never calls BLAS (see `columnar._dot`), so the workers serve nothing. The
-    variable is removed again right after, so processes started later inherit nothing."""
-    if "numpy" in sys.modules or "OPENBLAS_NUM_THREADS" in os.environ:
-        yield
-        return
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        import numpy  # noqa: F401 - loads OpenBLAS while the variable is set
-
-        yield
-    finally:
-        os.environ.pop("OPENBLAS_NUM_THREADS", None)
 
 
 @contextmanager
@@ -318,8 +297,9 @@ def compare(
 ) -> None:
     """Compare CURRENT with REFERENCE (data or a saved profile) and report drift."""
     from infermedic.cli.output import emit_report
+    from infermedic.drift.numpy_start import numpy_for_drift
 
-    with _one_blas_thread():
+    with numpy_for_drift():
         from infermedic.drift import DriftOptions
         from infermedic.drift import drift as run_drift
     from infermedic.model import Severity
@@ -423,7 +403,9 @@ def build(
     spark_job_timeout: float | None,
 ) -> None:
     """Profile DATA (file, directory or glob) and write it to --output."""
-    with _one_blas_thread():
+    from infermedic.drift.numpy_start import numpy_for_drift
+
+    with numpy_for_drift():
         from infermedic.drift import profile_dataset
     from infermedic.drift.profile_file import load_profile, save_profile
 
