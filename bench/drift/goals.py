@@ -5,10 +5,12 @@ Paths, each in a fresh process (imports, Parquet reading and the JSON render inc
 (a saved reference profile, built before the timing, against the current file) and
 `profile-cli` (the same through the `infermedic drift` command's click entry, JSON to a
 buffer) and `profile-command` (`python -m infermedic drift PROFILE CURRENT --format json`
-itself, its exit included). `--current-rows` adds the saved-profile paths against bigger
-current files (`profile@N`...), which splits their time into a fixed part and a part per
-million rows. With
-`--before-src`, an older source tree runs the same paths in the same rounds.
+itself, its exit included); `binned-command` and `exact-command` run the command on the two
+raw files (the command starts numpy as `infermedic.drift.numpy_start` says, a library caller
+as their own process does: on AMD Zen 4 the two differ ~2x). `--current-rows` adds the
+saved-profile paths against bigger current files (`profile@N`...), which splits their time
+into a fixed part and a part per million rows. With `--before-src`, an older source tree
+runs the same paths in the same rounds.
 
 The machine this runs on is shared: wall time follows the load, so every run records the
 load average before and after it, and its CPU time (user + system of the process and its
@@ -31,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from versus import INFERMEDIC, _env, ensure_data  # noqa: E402
+from versus import INFERMEDIC, _env, ensure_data, host  # noqa: E402
 
 GOALS_S = {
     "binned": 3.0,
@@ -39,6 +41,8 @@ GOALS_S = {
     "profile": 0.5,
     "profile-cli": 0.5,
     "profile-command": 0.5,
+    "binned-command": 3.0,
+    "exact-command": 8.0,
 }
 # The saved-profile path as users run it: the `infermedic drift` command (its lazy imports,
 # its numpy start-up), report written as JSON; `-c` start-up as for the library script.
@@ -137,6 +141,8 @@ def main() -> None:
         "profile": (INFERMEDIC, [str(profile), cur, "binned"]),
         "profile-cli": (CLI, [str(profile), cur]),
         "profile-command": (COMMAND, ["drift", str(profile), cur, "--format", "json"]),
+        "binned-command": (COMMAND, ["drift", ref, cur, "--no-exact-ks", "--format", "json"]),
+        "exact-command": (COMMAND, ["drift", ref, cur, "--format", "json"]),
     }
     paths = {name: paths[name] for name in args.paths}
     for rows in args.current_rows or ():
@@ -169,7 +175,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"rows": args.rows, "runs": runs, "summary": summary}, indent=2) + "\n"
+        json.dumps({"rows": args.rows, "host": host(), "runs": runs, "summary": summary}, indent=2)
+        + "\n"
     )
     print(markdown(summary))
 

@@ -15,6 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from versus import host  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 INFERMEDIC = r"""
@@ -99,6 +103,7 @@ def main() -> None:
     results: dict[str, object] = {
         "load_average_at_start": os.getloadavg(),
         "cpus": os.cpu_count(),
+        "host": host(),
     }
     for mode in ("raw-noks", "raw-exact", "profile-build"):
         results[mode] = _run(sys.executable, INFERMEDIC, mode, str(ref), str(cur), str(profile))

@@ -130,6 +130,23 @@ def ensure_data(root: Path, rows: int) -> Path:
     return folder
 
 
+def host() -> dict[str, object]:
+    """The processor the numbers were taken on: drift's time is mostly sorting, and numpy's
+    sort differs ~6x between processors (AVX-512 on Intel, AVX2 on Zen 4: see
+    `infermedic.drift.numpy_start`), so numbers from different hosts do not compare."""
+    from infermedic.drift.numpy_start import avx512_sort_is_slow, read_first_cpu
+
+    cpu = read_first_cpu()
+    return {
+        "cpu": cpu.get("model name"),
+        "vendor": cpu.get("vendor_id"),
+        "family": cpu.get("cpu family"),
+        "model": cpu.get("model"),
+        "cpus": os.cpu_count(),
+        "zen4_slow_avx512_sort": avx512_sort_is_slow(cpu),
+    }
+
+
 def _env(src: Path) -> dict[str, str]:
     """The environment of a contender reading `src`: bytecode compiled once and cached, as in
     an installed package (an environment with PYTHONDONTWRITEBYTECODE would otherwise charge
@@ -167,7 +184,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "versus.json")
     args = parser.parse_args()
     env = _env(args.src)
-    results: dict[str, object] = {"cpus": os.cpu_count(), "sizes": {}}
+    results: dict[str, object] = {"cpus": os.cpu_count(), "host": host(), "sizes": {}}
     sizes: dict[str, object] = {}
     for rows in args.rows:
         folder = ensure_data(args.data, rows)
